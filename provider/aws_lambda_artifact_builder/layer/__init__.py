@@ -1,0 +1,1 @@
+"""Layer pipeline stages: foundation, manifest, build, package, upload, publish, workflow."""

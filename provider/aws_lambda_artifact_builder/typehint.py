@@ -1,0 +1,8 @@
+"""Type aliases shared across modules."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+#: Anything that takes one message, like ``print`` or a logger's ``info``.
+T_PRINTER = Callable[[str], object]

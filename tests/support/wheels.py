@@ -1,0 +1,68 @@
+"""Build wheels from the tiny fixture packages with the standard library only.
+
+A real build backend would need the network; these wheels are complete (METADATA, WHEEL,
+entry points, RECORD with hashes) so pip, uv and poetry install them like any other.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import sys
+import zipfile
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+_DATE = (2020, 1, 1, 0, 0, 0)
+
+
+def _record_hash(data: bytes) -> str:
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def build_wheel(dir_package: Path, dir_out: Path) -> Path:
+    meta = tomllib.loads((dir_package / "pyproject.toml").read_text())
+    project = meta["project"]
+    name, version = project["name"], project["version"]
+    dist = name.replace("-", "_")
+    tag = meta.get("tool", {}).get("fixture", {}).get("tag", "py3-none-any")
+    info = f"{dist}-{version}.dist-info"
+    files: dict[str, bytes] = {}
+    for path in sorted((dir_package / "src").rglob("*.py")):
+        files[path.relative_to(dir_package / "src").as_posix()] = path.read_bytes()
+    metadata = [
+        "Metadata-Version: 2.1",
+        f"Name: {name}",
+        f"Version: {version}",
+        f"Summary: {project.get('description', '')}",
+        f"Requires-Python: {project.get('requires-python', '>=3')}",
+    ]
+    metadata += [f"Requires-Dist: {req}" for req in project.get("dependencies", [])]
+    files[f"{info}/METADATA"] = ("\n".join(metadata) + "\n").encode()
+    purelib = "true" if tag == "py3-none-any" else "false"
+    files[f"{info}/WHEEL"] = (
+        f"Wheel-Version: 1.0\nGenerator: alab-tests\nRoot-Is-Purelib: {purelib}\nTag: {tag}\n"
+    ).encode()
+    scripts = project.get("scripts", {})
+    if scripts:
+        lines = ["[console_scripts]"] + [f"{k} = {v}" for k, v in scripts.items()]
+        files[f"{info}/entry_points.txt"] = ("\n".join(lines) + "\n").encode()
+    record = [f"{p},{_record_hash(d)},{len(d)}" for p, d in files.items()] + [f"{info}/RECORD,,"]
+    files[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
+    dir_out.mkdir(parents=True, exist_ok=True)
+    path_whl = dir_out / f"{dist}-{version}-{tag}.whl"
+    with zipfile.ZipFile(path_whl, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for arcname, data in files.items():
+            zi = zipfile.ZipInfo(arcname, date_time=_DATE)
+            zi.external_attr = 0o644 << 16
+            zi.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(zi, data)
+    return path_whl
+
+
+def build_all_fixture_wheels(dir_packages: Path, dir_out: Path) -> list[Path]:
+    return [build_wheel(d, dir_out) for d in sorted(dir_packages.iterdir()) if (d / "pyproject.toml").is_file()]
