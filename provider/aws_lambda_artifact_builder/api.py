@@ -9,6 +9,15 @@ from .constants import (
     LayerBuildToolEnum,
 )
 from .errors import LayerError, ManifestError
+from .layer.build import (
+    InstallStep,
+    LockedPin,
+    build_layer_artifacts_in_local,
+    build_layer_artifacts_using_pip_in_local,
+    build_layer_artifacts_using_poetry_in_local,
+    build_layer_artifacts_using_uv_in_local,
+    plan_install_steps,
+)
 from .layer.foundation import (
     BaseLogger,
     Credentials,
@@ -24,6 +33,7 @@ from .layer.manifest import (
     read_local_manifest,
     runtime_dependencies,
 )
+from .layer.package import LayerZipInfo, PackagingOptions, create_layer_zip_file
 from .layer.target import LayerTarget
 
 __all__ = [
@@ -34,17 +44,27 @@ __all__ = [
     "ArchitectureEnum",
     "BaseLogger",
     "Credentials",
+    "InstallStep",
     "LayerBuildToolEnum",
     "LayerError",
     "LayerManifestManager",
     "LayerPathLayout",
     "LayerS3Layout",
     "LayerTarget",
+    "LayerZipInfo",
+    "LockedPin",
     "LocalManifest",
     "ManifestError",
+    "PackagingOptions",
     "PackageChanges",
+    "build_layer_artifacts_in_local",
+    "build_layer_artifacts_using_pip_in_local",
+    "build_layer_artifacts_using_poetry_in_local",
+    "build_layer_artifacts_using_uv_in_local",
     "compute_fingerprint",
+    "create_layer_zip_file",
     "diff_dependencies",
+    "plan_install_steps",
     "read_local_manifest",
     "runtime_dependencies",
 ]

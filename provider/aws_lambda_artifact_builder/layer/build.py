@@ -61,6 +61,7 @@ from ..errors import LayerError, ManifestError
 from ..typehint import T_PRINTER
 from .foundation import BaseLogger, Credentials, LayerPathLayout, coerce_tool, mask_url_credentials
 from .manifest import _load_toml, _logical_lines, normalize_manifest_text, read_local_manifest
+from .package import read_distributions
 from .target import LayerTarget
 
 #: Where an installer looks when the lock names no index.
@@ -495,4 +496,297 @@ def _plan_uv(
         env=env,
         secret_env_names=tuple(secret),
         files={path_pins: text},
+    )
+
+
+# ---------------------------------------------------------------------------- running a plan
+_NO_WHEEL_PATTERNS = (
+    re.compile(r"No matching distribution found for ([A-Za-z0-9._-]+)"),
+    re.compile(r"Because ([A-Za-z0-9._-]+)(?:==\S+)? has no (?:usable )?wheels"),
+    re.compile(r"([A-Za-z0-9._-]+)==\S+ has no wheels with a matching"),
+)
+
+
+def run_command(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None,
+    cwd: str | Path | None = None,
+    description: str,
+    credentials: Credentials | None = None,
+    logger: BaseLogger = BaseLogger(),
+    target: LayerTarget | None = None,
+    tool: LayerBuildToolEnum | str = LayerBuildToolEnum.pip,
+) -> None:
+    """Run one build command, streaming its masked output; failure is a ``LayerError`` with its tail.
+
+    The only place the build stage starts a process.
+    """
+    shown = " ".join(mask_secrets(a, credentials) for a in argv)
+    logger.log(f"--- {description}: {shown}")
+    tail: list[str] = []
+    try:
+        proc = subprocess.Popen(
+            list(argv),
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        )
+    except OSError as e:
+        raise LayerError(f"{description} could not start {argv[0]!r}: {e.strerror or e}") from None
+    assert proc.stdout is not None
+    with proc:
+        for raw in proc.stdout:
+            line = mask_secrets(raw.rstrip("\n"), credentials)
+            logger.log(line)
+            tail.append(line)
+            del tail[:-ERROR_TAIL_LINES]
+    if proc.returncode == 0:
+        return
+    output = "\n".join(tail)
+    names = sorted({m.group(1) for p in _NO_WHEEL_PATTERNS for m in p.finditer(output)})
+    hint = ""
+    if names and target is not None:
+        hint = "\n" + no_wheel_message(names, target, tool) + " (or the index does not serve them to this login)"
+    raise LayerError(f"{description} failed with exit code {proc.returncode}\ncommand: {shown}\n{output}{hint}")
+
+
+def run_install_steps(
+    steps: Sequence[InstallStep],
+    *,
+    credentials: Credentials | None = None,
+    logger: BaseLogger = BaseLogger(),
+    target: LayerTarget | None = None,
+    tool: LayerBuildToolEnum | str = LayerBuildToolEnum.pip,
+) -> None:
+    """Run a plan on this host: write each step's files, then its command with its environment."""
+    for step in steps:
+        for path, text in step.files.items():
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(text, encoding="utf-8")
+        run_command(
+            step.argv,
+            env=step.child_env(os.environ, credentials),
+            cwd=step.cwd,
+            description=step.description,
+            credentials=credentials,
+            logger=logger,
+            target=target,
+            tool=tool,
+        )
+
+
+def check_installed(
+    dir_python: Path, pins: Sequence[LockedPin], target: LayerTarget, *, manifest_name: str = "the manifest"
+) -> None:
+    """Prove the tree holds exactly the pinned distributions and that their requirements are met."""
+    installed = {d.name: d for d in read_distributions(dir_python)}
+    wanted = {p.name: p.version for p in pins}
+    problems = []
+    for name, version in sorted(wanted.items()):
+        dist = installed.get(name)
+        if dist is None:
+            problems.append(f"{name} {version} is pinned but was not installed")
+        elif Version(dist.version) != Version(version):
+            problems.append(f"{name} {version} is pinned but {dist.version} was installed")
+    for name in sorted(installed.keys() - wanted.keys()):
+        problems.append(f"{name} {installed[name].version} was installed but is not pinned")
+    env = target.marker_environment()
+    for dist in sorted(installed.values(), key=lambda d: d.name):
+        for text in dist.requires:
+            try:
+                req = Requirement(text)
+            except InvalidRequirement:
+                continue
+            if req.marker is not None and not Marker(str(req.marker)).evaluate(dict(env)):
+                continue
+            dep = installed.get(canonicalize_name(req.name))
+            if dep is None:
+                problems.append(f"{dist.name} {dist.version} requires {req}, which {manifest_name} does not pin")
+            elif req.specifier and not req.specifier.contains(Version(dep.version), prereleases=True):
+                problems.append(f"{dist.name} {dist.version} requires {req}, but {manifest_name} pins {dep.version}")
+    if problems:
+        raise LayerError(f"the layer built from {manifest_name} is not its exact runtime set:\n  " + "\n  ".join(problems))
+
+
+# ---------------------------------------------------------------------------- the local builders
+def _tool_beside_python(name: str) -> str | None:
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else shutil.which(name)
+
+
+def _resolve_tool(name: str, path_bin: Path | str | None) -> str:
+    if path_bin is not None:
+        path = Path(path_bin)
+        if not path.is_file():
+            raise LayerError(f"path_bin_{name} {str(path)!r} is not a file")
+        return str(path)
+    found = _tool_beside_python(name)
+    if not found:
+        raise LayerError(f"{name} is not installed next to {sys.executable} nor on PATH; install it or pass path_bin_{name}")
+    return found
+
+
+def _build_in_local(
+    *,
+    tool: LayerBuildToolEnum,
+    path_pyproject_toml: Path | str,
+    python_version: str,
+    architecture: str,
+    credentials: Credentials | None,
+    path_bin: Path | str | None,
+    skip_prompt: bool,
+    verbose: bool,
+    printer: T_PRINTER,
+) -> None:
+    logger = BaseLogger(verbose=verbose, printer=printer)
+    target = LayerTarget(python_version=python_version, architecture=architecture)
+    layout = LayerPathLayout(path_pyproject_toml=Path(path_pyproject_toml))
+    manifest = read_local_manifest(layout.path_pyproject_toml, tool, target)
+    pins = locked_pins(
+        tool=tool, manifest_content=manifest.content, dependencies=manifest.dependencies, manifest_name=str(manifest.path)
+    )
+    missing = pins_without_target_wheel(pins, target)
+    if missing:
+        raise LayerError(f"{manifest.path}: " + no_wheel_message([f"{p.name}=={p.version}" for p in missing], target, tool))
+    if tool is LayerBuildToolEnum.uv:
+        command: list[str] = [_resolve_tool("uv", path_bin)]
+    elif tool is LayerBuildToolEnum.pip and path_bin is not None:
+        command = [_resolve_tool("pip", path_bin)]
+    else:
+        command = [sys.executable, "-m", "pip"]
+    logger.log(f"Build a layer for {target.runtime} {target.architecture} from {manifest.path} with {tool.value}")
+    layout.clean(skip_prompt=skip_prompt)
+    layout.mkdirs()
+    layout.copy_pyproject_toml(printer=logger.log)
+    layout.copy_file(manifest.path, layout.dir_repo / manifest.path.name, printer=logger.log)
+    if tool is LayerBuildToolEnum.poetry:
+        run_command(
+            [_resolve_tool("poetry", path_bin), "check", "--lock", "--no-interaction"],
+            env=None,
+            cwd=layout.dir_repo,
+            description="poetry check --lock (is poetry.lock fresh?)",
+            logger=logger,
+        )
+    steps = plan_install_steps(
+        tool=tool,
+        target=target,
+        pins=pins,
+        dir_python=str(layout.dir_python),
+        dir_work=str(layout.dir_build_lambda_layer),
+        python=sys.executable,
+        tool_command=command,
+        credentials=credentials,
+        requirement_options=requirement_index_options(manifest.content) if tool is LayerBuildToolEnum.pip else (),
+    )
+    run_install_steps(steps, credentials=credentials, logger=logger, target=target, tool=tool)
+    check_installed(layout.dir_python, pins, target, manifest_name=str(manifest.path))
+    logger.log(f"Installed {len(pins)} distributions into {layout.dir_python}")
+
+
+def build_layer_artifacts_using_pip_in_local(
+    *,
+    path_pyproject_toml: Path | str,
+    python_version: str = "3.12",
+    architecture: str = "x86_64",
+    credentials: Credentials | None = None,
+    path_bin_pip: Path | str | None = None,
+    skip_prompt: bool = False,
+    verbose: bool = True,
+    printer: T_PRINTER = print,
+) -> None:
+    """Install requirements.txt's pins for the target into ``python/`` (pip of this Python by default)."""
+    _build_in_local(
+        tool=LayerBuildToolEnum.pip,
+        path_pyproject_toml=path_pyproject_toml,
+        python_version=python_version,
+        architecture=architecture,
+        credentials=credentials,
+        path_bin=path_bin_pip,
+        skip_prompt=skip_prompt,
+        verbose=verbose,
+        printer=printer,
+    )
+
+
+def build_layer_artifacts_using_poetry_in_local(
+    *,
+    path_pyproject_toml: Path | str,
+    python_version: str = "3.12",
+    architecture: str = "x86_64",
+    credentials: Credentials | None = None,
+    path_bin_poetry: Path | str | None = None,
+    skip_prompt: bool = False,
+    verbose: bool = True,
+    printer: T_PRINTER = print,
+) -> None:
+    """Install poetry.lock's main group for the target into ``python/``.
+
+    Poetry cannot install for another platform, so poetry checks the lock is fresh and pip installs
+    its pins from the lock's sources with the lock's hashes.
+    """
+    _build_in_local(
+        tool=LayerBuildToolEnum.poetry,
+        path_pyproject_toml=path_pyproject_toml,
+        python_version=python_version,
+        architecture=architecture,
+        credentials=credentials,
+        path_bin=path_bin_poetry,
+        skip_prompt=skip_prompt,
+        verbose=verbose,
+        printer=printer,
+    )
+
+
+def build_layer_artifacts_using_uv_in_local(
+    *,
+    path_pyproject_toml: Path | str,
+    python_version: str = "3.12",
+    architecture: str = "x86_64",
+    credentials: Credentials | None = None,
+    path_bin_uv: Path | str | None = None,
+    skip_prompt: bool = False,
+    verbose: bool = True,
+    printer: T_PRINTER = print,
+) -> None:
+    """Install uv.lock's runtime set (no dev groups, not the project) for the target into ``python/``."""
+    _build_in_local(
+        tool=LayerBuildToolEnum.uv,
+        path_pyproject_toml=path_pyproject_toml,
+        python_version=python_version,
+        architecture=architecture,
+        credentials=credentials,
+        path_bin=path_bin_uv,
+        skip_prompt=skip_prompt,
+        verbose=verbose,
+        printer=printer,
+    )
+
+
+def build_layer_artifacts_in_local(
+    *,
+    tool: LayerBuildToolEnum | str,
+    path_pyproject_toml: Path | str,
+    python_version: str = "3.12",
+    architecture: str = "x86_64",
+    credentials: Credentials | None = None,
+    skip_prompt: bool = False,
+    verbose: bool = True,
+    printer: T_PRINTER = print,
+) -> None:
+    """Build with ``tool`` on this host (the tool found next to this Python or on PATH)."""
+    _build_in_local(
+        tool=coerce_tool(tool),
+        path_pyproject_toml=path_pyproject_toml,
+        python_version=python_version,
+        architecture=architecture,
+        credentials=credentials,
+        path_bin=None,
+        skip_prompt=skip_prompt,
+        verbose=verbose,
+        printer=printer,
     )
