@@ -555,6 +555,55 @@ def run_command(
     raise LayerError(f"{description} failed with exit code {proc.returncode}\ncommand: {shown}\n{output}{hint}")
 
 
+#: pip settings that only change how pip reaches an index; carried over from the user's pip config
+#: files (which a build does not read, see ``PIP_CONFIG_FILE``) into the child's environment.
+_PIP_TRANSPORT_KEYS = {
+    "cert": "PIP_CERT",
+    "client-cert": "PIP_CLIENT_CERT",
+    "proxy": "PIP_PROXY",
+    "timeout": "PIP_TIMEOUT",
+    "default-timeout": "PIP_DEFAULT_TIMEOUT",
+    "retries": "PIP_RETRIES",
+    "cache-dir": "PIP_CACHE_DIR",
+    "no-cache-dir": "PIP_NO_CACHE_DIR",
+    "trusted-host": "PIP_TRUSTED_HOST",
+}
+
+
+def pip_config_files(environ: Mapping[str, str]) -> list[Path]:
+    """pip's configuration files in the order pip reads them (later ones win)."""
+    home = Path(environ.get("HOME", str(Path.home())))
+    xdg_dirs = environ.get("XDG_CONFIG_DIRS", "/etc/xdg").split(os.pathsep)
+    files = [Path(d) / "pip" / "pip.conf" for d in xdg_dirs if d] + [Path("/etc/pip.conf")]
+    files += [home / ".pip" / "pip.conf", Path(environ.get("XDG_CONFIG_HOME", str(home / ".config"))) / "pip" / "pip.conf"]
+    files.append(Path(sys.prefix) / "pip.conf")
+    if environ.get("PIP_CONFIG_FILE") and environ["PIP_CONFIG_FILE"] != os.devnull:
+        files.append(Path(environ["PIP_CONFIG_FILE"]))
+    return files
+
+
+def pip_transport_env(config_files: Iterable[Path]) -> dict[str, str]:
+    """TLS, proxy, timeout and cache settings of pip config files, as ``PIP_*`` variables.
+
+    Index, find-links and every other setting that could change what is installed are ignored.
+    """
+    import configparser
+
+    env: dict[str, str] = {}
+    for path in config_files:
+        parser = configparser.RawConfigParser()
+        try:
+            parser.read(path, encoding="utf-8")
+        except (configparser.Error, UnicodeDecodeError):
+            continue
+        for section in ("global", "install"):
+            if parser.has_section(section):
+                for key, value in parser.items(section):
+                    if key in _PIP_TRANSPORT_KEYS:
+                        env[_PIP_TRANSPORT_KEYS[key]] = " ".join(value.split())
+    return env
+
+
 def run_install_steps(
     steps: Sequence[InstallStep],
     *,
@@ -564,13 +613,14 @@ def run_install_steps(
     tool: LayerBuildToolEnum | str = LayerBuildToolEnum.pip,
 ) -> None:
     """Run a plan on this host: write each step's files, then its command with its environment."""
+    base = {**pip_transport_env(pip_config_files(os.environ)), **os.environ}
     for step in steps:
         for path, text in step.files.items():
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             Path(path).write_text(text, encoding="utf-8")
         run_command(
             step.argv,
-            env=step.child_env(os.environ, credentials),
+            env=step.child_env(base, credentials),
             cwd=step.cwd,
             description=step.description,
             credentials=credentials,
