@@ -45,7 +45,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -515,10 +515,11 @@ def run_command(
     description: str,
     credentials: Credentials | None = None,
     logger: BaseLogger = BaseLogger(),
-    target: LayerTarget | None = None,
-    tool: LayerBuildToolEnum | str = LayerBuildToolEnum.pip,
+    explain: Callable[[str], str] | None = None,
 ) -> None:
     """Run one build command, streaming its masked output; failure is a ``LayerError`` with its tail.
+
+    ``explain`` turns the failing output into a hint for the user (appended when not empty).
 
     The only place the build stage starts a process.
     """
@@ -548,11 +549,30 @@ def run_command(
     if proc.returncode == 0:
         return
     output = "\n".join(tail)
-    names = sorted({m.group(1) for p in _NO_WHEEL_PATTERNS for m in p.finditer(output)})
-    hint = ""
-    if names and target is not None:
-        hint = "\n" + no_wheel_message(names, target, tool) + " (or the index does not serve them to this login)"
-    raise LayerError(f"{description} failed with exit code {proc.returncode}\ncommand: {shown}\n{output}{hint}")
+    hint = explain(output) if explain is not None else ""
+    raise LayerError(
+        f"{description} failed with exit code {proc.returncode}\ncommand: {shown}\n{output}" + (f"\n{hint}" if hint else "")
+    )
+
+
+def explain_install_failure(output: str, pins: Sequence[LockedPin], target: LayerTarget, tool: LayerBuildToolEnum | str) -> str:
+    """Why an installer found no distribution: no wheel for the target, or an index that did not serve it."""
+    names = {canonicalize_name(m.group(1)) for p in _NO_WHEEL_PATTERNS for m in p.finditer(output)}
+    if not names:
+        return ""
+    by_name = {p.name: p for p in pins}
+    tags = target_tags(target)
+    served = sorted(n for n in names if n in by_name and by_name[n].has_wheel_for(tags))
+    unknown = sorted(f"{n}=={by_name[n].version}" if n in by_name else n for n in names if n not in served)
+    hints = []
+    if served:
+        hints.append(
+            f"the lock lists a wheel for {target.runtime} {target.architecture} of {', '.join(served)}, but the index "
+            f"did not offer it: check the credentials (index name, URL, login) and that the index still serves it"
+        )
+    if unknown:
+        hints.append(no_wheel_message(unknown, target, tool) + " (or the index does not serve it to these credentials)")
+    return "\n".join(hints)
 
 
 #: pip settings that only change how pip reaches an index; carried over from the user's pip config
@@ -609,8 +629,7 @@ def run_install_steps(
     *,
     credentials: Credentials | None = None,
     logger: BaseLogger = BaseLogger(),
-    target: LayerTarget | None = None,
-    tool: LayerBuildToolEnum | str = LayerBuildToolEnum.pip,
+    explain: Callable[[str], str] | None = None,
 ) -> None:
     """Run a plan on this host: write each step's files, then its command with its environment."""
     base = {**pip_transport_env(pip_config_files(os.environ)), **os.environ}
@@ -625,8 +644,7 @@ def run_install_steps(
             description=step.description,
             credentials=credentials,
             logger=logger,
-            target=target,
-            tool=tool,
+            explain=explain,
         )
 
 
@@ -733,7 +751,12 @@ def _build_in_local(
         credentials=credentials,
         requirement_options=requirement_index_options(manifest.content) if tool is LayerBuildToolEnum.pip else (),
     )
-    run_install_steps(steps, credentials=credentials, logger=logger, target=target, tool=tool)
+    run_install_steps(
+        steps,
+        credentials=credentials,
+        logger=logger,
+        explain=lambda output: explain_install_failure(output, pins, target, tool),
+    )
     check_installed(layout.dir_python, pins, target, manifest_name=str(manifest.path))
     logger.log(f"Installed {len(pins)} distributions into {layout.dir_python}")
 
