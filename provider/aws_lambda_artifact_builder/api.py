@@ -18,6 +18,12 @@ from .layer.build import (
     build_layer_artifacts_using_uv_in_local,
     plan_install_steps,
 )
+from .layer.build_container import (
+    build_layer_artifacts_in_container,
+    build_layer_artifacts_using_pip_in_container,
+    build_layer_artifacts_using_poetry_in_container,
+    build_layer_artifacts_using_uv_in_container,
+)
 from .layer.foundation import (
     BaseLogger,
     Credentials,
@@ -35,8 +41,26 @@ from .layer.manifest import (
 )
 from .layer.package import LayerZipInfo, PackagingOptions, create_layer_zip_file
 from .layer.target import LayerTarget
+from .layer.clients import make_clients
+from .layer.inputs import local_fingerprint, validate_layer_inputs
+from .layer.publish import LayerDeployment, delete_layer_versions, publish_layer_version
+from .layer.record import LayerRecord
+from .layer.upload import upload_layer_zip_to_s3
+from .layer.workflow import LayerPlan, deploy_layer, plan_layer, read_layer_record
 
 __all__ = [
+    "LayerDeployment",
+    "LayerPlan",
+    "LayerRecord",
+    "delete_layer_versions",
+    "deploy_layer",
+    "local_fingerprint",
+    "make_clients",
+    "plan_layer",
+    "publish_layer_version",
+    "read_layer_record",
+    "upload_layer_zip_to_s3",
+    "validate_layer_inputs",
     "DEFAULT_EXCLUDED_PACKAGES",
     "LAYER_UNZIPPED_SIZE_LIMIT",
     "LAYER_ZIPPED_DIRECT_UPLOAD_LIMIT",
@@ -57,9 +81,13 @@ __all__ = [
     "ManifestError",
     "PackagingOptions",
     "PackageChanges",
+    "build_layer_artifacts_in_container",
     "build_layer_artifacts_in_local",
+    "build_layer_artifacts_using_pip_in_container",
     "build_layer_artifacts_using_pip_in_local",
+    "build_layer_artifacts_using_poetry_in_container",
     "build_layer_artifacts_using_poetry_in_local",
+    "build_layer_artifacts_using_uv_in_container",
     "build_layer_artifacts_using_uv_in_local",
     "compute_fingerprint",
     "create_layer_zip_file",

@@ -1,0 +1,68 @@
+"""boto3 clients for S3 and Lambda, from boto3's default session unless the caller passes its own.
+
+Creating a client costs tens of milliseconds, more than a no-op plan's S3 request, so the
+default clients are cached per process and per AWS environment (profile, region, endpoint,
+credentials): planning twenty layers must not pay twenty client set-ups.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+from typing import TYPE_CHECKING, Any
+
+import boto3
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_s3 import S3Client
+
+
+def _aws_environment_key() -> str:
+    """A digest of the ``AWS_*`` variables, so a changed profile or endpoint gets new clients."""
+    items = sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_"))
+    return hashlib.sha256(repr(items).encode("utf-8")).hexdigest()
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_clients(region: str | None, endpoint_url: str | None, pid: int, env_key: str) -> tuple[Any, Any]:
+    session = boto3.session.Session(region_name=region)
+    return session.client("s3", endpoint_url=endpoint_url), session.client("lambda", endpoint_url=endpoint_url)
+
+
+def make_clients(region: str | None = None, endpoint_url: str | None = None) -> tuple[S3Client, LambdaClient]:
+    """``(s3_client, lambda_client)`` from boto3's default session; ``AWS_ENDPOINT_URL`` and profiles apply."""
+    return _cached_clients(region, endpoint_url, os.getpid(), _aws_environment_key())
+
+
+def resolve_clients(s3_client: S3Client | None, lambda_client: LambdaClient | None) -> tuple[S3Client, LambdaClient]:
+    """The caller's clients where given, the default ones for the rest."""
+    if s3_client is not None and lambda_client is not None:
+        return s3_client, lambda_client
+    default_s3, default_lambda = make_clients()
+    return s3_client or default_s3, lambda_client or default_lambda
+
+
+def error_code(error: BaseException) -> str:
+    """The AWS error code of a botocore ``ClientError`` (``""`` for anything else)."""
+    response = getattr(error, "response", None)
+    if not isinstance(response, dict):
+        return ""
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def http_status(error: BaseException) -> int:
+    response = getattr(error, "response", None)
+    if not isinstance(response, dict):
+        return 0
+    return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+
+
+def is_precondition_failure(error: BaseException) -> bool:
+    """A conditional write lost: 412, or 409 when S3 saw a concurrent write to the same key."""
+    return error_code(error) in ("PreconditionFailed", "ConditionalRequestConflict") or http_status(error) in (409, 412)
+
+
+def is_missing_key(error: BaseException) -> bool:
+    return error_code(error) in ("NoSuchKey", "404", "NotFound")

@@ -1,0 +1,400 @@
+"""Publish stage: the staged zip becomes a Lambda layer version, verified, then recorded in S3.
+
+Every version this tool publishes says so in its description, together with the fingerprint
+and the CodeSha256 of the zip it was meant to contain:
+
+    aws-lambda-artifact-builder fingerprint=<sha256 hex> code-sha256=<base64>
+
+That line is what makes crash recovery and retention safe: a run that died after publishing
+but before recording is finished by the next run, which finds the version by fingerprint
+(and only if Lambda's CodeSha256 equals the described one, so a version published from a
+replaced staging object is never adopted); retention deletes only versions carrying it.
+
+``publish_layer_version`` is the stand-alone publisher (publish what is staged, verify,
+record); ``deploy_layer`` in the workflow decides whether to call these steps at all.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+from s3pathlib.api import S3Path
+
+from ..errors import LayerError
+from ..typehint import T_PRINTER
+from .clients import error_code, make_clients, resolve_clients
+from .inputs import STATEMENT_PREFIX, LayerInputs, LayerPermission, resolve_layer_inputs
+from .package import PackagingOptions
+from .record import FetchedRecord, LayerRecord, RecordConflict, fetch_record, write_last_record, write_versioned_manifest
+from .target import LayerTarget
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_s3 import S3Client
+
+DESCRIPTION_PREFIX = "aws-lambda-artifact-builder"
+_DESCRIPTION_RE = re.compile(
+    rf"^{DESCRIPTION_PREFIX} fingerprint=(?P<fingerprint>[0-9a-f]{{64}}) code-sha256=(?P<sha>[A-Za-z0-9+/=]{{44}})$"
+)
+def layer_description(*, fingerprint: str, code_sha256: str) -> str:
+    return f"{DESCRIPTION_PREFIX} fingerprint={fingerprint} code-sha256={code_sha256}"
+
+
+def parse_layer_description(description: str | None) -> tuple[str, str] | None:
+    """``(fingerprint, code_sha256)`` of a version this tool published, else ``None``."""
+    m = _DESCRIPTION_RE.match(description or "")
+    return (m.group("fingerprint"), m.group("sha")) if m else None
+
+
+def file_code_sha256(path: Path) -> tuple[str, int]:
+    """Base64 sha256 of a file (the form Lambda reports as ``CodeSha256``) and its size."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+            size += len(chunk)
+    return base64.b64encode(digest.digest()).decode("ascii"), size
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerDeployment:
+    """The layer version a deploy (or a stand-alone publish) ended on."""
+
+    #: True when this run published a new version; False when it found one (no change, or adopted).
+    published: bool
+    layer_name: str
+    layer_version: int
+    layer_version_arn: str
+    layer_arn: str
+    fingerprint: str
+    code_sha256: str
+    code_size: int
+    s3path_manifest: S3Path
+    #: True when an existing version with this fingerprint was recorded instead of publishing again.
+    adopted: bool = False
+    #: Versions deleted by ``keep_last`` retention in this run.
+    deleted_versions: tuple[int, ...] = ()
+
+    @property
+    def s3uri_manifest(self) -> str:
+        return self.s3path_manifest.uri
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data.pop("s3path_manifest")
+        data["s3uri_manifest"] = self.s3uri_manifest
+        data["deleted_versions"] = list(self.deleted_versions)
+        return data
+
+
+@dataclasses.dataclass(frozen=True)
+class PublishedVersion:
+    """One layer version as Lambda reports it."""
+
+    layer_name: str
+    version: int
+    layer_version_arn: str
+    layer_arn: str
+    code_sha256: str
+    code_size: int
+    description: str
+
+
+def _published(layer_name: str, response: Any) -> PublishedVersion:
+    content = response.get("Content", {})
+    return PublishedVersion(
+        layer_name=layer_name,
+        version=int(response["Version"]),
+        layer_version_arn=response["LayerVersionArn"],
+        layer_arn=response.get("LayerArn") or response["LayerVersionArn"].rsplit(":", 1)[0],
+        code_sha256=content.get("CodeSha256", ""),
+        code_size=int(content.get("CodeSize", 0)),
+        description=response.get("Description", ""),
+    )
+
+
+def get_layer_version(*, lambda_client: LambdaClient, layer_name: str, version: int) -> PublishedVersion | None:
+    """The version, or ``None`` when Lambda no longer has it."""
+    try:
+        response = lambda_client.get_layer_version(LayerName=layer_name, VersionNumber=version)
+    except ClientError as e:
+        if error_code(e) == "ResourceNotFoundException":
+            return None
+        raise
+    return _published(layer_name, response)
+
+
+def list_layer_versions(*, lambda_client: LambdaClient, layer_name: str) -> list[tuple[int, str]]:
+    """``(version, description)`` of every version of the layer, newest first."""
+    found: list[tuple[int, str]] = []
+    paginator = lambda_client.get_paginator("list_layer_versions")
+    try:
+        for page in paginator.paginate(LayerName=layer_name):
+            found += [(int(v["Version"]), v.get("Description", "")) for v in page.get("LayerVersions", [])]
+    except ClientError as e:
+        if error_code(e) != "ResourceNotFoundException":
+            raise
+    return sorted(found, reverse=True)
+
+
+def find_layer_version_by_fingerprint(
+    *, lambda_client: LambdaClient, layer_name: str, fingerprint: str
+) -> PublishedVersion | None:
+    """The newest version this tool published with this fingerprint whose code is the described code."""
+    for version, description in list_layer_versions(lambda_client=lambda_client, layer_name=layer_name):
+        parsed = parse_layer_description(description)
+        if parsed is None or parsed[0] != fingerprint:
+            continue
+        found = get_layer_version(lambda_client=lambda_client, layer_name=layer_name, version=version)
+        if found is not None and found.code_sha256 == parsed[1]:
+            return found
+    return None
+
+
+def delete_layer_versions(
+    *, layer_name: str, versions: Iterable[int], lambda_client: LambdaClient | None = None
+) -> list[int]:
+    """Delete layer versions; returns those that existed and were deleted (missing ones are skipped)."""
+    if lambda_client is None:
+        _, lambda_client = make_clients()
+    deleted = []
+    for version in versions:
+        if get_layer_version(lambda_client=lambda_client, layer_name=layer_name, version=version) is None:
+            continue
+        lambda_client.delete_layer_version(LayerName=layer_name, VersionNumber=version)
+        deleted.append(version)
+    return deleted
+
+
+def versions_beyond_retention(versions: Iterable[tuple[int, str]], *, keep_last: int, current_version: int) -> list[int]:
+    """This tool's versions older than the current one, beyond the newest ``keep_last`` (current included)."""
+    ours = sorted((v for v, d in versions if parse_layer_description(d) and v < current_version), reverse=True)
+    return ours[max(keep_last - 1, 0) :]
+
+
+def apply_retention(
+    *, lambda_client: LambdaClient, layer_name: str, keep_last: int, current_version: int
+) -> list[int]:
+    versions = list_layer_versions(lambda_client=lambda_client, layer_name=layer_name)
+    doomed = versions_beyond_retention(versions, keep_last=keep_last, current_version=current_version)
+    return delete_layer_versions(layer_name=layer_name, versions=doomed, lambda_client=lambda_client)
+
+
+# ---------------------------------------------------------------------------- permissions
+def sync_layer_version_permissions(
+    *, lambda_client: LambdaClient, layer_name: str, version: int, permissions: list[LayerPermission]
+) -> tuple[list[str], list[str]]:
+    """Make this tool's grants on one version exactly ``permissions``; returns (added, removed) ids."""
+    try:
+        policy = json.loads(lambda_client.get_layer_version_policy(LayerName=layer_name, VersionNumber=version)["Policy"])
+        existing = {s.get("Sid", "") for s in policy.get("Statement", [])}
+    except ClientError as e:
+        if error_code(e) != "ResourceNotFoundException":
+            raise
+        existing = set()
+    wanted = {p.statement_id: p for p in permissions}
+    added = []
+    for sid, perm in sorted(wanted.items()):
+        if sid in existing:
+            continue
+        kwargs: dict[str, Any] = {"Principal": perm.principal}
+        if perm.organization_id:
+            kwargs["OrganizationId"] = perm.organization_id
+        try:
+            lambda_client.add_layer_version_permission(
+                LayerName=layer_name,
+                VersionNumber=version,
+                StatementId=sid,
+                Action="lambda:GetLayerVersion",
+                **kwargs,
+            )
+        except ClientError as e:
+            if error_code(e) != "ResourceConflictException":  # granted meanwhile by a concurrent run
+                raise
+        added.append(sid)
+    removed = sorted(sid for sid in existing if sid.startswith(STATEMENT_PREFIX) and sid not in wanted)
+    for sid in removed:
+        lambda_client.remove_layer_version_permission(LayerName=layer_name, VersionNumber=version, StatementId=sid)
+    return added, removed
+
+
+# ---------------------------------------------------------------------------- publish + record
+def publish_staged_zip(
+    *,
+    lambda_client: LambdaClient,
+    layer_name: str,
+    s3path_zip: S3Path,
+    target: LayerTarget,
+    fingerprint: str,
+    code_sha256: str,
+    printer: T_PRINTER = print,
+) -> PublishedVersion:
+    """Publish the staged zip; a CodeSha256 other than the local zip's deletes the version and raises."""
+    printer(f"[publish] publishing layer {layer_name} for {target.runtime} {target.architecture} from {s3path_zip.uri}")
+    try:
+        response = lambda_client.publish_layer_version(
+            LayerName=layer_name,
+            Description=layer_description(fingerprint=fingerprint, code_sha256=code_sha256),
+            Content={"S3Bucket": s3path_zip.bucket, "S3Key": s3path_zip.key},
+            CompatibleRuntimes=[target.runtime],  # type: ignore[list-item]
+            CompatibleArchitectures=[target.architecture],  # type: ignore[list-item]
+        )
+    except ClientError as e:
+        raise LayerError(f"publishing layer {layer_name} from {s3path_zip.uri} failed: {e}") from None
+    published = _published(layer_name, response)
+    if published.code_sha256 != code_sha256:
+        lambda_client.delete_layer_version(LayerName=layer_name, VersionNumber=published.version)
+        raise LayerError(
+            f"layer {layer_name} version {published.version} has CodeSha256 {published.code_sha256!r}, but the "
+            f"local zip has {code_sha256!r}: the staging object {s3path_zip.uri} was replaced or is missing. "
+            f"The version was deleted and nothing was recorded; rerun the deploy"
+        )
+    printer(f"[publish] published {published.layer_version_arn}")
+    return published
+
+
+def make_record(*, published: PublishedVersion, inputs: LayerInputs) -> LayerRecord:
+    return LayerRecord(
+        layer_name=published.layer_name,
+        layer_version=published.version,
+        layer_version_arn=published.layer_version_arn,
+        layer_arn=published.layer_arn,
+        fingerprint=inputs.fingerprint,
+        code_sha256=published.code_sha256,
+        code_size=published.code_size,
+        s3uri_manifest=inputs.s3uri_manifest_for(published.version),
+        tool=inputs.tool.value,
+        python_version=inputs.target.python_version,
+        architecture=inputs.target.architecture,
+        version_exists=True,
+    )
+
+
+def record_layer_version(
+    *,
+    s3_client: S3Client,
+    inputs: LayerInputs,
+    record: LayerRecord,
+    expected_etag: str | None,
+    printer: T_PRINTER = print,
+) -> None:
+    """Write the versioned manifest, then move ``last-`` to it with a conditional write.
+
+    A conflict means another run recorded in between: it is re-read, and ``last-`` is only
+    moved if it does not already name a newer version, so it always ends on the newest.
+    """
+    s3path_versioned = S3Path(record.s3uri_manifest)
+    text = inputs.manifest_text
+    write_versioned_manifest(s3_client=s3_client, s3path=s3path_versioned, record=record, body=text)
+    printer(f"[record] wrote {s3path_versioned.uri}")
+    s3path_last = inputs.s3path_last_manifest
+    etag = expected_etag
+    for _ in range(10):
+        try:
+            write_last_record(s3_client=s3_client, s3path=s3path_last, record=record, body=text, expected_etag=etag)
+            printer(f"[record] {s3path_last.uri} now records version {record.layer_version}")
+            return
+        except RecordConflict:
+            fetched = fetch_record(s3_client=s3_client, s3path=s3path_last, s3uri_manifest_for=inputs.s3uri_manifest_for)
+            check_record_owner(fetched, layer_name=inputs.layer_name, s3dir_lambda=inputs.s3_layout.s3dir_lambda)
+            current = fetched.record
+            if current is not None and current.layer_version > record.layer_version:
+                printer(f"[record] {s3path_last.uri} already records the newer version {current.layer_version}")
+                return
+            etag = fetched.etag
+    raise LayerError(f"could not record version {record.layer_version} in {s3path_last.uri}: too many concurrent writers")
+
+
+def check_record_owner(fetched: FetchedRecord, *, layer_name: str, s3dir_lambda: S3Path) -> None:
+    """Two layers must never share one record: that would make each one's plan flip the other's."""
+    record = fetched.record
+    if record is not None and record.layer_name != layer_name:
+        raise LayerError(
+            f"s3dir_lambda {s3dir_lambda.uri} already records layer {record.layer_name!r}, not {layer_name!r}: "
+            f"two layers must not share one record; give layer {layer_name!r} its own s3dir_lambda"
+        )
+
+
+def publish_layer_version(
+    *,
+    layer_name: str,
+    path_pyproject_toml: Path | str,
+    s3dir_lambda: S3Path | str,
+    tool: str,
+    python_version: str = "3.12",
+    architecture: str = "x86_64",
+    ignore_packages: Iterable[str] | None = None,
+    packaging_options: PackagingOptions | None = None,
+    s3_client: S3Client | None = None,
+    lambda_client: LambdaClient | None = None,
+    verbose: bool = True,
+    printer: T_PRINTER = print,
+) -> LayerDeployment:
+    """Publish the zip staged by ``upload_layer_zip_to_s3``, verify it, and record it in S3.
+
+    Publishes unconditionally and takes no claim: ``deploy_layer`` is the entry point that
+    publishes only on a change and is safe under concurrency; this is its publishing step
+    for callers who run build, package and upload themselves. The arguments must be those
+    the zip was built with: they make the fingerprint that is recorded.
+    """
+    log: T_PRINTER = printer if verbose else (lambda _msg: None)
+    inputs = resolve_layer_inputs(
+        layer_name=layer_name,
+        path_pyproject_toml=path_pyproject_toml,
+        s3dir_lambda=s3dir_lambda,
+        tool=tool,
+        python_version=python_version,
+        architecture=architecture,
+        ignore_packages=ignore_packages,
+        packaging_options=packaging_options,
+    )
+    s3_client, lambda_client = resolve_clients(s3_client, lambda_client)
+    path_zip = inputs.path_layout.path_build_lambda_layer_zip
+    if not path_zip.is_file():
+        raise LayerError(f"no layer zip at {path_zip}: build and package the layer first")
+    fetched = fetch_record(
+        s3_client=s3_client, s3path=inputs.s3path_last_manifest, s3uri_manifest_for=inputs.s3uri_manifest_for
+    )
+    check_record_owner(fetched, layer_name=inputs.layer_name, s3dir_lambda=inputs.s3_layout.s3dir_lambda)
+    code_sha256, _ = file_code_sha256(path_zip)
+    published = publish_staged_zip(
+        lambda_client=lambda_client,
+        layer_name=inputs.layer_name,
+        s3path_zip=inputs.s3_layout.s3path_temp_layer_zip,
+        target=inputs.target,
+        fingerprint=inputs.fingerprint,
+        code_sha256=code_sha256,
+        printer=log,
+    )
+    record = make_record(published=published, inputs=inputs)
+    record_layer_version(
+        s3_client=s3_client, inputs=inputs, record=record, expected_etag=fetched.etag, printer=log
+    )
+    return deployment_from_record(record, published=True)
+
+
+def deployment_from_record(
+    record: LayerRecord, *, published: bool, adopted: bool = False, deleted_versions: Iterable[int] = ()
+) -> LayerDeployment:
+    return LayerDeployment(
+        published=published,
+        layer_name=record.layer_name,
+        layer_version=record.layer_version,
+        layer_version_arn=record.layer_version_arn,
+        layer_arn=record.layer_arn,
+        fingerprint=record.fingerprint,
+        code_sha256=record.code_sha256,
+        code_size=record.code_size,
+        s3path_manifest=S3Path(record.s3uri_manifest),
+        adopted=adopted,
+        deleted_versions=tuple(deleted_versions),
+    )

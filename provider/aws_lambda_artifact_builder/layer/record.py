@@ -1,0 +1,173 @@
+"""The S3 record of published layer versions: the source of truth for "did the manifest change?".
+
+After a publish the manifest is written twice below ``s3dir_lambda``: at
+``layer/{NNNNNN}/<manifest>`` (history) and at ``layer/last-<manifest>`` (the record every
+plan reads). Both carry the facts of the version as object metadata, so one GET of the
+``last-`` object answers a plan: the metadata says which version and fingerprint are current
+and the body (the normalised manifest) gives the package-level diff.
+
+The ``last-`` object is only ever replaced with a conditional write (``If-Match`` on the ETag
+the writer read, or ``If-None-Match: *`` when there was none), so two writers can never both
+believe they recorded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+from s3pathlib.api import S3Path
+
+from ..errors import LayerError
+from .clients import error_code, is_missing_key, is_precondition_failure
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mypy_boto3_s3 import S3Client
+
+#: Bump when the metadata below changes meaning.
+RECORD_FORMAT = "1"
+
+_META_FORMAT = "alab-record-format"
+
+_FIELDS_TO_META: dict[str, str] = {
+    "layer_name": "layer-name",
+    "layer_version": "layer-version",
+    "layer_version_arn": "layer-version-arn",
+    "layer_arn": "layer-arn",
+    "fingerprint": "fingerprint",
+    "code_sha256": "code-sha256",
+    "code_size": "code-size",
+    "tool": "tool",
+    "python_version": "python-version",
+    "architecture": "architecture",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerRecord:
+    """What S3 records about the layer version last deployed from one ``s3dir_lambda``."""
+
+    layer_name: str
+    layer_version: int
+    layer_version_arn: str
+    layer_arn: str
+    fingerprint: str
+    code_sha256: str
+    code_size: int
+    s3uri_manifest: str
+    tool: str
+    python_version: str
+    architecture: str
+    #: Whether Lambda still has the version; ``None`` when not checked.
+    version_exists: bool | None = None
+    #: The recorded (normalised) manifest text, for package diffs.
+    manifest_content: str = dataclasses.field(default="", repr=False, compare=False)
+
+    def to_metadata(self) -> dict[str, str]:
+        """S3 object metadata (ASCII strings) carrying every fact of the record."""
+        meta = {_META_FORMAT: RECORD_FORMAT}
+        meta.update({key: str(getattr(self, name)) for name, key in _FIELDS_TO_META.items()})
+        return meta
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly facts (without the manifest text)."""
+        data = dataclasses.asdict(self)
+        data.pop("manifest_content")
+        return data
+
+
+@dataclasses.dataclass(frozen=True)
+class FetchedRecord:
+    """One GET of a ``last-`` object: the record if it is ours, and the ETag a replacement must match."""
+
+    s3path: S3Path
+    #: ``None`` when no object exists at the key.
+    etag: str | None
+    record: LayerRecord | None
+    #: Why an existing object is not a usable record (written by another tool, damaged metadata).
+    problem: str = ""
+
+
+def record_from_metadata(metadata: dict[str, str], *, body: str, s3uri_manifest: str) -> LayerRecord:
+    """Parse object metadata into a record; ``ValueError`` names what is missing or wrong."""
+    if metadata.get(_META_FORMAT) != RECORD_FORMAT:
+        raise ValueError(f"record format {metadata.get(_META_FORMAT)!r} is not {RECORD_FORMAT!r}")
+    missing = [key for key in _FIELDS_TO_META.values() if key not in metadata]
+    if missing:
+        raise ValueError(f"metadata lacks {', '.join(missing)}")
+    values: dict[str, Any] = {name: metadata[key] for name, key in _FIELDS_TO_META.items()}
+    values["layer_version"] = int(values["layer_version"])
+    values["code_size"] = int(values["code_size"])
+    return LayerRecord(**values, s3uri_manifest=s3uri_manifest, manifest_content=body)
+
+
+def s3_error(error: ClientError, s3path: S3Path, action: str) -> LayerError:
+    """A clear error naming ``s3dir_lambda`` for the S3 failures a user can fix."""
+    code = error_code(error)
+    if code == "NoSuchBucket":
+        return LayerError(
+            f"s3dir_lambda names bucket {s3path.bucket!r}, which does not exist (trying to {action} at {s3path.uri})"
+        )
+    if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+        return LayerError(f"s3dir_lambda: access denied to {s3path.uri} while trying to {action} ({code})")
+    return LayerError(f"s3dir_lambda: could not {action} at {s3path.uri}: {error}")
+
+
+def fetch_record(*, s3_client: S3Client, s3path: S3Path, s3uri_manifest_for: Callable[[int], str]) -> FetchedRecord:
+    """GET the ``last-`` object once; ``s3uri_manifest_for(version)`` names the versioned copy."""
+    try:
+        response = s3_client.get_object(Bucket=s3path.bucket, Key=s3path.key)
+    except ClientError as e:
+        if is_missing_key(e):
+            return FetchedRecord(s3path=s3path, etag=None, record=None)
+        raise s3_error(e, s3path, "read the layer record") from None
+    body = response["Body"].read().decode("utf-8", errors="replace")
+    etag = response["ETag"]
+    metadata = response.get("Metadata", {})
+    try:
+        version = int(metadata.get(_FIELDS_TO_META["layer_version"], "0"))
+        record = record_from_metadata(metadata, body=body, s3uri_manifest=s3uri_manifest_for(version) if version else "")
+    except ValueError as e:
+        return FetchedRecord(s3path=s3path, etag=etag, record=None, problem=f"{s3path.uri} is not a layer record: {e}")
+    return FetchedRecord(s3path=s3path, etag=etag, record=record)
+
+
+class RecordConflict(Exception):
+    """The ``last-`` object changed since it was read: another writer recorded in between."""
+
+
+def write_versioned_manifest(*, s3_client: S3Client, s3path: S3Path, record: LayerRecord, body: str) -> None:
+    """The history copy of one version's manifest; rewriting it with the same facts is harmless."""
+    try:
+        s3_client.put_object(
+            Bucket=s3path.bucket,
+            Key=s3path.key,
+            Body=body.encode("utf-8"),
+            ContentType="text/plain; charset=utf-8",
+            Metadata=record.to_metadata(),
+        )
+    except ClientError as e:
+        raise s3_error(e, s3path, "write the versioned manifest") from None
+
+
+def write_last_record(
+    *, s3_client: S3Client, s3path: S3Path, record: LayerRecord, body: str, expected_etag: str | None
+) -> str:
+    """Replace the ``last-`` object only if it is still the one read (``None``: only if absent)."""
+    condition = {"IfMatch": expected_etag} if expected_etag is not None else {"IfNoneMatch": "*"}
+    try:
+        response = s3_client.put_object(
+            Bucket=s3path.bucket,
+            Key=s3path.key,
+            Body=body.encode("utf-8"),
+            ContentType="text/plain; charset=utf-8",
+            Metadata=record.to_metadata(),
+            **condition,
+        )
+    except ClientError as e:
+        if is_precondition_failure(e) or (expected_etag is not None and is_missing_key(e)):
+            raise RecordConflict(s3path.uri) from None
+        raise s3_error(e, s3path, "write the layer record") from None
+    return str(response["ETag"])

@@ -1,0 +1,83 @@
+"""Upload stage: stage ``build/lambda/layer/layer.zip`` at ``layer/layer.zip`` below ``s3dir_lambda``.
+
+Lambda reads a layer's code from S3 while publishing (zips above 50 MB cannot be sent
+inline), so the zip is staged at one fixed key; the publish step then checks that the
+version Lambda made has the local zip's CodeSha256, which catches a staging object
+replaced by someone else in between.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from boto3.exceptions import S3UploadFailedError
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError
+from s3pathlib.api import S3Path
+
+from ..errors import LayerError
+from ..typehint import T_PRINTER
+from .clients import make_clients
+from .foundation import LayerPathLayout, LayerS3Layout, coerce_s3dir
+from .record import s3_error
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mypy_boto3_s3 import S3Client
+
+#: Parts of 16 MB: a 250 MB layer goes up in 16 parts, 4 at a time.
+_TRANSFER = TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024, max_concurrency=4)
+
+
+class _UploadProgress:
+    """Prints the share uploaded at most every 10% (boto3 calls back from several threads)."""
+
+    def __init__(self, size: int, printer: T_PRINTER) -> None:
+        self.size = max(size, 1)
+        self.sent = 0
+        self.next_step = 10
+        self.printer = printer
+
+    def __call__(self, chunk: int) -> None:
+        self.sent += chunk
+        percent = self.sent * 100 // self.size
+        if percent >= self.next_step and percent < 100:
+            self.printer(f"[upload] {percent}% of {self.size / 1e6:.1f} MB")
+            self.next_step = (percent // 10 + 1) * 10
+
+
+def upload_layer_zip_to_s3(
+    *,
+    s3dir_lambda: S3Path | str,
+    path_pyproject_toml: Path | str,
+    s3_client: S3Client | None = None,
+    metadata: dict[str, str] | None = None,
+    verbose: bool = True,
+    printer: T_PRINTER = print,
+) -> S3Path:
+    """Upload the packaged layer zip to the staging key; returns that key's ``S3Path``."""
+    log: T_PRINTER = printer if verbose else (lambda _msg: None)
+    s3_client = s3_client or make_clients()[0]
+    path_zip = LayerPathLayout(path_pyproject_toml=Path(path_pyproject_toml)).path_build_lambda_layer_zip
+    if not path_zip.is_file():
+        raise LayerError(f"no layer zip at {path_zip}: build and package the layer first")
+    s3path = LayerS3Layout(s3dir_lambda=coerce_s3dir(s3dir_lambda)).s3path_temp_layer_zip
+    size = path_zip.stat().st_size
+    log(f"[upload] {path_zip} ({size / 1e6:.1f} MB) to {s3path.uri}")
+    started = time.monotonic()
+    try:
+        s3_client.upload_file(
+            str(path_zip),
+            s3path.bucket,
+            s3path.key,
+            ExtraArgs={"ContentType": "application/zip", "Metadata": dict(metadata or {})},
+            Callback=_UploadProgress(size, log) if verbose else None,
+            Config=_TRANSFER,
+        )
+    except ClientError as e:
+        raise s3_error(e, s3path, "upload the layer zip") from None
+    except S3UploadFailedError as e:
+        raise LayerError(f"s3dir_lambda {s3path.uri}: could not upload the layer zip: {e}") from None
+    log(f"[upload] done in {time.monotonic() - started:.1f}s")
+    return s3path

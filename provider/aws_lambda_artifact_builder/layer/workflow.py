@@ -1,0 +1,467 @@
+"""Plan and deploy: publish a layer version only when the fingerprint recorded in S3 changed.
+
+``plan_layer`` reads the ``last-`` record with one S3 GET while it asks Lambda, side by side,
+whether the recorded version still exists; it never builds and never writes. ``deploy_layer``
+plans, and when nothing changed returns the recorded version without building. Otherwise it
+takes the deploy claim of the ``s3dir_lambda`` (see ``claim``), plans again under it (a
+concurrent deploy may have finished meanwhile), adopts a version already published with this
+fingerprint (a run that died before recording, or a return to an earlier lock) or builds,
+packages, uploads and publishes, and records the version in S3.
+
+Every front end (CLI, Pulumi, Terraform) calls these functions; none re-implements them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError
+from s3pathlib.api import S3Path
+
+from ..errors import LayerError
+from ..typehint import T_PRINTER
+from .claim import DeployClaim
+from .clients import resolve_clients
+from .foundation import MANIFEST_NAMES, Credentials, LayerS3Layout, coerce_s3dir, coerce_tool
+from .inputs import LayerInputs, parse_permissions, resolve_layer_inputs
+from .manifest import PackageChanges, diff_dependencies, runtime_dependencies
+from .package import LayerZipInfo, PackagingOptions, create_layer_zip_file
+from .publish import (
+    LayerDeployment,
+    apply_retention,
+    check_record_owner,
+    deployment_from_record,
+    find_layer_version_by_fingerprint,
+    get_layer_version,
+    make_record,
+    publish_staged_zip,
+    record_layer_version,
+    sync_layer_version_permissions,
+)
+from .record import FetchedRecord, LayerRecord, fetch_record
+from .target import LayerTarget
+from .upload import upload_layer_zip_to_s3
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_s3 import S3Client
+
+_T = TypeVar("_T")
+
+
+class _InBackground(Generic[_T]):
+    """Run one call on a thread so that two network round trips overlap."""
+
+    def __init__(self, fn: Callable[[], _T]) -> None:
+        self._fn = fn
+        self._result: _T | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._result = self._fn()
+        except BaseException as e:  # re-raised in the caller's thread by result()
+            self._error = e
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def result(self) -> _T:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._result  # type: ignore[return-value]
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerPlan:
+    """Whether a deploy would publish, why, and which packages moved."""
+
+    changed: bool
+    reason: str
+    layer_name: str
+    fingerprint: str
+    current_version: int | None
+    current_layer_version_arn: str | None
+    #: Packages added, removed or changed between the recorded manifest and the local one.
+    package_changes: PackageChanges
+    recorded_fingerprint: str | None
+    s3uri_record: str
+    #: The record as read (with ``version_exists`` filled in), ``None`` when there is none.
+    record: LayerRecord | None = dataclasses.field(default=None, repr=False)
+    #: ETag of the ``last-`` object as read: a deploy replaces the record only if it is unchanged.
+    record_etag: str | None = dataclasses.field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "changed": self.changed,
+            "reason": self.reason,
+            "layer_name": self.layer_name,
+            "fingerprint": self.fingerprint,
+            "recorded_fingerprint": self.recorded_fingerprint,
+            "current_version": self.current_version,
+            "current_layer_version_arn": self.current_layer_version_arn,
+            "package_changes": self.package_changes.to_dict(),
+            "s3uri_record": self.s3uri_record,
+        }
+
+
+def _lambda_error(error: ClientError | BotoCoreError, layer_name: str) -> LayerError:
+    return LayerError(f"layer_name {layer_name!r}: could not read the layer's versions from Lambda: {error}")
+
+
+def _recorded_version_exists(
+    lambda_client: LambdaClient, layer_name: str, version: int, listed: list[tuple[int, str]]
+) -> bool:
+    """Answer from the listing fetched alongside the record; ask once more only past its first page."""
+    if any(v == version for v, _ in listed):
+        return True
+    if listed and version > listed[0][0]:
+        return False
+    return get_layer_version(lambda_client=lambda_client, layer_name=layer_name, version=version) is not None
+
+
+def _first_page_of_versions(lambda_client: LambdaClient, layer_name: str) -> list[tuple[int, str]]:
+    try:
+        response = lambda_client.list_layer_versions(LayerName=layer_name)
+    except ClientError as e:
+        if e.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            return []
+        raise
+    versions = [(int(v["Version"]), v.get("Description", "")) for v in response.get("LayerVersions", [])]
+    return sorted(versions, reverse=True)
+
+
+def _dependencies_of(record: LayerRecord, pyproject: dict[str, Any]) -> dict[str, str] | None:
+    """The runtime set the recorded manifest pins, or ``None`` if it cannot be read any more."""
+    try:
+        target = LayerTarget(python_version=record.python_version, architecture=record.architecture)
+        return runtime_dependencies(record.tool, record.manifest_content, target, pyproject=pyproject)
+    except LayerError:
+        return None
+
+
+def _plan(inputs: LayerInputs, s3_client: S3Client, lambda_client: LambdaClient) -> LayerPlan:
+    listing = _InBackground(lambda: _first_page_of_versions(lambda_client, inputs.layer_name))
+    try:
+        fetched = fetch_record(
+            s3_client=s3_client, s3path=inputs.s3path_last_manifest, s3uri_manifest_for=inputs.s3uri_manifest_for
+        )
+    except BaseException:
+        listing.join()
+        raise
+    try:
+        listed = listing.result()
+    except (ClientError, BotoCoreError) as e:
+        raise _lambda_error(e, inputs.layer_name) from None
+    check_record_owner(fetched, layer_name=inputs.layer_name, s3dir_lambda=inputs.s3_layout.s3dir_lambda)
+    return _decide(inputs, fetched, listed, lambda_client)
+
+
+def _decide(
+    inputs: LayerInputs, fetched: FetchedRecord, listed: list[tuple[int, str]], lambda_client: LambdaClient
+) -> LayerPlan:
+    uri = inputs.s3path_last_manifest.uri
+    record = fetched.record
+    common = dict(
+        layer_name=inputs.layer_name, fingerprint=inputs.fingerprint, s3uri_record=uri, record_etag=fetched.etag
+    )
+    local_deps = inputs.manifest.dependencies
+    if record is None:
+        why = fetched.problem or f"nothing is recorded at {uri} yet"
+        return LayerPlan(
+            changed=True,
+            reason=f"{why}: a deploy publishes the first version",
+            current_version=None,
+            current_layer_version_arn=None,
+            package_changes=diff_dependencies({}, local_deps),
+            recorded_fingerprint=None,
+            record=None,
+            **common,  # type: ignore[arg-type]
+        )
+    try:
+        exists = _recorded_version_exists(lambda_client, inputs.layer_name, record.layer_version, listed)
+    except (ClientError, BotoCoreError) as e:
+        raise _lambda_error(e, inputs.layer_name) from None
+    record = dataclasses.replace(record, version_exists=exists)
+    current = dict(
+        current_version=record.layer_version if exists else None,
+        current_layer_version_arn=record.layer_version_arn if exists else None,
+        recorded_fingerprint=record.fingerprint,
+        record=record,
+    )
+    if exists and record.fingerprint == inputs.fingerprint:
+        return LayerPlan(
+            changed=False,
+            reason=f"the fingerprint recorded for version {record.layer_version} at {uri} matches the local manifest",
+            package_changes=PackageChanges(),
+            **current,  # type: ignore[arg-type]
+            **common,  # type: ignore[arg-type]
+        )
+    pyproject = tomllib.loads(inputs.path_layout.path_pyproject_toml.read_text(encoding="utf-8"))
+    old_deps = _dependencies_of(record, pyproject)
+    changes = diff_dependencies(old_deps or {}, local_deps)
+    if not exists:
+        reason = f"version {record.layer_version} recorded at {uri} no longer exists in Lambda"
+    elif old_deps is None:
+        reason = f"the fingerprint changed since version {record.layer_version}; the recorded manifest cannot be read"
+    elif not changes.is_empty:
+        reason = f"the runtime dependencies changed since version {record.layer_version} ({len(changes.lines())} packages)"
+    else:
+        moved = [
+            f"{name} {old} -> {new}"
+            for name, old, new in (
+                ("python_version", record.python_version, inputs.target.python_version),
+                ("architecture", record.architecture, inputs.target.architecture),
+            )
+            if old != new
+        ]
+        detail = ", ".join(moved) or "the lock file, excluded packages or packaging options differ"
+        reason = f"the fingerprint changed since version {record.layer_version}, not the package versions: {detail}"
+    return LayerPlan(changed=True, reason=reason, package_changes=changes, **current, **common)  # type: ignore[arg-type]
+
+
+def plan_layer(
+    *,
+    layer_name: str,
+    path_pyproject_toml: Path | str,
+    s3dir_lambda: S3Path | str,
+    tool: str,
+    python_version: str = "3.12",
+    architecture: str = "x86_64",
+    ignore_packages: Iterable[str] | None = None,
+    packaging_options: PackagingOptions | None = None,
+    s3_client: S3Client | None = None,
+    lambda_client: LambdaClient | None = None,
+) -> LayerPlan:
+    """Would a deploy publish? One S3 GET (alongside one Lambda listing); no build, no write."""
+    inputs = resolve_layer_inputs(
+        layer_name=layer_name,
+        path_pyproject_toml=path_pyproject_toml,
+        s3dir_lambda=s3dir_lambda,
+        tool=tool,
+        python_version=python_version,
+        architecture=architecture,
+        ignore_packages=ignore_packages,
+        packaging_options=packaging_options,
+    )
+    s3_client, lambda_client = resolve_clients(s3_client, lambda_client)
+    return _plan(inputs, s3_client, lambda_client)
+
+
+def read_layer_record(
+    *,
+    s3dir_lambda: S3Path | str,
+    tool: str,
+    s3_client: S3Client | None = None,
+    lambda_client: LambdaClient | None = None,
+) -> LayerRecord | None:
+    """The ``last-`` record of ``s3dir_lambda`` for a tool, with ``version_exists`` from Lambda."""
+    s3_client, lambda_client = resolve_clients(s3_client, lambda_client)
+    layout = LayerS3Layout(s3dir_lambda=coerce_s3dir(s3dir_lambda))
+    name = MANIFEST_NAMES[coerce_tool(tool)]
+    fetched = fetch_record(
+        s3_client=s3_client,
+        s3path=layout.get_s3path_last_manifest(name),
+        s3uri_manifest_for=lambda v: layout.get_s3path_versioned_manifest(v, name).uri,
+    )
+    if fetched.record is None:
+        return None
+    record = fetched.record
+    try:
+        found = get_layer_version(lambda_client=lambda_client, layer_name=record.layer_name, version=record.layer_version)
+    except (ClientError, BotoCoreError) as e:
+        raise _lambda_error(e, record.layer_name) from None
+    return dataclasses.replace(record, version_exists=found is not None)
+
+
+# ---------------------------------------------------------------------------- deploy
+def _build_and_package(
+    inputs: LayerInputs,
+    *,
+    build_in: str,
+    credentials: Credentials | None,
+    image: str | None,
+    container_runtime: str | None,
+    verbose: bool,
+    printer: T_PRINTER,
+    log: T_PRINTER,
+) -> LayerZipInfo:
+    """Build the locked runtime set into ``python/`` and zip it (size-checked before writing)."""
+    started = time.monotonic()
+    log(f"[build] installing {inputs.manifest.name} for {inputs.target.runtime} {inputs.target.architecture} ({build_in})")
+    common: dict[str, Any] = dict(
+        tool=inputs.tool,
+        path_pyproject_toml=inputs.path_layout.path_pyproject_toml,
+        python_version=inputs.target.python_version,
+        architecture=inputs.target.architecture,
+        credentials=credentials,
+        verbose=verbose,
+        printer=printer,
+    )
+    if build_in == "local":
+        from .build import build_layer_artifacts_in_local
+
+        build_layer_artifacts_in_local(skip_prompt=True, **common)
+    else:
+        from .build_container import build_layer_artifacts_in_container
+
+        build_layer_artifacts_in_container(image=image, container_runtime=container_runtime, **common)
+    log(f"[build] done in {time.monotonic() - started:.1f}s")
+    started = time.monotonic()
+    info = create_layer_zip_file(
+        path_pyproject_toml=inputs.path_layout.path_pyproject_toml,
+        ignore_packages=inputs.ignore_packages,
+        options=inputs.packaging_options,
+        python_version=inputs.target.python_version,
+        verbose=verbose,
+        printer=printer,
+    )
+    log(
+        f"[package] {info.path.name}: {info.zipped_size / 1e6:.1f} MB zipped, "
+        f"{info.unzipped_size / 1e6:.1f} MB unzipped, in {time.monotonic() - started:.1f}s"
+    )
+    return info
+
+
+def _finish(
+    record: LayerRecord,
+    *,
+    lambda_client: LambdaClient,
+    published: bool,
+    adopted: bool,
+    keep_last: int | None,
+    permissions: Any,
+    log: T_PRINTER,
+) -> LayerDeployment:
+    """Grants and retention, which converge on every deploy, changed or not."""
+    wanted = parse_permissions(permissions)
+    if wanted is not None:
+        added, removed = sync_layer_version_permissions(
+            lambda_client=lambda_client, layer_name=record.layer_name, version=record.layer_version, permissions=wanted
+        )
+        if added or removed:
+            log(f"[permissions] version {record.layer_version}: granted {added or 'none'}, revoked {removed or 'none'}")
+    deleted: list[int] = []
+    if keep_last is not None:
+        deleted = apply_retention(
+            lambda_client=lambda_client,
+            layer_name=record.layer_name,
+            keep_last=keep_last,
+            current_version=record.layer_version,
+        )
+        if deleted:
+            log(f"[retention] deleted versions {deleted} of {record.layer_name} (keep_last={keep_last})")
+    return deployment_from_record(record, published=published, adopted=adopted, deleted_versions=deleted)
+
+
+def deploy_layer(
+    *,
+    layer_name: str,
+    path_pyproject_toml: Path | str,
+    s3dir_lambda: S3Path | str,
+    tool: str,
+    python_version: str = "3.12",
+    architecture: str = "x86_64",
+    ignore_packages: Iterable[str] | None = None,
+    build_in: str = "local",
+    credentials: Credentials | None = None,
+    image: str | None = None,
+    container_runtime: str | None = None,
+    keep_last: int | None = None,
+    permissions: Iterable[str] | None = None,
+    packaging_options: PackagingOptions | None = None,
+    s3_client: S3Client | None = None,
+    lambda_client: LambdaClient | None = None,
+    verbose: bool = True,
+    printer: T_PRINTER = print,
+) -> LayerDeployment:
+    """Publish a new layer version if and only if the fingerprint recorded in S3 differs; see the module."""
+    log: T_PRINTER = printer if verbose else (lambda _msg: None)
+    inputs = resolve_layer_inputs(
+        layer_name=layer_name,
+        path_pyproject_toml=path_pyproject_toml,
+        s3dir_lambda=s3dir_lambda,
+        tool=tool,
+        python_version=python_version,
+        architecture=architecture,
+        ignore_packages=ignore_packages,
+        keep_last=keep_last,
+        permissions=permissions,
+        build_in=build_in,
+        packaging_options=packaging_options,
+    )
+    s3_client, lambda_client = resolve_clients(s3_client, lambda_client)
+    finish = dict(lambda_client=lambda_client, keep_last=keep_last, permissions=permissions, log=log)
+    plan = _plan(inputs, s3_client, lambda_client)
+    log(f"[plan] {plan.reason}")
+    if not plan.changed:
+        assert plan.record is not None
+        return _finish(plan.record, published=False, adopted=False, **finish)  # type: ignore[arg-type]
+    claim = DeployClaim(
+        s3_client=s3_client,
+        s3path=inputs.s3_layout.s3dir_lambda.joinpath("layer", "deploy-claim.json"),
+        purpose=f"layer {inputs.layer_name} fingerprint {inputs.fingerprint[:12]}",
+        printer=log,
+    )
+    with claim:
+        plan = _plan(inputs, s3_client, lambda_client)
+        if not plan.changed:
+            log(f"[plan] another deploy recorded version {plan.current_version} meanwhile")
+            assert plan.record is not None
+            return _finish(plan.record, published=False, adopted=False, **finish)  # type: ignore[arg-type]
+        found = find_layer_version_by_fingerprint(
+            lambda_client=lambda_client, layer_name=inputs.layer_name, fingerprint=inputs.fingerprint
+        )
+        adopted = found is not None
+        if found is not None:
+            log(f"[publish] adopting version {found.version}, published earlier with this fingerprint")
+        else:
+            zip_info = _build_and_package(
+                inputs,
+                build_in=build_in,
+                credentials=credentials,
+                image=image,
+                container_runtime=container_runtime,
+                verbose=verbose,
+                printer=printer,
+                log=log,
+            )
+            claim.ensure_held()
+            upload_layer_zip_to_s3(
+                s3dir_lambda=inputs.s3_layout.s3dir_lambda,
+                path_pyproject_toml=inputs.path_layout.path_pyproject_toml,
+                s3_client=s3_client,
+                metadata={"fingerprint": inputs.fingerprint},
+                verbose=verbose,
+                printer=printer,
+            )
+            claim.ensure_held()
+            found = publish_staged_zip(
+                lambda_client=lambda_client,
+                layer_name=inputs.layer_name,
+                s3path_zip=inputs.s3_layout.s3path_temp_layer_zip,
+                target=inputs.target,
+                fingerprint=inputs.fingerprint,
+                code_sha256=zip_info.code_sha256,
+                printer=log,
+            )
+        claim.ensure_held()
+        record = make_record(published=found, inputs=inputs)
+        record_layer_version(
+            s3_client=s3_client, inputs=inputs, record=record, expected_etag=plan.record_etag, printer=log
+        )
+        return _finish(record, published=not adopted, adopted=adopted, **finish)  # type: ignore[arg-type]

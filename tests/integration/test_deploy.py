@@ -1,0 +1,165 @@
+"""plan_layer / deploy_layer against the moto server and real local builds from the private index."""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from aws_lambda_artifact_builder.api import (
+    LayerError,
+    LayerPathLayout,
+    deploy_layer,
+    plan_layer,
+    read_layer_record,
+)
+from support.layers import RequestLog, layer_versions, s3_snapshot
+from support.projects import lock, set_pin
+
+
+@pytest.fixture()
+def target(bucket: str, s3_client, lambda_client, credentials):
+    """Keyword arguments every deploy in a test shares."""
+    return dict(
+        layer_name="sample-deps",
+        s3dir_lambda=f"s3://{bucket}/apps/sample/",
+        s3_client=s3_client,
+        lambda_client=lambda_client,
+    )
+
+
+def _deploy(path: Path, tool: str, target: dict, credentials, **kwargs):
+    lines: list[str] = []
+    result = deploy_layer(
+        path_pyproject_toml=path, tool=tool, credentials=credentials, printer=lines.append, **target, **kwargs
+    )
+    return result, lines
+
+
+@pytest.mark.parametrize("tool", ["pip", "uv", "poetry"])
+def test_first_publish_records_the_version_in_s3_and_lambda(tool, project_copy, target, credentials, s3_client, lambda_client, bucket):
+    path = project_copy(tool)
+    plan = plan_layer(path_pyproject_toml=path, tool=tool, **target)
+    assert plan.changed and plan.current_version is None
+    assert "nothing is recorded" in plan.reason
+    assert plan.package_changes.added == {"alab-demo-core": "1.0.0", "alab-demo-extra": "1.0.0"}
+
+    result, lines = _deploy(path, tool, target, credentials)
+
+    assert result.published and not result.adopted
+    assert result.layer_version == 1
+    assert result.fingerprint == plan.fingerprint
+    version = lambda_client.get_layer_version(LayerName="sample-deps", VersionNumber=1)
+    assert version["CompatibleRuntimes"] == ["python3.12"]
+    assert version["CompatibleArchitectures"] == ["x86_64"]
+    assert plan.fingerprint in version["Description"]
+    assert version["Content"]["CodeSha256"] == result.code_sha256
+    zip_path = LayerPathLayout(path_pyproject_toml=path).path_build_lambda_layer_zip
+    names = zipfile.ZipFile(zip_path).namelist()
+    assert "python/alab_demo_core/__init__.py" in names
+    assert not any("devtool" in n for n in names)
+
+    manifest = {"pip": "requirements.txt", "uv": "uv.lock", "poetry": "poetry.lock"}[tool]
+    keys = set(s3_snapshot(s3_client, bucket))
+    assert keys == {
+        "apps/sample/layer/layer.zip",
+        f"apps/sample/layer/000001/{manifest}",
+        f"apps/sample/layer/last-{manifest}",
+    }
+    record = read_layer_record(s3dir_lambda=target["s3dir_lambda"], tool=tool, s3_client=s3_client, lambda_client=lambda_client)
+    assert record is not None and record.version_exists
+    assert (record.layer_name, record.layer_version, record.fingerprint) == ("sample-deps", 1, plan.fingerprint)
+    assert record.s3uri_manifest == f"s3://{bucket}/apps/sample/layer/000001/{manifest}"
+    assert (record.tool, record.python_version, record.architecture) == (tool, "3.12", "x86_64")
+    for step in ("[build]", "[package]", "[upload]", "[publish]", "[record]"):
+        assert any(line.startswith(step) for line in lines), step
+
+
+def test_no_change_costs_one_s3_get_and_builds_nothing(project_copy, target, credentials, s3_client, lambda_client, bucket):
+    path = project_copy("pip")
+    first, _ = _deploy(path, "pip", target, credentials)
+    shutil.rmtree(path.parent / "build")
+    before = s3_snapshot(s3_client, bucket)
+    requests = RequestLog.attach(s3_client, lambda_client)
+
+    again, lines = _deploy(path, "pip", target, credentials)
+    calls, writes = sorted(requests.calls), requests.writes()
+
+    assert not again.published and again.layer_version == first.layer_version == 1
+    assert again.layer_version_arn == first.layer_version_arn
+    assert not (path.parent / "build").exists(), "a no-op deploy must not build"
+    assert calls == ["lambda.ListLayerVersions", "s3.GetObject"]
+    assert writes == []
+    assert s3_snapshot(s3_client, bucket) == before
+    assert not any(line.startswith(("[build]", "[upload]", "[publish]")) for line in lines)
+    assert layer_versions(lambda_client, "sample-deps") == [1]
+
+    requests.calls.clear()
+    plan = plan_layer(path_pyproject_toml=path, tool="pip", **target)
+    assert not plan.changed and plan.current_version == 1
+    assert sorted(requests.calls) == ["lambda.ListLayerVersions", "s3.GetObject"]
+
+
+def test_changed_pin_plans_the_package_diff_then_publishes_version_2(project_copy, target, credentials, private_index, dir_tool_cache, lambda_client):
+    path = project_copy("uv")
+    _deploy(path, "uv", target, credentials)
+    set_pin(path, "alab-demo-core", "1.1.0")
+    lock("uv", path.parent, private_index, dir_tool_cache)
+
+    plan = plan_layer(path_pyproject_toml=path, tool="uv", **target)
+    assert plan.changed and plan.current_version == 1
+    assert plan.package_changes.changed == {"alab-demo-core": ("1.0.0", "1.1.0")}
+    assert plan.package_changes.lines() == ["~ alab-demo-core 1.0.0 -> 1.1.0"]
+    assert "runtime dependencies changed since version 1" in plan.reason
+
+    result, _ = _deploy(path, "uv", target, credentials)
+    assert result.published and result.layer_version == 2
+    assert layer_versions(lambda_client, "sample-deps") == [1, 2]
+    assert not plan_layer(path_pyproject_toml=path, tool="uv", **target).changed
+
+
+def test_a_recorded_version_deleted_in_lambda_counts_as_changed(project_copy, target, credentials, lambda_client):
+    path = project_copy("pip")
+    _deploy(path, "pip", target, credentials)
+    lambda_client.delete_layer_version(LayerName="sample-deps", VersionNumber=1)
+
+    plan = plan_layer(path_pyproject_toml=path, tool="pip", **target)
+    assert plan.changed and plan.current_version is None
+    assert "no longer exists in Lambda" in plan.reason
+    assert plan.record is not None and plan.record.version_exists is False
+
+    result, _ = _deploy(path, "pip", target, credentials)
+    assert result.published and result.layer_version == 2
+    assert layer_versions(lambda_client, "sample-deps") == [2]
+
+
+def test_an_s3dir_recording_another_layer_is_a_clear_error(project_copy, target, credentials, s3_client, lambda_client, bucket):
+    path = project_copy("pip")
+    _deploy(path, "pip", target, credentials)
+    before = s3_snapshot(s3_client, bucket)
+    other = dict(target, layer_name="another-layer")
+
+    with pytest.raises(LayerError, match="already records layer 'sample-deps', not 'another-layer'"):
+        plan_layer(path_pyproject_toml=path, tool="pip", **other)
+    with pytest.raises(LayerError, match="s3dir_lambda .* already records layer 'sample-deps'"):
+        _deploy(path, "pip", other, credentials)
+    assert s3_snapshot(s3_client, bucket) == before
+    assert layer_versions(lambda_client, "another-layer") == []
+
+
+def test_returning_to_an_earlier_lock_adopts_its_version(project_copy, target, credentials, private_index, dir_tool_cache, lambda_client):
+    path = project_copy("pip")
+    v1, _ = _deploy(path, "pip", target, credentials)
+    set_pin(path, "alab-demo-core", "1.1.0")
+    v2, _ = _deploy(path, "pip", target, credentials)
+    set_pin(path, "alab-demo-core", "1.0.0")
+
+    back, lines = _deploy(path, "pip", target, credentials)
+
+    assert (v1.layer_version, v2.layer_version) == (1, 2)
+    assert back.adopted and not back.published and back.layer_version == 1
+    assert not any(line.startswith("[build]") for line in lines)
+    assert layer_versions(lambda_client, "sample-deps") == [1, 2]
+    assert plan_layer(path_pyproject_toml=path, tool="pip", **target).current_version == 1
