@@ -1,0 +1,660 @@
+"""Container build stage: the local builder's install, run inside a docker or podman container.
+
+When a dependency has no wheel for the target, or a team wants Lambda's own build image,
+the install runs in an image with the target's Python and architecture. Only the install
+happens there: the commands come from the same pure planner as the local build
+(:func:`.build.plan_install_steps`), and packaging happens on the host with the same zipper,
+so one lock gives the same ``layer.zip`` from either builder.
+
+Pure parts (engine argv, the plan handed to the in-container script, CA and credential
+passing) are separate from the effects (probing the engine, pulling, running, removing).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import uuid
+from collections import deque
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from packaging.tags import parse_tag
+
+from ..constants import LayerBuildToolEnum
+from ..errors import LayerError
+from ..typehint import T_PRINTER
+from .build import (
+    ERROR_TAIL_LINES,
+    KEEP_ENV,
+    InstallStep,
+    LockedPin,
+    check_installed,
+    locked_pins,
+    mask_secrets,
+    pip_config_files,
+    pip_transport_env,
+    plan_install_steps,
+    requirement_index_options,
+    target_tags,
+)
+from .foundation import BaseLogger, Credentials, LayerPathLayout, coerce_tool
+from .manifest import read_local_manifest
+from .target import LayerTarget
+
+#: AWS SAM's build images: Lambda's own OS and Python for each runtime and architecture.
+DEFAULT_IMAGE_TEMPLATE = "public.ecr.aws/sam/build-python{python_version}:latest-{architecture}"
+
+#: ``--platform`` of each Lambda architecture.
+CONTAINER_PLATFORMS: dict[str, str] = {"x86_64": "linux/amd64", "arm64": "linux/arm64"}
+
+#: Engine architecture names (Go's and the kernel's) to Lambda's.
+_ENGINE_ARCHITECTURES: dict[str, str] = {"amd64": "x86_64", "x86_64": "x86_64", "arm64": "arm64", "aarch64": "arm64"}
+
+CONTAINER_RUNTIMES: tuple[str, ...] = ("docker", "podman")
+
+#: The build tools the container installs, pinned so that a build does not drift with PyPI.
+PINNED_TOOL_VERSIONS: dict[str, str] = {"uv": "0.13.9", "poetry": "2.5.1"}
+
+#: Where the host's project root, cache and CA bundle appear inside the container.
+DIR_PROJECT_IN_CONTAINER = "/var/task"
+DIR_CACHE_IN_CONTAINER = "/var/cache/aws-lambda-artifact-builder"
+PATH_CA_BUNDLE_IN_CONTAINER = "/etc/aws-lambda-artifact-builder/ca-bundle.pem"
+#: HOME inside the container: the build may run as a user that has no home there.
+DIR_HOME_IN_CONTAINER = "/tmp/aws-lambda-artifact-builder-home"
+
+#: Variables that name an extra trusted CA bundle on the host, in the order we look at them.
+CA_BUNDLE_ENV_VARS: tuple[str, ...] = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT")
+#: Proxy settings the container inherits by name (their values may hold a login).
+PROXY_ENV_VARS: tuple[str, ...] = tuple(
+    v for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY") for v in (name, name.lower())
+)
+
+#: pip settings that change only how an index is reached (from the environment or pip's config files).
+PIP_TRANSPORT_ENV_VARS: tuple[str, ...] = ("PIP_PROXY", "PIP_TIMEOUT", "PIP_DEFAULT_TIMEOUT", "PIP_RETRIES", "PIP_TRUSTED_HOST")
+
+#: Label on every build container, so that leftovers can be found; the value is the build id.
+CONTAINER_LABEL = "aws-lambda-artifact-builder.build"
+
+PATH_SCRIPT_SOURCE = Path(__file__).with_name("build_container_script.py")
+
+#: The in-container script's error lines start with this (see build_container_script.py).
+SCRIPT_ERROR_PREFIX = "aws-lambda-artifact-builder error: "
+
+
+def default_image(target: LayerTarget) -> str:
+    """The SAM build image of the target runtime and architecture."""
+    return DEFAULT_IMAGE_TEMPLATE.format(python_version=target.python_version, architecture=target.architecture)
+
+
+def default_cache_dir() -> Path:
+    """Host folder the container keeps tool installs and download caches in, so repeat builds are fast."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "aws-lambda-artifact-builder" / "container"
+
+
+def find_ca_bundle(environ: Mapping[str, str]) -> Path | None:
+    """The extra CA bundle the host trusts, if one of :data:`CA_BUNDLE_ENV_VARS` names an existing file."""
+    for name in CA_BUNDLE_ENV_VARS:
+        value = environ.get(name, "")
+        if value and Path(value).is_file():
+            return Path(value).absolute()
+    return None
+
+
+def ca_bundle_env() -> dict[str, str]:
+    """Points pip, uv (``SSL_CERT_FILE``), poetry/requests and curl at the mounted bundle."""
+    return {
+        "PIP_CERT": PATH_CA_BUNDLE_IN_CONTAINER,
+        "SSL_CERT_FILE": PATH_CA_BUNDLE_IN_CONTAINER,
+        "REQUESTS_CA_BUNDLE": PATH_CA_BUNDLE_IN_CONTAINER,
+        "CURL_CA_BUNDLE": PATH_CA_BUNDLE_IN_CONTAINER,
+    }
+
+
+def make_container_name(tool: LayerBuildToolEnum, target: LayerTarget) -> str:
+    """Readable and unique, so concurrent builds of the same target never collide."""
+    return f"alab-layer-{tool.value}-py{target.python_version.replace('.', '')}-{target.architecture}-{uuid.uuid4().hex[:12]}"
+
+
+@dataclasses.dataclass(frozen=True)
+class ContainerEngine:
+    """A container engine that answered: which CLI, where it is, what it runs on."""
+
+    runtime: str
+    executable: str
+    #: The engine host's architecture, in Lambda's spelling when known.
+    architecture: str
+    #: Containers' root is the invoking user (rootless podman or docker); ``--user`` would then be wrong.
+    rootless: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class ContainerRun:
+    """Everything ``docker run``/``podman run`` gets. Secrets are passed by name, never by value."""
+
+    engine: ContainerEngine
+    image: str
+    platform: str
+    name: str
+    build_id: str
+    dir_project_root: Path
+    dir_cache: Path
+    path_ca_bundle: Path | None
+    #: ``-e NAME``: the engine client copies the value from its own environment.
+    env_names: tuple[str, ...]
+    #: ``--user uid:gid`` so files in the project belong to the invoking user; None keeps the image's.
+    user: str | None
+    #: ``--network``; ``host`` lets the container see what the host sees (indexes or proxies on loopback).
+    network: str | None
+    command: tuple[str, ...]
+
+    def argv(self) -> list[str]:
+        for path in (self.dir_project_root, self.dir_cache, self.path_ca_bundle):
+            if path is not None and "," in str(path):
+                raise LayerError(f"cannot mount {path} into the build container: the path contains a comma")
+        argv = [
+            self.engine.executable,
+            "run",
+            "--rm",
+            "--name",
+            self.name,
+            "--label",
+            f"{CONTAINER_LABEL}={self.build_id}",
+            "--platform",
+            self.platform,
+            "--mount",
+            f"type=bind,source={self.dir_project_root},target={DIR_PROJECT_IN_CONTAINER}",
+            "--mount",
+            f"type=bind,source={self.dir_cache},target={DIR_CACHE_IN_CONTAINER}",
+            "--workdir",
+            DIR_PROJECT_IN_CONTAINER,
+        ]
+        if self.path_ca_bundle is not None:
+            argv += ["--mount", f"type=bind,source={self.path_ca_bundle},target={PATH_CA_BUNDLE_IN_CONTAINER},readonly"]
+        if self.user is not None:
+            argv += ["--user", self.user]
+        if self.network is not None:
+            argv += ["--network", self.network]
+        for name in self.env_names:
+            argv += ["--env", name]
+        # An image's entrypoint (Lambda base images have one) would swallow our command.
+        argv += ["--entrypoint", ""]
+        return argv + [self.image, *self.command]
+
+
+def container_user(engine: ContainerEngine, uid: int, gid: int) -> str | None:
+    """``uid:gid`` for a rootful engine; rootless engines already map container root to the user."""
+    if engine.rootless or uid == 0:
+        return None
+    return f"{uid}:{gid}"
+
+
+# --- effects: the engine -------------------------------------------------------------------------
+
+
+def _run_quiet(argv: Sequence[str], *, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(list(argv), 124, "", f"no answer within {timeout:.0f}s")
+
+
+def _probe_engine(runtime: str, executable: str) -> ContainerEngine | str:
+    """The engine when it answers, else why not."""
+    if runtime == "podman":
+        argv = [executable, "info", "--format", "{{.Host.Arch}} {{.Host.Security.Rootless}}"]
+    else:
+        argv = [executable, "info", "--format", "{{.Architecture}} {{json .SecurityOptions}}"]
+    result = _run_quiet(argv)
+    if result.returncode != 0:
+        reason = (result.stderr or result.stdout).strip().splitlines()
+        return f"{runtime} is installed but its engine is not answering: {reason[-1] if reason else 'no output'}"
+    arch, _, rest = result.stdout.strip().partition(" ")
+    rootless = rest.strip() == "true" if runtime == "podman" else "rootless" in rest
+    return ContainerEngine(
+        runtime=runtime,
+        executable=executable,
+        architecture=_ENGINE_ARCHITECTURES.get(arch.lower(), arch.lower()),
+        rootless=rootless,
+    )
+
+
+def detect_container_engine(container_runtime: str | None = None) -> ContainerEngine:
+    """The named engine, or the first of docker, podman that answers; a clear error otherwise."""
+    if container_runtime is not None and container_runtime not in CONTAINER_RUNTIMES:
+        raise LayerError(f"container_runtime {container_runtime!r} is not one of: {', '.join(CONTAINER_RUNTIMES)}")
+    candidates = [container_runtime] if container_runtime else list(CONTAINER_RUNTIMES)
+    reasons = []
+    for runtime in candidates:
+        executable = shutil.which(runtime)
+        if executable is None:
+            reasons.append(f"{runtime} is not installed (not on PATH)")
+            continue
+        probed = _probe_engine(runtime, executable)
+        if isinstance(probed, ContainerEngine):
+            return probed
+        reasons.append(probed)
+    raise LayerError(
+        "no container engine to build the layer in: "
+        + "; ".join(reasons)
+        + ". Install and start docker or podman, or build locally"
+    )
+
+
+def _ensure_image(engine: ContainerEngine, image: str, target: LayerTarget, log: BaseLogger) -> None:
+    """The image for the target's architecture is present, pulling it when not."""
+    inspect = _run_quiet([engine.executable, "image", "inspect", "--format", "{{.Architecture}}", image])
+    if inspect.returncode == 0:
+        have = _ENGINE_ARCHITECTURES.get(inspect.stdout.strip().lower(), inspect.stdout.strip())
+        if have == target.architecture:
+            return
+        log.log(f"Image {image} is here for {have}; pulling its {target.architecture} variant")
+    else:
+        log.log(f"Pulling image {image} for {CONTAINER_PLATFORMS[target.architecture]}")
+    pull = _run_quiet(
+        [engine.executable, "pull", "--platform", CONTAINER_PLATFORMS[target.architecture], image], timeout=1800
+    )
+    if pull.returncode != 0:
+        detail = (pull.stderr or pull.stdout).strip().splitlines()
+        raise LayerError(
+            f"the build image {image} is not available for {target.architecture} and could not be pulled "
+            f"with {engine.runtime}: {detail[-1] if detail else 'no output'}"
+        )
+
+
+def _binfmt_handler_exists(machine: str) -> bool:
+    """Linux runs foreign binaries only through a registered binfmt_misc handler (qemu-user)."""
+    dir_binfmt = Path("/proc/sys/fs/binfmt_misc")
+    for path in dir_binfmt.glob(f"*{machine}*"):
+        try:
+            if path.read_text().startswith("enabled"):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _check_architecture_runnable(engine: ContainerEngine, target: LayerTarget) -> None:
+    """Fail before pulling anything when the engine cannot run the target's CPU."""
+    if engine.architecture == target.architecture:
+        return
+    engine_is_local = sys.platform.startswith("linux") and not os.environ.get("DOCKER_HOST", "unix://").startswith(
+        ("tcp://", "ssh://")
+    )
+    if engine_is_local and engine.architecture == _ENGINE_ARCHITECTURES.get(platform.machine().lower()):
+        if not _binfmt_handler_exists(target.machine):
+            raise LayerError(
+                f"architecture {target.architecture} is not runnable on this {engine.architecture} host: no "
+                f"binfmt_misc handler for {target.machine} is registered. Register QEMU emulation (for example "
+                f"`docker run --privileged --rm tonistiigi/binfmt --install {target.machine}`), "
+                f"use a {target.architecture} machine, or build locally when every dependency has a wheel"
+            )
+
+
+def _remove_container(engine: ContainerEngine, name: str) -> None:
+    """Remove the container whatever happened; it may already be gone (``--rm``)."""
+    _run_quiet([engine.executable, "rm", "--force", name], timeout=120)
+
+
+def list_build_containers(engine: ContainerEngine) -> list[str]:
+    """Names of every container, running or not, that a layer build started and did not remove."""
+    result = _run_quiet(
+        [engine.executable, "ps", "--all", "--filter", f"label={CONTAINER_LABEL}", "--format", "{{.Names}}"]
+    )
+    if result.returncode != 0:
+        raise LayerError(f"cannot list containers with {engine.runtime}: {result.stderr.strip()}")
+    return sorted(line.strip() for line in result.stdout.splitlines() if line.strip())
+
+
+# --- the plan the in-container script runs --------------------------------------------------------
+
+
+def container_env(*, path_ca_bundle: Path | None) -> dict[str, str]:
+    """Variables every command in the container gets: caches in the mounted folder, a HOME, the CA."""
+    env = {
+        "HOME": "/tmp",
+        "PIP_CACHE_DIR": f"{DIR_CACHE_IN_CONTAINER}/pip",
+        "UV_CACHE_DIR": f"{DIR_CACHE_IN_CONTAINER}/uv",
+        # The cache and the project are different mounts: uv cannot hardlink across them.
+        "UV_LINK_MODE": "copy",
+        "POETRY_CACHE_DIR": f"{DIR_CACHE_IN_CONTAINER}/poetry",
+        "POETRY_CONFIG_DIR": "/tmp/aws-lambda-artifact-builder-poetry-config",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        # The container's root is a throwaway user; pip's warning about it is noise.
+        "PIP_ROOT_USER_ACTION": "ignore",
+    }
+    if path_ca_bundle is not None:
+        env.update(ca_bundle_env())
+    return env
+
+
+def plan_container_steps(
+    *,
+    tool: LayerBuildToolEnum,
+    target: LayerTarget,
+    layout: LayerPathLayout,
+    pins: Sequence[LockedPin],
+    credentials: Credentials | None,
+    requirement_options: Sequence[str],
+) -> list[InstallStep]:
+    """The local build's install (same planner), with paths as the container sees them.
+
+    ``native=True``: the container runs the target's Python and CPU, so a pin without a wheel can
+    be built from source there. Poetry first checks that the lock is fresh, as the local build does.
+    """
+    steps = []
+    if tool is LayerBuildToolEnum.poetry:
+        steps.append(
+            InstallStep(
+                description="poetry check --lock (is poetry.lock fresh?)",
+                argv=("{poetry}", "check", "--lock", "--no-interaction"),
+                cwd=layout.get_path_in_container(layout.dir_repo),
+            )
+        )
+    steps += plan_install_steps(
+        tool=tool,
+        target=target,
+        pins=pins,
+        dir_python=layout.get_path_in_container(layout.dir_python),
+        dir_work=layout.get_path_in_container(layout.dir_build_lambda_layer),
+        python="{python}",
+        tool_command=("{uv}",) if tool is LayerBuildToolEnum.uv else None,
+        credentials=credentials,
+        native=True,
+        requirement_options=requirement_options,
+    )
+    return steps
+
+
+def container_plan(
+    *,
+    tool: LayerBuildToolEnum,
+    target: LayerTarget,
+    image: str,
+    steps: Sequence[InstallStep],
+    path_ca_bundle: Path | None,
+) -> dict[str, Any]:
+    """What the in-container script reads (JSON): no secret, only the names of the secret variables."""
+    tool_name = {LayerBuildToolEnum.uv: "uv", LayerBuildToolEnum.poetry: "poetry"}.get(tool)
+    return {
+        "image": image,
+        "python_version": target.python_version,
+        "architecture": target.architecture,
+        "dir_cache": DIR_CACHE_IN_CONTAINER,
+        "tool": {"name": tool_name, "version": PINNED_TOOL_VERSIONS[tool_name]} if tool_name else None,
+        "env": container_env(path_ca_bundle=path_ca_bundle),
+        "keep_env": sorted(KEEP_ENV),
+        "secret_env_names": sorted({n for s in steps for n in s.secret_env_names}),
+        "steps": [s.to_dict() for s in steps],
+    }
+
+
+def check_wheel_tags(dir_python: Path, target: LayerTarget) -> None:
+    """Refuse wheels the target cannot load, which an image newer than Lambda's OS may pick.
+
+    A wheel built from source in the container (``linux_*`` tag) is the point of a container build
+    and passes; a ``manylinux`` wheel for a newer glibc than the runtime's does not.
+    """
+    accepted = target_tags(target)
+    problems = []
+    for path_wheel in sorted(dir_python.glob("*.dist-info/WHEEL")):
+        tags = set()
+        for line in path_wheel.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("Tag:"):
+                tags |= set(parse_tag(line.partition(":")[2].strip()))
+        if not tags or tags & accepted:
+            continue
+        if all(t.platform.startswith("linux_") for t in tags):
+            continue
+        shown = ", ".join(sorted(str(t) for t in tags))
+        problems.append(f"{path_wheel.parent.name[: -len('.dist-info')]} ({shown})")
+    if problems:
+        raise LayerError(
+            f"the container installed wheels that {target.runtime} on {target.architecture} (glibc "
+            f"{target.glibc[0]}.{target.glibc[1]}, {target.machine}) cannot load: {'; '.join(problems)}. The image "
+            f"does not match Lambda's runtime: use the default image {default_image(target)}"
+        )
+
+
+# --- running ----------------------------------------------------------------------------------------
+
+
+def _container_failure_message(
+    *, name: str, returncode: int, tail: Sequence[str], run: ContainerRun, target: LayerTarget
+) -> str:
+    errors = [line[len(SCRIPT_ERROR_PREFIX) :] for line in tail if line.startswith(SCRIPT_ERROR_PREFIX)]
+    output = "\n".join(tail)
+    if "exec format error" in output.lower():
+        return (
+            f"architecture {target.architecture} is not runnable on this {run.engine.architecture} "
+            f"{run.engine.runtime} engine (exec format error): register QEMU emulation for {target.machine} "
+            f"or build on a {target.architecture} machine"
+        )
+    head = errors[-1] if errors else f"the build container {name} failed with exit code {returncode}"
+    return f"{head}\ncommand: {shlex.join(run.argv())}\n{output}"
+
+
+def run_in_container(
+    run: ContainerRun,
+    *,
+    env: Mapping[str, str],
+    credentials: Credentials | None,
+    target: LayerTarget,
+    logger: BaseLogger,
+) -> None:
+    """Run the build container, streaming its masked output, and remove it whatever happens (Ctrl-C too)."""
+    argv = run.argv()
+    logger.log(f"--- build container {run.name}: {shlex.join(argv)}")
+    tail: deque[str] = deque(maxlen=ERROR_TAIL_LINES)
+    try:
+        proc = subprocess.Popen(
+            argv,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        )
+        assert proc.stdout is not None
+        with proc:
+            for raw in proc.stdout:
+                line = mask_secrets(raw.rstrip("\n"), credentials)
+                logger.log(line)
+                tail.append(line)
+    finally:
+        _remove_container(run.engine, run.name)
+    if proc.returncode != 0:
+        raise LayerError(
+            _container_failure_message(name=run.name, returncode=proc.returncode, tail=tail, run=run, target=target)
+        )
+
+
+def build_layer_artifacts_in_container(
+    *,
+    tool: LayerBuildToolEnum | str,
+    path_pyproject_toml: Path | str,
+    python_version: str = "3.12",
+    architecture: str = "x86_64",
+    credentials: Credentials | None = None,
+    image: str | None = None,
+    container_runtime: str | None = None,
+    dir_cache: Path | str | None = None,
+    network: str | None = "host",
+    verbose: bool = True,
+    printer: T_PRINTER = print,
+) -> None:
+    """Fill ``LayerPathLayout.dir_python`` by running the local build's install in a container.
+
+    ``image`` defaults to the SAM build image of the target; any image whose ``python`` is the
+    target's version can be named. ``dir_cache`` (default :func:`default_cache_dir`) keeps the
+    pinned build tool and download caches between builds. ``network="host"`` lets the container
+    reach what the host reaches (an index or proxy on loopback); ``None`` uses the engine's default.
+    The previous build in ``build/lambda/layer`` is removed without asking: this is a batch build.
+    """
+    tool = coerce_tool(tool)
+    logger = BaseLogger(verbose=verbose, printer=printer)
+    target = LayerTarget(python_version=python_version, architecture=architecture)
+    layout = LayerPathLayout(path_pyproject_toml=Path(path_pyproject_toml))
+    manifest = read_local_manifest(layout.path_pyproject_toml, tool, target)
+    pins = locked_pins(
+        tool=tool, manifest_content=manifest.content, dependencies=manifest.dependencies, manifest_name=str(manifest.path)
+    )
+    image = image or default_image(target)
+    engine = detect_container_engine(container_runtime)
+    _check_architecture_runnable(engine, target)
+    _ensure_image(engine, image, target, logger)
+    dir_cache = Path(dir_cache).absolute() if dir_cache is not None else default_cache_dir()
+    dir_cache.mkdir(parents=True, exist_ok=True)
+    # What the host's installers would use to reach an index: the environment over pip's config files.
+    host_env = {**pip_transport_env(pip_config_files(os.environ)), **os.environ}
+    path_ca_bundle = find_ca_bundle(host_env)
+
+    logger.log(
+        f"Build a layer for {target.runtime} {target.architecture} from {manifest.path} with {tool.value} "
+        f"in {image} ({engine.runtime})"
+    )
+    # Earlier versions wrote the index login here; never leave it on disk, never read it.
+    layout.path_private_repository_credentials_in_local.unlink(missing_ok=True)
+    layout.clean(skip_prompt=True)
+    layout.mkdirs()
+    layout.copy_pyproject_toml(printer=logger.log)
+    layout.copy_file(manifest.path, layout.dir_repo / manifest.path.name, printer=logger.log)
+    layout.copy_build_script(PATH_SCRIPT_SOURCE, printer=logger.log)
+    steps = plan_container_steps(
+        tool=tool,
+        target=target,
+        layout=layout,
+        pins=pins,
+        credentials=credentials,
+        requirement_options=requirement_index_options(manifest.content) if tool is LayerBuildToolEnum.pip else (),
+    )
+    plan = container_plan(tool=tool, target=target, image=image, steps=steps, path_ca_bundle=path_ca_bundle)
+    path_plan = layout.dir_build_lambda_layer / "container-build-plan.json"
+    path_plan.write_text(json.dumps(plan, indent=2, sort_keys=True), encoding="utf-8")
+
+    # The login goes into the engine client's environment only; argv names the variables.
+    secrets: dict[str, str] = {}
+    for step in steps:
+        secrets.update(step.secret_env(credentials))
+    # Transport settings follow by name too: a proxy URL may hold a login.
+    transport = tuple(name for name in (*PROXY_ENV_VARS, *PIP_TRANSPORT_ENV_VARS) if host_env.get(name))
+    build_id = uuid.uuid4().hex
+    run = ContainerRun(
+        engine=engine,
+        image=image,
+        platform=CONTAINER_PLATFORMS[target.architecture],
+        name=make_container_name(tool, target),
+        build_id=build_id,
+        dir_project_root=layout.dir_project_root,
+        dir_cache=dir_cache,
+        path_ca_bundle=path_ca_bundle,
+        env_names=tuple(sorted(secrets)) + transport,
+        user=container_user(engine, os.getuid(), os.getgid()),
+        network=network,
+        command=(
+            "python",
+            "-u",
+            layout.path_build_lambda_layer_in_container_script_in_container,
+            layout.get_path_in_container(path_plan),
+        ),
+    )
+    run_in_container(run, env={**host_env, **secrets}, credentials=credentials, target=target, logger=logger)
+    check_installed(layout.dir_python, pins, target, manifest_name=str(manifest.path))
+    check_wheel_tags(layout.dir_python, target)
+    logger.log(f"Installed {len(pins)} distributions into {layout.dir_python}")
+
+
+def build_layer_artifacts_using_pip_in_container(
+    *,
+    path_pyproject_toml: Path | str,
+    python_version: str = "3.12",
+    architecture: str = "x86_64",
+    credentials: Credentials | None = None,
+    image: str | None = None,
+    container_runtime: str | None = None,
+    dir_cache: Path | str | None = None,
+    network: str | None = "host",
+    verbose: bool = True,
+    printer: T_PRINTER = print,
+) -> None:
+    """Install requirements.txt's pins with the image's pip (see :func:`build_layer_artifacts_in_container`)."""
+    build_layer_artifacts_in_container(
+        tool=LayerBuildToolEnum.pip,
+        path_pyproject_toml=path_pyproject_toml,
+        python_version=python_version,
+        architecture=architecture,
+        credentials=credentials,
+        image=image,
+        container_runtime=container_runtime,
+        dir_cache=dir_cache,
+        network=network,
+        verbose=verbose,
+        printer=printer,
+    )
+
+
+def build_layer_artifacts_using_poetry_in_container(
+    *,
+    path_pyproject_toml: Path | str,
+    python_version: str = "3.12",
+    architecture: str = "x86_64",
+    credentials: Credentials | None = None,
+    image: str | None = None,
+    container_runtime: str | None = None,
+    dir_cache: Path | str | None = None,
+    network: str | None = "host",
+    verbose: bool = True,
+    printer: T_PRINTER = print,
+) -> None:
+    """Check poetry.lock with the pinned poetry, then pip-install its main group, as the local build does."""
+    build_layer_artifacts_in_container(
+        tool=LayerBuildToolEnum.poetry,
+        path_pyproject_toml=path_pyproject_toml,
+        python_version=python_version,
+        architecture=architecture,
+        credentials=credentials,
+        image=image,
+        container_runtime=container_runtime,
+        dir_cache=dir_cache,
+        network=network,
+        verbose=verbose,
+        printer=printer,
+    )
+
+
+def build_layer_artifacts_using_uv_in_container(
+    *,
+    path_pyproject_toml: Path | str,
+    python_version: str = "3.12",
+    architecture: str = "x86_64",
+    credentials: Credentials | None = None,
+    image: str | None = None,
+    container_runtime: str | None = None,
+    dir_cache: Path | str | None = None,
+    network: str | None = "host",
+    verbose: bool = True,
+    printer: T_PRINTER = print,
+) -> None:
+    """Install uv.lock's runtime set with the pinned uv (see :func:`build_layer_artifacts_in_container`)."""
+    build_layer_artifacts_in_container(
+        tool=LayerBuildToolEnum.uv,
+        path_pyproject_toml=path_pyproject_toml,
+        python_version=python_version,
+        architecture=architecture,
+        credentials=credentials,
+        image=image,
+        container_runtime=container_runtime,
+        dir_cache=dir_cache,
+        network=network,
+        verbose=verbose,
+        printer=printer,
+    )

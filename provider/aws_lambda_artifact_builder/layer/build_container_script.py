@@ -1,0 +1,144 @@
+"""Runs inside the build container as ``python -u <script> <plan.json>``.
+
+Standard library only: the image has nothing but Python, and this library must not be
+installed into it from PyPI. The host computed every install command (the same plan as the
+local build, see ``build_container.py``); this script only
+
+1. checks that the image runs the target's Python version and CPU architecture,
+2. installs the pinned tool the plan needs (uv or poetry) into a virtualenv kept in the
+   host-mounted cache, once per image, tool and version, under a lock so that concurrent
+   builds share it, and
+3. runs the planned commands, replacing ``{python}``/``{uv}``/``{poetry}`` in argv.
+
+Secrets arrive as environment variables only; they are never written to a file or printed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+#: A line starting with this is the error the host shows the user.
+ERROR_PREFIX = "aws-lambda-artifact-builder error: "
+
+#: ``platform.machine()`` spellings of each Lambda architecture.
+MACHINES = {"x86_64": ("x86_64", "amd64"), "arm64": ("aarch64", "arm64")}
+
+
+class BuildError(Exception):
+    """A failure whose message is meant for the user."""
+
+
+def log(msg: str) -> None:
+    print(f"[container] {msg}", flush=True)
+
+
+def check_interpreter(plan: dict[str, Any]) -> None:
+    """The image must run the target's Python and architecture, or the layer would not load on Lambda."""
+    want_version = plan["python_version"]
+    have_version = "{}.{}".format(*sys.version_info[:2])
+    if have_version != want_version:
+        raise BuildError(
+            f"the image {plan['image']} runs Python {have_version} but the layer targets Python {want_version}; "
+            f"name an image with Python {want_version}"
+        )
+    want_arch = plan["architecture"]
+    machine = platform.machine().lower()
+    if machine not in MACHINES[want_arch]:
+        raise BuildError(
+            f"the image {plan['image']} runs on {machine} but the layer targets {want_arch}; "
+            f"the engine ignored --platform or the image has no {want_arch} variant"
+        )
+
+
+def tool_env(plan: dict[str, Any]) -> dict[str, str]:
+    """Environment for installing a build tool: the plan's settings without the index login."""
+    env = {k: v for k, v in os.environ.items() if k not in plan["secret_env_names"]}
+    env.update(plan["env"])
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    return env
+
+
+def ensure_tool(plan: dict[str, Any]) -> dict[str, str]:
+    """The executables the plan's argv placeholders stand for, installing the pinned tool when missing."""
+    tools = {"{python}": sys.executable}
+    spec = plan.get("tool")
+    if not spec:
+        return tools
+    name, version = spec["name"], spec["version"]
+    # One virtualenv per image interpreter: a venv made by another image's Python may not run here.
+    key = hashlib.sha256(f"{plan['image']}\0{os.path.realpath(sys.executable)}".encode()).hexdigest()[:12]
+    dir_tools = Path(plan["dir_cache"]) / "tools"
+    dir_venv = dir_tools / f"{name}-{version}-py{plan['python_version']}-{plan['architecture']}-{key}"
+    path_ready = dir_venv / ".ready"
+    exe = dir_venv / "bin" / name
+    dir_tools.mkdir(parents=True, exist_ok=True)
+    with open(dir_tools / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (path_ready.exists() and exe.exists()):
+            log(f"installing {name}=={version} into the build cache")
+            shutil.rmtree(dir_venv, ignore_errors=True)
+            run([sys.executable, "-m", "venv", str(dir_venv)], env=tool_env(plan), what=f"creating a venv for {name}")
+            run(
+                [str(dir_venv / "bin" / "python"), "-m", "pip", "install", "--quiet", f"{name}=={version}"],
+                env=tool_env(plan),
+                what=f"installing {name}=={version}",
+            )
+            path_ready.write_text(version)
+        else:
+            log(f"using cached {name}=={version}")
+    tools["{" + name + "}"] = str(exe)
+    return tools
+
+
+def run(argv: list[str], *, env: dict[str, str], what: str, cwd: str | None = None) -> None:
+    result = subprocess.run(argv, env=env, cwd=cwd)
+    if result.returncode != 0:
+        raise BuildError(f"{what} failed with exit code {result.returncode}: {' '.join(argv)}")
+
+
+def step_env(plan: dict[str, Any], step: dict[str, Any]) -> dict[str, str]:
+    """Like the local build: drop inherited installer settings (but the login and transport ones), add the step's."""
+    keep = set(plan["keep_env"]) | set(step["secret_env_names"])
+    prefixes = tuple(step["unset_env"])
+    env = {k: v for k, v in os.environ.items() if k in keep or not k.startswith(prefixes)}
+    env.update(plan["env"])
+    env.update(step["env"])
+    missing = [name for name in step["secret_env_names"] if name not in env]
+    if missing:
+        raise BuildError(f"{step['description']} needs {', '.join(missing)}, which the engine did not pass in")
+    return env
+
+
+def run_steps(plan: dict[str, Any], tools: dict[str, str]) -> None:
+    for step in plan["steps"]:
+        for path, text in step["files"].items():
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(text, encoding="utf-8")
+        argv = [tools.get(arg, arg) for arg in step["argv"]]
+        log(f"--- {step['description']}: {' '.join(argv)}")
+        run(argv, env=step_env(plan, step), what=step["description"], cwd=step["cwd"])
+
+
+def main(path_plan: str) -> int:
+    plan = json.loads(Path(path_plan).read_text(encoding="utf-8"))
+    try:
+        check_interpreter(plan)
+        tools = ensure_tool(plan)
+        run_steps(plan, tools)
+    except BuildError as e:
+        print(ERROR_PREFIX + str(e), file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

@@ -1,0 +1,170 @@
+"""The pure half of the container build: engine argv, the plan the container runs, CA and tag checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from aws_lambda_artifact_builder.api import Credentials, LayerError, LayerPathLayout, LayerTarget
+from aws_lambda_artifact_builder.constants import LayerBuildToolEnum
+from aws_lambda_artifact_builder.layer.build import LockedPin
+from aws_lambda_artifact_builder.layer.build_container import (
+    DIR_PROJECT_IN_CONTAINER,
+    PATH_CA_BUNDLE_IN_CONTAINER,
+    ContainerEngine,
+    ContainerRun,
+    check_wheel_tags,
+    container_plan,
+    container_user,
+    default_image,
+    find_ca_bundle,
+    make_container_name,
+    plan_container_steps,
+)
+
+PASSWORD = "s3cr@t/pa%ss"
+CREDS = Credentials(index_name="corp", index_url="https://pkgs.example.com/simple/", username="ci", password=PASSWORD)
+X86_311 = LayerTarget(python_version="3.11", architecture="x86_64")
+ROOTFUL = ContainerEngine(runtime="docker", executable="/usr/bin/docker", architecture="x86_64", rootless=False)
+ROOTLESS = ContainerEngine(runtime="podman", executable="/usr/bin/podman", architecture="x86_64", rootless=True)
+PINS = [
+    LockedPin(name="alab-demo-core", version="1.0.0", index_url="https://pkgs.example.com/simple/", hashes=("sha256:aa",)),
+    LockedPin(name="alab-demo-extra", version="1.0.0", index_url="https://pkgs.example.com/simple/", hashes=("sha256:bb",)),
+]
+
+
+def make_run(tmp_path: Path, **overrides: object) -> ContainerRun:
+    fields: dict[str, object] = dict(
+        engine=ROOTFUL,
+        image="img:1",
+        platform="linux/amd64",
+        name="alab-layer-uv-py311-x86_64-abc",
+        build_id="b1",
+        dir_project_root=tmp_path / "proj",
+        dir_cache=tmp_path / "cache",
+        path_ca_bundle=tmp_path / "ca.pem",
+        env_names=("UV_INDEX_CORP_PASSWORD", "HTTPS_PROXY"),
+        user="1000:1000",
+        network="host",
+        command=("python", "-u", "/var/task/build/lambda/script.py"),
+    )
+    fields.update(overrides)
+    return ContainerRun(**fields)  # type: ignore[arg-type]
+
+
+def test_default_image_is_the_sam_build_image_of_the_target() -> None:
+    assert default_image(X86_311) == "public.ecr.aws/sam/build-python3.11:latest-x86_64"
+    assert default_image(LayerTarget("3.13", "arm64")) == "public.ecr.aws/sam/build-python3.13:latest-arm64"
+
+
+def test_container_names_are_readable_and_unique_per_build() -> None:
+    names = {make_container_name(LayerBuildToolEnum.uv, X86_311) for _ in range(50)}
+    assert len(names) == 50
+    assert all(n.startswith("alab-layer-uv-py311-x86_64-") for n in names)
+
+
+def test_run_argv_passes_secrets_by_name_and_mounts_project_cache_and_ca(tmp_path: Path) -> None:
+    argv = make_run(tmp_path).argv()
+    assert argv[:2] == ["/usr/bin/docker", "run"] and "--rm" in argv
+    assert argv[argv.index("--platform") + 1] == "linux/amd64"
+    mounts = [argv[i + 1] for i, a in enumerate(argv) if a == "--mount"]
+    assert f"type=bind,source={tmp_path / 'proj'},target={DIR_PROJECT_IN_CONTAINER}" in mounts
+    assert f"type=bind,source={tmp_path / 'ca.pem'},target={PATH_CA_BUNDLE_IN_CONTAINER},readonly" in mounts
+    envs = [argv[i + 1] for i, a in enumerate(argv) if a == "--env"]
+    assert envs == ["UV_INDEX_CORP_PASSWORD", "HTTPS_PROXY"]  # names only: the values stay in the client's env
+    assert argv[argv.index("--user") + 1] == "1000:1000"
+    assert argv[argv.index("--network") + 1] == "host"
+    assert argv[-4:] == ["img:1", "python", "-u", "/var/task/build/lambda/script.py"]
+
+
+def test_run_argv_without_ca_user_or_network(tmp_path: Path) -> None:
+    argv = make_run(tmp_path, path_ca_bundle=None, user=None, network=None).argv()
+    assert "--user" not in argv and "--network" not in argv
+    assert not any(PATH_CA_BUNDLE_IN_CONTAINER in a for a in argv)
+
+
+def test_a_comma_in_a_mounted_path_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(LayerError, match="contains a comma"):
+        make_run(tmp_path, dir_project_root=tmp_path / "a,b").argv()
+
+
+def test_files_belong_to_the_invoking_user_on_rootful_engines_only() -> None:
+    assert container_user(ROOTFUL, 1000, 100) == "1000:100"
+    assert container_user(ROOTLESS, 1000, 100) is None  # container root already is the user
+    assert container_user(ROOTFUL, 0, 0) is None
+
+
+def test_ca_bundle_comes_from_the_first_variable_naming_a_file(tmp_path: Path) -> None:
+    ca = tmp_path / "corp.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    assert find_ca_bundle({}) is None
+    assert find_ca_bundle({"SSL_CERT_FILE": str(tmp_path / "missing.pem")}) is None
+    assert find_ca_bundle({"PIP_CERT": str(ca)}) == ca
+    other = tmp_path / "other.pem"
+    other.write_text("x")
+    assert find_ca_bundle({"SSL_CERT_FILE": str(other), "PIP_CERT": str(ca)}) == other
+
+
+@pytest.mark.parametrize("tool", list(LayerBuildToolEnum))
+def test_container_steps_are_the_native_local_plan_on_container_paths(tmp_path: Path, tool: LayerBuildToolEnum) -> None:
+    layout = LayerPathLayout(path_pyproject_toml=tmp_path / "pyproject.toml")
+    steps = plan_container_steps(
+        tool=tool, target=X86_311, layout=layout, pins=PINS, credentials=CREDS, requirement_options=()
+    )
+    install = steps[-1]
+    assert install.argv[0] == ("{uv}" if tool is LayerBuildToolEnum.uv else "{python}")
+    assert "/var/task/build/lambda/layer/artifacts/python" in install.argv
+    assert not any("--platform" in a or "--python-platform" in a for a in install.argv)  # native
+    assert all(path.startswith("/var/task/build/lambda/layer/") for path in install.files)
+    assert install.secret_env_names  # the login is needed, by name
+    if tool is LayerBuildToolEnum.poetry:
+        assert steps[0].argv == ("{poetry}", "check", "--lock", "--no-interaction")
+        assert steps[0].cwd == "/var/task/build/lambda/layer/repo"
+    else:
+        assert len(steps) == 1
+
+
+@pytest.mark.parametrize("tool", list(LayerBuildToolEnum))
+def test_container_plan_names_secrets_but_never_holds_them(tmp_path: Path, tool: LayerBuildToolEnum) -> None:
+    layout = LayerPathLayout(path_pyproject_toml=tmp_path / "pyproject.toml")
+    steps = plan_container_steps(
+        tool=tool, target=X86_311, layout=layout, pins=PINS, credentials=CREDS, requirement_options=()
+    )
+    plan = container_plan(tool=tool, target=X86_311, image="img:1", steps=steps, path_ca_bundle=tmp_path / "ca.pem")
+    text = json.dumps(plan)
+    assert PASSWORD not in text and "s3cr%40t" not in text
+    assert plan["secret_env_names"] == sorted({n for s in steps for n in s.secret_env_names})
+    assert plan["env"]["SSL_CERT_FILE"] == plan["env"]["PIP_CERT"] == PATH_CA_BUNDLE_IN_CONTAINER
+    assert (plan["tool"] or {}).get("name") == {"pip": None, "poetry": "poetry", "uv": "uv"}[tool.value]
+    no_ca = container_plan(tool=tool, target=X86_311, image="img:1", steps=steps, path_ca_bundle=None)
+    assert "SSL_CERT_FILE" not in no_ca["env"]
+
+
+def _dist(dir_python: Path, name: str, *tags: str) -> None:
+    dist_info = dir_python / f"{name}-1.0.dist-info"
+    dist_info.mkdir(parents=True)
+    dist_info.joinpath("WHEEL").write_text("Wheel-Version: 1.0\n" + "".join(f"Tag: {t}\n" for t in tags))
+
+
+def test_wheel_tag_check_refuses_wheels_for_a_newer_glibc_than_lambdas(tmp_path: Path) -> None:
+    dir_python = tmp_path / "python"
+    _dist(dir_python, "pure", "py3-none-any")
+    _dist(dir_python, "old_glibc", "cp311-cp311-manylinux_2_17_x86_64", "cp311-cp311-manylinux2014_x86_64")
+    _dist(dir_python, "from_source", "cp311-cp311-linux_x86_64")
+    check_wheel_tags(dir_python, X86_311)
+    _dist(dir_python, "new_glibc", "cp311-cp311-manylinux_2_28_x86_64")
+    with pytest.raises(LayerError, match=r"new_glibc-1.0 \(cp311-cp311-manylinux_2_28_x86_64\)"):
+        check_wheel_tags(dir_python, X86_311)
+    # A manylinux_2_28 wheel is fine for 3.12, whose runtime (Amazon Linux 2023) has glibc 2.34.
+    dir_312 = tmp_path / "python312"
+    _dist(dir_312, "new_glibc", "cp312-cp312-manylinux_2_28_x86_64")
+    check_wheel_tags(dir_312, LayerTarget("3.12", "x86_64"))
+
+
+def test_wheel_tag_check_refuses_the_wrong_cpu(tmp_path: Path) -> None:
+    dir_python = tmp_path / "python"
+    _dist(dir_python, "arm_only", "cp311-cp311-manylinux_2_17_aarch64")
+    with pytest.raises(LayerError, match="arm_only"):
+        check_wheel_tags(dir_python, X86_311)
