@@ -24,12 +24,6 @@ from .layer.build_container import (
     build_layer_artifacts_using_poetry_in_container,
     build_layer_artifacts_using_uv_in_container,
 )
-from .layer.build_container import (
-    build_layer_artifacts_in_container,
-    build_layer_artifacts_using_pip_in_container,
-    build_layer_artifacts_using_poetry_in_container,
-    build_layer_artifacts_using_uv_in_container,
-)
 from .layer.foundation import (
     BaseLogger,
     Credentials,
@@ -88,15 +82,11 @@ __all__ = [
     "PackagingOptions",
     "PackageChanges",
     "build_layer_artifacts_in_container",
-    "build_layer_artifacts_in_container",
     "build_layer_artifacts_in_local",
-    "build_layer_artifacts_using_pip_in_container",
     "build_layer_artifacts_using_pip_in_container",
     "build_layer_artifacts_using_pip_in_local",
     "build_layer_artifacts_using_poetry_in_container",
-    "build_layer_artifacts_using_poetry_in_container",
     "build_layer_artifacts_using_poetry_in_local",
-    "build_layer_artifacts_using_uv_in_container",
     "build_layer_artifacts_using_uv_in_container",
     "build_layer_artifacts_using_uv_in_local",
     "compute_fingerprint",
