@@ -220,6 +220,8 @@ class Exchange:
     request: Message
     response: Message | None
     error: str | None
+    #: Wall time of the round trip, serialisation on both sides included.
+    seconds: float = 0.0
 
     def response_bytes(self) -> bytes:
         if self.response is not None:
@@ -282,13 +284,14 @@ class DynamicProviderServer:
         return "\n".join(parts)
 
     def call(self, method: str, request: Message) -> Any:
+        started = time.perf_counter()
         try:
             response = getattr(self.stub, method)(request, timeout=600)
         except grpc.RpcError as e:
             details = e.details() or ""  # type: ignore[attr-defined]
-            self.transcript.append(Exchange(method, request, None, details))
+            self.transcript.append(Exchange(method, request, None, details, time.perf_counter() - started))
             raise ProviderError(method, e.code(), details) from None  # type: ignore[attr-defined]
-        self.transcript.append(Exchange(method, request, response, None))
+        self.transcript.append(Exchange(method, request, response, None, time.perf_counter() - started))
         return response
 
     def stop(self) -> None:

@@ -1,0 +1,401 @@
+"""Pulumi dynamic provider: a Lambda layer whose preview is decided by the fingerprint recorded in S3.
+
+A thin adapter over the core workflow (``layer/workflow.py``): ``check`` is the core's input
+validation, ``diff`` is ``plan_layer`` (one S3 request, never a build), ``create``/``update`` are
+``deploy_layer`` (which adopts a version already published with the same fingerprint) and
+``read``/``delete`` use the S3 record. The S3 record, not the Pulumi state, is the source of truth,
+so stacks and machines that share a bucket agree on what is published.
+
+The provider object is dill-pickled into every resource's state: it holds no client, session or
+secret. Clients are made inside each method from the environment (``AWS_REGION``,
+``AWS_ENDPOINT_URL``, profiles) or from stack configuration read in :meth:`configure`
+(``alab:region`` or ``aws:region``, ``alab:endpointUrl``). Index credentials travel only as a
+Pulumi secret input and are never returned as an output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi.dynamic as dynamic
+from pulumi.runtime import rpc
+
+from .errors import LayerError
+from .layer.clients import make_clients
+from .layer.foundation import Credentials
+from .layer.inputs import local_fingerprint, validate_layer_inputs
+from .layer.publish import LayerDeployment, delete_layer_versions, get_layer_version
+from .layer.workflow import deploy_layer, plan_layer, read_layer_record
+
+#: Changing one of these points the resource at another layer or record: a replacement.
+REPLACE_ON: tuple[str, ...] = ("layer_name", "s3dir_lambda", "architecture", "python_version")
+#: Inputs that change what an update does without changing the layer's bytes.
+SETTINGS_INPUTS: tuple[str, ...] = ("keep_last", "permissions", "delete_on_destroy")
+#: Inputs that are never copied to the outputs (the state keeps them only as encrypted inputs).
+SECRET_INPUTS: tuple[str, ...] = ("credentials",)
+PROVIDER_KEY = "__provider"
+_CREDENTIAL_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Credentials))
+
+
+def _log(msg: str) -> None:
+    """Provider progress goes to stderr, which the engine shows as diagnostics (stdout carries the port)."""
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _is_unknown(value: Any) -> bool:
+    if value == rpc.UNKNOWN:
+        return True
+    if isinstance(value, dict):
+        return any(_is_unknown(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_is_unknown(v) for v in value)
+    return False
+
+
+def _as_int(value: Any) -> int | None:
+    """Numbers cross the gRPC boundary as floats; give back the integer the user wrote."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value  # type: ignore[no-any-return]  # left as is so validation names the bad value
+
+
+def _credentials_dict(value: Any) -> dict[str, str] | None:
+    """The credentials as a plain dict for the secret input, from a :class:`Credentials` or a dict."""
+    if value is None:
+        return None
+    if isinstance(value, Credentials):
+        return value.to_dict()
+    if isinstance(value, dict):
+        return {k: value[k] for k in value}
+    raise LayerError(f"credentials must be a Credentials object or a dict, not {type(value).__name__}")
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerInputs:
+    """The resource's inputs as the core functions take them."""
+
+    layer_name: str
+    path_pyproject_toml: str
+    s3dir_lambda: str
+    tool: str
+    build_in: str = "local"
+    python_version: str = "3.12"
+    architecture: str = "x86_64"
+    ignore_packages: list[str] | None = None
+    keep_last: int | None = None
+    permissions: list[str] | None = None
+    delete_on_destroy: bool = False
+    fingerprint: str | None = None
+    credentials: Credentials | None = None
+
+    @classmethod
+    def from_props(cls, props: dict[str, Any]) -> LayerInputs:
+        raw = props.get("credentials")
+        return cls(
+            layer_name=props.get("layer_name"),  # type: ignore[arg-type]
+            path_pyproject_toml=props.get("path_pyproject_toml"),  # type: ignore[arg-type]
+            s3dir_lambda=props.get("s3dir_lambda"),  # type: ignore[arg-type]
+            tool=props.get("tool"),  # type: ignore[arg-type]
+            build_in=props.get("build_in", "local"),
+            python_version=props.get("python_version", "3.12"),
+            architecture=props.get("architecture", "x86_64"),
+            ignore_packages=props.get("ignore_packages"),
+            keep_last=_as_int(props.get("keep_last")),
+            permissions=props.get("permissions"),
+            delete_on_destroy=bool(props.get("delete_on_destroy", False)),
+            fingerprint=props.get("fingerprint"),
+            credentials=Credentials(**{k: raw[k] for k in _CREDENTIAL_FIELDS}) if isinstance(raw, dict) else None,
+        )
+
+    def target_kwargs(self) -> dict[str, Any]:
+        """The arguments every core function shares."""
+        return {
+            "layer_name": self.layer_name,
+            "path_pyproject_toml": Path(self.path_pyproject_toml),
+            "s3dir_lambda": self.s3dir_lambda,
+            "tool": self.tool,
+            "python_version": self.python_version,
+            "architecture": self.architecture,
+            "ignore_packages": self.ignore_packages,
+        }
+
+
+def _check_adapter_inputs(props: dict[str, Any]) -> list[tuple[str, str]]:
+    """What only the Pulumi resource has: ``delete_on_destroy`` and the credentials as a dict."""
+    failures = []
+    if not isinstance(props.get("delete_on_destroy", False), bool):
+        failures.append(("delete_on_destroy", "delete_on_destroy must be true or false"))
+    raw = props.get("credentials")
+    if raw is not None:
+        missing = [k for k in _CREDENTIAL_FIELDS if not isinstance(raw, dict) or not isinstance(raw.get(k), str)]
+        if missing:  # the reason names fields only: the values may be secret
+            failures.append(("credentials", f"credentials need the string fields: {', '.join(missing)}"))
+    return failures
+
+
+class LambdaLayerProvider(dynamic.ResourceProvider):
+    """CRUD of a :class:`LambdaLayer`, delegating every decision to the core workflow."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.region: str | None = None
+        self.endpoint_url: str | None = None
+
+    def configure(self, req: dynamic.ConfigureRequest) -> None:
+        """Region and endpoint from stack configuration; the environment decides when they are unset."""
+        self.region = req.config.get("alab:region") or req.config.get("aws:region")
+        self.endpoint_url = req.config.get("alab:endpointUrl")
+
+    def _clients(self) -> dict[str, Any]:
+        s3_client, lambda_client = make_clients(region=self.region, endpoint_url=self.endpoint_url)
+        return {"s3_client": s3_client, "lambda_client": lambda_client}
+
+    # -------------------------------------------------------------- check
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> dynamic.CheckResult:
+        failures = _check_adapter_inputs(news)
+        validated = ("layer_name", "path_pyproject_toml", "s3dir_lambda", "tool", "python_version", "architecture",
+                     "ignore_packages", "keep_last", "permissions", "build_in")
+        if not any(_is_unknown(news.get(k)) for k in validated):  # unknowns are checked again at create/update
+            failures += validate_layer_inputs(
+                layer_name=news.get("layer_name"),
+                path_pyproject_toml=news.get("path_pyproject_toml"),
+                s3dir_lambda=news.get("s3dir_lambda"),
+                tool=news.get("tool"),
+                python_version=news.get("python_version", "3.12"),
+                architecture=news.get("architecture", "x86_64"),
+                ignore_packages=news.get("ignore_packages"),
+                keep_last=_as_int(news.get("keep_last")),
+                permissions=news.get("permissions"),
+                build_in=news.get("build_in", "local"),
+            )
+        inputs = dict(news)
+        if not failures and inputs.get("fingerprint") is None:
+            # The program could not compute it at declaration; the inputs are valid now.
+            inputs["fingerprint"] = local_fingerprint(**_fingerprint_kwargs(LayerInputs.from_props(news)))
+        return dynamic.CheckResult(inputs, [dynamic.CheckFailure(p, r) for p, r in failures])
+
+    # -------------------------------------------------------------- diff
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
+        replaces = [k for k in REPLACE_ON if olds.get(k) != news.get(k)]
+        if any(_is_unknown(v) for v in news.values()):
+            return dynamic.DiffResult(changes=True, replaces=replaces, delete_before_replace=False)
+        if replaces:
+            _log(f"replacing layer {olds.get('layer_name')!r}: {', '.join(replaces)} changed")
+            return dynamic.DiffResult(changes=True, replaces=replaces, delete_before_replace=False)
+        inputs = LayerInputs.from_props(news)
+        plan = plan_layer(**inputs.target_kwargs(), **self._clients())
+        reasons = []
+        if plan.changed:
+            reasons.append(plan.reason)
+        elif plan.current_layer_version_arn != olds.get("layer_version_arn"):
+            reasons.append(f"adopt {plan.current_layer_version_arn}, already published with this fingerprint")
+        if inputs.fingerprint is not None and inputs.fingerprint != plan.fingerprint:
+            reasons.append("the manifest changed after the program read it")
+        reasons += [f"{k} changed" for k in SETTINGS_INPUTS if _normal(olds.get(k)) != _normal(news.get(k))]
+        if reasons:
+            _log(f"layer {inputs.layer_name!r}: " + "; ".join(reasons))
+            for line in plan.package_changes.lines():
+                _log(f"  {line}")
+        return dynamic.DiffResult(changes=bool(reasons), replaces=[], delete_before_replace=False)
+
+    # -------------------------------------------------------------- create / update
+    def _deploy(self, inputs: LayerInputs) -> LayerDeployment:
+        return deploy_layer(
+            **inputs.target_kwargs(),
+            build_in=inputs.build_in,
+            credentials=inputs.credentials,
+            keep_last=inputs.keep_last,
+            permissions=inputs.permissions,
+            verbose=True,
+            printer=_log,
+            **self._clients(),
+        )
+
+    def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
+        inputs = LayerInputs.from_props(props)
+        deployment = self._deploy(inputs)
+        published = [deployment.layer_version] if deployment.published else []
+        return dynamic.CreateResult(deployment.layer_arn, _outputs(props, deployment, published))
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
+        inputs = LayerInputs.from_props(news)
+        deployment = self._deploy(inputs)
+        published = [int(v) for v in olds.get("published_versions") or [] if v not in deployment.deleted_versions]
+        if deployment.published and deployment.layer_version not in published:
+            published.append(deployment.layer_version)
+        # Every output, not only the changed ones: the SDK keeps nothing that UpdateResult omits.
+        return dynamic.UpdateResult(_outputs(news, deployment, published))
+
+    # -------------------------------------------------------------- read / delete
+    def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
+        inputs = LayerInputs.from_props(props)
+        clients = self._clients()
+        record = read_layer_record(s3dir_lambda=inputs.s3dir_lambda, tool=inputs.tool, **clients)
+        version = _as_int(props.get("layer_version"))
+        current = record is not None and record.layer_version == version
+        if current and record is not None and record.version_exists is not None:
+            exists = record.version_exists
+        else:  # the record moved on (another stack published) or is gone: ours may still be in Lambda
+            exists = version is not None and get_layer_version(
+                lambda_client=clients["lambda_client"], layer_name=inputs.layer_name, version=version
+            ) is not None
+        if not exists:
+            # An empty id tells the engine the resource is gone: it leaves the state.
+            return dynamic.ReadResult("", {})
+        outs = dict(props)
+        if current and record is not None:
+            outs.update(
+                layer_name=record.layer_name,
+                layer_version=record.layer_version,
+                layer_version_arn=record.layer_version_arn,
+                layer_arn=record.layer_arn,
+                fingerprint=record.fingerprint,
+                code_sha256=record.code_sha256,
+                code_size=record.code_size,
+                s3uri_manifest=record.s3uri_manifest,
+            )
+        return dynamic.ReadResult(id_, outs)
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        published = [int(v) for v in props.get("published_versions") or []]
+        if not props.get("delete_on_destroy") or not published:
+            _log(f"retaining the versions of layer {props.get('layer_name')!r}: they are immutable and may be in use")
+            return
+        deleted = delete_layer_versions(
+            layer_name=props["layer_name"], versions=published, lambda_client=self._clients()["lambda_client"]
+        )
+        _log(f"deleted versions {deleted} of layer {props['layer_name']!r}")
+
+
+def _normal(value: Any) -> Any:
+    """Compare numbers that crossed gRPC (floats) with the ints the user wrote."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_normal(v) for v in value]
+    return value
+
+
+def _fingerprint_kwargs(inputs: LayerInputs) -> dict[str, Any]:
+    return {
+        "path_pyproject_toml": Path(inputs.path_pyproject_toml),
+        "tool": inputs.tool,
+        "python_version": inputs.python_version,
+        "architecture": inputs.architecture,
+        "ignore_packages": inputs.ignore_packages,
+    }
+
+
+def _outputs(props: dict[str, Any], deployment: LayerDeployment, published: list[int]) -> dict[str, Any]:
+    """The inputs minus the secrets (Diff and Delete read the old outputs), plus what was deployed."""
+    outs = {k: v for k, v in props.items() if k not in SECRET_INPUTS and k != PROVIDER_KEY}
+    outs.update(
+        layer_name=deployment.layer_name,
+        layer_version=deployment.layer_version,
+        layer_version_arn=deployment.layer_version_arn,
+        layer_arn=deployment.layer_arn,
+        fingerprint=deployment.fingerprint,
+        code_sha256=deployment.code_sha256,
+        code_size=deployment.code_size,
+        s3uri_manifest=deployment.s3uri_manifest,
+        published_versions=published,
+        published=deployment.published,
+    )
+    return outs
+
+
+def _declared_fingerprint(
+    path_pyproject_toml: str, tool: str, python_version: str, architecture: str, ignore_packages: list[str] | None
+) -> str | None:
+    """The local fingerprint at declaration; ``None`` when the inputs are invalid, so Check names the input."""
+    try:
+        return local_fingerprint(
+            path_pyproject_toml=Path(path_pyproject_toml),
+            tool=tool,
+            python_version=python_version,
+            architecture=architecture,
+            ignore_packages=ignore_packages,
+        )
+    except (LayerError, OSError):
+        return None
+
+
+def _absolute(path: str) -> str:
+    """The provider process may run elsewhere: pass the manifest's absolute path."""
+    return str(Path(path).expanduser().absolute())
+
+
+class LambdaLayer(dynamic.Resource, module="aws_lambda_artifact_builder", name="LambdaLayer"):
+    """A Lambda layer built from a project's lock file, published only when its S3 fingerprint changes."""
+
+    layer_name: pulumi.Output[str]
+    layer_version: pulumi.Output[int]
+    layer_version_arn: pulumi.Output[str]
+    layer_arn: pulumi.Output[str]
+    fingerprint: pulumi.Output[str]
+    code_sha256: pulumi.Output[str]
+    code_size: pulumi.Output[int]
+    s3uri_manifest: pulumi.Output[str]
+    #: The versions this resource published (not adopted ones): what ``delete_on_destroy`` removes.
+    published_versions: pulumi.Output[list[int]]
+    #: Whether the last create or update published a new version (``False``: adopted or unchanged).
+    published: pulumi.Output[bool]
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        layer_name: pulumi.Input[str],
+        path_pyproject_toml: pulumi.Input[str],
+        s3dir_lambda: pulumi.Input[str],
+        tool: pulumi.Input[str],
+        build_in: pulumi.Input[str] = "local",
+        python_version: pulumi.Input[str] = "3.12",
+        architecture: pulumi.Input[str] = "x86_64",
+        credentials: pulumi.Input[Credentials | dict[str, str]] | None = None,
+        ignore_packages: pulumi.Input[list[str]] | None = None,
+        keep_last: pulumi.Input[int] | None = None,
+        permissions: pulumi.Input[list[str]] | None = None,
+        delete_on_destroy: pulumi.Input[bool] = False,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        path = pulumi.Output.from_input(path_pyproject_toml).apply(lambda p: _absolute(str(p)))
+        fingerprint = pulumi.Output.all(path, tool, python_version, architecture, ignore_packages).apply(
+            lambda args: _declared_fingerprint(*args)
+        )
+        secret_credentials = (
+            None
+            if credentials is None
+            else pulumi.Output.secret(pulumi.Output.from_input(credentials).apply(_credentials_dict))
+        )
+        props: dict[str, Any] = {
+            "layer_name": layer_name,
+            "path_pyproject_toml": path,
+            "s3dir_lambda": s3dir_lambda,
+            "tool": tool,
+            "build_in": build_in,
+            "python_version": python_version,
+            "architecture": architecture,
+            "credentials": secret_credentials,
+            "ignore_packages": ignore_packages,
+            "keep_last": keep_last,
+            "permissions": permissions,
+            "delete_on_destroy": delete_on_destroy,
+            "fingerprint": fingerprint,
+            # Outputs only: declared so that they become typed attributes of the resource.
+            "layer_version": None,
+            "layer_version_arn": None,
+            "layer_arn": None,
+            "code_sha256": None,
+            "code_size": None,
+            "s3uri_manifest": None,
+            "published_versions": None,
+            "published": None,
+        }
+        super().__init__(LambdaLayerProvider(), resource_name, props, opts)

@@ -1,0 +1,308 @@
+"""The dynamic provider driven through its real gRPC server, against the moto server.
+
+Each scenario is what a user's `pulumi preview` / `up` / `refresh` / `destroy` makes the engine do;
+inputs are the ones the real `LambdaLayer` constructor registers (see pulumi_engine_harness).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aws_lambda_artifact_builder.api import Credentials, LayerPathLayout
+from pulumi_engine_harness import DIFF_NONE, DIFF_SOME, CheckFailed, ProviderError, Registration, Stack, urn_for_stack
+from support.projects import lock, set_pin
+from support.servers import PrivateIndex
+
+OUTPUT_NAMES = (
+    "layer_name",
+    "layer_version",
+    "layer_version_arn",
+    "layer_arn",
+    "fingerprint",
+    "code_sha256",
+    "code_size",
+    "s3uri_manifest",
+)
+
+
+def s3_snapshot(s3_client: Any, bucket: str) -> dict[str, tuple[str, str]]:
+    """Every object with its ETag and modification time: any write changes it."""
+    objects = s3_client.list_objects_v2(Bucket=bucket).get("Contents", [])
+    return {o["Key"]: (o["ETag"], o["LastModified"].isoformat()) for o in objects}
+
+
+def layer_versions(lambda_client: Any, layer_name: str) -> list[int]:
+    response = lambda_client.list_layer_versions(LayerName=layer_name)
+    return sorted(v["Version"] for v in response["LayerVersions"])
+
+
+def build_dir(path_pyproject: Path) -> Path:
+    return LayerPathLayout(path_pyproject_toml=path_pyproject).dir_build_lambda_layer
+
+
+@pytest.fixture()
+def uv_project(project_copy: Callable[[str], Path]) -> Path:
+    return project_copy("uv")
+
+
+@pytest.fixture()
+def layer_args(uv_project: Path, bucket: str, credentials: Credentials) -> dict[str, Any]:
+    return {
+        "layer_name": f"{bucket}-deps",
+        "path_pyproject_toml": str(uv_project),
+        "s3dir_lambda": f"s3://{bucket}/lambda/app/",
+        "tool": "uv",
+        "credentials": credentials,
+    }
+
+
+def test_preview_of_a_new_layer_checks_only_and_writes_nothing(
+    open_stack: Callable[[], Stack], declare_layer: Callable[..., Registration], layer_args: dict[str, Any],
+    s3_client: Any, lambda_client: Any, bucket: str, uv_project: Path,
+) -> None:
+    goal = declare_layer(**layer_args)
+    stack = open_stack()
+    step = stack.preview(goal)
+    assert step.op == "create"
+    assert [e.method for e in stack.server.transcript] == ["Configure", "Check"]
+    assert s3_snapshot(s3_client, bucket) == {}
+    assert lambda_client.list_layers()["Layers"] == []
+    assert not build_dir(uv_project).exists()
+    # The program computed the fingerprint at declaration, so the preview can show it.
+    assert len(step.checked_inputs["fingerprint"]) == 64
+
+
+def test_up_noop_change_and_second_version(
+    open_stack: Callable[[], Stack], declare_layer: Callable[..., Registration], layer_args: dict[str, Any],
+    s3_client: Any, lambda_client: Any, bucket: str, uv_project: Path, private_index: PrivateIndex,
+    dir_tool_cache: Path,
+) -> None:
+    stack = open_stack()
+    goal_v1 = declare_layer(**layer_args)
+    step = stack.up(goal_v1)
+    assert step.op == "create"
+    out = stack.state.plain_outputs
+    assert out["layer_version"] == 1 and out["published"] is True
+    assert set(OUTPUT_NAMES) <= set(out)
+    assert out["fingerprint"] == goal_v1.inputs["fingerprint"]
+    assert stack.state.id == out["layer_arn"]
+    assert out["layer_version_arn"].endswith(":1")
+    assert out["s3uri_manifest"].startswith(f"s3://{bucket}/lambda/app/layer/000001/")
+    assert layer_versions(lambda_client, layer_args["layer_name"]) == [1]
+
+    # A no-op preview: DIFF_NONE, no build folder, no S3 write, no new version.
+    shutil.rmtree(build_dir(uv_project))
+    before = s3_snapshot(s3_client, bucket)
+    step = stack.preview(declare_layer(**layer_args))
+    assert step.op == "same" and step.diff.changes == DIFF_NONE
+    assert not build_dir(uv_project).exists()
+    assert s3_snapshot(s3_client, bucket) == before
+    # ...and a no-op up neither builds nor writes either.
+    assert stack.up(declare_layer(**layer_args)).op == "same"
+    assert not build_dir(uv_project).exists()
+    assert s3_snapshot(s3_client, bucket) == before
+
+    # A dependency change: DIFF_SOME with the new fingerprint, and the log names the package that moved.
+    set_pin(uv_project, "alab-demo-core", "1.1.0")
+    lock("uv", uv_project.parent, private_index, dir_tool_cache)
+    goal_v2 = declare_layer(**layer_args)
+    assert goal_v2.inputs["fingerprint"] != goal_v1.inputs["fingerprint"]
+    step = stack.preview(goal_v2)
+    assert step.op == "update" and step.diff.changes == DIFF_SOME and step.replaces == []
+    assert step.checked_inputs["fingerprint"] == goal_v2.inputs["fingerprint"]
+    assert "alab-demo-core" in stack.server.log_text() and "1.1.0" in stack.server.log_text()
+    assert s3_snapshot(s3_client, bucket) == before
+
+    step = stack.up(goal_v2)
+    assert step.op == "update"
+    out = stack.state.plain_outputs
+    # Update returns every output, not only the changed ones.
+    assert set(OUTPUT_NAMES) <= set(out)
+    assert out["layer_version"] == 2 and out["fingerprint"] == goal_v2.inputs["fingerprint"]
+    assert out["published_versions"] == [1, 2]
+    assert layer_versions(lambda_client, layer_args["layer_name"]) == [1, 2]
+    assert stack.preview(declare_layer(**layer_args)).op == "same"
+
+
+def test_second_stack_with_the_same_dependencies_adopts_the_version(
+    open_stack: Callable[[], Stack], declare_layer: Callable[..., Registration], layer_args: dict[str, Any],
+    lambda_client: Any,
+) -> None:
+    dev = open_stack()
+    dev.up(declare_layer(stack="dev", **layer_args))
+    prod_goal = declare_layer(stack="prod", **layer_args)
+    assert prod_goal.urn == urn_for_stack(declare_layer(stack="dev", **layer_args), "prod")
+    prod = open_stack()
+    step = prod.up(prod_goal)
+    assert step.op == "create"
+    out = prod.state.plain_outputs
+    assert out["published"] is False and out["published_versions"] == []
+    assert out["layer_version_arn"] == dev.state.plain_outputs["layer_version_arn"]
+    assert layer_versions(lambda_client, layer_args["layer_name"]) == [1]
+    # The other stack's publish is no change for this one.
+    assert dev.preview(declare_layer(stack="dev", **layer_args)).op == "same"
+    assert prod.preview(prod_goal).op == "same"
+
+
+def test_stale_state_adopts_what_another_stack_published(
+    open_stack: Callable[[], Stack], declare_layer: Callable[..., Registration], layer_args: dict[str, Any],
+    lambda_client: Any, uv_project: Path, private_index: PrivateIndex, dir_tool_cache: Path,
+) -> None:
+    """Both stacks at v1; dev publishes v2 for new pins; prod with the same pins moves to v2 without publishing."""
+    dev, prod = open_stack(), open_stack()
+    dev.up(declare_layer(stack="dev", **layer_args))
+    prod.up(declare_layer(stack="prod", **layer_args))
+    set_pin(uv_project, "alab-demo-core", "1.1.0")
+    lock("uv", uv_project.parent, private_index, dir_tool_cache)
+    dev.up(declare_layer(stack="dev", **layer_args))
+    assert dev.state.plain_outputs["layer_version"] == 2
+    step = prod.up(declare_layer(stack="prod", **layer_args))
+    assert step.op == "update"
+    out = prod.state.plain_outputs
+    assert out["layer_version"] == 2 and out["published"] is False and out["published_versions"] == []
+    assert layer_versions(lambda_client, layer_args["layer_name"]) == [1, 2]
+
+
+def test_refresh_after_the_version_was_deleted_out_of_band(
+    open_stack: Callable[[], Stack], declare_layer: Callable[..., Registration], layer_args: dict[str, Any],
+    lambda_client: Any,
+) -> None:
+    stack = open_stack()
+    goal = declare_layer(**layer_args)
+    stack.up(goal)
+    refreshed = stack.refresh()
+    assert refreshed is not None and refreshed.plain_outputs["layer_version"] == 1
+    lambda_client.delete_layer_version(LayerName=layer_args["layer_name"], VersionNumber=1)
+    assert stack.refresh() is None  # gone: the engine drops it from the state
+    step = stack.up(goal)  # and the next up publishes again
+    assert step.op == "create"
+    assert stack.state.plain_outputs["layer_version"] == 2
+    assert stack.state.plain_outputs["published"] is True
+
+
+def test_deleted_version_is_a_change_in_preview(
+    open_stack: Callable[[], Stack], declare_layer: Callable[..., Registration], layer_args: dict[str, Any],
+    lambda_client: Any,
+) -> None:
+    stack = open_stack()
+    stack.up(declare_layer(**layer_args))
+    lambda_client.delete_layer_version(LayerName=layer_args["layer_name"], VersionNumber=1)
+    step = stack.preview(declare_layer(**layer_args))
+    assert step.op == "update" and step.diff.changes == DIFF_SOME
+
+
+def test_destroy_retains_versions_by_default(
+    open_stack: Callable[[], Stack], declare_layer: Callable[..., Registration], layer_args: dict[str, Any],
+    lambda_client: Any,
+) -> None:
+    stack = open_stack()
+    stack.up(declare_layer(**layer_args))
+    stack.destroy()
+    assert stack.state is None
+    assert layer_versions(lambda_client, layer_args["layer_name"]) == [1]
+    assert "retaining" in stack.server.log_text()
+
+
+def test_destroy_with_delete_on_destroy_deletes_only_what_it_published(
+    open_stack: Callable[[], Stack], declare_layer: Callable[..., Registration], layer_args: dict[str, Any],
+    lambda_client: Any,
+) -> None:
+    dev, prod = open_stack(), open_stack()
+    dev.up(declare_layer(stack="dev", delete_on_destroy=True, **layer_args))
+    prod.up(declare_layer(stack="prod", delete_on_destroy=True, **layer_args))  # adopts v1
+    prod.destroy()
+    assert layer_versions(lambda_client, layer_args["layer_name"]) == [1]  # not prod's to delete
+    dev.destroy()
+    assert layer_versions(lambda_client, layer_args["layer_name"]) == []
+
+
+def test_changing_the_layer_name_replaces_and_retains_the_old_layer(
+    open_stack: Callable[[], Stack], declare_layer: Callable[..., Registration], layer_args: dict[str, Any],
+    lambda_client: Any, bucket: str,
+) -> None:
+    stack = open_stack()
+    stack.up(declare_layer(**layer_args))
+    renamed = dict(layer_args, layer_name=f"{bucket}-renamed", s3dir_lambda=f"s3://{bucket}/lambda/renamed/")
+    step = stack.preview(declare_layer(**renamed))
+    assert step.op == "replace" and sorted(step.replaces) == ["layer_name", "s3dir_lambda"]
+    stack.up(declare_layer(**renamed))
+    assert stack.state.plain_outputs["layer_name"] == f"{bucket}-renamed"
+    assert layer_versions(lambda_client, f"{bucket}-renamed") == [1]
+    assert layer_versions(lambda_client, layer_args["layer_name"]) == [1]  # retained
+
+
+def test_keep_last_change_is_an_update_without_publishing(
+    open_stack: Callable[[], Stack], declare_layer: Callable[..., Registration], layer_args: dict[str, Any],
+    lambda_client: Any,
+) -> None:
+    stack = open_stack()
+    stack.up(declare_layer(**layer_args))
+    step = stack.up(declare_layer(keep_last=3, **layer_args))
+    assert step.op == "update"
+    assert stack.state.plain_outputs["keep_last"] == 3
+    assert stack.state.plain_outputs["published"] is False
+    assert layer_versions(lambda_client, layer_args["layer_name"]) == [1]
+
+
+def test_failing_build_surfaces_to_the_engine_and_records_nothing(
+    open_stack: Callable[[], Stack], declare_layer: Callable[..., Registration], project_copy: Callable[[str], Path],
+    credentials: Credentials, s3_client: Any, lambda_client: Any, bucket: str,
+) -> None:
+    path = project_copy("pip")
+    set_pin(path, "alab-demo-core", "9.9.9")  # pinned, so valid; but the index has no such version
+    args = {
+        "layer_name": f"{bucket}-broken",
+        "path_pyproject_toml": str(path),
+        "s3dir_lambda": f"s3://{bucket}/lambda/broken/",
+        "tool": "pip",
+        "credentials": credentials,
+    }
+    stack = open_stack()
+    assert stack.preview(declare_layer(**args)).op == "create"  # nothing in the inputs is wrong
+    with pytest.raises(ProviderError) as excinfo:
+        stack.up(declare_layer(**args))
+    assert excinfo.value.method == "Create"
+    assert "alab-demo-core" in excinfo.value.details
+    assert credentials.password not in excinfo.value.details
+    assert stack.state is None
+    assert not any("last-" in key for key in s3_snapshot(s3_client, bucket))
+    assert lambda_client.list_layers()["Layers"] == []
+
+
+@pytest.mark.parametrize(
+    ("override", "bad_property"),
+    [
+        ({"python_version": "3.9"}, "python_version"),
+        ({"architecture": "sparc"}, "architecture"),
+        ({"s3dir_lambda": "not-an-s3-uri"}, "s3dir_lambda"),
+        ({"tool": "conda"}, "tool"),
+        ({"build_in": "cloud"}, "build_in"),
+        ({"credentials": {"index_name": "private", "index_url": "http://x/simple/"}}, "credentials"),
+    ],
+)
+def test_invalid_inputs_are_check_failures_on_the_property(
+    open_stack: Callable[[], Stack], declare_layer: Callable[..., Registration], layer_args: dict[str, Any],
+    override: dict[str, Any], bad_property: str, s3_client: Any, bucket: str,
+) -> None:
+    stack = open_stack()
+    with pytest.raises(CheckFailed) as excinfo:
+        stack.preview(declare_layer(**dict(layer_args, **override)))
+    assert bad_property in [p for p, _ in excinfo.value.failures]
+    assert s3_snapshot(s3_client, bucket) == {}
+
+
+def test_missing_lock_is_a_check_failure_not_a_program_crash(
+    open_stack: Callable[[], Stack], declare_layer: Callable[..., Registration], layer_args: dict[str, Any],
+    uv_project: Path,
+) -> None:
+    (uv_project.parent / "uv.lock").unlink()
+    goal = declare_layer(**layer_args)
+    assert "fingerprint" not in goal.inputs  # the program could not compute it and said so by leaving it out
+    with pytest.raises(CheckFailed) as excinfo:
+        open_stack().preview(goal)
+    assert "path_pyproject_toml" in [p for p, _ in excinfo.value.failures]
