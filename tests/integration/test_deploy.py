@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import zipfile
 from pathlib import Path
@@ -163,3 +164,51 @@ def test_returning_to_an_earlier_lock_adopts_its_version(project_copy, target, c
     assert not any(line.startswith("[build]") for line in lines)
     assert layer_versions(lambda_client, "sample-deps") == [1, 2]
     assert plan_layer(path_pyproject_toml=path, tool="pip", **target).current_version == 1
+
+
+def test_keep_last_deletes_only_older_versions_this_tool_published(project_copy, target, credentials, lambda_client, s3_client, bucket):
+    path = project_copy("pip")
+    _deploy(path, "pip", target, credentials)  # version 1
+    s3_client.put_object(Bucket=bucket, Key="hand/made.zip", Body=b"PK\x05\x06" + b"\x00" * 18)
+    lambda_client.publish_layer_version(
+        LayerName="sample-deps", Description="published by hand", Content={"S3Bucket": bucket, "S3Key": "hand/made.zip"}
+    )  # version 2, not ours
+    set_pin(path, "alab-demo-core", "1.1.0")
+    _deploy(path, "pip", target, credentials)  # version 3
+
+    v4, _ = _deploy(path, "pip", target, credentials, python_version="3.11", keep_last=2)
+    assert v4.published and v4.layer_version == 4
+    assert v4.deleted_versions == (1,)
+    assert layer_versions(lambda_client, "sample-deps") == [2, 3, 4]
+
+    again, lines = _deploy(path, "pip", target, credentials, python_version="3.11", keep_last=1)
+    assert not again.published and again.deleted_versions == (3,)
+    assert layer_versions(lambda_client, "sample-deps") == [2, 4]
+    assert any(line.startswith("[retention] deleted versions [3]") for line in lines)
+
+
+def _statements(lambda_client, version: int) -> dict[str, dict]:
+    policy = json.loads(lambda_client.get_layer_version_policy(LayerName="sample-deps", VersionNumber=version)["Policy"])
+    return {s["Sid"]: s for s in policy["Statement"]}
+
+
+def test_permissions_are_granted_idempotently_and_converge(project_copy, target, credentials, lambda_client):
+    path = project_copy("pip")
+    wanted = ["111122223333", "o-abcdefghij", "public"]
+    first, _ = _deploy(path, "pip", target, credentials, permissions=wanted)
+    statements = _statements(lambda_client, first.layer_version)
+    assert statements["alab-account-111122223333"]["Principal"] == "111122223333"
+    assert statements["alab-org-o-abcdefghij"]["OrganizationId"] == "o-abcdefghij"
+    assert statements["alab-public"]["Principal"] == "*"
+    lambda_client.add_layer_version_permission(
+        LayerName="sample-deps", VersionNumber=1, StatementId="granted-by-hand", Action="lambda:GetLayerVersion",
+        Principal="444455556666",
+    )
+
+    requests = RequestLog.attach(lambda_client)
+    _deploy(path, "pip", target, credentials, permissions=wanted)
+    assert requests.writes() == [], "granting what is already granted must write nothing"
+    assert len(_statements(lambda_client, 1)) == 4
+
+    _deploy(path, "pip", target, credentials, permissions=["111122223333"])
+    assert set(_statements(lambda_client, 1)) == {"alab-account-111122223333", "granted-by-hand"}

@@ -19,7 +19,7 @@ from s3pathlib.api import S3Path
 
 from ..constants import LayerBuildToolEnum
 from ..errors import LayerError
-from .foundation import MANIFEST_NAMES, LayerPathLayout, LayerS3Layout, coerce_s3dir, coerce_tool
+from .foundation import MANIFEST_NAMES, Credentials, LayerPathLayout, LayerS3Layout, coerce_s3dir, coerce_tool
 from .manifest import LocalManifest, compute_fingerprint, normalize_manifest_text, read_local_manifest
 from .package import PackagingOptions
 from .target import LayerTarget
@@ -124,6 +124,11 @@ def _check_keep_last(keep_last: Any) -> None:
         raise LayerError(f"keep_last {keep_last!r} must be an integer >= 1 (or None to keep every version)")
 
 
+def _check_credentials(credentials: Any) -> None:
+    if credentials is not None and not isinstance(credentials, Credentials):
+        raise LayerError(f"credentials must be a Credentials object or None, not {type(credentials).__name__}")
+
+
 def _check_build_in(build_in: Any) -> None:
     if build_in not in BUILD_IN:
         raise LayerError(f"build_in {build_in!r} must be one of: {', '.join(BUILD_IN)}")
@@ -141,6 +146,7 @@ def check_layer_inputs(
     keep_last: Any = None,
     permissions: Any = None,
     build_in: Any = "local",
+    credentials: Any = None,
     packaging_options: PackagingOptions | None = None,
 ) -> tuple[list[tuple[str, str]], LayerInputs | None]:
     """Every problem as ``(property, message)``, and the resolved inputs when there is none."""
@@ -162,6 +168,7 @@ def check_layer_inputs(
     check("keep_last", _check_keep_last, keep_last)
     check("permissions", parse_permissions, permissions)
     check("build_in", _check_build_in, build_in)
+    check("credentials", _check_credentials, credentials)
     if not isinstance(path_pyproject_toml, (str, Path)) or not str(path_pyproject_toml):
         errors.append(("path_pyproject_toml", f"path_pyproject_toml must be a path, not {path_pyproject_toml!r}"))
     elif not Path(path_pyproject_toml).is_file():
@@ -201,6 +208,7 @@ def validate_layer_inputs(
     keep_last: Any = None,
     permissions: Any = None,
     build_in: Any = "local",
+    credentials: Any = None,
 ) -> list[tuple[str, str]]:
     """``(property, message)`` for every invalid input; empty when all are fine. Reads local files only."""
     errors, _ = check_layer_inputs(
@@ -214,6 +222,7 @@ def validate_layer_inputs(
         keep_last=keep_last,
         permissions=permissions,
         build_in=build_in,
+        credentials=credentials,
     )
     return errors
 

@@ -402,6 +402,7 @@ def deploy_layer(
         keep_last=keep_last,
         permissions=permissions,
         build_in=build_in,
+        credentials=credentials,
         packaging_options=packaging_options,
     )
     s3_client, lambda_client = resolve_clients(s3_client, lambda_client)
