@@ -160,10 +160,11 @@ class ContainerRun:
         for path in (self.dir_project_root, self.dir_cache, self.path_ca_bundle):
             if path is not None and "," in str(path):
                 raise LayerError(f"cannot mount {path} into the build container: the path contains a comma")
+        # No --rm: podman's docker-compatible API then reports exit code 0 for a failed container;
+        # the runner removes the container itself, also on failure and Ctrl-C.
         argv = [
             self.engine.executable,
             "run",
-            "--rm",
             "--name",
             self.name,
             "--label",
@@ -300,8 +301,9 @@ def _check_architecture_runnable(engine: ContainerEngine, target: LayerTarget) -
 
 
 def _remove_container(engine: ContainerEngine, name: str) -> None:
-    """Remove the container whatever happened; it may already be gone (``--rm``)."""
-    _run_quiet([engine.executable, "rm", "--force", name], timeout=120)
+    """Remove the container whatever happened, killing it at once (podman would wait 10 s for SIGTERM)."""
+    wait = ["--time", "0"] if engine.runtime == "podman" else []
+    _run_quiet([engine.executable, "rm", "--force", *wait, name], timeout=120)
 
 
 def list_build_containers(engine: ContainerEngine) -> list[str]:
@@ -431,7 +433,7 @@ def _container_failure_message(
     *, name: str, returncode: int, tail: Sequence[str], run: ContainerRun, target: LayerTarget
 ) -> str:
     errors = [line[len(SCRIPT_ERROR_PREFIX) :] for line in tail if line.startswith(SCRIPT_ERROR_PREFIX)]
-    output = "\n".join(tail)
+    output = "\n".join(line for line in tail if not line.startswith(SCRIPT_ERROR_PREFIX))
     if "exec format error" in output.lower():
         return (
             f"architecture {target.architecture} is not runnable on this {run.engine.architecture} "
@@ -439,7 +441,7 @@ def _container_failure_message(
             f"or build on a {target.architecture} machine"
         )
     head = errors[-1] if errors else f"the build container {name} failed with exit code {returncode}"
-    return f"{head}\ncommand: {shlex.join(run.argv())}\n{output}"
+    return f"{head}\n{output}\ncontainer: {shlex.join(run.argv())}"
 
 
 def run_in_container(
@@ -454,24 +456,31 @@ def run_in_container(
     argv = run.argv()
     logger.log(f"--- build container {run.name}: {shlex.join(argv)}")
     tail: deque[str] = deque(maxlen=ERROR_TAIL_LINES)
+    proc = subprocess.Popen(
+        argv,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+    )
+    assert proc.stdout is not None
     try:
-        proc = subprocess.Popen(
-            argv,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-        )
-        assert proc.stdout is not None
-        with proc:
-            for raw in proc.stdout:
-                line = mask_secrets(raw.rstrip("\n"), credentials)
-                logger.log(line)
-                tail.append(line)
+        for raw in proc.stdout:
+            line = mask_secrets(raw.rstrip("\n"), credentials)
+            logger.log(line)
+            tail.append(line)
+        proc.wait()
     finally:
+        # On an interrupt the engine client may still be attached: removing the container ends it.
         _remove_container(run.engine, run.name)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
     if proc.returncode != 0:
         raise LayerError(
             _container_failure_message(name=run.name, returncode=proc.returncode, tail=tail, run=run, target=target)
@@ -558,7 +567,7 @@ def build_layer_artifacts_in_container(
         dir_cache=dir_cache,
         path_ca_bundle=path_ca_bundle,
         env_names=tuple(sorted(secrets)) + transport,
-        user=container_user(engine, os.getuid(), os.getgid()),
+        user=container_user(engine, os.geteuid(), os.getegid()),
         network=network,
         command=(
             "python",

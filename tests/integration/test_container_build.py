@@ -1,0 +1,429 @@
+"""Container builds with a real engine (docker and podman) against the authenticated private index.
+
+CI gets its engine from scripts/setup-container-engine.sh: podman, a Debian image with Python 3.11
+(ALAB_CONTAINER_TEST_IMAGE) and a podman API socket for the docker CLI (DOCKER_HOST). Elsewhere a
+test skips when the engine or image is absent; with CI=true it fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from aws_lambda_artifact_builder.api import (
+    Credentials,
+    LayerError,
+    LayerPathLayout,
+    ManifestError,
+    build_layer_artifacts_in_container,
+    build_layer_artifacts_in_local,
+    build_layer_artifacts_using_pip_in_container,
+    build_layer_artifacts_using_poetry_in_container,
+    build_layer_artifacts_using_uv_in_container,
+    create_layer_zip_file,
+)
+from aws_lambda_artifact_builder.layer.build_container import (
+    ContainerEngine,
+    detect_container_engine,
+    list_build_containers,
+)
+from aws_lambda_artifact_builder.layer.package import read_distributions
+from conftest import IN_CI
+from support.processes import files_containing, watch_processes
+from support.projects import set_pin
+
+#: The Python of the test image; the local build it is compared with targets the same.
+PYTHON = os.environ.get("ALAB_CONTAINER_TEST_PYTHON", "3.11")
+ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[platform.machine().lower()]
+BUILDERS = {
+    "pip": build_layer_artifacts_using_pip_in_container,
+    "poetry": build_layer_artifacts_using_poetry_in_container,
+    "uv": build_layer_artifacts_using_uv_in_container,
+}
+RUNTIME_SET = {"alab-demo-core": "1.0.0", "alab-demo-extra": "1.0.0"}
+
+
+def need(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"CI=true but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def container_image() -> str:
+    image = os.environ.get("ALAB_CONTAINER_TEST_IMAGE")
+    if not image:
+        need(
+            f"ALAB_CONTAINER_TEST_IMAGE names no image with Python {PYTHON} "
+            f"(scripts/setup-container-engine.sh builds one and prints the variable)"
+        )
+    return str(image)
+
+
+@pytest.fixture(scope="session")
+def found_engines() -> dict[str, ContainerEngine | str]:
+    found: dict[str, ContainerEngine | str] = {}
+    for runtime in ("docker", "podman"):
+        try:
+            found[runtime] = detect_container_engine(runtime)
+        except LayerError as e:
+            found[runtime] = str(e)
+    return found
+
+
+@pytest.fixture(params=["docker", "podman"])
+def engine(request: pytest.FixtureRequest, found_engines: dict[str, ContainerEngine | str]) -> ContainerEngine:
+    probed = found_engines[request.param]
+    if isinstance(probed, str):
+        need(probed)
+    assert isinstance(probed, ContainerEngine)
+    return probed
+
+
+@pytest.fixture(scope="session")
+def container_cache(dir_session: Path) -> Path:
+    """One cache for the session: the first build of each tool installs it (through the host's CA)."""
+    return dir_session / "container-cache"
+
+
+def installed(path_pyproject: Path) -> dict[str, str]:
+    dir_python = LayerPathLayout(path_pyproject_toml=path_pyproject).dir_python
+    return {d.name: d.version for d in read_distributions(dir_python)}
+
+
+def local_zip_sha256(path_pyproject: Path, credentials: Credentials, tool: str) -> str:
+    build_layer_artifacts_in_local(
+        tool=tool,
+        path_pyproject_toml=path_pyproject,
+        python_version=PYTHON,
+        architecture=ARCH,
+        credentials=credentials,
+        skip_prompt=True,
+        verbose=False,
+    )
+    return create_layer_zip_file(path_pyproject_toml=path_pyproject, verbose=False).sha256
+
+
+@pytest.mark.parametrize("tool", ["pip", "poetry", "uv"])
+def test_container_build_gives_the_local_builds_zip_and_keeps_the_login_secret(
+    tool: str,
+    engine: ContainerEngine,
+    container_image: str,
+    container_cache: Path,
+    project_copy,
+    credentials: Credentials,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    path_pyproject = project_copy(tool)
+    layout = LayerPathLayout(path_pyproject_toml=path_pyproject)
+    local_sha256 = local_zip_sha256(path_pyproject, credentials, tool)
+    # A credentials file left by an old version must not survive (nor be read).
+    layout.path_private_repository_credentials_in_local.parent.mkdir(parents=True, exist_ok=True)
+    layout.path_private_repository_credentials_in_local.write_text(credentials.password)
+    containers_before = list_build_containers(engine)
+    environ_before = dict(os.environ)
+    logs: list[str] = []
+    with watch_processes(monkeypatch) as watch:
+        BUILDERS[tool](
+            path_pyproject_toml=path_pyproject,
+            python_version=PYTHON,
+            architecture=ARCH,
+            credentials=credentials,
+            image=container_image,
+            container_runtime=engine.runtime,
+            dir_cache=container_cache,
+            printer=logs.append,
+        )
+    info = create_layer_zip_file(path_pyproject_toml=path_pyproject, verbose=False)
+
+    assert info.sha256 == local_sha256  # byte-identical to the local build of the same lock
+    assert installed(path_pyproject) == RUNTIME_SET
+    assert not list(layout.dir_python.glob("alab_demo_devtool*"))
+    assert {p.stat().st_uid for p in layout.dir_python.rglob("*")} == {os.geteuid()}
+    assert list_build_containers(engine) == containers_before
+
+    secrets = [credentials.password, quote(credentials.password, safe="")]
+    runs = [s for s in watch.spawned if s.argv[1:2] == ["run"]]
+    assert len(runs) == 1 and runs[0].argv[0] == engine.executable
+    # The login reached the engine client through its environment, and argv only names it.
+    assert any(secrets[1] in v or secrets[0] in v for v in (runs[0].env or {}).values())
+    for record in watch.spawned:
+        assert not any(secret in arg for secret in secrets for arg in record.argv), record.argv
+    # /proc shows the processes inside the container too (same kernel): none has the login.
+    assert any(c.startswith("python -u /var/task/build/lambda/") for c in watch.cmdlines)
+    assert not [c for c in watch.cmdlines if any(secret in c for secret in secrets)]
+    assert not [line for line in logs if any(secret in line for secret in secrets)]
+    assert not layout.path_private_repository_credentials_in_local.exists()
+    assert not files_containing(path_pyproject.parent, [s.encode() for s in secrets])
+    assert not files_containing(container_cache, [s.encode() for s in secrets])
+    assert dict(os.environ) == environ_before
+
+
+def test_a_failed_build_removes_its_container_and_names_the_problem(
+    engine: ContainerEngine, container_image: str, container_cache: Path, project_copy, credentials: Credentials
+):
+    path_pyproject = project_copy("pip")
+    set_pin(path_pyproject, "alab-demo-core", "9.9.9")  # not on the index
+    before = list_build_containers(engine)
+    with pytest.raises(LayerError) as raised:
+        build_layer_artifacts_in_container(
+            tool="pip",
+            path_pyproject_toml=path_pyproject,
+            python_version=PYTHON,
+            architecture=ARCH,
+            credentials=credentials,
+            image=container_image,
+            container_runtime=engine.runtime,
+            dir_cache=container_cache,
+            verbose=False,
+        )
+    message = str(raised.value)
+    assert "alab-demo-core" in message and "pip install" in message
+    assert credentials.password not in message and quote(credentials.password, safe="") not in message
+    assert list_build_containers(engine) == before
+
+
+class HangingIndex:
+    """Accepts connections and never answers: a build against it waits until interrupted."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.held: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(conn)
+
+    def close(self) -> None:
+        for conn in self.held:
+            conn.close()
+        self.sock.close()
+
+
+def test_ctrl_c_removes_the_running_container(
+    engine: ContainerEngine, container_image: str, container_cache: Path, project_copy, tmp_path: Path
+):
+    path_pyproject = project_copy("pip")
+    index = HangingIndex()
+    script = textwrap.dedent(
+        f"""
+        from aws_lambda_artifact_builder.api import Credentials, build_layer_artifacts_in_container
+        build_layer_artifacts_in_container(
+            tool="pip", path_pyproject_toml={str(path_pyproject)!r}, python_version={PYTHON!r},
+            architecture={ARCH!r}, image={container_image!r}, container_runtime={engine.runtime!r},
+            dir_cache={str(container_cache)!r},
+            credentials=Credentials(index_name="hang", index_url="http://127.0.0.1:{index.port}/simple/",
+                                    username="u", password="p"),
+        )
+        """
+    )
+    before = set(list_build_containers(engine))
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        started = []
+        deadline = time.monotonic() + 120
+        while not started and time.monotonic() < deadline and child.poll() is None:
+            started = [n for n in list_build_containers(engine) if n not in before]
+            time.sleep(0.2)
+        assert started, "the build container never appeared"
+        while not index.held and time.monotonic() < deadline:  # until pip inside waits on the index
+            time.sleep(0.1)
+        assert index.held, "pip in the container never reached the index"
+        os.kill(child.pid, signal.SIGINT)
+        output, _ = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        index.close()
+    assert child.returncode != 0 and "KeyboardInterrupt" in output
+    assert set(list_build_containers(engine)) == before
+
+
+def test_concurrent_builds_of_the_same_target_do_not_collide(
+    found_engines: dict[str, ContainerEngine | str],
+    container_image: str,
+    container_cache: Path,
+    project_copy,
+    credentials: Credentials,
+    tmp_path: Path,
+):
+    engine = next((e for e in found_engines.values() if isinstance(e, ContainerEngine)), None)
+    if engine is None:
+        need("no container engine: " + "; ".join(str(e) for e in found_engines.values()))
+    assert engine is not None
+    first = project_copy("uv")
+    second = tmp_path / "second" / "pyproject.toml"
+    subprocess.run(["cp", "-r", str(first.parent), str(second.parent)], check=True)
+    logs: dict[Path, list[str]] = {first: [], second: []}
+    errors: list[BaseException] = []
+
+    def build(path: Path) -> None:
+        try:
+            build_layer_artifacts_using_uv_in_container(
+                path_pyproject_toml=path,
+                python_version=PYTHON,
+                architecture=ARCH,
+                credentials=credentials,
+                image=container_image,
+                container_runtime=engine.runtime,
+                dir_cache=container_cache,
+                printer=logs[path].append,
+            )
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=build, args=(p,)) for p in (first, second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert installed(first) == installed(second) == RUNTIME_SET
+    names = [line.split()[3].rstrip(":") for p in (first, second) for line in logs[p] if line.startswith("--- build container")]
+    assert len(names) == 2 and names[0] != names[1]
+
+
+def test_files_are_owned_by_the_invoking_user_when_that_is_not_root(
+    found_engines: dict[str, ContainerEngine | str],
+    container_image: str,
+    project_copy,
+    credentials: Credentials,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """Pretend to be user 4321: the container must run as 4321 and leave 4321's files in the project."""
+    engine = next((e for e in found_engines.values() if isinstance(e, ContainerEngine) and not e.rootless), None)
+    if engine is None:
+        need("no rootful container engine")
+    assert engine is not None
+    if os.geteuid() != 0:
+        pytest.skip("needs root to hand the project to another user")
+    uid = gid = 4321
+    path_pyproject = project_copy("pip")
+    dir_cache = tmp_path / "cache-4321"
+    dir_cache.mkdir()
+    for root in (path_pyproject.parent, dir_cache):
+        subprocess.run(["chown", "-R", f"{uid}:{gid}", str(root)], check=True)
+    monkeypatch.setattr(os, "geteuid", lambda: uid)
+    monkeypatch.setattr(os, "getegid", lambda: gid)
+    old_umask = os.umask(0)  # the real user owns the folders the host side creates; root must let 4321 in
+    try:
+        build_layer_artifacts_in_container(
+            tool="pip",
+            path_pyproject_toml=path_pyproject,
+            python_version=PYTHON,
+            architecture=ARCH,
+            credentials=credentials,
+            image=container_image,
+            container_runtime=engine.runtime,
+            dir_cache=dir_cache,
+            verbose=False,
+        )
+    finally:
+        os.umask(old_umask)
+    created = list(LayerPathLayout(path_pyproject_toml=path_pyproject).dir_python.iterdir())
+    assert created and {p.stat().st_uid for p in created} == {uid}
+    assert installed(path_pyproject) == RUNTIME_SET
+
+
+# --- preflight: each failure names its cause before anything runs ---------------------------------
+
+
+def test_no_engine_binary(project_copy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    path_pyproject = project_copy("uv")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    with pytest.raises(LayerError, match="docker is not installed.*podman is not installed"):
+        build_layer_artifacts_in_container(tool="uv", path_pyproject_toml=path_pyproject, python_version=PYTHON)
+
+
+def test_engine_not_answering(project_copy, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    if not subprocess.run(["which", "docker"], capture_output=True).returncode == 0:
+        need("the docker CLI is not installed")
+    path_pyproject = project_copy("uv")
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    with pytest.raises(LayerError, match="docker is installed but its engine is not answering"):
+        build_layer_artifacts_in_container(
+            tool="uv", path_pyproject_toml=path_pyproject, python_version=PYTHON, container_runtime="docker"
+        )
+
+
+def test_unknown_container_runtime(project_copy):
+    with pytest.raises(LayerError, match="container_runtime 'lxc' is not one of: docker, podman"):
+        build_layer_artifacts_in_container(
+            tool="uv", path_pyproject_toml=project_copy("uv"), python_version=PYTHON, container_runtime="lxc"
+        )
+
+
+def test_missing_manifest_fails_before_any_engine_is_asked(project_copy, monkeypatch: pytest.MonkeyPatch, tmp_path):
+    path_pyproject = project_copy("uv")
+    (path_pyproject.parent / "uv.lock").unlink()
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    with pytest.raises(ManifestError, match="uv.lock"):
+        build_layer_artifacts_in_container(tool="uv", path_pyproject_toml=path_pyproject, python_version=PYTHON)
+
+
+def test_image_missing_and_not_pullable(engine: ContainerEngine, project_copy):
+    with pytest.raises(LayerError, match="127.0.0.1:9/alab/no-such-image:never is not available .* could not be pulled"):
+        build_layer_artifacts_in_container(
+            tool="uv",
+            path_pyproject_toml=project_copy("uv"),
+            python_version=PYTHON,
+            architecture=ARCH,
+            image="127.0.0.1:9/alab/no-such-image:never",
+            container_runtime=engine.runtime,
+            verbose=False,
+        )
+
+
+def test_architecture_not_runnable_on_this_host(engine: ContainerEngine, project_copy):
+    foreign = {"x86_64": "arm64", "arm64": "x86_64"}[ARCH]
+    machine = {"arm64": "aarch64", "x86_64": "x86_64"}[foreign]
+    if any(Path("/proc/sys/fs/binfmt_misc").glob(f"*{machine}*")):
+        pytest.skip(f"this host emulates {machine} (binfmt_misc)")
+    with pytest.raises(LayerError, match=f"architecture {foreign} is not runnable on this {ARCH} host"):
+        build_layer_artifacts_in_container(
+            tool="uv",
+            path_pyproject_toml=project_copy("uv"),
+            python_version=PYTHON,
+            architecture=foreign,
+            image="127.0.0.1:9/never-pulled:1",
+            container_runtime=engine.runtime,
+            verbose=False,
+        )
+
+
+def test_an_image_with_another_python_is_refused_in_the_container(
+    engine: ContainerEngine, container_image: str, container_cache: Path, project_copy, credentials: Credentials
+):
+    other = "3.12" if PYTHON != "3.12" else "3.13"
+    with pytest.raises(LayerError, match=f"runs Python {PYTHON} but the layer targets Python {other}"):
+        build_layer_artifacts_in_container(
+            tool="pip",
+            path_pyproject_toml=project_copy("pip"),
+            python_version=other,
+            architecture=ARCH,
+            credentials=credentials,
+            image=container_image,
+            container_runtime=engine.runtime,
+            dir_cache=container_cache,
+            verbose=False,
+        )
