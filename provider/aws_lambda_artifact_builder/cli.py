@@ -1,0 +1,301 @@
+"""``alab``: the command line over the core workflow (``alab layer plan`` and ``alab layer deploy``).
+
+Flags mirror ``plan_layer``/``deploy_layer``; defaults come from ``[tool.aws_lambda_artifact_builder]``
+in the project's ``pyproject.toml``, so a CI job runs ``alab layer deploy`` with no flags at all.
+Progress goes to stderr and the result to stdout (``--json`` for machines). Errors are one
+line on stderr and exit code 1, never a traceback (``--debug`` shows it). The index password
+is never a flag, so it never shows up in a process list: it is read from an environment
+variable (``ALAB_INDEX_PASSWORD`` unless ``index_password_env`` names another) or from a
+``Credentials`` JSON file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .constants import ArchitectureEnum, LayerBuildToolEnum
+from .errors import LayerError
+from .layer.clients import make_clients
+from .layer.foundation import Credentials, mask_url_credentials
+from .layer.inputs import BUILD_IN
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+CONFIG_TABLE = "aws_lambda_artifact_builder"
+DEFAULT_PASSWORD_ENV = "ALAB_INDEX_PASSWORD"
+
+#: Keys accepted in ``[tool.aws_lambda_artifact_builder]``, with the type each must have.
+CONFIG_KEYS: dict[str, type] = {
+    "layer_name": str,
+    "s3dir_lambda": str,
+    "tool": str,
+    "python_version": str,
+    "architecture": str,
+    "ignore_packages": list,
+    "build_in": str,
+    "image": str,
+    "container_runtime": str,
+    "keep_last": int,
+    "permissions": list,
+    "region": str,
+    "index_name": str,
+    "index_url": str,
+    "index_username": str,
+    "index_password_env": str,
+    "credentials_file": str,
+}
+
+_LOCK_FILES = {"uv.lock": "uv", "poetry.lock": "poetry", "requirements.txt": "pip"}
+
+
+class CliError(LayerError):
+    """A mistake in the command line or the configuration table."""
+
+
+def _project_file(value: str | None) -> Path:
+    path = Path(value or ".").expanduser()
+    if path.is_dir():
+        path = path / "pyproject.toml"
+    if not path.is_file():
+        raise CliError(f"--project {value or '.'!r}: no pyproject.toml at {path}")
+    return path.resolve()
+
+
+def read_config(path_pyproject_toml: Path) -> dict[str, Any]:
+    """``[tool.aws_lambda_artifact_builder]`` of a project, checked against ``CONFIG_KEYS``."""
+    try:
+        data = tomllib.loads(path_pyproject_toml.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise CliError(f"{path_pyproject_toml} is not valid TOML: {e}") from None
+    config = data.get("tool", {}).get(CONFIG_TABLE, {})
+    where = f"[tool.{CONFIG_TABLE}] in {path_pyproject_toml}"
+    unknown = sorted(set(config) - set(CONFIG_KEYS))
+    if unknown:
+        raise CliError(f"{where}: unknown keys {', '.join(unknown)}; known: {', '.join(CONFIG_KEYS)}")
+    for key, value in config.items():
+        expected = CONFIG_KEYS[key]
+        if not isinstance(value, expected) or isinstance(value, bool):
+            raise CliError(f"{where}: {key} must be a {expected.__name__}, not {value!r}")
+    return dict(config)
+
+
+def _guess_tool(path_pyproject_toml: Path) -> str | None:
+    """The tool whose lock file the project has, when there is exactly one."""
+    found = [tool for name, tool in _LOCK_FILES.items() if (path_pyproject_toml.parent / name).is_file()]
+    return found[0] if len(found) == 1 else None
+
+
+def _credentials(settings: dict[str, Any]) -> Credentials | None:
+    if settings.get("credentials_file"):
+        path = Path(settings["credentials_file"]).expanduser()
+        try:
+            return Credentials.load(path)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise CliError(f"credentials_file {str(path)!r} is not a readable credentials JSON file: {e}") from None
+    if not settings.get("index_url"):
+        return None
+    env_name = settings.get("index_password_env") or DEFAULT_PASSWORD_ENV
+    password = os.environ.get(env_name)
+    username = settings.get("index_username")
+    if not username or password is None:
+        raise CliError(
+            f"index_url {mask_url_credentials(settings['index_url'])!r} needs index_username and the password in "
+            f"the environment variable {env_name}"
+        )
+    return Credentials(
+        index_name=settings.get("index_name") or "private",
+        index_url=settings["index_url"],
+        username=username,
+        password=password,
+    )
+
+
+def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """Flags over the project's configuration table over built-in defaults; required ones checked."""
+    path = _project_file(args.project)
+    config = read_config(path)
+    settings: dict[str, Any] = dict(config)
+    for key in CONFIG_KEYS:
+        value = getattr(args, key, None)
+        if value is not None and value != []:
+            settings[key] = value
+    settings["path_pyproject_toml"] = path
+    settings.setdefault("python_version", "3.12")
+    settings.setdefault("architecture", "x86_64")
+    settings.setdefault("build_in", "local")
+    if "tool" not in settings and _guess_tool(path):
+        settings["tool"] = _guess_tool(path)
+    flags = {"layer_name": "--layer-name", "s3dir_lambda": "--s3dir", "tool": "--tool"}
+    for key, flag in flags.items():
+        if not settings.get(key):
+            raise CliError(f"{key} is required: pass {flag} or set {key} in [tool.{CONFIG_TABLE}] of {path}")
+    return settings
+
+
+# ---------------------------------------------------------------------------- commands
+def _clients(settings: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    s3_client, lambda_client = make_clients(region=settings.get("region"), endpoint_url=args.endpoint_url)
+    return {"s3_client": s3_client, "lambda_client": lambda_client}
+
+
+def _common(settings: dict[str, Any]) -> dict[str, Any]:
+    keys = ("layer_name", "path_pyproject_toml", "s3dir_lambda", "tool", "python_version", "architecture")
+    common = {k: settings[k] for k in keys}
+    common["ignore_packages"] = settings.get("ignore_packages")
+    return common
+
+
+def cmd_layer_plan(args: argparse.Namespace, out: Any, err: Any) -> int:
+    from .layer.workflow import plan_layer
+
+    settings = resolve_settings(args)
+    plan = plan_layer(**_common(settings), **_clients(settings, args))
+    if args.json:
+        print(json.dumps(plan.to_dict(), indent=2), file=out)
+    else:
+        state = "CHANGE" if plan.changed else "no change"
+        print(f"Layer {plan.layer_name}: {state}: {plan.reason}", file=out)
+        print(f"  fingerprint  {plan.fingerprint}", file=out)
+        if plan.recorded_fingerprint and plan.recorded_fingerprint != plan.fingerprint:
+            print(f"  recorded     {plan.recorded_fingerprint}", file=out)
+        if plan.current_layer_version_arn:
+            print(f"  current      {plan.current_layer_version_arn}", file=out)
+        for line in plan.package_changes.lines():
+            print(f"  {line}", file=out)
+        if plan.changed and plan.package_changes.is_empty:
+            print("  (no package version changed)", file=out)
+    if args.detailed_exitcode and plan.changed:
+        return 2
+    return 0
+
+
+def cmd_layer_deploy(args: argparse.Namespace, out: Any, err: Any) -> int:
+    from .layer.workflow import deploy_layer
+
+    settings = resolve_settings(args)
+    credentials = _credentials(settings)
+    args._secret = credentials.password if credentials else None
+    deployment = deploy_layer(
+        **_common(settings),
+        **_clients(settings, args),
+        build_in=settings["build_in"],
+        credentials=credentials,
+        image=settings.get("image"),
+        container_runtime=settings.get("container_runtime"),
+        keep_last=settings.get("keep_last"),
+        permissions=settings.get("permissions"),
+        verbose=not args.quiet,
+        printer=lambda line: print(line, file=err, flush=True),
+    )
+    if args.json:
+        print(json.dumps(deployment.to_dict(), indent=2), file=out)
+    else:
+        action = "Published" if deployment.published else "Adopted" if deployment.adopted else "Unchanged"
+        print(f"{action}: {deployment.layer_name} version {deployment.layer_version}", file=out)
+        print(f"  {deployment.layer_version_arn}", file=out)
+        print(f"  manifest  {deployment.s3uri_manifest}", file=out)
+        if deployment.deleted_versions:
+            print(f"  deleted   versions {', '.join(map(str, deployment.deleted_versions))} (keep_last)", file=out)
+    return 0
+
+
+# ---------------------------------------------------------------------------- parser
+class _Parser(argparse.ArgumentParser):
+    """Usage errors exit 1 like every other error: exit 2 means "changed" under --detailed-exitcode."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(1, f"error: {self.prog}: {message}\n")
+
+
+def _add_layer_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--project", help="pyproject.toml or its folder (default: the current folder)")
+    p.add_argument("--layer-name", dest="layer_name")
+    p.add_argument("--s3dir", "--s3dir-lambda", dest="s3dir_lambda", help="s3://bucket/prefix/ holding the record")
+    p.add_argument("--tool", choices=[t.value for t in LayerBuildToolEnum], help="default: the one lock file found")
+    p.add_argument("--python-version", dest="python_version", help="default: 3.12")
+    p.add_argument("--architecture", choices=[a.value for a in ArchitectureEnum], help="default: x86_64")
+    p.add_argument(
+        "--ignore-package", dest="ignore_packages", action="append", default=[], metavar="NAME",
+        help="leave a distribution out of the layer (repeatable; replaces the default list)",
+    )
+    p.add_argument("--region", help="AWS region (default: boto3's)")
+    p.add_argument("--endpoint-url", help="AWS endpoint (default: boto3's, e.g. AWS_ENDPOINT_URL)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="alab", description="Build and publish AWS Lambda dependency layers.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    layer = commands.add_parser("layer", help="plan or deploy a dependency layer")
+    layer_commands = layer.add_subparsers(dest="layer_command", required=True, metavar="ACTION")
+
+    plan = layer_commands.add_parser("plan", help="would a deploy publish? (no build, no write)")
+    _add_layer_options(plan)
+    plan.add_argument(
+        "--detailed-exitcode", action="store_true", help="exit 0 for no change, 2 for a change, 1 for an error"
+    )
+    plan.set_defaults(handler=cmd_layer_plan)
+
+    deploy = layer_commands.add_parser("deploy", help="publish a new version if the manifest changed")
+    _add_layer_options(deploy)
+    deploy.add_argument("--build-in", dest="build_in", choices=BUILD_IN, help="default: local")
+    deploy.add_argument("--image", help="container image for --build-in container")
+    deploy.add_argument("--container-runtime", dest="container_runtime", help="docker or podman")
+    deploy.add_argument("--keep-last", dest="keep_last", type=int, metavar="N", help="delete older versions of ours")
+    deploy.add_argument(
+        "--permission", dest="permissions", action="append", default=[], metavar="WHO",
+        help="grant GetLayerVersion to an account id, an organization id (o-...) or 'public' (repeatable)",
+    )
+    deploy.add_argument("--index-name", dest="index_name", help="name of the private index (default: private)")
+    deploy.add_argument("--index-url", dest="index_url", help="private index URL, without login")
+    deploy.add_argument("--index-username", dest="index_username")
+    deploy.add_argument(
+        "--index-password-env", dest="index_password_env", metavar="VAR",
+        help=f"environment variable holding the index password (default: {DEFAULT_PASSWORD_ENV})",
+    )
+    deploy.add_argument("--credentials-file", dest="credentials_file", help="Credentials JSON file (mode 0600)")
+    deploy.add_argument("--quiet", action="store_true", help="no progress output")
+    deploy.set_defaults(handler=cmd_layer_deploy)
+    return parser
+
+
+def _one_line(message: str, secret: str | None) -> str:
+    text = " | ".join(line.strip() for line in str(message).splitlines() if line.strip())
+    text = mask_url_credentials(text)
+    return text.replace(secret, "****") if secret else text
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "quiet"):
+        args.quiet = False
+    args._secret = None
+    try:
+        return int(args.handler(args, sys.stdout, sys.stderr))
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except (LayerError, ClientError, BotoCoreError, OSError) as e:
+        if args.debug:
+            raise
+        print(f"error: {_one_line(str(e), args._secret)}", file=sys.stderr)
+        return 1
+    except Exception as e:
+        if args.debug:
+            raise
+        detail = _one_line(f"{type(e).__name__}: {e}", args._secret)
+        print(f"error: unexpected {detail} (rerun with --debug for the traceback)", file=sys.stderr)
+        return 1

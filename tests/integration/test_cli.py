@@ -1,0 +1,154 @@
+"""The ``alab`` console script, run as a process against the moto server and the private index."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from support.layers import layer_versions, s3_snapshot
+from support.projects import lock, set_pin
+
+ALAB = Path(sys.executable).parent / "alab"
+
+
+def alab(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    command = [str(ALAB)] if ALAB.exists() else [sys.executable, "-m", "aws_lambda_artifact_builder"]
+    return subprocess.run([*command, *args], capture_output=True, text=True, env=env or dict(os.environ), timeout=300)
+
+
+@pytest.fixture()
+def configured(project_copy, bucket: str, credentials) -> Path:
+    """A uv project whose pyproject.toml carries the tool's configuration table."""
+    path = project_copy("uv")
+    path.write_text(
+        path.read_text()
+        + f"""
+[tool.aws_lambda_artifact_builder]
+layer_name = "sample-deps"
+s3dir_lambda = "s3://{bucket}/apps/sample/"
+python_version = "3.12"
+index_name = "private"
+index_url = "{credentials.index_url}"
+index_username = "{credentials.username}"
+"""
+    )
+    return path
+
+
+def _env(credentials, password: str | None = None) -> dict[str, str]:
+    return dict(os.environ, ALAB_INDEX_PASSWORD=password if password is not None else credentials.password)
+
+
+def test_plan_deploy_plan_with_defaults_from_pyproject(configured, credentials, lambda_client, private_index, dir_tool_cache):
+    project = str(configured.parent)
+    first = alab("layer", "plan", "--project", project, "--detailed-exitcode")
+    assert first.returncode == 2, first.stderr
+    assert "Layer sample-deps: CHANGE: nothing is recorded" in first.stdout
+    assert "+ alab-demo-core 1.0.0" in first.stdout
+
+    deployed = alab("layer", "deploy", "--project", project, env=_env(credentials))
+    assert deployed.returncode == 0, deployed.stderr
+    assert "Published: sample-deps version 1" in deployed.stdout
+    for step in ("[plan]", "[build]", "[package]", "[upload]", "[publish]", "[record]"):
+        assert step in deployed.stderr
+    assert credentials.password not in deployed.stdout + deployed.stderr
+    assert layer_versions(lambda_client, "sample-deps") == [1]
+
+    again = alab("layer", "plan", "--project", project, "--detailed-exitcode")
+    assert again.returncode == 0, again.stderr
+    assert "no change" in again.stdout
+
+    noop = alab("layer", "deploy", "--project", project, "--json", env=_env(credentials))
+    assert noop.returncode == 0, noop.stderr
+    assert json.loads(noop.stdout)["published"] is False
+    assert "[build]" not in noop.stderr
+
+    set_pin(configured, "alab-demo-core", "1.1.0")
+    lock("uv", configured.parent, private_index, dir_tool_cache)
+    changed = alab("layer", "plan", "--project", project, "--json", "--detailed-exitcode")
+    assert changed.returncode == 2
+    plan = json.loads(changed.stdout)
+    assert plan["changed"] and plan["current_version"] == 1
+    assert plan["package_changes"]["changed"] == {"alab-demo-core": {"old": "1.0.0", "new": "1.1.0"}}
+
+
+def test_flags_override_the_configuration(configured, credentials, bucket, lambda_client):
+    result = alab(
+        "layer", "deploy", "--project", str(configured), "--layer-name", "other-deps",
+        "--s3dir", f"s3://{bucket}/apps/other/", "--architecture", "arm64", "--quiet", "--json",
+        env=_env(credentials),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    deployment = json.loads(result.stdout)
+    assert deployment["layer_name"] == "other-deps"
+    version = lambda_client.get_layer_version(LayerName="other-deps", VersionNumber=1)
+    assert version["CompatibleArchitectures"] == ["arm64"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--python-version", "3.9"], "python_version 3.9 is not a Lambda Python runtime"),
+        (["--architecture", "sparc"], "invalid choice: 'sparc'"),
+        (["--s3dir", "my-bucket/prefix"], "s3dir_lambda 'my-bucket/prefix' is not an S3 URI"),
+        (["--layer-name", "bad name"], "layer_name 'bad name' is not a Lambda layer name"),
+        (["--keep-last", "0"], "keep_last 0 must be an integer >= 1"),
+        (["--permission", "everyone"], "permissions entry 'everyone'"),
+        (["--tool", "poetry"], "poetry.lock not found"),
+        (["--s3dir", "s3://alab-no-such-bucket/x/"], "bucket 'alab-no-such-bucket', which does not exist"),
+    ],
+)
+def test_errors_are_one_line_with_exit_code_1(configured, credentials, s3_client, bucket, args, message):
+    result = alab("layer", "deploy", "--project", str(configured), *args, env=_env(credentials))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert message in lines[0]
+    assert "Traceback" not in result.stderr
+    assert s3_snapshot(s3_client, bucket) == {}
+
+
+def test_a_wrong_index_password_is_one_masked_line(configured, credentials, s3_client, bucket):
+    wrong = "Wr0ng-" + credentials.password[::-1]
+    result = alab("layer", "deploy", "--project", str(configured), env=_env(credentials, password=wrong))
+    assert result.returncode == 1
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("error: uv pip install") and "403 Forbidden" in last, result.stderr
+    assert wrong not in result.stdout + result.stderr
+    assert s3_snapshot(s3_client, bucket) == {}
+
+
+def test_missing_settings_and_a_bad_table_are_clear(project_copy, credentials):
+    path = project_copy("uv")
+    missing = alab("layer", "plan", "--project", str(path))
+    assert missing.returncode == 1
+    assert "layer_name is required: pass --layer-name or set layer_name in [tool.aws_lambda_artifact_builder]" in missing.stderr
+
+    path.write_text(path.read_text() + '\n[tool.aws_lambda_artifact_builder]\nlayer_nme = "x"\nkeep_last = "2"\n')
+    bad = alab("layer", "plan", "--project", str(path))
+    assert bad.returncode == 1
+    assert "unknown keys layer_nme" in bad.stderr
+
+    path.write_text(path.read_text().replace('layer_nme = "x"\n', ""))
+    typed = alab("layer", "plan", "--project", str(path))
+    assert "keep_last must be a int, not '2'" in typed.stderr
+
+
+def test_index_url_without_password_variable_is_an_error_naming_the_variable(configured, credentials):
+    env = {k: v for k, v in os.environ.items() if k != "ALAB_INDEX_PASSWORD"}
+    result = alab("layer", "deploy", "--project", str(configured), env=env)
+    assert result.returncode == 1
+    assert "needs index_username and the password in the environment variable ALAB_INDEX_PASSWORD" in result.stderr
+
+
+def test_python_dash_m_runs_the_same_cli():
+    result = subprocess.run([sys.executable, "-m", "aws_lambda_artifact_builder", "layer", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    assert "plan" in result.stdout and "deploy" in result.stdout
