@@ -14,12 +14,13 @@ Every front end (CLI, Pulumi, Terraform) calls these functions; none re-implemen
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 from s3pathlib.api import S3Path
@@ -60,30 +61,19 @@ if TYPE_CHECKING:  # pragma: no cover
 _T = TypeVar("_T")
 
 
-class _InBackground(Generic[_T]):
-    """Run one call on a thread so that two network round trips overlap."""
+_pools: dict[int, ThreadPoolExecutor] = {}
 
-    def __init__(self, fn: Callable[[], _T]) -> None:
-        self._fn = fn
-        self._result: _T | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
 
-    def _run(self) -> None:
-        try:
-            self._result = self._fn()
-        except BaseException as e:  # re-raised in the caller's thread by result()
-            self._error = e
+def _in_background(fn: Callable[[], _T]) -> Future[_T]:
+    """Run one call on a long-lived worker thread so that two network round trips overlap.
 
-    def join(self) -> None:
-        self._thread.join()
-
-    def result(self) -> _T:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._result  # type: ignore[return-value]
+    Starting a thread per plan costs more than the overlap saves on a busy machine; the worker
+    is per process, so a forked child (a Pulumi provider, a test) gets its own.
+    """
+    pool = _pools.get(os.getpid())
+    if pool is None:
+        pool = _pools[os.getpid()] = ThreadPoolExecutor(max_workers=2, thread_name_prefix="alab-plan")
+    return pool.submit(fn)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,13 +145,13 @@ def _dependencies_of(record: LayerRecord, pyproject: dict[str, Any]) -> dict[str
 
 
 def _plan(inputs: LayerInputs, s3_client: S3Client, lambda_client: LambdaClient) -> LayerPlan:
-    listing = _InBackground(lambda: _first_page_of_versions(lambda_client, inputs.layer_name))
+    listing = _in_background(lambda: _first_page_of_versions(lambda_client, inputs.layer_name))
     try:
         fetched = fetch_record(
             s3_client=s3_client, s3path=inputs.s3path_last_manifest, s3uri_manifest_for=inputs.s3uri_manifest_for
         )
     except BaseException:
-        listing.join()
+        wait([listing])
         raise
     try:
         listed = listing.result()
