@@ -8,6 +8,7 @@ published, so it covers exactly what changes the layer's bytes and nothing that 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import re
@@ -134,9 +135,15 @@ def parse_requirements_txt(text: str, target: LayerTarget, *, name: str = "requi
 
 
 # ---------------------------------------------------------------------------- uv.lock
+@functools.lru_cache(maxsize=8)
+def _parse_toml(text: str) -> dict[str, Any]:
+    return tomllib.loads(text)
+
+
 def _load_toml(text: str, name: str) -> dict[str, Any]:
+    """Parsed TOML, shared between the readers of one lock (a big lock takes tens of ms): read-only."""
     try:
-        return tomllib.loads(text)
+        return _parse_toml(text)
     except tomllib.TOMLDecodeError as e:
         raise ManifestError(f"{name} is not valid TOML: {e}") from None
 
@@ -323,7 +330,7 @@ def check_lock_satisfies(
 
 
 def _uv_lock_requires_dist(text: str, project_name: str | None) -> set[tuple[str, str, str, tuple[str, ...]]] | None:
-    data = tomllib.loads(text)
+    data = _load_toml(text, "uv.lock")
     roots = _uv_root_packages(data.get("package", []), project_name)
     if len(roots) != 1:
         return None

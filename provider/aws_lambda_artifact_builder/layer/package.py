@@ -90,7 +90,9 @@ def read_distributions(dir_python: Path) -> list[InstalledDistribution]:
         if not dist_info.is_dir():
             continue
         try:
-            headers = BytesHeaderParser().parsebytes((dist_info / "METADATA").read_bytes())
+            raw = (dist_info / "METADATA").read_bytes()
+            # Only the headers matter; the long description after the first blank line can be large.
+            headers = BytesHeaderParser().parsebytes(raw.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0] + b"\n")
         except FileNotFoundError:
             raise LayerError(f"{dist_info} has no METADATA; the install is incomplete") from None
         files: list[str] = []
