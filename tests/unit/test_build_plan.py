@@ -264,3 +264,18 @@ def test_check_installed_names_what_is_unpinned_extra_or_missing(tmp_path: Path)
     assert "stray 0.1 was installed but is not pinned" in message
     assert "stray 0.1 requires helper, which requirements.txt does not pin" in message
     assert "winonly" not in message and "opt" not in message
+
+
+def test_old_poetry_locks_keep_files_in_metadata_and_unknown_files_are_not_a_missing_wheel():
+    old_lock = (
+        '[[package]]\nname = "orjson"\nversion = "3.10.0"\ncategory = "main"\noptional = false\n\n'
+        '[[package]]\nname = "attrs"\nversion = "23.1.0"\ncategory = "main"\noptional = false\n\n'
+        '[metadata]\nlock-version = "1.1"\n\n[metadata.files]\n'
+        'orjson = [{file = "orjson-3.10.0-cp312-cp312-manylinux_2_17_x86_64.whl", hash = "sha256:ccc"}]\n'
+    )
+    orjson, attrs = sorted(
+        locked_pins(tool="poetry", manifest_content=old_lock, dependencies={"orjson": "3.10.0", "attrs": "23.1.0"}),
+        key=lambda p: p.name != "orjson",
+    )
+    assert orjson.hashes == ("sha256:ccc",) and attrs.filenames is None
+    assert pins_without_target_wheel([orjson, attrs], ARM312) == [orjson]

@@ -3,8 +3,9 @@
 One pipeline for pip, poetry and uv, split into a pure core that the container builder
 reuses and a thin shell that runs it on this host:
 
-1. ``locked_pins(tool=, manifest_content=, target=, pyproject=, dependencies=) -> list[LockedPin]`` (pure)
-   The runtime set the manifest pins for the target (``manifest.runtime_dependencies``), each with the
+1. ``locked_pins(*, tool, manifest_content, dependencies, manifest_name=None) -> list[LockedPin]`` (pure)
+   ``dependencies`` is the target's runtime set (``LocalManifest.dependencies`` or
+   ``manifest.runtime_dependencies(tool, content, target, pyproject=...)``); each pin gets the
    index URL the lock recorded (``None``: the tool's default / requirements.txt's own options), the
    sha256 hashes the lock recorded, and the file names the lock lists (``None`` for requirements.txt).
    Packages from git/path/URL sources are a clear error: a layer installs only from indexes.
@@ -31,10 +32,14 @@ reuses and a thin shell that runs it on this host:
    - ``files: dict[str, str]``     files to write before running, path as the installer sees it ->
                                    text (the pinned requirements); never a secret
    - ``cwd: str | None``
-4. ``run_install_steps(steps, credentials=None, logger=...)`` (shell) writes ``files``, spawns ``argv``
-   with the environment above; failures raise ``LayerError`` with the masked command and the tool's
-   trimmed, masked output. ``check_installed(dir_python, pins, target)`` then proves that exactly the
-   pinned distributions are installed and that their own requirements are satisfied.
+4. ``run_install_steps(steps, *, credentials=None, logger=..., explain=None)`` (shell) writes ``files``,
+   spawns ``argv`` with ``step.child_env(os.environ + pip's transport settings, credentials)``; failures
+   raise ``LayerError`` with the masked command and the tool's trimmed, masked output, plus
+   ``explain_install_failure(output, pins, target, tool)`` (no wheel for the target vs. an index that did
+   not serve it). ``check_installed(dir_python, pins, target)`` then proves that exactly the pinned
+   distributions are installed and that their own requirements are satisfied (on the host too).
+   ``pins_without_target_wheel(pins, target)`` is the early, pure "no wheel for this target" check
+   (from the files the lock lists) that a local build runs before installing anything.
 """
 
 from __future__ import annotations
@@ -185,7 +190,7 @@ def _same_pin(entry: Mapping[str, Any], name: str, version: str) -> bool:
         return str(entry.get("version")) == version
 
 
-def _uv_pin(entry: Mapping[str, Any], name: str, version: str, manifest: str) -> LockedPin:
+def _uv_pin(entry: Mapping[str, Any], name: str, version: str, manifest: str, data: Mapping[str, Any]) -> LockedPin:
     source = entry.get("source", {})
     if "registry" not in source:
         kind = next(iter(source), "unknown")
@@ -196,22 +201,25 @@ def _uv_pin(entry: Mapping[str, Any], name: str, version: str, manifest: str) ->
         version=version,
         index_url=str(source["registry"]),
         hashes=tuple(sorted({str(f["hash"]) for f in files if f.get("hash")})),
-        filenames=tuple(unquote(PurePosixPath(urlsplit(str(f.get("url", f.get("path", "")))).path).name) for f in files),
+        filenames=tuple(unquote(PurePosixPath(urlsplit(str(f.get("url", f.get("path", "")))).path).name) for f in files)
+        or None,
     )
 
 
-def _poetry_pin(entry: Mapping[str, Any], name: str, version: str, manifest: str) -> LockedPin:
+def _poetry_pin(entry: Mapping[str, Any], name: str, version: str, manifest: str, data: Mapping[str, Any]) -> LockedPin:
     source = entry.get("source") or {}
     kind = source.get("type")
     if kind not in (None, "legacy"):
         raise ManifestError(f"{manifest}: {name} {version} comes from a {kind} source; a layer installs only from indexes")
-    files = entry.get("files", [])
+    files = entry.get("files")
+    if files is None:  # lock-version 1.x keeps the files in [metadata.files]
+        files = data.get("metadata", {}).get("files", {}).get(entry.get("name", name))
     return LockedPin(
         name=name,
         version=version,
         index_url=str(source["url"]) if kind == "legacy" else None,
-        hashes=tuple(sorted({str(f["hash"]) for f in files if f.get("hash")})),
-        filenames=tuple(str(f["file"]) for f in files),
+        hashes=tuple(sorted({str(f["hash"]) for f in files or () if f.get("hash")})),
+        filenames=tuple(str(f["file"]) for f in files) if files else None,
     )
 
 
@@ -262,7 +270,7 @@ def locked_pins(
         entry = next((e for e in entries if _same_pin(e, name, version)), None)
         if entry is None:
             raise ManifestError(f"{manifest}: {name} {version} is in the runtime set but not in the lock")
-        pins.append(make(entry, name, version, manifest))
+        pins.append(make(entry, name, version, manifest, data))
     return pins
 
 
