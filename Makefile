@@ -4,17 +4,21 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test install clean
+.PHONY: test demo install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,pulumi]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,pulumi,terraform]'
 	@touch $(STAMP)
 
 install: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# The whole product on loopback: a local AWS endpoint, a tiny index, plan/deploy/change/deploy.
+demo: $(STAMP)
+	$(PY) examples/demo.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

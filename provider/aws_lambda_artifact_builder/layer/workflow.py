@@ -209,7 +209,11 @@ def _decide(
     elif old_deps is None:
         reason = f"the fingerprint changed since version {record.layer_version}; the recorded manifest cannot be read"
     elif not changes.is_empty:
-        reason = f"the runtime dependencies changed since version {record.layer_version} ({len(changes.lines())} packages)"
+        count = len(changes.lines())
+        reason = (
+            f"the runtime dependencies changed since version {record.layer_version} "
+            f"({count} package{'' if count == 1 else 's'})"
+        )
     else:
         moved = [
             f"{name} {old} -> {new}"
