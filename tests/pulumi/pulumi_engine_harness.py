@@ -41,6 +41,7 @@ from google.protobuf.message import Message
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
+from pulumi.runtime.settings import get_root_resource
 
 from support.servers import free_port
 
@@ -97,12 +98,26 @@ def run_program(
     stack: str = "dev",
     preview: bool = True,
     mocks: pulumi_mocks.Mocks | None = None,
+    exports: dict[str, Any] | None = None,
 ) -> list[Registration]:
-    """Run a Pulumi program under mocks and return what it registered, in order."""
+    """Run a Pulumi program under mocks and return what it registered, in order.
+
+    ``exports``, when given, receives the stack outputs the program exported (resolved).
+    """
     mocks = mocks or NoOutputMocks()
     monitor = _RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor)
-    pulumi.runtime.test(program)()
+    root = get_root_resource()
+    assert root is not None
+    root.outputs.clear()  # the mocks' root stack outlives a run: keep only this program's exports
+
+    def run() -> Any:
+        program()
+        if exports is None:
+            return None
+        return pulumi.Output.all(**root.outputs).apply(exports.update)
+
+    pulumi.runtime.test(run)()
     registrations = []
     for request in monitor.requests:
         # The engine leaves the root stack out of a URN's type chain (the mock monitor does not).
