@@ -81,3 +81,17 @@ def test_example_wires_the_layer_into_the_function(
     assert exports["layer_version_arn"] == VERSION_ARN
     assert exports["layer_arn"] == VERSION_ARN.rsplit(":", 1)[0]
     assert exports["function_name"] == "sample-app"
+
+
+def test_pulumi_yaml_runs_the_example_with_the_repository_virtualenv() -> None:
+    import yaml
+
+    project = yaml.safe_load((DIR_REPO / "Pulumi.yaml").read_text())
+    assert project["runtime"]["name"] == "python"
+    assert project["main"] == "examples/pulumi"
+    assert (DIR_REPO / project["main"] / "__main__.py") == PROGRAM
+    venv = project["runtime"]["options"]["virtualenv"]
+    # The program resolves the virtualenv from the root, the dynamic provider plugin from `main`: both must work.
+    from_root, from_main = DIR_REPO / venv, DIR_REPO / project["main"] / venv
+    assert from_main.resolve() == from_root.resolve()
+    assert (from_root / "bin" / "python").exists()
