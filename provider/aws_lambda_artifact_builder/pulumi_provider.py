@@ -77,8 +77,8 @@ def _credentials_dict(value: Any) -> dict[str, str] | None:
 
 
 @dataclasses.dataclass(frozen=True)
-class LayerInputs:
-    """The resource's inputs as the core functions take them."""
+class LayerProps:
+    """The resource's properties (inputs, or outputs that repeat them) as the core functions take them."""
 
     layer_name: str
     path_pyproject_toml: str
@@ -95,7 +95,7 @@ class LayerInputs:
     credentials: Credentials | None = None
 
     @classmethod
-    def from_props(cls, props: dict[str, Any]) -> LayerInputs:
+    def from_props(cls, props: dict[str, Any]) -> LayerProps:
         raw = props.get("credentials")
         return cls(
             layer_name=props.get("layer_name"),  # type: ignore[arg-type]
@@ -177,7 +177,7 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
         inputs = dict(news)
         if not failures and inputs.get("fingerprint") is None:
             # The program could not compute it at declaration; the inputs are valid now.
-            inputs["fingerprint"] = local_fingerprint(**_fingerprint_kwargs(LayerInputs.from_props(news)))
+            inputs["fingerprint"] = local_fingerprint(**_fingerprint_kwargs(LayerProps.from_props(news)))
         return dynamic.CheckResult(inputs, [dynamic.CheckFailure(p, r) for p, r in failures])
 
     # -------------------------------------------------------------- diff
@@ -188,44 +188,44 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
         if replaces:
             _log(f"replacing layer {olds.get('layer_name')!r}: {', '.join(replaces)} changed")
             return dynamic.DiffResult(changes=True, replaces=replaces, delete_before_replace=False)
-        inputs = LayerInputs.from_props(news)
-        plan = plan_layer(**inputs.target_kwargs(), **self._clients())
+        layer = LayerProps.from_props(news)
+        plan = plan_layer(**layer.target_kwargs(), **self._clients())
         reasons = []
         if plan.changed:
             reasons.append(plan.reason)
         elif plan.current_layer_version_arn != olds.get("layer_version_arn"):
             reasons.append(f"adopt {plan.current_layer_version_arn}, already published with this fingerprint")
-        if inputs.fingerprint is not None and inputs.fingerprint != plan.fingerprint:
+        if layer.fingerprint is not None and layer.fingerprint != plan.fingerprint:
             reasons.append("the manifest changed after the program read it")
         reasons += [f"{k} changed" for k in SETTINGS_INPUTS if _normal(olds.get(k)) != _normal(news.get(k))]
         if reasons:
-            _log(f"layer {inputs.layer_name!r}: " + "; ".join(reasons))
+            _log(f"layer {layer.layer_name!r}: " + "; ".join(reasons))
             for line in plan.package_changes.lines():
                 _log(f"  {line}")
         return dynamic.DiffResult(changes=bool(reasons), replaces=[], delete_before_replace=False)
 
     # -------------------------------------------------------------- create / update
-    def _deploy(self, inputs: LayerInputs) -> LayerDeployment:
+    def _deploy(self, layer: LayerProps) -> LayerDeployment:
         return deploy_layer(
-            **inputs.target_kwargs(),
-            build_in=inputs.build_in,
-            credentials=inputs.credentials,
-            keep_last=inputs.keep_last,
-            permissions=inputs.permissions,
+            **layer.target_kwargs(),
+            build_in=layer.build_in,
+            credentials=layer.credentials,
+            keep_last=layer.keep_last,
+            permissions=layer.permissions,
             verbose=True,
             printer=_log,
             **self._clients(),
         )
 
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
-        inputs = LayerInputs.from_props(props)
-        deployment = self._deploy(inputs)
+        layer = LayerProps.from_props(props)
+        deployment = self._deploy(layer)
         published = [deployment.layer_version] if deployment.published else []
         return dynamic.CreateResult(deployment.layer_arn, _outputs(props, deployment, published))
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
-        inputs = LayerInputs.from_props(news)
-        deployment = self._deploy(inputs)
+        layer = LayerProps.from_props(news)
+        deployment = self._deploy(layer)
         published = [int(v) for v in olds.get("published_versions") or [] if v not in deployment.deleted_versions]
         if deployment.published and deployment.layer_version not in published:
             published.append(deployment.layer_version)
@@ -234,16 +234,16 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
 
     # -------------------------------------------------------------- read / delete
     def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
-        inputs = LayerInputs.from_props(props)
+        layer = LayerProps.from_props(props)
         clients = self._clients()
-        record = read_layer_record(s3dir_lambda=inputs.s3dir_lambda, tool=inputs.tool, **clients)
+        record = read_layer_record(s3dir_lambda=layer.s3dir_lambda, tool=layer.tool, **clients)
         version = _as_int(props.get("layer_version"))
         current = record is not None and record.layer_version == version
         if current and record is not None and record.version_exists is not None:
             exists = record.version_exists
         else:  # the record moved on (another stack published) or is gone: ours may still be in Lambda
             exists = version is not None and get_layer_version(
-                lambda_client=clients["lambda_client"], layer_name=inputs.layer_name, version=version
+                lambda_client=clients["lambda_client"], layer_name=layer.layer_name, version=version
             ) is not None
         if not exists:
             # An empty id tells the engine the resource is gone: it leaves the state.
@@ -263,14 +263,15 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
         return dynamic.ReadResult(id_, outs)
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
+        layer = LayerProps.from_props(props)
         published = [int(v) for v in props.get("published_versions") or []]
-        if not props.get("delete_on_destroy") or not published:
-            _log(f"retaining the versions of layer {props.get('layer_name')!r}: they are immutable and may be in use")
+        if not layer.delete_on_destroy or not published:
+            _log(f"retaining the versions of layer {layer.layer_name!r}: they are immutable and may be in use")
             return
         deleted = delete_layer_versions(
-            layer_name=props["layer_name"], versions=published, lambda_client=self._clients()["lambda_client"]
+            layer_name=layer.layer_name, versions=published, lambda_client=self._clients()["lambda_client"]
         )
-        _log(f"deleted versions {deleted} of layer {props['layer_name']!r}")
+        _log(f"deleted versions {deleted} of layer {layer.layer_name!r}")
 
 
 def _normal(value: Any) -> Any:
@@ -282,13 +283,13 @@ def _normal(value: Any) -> Any:
     return value
 
 
-def _fingerprint_kwargs(inputs: LayerInputs) -> dict[str, Any]:
+def _fingerprint_kwargs(layer: LayerProps) -> dict[str, Any]:
     return {
-        "path_pyproject_toml": Path(inputs.path_pyproject_toml),
-        "tool": inputs.tool,
-        "python_version": inputs.python_version,
-        "architecture": inputs.architecture,
-        "ignore_packages": inputs.ignore_packages,
+        "path_pyproject_toml": Path(layer.path_pyproject_toml),
+        "tool": layer.tool,
+        "python_version": layer.python_version,
+        "architecture": layer.architecture,
+        "ignore_packages": layer.ignore_packages,
     }
 
 
