@@ -212,3 +212,18 @@ def test_permissions_are_granted_idempotently_and_converge(project_copy, target,
 
     _deploy(path, "pip", target, credentials, permissions=["111122223333"])
     assert set(_statements(lambda_client, 1)) == {"alab-account-111122223333", "granted-by-hand"}
+
+
+def test_a_recorded_version_beyond_the_first_listing_page_is_asked_for(lambda_client, s3_client, bucket):
+    from aws_lambda_artifact_builder.layer.workflow import _FirstPage, _recorded_version_exists
+
+    s3_client.put_object(Bucket=bucket, Key="z.zip", Body=b"PK\x05\x06" + b"\x00" * 18)
+    for _ in range(3):
+        lambda_client.publish_layer_version(LayerName="paged", Content={"S3Bucket": bucket, "S3Key": "z.zip"})
+    lambda_client.delete_layer_version(LayerName="paged", VersionNumber=2)
+    page = _FirstPage(versions=frozenset({3}), truncated=True)
+    assert _recorded_version_exists(lambda_client, "paged", 3, page)
+    assert _recorded_version_exists(lambda_client, "paged", 1, page)
+    assert not _recorded_version_exists(lambda_client, "paged", 2, page)
+    assert not _recorded_version_exists(lambda_client, "paged", 4, page)
+    assert not _recorded_version_exists(lambda_client, "paged", 1, _FirstPage(versions=frozenset({3}), truncated=False))

@@ -113,26 +113,33 @@ def _lambda_error(error: ClientError | BotoCoreError, layer_name: str) -> LayerE
     return LayerError(f"layer_name {layer_name!r}: could not read the layer's versions from Lambda: {error}")
 
 
-def _recorded_version_exists(
-    lambda_client: LambdaClient, layer_name: str, version: int, listed: list[tuple[int, str]]
-) -> bool:
-    """Answer from the listing fetched alongside the record; ask once more only past its first page."""
-    if any(v == version for v, _ in listed):
-        return True
-    if listed and version > listed[0][0]:
-        return False
-    return get_layer_version(lambda_client=lambda_client, layer_name=layer_name, version=version) is not None
+@dataclasses.dataclass(frozen=True)
+class _FirstPage:
+    """The newest versions of a layer, as one ``ListLayerVersions`` call returns them."""
+
+    versions: frozenset[int]
+    #: Whether Lambda has more (older) versions than this page holds.
+    truncated: bool
 
 
-def _first_page_of_versions(lambda_client: LambdaClient, layer_name: str) -> list[tuple[int, str]]:
+def _first_page_of_versions(lambda_client: LambdaClient, layer_name: str) -> _FirstPage:
     try:
         response = lambda_client.list_layer_versions(LayerName=layer_name)
     except ClientError as e:
         if e.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-            return []
+            return _FirstPage(versions=frozenset(), truncated=False)
         raise
-    versions = [(int(v["Version"]), v.get("Description", "")) for v in response.get("LayerVersions", [])]
-    return sorted(versions, reverse=True)
+    versions = frozenset(int(v["Version"]) for v in response.get("LayerVersions", []))
+    return _FirstPage(versions=versions, truncated=bool(response.get("NextMarker")))
+
+
+def _recorded_version_exists(lambda_client: LambdaClient, layer_name: str, version: int, page: _FirstPage) -> bool:
+    """Answer from the page fetched alongside the record; ask once more only for a version past it."""
+    if version in page.versions:
+        return True
+    if not page.truncated or version > max(page.versions, default=0):
+        return False
+    return get_layer_version(lambda_client=lambda_client, layer_name=layer_name, version=version) is not None
 
 
 def _dependencies_of(record: LayerRecord, pyproject: dict[str, Any]) -> dict[str, str] | None:
@@ -162,7 +169,7 @@ def _plan(inputs: LayerInputs, s3_client: S3Client, lambda_client: LambdaClient)
 
 
 def _decide(
-    inputs: LayerInputs, fetched: FetchedRecord, listed: list[tuple[int, str]], lambda_client: LambdaClient
+    inputs: LayerInputs, fetched: FetchedRecord, listed: _FirstPage, lambda_client: LambdaClient
 ) -> LayerPlan:
     uri = inputs.s3path_last_manifest.uri
     record = fetched.record
