@@ -26,6 +26,7 @@ from .errors import LayerError
 from .layer.clients import make_clients
 from .layer.foundation import Credentials, mask_url_credentials
 from .layer.inputs import BUILD_IN
+from .terraform_provider.install import add_terraform_commands
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -268,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--credentials-file", dest="credentials_file", help="Credentials JSON file (mode 0600)")
     deploy.add_argument("--quiet", action="store_true", help="no progress output")
     deploy.set_defaults(handler=cmd_layer_deploy)
+    add_terraform_commands(commands)
     return parser
 
 

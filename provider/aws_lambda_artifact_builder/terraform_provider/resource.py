@@ -1,0 +1,341 @@
+"""The ``alab_layer`` resource: Terraform's lifecycle mapped onto the core plan/deploy API.
+
+Nothing here decides whether a layer version is needed: ``plan`` asks ``plan_layer`` (the fingerprint of
+the local lock file against the record in S3, no build), ``create``/``update`` call ``deploy_layer``,
+``read`` calls ``read_layer_record`` and ``delete`` calls ``delete_layer_versions``. This module only
+translates between Terraform values and those calls.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from typing import TYPE_CHECKING, Any
+
+from tf import schema, types
+from tf.iface import (
+    CreateContext,
+    DeleteContext,
+    PlanContext,
+    ReadContext,
+    Resource,
+    State,
+    UpdateContext,
+    UpgradeContext,
+)
+from tf.types import Unknown
+from tf.utils import Diagnostics
+
+from .. import api
+from ..layer.foundation import mask_url_credentials
+from .servicer import WriteOnlyAttribute
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .provider import AlabProvider
+
+#: Computed attributes that describe one published layer version; unknown in a plan that publishes.
+VERSION_ATTRIBUTES = (
+    "layer_version",
+    "layer_version_arn",
+    "code_sha256",
+    "code_size",
+    "s3uri_manifest",
+    "published_versions",
+)
+
+COMPUTED_ATTRIBUTES = (*VERSION_ATTRIBUTES, "layer_arn", "fingerprint", "publish_reason", "package_changes")
+
+#: Inputs that name a different layer or layer record: changing one means another Terraform object.
+REPLACING_INPUTS = ("layer_name", "s3dir_lambda", "python_version", "architecture")
+
+CREDENTIAL_KEYS = ("index_name", "index_url", "username", "password")
+
+DEFAULT_BUILD_IN = "local"
+DEFAULT_PYTHON_VERSION = "3.12"
+DEFAULT_ARCHITECTURE = "x86_64"
+
+
+def _input(name: str, type_: types.TfType, description: str, *, required: bool = False) -> schema.Attribute:
+    return schema.Attribute(
+        name,
+        type_,
+        description=description,
+        required=required,
+        optional=not required,
+        requires_replace=name in REPLACING_INPUTS,
+    )
+
+
+def _output(name: str, type_: types.TfType, description: str) -> schema.Attribute:
+    return schema.Attribute(name, type_, description=description, computed=True)
+
+
+LAYER_SCHEMA = schema.Schema(
+    version=1,
+    description="A Lambda layer built from a locked Python project; a new version is published only when "
+    "the fingerprint of the lock file differs from the one recorded in S3.",
+    attributes=[
+        _input("layer_name", types.String(), "Lambda layer name.", required=True),
+        _input(
+            "path_pyproject_toml",
+            types.String(),
+            "Path to the project's pyproject.toml (its lock file sits next to it); relative paths are "
+            "resolved from the directory Terraform runs in, so prefer `${path.module}/...`.",
+            required=True,
+        ),
+        _input("s3dir_lambda", types.String(), "S3 folder (s3://bucket/prefix/) holding the layer record.", required=True),
+        _input("tool", types.String(), "pip, poetry or uv.", required=True),
+        _input("build_in", types.String(), f"local or container (default {DEFAULT_BUILD_IN})."),
+        _input("python_version", types.String(), f"Lambda Python version (default {DEFAULT_PYTHON_VERSION})."),
+        _input("architecture", types.String(), f"x86_64 or arm64 (default {DEFAULT_ARCHITECTURE})."),
+        WriteOnlyAttribute(
+            "credentials",
+            types.Map(types.String()),
+            description="Private index login: index_name, index_url, username, password. Write-only: "
+            "Terraform passes it to the build and never stores it in a plan or in state.",
+            optional=True,
+            sensitive=True,
+        ),
+        _input("ignore_packages", types.List(types.String()), "Distributions left out of the layer."),
+        _input("keep_last", types.Number(), "Keep only this many of the newest versions this tool published."),
+        _input("permissions", types.List(types.String()), "Account ids, an organization id (o-...) or `*`."),
+        _input("delete_on_destroy", types.Bool(), "Delete the versions this resource published on destroy."),
+        _output("layer_version", types.Number(), "The layer version in use."),
+        _output("layer_version_arn", types.String(), "ARN of that version, for aws_lambda_function.layers."),
+        _output("layer_arn", types.String(), "ARN of the layer (without version)."),
+        _output("fingerprint", types.String(), "Fingerprint of the manifest the version was built from."),
+        _output("code_sha256", types.String(), "CodeSha256 of the version's zip, as Lambda reports it."),
+        _output("code_size", types.Number(), "Size of the version's zip in bytes."),
+        _output("s3uri_manifest", types.String(), "S3 URI of the manifest recorded for that version."),
+        _output("publish_reason", types.String(), "Why the version in use was published or adopted."),
+        _output("package_changes", types.List(types.String()), "Packages added, removed or changed by it."),
+        _output("published_versions", types.List(types.Number()), "Versions this resource published."),
+    ],
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerInputs:
+    """The core's view of a layer: what plan, deploy and the record are keyed on."""
+
+    layer_name: str
+    path_pyproject_toml: str
+    s3dir_lambda: str
+    tool: str
+    python_version: str
+    architecture: str
+    ignore_packages: list[str] | None
+
+    @classmethod
+    def from_state(cls, state: State) -> LayerInputs | None:
+        """None while any of these inputs is still unknown (it depends on another resource)."""
+        names = [field.name for field in dataclasses.fields(cls)]
+        if any(state.get(name) is Unknown for name in names):
+            return None
+        return cls(
+            layer_name=state["layer_name"],
+            path_pyproject_toml=state["path_pyproject_toml"],
+            s3dir_lambda=state["s3dir_lambda"],
+            tool=state["tool"],
+            python_version=state.get("python_version") or DEFAULT_PYTHON_VERSION,
+            architecture=state.get("architecture") or DEFAULT_ARCHITECTURE,
+            ignore_packages=state.get("ignore_packages"),
+        )
+
+    def kwargs(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _credentials(value: dict[str, str] | None) -> api.Credentials | None:
+    if not value:
+        return None
+    return api.Credentials(**{key: value.get(key, "") for key in CREDENTIAL_KEYS})
+
+
+def _scrub(message: str, credentials: api.Credentials | None) -> str:
+    """Error text as Terraform may show and log it: no login in URLs, never the password itself."""
+    message = mask_url_credentials(message)
+    if credentials is not None and credentials.password:
+        message = message.replace(credentials.password, "****")
+    return message
+
+
+def _stderr_printer(message: str) -> None:
+    """Progress goes to stderr, which Terraform keeps in its log; stdout carries the plugin handshake."""
+    print(message, file=sys.stderr, flush=True)
+
+
+class LayerResource(Resource):
+    """``alab_layer``: one Lambda layer whose versions follow the lock file's fingerprint."""
+
+    def __init__(self, provider: AlabProvider) -> None:
+        self.provider = provider
+
+    @classmethod
+    def get_name(cls) -> str:
+        return "layer"
+
+    @classmethod
+    def get_schema(cls) -> schema.Schema:
+        return LAYER_SCHEMA
+
+    def validate(self, diags: Diagnostics, type_name: str, config: dict[str, Any]) -> None:
+        super().validate(diags, type_name, config)
+        inputs = LayerInputs.from_state(config)
+        if inputs is None or diags.has_errors():
+            return
+        options = {name: config.get(name) for name in ("keep_last", "permissions", "build_in")}
+        problems = api.validate_layer_inputs(
+            **inputs.kwargs(),
+            **{name: value for name, value in options.items() if value is not None and value is not Unknown},
+        )
+        for name, message in problems:
+            diags.add_error(f"Invalid {name}", message, path=[name])
+        credentials = config.get("credentials")
+        if isinstance(credentials, dict):
+            missing = [key for key in CREDENTIAL_KEYS if credentials.get(key) in (None, "")]
+            extra = sorted(set(credentials) - set(CREDENTIAL_KEYS))
+            if missing or extra:
+                diags.add_error(
+                    "Invalid credentials",
+                    f"credentials needs exactly {', '.join(CREDENTIAL_KEYS)}"
+                    + (f"; missing {', '.join(missing)}" if missing else "")
+                    + (f"; unknown {', '.join(extra)}" if extra else ""),
+                    path=["credentials"],
+                )
+
+    def plan(self, ctx: PlanContext, current: State | None, planned: State) -> State:
+        """Compare the local fingerprint with the S3 record; when they differ, say why and leave the
+        version attributes unknown until apply."""
+        inputs = LayerInputs.from_state(planned)
+        if inputs is None:  # an input comes from a resource not applied yet: everything is decided at apply
+            return {**planned, **{name: Unknown for name in COMPUTED_ATTRIBUTES}}
+        try:
+            layer_plan = api.plan_layer(**inputs.kwargs(), **self.provider.clients())
+        except Exception as exc:  # every failure becomes a diagnostic on the plan, not a crash
+            ctx.diagnostics.add_error(f"Cannot plan layer {inputs.layer_name}", _scrub(str(exc), None))
+            return planned
+        if current is not None and not layer_plan.changed and current.get("fingerprint") == layer_plan.fingerprint:
+            return planned  # Terraform already carried every computed value over from the refreshed state
+        result = {**planned, **{name: Unknown for name in VERSION_ATTRIBUTES}}
+        result["fingerprint"] = layer_plan.fingerprint
+        if current is None:
+            result["layer_arn"] = Unknown
+        if layer_plan.changed:
+            result["publish_reason"] = layer_plan.reason
+            result["package_changes"] = layer_plan.package_changes.lines()
+        else:
+            result["publish_reason"] = (
+                f"adopts version {layer_plan.current_version}, already published with fingerprint "
+                f"{layer_plan.fingerprint}"
+            )
+            result["package_changes"] = []
+        return result
+
+    def create(self, ctx: CreateContext, planned: State) -> State | None:
+        return self._deploy(ctx.diagnostics, planned, prior=None)
+
+    def update(self, ctx: UpdateContext, current: State, planned: State) -> State | None:
+        return self._deploy(ctx.diagnostics, planned, prior=current)
+
+    def _deploy(self, diags: Diagnostics, planned: State, *, prior: State | None) -> State | None:
+        inputs = LayerInputs.from_state(planned)
+        assert inputs is not None, "Terraform applies only known values"
+        credentials = _credentials(planned.get("credentials"))
+        try:
+            fingerprint = api.local_fingerprint(
+                path_pyproject_toml=inputs.path_pyproject_toml,
+                tool=inputs.tool,
+                python_version=inputs.python_version,
+                architecture=inputs.architecture,
+                ignore_packages=inputs.ignore_packages,
+            )
+            if planned.get("fingerprint") not in (Unknown, None) and fingerprint != planned["fingerprint"]:
+                diags.add_error(
+                    f"The lock file of layer {inputs.layer_name} changed after the plan",
+                    f"The plan was made for fingerprint {planned['fingerprint']}, the project now has "
+                    f"{fingerprint}. Nothing was published; run terraform plan again.",
+                    path=["path_pyproject_toml"],
+                )
+                return prior
+            deployment = api.deploy_layer(
+                **inputs.kwargs(),
+                build_in=planned.get("build_in") or DEFAULT_BUILD_IN,
+                credentials=credentials,
+                keep_last=_int_or_none(planned.get("keep_last")),
+                permissions=planned.get("permissions"),
+                printer=_stderr_printer,
+                **self.provider.clients(),
+            )
+        except Exception as exc:  # a failed build or publish is reported to Terraform, with secrets removed
+            diags.add_error(f"Cannot deploy layer {inputs.layer_name}", _scrub(str(exc), credentials))
+            return prior
+        published = list((prior or {}).get("published_versions") or [])
+        if deployment.published and deployment.layer_version not in published:
+            published.append(deployment.layer_version)
+        result = {
+            **planned,
+            "layer_version": deployment.layer_version,
+            "layer_version_arn": deployment.layer_version_arn,
+            "layer_arn": deployment.layer_arn,
+            "fingerprint": deployment.fingerprint,
+            "code_sha256": deployment.code_sha256,
+            "code_size": deployment.code_size,
+            "s3uri_manifest": deployment.s3uri_manifest,
+            "published_versions": published,
+        }
+        if result.get("publish_reason") is Unknown:
+            verb = "published" if deployment.published else "adopted"
+            result["publish_reason"] = f"{verb} version {deployment.layer_version}"
+        if result.get("package_changes") is Unknown:
+            result["package_changes"] = []
+        return result
+
+    def read(self, ctx: ReadContext, current: State) -> State | None:
+        """Refresh from the S3 record and Lambda; a record or version that is gone removes the object,
+        so Terraform reports it as deleted outside of Terraform and plans to publish again."""
+        inputs = LayerInputs.from_state(current)
+        assert inputs is not None, "state holds only known values"
+        try:
+            record = api.read_layer_record(
+                s3dir_lambda=inputs.s3dir_lambda, tool=inputs.tool, **self.provider.clients()
+            )
+        except Exception as exc:
+            ctx.diagnostics.add_error(f"Cannot read the record of layer {inputs.layer_name}", _scrub(str(exc), None))
+            return current
+        if record is None or not record.version_exists:
+            return None
+        if record.layer_name != inputs.layer_name:
+            return current  # another layer's record: plan reports it as an error on s3dir_lambda
+        return {
+            **current,
+            "layer_version": record.layer_version,
+            "layer_version_arn": record.layer_version_arn,
+            "layer_arn": record.layer_arn,
+            "fingerprint": record.fingerprint,
+            "code_sha256": record.code_sha256,
+            "code_size": record.code_size,
+            "s3uri_manifest": record.s3uri_manifest,
+        }
+
+    def delete(self, ctx: DeleteContext, current: State) -> State | None:
+        """Published versions are immutable and other stacks may use them: keep them unless asked."""
+        if not current.get("delete_on_destroy"):
+            return None
+        versions = [int(v) for v in current.get("published_versions") or []]
+        try:
+            api.delete_layer_versions(
+                layer_name=current["layer_name"], versions=versions, lambda_client=self.provider.clients()["lambda_client"]
+            )
+        except Exception as exc:
+            ctx.diagnostics.add_error(f"Cannot delete versions of layer {current['layer_name']}", _scrub(str(exc), None))
+            return current  # still in state, so a later destroy can retry
+        return None
+
+    def upgrade(self, ctx: UpgradeContext, version: int, old: State) -> State:
+        """Version 1 is the first schema; there is nothing older to convert."""
+        return old
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)

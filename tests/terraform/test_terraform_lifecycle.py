@@ -1,0 +1,214 @@
+"""The real terraform binary drives ``examples/terraform`` (alab_layer + aws_lambda_function) against moto.
+
+Offline: our provider through ``dev_overrides`` from ``alab terraform install``, hashicorp/aws from the
+preinstalled filesystem mirror, every AWS call to the moto server.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from aws_lambda_artifact_builder.api import Credentials, plan_layer, read_layer_record
+from support.projects import lock, set_pin
+from support.servers import MotoServer, PrivateIndex
+from terraform_harness import Terraform
+
+APP = "tfapp"
+LAYER = f"{APP}-deps"
+
+
+def layer_versions(lambda_client: Any) -> list[int]:
+    response = lambda_client.list_layer_versions(LayerName=LAYER)
+    return sorted(v["Version"] for v in response["LayerVersions"])
+
+
+def s3_keys(s3_client: Any, bucket: str) -> list[str]:
+    return sorted(o["Key"] for o in s3_client.list_objects_v2(Bucket=bucket).get("Contents", []))
+
+
+def function_zip(dest: Path) -> Path:
+    with zipfile.ZipFile(dest, "w") as zf:
+        zf.writestr("lambda_function.py", "import alab_demo_core\n\ndef lambda_handler(event, context):\n    return 1\n")
+    return dest
+
+
+def configure(
+    tf: Terraform, *, aws: MotoServer, bucket: str, project: Path, credentials: Credentials, **extra: str
+) -> None:
+    """The example's variables, as a user passes them: TF_VAR_* (the password is an ephemeral variable)."""
+    variables = {
+        "bucket": bucket,
+        "path_pyproject_toml": str(project),
+        "function_zip": str(function_zip(tf.workdir / "function.zip")),
+        "app_name": APP,
+        "tool": "uv",
+        "aws_endpoint_url": aws.endpoint_url,
+        "index_name": credentials.index_name,
+        "index_url": credentials.index_url,
+        "index_username": credentials.username,
+        "index_password": credentials.password,
+        **extra,
+    }
+    tf.env.update({f"TF_VAR_{name}": value for name, value in variables.items()})
+
+
+def attribute(plan_output: str, name: str) -> str:
+    """The text after ``name =`` in a plan's rendering of alab_layer.deps."""
+    block = plan_output.split("# alab_layer.deps", 1)[1].split("\n    }", 1)[0]
+    found = re.search(rf"^\s*[+~-]?\s*{name}\s+=\s+(.*)$", block, re.MULTILINE)
+    assert found, f"{name} not in the plan of alab_layer.deps:\n{block}"
+    return found.group(1)
+
+
+def secret_forms(password: str) -> list[bytes]:
+    return [password.encode(), quote(password, safe="").encode(), quote(password).encode()]
+
+
+def assert_no_secret(tf: Terraform, password: str) -> None:
+    artifacts = tf.artifacts()
+    assert "terraform-trace.log" in artifacts and "terraform.tfstate" in artifacts
+    for name, content in artifacts.items():
+        for form in secret_forms(password):
+            assert form not in content, f"the index password leaked into {name}"
+
+
+def test_plan_apply_change_apply_destroy(
+    example_terraform: Terraform, aws: MotoServer, bucket: str, project_copy, credentials: Credentials,
+    private_index: PrivateIndex, dir_tool_cache: Path, s3_client: Any, lambda_client: Any,
+) -> None:
+    tf = example_terraform
+    project = project_copy("uv")
+    configure(tf, aws=aws, bucket=bucket, project=project, credentials=credentials)
+    s3dir = f"s3://{bucket}/lambda/{APP}/"
+    tf.run("init", "-input=false")
+
+    # plan (create): the fingerprint and the reason are known, the version is not; nothing is written.
+    expected = plan_layer(layer_name=LAYER, path_pyproject_toml=project, s3dir_lambda=s3dir, tool="uv")
+    plan = tf.plan("create.tfplan")
+    assert plan.returncode == 2
+    assert "alab_layer.deps will be created" in plan.stdout
+    assert attribute(plan.stdout, "fingerprint") == f'"{expected.fingerprint}"'
+    assert attribute(plan.stdout, "publish_reason") == f'"{expected.reason}"'
+    assert attribute(plan.stdout, "layer_version") == "(known after apply)"
+    assert attribute(plan.stdout, "credentials") == "(write-only attribute)"
+    assert s3_keys(s3_client, bucket) == []
+    assert lambda_client.list_layers()["Layers"] == []
+
+    # apply: version 1, recorded in S3, used by the function.
+    tf.apply("create.tfplan")
+    assert layer_versions(lambda_client) == [1]
+    outputs = tf.outputs()
+    record = read_layer_record(s3dir_lambda=s3dir, tool="uv")
+    assert record is not None and record.layer_version == 1
+    assert outputs["layer_version"] == 1
+    assert outputs["layer_version_arn"] == record.layer_version_arn
+    assert outputs["function_layers"] == [record.layer_version_arn]
+    assert lambda_client.get_function(FunctionName=APP)["Configuration"]["Layers"][0]["Arn"] == record.layer_version_arn
+
+    # plan again: the S3 record matches the lock file, so nothing changes.
+    plan = tf.plan("noop.tfplan")
+    assert plan.returncode == 0, plan.stdout
+    assert "No changes." in plan.stdout
+
+    # change a pinned dependency: the plan says a version will be published, why, and which packages moved.
+    old_fingerprint = expected.fingerprint
+    set_pin(project, "alab-demo-core", "1.1.0")
+    lock("uv", project.parent, private_index, dir_tool_cache)
+    expected = plan_layer(layer_name=LAYER, path_pyproject_toml=project, s3dir_lambda=s3dir, tool="uv")
+    assert expected.changed and expected.fingerprint != old_fingerprint
+    plan = tf.plan("update.tfplan")
+    assert plan.returncode == 2
+    assert "alab_layer.deps will be updated in-place" in plan.stdout
+    assert attribute(plan.stdout, "fingerprint") == f'"{old_fingerprint}" -> "{expected.fingerprint}"'
+    assert attribute(plan.stdout, "layer_version") == "1 -> (known after apply)"
+    assert expected.reason in attribute(plan.stdout, "publish_reason")
+    assert [line for line in expected.package_changes.lines() if "alab-demo-core" in line]
+    for line in expected.package_changes.lines():
+        assert f'"{line}"' in plan.stdout
+    assert "aws_lambda_function.app will be updated in-place" in plan.stdout
+    assert layer_versions(lambda_client) == [1]  # planning published nothing
+
+    # apply: version 2, and the function moves to it.
+    tf.apply("update.tfplan")
+    assert layer_versions(lambda_client) == [1, 2]
+    outputs = tf.outputs()
+    assert outputs["layer_version"] == 2
+    assert outputs["function_layers"] == [outputs["layer_version_arn"]]
+    assert outputs["layer_version_arn"].endswith(":2")
+    plan = tf.plan("after-update.tfplan")
+    assert plan.returncode == 0, plan.stdout
+
+    # destroy: the function goes, the immutable layer versions stay (delete_on_destroy is false).
+    tf.run("destroy", "-auto-approve", "-input=false")
+    assert tf.run("state", "list").stdout.strip() == ""
+    assert layer_versions(lambda_client) == [1, 2]
+    assert_no_secret(tf, credentials.password)
+
+
+def test_deleted_version_shows_as_drift_and_delete_on_destroy_removes_what_was_published(
+    layer_terraform: Terraform, aws: MotoServer, bucket: str, project_copy, credentials: Credentials,
+    lambda_client: Any,
+) -> None:
+    tf = layer_terraform
+    configure(tf, aws=aws, bucket=bucket, project=project_copy("uv"), credentials=credentials, delete_on_destroy="true")
+    tf.run("init", "-input=false")
+    tf.run("apply", "-auto-approve", "-input=false")
+    assert layer_versions(lambda_client) == [1]
+
+    lambda_client.delete_layer_version(LayerName=LAYER, VersionNumber=1)
+    plan = tf.plan("drift.tfplan")
+    assert plan.returncode == 2
+    assert "Objects have changed outside of Terraform" in plan.stdout
+    assert "alab_layer.deps has been deleted" in plan.stdout
+    assert "alab_layer.deps will be created" in plan.stdout
+
+    tf.apply("drift.tfplan")
+    assert layer_versions(lambda_client) == [2]
+    tf.run("destroy", "-auto-approve", "-input=false")
+    assert layer_versions(lambda_client) == []
+    assert_no_secret(tf, credentials.password)
+
+
+def test_apply_of_a_plan_made_for_another_lock_file_fails_without_publishing(
+    layer_terraform: Terraform, aws: MotoServer, bucket: str, project_copy, credentials: Credentials,
+    private_index: PrivateIndex, dir_tool_cache: Path, s3_client: Any, lambda_client: Any,
+) -> None:
+    tf = layer_terraform
+    project = project_copy("uv")
+    configure(tf, aws=aws, bucket=bucket, project=project, credentials=credentials)
+    s3dir = f"s3://{bucket}/lambda/{APP}/"
+    tf.run("init", "-input=false")
+    planned = plan_layer(layer_name=LAYER, path_pyproject_toml=project, s3dir_lambda=s3dir, tool="uv").fingerprint
+    tf.plan("create.tfplan")
+    set_pin(project, "alab-demo-core", "1.1.0")
+    lock("uv", project.parent, private_index, dir_tool_cache)
+    now = plan_layer(layer_name=LAYER, path_pyproject_toml=project, s3dir_lambda=s3dir, tool="uv").fingerprint
+    # Terraform plans again before applying; the fingerprint moved, so it stops before create runs.
+    result = tf.run("apply", "-input=false", "create.tfplan", ok_codes=(1,))
+    error = " ".join(result.stderr.split())
+    assert f'.fingerprint: was cty.StringVal("{planned}"), but now cty.StringVal("{now}")' in error
+    assert lambda_client.list_layers()["Layers"] == []
+    assert s3_keys(s3_client, bucket) == []
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [("tool", "conda", "tool"), ("python_version", "2.7", "python_version"), ("architecture", "mips", "architecture")],
+)
+def test_bad_input_fails_the_plan_on_that_argument(
+    layer_terraform: Terraform, aws: MotoServer, bucket: str, project_copy, credentials: Credentials,
+    variable: str, value: str, named: str,
+) -> None:
+    tf = layer_terraform
+    configure(tf, aws=aws, bucket=bucket, project=project_copy("uv"), credentials=credentials, **{variable: value})
+    tf.run("init", "-input=false")
+    result = tf.run("plan", "-input=false", ok_codes=(1,))
+    assert f"Invalid {named}" in result.stderr
+    assert value in result.stderr
+    assert f"= var.{variable}" in result.stderr  # the diagnostic points at that argument's line
