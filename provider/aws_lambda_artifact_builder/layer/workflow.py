@@ -14,6 +14,7 @@ Every front end (CLI, Pulumi, Terraform) calls these functions; none re-implemen
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import sys
 import time
@@ -30,7 +31,7 @@ from ..typehint import T_PRINTER
 from .claim import DeployClaim
 from .clients import resolve_clients
 from .foundation import MANIFEST_NAMES, Credentials, LayerS3Layout, coerce_s3dir, coerce_tool
-from .inputs import LayerInputs, parse_permissions, resolve_layer_inputs
+from .inputs import LayerInputs, parse_permissions, resolve_layer_inputs, validate_layer_name
 from .manifest import PackageChanges, diff_dependencies, runtime_dependencies
 from .package import LayerZipInfo, PackagingOptions, create_layer_zip_file
 from .publish import (
@@ -65,14 +66,14 @@ _pools: dict[int, ThreadPoolExecutor] = {}
 
 
 def _in_background(fn: Callable[[], _T]) -> Future[_T]:
-    """Run one call on a long-lived worker thread so that two network round trips overlap.
+    """Run one call on a long-lived worker thread, so that a plan's round trips overlap.
 
-    Starting a thread per plan costs more than the overlap saves on a busy machine; the worker
+    Starting threads per plan costs more than the overlap saves on a busy machine; the pool
     is per process, so a forked child (a Pulumi provider, a test) gets its own.
     """
     pool = _pools.get(os.getpid())
     if pool is None:
-        pool = _pools[os.getpid()] = ThreadPoolExecutor(max_workers=2, thread_name_prefix="alab-plan")
+        pool = _pools[os.getpid()] = ThreadPoolExecutor(max_workers=8, thread_name_prefix="alab-plan")
     return pool.submit(fn)
 
 
@@ -151,19 +152,49 @@ def _dependencies_of(record: LayerRecord, pyproject: dict[str, Any]) -> dict[str
         return None
 
 
-def _plan(inputs: LayerInputs, s3_client: S3Client, lambda_client: LambdaClient) -> LayerPlan:
-    listing = _in_background(lambda: _first_page_of_versions(lambda_client, inputs.layer_name))
-    try:
-        fetched = fetch_record(
-            s3_client=s3_client, s3path=inputs.s3path_last_manifest, s3uri_manifest_for=inputs.s3uri_manifest_for
+@dataclasses.dataclass(frozen=True)
+class _Reads:
+    """The two requests of a plan, in flight side by side."""
+
+    layer_name: str
+    record: Future[FetchedRecord]
+    page: Future[_FirstPage]
+
+    def results(self) -> tuple[FetchedRecord, _FirstPage]:
+        wait([self.record, self.page])
+        fetched = self.record.result()
+        try:
+            return fetched, self.page.result()
+        except (ClientError, BotoCoreError) as e:
+            raise _lambda_error(e, self.layer_name) from None
+
+
+def _start_reads(
+    *, layer_name: str, s3_layout: LayerS3Layout, manifest_name: str, s3_client: S3Client, lambda_client: LambdaClient
+) -> _Reads:
+    fetch = functools.partial(
+        fetch_record,
+        s3_client=s3_client,
+        s3path=s3_layout.get_s3path_last_manifest(manifest_name),
+        s3uri_manifest_for=lambda v: s3_layout.get_s3path_versioned_manifest(v, manifest_name).uri,
+    )
+    return _Reads(
+        layer_name=layer_name,
+        record=_in_background(fetch),
+        page=_in_background(lambda: _first_page_of_versions(lambda_client, layer_name)),
+    )
+
+
+def _plan(inputs: LayerInputs, s3_client: S3Client, lambda_client: LambdaClient, reads: _Reads | None = None) -> LayerPlan:
+    if reads is None:
+        reads = _start_reads(
+            layer_name=inputs.layer_name,
+            s3_layout=inputs.s3_layout,
+            manifest_name=inputs.manifest_name,
+            s3_client=s3_client,
+            lambda_client=lambda_client,
         )
-    except BaseException:
-        wait([listing])
-        raise
-    try:
-        listed = listing.result()
-    except (ClientError, BotoCoreError) as e:
-        raise _lambda_error(e, inputs.layer_name) from None
+    fetched, listed = reads.results()
     check_record_owner(fetched, layer_name=inputs.layer_name, s3dir_lambda=inputs.s3_layout.s3dir_lambda)
     return _decide(inputs, fetched, listed, lambda_client)
 
@@ -248,19 +279,38 @@ def plan_layer(
     s3_client: S3Client | None = None,
     lambda_client: LambdaClient | None = None,
 ) -> LayerPlan:
-    """Would a deploy publish? One S3 GET (alongside one Lambda listing); no build, no write."""
-    inputs = resolve_layer_inputs(
-        layer_name=layer_name,
-        path_pyproject_toml=path_pyproject_toml,
-        s3dir_lambda=s3dir_lambda,
-        tool=tool,
-        python_version=python_version,
-        architecture=architecture,
-        ignore_packages=ignore_packages,
-        packaging_options=packaging_options,
-    )
+    """Would a deploy publish? One S3 GET (alongside one Lambda listing); no build, no write.
+
+    The two requests start before the local lock is read and fingerprinted, so that the local
+    work overlaps the round trips.
+    """
     s3_client, lambda_client = resolve_clients(s3_client, lambda_client)
-    return _plan(inputs, s3_client, lambda_client)
+    try:
+        reads: _Reads | None = _start_reads(
+            layer_name=validate_layer_name(layer_name),
+            s3_layout=LayerS3Layout(s3dir_lambda=coerce_s3dir(s3dir_lambda)),
+            manifest_name=MANIFEST_NAMES[coerce_tool(tool)],
+            s3_client=s3_client,
+            lambda_client=lambda_client,
+        )
+    except LayerError:
+        reads = None  # resolve_layer_inputs below reports every bad input
+    try:
+        inputs = resolve_layer_inputs(
+            layer_name=layer_name,
+            path_pyproject_toml=path_pyproject_toml,
+            s3dir_lambda=s3dir_lambda,
+            tool=tool,
+            python_version=python_version,
+            architecture=architecture,
+            ignore_packages=ignore_packages,
+            packaging_options=packaging_options,
+        )
+    except BaseException:
+        if reads is not None:
+            wait([reads.record, reads.page])
+        raise
+    return _plan(inputs, s3_client, lambda_client, reads)
 
 
 def read_layer_record(
