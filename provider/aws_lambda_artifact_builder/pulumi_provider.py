@@ -22,7 +22,7 @@ from typing import Any
 
 import pulumi
 import pulumi.dynamic as dynamic
-from pulumi.runtime import rpc
+from pulumi.output import Unknown
 
 from .errors import LayerError
 from .layer.clients import make_clients
@@ -47,7 +47,8 @@ def _log(msg: str) -> None:
 
 
 def _is_unknown(value: Any) -> bool:
-    if value == rpc.UNKNOWN:
+    """A value not known before the update (the server deserialises it to ``Unknown``)."""
+    if isinstance(value, Unknown):
         return True
     if isinstance(value, dict):
         return any(_is_unknown(v) for v in value.values())
@@ -161,7 +162,8 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
         failures = _check_adapter_inputs(news)
         validated = ("layer_name", "path_pyproject_toml", "s3dir_lambda", "tool", "python_version", "architecture",
                      "ignore_packages", "keep_last", "permissions", "build_in")
-        if not any(_is_unknown(news.get(k)) for k in validated):  # unknowns are checked again at create/update
+        known = not any(_is_unknown(news.get(k)) for k in validated)  # unknowns are checked at create/update
+        if known:
             failures += validate_layer_inputs(
                 layer_name=news.get("layer_name"),
                 path_pyproject_toml=news.get("path_pyproject_toml"),
@@ -175,7 +177,7 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
                 build_in=news.get("build_in", "local"),
             )
         inputs = dict(news)
-        if not failures and inputs.get("fingerprint") is None:
+        if known and not failures and inputs.get("fingerprint") is None:
             # The program could not compute it at declaration; the inputs are valid now.
             inputs["fingerprint"] = local_fingerprint(**_fingerprint_kwargs(LayerProps.from_props(news)))
         return dynamic.CheckResult(inputs, [dynamic.CheckFailure(p, r) for p, r in failures])

@@ -306,3 +306,31 @@ def test_missing_lock_is_a_check_failure_not_a_program_crash(
     with pytest.raises(CheckFailed) as excinfo:
         open_stack().preview(goal)
     assert "path_pyproject_toml" in [p for p, _ in excinfo.value.failures]
+
+
+def test_unknown_inputs_in_a_preview_are_not_validated_or_planned(
+    open_stack: Callable[[], Stack], declare_layer: Callable[..., Registration], layer_args: dict[str, Any],
+    s3_client: Any, bucket: str,
+) -> None:
+    """A bucket created by the same program is unknown during its first preview."""
+    import pulumi_aws as aws
+    from pulumi.runtime import rpc
+
+    from aws_lambda_artifact_builder.pulumi_provider import LambdaLayer
+    from pulumi_engine_harness import run_program, to_struct
+
+    def program() -> None:
+        created = aws.s3.Bucket("artifacts")
+        args = dict(layer_args, s3dir_lambda=created.bucket.apply(lambda name: f"s3://{name}/lambda/app/"))
+        LambdaLayer("deps", **args)
+
+    registrations = run_program(program, preview=True)
+    goal = next(r for r in registrations if r.name == "deps")
+    assert to_struct(goal.inputs)["s3dir_lambda"] == rpc.UNKNOWN  # as the engine receives it
+    stack = open_stack()
+    assert stack.preview(goal).op == "create"  # Check passes: the unknown is checked at create time
+    stack.up(declare_layer(**layer_args))
+    before = s3_snapshot(s3_client, bucket)
+    step = stack.preview(goal)
+    assert step.op == "replace" and step.replaces == ["s3dir_lambda"]
+    assert s3_snapshot(s3_client, bucket) == before
