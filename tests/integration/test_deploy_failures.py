@@ -133,3 +133,28 @@ def test_a_replaced_staging_object_is_detected_and_never_recorded(project_copy, 
     deployment = publish_layer_version(**kwargs)
     assert deployment.published and deployment.layer_version == 3
     assert not plan_layer(**{k: v for k, v in kwargs.items() if k != "verbose"}).changed
+
+
+@pytest.mark.parametrize(
+    "die_after, published_before",
+    [("[build] done", False), ("[upload] done", False), ("[record] wrote", True)],
+)
+def test_a_run_killed_at_another_step_is_finished_by_the_next_run(
+    die_after, published_before, project_copy, spec, credentials, s3_client, lambda_client, bucket
+):
+    path = project_copy("pip")
+    child = deploy_child.start(dict(spec, path_pyproject_toml=str(path), die_after=die_after))
+    output, _ = child.communicate(timeout=120)
+    assert child.returncode == -9, output
+    assert layer_versions(lambda_client, "sample-deps") == ([1] if published_before else [])
+
+    result = deploy_layer(
+        path_pyproject_toml=path, credentials=credentials, s3_client=s3_client, lambda_client=lambda_client,
+        verbose=False, **{k: v for k, v in spec.items() if k != "credentials_file"},
+    )
+
+    assert result.layer_version == 1 and result.adopted == published_before and result.published != published_before
+    assert layer_versions(lambda_client, "sample-deps") == [1]
+    keys = set(s3_snapshot(s3_client, bucket))
+    assert {"apps/sample/layer/last-requirements.txt", "apps/sample/layer/000001/requirements.txt"} <= keys
+    assert "apps/sample/layer/deploy-claim.json" not in keys
