@@ -227,3 +227,14 @@ def test_a_recorded_version_beyond_the_first_listing_page_is_asked_for(lambda_cl
     assert not _recorded_version_exists(lambda_client, "paged", 2, page)
     assert not _recorded_version_exists(lambda_client, "paged", 4, page)
     assert not _recorded_version_exists(lambda_client, "paged", 1, _FirstPage(versions=frozenset({3}), truncated=False))
+
+
+def test_default_clients_take_an_explicit_region_and_endpoint(project_copy, target, credentials, aws, monkeypatch):
+    path = project_copy("pip")
+    _deploy(path, "pip", target, credentials)
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.delenv("AWS_REGION")
+    kwargs = {k: v for k, v in target.items() if k not in ("s3_client", "lambda_client")}
+    plan = plan_layer(path_pyproject_toml=path, tool="pip", region="us-east-1", endpoint_url=aws.endpoint_url, **kwargs)
+    assert not plan.changed and plan.current_version == 1

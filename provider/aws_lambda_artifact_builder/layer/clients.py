@@ -36,11 +36,16 @@ def make_clients(region: str | None = None, endpoint_url: str | None = None) -> 
     return _cached_clients(region, endpoint_url, os.getpid(), _aws_environment_key())
 
 
-def resolve_clients(s3_client: S3Client | None, lambda_client: LambdaClient | None) -> tuple[S3Client, LambdaClient]:
-    """The caller's clients where given, the default ones for the rest."""
+def resolve_clients(
+    s3_client: S3Client | None,
+    lambda_client: LambdaClient | None,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+) -> tuple[S3Client, LambdaClient]:
+    """The caller's clients where given, default ones (in ``region``, at ``endpoint_url``) for the rest."""
     if s3_client is not None and lambda_client is not None:
         return s3_client, lambda_client
-    default_s3, default_lambda = make_clients()
+    default_s3, default_lambda = make_clients(region=region, endpoint_url=endpoint_url)
     return s3_client or default_s3, lambda_client or default_lambda
 
 

@@ -336,6 +336,8 @@ def publish_layer_version(
     packaging_options: PackagingOptions | None = None,
     s3_client: S3Client | None = None,
     lambda_client: LambdaClient | None = None,
+    region: str | None = None,
+    endpoint_url: str | None = None,
     verbose: bool = True,
     printer: T_PRINTER = print,
 ) -> LayerDeployment:
@@ -357,7 +359,7 @@ def publish_layer_version(
         ignore_packages=ignore_packages,
         packaging_options=packaging_options,
     )
-    s3_client, lambda_client = resolve_clients(s3_client, lambda_client)
+    s3_client, lambda_client = resolve_clients(s3_client, lambda_client, region, endpoint_url)
     path_zip = inputs.path_layout.path_build_lambda_layer_zip
     if not path_zip.is_file():
         raise LayerError(f"no layer zip at {path_zip}: build and package the layer first")

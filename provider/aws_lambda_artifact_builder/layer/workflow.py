@@ -278,13 +278,15 @@ def plan_layer(
     packaging_options: PackagingOptions | None = None,
     s3_client: S3Client | None = None,
     lambda_client: LambdaClient | None = None,
+    region: str | None = None,
+    endpoint_url: str | None = None,
 ) -> LayerPlan:
     """Would a deploy publish? One S3 GET (alongside one Lambda listing); no build, no write.
 
     The two requests start before the local lock is read and fingerprinted, so that the local
     work overlaps the round trips.
     """
-    s3_client, lambda_client = resolve_clients(s3_client, lambda_client)
+    s3_client, lambda_client = resolve_clients(s3_client, lambda_client, region, endpoint_url)
     try:
         reads: _Reads | None = _start_reads(
             layer_name=validate_layer_name(layer_name),
@@ -319,9 +321,11 @@ def read_layer_record(
     tool: str,
     s3_client: S3Client | None = None,
     lambda_client: LambdaClient | None = None,
+    region: str | None = None,
+    endpoint_url: str | None = None,
 ) -> LayerRecord | None:
     """The ``last-`` record of ``s3dir_lambda`` for a tool, with ``version_exists`` from Lambda."""
-    s3_client, lambda_client = resolve_clients(s3_client, lambda_client)
+    s3_client, lambda_client = resolve_clients(s3_client, lambda_client, region, endpoint_url)
     layout = LayerS3Layout(s3dir_lambda=coerce_s3dir(s3dir_lambda))
     name = MANIFEST_NAMES[coerce_tool(tool)]
     fetched = fetch_record(
@@ -437,6 +441,8 @@ def deploy_layer(
     packaging_options: PackagingOptions | None = None,
     s3_client: S3Client | None = None,
     lambda_client: LambdaClient | None = None,
+    region: str | None = None,
+    endpoint_url: str | None = None,
     verbose: bool = True,
     printer: T_PRINTER = print,
 ) -> LayerDeployment:
@@ -456,7 +462,7 @@ def deploy_layer(
         credentials=credentials,
         packaging_options=packaging_options,
     )
-    s3_client, lambda_client = resolve_clients(s3_client, lambda_client)
+    s3_client, lambda_client = resolve_clients(s3_client, lambda_client, region, endpoint_url)
     finish = dict(lambda_client=lambda_client, keep_last=keep_last, permissions=permissions, log=log)
     plan = _plan(inputs, s3_client, lambda_client)
     log(f"[plan] {plan.reason}")
