@@ -334,3 +334,33 @@ def test_unknown_inputs_in_a_preview_are_not_validated_or_planned(
     step = stack.preview(goal)
     assert step.op == "replace" and step.replaces == ["s3dir_lambda"]
     assert s3_snapshot(s3_client, bucket) == before
+
+
+def test_parallel_creates_from_one_project_do_not_clobber_each_other(
+    open_stack: Callable[[], Stack], declare_layer: Callable[..., Registration], layer_args: dict[str, Any],
+    bucket: str,
+) -> None:
+    """The engine runs independent resources in parallel; two layers of one project share its build folder."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    variants = {"slim": ["alab-demo-extra"], "full": None}  # different contents from the same project
+
+    def goal(variant: str, run: str) -> Registration:
+        name = f"{bucket}-{variant}-{run}"
+        args = dict(layer_args, layer_name=name, s3dir_lambda=f"s3://{bucket}/lambda/{name}/")
+        return declare_layer(resource_name=f"deps-{variant}", ignore_packages=variants[variant], **args)
+
+    stacks = {variant: open_stack() for variant in variants}
+    server = stacks["slim"].server
+    stacks["full"].server = server  # one provider process serves both, as in one `pulumi up`
+    parallel_goals = {variant: goal(variant, "parallel") for variant in variants}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        steps = list(pool.map(lambda v: stacks[v].up(parallel_goals[v]), variants))
+    assert [s.op for s in steps] == ["create", "create"]
+    parallel = {v: stacks[v].state.plain_outputs["code_sha256"] for v in variants}
+    assert parallel["slim"] != parallel["full"]
+    # Built one after the other (zips are deterministic), each gives the same bytes as in parallel.
+    for variant in variants:
+        alone = Stack(server, dict(stacks[variant].config))
+        alone.up(goal(variant, "alone"))
+        assert alone.state.plain_outputs["code_sha256"] == parallel[variant], variant
