@@ -12,7 +12,10 @@ terraform {
 
 locals {
   # A local endpoint (moto, LocalStack) has no real account or instance metadata.
-  local_endpoint = var.aws_endpoint_url != null
+  local_endpoint      = var.aws_endpoint_url != null
+  path_pyproject_toml = coalesce(var.path_pyproject_toml, "${path.module}/../sample_app/pyproject.toml")
+  # Build it with: python -m zipfile -c examples/terraform/build/function.zip examples/sample_app/sample_app
+  function_zip = coalesce(var.function_zip, "${path.module}/build/function.zip")
 }
 
 provider "aws" {
@@ -36,7 +39,7 @@ provider "alab" {
 
 resource "alab_layer" "deps" {
   layer_name          = "${var.app_name}-deps"
-  path_pyproject_toml = var.path_pyproject_toml
+  path_pyproject_toml = local.path_pyproject_toml
   s3dir_lambda        = "s3://${var.bucket}/lambda/${var.app_name}/"
   tool                = var.tool
   python_version      = var.python_version
@@ -65,13 +68,26 @@ resource "aws_iam_role" "function" {
   })
 }
 
+resource "aws_iam_role_policy" "logs" {
+  name = "logs"
+  role = aws_iam_role.function.name
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect   = "Allow"
+      Action   = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
+      Resource = "*"
+    }]
+  })
+}
+
 resource "aws_lambda_function" "app" {
   function_name    = var.app_name
   role             = aws_iam_role.function.arn
   runtime          = "python${var.python_version}"
   architectures    = [var.architecture]
   handler          = var.handler
-  filename         = var.function_zip
-  source_code_hash = filebase64sha256(var.function_zip)
+  filename         = local.function_zip
+  source_code_hash = filebase64sha256(local.function_zip)
   layers           = [alab_layer.deps.layer_version_arn]
 }

@@ -4,23 +4,25 @@ variable "bucket" {
 }
 
 variable "path_pyproject_toml" {
-  description = "The application's pyproject.toml; its lock file (uv.lock, poetry.lock or requirements.txt) sits next to it."
+  description = "The application's pyproject.toml, next to its lock file (default: examples/sample_app)."
   type        = string
+  default     = null
 }
 
 variable "function_zip" {
-  description = "Zip of the function's own code (the dependencies come from the layer)."
+  description = "Zip of the function's own code; the dependencies come from the layer (default: build/function.zip)."
   type        = string
+  default     = null
 }
 
 variable "handler" {
   type    = string
-  default = "lambda_function.lambda_handler"
+  default = "sample_app.handler.lambda_handler"
 }
 
 variable "app_name" {
   type    = string
-  default = "alab-example"
+  default = "sample-app"
 }
 
 variable "tool" {

@@ -16,6 +16,7 @@ from typing import Any
 DIR_REPO = Path(__file__).resolve().parents[2]
 DIR_EXAMPLE = DIR_REPO / "examples" / "terraform"
 DIR_LAYER_ONLY = Path(__file__).resolve().parent / "layer_only"
+DIR_SAMPLE_CODE = DIR_REPO / "examples" / "sample_app" / "sample_app"
 #: Where hashicorp/aws 5.100 is mirrored on this project's machines.
 AWS_PROVIDER_MIRROR = Path(os.environ.get("ALAB_TERRAFORM_PLUGIN_MIRROR", "/opt/tf-plugins"))
 
@@ -88,6 +89,9 @@ def working_dir(source: Path, binary: str, cli_config: Path, workdir: Path) -> T
             "CHECKPOINT_DISABLE": "1",
             "TF_LOG": "TRACE",
             "TF_LOG_PATH": str(workdir / "terraform-trace.log"),
+            # Terraform core and our provider trace everything; the Go SDKs inside hashicorp/aws (which never
+            # see our credentials) would add megabytes and seconds per command.
+            **{f"TF_LOG_SDK{part}": "off" for part in ("", "_PROTO", "_FRAMEWORK", "_MUX", "_HELPER_RESOURCE")},
         }
     )
     return Terraform(binary=binary, workdir=workdir, env=env)

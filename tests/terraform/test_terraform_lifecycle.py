@@ -17,7 +17,7 @@ import pytest
 from aws_lambda_artifact_builder.api import Credentials, plan_layer, read_layer_record
 from support.projects import lock, set_pin
 from support.servers import MotoServer, PrivateIndex
-from terraform_harness import Terraform
+from terraform_harness import DIR_SAMPLE_CODE, Terraform
 
 APP = "tfapp"
 LAYER = f"{APP}-deps"
@@ -32,10 +32,13 @@ def s3_keys(s3_client: Any, bucket: str) -> list[str]:
     return sorted(o["Key"] for o in s3_client.list_objects_v2(Bucket=bucket).get("Contents", []))
 
 
-def function_zip(dest: Path) -> Path:
+def write_function_zip(workdir: Path) -> None:
+    """The sample app's code where the example looks for it by default (build/function.zip)."""
+    dest = workdir / "build" / "function.zip"
+    dest.parent.mkdir(exist_ok=True)
     with zipfile.ZipFile(dest, "w") as zf:
-        zf.writestr("lambda_function.py", "import alab_demo_core\n\ndef lambda_handler(event, context):\n    return 1\n")
-    return dest
+        for path in sorted(DIR_SAMPLE_CODE.rglob("*.py")):
+            zf.write(path, path.relative_to(DIR_SAMPLE_CODE.parent).as_posix())
 
 
 def configure(
@@ -45,7 +48,6 @@ def configure(
     variables = {
         "bucket": bucket,
         "path_pyproject_toml": str(project),
-        "function_zip": str(function_zip(tf.workdir / "function.zip")),
         "app_name": APP,
         "tool": "uv",
         "aws_endpoint_url": aws.endpoint_url,
@@ -56,6 +58,7 @@ def configure(
         **extra,
     }
     tf.env.update({f"TF_VAR_{name}": value for name, value in variables.items()})
+    write_function_zip(tf.workdir)
 
 
 def attribute(plan_output: str, name: str) -> str:
