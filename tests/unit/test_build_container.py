@@ -21,7 +21,9 @@ from aws_lambda_artifact_builder.layer.build_container import (
     default_image,
     find_ca_bundle,
     make_container_name,
+    move_tree,
     plan_container_steps,
+    staging_dir,
 )
 
 PASSWORD = "s3cr@t/pa%ss"
@@ -112,11 +114,12 @@ def test_ca_bundle_comes_from_the_first_variable_naming_a_file(tmp_path: Path) -
 def test_container_steps_are_the_native_local_plan_on_container_paths(tmp_path: Path, tool: LayerBuildToolEnum) -> None:
     layout = LayerPathLayout(path_pyproject_toml=tmp_path / "pyproject.toml")
     steps = plan_container_steps(
-        tool=tool, target=X86_311, layout=layout, pins=PINS, credentials=CREDS, requirement_options=()
+        tool=tool, target=X86_311, layout=layout, dir_python="/c/s/python", pins=PINS, credentials=CREDS,
+        requirement_options=(),
     )
     install = steps[-1]
     assert install.argv[0] == ("{uv}" if tool is LayerBuildToolEnum.uv else "{python}")
-    assert "/var/task/build/lambda/layer/artifacts/python" in install.argv
+    assert install.argv[install.argv.index("--target") + 1] == "/c/s/python"
     assert not any("--platform" in a or "--python-platform" in a for a in install.argv)  # native
     assert all(path.startswith("/var/task/build/lambda/layer/") for path in install.files)
     assert install.secret_env_names  # the login is needed, by name
@@ -131,15 +134,19 @@ def test_container_steps_are_the_native_local_plan_on_container_paths(tmp_path: 
 def test_container_plan_names_secrets_but_never_holds_them(tmp_path: Path, tool: LayerBuildToolEnum) -> None:
     layout = LayerPathLayout(path_pyproject_toml=tmp_path / "pyproject.toml")
     steps = plan_container_steps(
-        tool=tool, target=X86_311, layout=layout, pins=PINS, credentials=CREDS, requirement_options=()
+        tool=tool, target=X86_311, layout=layout, dir_python="/c/s/python", pins=PINS, credentials=CREDS,
+        requirement_options=(),
     )
-    plan = container_plan(tool=tool, target=X86_311, image="img:1", steps=steps, path_ca_bundle=tmp_path / "ca.pem")
+    plan = container_plan(
+        tool=tool, target=X86_311, image="img:1", steps=steps, path_ca_bundle=tmp_path / "ca.pem", dir_tmp="/var/task/t"
+    )
     text = json.dumps(plan)
     assert PASSWORD not in text and "s3cr%40t" not in text
     assert plan["secret_env_names"] == sorted({n for s in steps for n in s.secret_env_names})
     assert plan["env"]["SSL_CERT_FILE"] == plan["env"]["PIP_CERT"] == PATH_CA_BUNDLE_IN_CONTAINER
     assert (plan["tool"] or {}).get("name") == {"pip": None, "poetry": "poetry", "uv": "uv"}[tool.value]
-    no_ca = container_plan(tool=tool, target=X86_311, image="img:1", steps=steps, path_ca_bundle=None)
+    assert plan["env"]["TMPDIR"] == "/var/task/t"
+    no_ca = container_plan(tool=tool, target=X86_311, image="img:1", steps=steps, path_ca_bundle=None, dir_tmp="/t")
     assert "SSL_CERT_FILE" not in no_ca["env"]
 
 
@@ -169,3 +176,17 @@ def test_wheel_tag_check_refuses_the_wrong_cpu(tmp_path: Path) -> None:
     _dist(dir_python, "arm_only", "cp311-cp311-manylinux_2_17_aarch64")
     with pytest.raises(LayerError, match="arm_only"):
         check_wheel_tags(dir_python, X86_311)
+
+
+def test_staging_is_in_the_cache_mount_and_moving_it_renames_the_tree(tmp_path: Path) -> None:
+    host, in_container = staging_dir(tmp_path / "cache", "b1")
+    assert host == tmp_path / "cache" / "staging" / "b1"
+    assert in_container == "/var/cache/aws-lambda-artifact-builder/staging/b1"
+    src = host / "python"
+    (src / "pkg").mkdir(parents=True)
+    (src / "pkg" / "m.py").write_text("x = 1\n")
+    inode = (src / "pkg" / "m.py").stat().st_ino
+    dst = tmp_path / "project" / "python"
+    dst.mkdir(parents=True)  # the layout's empty python/ folder
+    move_tree(src, dst)
+    assert not src.exists() and (dst / "pkg" / "m.py").stat().st_ino == inode  # renamed, not copied

@@ -319,14 +319,17 @@ def list_build_containers(engine: ContainerEngine) -> list[str]:
 # --- the plan the in-container script runs --------------------------------------------------------
 
 
-def container_env(*, path_ca_bundle: Path | None) -> dict[str, str]:
-    """Variables every command in the container gets: caches in the mounted folder, a HOME, the CA."""
+def container_env(*, path_ca_bundle: Path | None, dir_tmp: str) -> dict[str, str]:
+    """Variables every command in the container gets: caches in the mounted folder, a HOME, the CA.
+
+    ``dir_tmp`` is on the same mount as the install target: pip installs ``--target`` into a
+    temporary folder and then moves it, which across mounts is a copy of the whole layer.
+    """
     env = {
         "HOME": "/tmp",
+        "TMPDIR": dir_tmp,
         "PIP_CACHE_DIR": f"{DIR_CACHE_IN_CONTAINER}/pip",
         "UV_CACHE_DIR": f"{DIR_CACHE_IN_CONTAINER}/uv",
-        # The cache and the project are different mounts: uv cannot hardlink across them.
-        "UV_LINK_MODE": "copy",
         "POETRY_CACHE_DIR": f"{DIR_CACHE_IN_CONTAINER}/poetry",
         "POETRY_CONFIG_DIR": "/tmp/aws-lambda-artifact-builder-poetry-config",
         "PYTHONDONTWRITEBYTECODE": "1",
@@ -343,6 +346,7 @@ def plan_container_steps(
     tool: LayerBuildToolEnum,
     target: LayerTarget,
     layout: LayerPathLayout,
+    dir_python: str,
     pins: Sequence[LockedPin],
     credentials: Credentials | None,
     requirement_options: Sequence[str],
@@ -351,6 +355,7 @@ def plan_container_steps(
 
     ``native=True``: the container runs the target's Python and CPU, so a pin without a wheel can
     be built from source there. Poetry first checks that the lock is fresh, as the local build does.
+    ``dir_python`` is the install target in the container (see :func:`staging_dir`).
     """
     steps = []
     if tool is LayerBuildToolEnum.poetry:
@@ -365,7 +370,7 @@ def plan_container_steps(
         tool=tool,
         target=target,
         pins=pins,
-        dir_python=layout.get_path_in_container(layout.dir_python),
+        dir_python=dir_python,
         dir_work=layout.get_path_in_container(layout.dir_build_lambda_layer),
         python="{python}",
         tool_command=("{uv}",) if tool is LayerBuildToolEnum.uv else None,
@@ -376,6 +381,25 @@ def plan_container_steps(
     return steps
 
 
+def staging_dir(dir_cache: Path, build_id: str) -> tuple[Path, str]:
+    """Where the container installs ``python/``: in the cache mount, as (host path, container path).
+
+    The cache and the project are two mounts in the container, and files cannot be hardlinked
+    across mounts: installing next to the cache lets uv hardlink as it does locally, and the host
+    then renames the tree into the project, which is instant on one host filesystem.
+    """
+    return dir_cache / "staging" / build_id, f"{DIR_CACHE_IN_CONTAINER}/staging/{build_id}"
+
+
+def move_tree(src: Path, dst: Path) -> None:
+    """Move ``src`` onto ``dst`` (absent or an empty folder): a rename when possible, else a copy."""
+    try:
+        os.replace(src, dst)
+    except OSError:
+        shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True)
+        shutil.rmtree(src)
+
+
 def container_plan(
     *,
     tool: LayerBuildToolEnum,
@@ -383,6 +407,7 @@ def container_plan(
     image: str,
     steps: Sequence[InstallStep],
     path_ca_bundle: Path | None,
+    dir_tmp: str,
 ) -> dict[str, Any]:
     """What the in-container script reads (JSON): no secret, only the names of the secret variables."""
     tool_name = {LayerBuildToolEnum.uv: "uv", LayerBuildToolEnum.poetry: "poetry"}.get(tool)
@@ -392,7 +417,7 @@ def container_plan(
         "architecture": target.architecture,
         "dir_cache": DIR_CACHE_IN_CONTAINER,
         "tool": {"name": tool_name, "version": PINNED_TOOL_VERSIONS[tool_name]} if tool_name else None,
-        "env": container_env(path_ca_bundle=path_ca_bundle),
+        "env": container_env(path_ca_bundle=path_ca_bundle, dir_tmp=dir_tmp),
         "keep_env": sorted(KEEP_ENV),
         "secret_env_names": sorted({n for s in steps for n in s.secret_env_names}),
         "steps": [s.to_dict() for s in steps],
@@ -538,15 +563,26 @@ def build_layer_artifacts_in_container(
     layout.copy_pyproject_toml(printer=logger.log)
     layout.copy_file(manifest.path, layout.dir_repo / manifest.path.name, printer=logger.log)
     layout.copy_build_script(PATH_SCRIPT_SOURCE, printer=logger.log)
+    build_id = uuid.uuid4().hex
+    dir_staging, dir_staging_in_container = staging_dir(dir_cache, build_id)
+    dir_staging.mkdir(parents=True)
     steps = plan_container_steps(
         tool=tool,
         target=target,
         layout=layout,
+        dir_python=f"{dir_staging_in_container}/python",
         pins=pins,
         credentials=credentials,
         requirement_options=requirement_index_options(manifest.content) if tool is LayerBuildToolEnum.pip else (),
     )
-    plan = container_plan(tool=tool, target=target, image=image, steps=steps, path_ca_bundle=path_ca_bundle)
+    plan = container_plan(
+        tool=tool,
+        target=target,
+        image=image,
+        steps=steps,
+        path_ca_bundle=path_ca_bundle,
+        dir_tmp=f"{dir_staging_in_container}/tmp",
+    )
     path_plan = layout.dir_build_lambda_layer / "container-build-plan.json"
     path_plan.write_text(json.dumps(plan, indent=2, sort_keys=True), encoding="utf-8")
 
@@ -556,7 +592,6 @@ def build_layer_artifacts_in_container(
         secrets.update(step.secret_env(credentials))
     # Transport settings follow by name too: a proxy URL may hold a login.
     transport = tuple(name for name in (*PROXY_ENV_VARS, *PIP_TRANSPORT_ENV_VARS) if host_env.get(name))
-    build_id = uuid.uuid4().hex
     run = ContainerRun(
         engine=engine,
         image=image,
@@ -576,7 +611,11 @@ def build_layer_artifacts_in_container(
             layout.get_path_in_container(path_plan),
         ),
     )
-    run_in_container(run, env={**host_env, **secrets}, credentials=credentials, target=target, logger=logger)
+    try:
+        run_in_container(run, env={**host_env, **secrets}, credentials=credentials, target=target, logger=logger)
+        move_tree(dir_staging / "python", layout.dir_python)
+    finally:
+        shutil.rmtree(dir_staging, ignore_errors=True)
     check_installed(layout.dir_python, pins, target, manifest_name=str(manifest.path))
     check_wheel_tags(layout.dir_python, target)
     logger.log(f"Installed {len(pins)} distributions into {layout.dir_python}")

@@ -131,6 +131,7 @@ def run_steps(plan: dict[str, Any], tools: dict[str, str]) -> None:
 def main(path_plan: str) -> int:
     plan = json.loads(Path(path_plan).read_text(encoding="utf-8"))
     try:
+        Path(plan["env"]["TMPDIR"]).mkdir(parents=True, exist_ok=True)
         check_interpreter(plan)
         tools = ensure_tool(plan)
         run_steps(plan, tools)
