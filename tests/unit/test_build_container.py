@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from aws_lambda_artifact_builder.layer.build_container import (
     make_container_name,
     move_tree,
     plan_container_steps,
+    remove_stale_staging,
     staging_dir,
 )
 
@@ -190,3 +192,12 @@ def test_staging_is_in_the_cache_mount_and_moving_it_renames_the_tree(tmp_path: 
     dst.mkdir(parents=True)  # the layout's empty python/ folder
     move_tree(src, dst)
     assert not src.exists() and (dst / "pkg" / "m.py").stat().st_ino == inode  # renamed, not copied
+
+
+def test_only_stale_staging_folders_are_removed(tmp_path: Path) -> None:
+    old, young = tmp_path / "staging" / "old", tmp_path / "staging" / "young"
+    for path in (old, young):
+        (path / "python").mkdir(parents=True)
+    os.utime(old, (1_000_000, 1_000_000))
+    remove_stale_staging(tmp_path, now=1_000_000 + 2 * 24 * 3600)
+    assert not old.exists() and young.exists()

@@ -20,6 +20,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -391,6 +392,20 @@ def staging_dir(dir_cache: Path, build_id: str) -> tuple[Path, str]:
     return dir_cache / "staging" / build_id, f"{DIR_CACHE_IN_CONTAINER}/staging/{build_id}"
 
 
+#: A staging folder this old belongs to a build that was killed (a running build finishes long before).
+STALE_STAGING_SECONDS = 24 * 3600
+
+
+def remove_stale_staging(dir_cache: Path, now: float) -> None:
+    """Remove what killed builds left in the cache; a concurrent build's folder is young and stays."""
+    for path in (dir_cache / "staging").glob("*"):
+        try:
+            if now - path.stat().st_mtime > STALE_STAGING_SECONDS:
+                shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            continue
+
+
 def move_tree(src: Path, dst: Path) -> None:
     """Move ``src`` onto ``dst`` (absent or an empty folder): a rename when possible, else a copy."""
     try:
@@ -564,6 +579,7 @@ def build_layer_artifacts_in_container(
     layout.copy_file(manifest.path, layout.dir_repo / manifest.path.name, printer=logger.log)
     layout.copy_build_script(PATH_SCRIPT_SOURCE, printer=logger.log)
     build_id = uuid.uuid4().hex
+    remove_stale_staging(dir_cache, time.time())
     dir_staging, dir_staging_in_container = staging_dir(dir_cache, build_id)
     dir_staging.mkdir(parents=True)
     steps = plan_container_steps(
