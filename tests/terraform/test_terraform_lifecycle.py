@@ -17,7 +17,7 @@ import pytest
 from aws_lambda_artifact_builder.api import Credentials, plan_layer, read_layer_record
 from support.projects import lock, set_pin
 from support.servers import MotoServer, PrivateIndex
-from terraform_harness import DIR_SAMPLE_CODE, Terraform
+from terraform_harness import DIR_LAYER_ONLY, DIR_SAMPLE_CODE, Terraform, working_dir
 
 APP = "tfapp"
 LAYER = f"{APP}-deps"
@@ -215,3 +215,29 @@ def test_bad_input_fails_the_plan_on_that_argument(
     assert f"Invalid {named}" in result.stderr
     assert value in result.stderr
     assert f"= var.{variable}" in result.stderr  # the diagnostic points at that argument's line
+
+
+def test_a_second_configuration_with_the_same_lock_adopts_the_version_instead_of_publishing(
+    layer_terraform: Terraform, terraform_bin: str, cli_config: Path, aws: MotoServer, bucket: str, project_copy,
+    credentials: Credentials, lambda_client: Any, tmp_path: Path,
+) -> None:
+    project = project_copy("uv")
+    first = layer_terraform
+    configure(first, aws=aws, bucket=bucket, project=project, credentials=credentials)
+    first.run("init", "-input=false")
+    first.run("apply", "-auto-approve", "-input=false")
+    assert layer_versions(lambda_client) == [1]
+
+    # Another stack (its own state) pointing at the same S3 record, e.g. CI next to a laptop.
+    second = working_dir(DIR_LAYER_ONLY, terraform_bin, cli_config, tmp_path / "second")
+    configure(second, aws=aws, bucket=bucket, project=project, credentials=credentials, delete_on_destroy="true")
+    second.run("init", "-input=false")
+    plan = second.plan("adopt.tfplan")
+    assert "alab_layer.deps will be created" in plan.stdout
+    assert attribute(plan.stdout, "publish_reason").startswith('"adopts version 1, already published')
+    second.apply("adopt.tfplan")
+    assert layer_versions(lambda_client) == [1]
+    assert second.outputs()["layer_version"] == 1
+    # It published nothing, so even delete_on_destroy leaves the version to the stack that did.
+    second.run("destroy", "-auto-approve", "-input=false")
+    assert layer_versions(lambda_client) == [1]
