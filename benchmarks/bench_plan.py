@@ -56,7 +56,8 @@ def _machine() -> str:
         mem = f", {kib / 1024 / 1024:.1f} GiB RAM"
     except (OSError, StopIteration, ValueError):
         pass
-    return f"{os.cpu_count()} cores{mem}, {platform.system()} {platform.machine()}, Python {platform.python_version()}"
+    load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
+    return f"{os.cpu_count()} cores{mem}{load}, {platform.system()} {platform.machine()}, Python {platform.python_version()}"
 
 
 def main() -> None:
