@@ -68,8 +68,6 @@ PINNED_TOOL_VERSIONS: dict[str, str] = {"uv": "0.13.9", "poetry": "2.5.1"}
 DIR_PROJECT_IN_CONTAINER = "/var/task"
 DIR_CACHE_IN_CONTAINER = "/var/cache/aws-lambda-artifact-builder"
 PATH_CA_BUNDLE_IN_CONTAINER = "/etc/aws-lambda-artifact-builder/ca-bundle.pem"
-#: HOME inside the container: the build may run as a user that has no home there.
-DIR_HOME_IN_CONTAINER = "/tmp/aws-lambda-artifact-builder-home"
 
 #: Variables that name an extra trusted CA bundle on the host, in the order we look at them.
 CA_BUNDLE_ENV_VARS: tuple[str, ...] = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT")
@@ -327,6 +325,7 @@ def container_env(*, path_ca_bundle: Path | None, dir_tmp: str) -> dict[str, str
     temporary folder and then moves it, which across mounts is a copy of the whole layer.
     """
     env = {
+        # The build may run as a user without a home in the image (``--user``).
         "HOME": "/tmp",
         "TMPDIR": dir_tmp,
         "PIP_CACHE_DIR": f"{DIR_CACHE_IN_CONTAINER}/pip",
