@@ -238,3 +238,12 @@ def test_default_clients_take_an_explicit_region_and_endpoint(project_copy, targ
     kwargs = {k: v for k, v in target.items() if k not in ("s3_client", "lambda_client")}
     plan = plan_layer(path_pyproject_toml=path, tool="pip", region="us-east-1", endpoint_url=aws.endpoint_url, **kwargs)
     assert not plan.changed and plan.current_version == 1
+
+
+def test_another_layer_recording_through_another_tool_is_caught_before_publishing(project_copy, target, credentials, lambda_client, s3_client, bucket):
+    _deploy(project_copy("uv"), "uv", target, credentials)
+    before = s3_snapshot(s3_client, bucket)
+    with pytest.raises(LayerError, match=r"already records layer 'sample-deps' \(in .*last-uv\.lock\), not 'other'"):
+        _deploy(project_copy("pip"), "pip", dict(target, layer_name="other"), credentials)
+    assert s3_snapshot(s3_client, bucket) == before
+    assert layer_versions(lambda_client, "other") == []

@@ -31,6 +31,7 @@ from s3pathlib.api import S3Path
 from ..errors import LayerError
 from ..typehint import T_PRINTER
 from .clients import error_code, make_clients, resolve_clients
+from .foundation import MANIFEST_NAMES
 from .inputs import STATEMENT_PREFIX, LayerInputs, LayerPermission, resolve_layer_inputs
 from .package import PackagingOptions
 from .record import FetchedRecord, LayerRecord, RecordConflict, fetch_record, write_last_record, write_versioned_manifest
@@ -322,6 +323,31 @@ def check_record_owner(fetched: FetchedRecord, *, layer_name: str, s3dir_lambda:
             f"s3dir_lambda {s3dir_lambda.uri} already records layer {record.layer_name!r}, not {layer_name!r}: "
             f"two layers must not share one record; give layer {layer_name!r} its own s3dir_lambda"
         )
+
+
+def check_other_records(*, s3_client: S3Client, inputs: LayerInputs) -> None:
+    """The records of the other tools in the same ``s3dir_lambda`` must name this layer too.
+
+    A plan reads only its own tool's record (one request); before publishing, a deploy also
+    makes sure no other layer records into this folder through another tool's manifest.
+    """
+    for tool, name in MANIFEST_NAMES.items():
+        if tool is inputs.tool:
+            continue
+        s3path = inputs.s3_layout.get_s3path_last_manifest(name)
+        try:
+            metadata = s3_client.head_object(Bucket=s3path.bucket, Key=s3path.key).get("Metadata", {})
+        except ClientError as e:
+            if error_code(e) in ("404", "NoSuchKey", "NotFound"):
+                continue
+            raise
+        other = metadata.get("layer-name")
+        if other and other != inputs.layer_name:
+            raise LayerError(
+                f"s3dir_lambda {inputs.s3_layout.s3dir_lambda.uri} already records layer {other!r} (in {s3path.uri}), "
+                f"not {inputs.layer_name!r}: two layers must not share one record; give layer "
+                f"{inputs.layer_name!r} its own s3dir_lambda"
+            )
 
 
 def publish_layer_version(

@@ -37,6 +37,7 @@ from .package import LayerZipInfo, PackagingOptions, create_layer_zip_file
 from .publish import (
     LayerDeployment,
     apply_retention,
+    check_other_records,
     check_record_owner,
     deployment_from_record,
     find_layer_version_by_fingerprint,
@@ -481,6 +482,7 @@ def deploy_layer(
             log(f"[plan] another deploy recorded version {plan.current_version} meanwhile")
             assert plan.record is not None
             return _finish(plan.record, published=False, adopted=False, **finish)  # type: ignore[arg-type]
+        check_other_records(s3_client=s3_client, inputs=inputs)
         found = find_layer_version_by_fingerprint(
             lambda_client=lambda_client, layer_name=inputs.layer_name, fingerprint=inputs.fingerprint
         )
