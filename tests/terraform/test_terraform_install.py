@@ -33,7 +33,7 @@ def test_the_executable_runs_this_virtualenv_and_answers_the_plugin_handshake(tm
         assert found, handshake
         assert Path(found["socket"]).is_socket()
     finally:
-        stop_process(proc)  # type: ignore[arg-type]
+        stop_process(proc)
 
 
 def test_cli_configuration_per_mode(tmp_path: Path) -> None:

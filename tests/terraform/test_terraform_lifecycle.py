@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -82,8 +83,15 @@ def assert_no_secret(tf: Terraform, password: str) -> None:
 
 
 def test_plan_apply_change_apply_destroy(
-    example_terraform: Terraform, aws: MotoServer, bucket: str, project_copy, credentials: Credentials,
-    private_index: PrivateIndex, dir_tool_cache: Path, s3_client: Any, lambda_client: Any,
+    example_terraform: Terraform,
+    aws: MotoServer,
+    bucket: str,
+    project_copy: Callable[[str], Path],
+    credentials: Credentials,
+    private_index: PrivateIndex,
+    dir_tool_cache: Path,
+    s3_client: Any,
+    lambda_client: Any,
 ) -> None:
     tf = example_terraform
     project = project_copy("uv")
@@ -155,7 +163,11 @@ def test_plan_apply_change_apply_destroy(
 
 
 def test_deleted_version_shows_as_drift_and_delete_on_destroy_removes_what_was_published(
-    layer_terraform: Terraform, aws: MotoServer, bucket: str, project_copy, credentials: Credentials,
+    layer_terraform: Terraform,
+    aws: MotoServer,
+    bucket: str,
+    project_copy: Callable[[str], Path],
+    credentials: Credentials,
     lambda_client: Any,
 ) -> None:
     tf = layer_terraform
@@ -179,8 +191,15 @@ def test_deleted_version_shows_as_drift_and_delete_on_destroy_removes_what_was_p
 
 
 def test_apply_of_a_plan_made_for_another_lock_file_fails_without_publishing(
-    layer_terraform: Terraform, aws: MotoServer, bucket: str, project_copy, credentials: Credentials,
-    private_index: PrivateIndex, dir_tool_cache: Path, s3_client: Any, lambda_client: Any,
+    layer_terraform: Terraform,
+    aws: MotoServer,
+    bucket: str,
+    project_copy: Callable[[str], Path],
+    credentials: Credentials,
+    private_index: PrivateIndex,
+    dir_tool_cache: Path,
+    s3_client: Any,
+    lambda_client: Any,
 ) -> None:
     tf = layer_terraform
     project = project_copy("uv")
@@ -205,8 +224,14 @@ def test_apply_of_a_plan_made_for_another_lock_file_fails_without_publishing(
     [("tool", "conda", "tool"), ("python_version", "2.7", "python_version"), ("architecture", "mips", "architecture")],
 )
 def test_bad_input_fails_the_plan_on_that_argument(
-    layer_terraform: Terraform, aws: MotoServer, bucket: str, project_copy, credentials: Credentials,
-    variable: str, value: str, named: str,
+    layer_terraform: Terraform,
+    aws: MotoServer,
+    bucket: str,
+    project_copy: Callable[[str], Path],
+    credentials: Credentials,
+    variable: str,
+    value: str,
+    named: str,
 ) -> None:
     tf = layer_terraform
     configure(tf, aws=aws, bucket=bucket, project=project_copy("uv"), credentials=credentials, **{variable: value})
@@ -218,8 +243,15 @@ def test_bad_input_fails_the_plan_on_that_argument(
 
 
 def test_a_second_configuration_with_the_same_lock_adopts_the_version_instead_of_publishing(
-    layer_terraform: Terraform, terraform_bin: str, cli_config: Path, aws: MotoServer, bucket: str, project_copy,
-    credentials: Credentials, lambda_client: Any, tmp_path: Path,
+    layer_terraform: Terraform,
+    terraform_bin: str,
+    cli_config: Path,
+    aws: MotoServer,
+    bucket: str,
+    project_copy: Callable[[str], Path],
+    credentials: Credentials,
+    lambda_client: Any,
+    tmp_path: Path,
 ) -> None:
     project = project_copy("uv")
     first = layer_terraform

@@ -53,7 +53,9 @@ def _hcl_string(value: str | Path) -> str:
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def render_cli_config(*, dir_mirror: Path, dir_executable: Path, dev_overrides: bool, offline_mirror: Path | None) -> str:
+def render_cli_config(
+    *, dir_mirror: Path, dir_executable: Path, dev_overrides: bool, offline_mirror: Path | None
+) -> str:
     """The ``provider_installation`` block for a Terraform CLI configuration file."""
     ours = _hcl_string(PROVIDER_SOURCE)
     lines = ["provider_installation {"]
@@ -61,7 +63,8 @@ def render_cli_config(*, dir_mirror: Path, dir_executable: Path, dev_overrides: 
         lines += ["  dev_overrides {", f"    {ours} = {_hcl_string(dir_executable)}", "  }"]
     lines += ["  filesystem_mirror {", f"    path    = {_hcl_string(dir_mirror)}", f"    include = [{ours}]", "  }"]
     if offline_mirror is not None:
-        lines += ["  filesystem_mirror {", f"    path    = {_hcl_string(offline_mirror)}", f"    exclude = [{ours}]", "  }"]
+        path = _hcl_string(offline_mirror)
+        lines += ["  filesystem_mirror {", f"    path    = {path}", f"    exclude = [{ours}]", "  }"]
     else:
         lines += ["  direct {", f"    exclude = [{ours}]", "  }"]
     lines.append("}")

@@ -63,9 +63,8 @@ class AlabProvider(Provider):
         """``s3_client`` and ``lambda_client`` keyword arguments for the core, made once per run."""
         with self._lock:
             if self._clients is None:
-                self._clients = dict(
-                    zip(("s3_client", "lambda_client"), api.make_clients(region=self.region, endpoint_url=self.endpoint_url))
-                )
+                s3_client, lambda_client = api.make_clients(region=self.region, endpoint_url=self.endpoint_url)
+                self._clients = {"s3_client": s3_client, "lambda_client": lambda_client}
             return self._clients
 
     def get_data_sources(self) -> list[type[DataSource]]:
@@ -78,5 +77,5 @@ class AlabProvider(Provider):
 def main() -> None:
     """Run as Terraform's plugin process (the executable ``alab terraform install`` writes calls this)."""
     # run_provider instantiates tf.provider.ProviderServicer by name; serve our subclass instead.
-    tf.provider.ProviderServicer = AlabServicer  # type: ignore[misc]
+    tf.provider.ProviderServicer = AlabServicer
     runner.run_provider(AlabProvider(), sys.argv)

@@ -83,7 +83,7 @@ LAYER_SCHEMA = schema.Schema(
             "resolved from the directory Terraform runs in, so prefer `${path.module}/...`.",
             required=True,
         ),
-        _input("s3dir_lambda", types.String(), "S3 folder (s3://bucket/prefix/) holding the layer record.", required=True),
+        _input("s3dir_lambda", types.String(), "S3 folder (s3://bucket/prefix/) of the layer record.", required=True),
         _input("tool", types.String(), "pip, poetry or uv.", required=True),
         _input("build_in", types.String(), f"local or container (default {DEFAULT_BUILD_IN})."),
         _input("python_version", types.String(), f"Lambda Python version (default {DEFAULT_PYTHON_VERSION})."),
@@ -322,13 +322,14 @@ class LayerResource(Resource):
         """Published versions are immutable and other stacks may use them: keep them unless asked."""
         if not current.get("delete_on_destroy"):
             return None
+        layer_name = current["layer_name"]
         versions = [int(v) for v in current.get("published_versions") or []]
         try:
             api.delete_layer_versions(
-                layer_name=current["layer_name"], versions=versions, lambda_client=self.provider.clients()["lambda_client"]
+                layer_name=layer_name, versions=versions, lambda_client=self.provider.clients()["lambda_client"]
             )
         except Exception as exc:
-            ctx.diagnostics.add_error(f"Cannot delete versions of layer {current['layer_name']}", _scrub(str(exc), None))
+            ctx.diagnostics.add_error(f"Cannot delete versions of layer {layer_name}", _scrub(str(exc), None))
             return current  # still in state, so a later destroy can retry
         return None
 

@@ -46,20 +46,20 @@ class AlabServicer(ProviderServicer):
         response = super().PlanResourceChange(request, context)
         type_name = request.type_name
         planned = read_dynamic_value(response.planned_state)
-        if planned is None or any(d.severity == pb.Diagnostic.ERROR for d in response.diagnostics):
+        if planned is None:
             return response
-        attrs = self._get_res_attrs(type_name)
-        blocks = self._get_res_blocks(type_name)
-        if read_dynamic_value(request.prior_state) is None:
+        failed = any(d.severity == pb.Diagnostic.ERROR for d in response.diagnostics)
+        if read_dynamic_value(request.prior_state) is None and not failed:
+            attrs = self._get_res_attrs(type_name)
+            blocks = self._get_res_blocks(type_name)
             diags = Diagnostics()
             planned_enc, planned_state = _decode_state(diags, attrs, blocks, planned)
             resource = self.app.new_resource(self._get_res_cls(type_name))
-            changed = set(planned_state or {})
-            new_state = resource.plan(PlanContext(diags, type_name, changed_fields=changed), None, planned_state or {})
+            plan_context = PlanContext(diags, type_name, changed_fields=set(planned_state or {}))
+            new_state = resource.plan(plan_context, None, planned_state or {})
             response.diagnostics.extend(diags.to_pb())
-            if diags.has_errors():
-                return response
-            planned = read_dynamic_value(_encode_state(attrs, blocks, new_state, planned_enc))
+            if not diags.has_errors():
+                planned = read_dynamic_value(_encode_state(attrs, blocks, new_state, planned_enc))
         for name in self._write_only_names(type_name):
             planned[name] = None
         response.planned_state.CopyFrom(to_dynamic_value(planned))
