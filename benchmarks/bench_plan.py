@@ -122,7 +122,7 @@ def main() -> None:
                     fn()
                     singles[name].append(time.perf_counter() - started)
             many: list[float] = []
-            for _ in range(max(args.rounds // 10, 5)):
+            for _ in range(max(args.rounds // 4, 10)):
                 started = time.perf_counter()
                 plan_all()
                 many.append(time.perf_counter() - started)
