@@ -6,6 +6,7 @@ preinstalled filesystem mirror, every AWS call to the moto server.
 
 from __future__ import annotations
 
+import json
 import re
 import zipfile
 from collections.abc import Callable
@@ -273,3 +274,38 @@ def test_a_second_configuration_with_the_same_lock_adopts_the_version_instead_of
     # It published nothing, so even delete_on_destroy leaves the version to the stack that did.
     second.run("destroy", "-auto-approve", "-input=false")
     assert layer_versions(lambda_client) == [1]
+
+
+def test_inputs_known_only_at_apply_defer_the_whole_decision_to_apply(
+    layer_terraform: Terraform,
+    aws: MotoServer,
+    bucket: str,
+    project_copy: Callable[[str], Path],
+    credentials: Credentials,
+    lambda_client: Any,
+) -> None:
+    tf = layer_terraform
+    project = project_copy("uv")
+    s3dir = f"s3://{bucket}/lambda/{APP}/"
+    configure(tf, aws=aws, bucket=bucket, project=project, credentials=credentials)
+    # s3dir_lambda now depends on another resource's output, unknown until that one is applied.
+    (tf.workdir / "prefix.tf").write_text('resource "terraform_data" "prefix" {\n  input = var.app_name\n}\n')
+    (tf.workdir / "main_override.tf").write_text(
+        'resource "alab_layer" "deps" {\n'
+        '  s3dir_lambda = "s3://${var.bucket}/lambda/${terraform_data.prefix.output}/"\n'
+        "}\n"
+    )
+    tf.run("init", "-input=false")
+    plan = tf.plan("deferred.tfplan")
+    for name in ("fingerprint", "publish_reason", "layer_version", "s3dir_lambda"):
+        assert attribute(plan.stdout, name) == "(known after apply)"
+    # Terraform plans alab_layer again during apply, once s3dir_lambda is known: the reason is recorded then.
+    expected = plan_layer(layer_name=LAYER, path_pyproject_toml=project, s3dir_lambda=s3dir, tool="uv")
+    tf.apply("deferred.tfplan")
+    assert layer_versions(lambda_client) == [1]
+    state = json.loads(tf.run("show", "-json").stdout)
+    (layer,) = [r for r in state["values"]["root_module"]["resources"] if r["type"] == "alab_layer"]
+    assert layer["values"]["s3dir_lambda"] == s3dir
+    assert layer["values"]["fingerprint"] == expected.fingerprint
+    assert layer["values"]["publish_reason"] == expected.reason
+    assert tf.plan("after.tfplan").returncode == 0

@@ -12,6 +12,7 @@ import dataclasses
 import sys
 from typing import TYPE_CHECKING, Any
 
+from msgpack import ExtType
 from tf import schema, types
 from tf.iface import (
     CreateContext,
@@ -53,6 +54,22 @@ CREDENTIAL_KEYS = ("index_name", "index_url", "username", "password")
 DEFAULT_BUILD_IN = "local"
 DEFAULT_PYTHON_VERSION = "3.12"
 DEFAULT_ARCHITECTURE = "x86_64"
+
+
+def is_unknown(value: Any) -> bool:
+    """Unknown until apply, anywhere inside ``value``.
+
+    Terraform >= 1.6 sends "refined" unknowns (msgpack extension 12, e.g. a string whose prefix is
+    known), which tf 1.2 passes on as a raw ``ExtType`` rather than its ``Unknown``; Terraform uses
+    msgpack extensions for nothing else, and takes them back unchanged in the planned state.
+    """
+    if value is Unknown or isinstance(value, ExtType):
+        return True
+    if isinstance(value, list):
+        return any(is_unknown(item) for item in value)
+    if isinstance(value, dict):
+        return any(is_unknown(item) for item in value.values())
+    return False
 
 
 def _input(name: str, type_: types.TfType, description: str, *, required: bool = False) -> schema.Attribute:
@@ -130,7 +147,7 @@ class LayerInputs:
     def from_state(cls, state: State) -> LayerInputs | None:
         """None while any of these inputs is still unknown (it depends on another resource)."""
         names = [field.name for field in dataclasses.fields(cls)]
-        if any(state.get(name) is Unknown for name in names):
+        if any(is_unknown(state.get(name)) for name in names):
             return None
         return cls(
             layer_name=state["layer_name"],
@@ -187,7 +204,7 @@ class LayerResource(Resource):
         options = {name: config.get(name) for name in ("keep_last", "permissions", "build_in")}
         problems = api.validate_layer_inputs(
             **inputs.kwargs(),
-            **{name: value for name, value in options.items() if value is not None and value is not Unknown},
+            **{name: value for name, value in options.items() if value is not None and not is_unknown(value)},
         )
         for name, message in problems:
             diags.add_error(f"Invalid {name}", message, path=[name])
@@ -250,10 +267,11 @@ class LayerResource(Resource):
                 architecture=inputs.architecture,
                 ignore_packages=inputs.ignore_packages,
             )
-            if planned.get("fingerprint") not in (Unknown, None) and fingerprint != planned["fingerprint"]:
+            planned_fingerprint = planned.get("fingerprint")
+            if isinstance(planned_fingerprint, str) and fingerprint != planned_fingerprint:
                 diags.add_error(
                     f"The lock file of layer {inputs.layer_name} changed after the plan",
-                    f"The plan was made for fingerprint {planned['fingerprint']}, the project now has "
+                    f"The plan was made for fingerprint {planned_fingerprint}, the project now has "
                     f"{fingerprint}. Nothing was published; run terraform plan again.",
                     path=["path_pyproject_toml"],
                 )
@@ -284,11 +302,6 @@ class LayerResource(Resource):
             "s3uri_manifest": deployment.s3uri_manifest,
             "published_versions": published,
         }
-        if result.get("publish_reason") is Unknown:
-            verb = "published" if deployment.published else "adopted"
-            result["publish_reason"] = f"{verb} version {deployment.layer_version}"
-        if result.get("package_changes") is Unknown:
-            result["package_changes"] = []
         return result
 
     def read(self, ctx: ReadContext, current: State) -> State | None:
