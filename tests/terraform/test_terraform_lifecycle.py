@@ -6,6 +6,7 @@ preinstalled filesystem mirror, every AWS call to the moto server.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import zipfile
@@ -309,3 +310,24 @@ def test_inputs_known_only_at_apply_defer_the_whole_decision_to_apply(
     assert layer["values"]["fingerprint"] == expected.fingerprint
     assert layer["values"]["publish_reason"] == expected.reason
     assert tf.plan("after.tfplan").returncode == 0
+
+
+def test_a_failing_build_fails_the_apply_without_state_or_leaked_password(
+    layer_terraform: Terraform,
+    aws: MotoServer,
+    bucket: str,
+    project_copy: Callable[[str], Path],
+    credentials: Credentials,
+    lambda_client: Any,
+    s3_client: Any,
+) -> None:
+    tf = layer_terraform
+    wrong = dataclasses.replace(credentials, password="Wr0ng-p@ss/" + credentials.password[-8:])
+    configure(tf, aws=aws, bucket=bucket, project=project_copy("uv"), credentials=wrong)
+    tf.run("init", "-input=false")
+    result = tf.run("apply", "-auto-approve", "-input=false", ok_codes=(1,))
+    assert f"Cannot deploy layer {LAYER}" in result.stderr
+    assert tf.run("state", "list").stdout.strip() == ""
+    assert lambda_client.list_layers()["Layers"] == []
+    assert not [key for key in s3_keys(s3_client, bucket) if "last-" in key]
+    assert_no_secret(tf, wrong.password)

@@ -260,22 +260,6 @@ class LayerResource(Resource):
         assert inputs is not None, "Terraform applies only known values"
         credentials = _credentials(planned.get("credentials"))
         try:
-            fingerprint = api.local_fingerprint(
-                path_pyproject_toml=inputs.path_pyproject_toml,
-                tool=inputs.tool,
-                python_version=inputs.python_version,
-                architecture=inputs.architecture,
-                ignore_packages=inputs.ignore_packages,
-            )
-            planned_fingerprint = planned.get("fingerprint")
-            if isinstance(planned_fingerprint, str) and fingerprint != planned_fingerprint:
-                diags.add_error(
-                    f"The lock file of layer {inputs.layer_name} changed after the plan",
-                    f"The plan was made for fingerprint {planned_fingerprint}, the project now has "
-                    f"{fingerprint}. Nothing was published; run terraform plan again.",
-                    path=["path_pyproject_toml"],
-                )
-                return prior
             deployment = api.deploy_layer(
                 **inputs.kwargs(),
                 build_in=planned.get("build_in") or DEFAULT_BUILD_IN,
@@ -291,7 +275,7 @@ class LayerResource(Resource):
         published = list((prior or {}).get("published_versions") or [])
         if deployment.published and deployment.layer_version not in published:
             published.append(deployment.layer_version)
-        result = {
+        return {
             **planned,
             "layer_version": deployment.layer_version,
             "layer_version_arn": deployment.layer_version_arn,
@@ -302,7 +286,6 @@ class LayerResource(Resource):
             "s3uri_manifest": deployment.s3uri_manifest,
             "published_versions": published,
         }
-        return result
 
     def read(self, ctx: ReadContext, current: State) -> State | None:
         """Refresh from the S3 record and Lambda; a record or version that is gone removes the object,
