@@ -87,15 +87,16 @@ def make_projects(work: Path) -> dict[str, Path]:
     return projects
 
 
-def timed(fn: Callable[[], object], rounds: int) -> float:
-    """Median seconds of ``rounds`` calls, after one untimed call that warms every cache."""
-    fn()
-    samples = []
+def interleaved(fns: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
+    """Median seconds of each (already warm) function over ``rounds`` rounds that run them in turn:
+    interleaving spreads the machine's load drift over all of them alike."""
+    samples: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(s) for name, s in samples.items()}
 
 
 def main() -> None:
@@ -122,32 +123,34 @@ def main() -> None:
         rows = []
         for tool in TOOLS:
             path = projects[tool]
-
-            def local(tool: str = tool, path: Path = path) -> None:
-                build_layer_artifacts_in_local(tool=tool, path_pyproject_toml=path, skip_prompt=True, **common)
-
-            t_local = timed(local, args.rounds)
-            local_sha = create_layer_zip_file(path_pyproject_toml=path, verbose=False).sha256
+            builds: dict[str, Callable[[], object]] = {
+                "local": lambda tool=tool, path=path: build_layer_artifacts_in_local(
+                    tool=tool, path_pyproject_toml=path, skip_prompt=True, **common
+                )
+            }
             for runtime in engines:
-
-                def container(tool: str = tool, path: Path = path, runtime: str = runtime) -> None:
-                    build_layer_artifacts_in_container(
-                        tool=tool,
-                        path_pyproject_toml=path,
-                        image=args.image,
-                        container_runtime=runtime,
-                        dir_cache=work / "container-cache",
-                        **common,
-                    )
-
-                t_container = timed(container, args.rounds)
-                same = create_layer_zip_file(path_pyproject_toml=path, verbose=False).sha256 == local_sha
-                rows.append((f"{tool} in {runtime} / {tool} local", t_container, t_local, same))
+                builds[runtime] = lambda tool=tool, path=path, runtime=runtime: build_layer_artifacts_in_container(
+                    tool=tool,
+                    path_pyproject_toml=path,
+                    image=args.image,
+                    container_runtime=runtime,
+                    dir_cache=work / "container-cache",
+                    **common,
+                )
+            digests = {}  # the first build of each also warms its caches
+            for name, build in builds.items():
+                build()
+                digests[name] = create_layer_zip_file(path_pyproject_toml=path, verbose=False).sha256
+            medians = interleaved(builds, args.rounds)
+            for runtime in engines:
+                same = digests[runtime] == digests["local"]
+                rows.append((f"{tool} in {runtime} / {tool} local", medians[runtime], medians["local"], same))
 
         info = create_layer_zip_file(path_pyproject_toml=projects["uv"], verbose=False)
         print(
             f"target python{args.python_version} {architecture} in {args.image}; {len(PINS)} pinned distributions, "
-            f"{info.file_count} files, {info.unzipped_size / 1e6:.1f} MB unzipped; median of {args.rounds}, warm caches"
+            f"{info.file_count} files, {info.unzipped_size / 1e6:.1f} MB unzipped; median of {args.rounds} interleaved rounds, warm caches; "
+            f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
         )
         print(f"{'measure':<32} {'container (s)':>13} {'local (s)':>10} {'ratio':>6}  goal     same zip")
         for name, t_container, t_local, same in rows:

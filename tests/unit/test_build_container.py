@@ -120,7 +120,7 @@ def test_container_steps_are_the_native_local_plan_on_container_paths(tmp_path: 
         requirement_options=(),
     )
     install = steps[-1]
-    assert install.argv[0] == ("{uv}" if tool is LayerBuildToolEnum.uv else "{python}")
+    assert install.argv[:3] == (("{uv}", "pip", "install") if tool is LayerBuildToolEnum.uv else ("{tools_python}", "-m", "pip"))
     assert install.argv[install.argv.index("--target") + 1] == "/c/s/python"
     assert not any("--platform" in a or "--python-platform" in a for a in install.argv)  # native
     assert all(path.startswith("/var/task/build/lambda/layer/") for path in install.files)
@@ -146,7 +146,9 @@ def test_container_plan_names_secrets_but_never_holds_them(tmp_path: Path, tool:
     assert PASSWORD not in text and "s3cr%40t" not in text
     assert plan["secret_env_names"] == sorted({n for s in steps for n in s.secret_env_names})
     assert plan["env"]["SSL_CERT_FILE"] == plan["env"]["PIP_CERT"] == PATH_CA_BUNDLE_IN_CONTAINER
-    assert (plan["tool"] or {}).get("name") == {"pip": None, "poetry": "poetry", "uv": "uv"}[tool.value]
+    assert plan["tools"]["requirements"] == {
+        "pip": ["pip==26.3"], "poetry": ["pip==26.3", "poetry==2.5.1"], "uv": ["uv==0.13.9"]
+    }[tool.value]
     assert plan["env"]["TMPDIR"] == "/var/task/t"
     no_ca = container_plan(tool=tool, target=X86_311, image="img:1", steps=steps, path_ca_bundle=None, dir_tmp="/t")
     assert "SSL_CERT_FILE" not in no_ca["env"]

@@ -61,8 +61,13 @@ _ENGINE_ARCHITECTURES: dict[str, str] = {"amd64": "x86_64", "x86_64": "x86_64", 
 
 CONTAINER_RUNTIMES: tuple[str, ...] = ("docker", "podman")
 
-#: The build tools the container installs, pinned so that a build does not drift with PyPI.
-PINNED_TOOL_VERSIONS: dict[str, str] = {"uv": "0.13.9", "poetry": "2.5.1"}
+#: What the container installs into a cached virtualenv for each tool: pinned, so that a build
+#: does not depend on the image's pip (Debian's 23.0 installs this set 2x slower than 26.3).
+PINNED_TOOLS: dict[LayerBuildToolEnum, tuple[str, ...]] = {
+    LayerBuildToolEnum.pip: ("pip==26.3",),
+    LayerBuildToolEnum.poetry: ("pip==26.3", "poetry==2.5.1"),
+    LayerBuildToolEnum.uv: ("uv==0.13.9",),
+}
 
 #: Where the host's project root, cache and CA bundle appear inside the container.
 DIR_PROJECT_IN_CONTAINER = "/var/task"
@@ -373,7 +378,7 @@ def plan_container_steps(
         dir_python=dir_python,
         dir_work=layout.get_path_in_container(layout.dir_build_lambda_layer),
         python="{python}",
-        tool_command=("{uv}",) if tool is LayerBuildToolEnum.uv else None,
+        tool_command=("{uv}",) if tool is LayerBuildToolEnum.uv else ("{tools_python}", "-m", "pip"),
         credentials=credentials,
         native=True,
         requirement_options=requirement_options,
@@ -424,13 +429,12 @@ def container_plan(
     dir_tmp: str,
 ) -> dict[str, Any]:
     """What the in-container script reads (JSON): no secret, only the names of the secret variables."""
-    tool_name = {LayerBuildToolEnum.uv: "uv", LayerBuildToolEnum.poetry: "poetry"}.get(tool)
     return {
         "image": image,
         "python_version": target.python_version,
         "architecture": target.architecture,
         "dir_cache": DIR_CACHE_IN_CONTAINER,
-        "tool": {"name": tool_name, "version": PINNED_TOOL_VERSIONS[tool_name]} if tool_name else None,
+        "tools": {"name": tool.value, "requirements": list(PINNED_TOOLS[tool])},
         "env": container_env(path_ca_bundle=path_ca_bundle, dir_tmp=dir_tmp),
         "keep_env": sorted(KEEP_ENV),
         "secret_env_names": sorted({n for s in steps for n in s.secret_env_names}),

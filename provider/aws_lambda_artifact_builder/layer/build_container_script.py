@@ -5,10 +5,10 @@ installed into it from PyPI. The host computed every install command (the same p
 local build, see ``build_container.py``); this script only
 
 1. checks that the image runs the target's Python version and CPU architecture,
-2. installs the pinned tool the plan needs (uv or poetry) into a virtualenv kept in the
-   host-mounted cache, once per image, tool and version, under a lock so that concurrent
-   builds share it, and
-3. runs the planned commands, replacing ``{python}``/``{uv}``/``{poetry}`` in argv.
+2. installs the pinned tools the plan needs (pip, and uv or poetry) into a virtualenv kept in
+   the host-mounted cache, once per image and tool set, under a lock so that concurrent builds
+   share it, and
+3. runs the planned commands, replacing ``{python}``, ``{tools_python}``, ``{uv}``, ``{poetry}``.
 
 Secrets arrive as environment variables only; they are never written to a file or printed.
 """
@@ -67,36 +67,43 @@ def tool_env(plan: dict[str, Any]) -> dict[str, str]:
     return env
 
 
-def ensure_tool(plan: dict[str, Any]) -> dict[str, str]:
-    """The executables the plan's argv placeholders stand for, installing the pinned tool when missing."""
-    tools = {"{python}": sys.executable}
-    spec = plan.get("tool")
-    if not spec:
-        return tools
-    name, version = spec["name"], spec["version"]
-    # One virtualenv per image interpreter: a venv made by another image's Python may not run here.
-    key = hashlib.sha256(f"{plan['image']}\0{os.path.realpath(sys.executable)}".encode()).hexdigest()[:12]
+def ensure_tools(plan: dict[str, Any]) -> dict[str, str]:
+    """The executables the plan's argv placeholders stand for, installing the pinned tools when missing.
+
+    ``{python}`` is the image's interpreter (the target); ``{tools_python}`` the virtualenv's, which
+    runs the pinned pip; ``{uv}``/``{poetry}`` its scripts.
+    """
+    spec = plan["tools"]
+    requirements = spec["requirements"]
+    # One virtualenv per image interpreter and tool set: a venv made by another image may not run here.
+    key = hashlib.sha256(
+        "\0".join([plan["image"], os.path.realpath(sys.executable), *requirements]).encode()
+    ).hexdigest()[:12]
     dir_tools = Path(plan["dir_cache"]) / "tools"
-    dir_venv = dir_tools / f"{name}-{version}-py{plan['python_version']}-{plan['architecture']}-{key}"
+    dir_venv = dir_tools / f"{spec['name']}-py{plan['python_version']}-{plan['architecture']}-{key}"
     path_ready = dir_venv / ".ready"
-    exe = dir_venv / "bin" / name
     dir_tools.mkdir(parents=True, exist_ok=True)
     with open(dir_tools / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (path_ready.exists() and exe.exists()):
-            log(f"installing {name}=={version} into the build cache")
-            shutil.rmtree(dir_venv, ignore_errors=True)
-            run([sys.executable, "-m", "venv", str(dir_venv)], env=tool_env(plan), what=f"creating a venv for {name}")
-            run(
-                [str(dir_venv / "bin" / "python"), "-m", "pip", "install", "--quiet", f"{name}=={version}"],
-                env=tool_env(plan),
-                what=f"installing {name}=={version}",
-            )
-            path_ready.write_text(version)
+        if path_ready.exists():
+            log(f"using cached {' '.join(requirements)}")
         else:
-            log(f"using cached {name}=={version}")
-    tools["{" + name + "}"] = str(exe)
-    return tools
+            log(f"installing {' '.join(requirements)} into the build cache")
+            shutil.rmtree(dir_venv, ignore_errors=True)
+            run([sys.executable, "-m", "venv", str(dir_venv)], env=tool_env(plan), what="creating the tools venv")
+            run(
+                [str(dir_venv / "bin" / "python"), "-m", "pip", "install", "--quiet", *requirements],
+                env=tool_env(plan),
+                what=f"installing {' '.join(requirements)}",
+            )
+            path_ready.write_text("\n".join(requirements))
+    dir_bin = dir_venv / "bin"
+    return {
+        "{python}": sys.executable,
+        "{tools_python}": str(dir_bin / "python"),
+        "{uv}": str(dir_bin / "uv"),
+        "{poetry}": str(dir_bin / "poetry"),
+    }
 
 
 def run(argv: list[str], *, env: dict[str, str], what: str, cwd: str | None = None) -> None:
@@ -133,7 +140,7 @@ def main(path_plan: str) -> int:
     try:
         Path(plan["env"]["TMPDIR"]).mkdir(parents=True, exist_ok=True)
         check_interpreter(plan)
-        tools = ensure_tool(plan)
+        tools = ensure_tools(plan)
         run_steps(plan, tools)
     except BuildError as e:
         print(ERROR_PREFIX + str(e), file=sys.stderr, flush=True)
