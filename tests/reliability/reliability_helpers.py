@@ -150,6 +150,8 @@ class Exposure:
     leaks: list[str] = dataclasses.field(default_factory=list)
     #: Number of distinct things (texts, files, objects, argv lists) scanned.
     scanned: int = 0
+    #: Every command line seen in /proc while the scenario ran (to check the watch saw the installers).
+    cmdlines: list[str] = dataclasses.field(default_factory=list)
 
     def scan(self, where: str, data: bytes | str) -> None:
         self.scanned += 1
