@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shutil
+import threading
 import zipfile
 from pathlib import Path
 
@@ -247,3 +250,29 @@ def test_another_layer_recording_through_another_tool_is_caught_before_publishin
         _deploy(project_copy("pip"), "pip", dict(target, layer_name="other"), credentials)
     assert s3_snapshot(s3_client, bucket) == before
     assert layer_versions(lambda_client, "other") == []
+
+
+def test_deploys_of_one_project_take_turns_in_its_build_folder(project_copy, target, credentials, lambda_client):
+    path = project_copy("pip")
+    dir_build = path.parent / "build" / "lambda"
+    dir_build.mkdir(parents=True)
+    fd = os.open(dir_build / "layer-build.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # another deploy of this project is building
+    lines: list[str] = []
+    done = threading.Event()
+
+    def deploy() -> None:
+        deploy_layer(path_pyproject_toml=path, tool="pip", credentials=credentials, printer=lines.append, **target)
+        done.set()
+
+    worker = threading.Thread(target=deploy)
+    worker.start()
+    try:
+        assert not done.wait(1.5), "the deploy must wait for the build folder"
+        assert any(line.startswith("[build] waiting for another deploy that builds in") for line in lines)
+        assert not any(line.startswith("[build] installing") for line in lines)
+    finally:
+        os.close(fd)
+    worker.join(60)
+    assert done.is_set()
+    assert layer_versions(lambda_client, "sample-deps") == [1]

@@ -13,12 +13,14 @@ Every front end (CLI, Pulumi, Terraform) calls these functions; none re-implemen
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import functools
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -345,6 +347,28 @@ def read_layer_record(
 
 
 # ---------------------------------------------------------------------------- deploy
+@contextlib.contextmanager
+def _build_folder_lock(inputs: LayerInputs, log: T_PRINTER) -> Iterator[None]:
+    """Hold the project's build folder alone from the build until its zip is uploaded.
+
+    The deploy claim is per ``s3dir_lambda``, but ``build/lambda/layer`` is per project, and each
+    build wipes it: two layers of one project (two architectures, two regions) deployed at once
+    by the CLI, Pulumi or Terraform must take turns. ``flock`` serialises threads and processes.
+    """
+    dir_build = inputs.path_layout.dir_build_lambda
+    dir_build.mkdir(parents=True, exist_ok=True)
+    fd = os.open(dir_build / "layer-build.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"[build] waiting for another deploy that builds in {dir_build}")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def _build_and_package(
     inputs: LayerInputs,
     *,
@@ -490,25 +514,26 @@ def deploy_layer(
         if found is not None:
             log(f"[publish] adopting version {found.version}, published earlier with this fingerprint")
         else:
-            zip_info = _build_and_package(
-                inputs,
-                build_in=build_in,
-                credentials=credentials,
-                image=image,
-                container_runtime=container_runtime,
-                verbose=verbose,
-                printer=printer,
-                log=log,
-            )
-            claim.ensure_held()
-            upload_layer_zip_to_s3(
-                s3dir_lambda=inputs.s3_layout.s3dir_lambda,
-                path_pyproject_toml=inputs.path_layout.path_pyproject_toml,
-                s3_client=s3_client,
-                metadata={"fingerprint": inputs.fingerprint},
-                verbose=verbose,
-                printer=printer,
-            )
+            with _build_folder_lock(inputs, log):
+                zip_info = _build_and_package(
+                    inputs,
+                    build_in=build_in,
+                    credentials=credentials,
+                    image=image,
+                    container_runtime=container_runtime,
+                    verbose=verbose,
+                    printer=printer,
+                    log=log,
+                )
+                claim.ensure_held()
+                upload_layer_zip_to_s3(
+                    s3dir_lambda=inputs.s3_layout.s3dir_lambda,
+                    path_pyproject_toml=inputs.path_layout.path_pyproject_toml,
+                    s3_client=s3_client,
+                    metadata={"fingerprint": inputs.fingerprint},
+                    verbose=verbose,
+                    printer=printer,
+                )
             claim.ensure_held()
             found = publish_staged_zip(
                 lambda_client=lambda_client,
