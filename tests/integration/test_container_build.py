@@ -131,7 +131,6 @@ def test_container_build_gives_the_local_builds_zip_and_keeps_the_login_secret(
     # A credentials file left by an old version must not survive (nor be read).
     layout.path_private_repository_credentials_in_local.parent.mkdir(parents=True, exist_ok=True)
     layout.path_private_repository_credentials_in_local.write_text(credentials.password)
-    containers_before = list_build_containers(engine)
     environ_before = dict(os.environ)
     logs: list[str] = []
     with watch_processes(monkeypatch) as watch:
@@ -151,7 +150,7 @@ def test_container_build_gives_the_local_builds_zip_and_keeps_the_login_secret(
     assert installed(path_pyproject) == RUNTIME_SET
     assert not list(layout.dir_python.glob("alab_demo_devtool*"))
     assert {p.stat().st_uid for p in layout.dir_python.rglob("*")} == {os.geteuid()}
-    assert list_build_containers(engine) == containers_before
+    assert list_build_containers(engine, path_pyproject.parent) == []
 
     secrets = [credentials.password, quote(credentials.password, safe="")]
     runs = [s for s in watch.spawned if s.argv[1:2] == ["run"]]
@@ -175,7 +174,6 @@ def test_a_failed_build_removes_its_container_and_names_the_problem(
 ):
     path_pyproject = project_copy("pip")
     set_pin(path_pyproject, "alab-demo-core", "9.9.9")  # not on the index
-    before = list_build_containers(engine)
     with pytest.raises(LayerError) as raised:
         build_layer_artifacts_in_container(
             tool="pip",
@@ -191,7 +189,7 @@ def test_a_failed_build_removes_its_container_and_names_the_problem(
     message = str(raised.value)
     assert "alab-demo-core" in message and "pip install" in message
     assert credentials.password not in message and quote(credentials.password, safe="") not in message
-    assert list_build_containers(engine) == before
+    assert list_build_containers(engine, path_pyproject.parent) == []
 
 
 class HangingIndex:
@@ -236,13 +234,12 @@ def test_ctrl_c_removes_the_running_container(
         )
         """
     )
-    before = set(list_build_containers(engine))
     child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         started = []
         deadline = time.monotonic() + 120
         while not started and time.monotonic() < deadline and child.poll() is None:
-            started = [n for n in list_build_containers(engine) if n not in before]
+            started = list_build_containers(engine, path_pyproject.parent)
             time.sleep(0.2)
         assert started, "the build container never appeared"
         while not index.held and time.monotonic() < deadline:  # until pip inside waits on the index
@@ -255,7 +252,7 @@ def test_ctrl_c_removes_the_running_container(
             child.kill()
         index.close()
     assert child.returncode != 0 and "KeyboardInterrupt" in output
-    assert set(list_build_containers(engine)) == before
+    assert list_build_containers(engine, path_pyproject.parent) == []
 
 
 def test_concurrent_builds_of_the_same_target_do_not_collide(

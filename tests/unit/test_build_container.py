@@ -74,6 +74,8 @@ def test_run_argv_passes_secrets_by_name_and_mounts_project_cache_and_ca(tmp_pat
     assert argv[:2] == ["/usr/bin/docker", "run"]
     assert "--rm" not in argv  # podman's docker API loses the exit code with it; the runner removes it
     assert argv[argv.index("--platform") + 1] == "linux/amd64"
+    labels = [argv[i + 1] for i, a in enumerate(argv) if a == "--label"]
+    assert labels == ["aws-lambda-artifact-builder.build=b1", f"aws-lambda-artifact-builder.project={tmp_path / 'proj'}"]
     mounts = [argv[i + 1] for i, a in enumerate(argv) if a == "--mount"]
     assert f"type=bind,source={tmp_path / 'proj'},target={DIR_PROJECT_IN_CONTAINER}" in mounts
     assert f"type=bind,source={tmp_path / 'ca.pem'},target={PATH_CA_BUNDLE_IN_CONTAINER},readonly" in mounts

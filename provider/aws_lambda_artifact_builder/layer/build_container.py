@@ -84,8 +84,9 @@ PROXY_ENV_VARS: tuple[str, ...] = tuple(
 #: pip settings that change only how an index is reached (from the environment or pip's config files).
 PIP_TRANSPORT_ENV_VARS: tuple[str, ...] = ("PIP_PROXY", "PIP_TIMEOUT", "PIP_DEFAULT_TIMEOUT", "PIP_RETRIES", "PIP_TRUSTED_HOST")
 
-#: Label on every build container, so that leftovers can be found; the value is the build id.
+#: Labels on every build container, so that leftovers can be found: the build id and the project root.
 CONTAINER_LABEL = "aws-lambda-artifact-builder.build"
+CONTAINER_PROJECT_LABEL = "aws-lambda-artifact-builder.project"
 
 PATH_SCRIPT_SOURCE = Path(__file__).with_name("build_container_script.py")
 
@@ -173,6 +174,8 @@ class ContainerRun:
             self.name,
             "--label",
             f"{CONTAINER_LABEL}={self.build_id}",
+            "--label",
+            f"{CONTAINER_PROJECT_LABEL}={self.dir_project_root}",
             "--platform",
             self.platform,
             "--mount",
@@ -310,11 +313,10 @@ def _remove_container(engine: ContainerEngine, name: str) -> None:
     _run_quiet([engine.executable, "rm", "--force", *wait, name], timeout=120)
 
 
-def list_build_containers(engine: ContainerEngine) -> list[str]:
-    """Names of every container, running or not, that a layer build started and did not remove."""
-    result = _run_quiet(
-        [engine.executable, "ps", "--all", "--filter", f"label={CONTAINER_LABEL}", "--format", "{{.Names}}"]
-    )
+def list_build_containers(engine: ContainerEngine, dir_project_root: Path | None = None) -> list[str]:
+    """Names of the containers, running or not, that layer builds (of one project) started and did not remove."""
+    label = CONTAINER_LABEL if dir_project_root is None else f"{CONTAINER_PROJECT_LABEL}={dir_project_root}"
+    result = _run_quiet([engine.executable, "ps", "--all", "--filter", f"label={label}", "--format", "{{.Names}}"])
     if result.returncode != 0:
         raise LayerError(f"cannot list containers with {engine.runtime}: {result.stderr.strip()}")
     return sorted(line.strip() for line in result.stdout.splitlines() if line.strip())
