@@ -15,12 +15,8 @@ Pulumi secret input and are never returned as an output.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
-import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +26,7 @@ from pulumi.output import Unknown
 
 from .errors import LayerError
 from .layer.clients import make_clients
-from .layer.foundation import Credentials, LayerPathLayout
+from .layer.foundation import Credentials
 from .layer.inputs import local_fingerprint, validate_layer_inputs
 from .layer.publish import LayerDeployment, delete_layer_versions, get_layer_version
 from .layer.workflow import deploy_layer, plan_layer, read_layer_record
@@ -48,28 +44,6 @@ _CREDENTIAL_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(C
 def _log(msg: str) -> None:
     """Provider progress goes to stderr, which the engine shows as diagnostics (stdout carries the port)."""
     print(msg, file=sys.stderr, flush=True)
-
-
-@contextlib.contextmanager
-def _build_folder_lock(path_pyproject_toml: str) -> Iterator[None]:
-    """Hold the project's build folder alone while deploying.
-
-    The engine runs independent resources in parallel, and stacks may be deployed side by side
-    from one checkout; two layers of one project (two architectures, say) share
-    ``build/lambda/layer``, which each build wipes. ``flock`` serialises threads and processes alike.
-    """
-    dir_build = LayerPathLayout(path_pyproject_toml=Path(path_pyproject_toml)).dir_build_lambda
-    dir_build.mkdir(parents=True, exist_ok=True)
-    fd = os.open(dir_build / ".alab-build.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            _log(f"waiting for another deploy that builds in {dir_build}")
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
 
 
 def _is_unknown(value: Any) -> bool:
@@ -234,17 +208,17 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
 
     # -------------------------------------------------------------- create / update
     def _deploy(self, layer: LayerProps) -> LayerDeployment:
-        with _build_folder_lock(layer.path_pyproject_toml):
-            return deploy_layer(
-                **layer.target_kwargs(),
-                build_in=layer.build_in,
-                credentials=layer.credentials,
-                keep_last=layer.keep_last,
-                permissions=layer.permissions,
-                verbose=True,
-                printer=_log,
-                **self._clients(),
-            )
+        # deploy_layer serialises builds that share the project's build folder itself.
+        return deploy_layer(
+            **layer.target_kwargs(),
+            build_in=layer.build_in,
+            credentials=layer.credentials,
+            keep_last=layer.keep_last,
+            permissions=layer.permissions,
+            verbose=True,
+            printer=_log,
+            **self._clients(),
+        )
 
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
         layer = LayerProps.from_props(props)
