@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test demo install clean
+.PHONY: test demo bench install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ test: $(STAMP)
 # The whole product on loopback: a local AWS endpoint, a tiny index, plan/deploy/change/deploy.
 demo: $(STAMP)
 	$(PY) examples/demo.py
+
+# Every benchmark side by side in one run; writes the table of ratios to benchmarks/RESULTS.md.
+# Container rows need an engine and ALAB_CONTAINER_TEST_IMAGE (scripts/setup-container-engine.sh).
+bench: $(STAMP)
+	$(PY) benchmarks/run_all.py --output benchmarks/RESULTS.md
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

@@ -2,24 +2,24 @@
 
 Starts a moto server and a private index on loopback, locks the uv fixture project, records
 20 layers (each its own s3dir_lambda and layer name) and then measures, in the same run and
-with the same boto3 clients, interleaving the samples:
+with the same boto3 clients, in blocks of interleaved samples (one ratio per block: the median of
+the block's samples of each side):
 - one S3 HEAD of a layer record (the unit),
 - a no-op ``plan_layer`` of one layer (the S3 GET of the record, overlapped with the Lambda
   listing that proves the recorded version still exists, plus reading and fingerprinting the
-  local lock), goal <= 2.0 HEADs,
+  local lock) ÷ one HEAD, goal <= 2.0,
 - the same with the default clients (``make_clients``, what the CLI and Pulumi use),
-- planning the 20 layers one after the other, against 20 x one plan, goal <= 1.1.
+- planning the 20 layers one after the other ÷ 20 x one plan of the same block, goal <= 1.1.
 
-Prints a markdown table of medians (min-max) and ratios. Not a test: no timing is asserted.
+Prints a markdown table of ratios (median, min-max over the blocks). Not a test: no timing is asserted.
 
-Usage: .venv/bin/python benchmarks/bench_plan.py [--rounds N]
+Usage: .venv/bin/python benchmarks/bench_plan.py [--rounds N] [--samples N]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -41,30 +41,23 @@ from support.layers import write_test_zip  # noqa: E402
 from support.projects import make_project  # noqa: E402
 from support.servers import MotoServer, PrivateIndex  # noqa: E402
 from support.wheels import build_all_fixture_wheels  # noqa: E402
+from ratios import Ratio, machine, markdown_table, seconds  # noqa: E402
 
 LAYERS = 20
 
 
-def _stats(samples: list[float]) -> tuple[float, float, float]:
-    return statistics.median(samples), min(samples), max(samples)
+def block_ratio(measure: str, ours: list[list[float]], unit: list[list[float]], goal: str, scale: float = 1.0) -> Ratio:
+    """One ratio per block: median of the block's ``ours`` ÷ (``scale`` x median of its ``unit``)."""
+    samples = tuple(statistics.median(o) / (scale * statistics.median(u)) for o, u in zip(ours, unit))
+    flat_ours = statistics.median([x for block in ours for x in block])
+    flat_unit = statistics.median([x for block in unit for x in block])
+    detail = f"{seconds(flat_ours)} ÷ {f'{scale:g} × ' if scale != 1 else ''}{seconds(flat_unit)}"
+    return Ratio(measure, "fixture uv project, moto server on loopback", samples, goal, detail)
 
 
-def _machine() -> str:
-    mem = ""
-    try:
-        kib = int(next(line for line in open("/proc/meminfo") if line.startswith("MemTotal")).split()[1])
-        mem = f", {kib / 1024 / 1024:.1f} GiB RAM"
-    except (OSError, StopIteration, ValueError):
-        pass
-    load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
-    return f"{os.cpu_count()} cores{mem}{load}, {platform.system()} {platform.machine()}, Python {platform.python_version()}"
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=200, help="samples per single measurement")
-    args = parser.parse_args()
-
+def measure(*, rounds: int = 7, samples: int = 30) -> list[Ratio]:
+    """``rounds`` blocks of ``samples`` interleaved samples of each single measure (plus 3 of the 20-layer plan)."""
+    saved_env = dict(os.environ)
     with tempfile.TemporaryDirectory(prefix="bench-plan-") as tmp:
         dir_tmp = Path(tmp)
         moto = MotoServer.start(dir_tmp / "moto.log")
@@ -111,44 +104,49 @@ def main() -> None:
                 for kwargs in layers:
                     plan_layer(**kwargs, s3_client=s3, lambda_client=lam)
 
-            singles: dict[str, list[float]] = {"head": [], "plan": [], "plan_default": []}
             calls: dict[str, Callable[[], None]] = {"head": head, "plan": plan_one, "plan_default": plan_default_clients}
             for fn in calls.values():  # warm up connections and caches
                 for _ in range(10):
                     fn()
-            for _ in range(args.rounds):
-                for name, fn in calls.items():
+            blocks: dict[str, list[list[float]]] = {name: [] for name in (*calls, "many", "plan_in_many")}
+            for _ in range(rounds):
+                block: dict[str, list[float]] = {name: [] for name in blocks}
+                for _ in range(samples):
+                    for name, fn in calls.items():
+                        started = time.perf_counter()
+                        fn()
+                        block[name].append(time.perf_counter() - started)
+                for _ in range(3):
                     started = time.perf_counter()
-                    fn()
-                    singles[name].append(time.perf_counter() - started)
-            many: list[float] = []
-            for _ in range(max(args.rounds // 4, 10)):
-                started = time.perf_counter()
-                plan_all()
-                many.append(time.perf_counter() - started)
-                for name in ("head", "plan"):
-                    started = time.perf_counter()
-                    calls[name]()
-                    singles[name].append(time.perf_counter() - started)
+                    plan_all()
+                    block["many"].append(time.perf_counter() - started)
+                    for _ in range(3):
+                        started = time.perf_counter()
+                        plan_one()
+                        block["plan_in_many"].append(time.perf_counter() - started)
+                for name, values in block.items():
+                    blocks[name].append(values)
         finally:
             index.stop()
             moto.stop()
+            os.environ.clear()
+            os.environ.update(saved_env)
 
-    head_ms = _stats(singles["head"])
-    plan_ms = _stats(singles["plan"])
-    default_ms = _stats(singles["plan_default"])
-    many_ms = _stats(many)
-    rows = [
-        ("one S3 HEAD of the record", head_ms, "1.00", ""),
-        ("no-op plan_layer ÷ one S3 HEAD", plan_ms, f"{plan_ms[0] / head_ms[0]:.2f}", "≤ 2.0"),
-        ("no-op plan_layer, default clients ÷ one S3 HEAD", default_ms, f"{default_ms[0] / head_ms[0]:.2f}", "≤ 2.0"),
-        (f"{LAYERS}-layer plan ÷ {LAYERS} × one plan", many_ms, f"{many_ms[0] / (LAYERS * plan_ms[0]):.2f}", "≤ 1.1"),
+    return [
+        block_ratio("no-op plan_layer ÷ one S3 HEAD", blocks["plan"], blocks["head"], "≤ 2.0"),
+        block_ratio("no-op plan_layer (default clients) ÷ one S3 HEAD", blocks["plan_default"], blocks["head"], "≤ 2.0"),
+        block_ratio(f"{LAYERS}-layer plan ÷ {LAYERS} × one-layer plan", blocks["many"], blocks["plan_in_many"], "≤ 1.1", LAYERS),
     ]
-    print(f"Machine: {_machine()}; endpoint: moto server on loopback; {args.rounds} rounds, medians (min-max)\n")
-    print("| measure | median ms | min-max ms | ratio | goal |")
-    print("|---|---:|---:|---:|---|")
-    for label, (median, low, high), ratio, goal in rows:
-        print(f"| {label} | {median * 1000:.2f} | {low * 1000:.2f}-{high * 1000:.2f} | {ratio} | {goal} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7, help="blocks; each gives one ratio per measure")
+    parser.add_argument("--samples", type=int, default=30, help="samples of each single measure per block")
+    args = parser.parse_args()
+    rows = measure(rounds=args.rounds, samples=args.samples)
+    print(f"Machine: {machine()}\n")
+    print(markdown_table(rows))
 
 
 if __name__ == "__main__":

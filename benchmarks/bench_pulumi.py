@@ -1,12 +1,14 @@
 """What a no-op `pulumi preview` of a LambdaLayer costs, in S3 round trips.
 
 Starts a moto server and a private index on loopback, publishes one layer through the real
-dynamic provider server (``python -m pulumi.dynamic``), then times, in the same run:
+dynamic provider server (``python -m pulumi.dynamic``), then times, in the same run, in blocks of
+interleaved samples (one ratio per block, from the medians of the block's samples):
 - one S3 HEAD of the layer record against the same endpoint (the unit), and
-- the engine's no-op preview of the resource: Check + Diff over gRPC, with the SDK's serialisation.
-Prints medians and their ratio (goal: a no-op preview costs about one S3 request).
+- the engine's no-op preview of the resource: Check + Diff over gRPC, with the SDK's serialisation,
+  and each of the two calls alone.
+Prints the ratios (goal: a no-op preview costs about one S3 request, <= 2.0).
 
-Usage: .venv/bin/python benchmarks/bench_pulumi.py [--rounds N]
+Usage: .venv/bin/python benchmarks/bench_pulumi.py [--rounds N] [--samples N]
 """
 
 from __future__ import annotations
@@ -33,17 +35,19 @@ from pulumi_engine_harness import DIFF_NONE, DynamicProviderServer, Stack, run_p
 from support.projects import make_project  # noqa: E402
 from support.servers import MotoServer, PrivateIndex  # noqa: E402
 from support.wheels import build_all_fixture_wheels  # noqa: E402
+from ratios import Ratio, machine, markdown_table, seconds  # noqa: E402
 
 
-def median_ms(samples: list[float]) -> float:
-    return statistics.median(samples) * 1000
+def block_ratio(measure: str, ours: list[list[float]], unit: list[list[float]], goal: str = "") -> Ratio:
+    samples = tuple(statistics.median(o) / statistics.median(u) for o, u in zip(ours, unit))
+    flat = [statistics.median([x for block in side for x in block]) for side in (ours, unit)]
+    return Ratio(measure, "fixture uv project, provider process over gRPC", samples, goal,
+                 f"{seconds(flat[0])} ÷ {seconds(flat[1])}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=50)
-    args = parser.parse_args()
-
+def measure(*, rounds: int = 7, samples: int = 15) -> list[Ratio]:
+    """``rounds`` blocks, each of ``samples`` interleaved HEADs and no-op previews."""
+    saved_env = dict(os.environ)
     with tempfile.TemporaryDirectory(prefix="bench-pulumi-") as tmp:
         dir_tmp = Path(tmp)
         moto = MotoServer.start(dir_tmp / "moto.log")
@@ -89,38 +93,43 @@ def main() -> None:
                 plan_layer(**target, s3_client=s3_client, lambda_client=lambda_client)
                 stack.preview(goal)
 
-            head, plan, preview, check, diff = [], [], [], [], []
-            for _ in range(args.rounds):
-                started = time.perf_counter()
-                s3.head_object(Bucket=bucket, Key=key_record)
-                head.append(time.perf_counter() - started)
-                started = time.perf_counter()
-                assert not plan_layer(**target, s3_client=s3_client, lambda_client=lambda_client).changed
-                plan.append(time.perf_counter() - started)
-                n = len(server.transcript)
-                step = stack.preview(goal)
-                assert step.diff is not None and step.diff.changes == DIFF_NONE, "the preview must be a no-op"
-                preview.append(step.seconds)
-                check.append(server.transcript[n].seconds)
-                diff.append(server.transcript[n + 1].seconds)
+            blocks: dict[str, list[list[float]]] = {"head": [], "preview": [], "check": [], "diff": []}
+            for _ in range(rounds):
+                block: dict[str, list[float]] = {name: [] for name in blocks}
+                for _ in range(samples):
+                    started = time.perf_counter()
+                    s3.head_object(Bucket=bucket, Key=key_record)
+                    block["head"].append(time.perf_counter() - started)
+                    n = len(server.transcript)
+                    step = stack.preview(goal)
+                    assert step.diff is not None and step.diff.changes == DIFF_NONE, "the preview must be a no-op"
+                    block["preview"].append(step.seconds)
+                    block["check"].append(server.transcript[n].seconds)
+                    block["diff"].append(server.transcript[n + 1].seconds)
+                for name, values in block.items():
+                    blocks[name].append(values)
         finally:
             if server is not None:
                 server.stop()
             index.stop()
             moto.stop()
-
-    unit = median_ms(head)
-    rows = [
-        ("one S3 HEAD of the record (unit)", unit),
-        ("plan_layer in this process", median_ms(plan)),
-        ("Check over gRPC", median_ms(check)),
-        ("Diff over gRPC (plan_layer)", median_ms(diff)),
-        ("no-op preview: Check + Diff", median_ms(preview)),
+            os.environ.clear()
+            os.environ.update(saved_env)
+    return [
+        block_ratio("Pulumi no-op preview (Check + Diff) ÷ one S3 HEAD", blocks["preview"], blocks["head"], "≤ 2.0"),
+        block_ratio("Pulumi Check alone ÷ one S3 HEAD", blocks["check"], blocks["head"]),
+        block_ratio("Pulumi Diff alone (plan_layer) ÷ one S3 HEAD", blocks["diff"], blocks["head"]),
     ]
-    print(f"no-op pulumi preview of a LambdaLayer, {args.rounds} rounds, medians")
-    print(f"{'measure':<36} {'ms':>8} {'÷ S3 HEAD':>10}")
-    for name, ms in rows:
-        print(f"{name:<36} {ms:8.2f} {ms / unit:10.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7, help="blocks; each gives one ratio per measure")
+    parser.add_argument("--samples", type=int, default=15, help="samples of each side per block")
+    args = parser.parse_args()
+    rows = measure(rounds=args.rounds, samples=args.samples)
+    print(f"Machine: {machine()}\n")
+    print(markdown_table(rows))
 
 
 if __name__ == "__main__":
