@@ -102,20 +102,23 @@ def normal(text: str) -> str:
 
 @pytest.fixture()
 def prepared(project_copy, bucket: str, s3_client, lambda_client) -> Callable[[Bad], dict[str, Any]]:
-    """``prepared(case)`` → the case's arguments, its project copied and broken as the case says."""
+    """``prepared(case)`` → the case's arguments, its project copied and broken as the case says;
+    ``prepared(None)`` → good arguments."""
     template = project_copy("uv")
 
-    def prepare(case: Bad) -> dict[str, Any]:
-        dest = template.parent.with_name("case-" + re.sub(r"\W+", "-", case.id))
+    def prepare(case: Bad | None) -> dict[str, Any]:
+        dest = template.parent.with_name("case-" + re.sub(r"\W+", "-", case.id if case else "good"))
         if not dest.exists():
             shutil.copytree(template.parent, dest)
-            if case.breaks_project is not None:
+            if case is not None and case.breaks_project is not None:
                 case.breaks_project(dest / "pyproject.toml")
         s3dir = f"s3://{bucket}/bad/{dest.name}/"
         args: dict[str, Any] = dict(
             layer_name=LAYER, path_pyproject_toml=str(dest / "pyproject.toml"), s3dir_lambda=s3dir, tool="uv",
             python_version="3.12", architecture="x86_64",
         )
+        if case is None:
+            return args
         if case.id == "s3dir recording another layer":
             record_foreign_layer(args, s3_client, lambda_client)
         args.update(case.args)
@@ -198,15 +201,15 @@ def test_pulumi_diff_of_an_existing_layer_fails_on_what_only_aws_shows(
     prepared, open_stack: Callable[[], Stack], declare_layer: Callable[..., Registration], credentials, bucket,
     s3_client, lambda_client,
 ):
-    args = prepared(Bad("good", "tool", ""))
+    args = prepared(None)
+    key_record = args["s3dir_lambda"].split("/", 3)[3] + "layer/last-uv.lock"
     goal = declare_layer(credentials=credentials, **args)
     for case in sorted(ON_AWS, key=lambda c: c.id == "s3dir missing bucket"):  # deleting the bucket comes last
         stack = open_stack()
         stack.up(goal)
         if case.id == "s3dir recording another layer":
             # Someone else's deploy replaced the record of the folder: a plan must not flip between the two.
-            prefix = args["s3dir_lambda"].split("/", 3)[3]
-            s3_client.delete_object(Bucket=bucket, Key=f"{prefix}layer/last-uv.lock")
+            s3_client.delete_object(Bucket=bucket, Key=key_record)
             record_foreign_layer(args, s3_client, lambda_client)
         else:  # the bucket was deleted
             for key in s3_snapshot(s3_client, bucket):
@@ -222,8 +225,8 @@ def test_pulumi_diff_of_an_existing_layer_fails_on_what_only_aws_shows(
         assert last_line.startswith("aws_lambda_artifact_builder.errors.LayerError: s3dir_lambda ") and named in last_line, (
             failed.value.details
         )
-        if case.id != "s3dir missing bucket":
-            s3_client.delete_object(Bucket=bucket, Key=f"{prefix}layer/last-uv.lock")
+        if case.id == "s3dir recording another layer":
+            s3_client.delete_object(Bucket=bucket, Key=key_record)  # the next case starts from our own record
 
 
 # ---------------------------------------------------------------------------- Terraform

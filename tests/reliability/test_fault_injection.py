@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -91,8 +90,8 @@ def test_a_deploy_killed_at_a_step_boundary_is_finished_by_the_rerun_with_one_ne
     assert sorted(history.versions) == [1, 2] and history.recorded == 2
     assert not plan_layer(path_pyproject_toml=path, **api_args).changed
 
-    # A later change, through the CLI, is not tripped up by anything the killed run left behind.
-    shutil.rmtree(path.parent / "build")
+    # A later change, through the CLI, is not tripped up by anything the killed run left behind (its build
+    # folder stays in the project, as it would on a CI runner's workspace).
     env = dict(os.environ, ALAB_INDEX_PASSWORD=credentials.password)
     later = alab(
         "layer", "deploy", "--project", str(path), "--layer-name", LAYER, "--s3dir", target["s3dir_lambda"],
