@@ -373,10 +373,10 @@ class LambdaLayer(dynamic.Resource, module="aws_lambda_artifact_builder", name="
         fingerprint = pulumi.Output.all(path, tool, python_version, architecture, ignore_packages).apply(
             lambda args: _declared_fingerprint(*args)
         )
-        secret_credentials = (
+        secret_credentials: pulumi.Output[Any] | None = (
             None
             if credentials is None
-            else pulumi.Output.secret(pulumi.Output.from_input(credentials).apply(_credentials_dict))
+            else pulumi.Output.secret(pulumi.Output.from_input(credentials).apply(_credentials_dict))  # type: ignore[arg-type]
         )
         props: dict[str, Any] = {
             "layer_name": layer_name,

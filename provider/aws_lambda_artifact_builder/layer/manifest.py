@@ -246,11 +246,11 @@ def parse_poetry_lock(
         cname = canonicalize_name(req.name)
         if cname in deps:
             continue
-        pkg = by_name.get(cname)
-        if pkg is None:
+        locked = by_name.get(cname)
+        if locked is None:
             raise ManifestError(f"{name}: {req.name} is required but not locked; run `poetry lock`")
-        deps[cname] = str(pkg["version"])
-        for dep_name, constraint in pkg.get("dependencies", {}).items():
+        deps[cname] = str(locked["version"])
+        for dep_name, constraint in locked.get("dependencies", {}).items():
             marker = constraint.get("markers") if isinstance(constraint, dict) else None
             if isinstance(constraint, dict) and constraint.get("optional"):
                 continue
@@ -346,7 +346,7 @@ def _uv_lock_requires_dist(text: str, project_name: str | None) -> set[tuple[str
 
 
 def _pyproject_requires_dist(requirements: Iterable[str]) -> set[tuple[str, str, str, tuple[str, ...]]]:
-    out = set()
+    out: set[tuple[str, str, str, tuple[str, ...]]] = set()
     for text in requirements:
         req = Requirement(text)
         out.add(

@@ -164,7 +164,8 @@ class _Reads:
     page: Future[_FirstPage]
 
     def results(self) -> tuple[FetchedRecord, _FirstPage]:
-        wait([self.record, self.page])
+        both: list[Future[Any]] = [self.record, self.page]
+        wait(both)
         fetched = self.record.result()
         try:
             return fetched, self.page.result()
@@ -313,7 +314,8 @@ def plan_layer(
         )
     except BaseException:
         if reads is not None:
-            wait([reads.record, reads.page])
+            both: list[Future[Any]] = [reads.record, reads.page]
+            wait(both)
         raise
     return _plan(inputs, s3_client, lambda_client, reads)
 
