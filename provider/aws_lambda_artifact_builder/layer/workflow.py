@@ -490,12 +490,14 @@ def deploy_layer(
         packaging_options=packaging_options,
     )
     s3_client, lambda_client = resolve_clients(s3_client, lambda_client, region, endpoint_url)
-    finish = dict(lambda_client=lambda_client, keep_last=keep_last, permissions=permissions, log=log)
+    finish = functools.partial(
+        _finish, lambda_client=lambda_client, keep_last=keep_last, permissions=permissions, log=log
+    )
     plan = _plan(inputs, s3_client, lambda_client)
     log(f"[plan] {plan.reason}")
     if not plan.changed:
         assert plan.record is not None
-        return _finish(plan.record, published=False, adopted=False, **finish)  # type: ignore[arg-type]
+        return finish(plan.record, published=False, adopted=False)
     claim = DeployClaim(
         s3_client=s3_client,
         s3path=inputs.s3_layout.s3dir_lambda.joinpath("layer", "deploy-claim.json"),
@@ -507,7 +509,7 @@ def deploy_layer(
         if not plan.changed:
             log(f"[plan] another deploy recorded version {plan.current_version} meanwhile")
             assert plan.record is not None
-            return _finish(plan.record, published=False, adopted=False, **finish)  # type: ignore[arg-type]
+            return finish(plan.record, published=False, adopted=False)
         check_other_records(s3_client=s3_client, inputs=inputs)
         found = find_layer_version_by_fingerprint(
             lambda_client=lambda_client, layer_name=inputs.layer_name, fingerprint=inputs.fingerprint
@@ -551,4 +553,4 @@ def deploy_layer(
         record_layer_version(
             s3_client=s3_client, inputs=inputs, record=record, expected_etag=plan.record_etag, printer=log
         )
-        return _finish(record, published=not adopted, adopted=adopted, **finish)  # type: ignore[arg-type]
+        return finish(record, published=not adopted, adopted=adopted)
