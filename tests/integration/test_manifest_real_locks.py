@@ -43,7 +43,7 @@ def test_relocked_pin_changes_the_set_and_the_fingerprint(project_copy, private_
     assert after.dependencies == {**RUNTIME, "alab-demo-core": "1.1.0"}
 
     def fp(m) -> str:
-        return compute_fingerprint(tool=tool, manifest_content=m.content, python_version="3.12", architecture="x86_64")
+        return compute_fingerprint(tool=tool, runtime_set=m.runtime_set, python_version="3.12", architecture="x86_64")
 
     assert fp(before) != fp(after)
 
@@ -52,7 +52,8 @@ def test_fingerprint_of_a_crlf_checkout_matches(project_copy):
     path = project_copy("uv")
     lock_path: Path = path.parent / "uv.lock"
     kw = dict(tool="uv", python_version="3.12", architecture="x86_64")
-    lf = compute_fingerprint(manifest_content=lock_path.read_bytes(), **kw)
+    target = LayerTarget("3.12", "x86_64")
+    lf = compute_fingerprint(runtime_set=read_local_manifest(path, "uv", target).runtime_set, **kw)
     lock_path.write_bytes(lock_path.read_bytes().replace(b"\n", b"\r\n"))
-    manifest = read_local_manifest(path, "uv", LayerTarget("3.12", "x86_64"))
-    assert compute_fingerprint(manifest_content=manifest.content, **kw) == lf
+    manifest = read_local_manifest(path, "uv", target)
+    assert compute_fingerprint(runtime_set=manifest.runtime_set, **kw) == lf

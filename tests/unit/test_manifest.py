@@ -15,6 +15,14 @@ from aws_lambda_artifact_builder.api import (
     read_local_manifest,
     runtime_dependencies,
 )
+from aws_lambda_artifact_builder.layer.manifest import (
+    RuntimePackage,
+    RuntimeSet,
+    legacy_fingerprint_v1,
+    poetry_constraint_to_pep440,
+    python_allowed,
+    requirements_runtime_set,
+)
 from aws_lambda_artifact_builder.layer.target import validate_python_version
 
 T312_X86 = LayerTarget("3.12", "x86_64")
@@ -43,7 +51,7 @@ REQUIREMENTS = """\
 # generated
 --index-url https://user:token@pypi.example.com/simple/
 Foo_Bar==1.0 \\
-    --hash=sha256:abc
+    --only-binary=:all:
 baz==2.0 ; python_version < "3.11"
 qux==3.0 ; platform_machine == "aarch64"
 zed===4.0  # comment
@@ -63,7 +71,8 @@ def test_requirements_txt_markers_are_evaluated_for_the_target():
         ("foo==1.*", "foo is not pinned"),
         ("foo==1.0,<2", "foo is not pinned"),
         ("-r other.txt", "-r is not supported"),
-        ("-e ./local", "-e is not supported"),
+        ("-e ./local", "local folder"),
+        ("--no-deps", "option --no-deps is not supported"),
         ("foo @ https://example.com/foo.whl", "comes from a URL"),
         ("foo==1.0 ; python_version <", "invalid|cannot read"),
     ],
@@ -73,168 +82,64 @@ def test_requirements_txt_errors_name_the_line(line: str, message: str):
         runtime_dependencies("pip", "ok==1.0\n" + line + "\n", T312_X86)
 
 
-# ---------------------------------------------------------------------------- uv.lock
-UV_LOCK = """\
-version = 1
-revision = 3
-requires-python = ">=3.10"
-resolution-markers = ["python_full_version >= '3.11'", "python_full_version < '3.11'"]
-
-[[package]]
-name = "app"
-version = "0.1.0"
-source = { virtual = "." }
-dependencies = [
-    { name = "requests", extra = ["socks"] },
-    { name = "tomli", marker = "python_full_version < '3.11'" },
-    { name = "numpy", version = "2.2.0", source = { registry = "https://pypi.org/simple" }, marker = "python_full_version >= '3.11'" },
-    { name = "numpy", version = "2.0.0", source = { registry = "https://pypi.org/simple" }, marker = "python_full_version < '3.11'" },
-]
-
-[package.dev-dependencies]
-dev = [{ name = "pytest" }]
-
-[package.metadata]
-requires-dist = [
-    { name = "requests", extras = ["socks"], specifier = ">=2" },
-    { name = "tomli", marker = "python_full_version < '3.11'" },
-    { name = "numpy" },
-]
-
-[[package]]
-name = "requests"
-version = "2.32.0"
-source = { registry = "https://pypi.org/simple" }
-dependencies = [{ name = "urllib3" }]
-
-[package.optional-dependencies]
-socks = [{ name = "pysocks" }]
-
-[[package]]
-name = "urllib3"
-version = "2.2.0"
-source = { registry = "https://pypi.org/simple" }
-
-[[package]]
-name = "pysocks"
-version = "1.7.1"
-source = { registry = "https://pypi.org/simple" }
-
-[[package]]
-name = "tomli"
-version = "2.0.1"
-source = { registry = "https://pypi.org/simple" }
-
-[[package]]
-name = "numpy"
-version = "2.0.0"
-source = { registry = "https://pypi.org/simple" }
-resolution-markers = ["python_full_version < '3.11'"]
-
-[[package]]
-name = "numpy"
-version = "2.2.0"
-source = { registry = "https://pypi.org/simple" }
-resolution-markers = ["python_full_version >= '3.11'"]
-
-[[package]]
-name = "pytest"
-version = "8.0.0"
-source = { registry = "https://pypi.org/simple" }
+FORKED = """\
+numpy==2.0.2 ; python_full_version < '3.11' \\
+    --hash=sha256:aaa
+numpy==2.2.6 ; python_full_version >= '3.11' \\
+    --hash=sha256:bbb \\
+    --hash=sha256:ccc
+six==1.16.0 --hash=sha256:ddd
 """
 
 
-def test_uv_lock_follows_markers_extras_and_forks_and_skips_dev_and_project():
-    common = {"requests": "2.32.0", "urllib3": "2.2.0", "pysocks": "1.7.1"}
-    assert runtime_dependencies("uv", UV_LOCK, T312_X86) == {**common, "numpy": "2.2.0"}
-    assert runtime_dependencies("uv", UV_LOCK, T310_ARM) == {**common, "numpy": "2.0.0", "tomli": "2.0.1"}
+def test_a_package_pinned_twice_under_markers_takes_the_line_that_holds_for_the_target():
+    new = {p.name: p for p in requirements_runtime_set(FORKED, T312_X86).packages}
+    old = {p.name: p for p in requirements_runtime_set(FORKED, T310_ARM).packages}
+    assert (new["numpy"].version, new["numpy"].hashes) == ("2.2.6", ("sha256:bbb", "sha256:ccc"))
+    assert (old["numpy"].version, old["numpy"].hashes) == ("2.0.2", ("sha256:aaa",))
 
 
-def test_uv_lock_without_a_project_package_is_an_error():
-    with pytest.raises(ManifestError, match="no project package"):
-        runtime_dependencies("uv", 'version = 1\n[[package]]\nname = "x"\nversion = "1"\n', T312_X86)
+def test_two_pins_that_both_hold_for_the_target_are_an_error():
+    with pytest.raises(ManifestError, match=r"requirements.txt:2: a is pinned to 1.0 on line 1 and to 2.0 here"):
+        requirements_runtime_set("a==1.0\na==2.0 ; sys_platform == 'linux'\n", T312_X86)
 
 
-def test_uv_lock_that_is_not_toml_is_an_error():
-    with pytest.raises(ManifestError, match="not valid TOML"):
-        runtime_dependencies("uv", "[[package]\n", T312_X86)
+def test_hashes_on_some_lines_only_are_refused_like_pip():
+    with pytest.raises(ManifestError, match=r"requirements.txt:2: b has no --hash while other lines have one; pip refuses"):
+        requirements_runtime_set("a==1.0 --hash=sha256:aa\nb==2.0\n", T312_X86)
 
 
-# ---------------------------------------------------------------------------- poetry.lock
-POETRY_LOCK = """\
-[[package]]
-name = "attrs"
-version = "23.1.0"
-optional = false
-python-versions = ">=3.7"
-groups = ["main"]
-
-[[package]]
-name = "colorama"
-version = "0.4.6"
-optional = false
-python-versions = "*"
-groups = ["main", "dev"]
-markers = {main = "platform_system == 'Windows'", dev = "sys_platform == 'win32'"}
-
-[[package]]
-name = "exceptiongroup"
-version = "1.2.0"
-optional = false
-python-versions = ">=3.7"
-groups = ["main"]
-markers = "python_version < '3.11'"
-
-[[package]]
-name = "pytest"
-version = "8.0.0"
-optional = false
-python-versions = ">=3.8"
-groups = ["dev"]
-
-[[package]]
-name = "ujson"
-version = "5.0.0"
-optional = true
-python-versions = ">=3.8"
-groups = ["main"]
-
-[metadata]
-lock-version = "2.1"
-python-versions = ">=3.10"
-content-hash = "x"
-"""
+@pytest.mark.parametrize("content", [b"a==1.0\n\xff\xfe\n", "a==1.0 ; python_version <<< '3'\n"])
+def test_unreadable_requirements_are_a_manifest_error(tmp_path: Path, content):
+    (tmp_path / "pyproject.toml").write_text("[project]\nname='x'\n")
+    (tmp_path / "requirements.txt").write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(ManifestError, match="requirements.txt"):
+        read_local_manifest(tmp_path / "pyproject.toml", "pip", T312_X86)
 
 
-def test_poetry_lock_takes_the_main_group_with_markers_for_the_target():
-    assert runtime_dependencies("poetry", POETRY_LOCK, T312_X86) == {"attrs": "23.1.0"}
-    assert runtime_dependencies("poetry", POETRY_LOCK, T310_ARM) == {"attrs": "23.1.0", "exceptiongroup": "1.2.0"}
+def test_requires_python_is_checked_against_the_target(tmp_path: Path):
+    (tmp_path / "pyproject.toml").write_text("[project]\nname='x'\nrequires-python='>=3.12'\n")
+    (tmp_path / "requirements.txt").write_text("a==1.0\n")
+    assert read_local_manifest(tmp_path / "pyproject.toml", "pip", T312_X86).dependencies == {"a": "1.0"}
+    with pytest.raises(ManifestError, match=r"excludes the target python3.10"):
+        read_local_manifest(tmp_path / "pyproject.toml", "pip", T310_ARM)
 
 
-def test_old_poetry_lock_without_groups_is_walked_from_the_declared_dependencies():
-    lock = """\
-[[package]]
-name = "a"
-version = "1.0"
-[package.dependencies]
-b = ">=1"
-c = {version = ">=1", markers = "python_version < '3.11'"}
+@pytest.mark.parametrize(
+    ("spec", "allowed", "refused"),
+    [(">=3.10.4", "3.10", "3.9"), ("<3.12", "3.11", "3.12"), ("==3.12.*", "3.12", "3.13"), (">=3.11,<3.13", "3.12", "3.13")],
+)
+def test_python_allowed_accepts_any_patch_release(spec, allowed, refused):
+    assert python_allowed(spec, allowed) and not python_allowed(spec, refused)
 
-[[package]]
-name = "b"
-version = "2.0"
 
-[[package]]
-name = "c"
-version = "3.0"
-
-[[package]]
-name = "pytest"
-version = "8.0"
-"""
-    pyproject = {"tool": {"poetry": {"dependencies": {"python": "^3.10", "a": "^1.0"}}}}
-    assert runtime_dependencies("poetry", lock, T312_X86, pyproject=pyproject) == {"a": "1.0", "b": "2.0"}
-    assert runtime_dependencies("poetry", lock, T310_ARM, pyproject=pyproject) == {"a": "1.0", "b": "2.0", "c": "3.0"}
+def test_poetry_python_constraints():
+    assert poetry_constraint_to_pep440("^3.10", "x") == ">=3.10,<4"
+    assert poetry_constraint_to_pep440(">=3.9,<4.0", "x") == ">=3.9,<4.0"
+    assert poetry_constraint_to_pep440("~3.11", "x") == ">=3.11,<3.12"
+    assert poetry_constraint_to_pep440(">=3.9 || ^2.7", "x") is None
+    with pytest.raises(ManifestError, match="cannot read the python constraint"):
+        poetry_constraint_to_pep440("^abc", "poetry.lock")
 
 
 # ---------------------------------------------------------------------------- reading a project
@@ -259,33 +164,24 @@ def test_missing_pyproject_is_an_error(tmp_path: Path):
 
 def test_requirements_stale_against_pyproject(tmp_path: Path):
     path = _project(tmp_path, "[project]\nname='x'\ndependencies=['a>=2', 'b']\n", "requirements.txt", "a==1.0\nb==1\n")
-    with pytest.raises(ManifestError, match=r"stale: pyproject.toml requires a>=2, but 1.0 is locked"):
+    with pytest.raises(ManifestError, match=r"stale: pyproject.toml requires a>=2, but 1.0 is pinned"):
         read_local_manifest(path, "pip", T312_X86)
     path = _project(tmp_path, "[project]\nname='x'\ndependencies=['a', 'c']\n", "requirements.txt", "a==1.0\n")
-    with pytest.raises(ManifestError, match=r"requires c, which is not locked"):
+    with pytest.raises(ManifestError, match=r"requires c, which is not pinned"):
         read_local_manifest(path, "pip", T312_X86)
 
 
-def test_uv_lock_stale_when_pyproject_dependencies_changed(tmp_path: Path):
-    pyproject = "[project]\nname='app'\ndependencies=['requests[socks]>=2', \"tomli; python_full_version < '3.11'\", 'numpy']\n"
-    path = _project(tmp_path, pyproject, "uv.lock", UV_LOCK)
-    assert read_local_manifest(path, "uv", T312_X86).dependencies["numpy"] == "2.2.0"
-    path = _project(tmp_path, pyproject.replace("'numpy'", "'numpy', 'flask'"), "uv.lock", UV_LOCK)
-    with pytest.raises(ManifestError, match="uv.lock is stale.*run `uv lock`"):
-        read_local_manifest(path, "uv", T312_X86)
+
+# ---------------------------------------------------------------------------- fingerprint (format 2: the runtime set)
+def _set(*rows, options=()):
+    return RuntimeSet(
+        packages=tuple(RuntimePackage(name=n, version=v, source=src, hashes=tuple(h)) for n, v, src, h in rows),
+        index_options=tuple(options),
+    )
 
 
-def test_poetry_lock_stale_against_caret_constraint(tmp_path: Path):
-    pyproject = "[tool.poetry.dependencies]\npython='^3.10'\nattrs='^24.1'\n"
-    path = _project(tmp_path, pyproject, "poetry.lock", POETRY_LOCK)
-    with pytest.raises(ManifestError, match=r"stale: pyproject.toml requires attrs<25,>=24.1, but 23.1.0"):
-        read_local_manifest(path, "poetry", T312_X86)
-    path = _project(tmp_path, pyproject.replace("^24.1", "^23.0"), "poetry.lock", POETRY_LOCK)
-    assert read_local_manifest(path, "poetry", T312_X86).dependencies == {"attrs": "23.1.0"}
-
-
-# ---------------------------------------------------------------------------- fingerprint
-BASE = dict(tool="uv", manifest_content=UV_LOCK, python_version="3.12", architecture="x86_64")
+SET = _set(("attrs", "23.1.0", "https://pypi.org/simple", ["sha256:aa", "sha256:bb"]), ("six", "1.16.0", "", []))
+BASE = dict(tool="uv", runtime_set=SET, python_version="3.12", architecture="x86_64")
 
 
 def test_fingerprint_is_stable_and_hex():
@@ -297,11 +193,7 @@ def test_fingerprint_is_stable_and_hex():
 @pytest.mark.parametrize(
     "same",
     [
-        {"manifest_content": UV_LOCK.replace("\n", "\r\n")},
-        {"manifest_content": UV_LOCK.replace("\n", "  \n")},
-        {"manifest_content": UV_LOCK + "\n\n\n"},
-        {"manifest_content": ("\ufeff" + UV_LOCK).encode()},
-        {"manifest_content": UV_LOCK.encode()},
+        {"runtime_set": _set(("six", "1.16.0", "", []), ("attrs", "23.1.0", "https://pypi.org/simple", ["sha256:aa", "sha256:bb"]))},
         {"ignore_packages": ["Botocore", "boto3", "s3transfer", "pip", "setuptools", "wheel"]},
         {"python_version": "python3.12"},
     ],
@@ -312,9 +204,11 @@ def test_fingerprint_ignores_what_cannot_change_the_layer(same):
 
 def test_fingerprint_ignores_a_rotated_token_in_an_index_url():
     a = "--extra-index-url https://user:token-1@pypi.example.com/simple/\nfoo==1.0\n"
-    b = "--extra-index-url https://user:token-2@pypi.example.com/simple/\nfoo==1.0\n"
+    b = "--extra-index-url https://user:p@ss-2@pypi.example.com/simple/\nfoo==1.0\n"
     kw = dict(tool="pip", python_version="3.12", architecture="x86_64")
-    assert compute_fingerprint(manifest_content=a, **kw) == compute_fingerprint(manifest_content=b, **kw)
+    sa, sb = requirements_runtime_set(a, T312_X86), requirements_runtime_set(b, T312_X86)
+    assert compute_fingerprint(runtime_set=sa, **kw) == compute_fingerprint(runtime_set=sb, **kw)
+    assert "token" not in str(sa) and "ss-2" not in str(sb)
 
 
 @pytest.mark.parametrize(
@@ -323,7 +217,10 @@ def test_fingerprint_ignores_a_rotated_token_in_an_index_url():
         {"python_version": "3.13"},
         {"architecture": "arm64"},
         {"tool": "poetry"},
-        {"manifest_content": UV_LOCK.replace('version = "2.2.0"', 'version = "2.2.1"')},
+        {"runtime_set": _set(("attrs", "23.1.1", "https://pypi.org/simple", ["sha256:aa", "sha256:bb"]), ("six", "1.16.0", "", []))},
+        {"runtime_set": _set(("attrs", "23.1.0", "https://pypi.org/simple", ["sha256:aa", "sha256:cc"]), ("six", "1.16.0", "", []))},
+        {"runtime_set": _set(("attrs", "23.1.0", "https://mirror.example/simple", ["sha256:aa", "sha256:bb"]), ("six", "1.16.0", "", []))},
+        {"runtime_set": _set(("attrs", "23.1.0", "https://pypi.org/simple", ["sha256:aa", "sha256:bb"]))},
         {"ignore_packages": []},
         {"packaging_options": {"compile_bytecode": True}},
     ],
@@ -337,6 +234,15 @@ def test_fingerprint_rejects_bad_inputs():
         compute_fingerprint(**{**BASE, "tool": "conda"})
     with pytest.raises(LayerError, match="ignore_packages must be a list"):
         compute_fingerprint(**BASE, ignore_packages="boto3")
+
+
+def test_legacy_fingerprint_is_the_format_1_digest_of_the_normalised_text():
+    kw = dict(tool="pip", python_version="3.12", architecture="x86_64")
+    text = "foo==1.0\n"
+    assert legacy_fingerprint_v1(manifest_content=text, **kw) == legacy_fingerprint_v1(manifest_content="foo==1.0  \r\n\n", **kw)
+    assert legacy_fingerprint_v1(manifest_content=text, **kw) != compute_fingerprint(
+        runtime_set=requirements_runtime_set(text, T312_X86), **kw
+    )
 
 
 # ---------------------------------------------------------------------------- diffs

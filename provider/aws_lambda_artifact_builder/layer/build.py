@@ -45,6 +45,7 @@ reuses and a thin shell that runs it on this host:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import re
 import shutil
@@ -65,7 +66,16 @@ from ..constants import LayerBuildToolEnum
 from ..errors import LayerError, ManifestError
 from ..typehint import T_PRINTER
 from .foundation import BaseLogger, Credentials, LayerPathLayout, coerce_tool, mask_url_credentials
-from .manifest import _load_toml, _logical_lines, normalize_manifest_text, read_local_manifest
+from .manifest import (
+    INDEX_OPTIONS,
+    LocalManifest,
+    RuntimePackage,
+    _load_toml,
+    find_tool,
+    logical_lines,
+    normalize_manifest_text,
+    read_local_manifest,
+)
 from .package import read_distributions
 from .target import LayerTarget
 
@@ -155,9 +165,11 @@ class LockedPin:
     hashes: tuple[str, ...] = ()
     #: File names the lock lists (wheels and sdist); ``None`` when the manifest does not say (requirements.txt).
     filenames: tuple[str, ...] | None = None
+    #: A wheel built from a local source (workspace member, path or git dependency), as the installer sees it.
+    path: str | None = None
 
     def requirement_line(self, *, with_hashes: bool) -> str:
-        line = f"{self.name}=={self.version}"
+        line = f"{self.name} @ {PurePosixPath(self.path).as_uri()}" if self.path else f"{self.name}=={self.version}"
         if with_hashes:
             line += "".join(f" --hash={h}" for h in self.hashes)
         return line
@@ -224,16 +236,54 @@ def _poetry_pin(entry: Mapping[str, Any], name: str, version: str, manifest: str
 
 
 _HASH = re.compile(r"--hash[=\s]+(\S+)")
-_INDEX_OPTIONS = ("-i", "--index-url", "--extra-index-url", "-f", "--find-links", "--no-index", "--trusted-host")
+_INDEX_OPTIONS = INDEX_OPTIONS
+_LOGIN = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<login>[^/\s]*)@")
+#: Variables through which the logins written inside requirements.txt reach pip (never argv, never a file).
+REQUIREMENT_LOGIN_ENV_PREFIX = "ALAB_REQUIREMENTS_LOGIN_"
 
 
-def requirement_index_options(manifest_content: bytes | str) -> tuple[str, ...]:
-    """The index option lines of a requirements.txt (``--index-url``, ``--find-links``, ...), in order."""
+def _index_option_lines(manifest_content: bytes | str) -> list[str]:
+    text = manifest_content.decode("utf-8-sig") if isinstance(manifest_content, bytes) else manifest_content
     lines = []
-    for _, line in _logical_lines(normalize_manifest_text(manifest_content)):
+    for _, line in logical_lines(text.replace("\r\n", "\n")):
         if line.startswith("-") and re.split(r"[\s=]", line, maxsplit=1)[0] in _INDEX_OPTIONS:
             lines.append(line)
-    return tuple(lines)
+    return lines
+
+
+def requirement_index_options(manifest_content: bytes | str, *, base_dir: Path | str | None = None) -> tuple[str, ...]:
+    """The index option lines of a requirements.txt (``--index-url``, ``--find-links``, ...), in order.
+
+    A login written inside a URL becomes ``${ALAB_REQUIREMENTS_LOGIN_<n>}`` (pip expands it from the
+    environment: see ``requirement_index_logins``); ``${VAR}`` the user wrote stays for pip to expand.
+    With ``base_dir`` (the requirements file's folder), a relative ``--find-links`` is made absolute,
+    as pip resolves it against the file's folder.
+    """
+    out = []
+    for number, line in enumerate(_index_option_lines(manifest_content)):
+        def swap(m: re.Match[str], n: int = number) -> str:
+            login = m.group("login")
+            if re.fullmatch(r"(\$\{[A-Z0-9_]+\}|:)*", login):
+                return m.group(0)
+            return f"{m.group('scheme')}${{{REQUIREMENT_LOGIN_ENV_PREFIX}{n}}}@"
+
+        line = _LOGIN.sub(swap, line)
+        option, _, value = line.replace("=", " ", 1).partition(" ")
+        value = value.strip()
+        if base_dir is not None and option in ("-f", "--find-links") and "://" not in value and not value.startswith("/"):
+            line = f"{option} {(Path(base_dir) / value).absolute()}"
+        out.append(line)
+    return tuple(out)
+
+
+def requirement_index_logins(manifest_content: bytes | str) -> dict[str, str]:
+    """``ALAB_REQUIREMENTS_LOGIN_<n>`` -> the login written inside requirements.txt's n-th index option."""
+    env = {}
+    for number, line in enumerate(_index_option_lines(manifest_content)):
+        m = _LOGIN.search(line)
+        if m and not re.fullmatch(r"(\$\{[A-Z0-9_]+\}|:)*", m.group("login")):
+            env[f"{REQUIREMENT_LOGIN_ENV_PREFIX}{number}"] = m.group("login")
+    return env
 
 
 def locked_pins(
@@ -252,7 +302,7 @@ def locked_pins(
     pins: list[LockedPin] = []
     if tool is LayerBuildToolEnum.pip:
         hashes: dict[str, tuple[str, ...]] = {}
-        for _, line in _logical_lines(manifest_content.replace("\r\n", "\n")):
+        for _, line in logical_lines(manifest_content.replace("\r\n", "\n")):
             if line.startswith("-"):
                 continue
             try:
@@ -260,7 +310,8 @@ def locked_pins(
             except InvalidRequirement:
                 continue
             found = tuple(sorted(set(_HASH.findall(line))))
-            if found and canonicalize_name(req.name) in dependencies:
+            pinned = [sp.version for sp in req.specifier if sp.operator in ("==", "===")]
+            if found and dependencies.get(canonicalize_name(req.name)) in pinned:
                 hashes[canonicalize_name(req.name)] = found
         return [LockedPin(name=n, version=v, hashes=hashes.get(n, ())) for n, v in sorted(dependencies.items())]
     data = _load_toml(manifest_content, manifest)
@@ -272,6 +323,26 @@ def locked_pins(
             raise ManifestError(f"{manifest}: {name} {version} is in the runtime set but not in the lock")
         pins.append(make(entry, name, version, manifest, data))
     return pins
+
+
+def pins_for_manifest(manifest: LocalManifest) -> list[LockedPin]:
+    """The index pins of a manifest's runtime set (local sources are built separately, see ``local_sources``)."""
+    return [
+        LockedPin(
+            name=p.name,
+            version=p.version,
+            index_url=p.source if p.source.startswith(("http://", "https://")) else None,
+            hashes=p.hashes,
+            filenames=p.filenames,
+        )
+        for p in manifest.runtime_set.packages
+        if not p.is_local
+    ]
+
+
+def local_sources(manifest: LocalManifest) -> list[RuntimePackage]:
+    """The runtime set's packages that are built from a folder or a git commit."""
+    return [p for p in manifest.runtime_set.packages if p.is_local]
 
 
 def pins_without_target_wheel(pins: Iterable[LockedPin], target: LayerTarget) -> list[LockedPin]:
@@ -405,8 +476,10 @@ def plan_install_steps(
     tool = coerce_tool(tool)
     path_pins = str(PurePosixPath(dir_work) / PINS_FILE_NAME)
     where = f"{target.runtime} {target.architecture}"
-    if tool is LayerBuildToolEnum.uv:
+    if installer_for(tool, target, native=native) == "uv":
         return [_plan_uv(target, pins, dir_python, path_pins, python, tool_command, credentials, native, where)]
+    if tool is LayerBuildToolEnum.uv:
+        tool_command = None  # uv's pins with their indexes, through this Python's pip (see installer_for)
     return [
         _plan_pip(tool, target, pins, dir_python, path_pins, python, tool_command, credentials, native, where,
                   requirement_options)
@@ -638,9 +711,11 @@ def run_install_steps(
     credentials: Credentials | None = None,
     logger: BaseLogger = BaseLogger(),
     explain: Callable[[str], str] | None = None,
+    secret_env: Mapping[str, str] | None = None,
 ) -> None:
-    """Run a plan on this host: write each step's files, then its command with its environment."""
-    base = {**pip_transport_env(pip_config_files(os.environ)), **os.environ}
+    """Run a plan on this host: write each step's files, then its command with its environment
+    (plus ``secret_env``: logins from requirements.txt, which no step, file or argv holds)."""
+    base = {**pip_transport_env(pip_config_files(os.environ)), **os.environ, **(secret_env or {})}
     for step in steps:
         for path, text in step.files.items():
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -690,21 +765,58 @@ def check_installed(
 
 
 # ---------------------------------------------------------------------------- the local builders
-def _tool_beside_python(name: str) -> str | None:
-    beside = Path(sys.executable).parent / name
-    return str(beside) if beside.exists() else shutil.which(name)
-
-
 def _resolve_tool(name: str, path_bin: Path | str | None) -> str:
     if path_bin is not None:
         path = Path(path_bin)
         if not path.is_file():
             raise LayerError(f"path_bin_{name} {str(path)!r} is not a file")
         return str(path)
-    found = _tool_beside_python(name)
+    found = find_tool(name)
     if not found:
         raise LayerError(f"{name} is not installed next to {sys.executable} nor on PATH; install it or pass path_bin_{name}")
     return found
+
+
+def installer_for(tool: LayerBuildToolEnum | str, target: LayerTarget, *, native: bool = False) -> str:
+    """``"uv"`` or ``"pip"``: pip and poetry locks install with pip; uv locks with uv, except for a
+    foreign target whose glibc floor uv cannot name (Amazon Linux 2's 2.26: uv's nearest is 2.17, which
+    would refuse the manylinux_2_24..2_26 wheels the runtime loads), where pip takes the exact list."""
+    if coerce_tool(tool) is not LayerBuildToolEnum.uv:
+        return "pip"
+    return "uv" if native or target.glibc[1] in _UV_MANYLINUX_MINORS else "pip"
+
+
+def build_local_wheels(
+    sources: Sequence[RuntimePackage], target: LayerTarget, dir_out: Path, *, logger: BaseLogger
+) -> list[LockedPin]:
+    """Build each local source (folder or git commit) into a wheel for the target; a wheel with
+    compiled code for this host is refused by name (it needs a container build)."""
+    dir_out.mkdir(parents=True, exist_ok=True)
+    uv = find_tool("uv")
+    tags = target_tags(target)
+    pins = []
+    for package in sources:
+        assert package.build_from is not None
+        dir_one = dir_out / package.name
+        if package.build_from.startswith("git+") or uv is None:
+            argv = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-input", "-w", str(dir_one), package.build_from]
+        else:
+            argv = [uv, "build", "--wheel", "--out-dir", str(dir_one), package.build_from]
+        run_command(argv, env=None, description=f"build {package.name} {package.version} from {package.source}", logger=logger)
+        wheels = sorted(dir_one.glob("*.whl"))
+        if len(wheels) != 1:
+            raise LayerError(f"building {package.name} from {package.source} gave {len(wheels)} wheels, expected one")
+        _, version, _, wheel_tags = parse_wheel_filename(wheels[0].name)
+        if not wheel_tags & tags:
+            raise LayerError(
+                f"{package.name} ({package.source}) has compiled code: its wheel {wheels[0].name} is for this host, "
+                f"not {target.runtime} {target.architecture}; build this layer in a container"
+            )
+        if Version(str(version)) != Version(package.version):
+            raise LayerError(f"{package.name} built from {package.source} is {version}, but the lock pins {package.version}; re-lock")
+        digest = hashlib.sha256(wheels[0].read_bytes()).hexdigest()
+        pins.append(LockedPin(name=package.name, version=package.version, hashes=(f"sha256:{digest}",), path=str(wheels[0])))
+    return pins
 
 
 def _build_in_local(
@@ -723,31 +835,38 @@ def _build_in_local(
     target = LayerTarget(python_version=python_version, architecture=architecture)
     layout = LayerPathLayout(path_pyproject_toml=Path(path_pyproject_toml))
     manifest = read_local_manifest(layout.path_pyproject_toml, tool, target)
-    pins = locked_pins(
-        tool=tool, manifest_content=manifest.content, dependencies=manifest.dependencies, manifest_name=str(manifest.path)
-    )
+    pins = pins_for_manifest(manifest)
     missing = pins_without_target_wheel(pins, target)
     if missing:
         raise LayerError(f"{manifest.path}: " + no_wheel_message([f"{p.name}=={p.version}" for p in missing], target, tool))
-    if tool is LayerBuildToolEnum.uv:
+    installer = installer_for(tool, target)
+    if installer == "uv":
         command: list[str] = [_resolve_tool("uv", path_bin)]
     elif tool is LayerBuildToolEnum.pip and path_bin is not None:
         command = [_resolve_tool("pip", path_bin)]
     else:
         command = [sys.executable, "-m", "pip"]
     logger.log(f"Build a layer for {target.runtime} {target.architecture} from {manifest.path} with {tool.value}")
+    if tool is LayerBuildToolEnum.poetry:
+        # In the project folder itself: poetry checks what pyproject.toml names (readme, packages).
+        run_command(
+            [_resolve_tool("poetry", path_bin), "check", "--lock", "--no-interaction"],
+            env=None,
+            cwd=layout.dir_project_root,
+            description="poetry check --lock (is poetry.lock fresh?)",
+            logger=logger,
+        )
     layout.clean(skip_prompt=skip_prompt)
     layout.mkdirs()
     layout.copy_pyproject_toml(printer=logger.log)
     layout.copy_file(manifest.path, layout.dir_repo / manifest.path.name, printer=logger.log)
-    if tool is LayerBuildToolEnum.poetry:
-        run_command(
-            [_resolve_tool("poetry", path_bin), "check", "--lock", "--no-interaction"],
-            env=None,
-            cwd=layout.dir_repo,
-            description="poetry check --lock (is poetry.lock fresh?)",
-            logger=logger,
-        )
+    pins += build_local_wheels(local_sources(manifest), target, layout.dir_build_lambda_layer / "local-wheels", logger=logger)
+    pins.sort(key=lambda p: p.name)
+    options: tuple[str, ...] = ()
+    logins: dict[str, str] = {}
+    if tool is LayerBuildToolEnum.pip:
+        options = requirement_index_options(manifest.content, base_dir=manifest.path.parent)
+        logins = requirement_index_logins(manifest.content)
     steps = plan_install_steps(
         tool=tool,
         target=target,
@@ -757,13 +876,14 @@ def _build_in_local(
         python=sys.executable,
         tool_command=command,
         credentials=credentials,
-        requirement_options=requirement_index_options(manifest.content) if tool is LayerBuildToolEnum.pip else (),
+        requirement_options=options,
     )
     run_install_steps(
         steps,
         credentials=credentials,
         logger=logger,
         explain=lambda output: explain_install_failure(output, pins, target, tool),
+        secret_env=logins,
     )
     check_installed(layout.dir_python, pins, target, manifest_name=str(manifest.path))
     logger.log(f"Installed {len(pins)} distributions into {layout.dir_python}")

@@ -38,7 +38,8 @@ from .build import (
     InstallStep,
     LockedPin,
     check_installed,
-    locked_pins,
+    local_sources,
+    pins_for_manifest,
     mask_secrets,
     pip_config_files,
     pip_transport_env,
@@ -559,9 +560,10 @@ def build_layer_artifacts_in_container(
     target = LayerTarget(python_version=python_version, architecture=architecture)
     layout = LayerPathLayout(path_pyproject_toml=Path(path_pyproject_toml))
     manifest = read_local_manifest(layout.path_pyproject_toml, tool, target)
-    pins = locked_pins(
-        tool=tool, manifest_content=manifest.content, dependencies=manifest.dependencies, manifest_name=str(manifest.path)
-    )
+    pins = pins_for_manifest(manifest)
+    if local_sources(manifest):
+        names = ", ".join(f"{p.name} ({p.source})" for p in local_sources(manifest))
+        raise LayerError(f"{manifest.path}: local sources are built only by a local build for now: {names}")
     image = image or default_image(target)
     engine = detect_container_engine(container_runtime)
     _check_architecture_runnable(engine, target)

@@ -32,7 +32,8 @@ _MASK = "****"
 
 def mask_url_credentials(text: str) -> str:
     """Replace the ``user:password@`` part of every URL in ``text`` so logs never show it."""
-    return re.sub(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s:]*(:[^/@\s]*)?@", r"\g<scheme>", text)
+    # The user-info ends at the LAST "@" before the path: a raw "@" in a password is still login.
+    return re.sub(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s]*@", r"\g<scheme>", text)
 
 
 def _write_private_file(path: Path, content: bytes) -> None:

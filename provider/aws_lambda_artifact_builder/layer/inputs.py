@@ -244,7 +244,7 @@ def _fingerprint(
 ) -> str:
     return compute_fingerprint(
         tool=tool,
-        manifest_content=manifest.content,
+        runtime_set=manifest.runtime_set,
         python_version=target.python_version,
         architecture=target.architecture,
         ignore_packages=ignore_packages,

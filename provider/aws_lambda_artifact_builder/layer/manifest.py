@@ -1,8 +1,24 @@
-"""The manifest model: the runtime dependency set a lock pins, its fingerprint, and diffs.
+"""The manifest model: the runtime set a lock pins for a Lambda target, its fingerprint, and diffs.
 
-Pure code over file contents. The fingerprint decides whether a new layer version is
-published, so it covers exactly what changes the layer's bytes and nothing that does not
-(line endings, trailing whitespace, logins inside index URLs, absolute paths).
+The tools that wrote a lock are the source of truth for what it means: a uv lock is read
+through ``uv export --locked --no-dev --no-emit-project`` (``--locked`` is uv's own staleness
+check; a function folder inside a workspace is exported from its own folder, which uv maps to
+its member), a poetry lock through ``poetry export --only main`` (poetry-plugin-export checks
+the lock is fresh). Both give requirements lines with markers and hashes; the markers are
+evaluated for the target with ``packaging``. The lock's TOML is read only for what an export
+does not carry: each pin's index and the file names it lists (for the early "no wheel" check),
+and the names and versions of local sources.
+
+requirements.txt is read here by hand: pip has no public API for its parser, and
+``pip-requirements-parser`` is a copy of pip's internals of 2022 (no ``--hash`` all-or-nothing
+rule, no marker-aware duplicate pins); the subset a layer accepts (pins, markers, hashes,
+index options) is small, and every rule pip applies to it is kept here (see
+``parse_requirements_txt``).
+
+The fingerprint covers the runtime set for the target (canonical name, version, source without
+login, locked artifact hashes) and the target, packaging options and exclusions: a dev-group,
+cosmetic or project-version change publishes nothing. Reading a lock costs a tool run, so a
+runtime set is cached under ``build/lambda/`` by the digest of everything it depends on.
 """
 
 from __future__ import annotations
@@ -11,11 +27,16 @@ import dataclasses
 import functools
 import hashlib
 import json
+import os
 import re
+import shutil
+import subprocess
 import sys
-from collections.abc import Iterable, Mapping
-from pathlib import Path
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from packaging.markers import InvalidMarker, Marker
 from packaging.requirements import InvalidRequirement, Requirement
@@ -29,23 +50,34 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from ..constants import DEFAULT_EXCLUDED_PACKAGES, LayerBuildToolEnum
-from ..errors import ManifestError
+from ..errors import LayerError, ManifestError
 from .foundation import LayerPathLayout, coerce_tool, mask_url_credentials
 from .target import LayerTarget
 
 #: Bump when the canonical record below changes meaning, so old records never match new ones.
-FINGERPRINT_FORMAT_VERSION = 1
+#: 1: the normalised manifest text; 2: the runtime set for the target.
+FINGERPRINT_FORMAT_VERSION = 2
+
+#: Bump when the cached runtime set changes shape.
+_CACHE_FORMAT = 1
 
 DependencySet = dict[str, str]
 
 
 def normalize_manifest_text(content: bytes | str) -> str:
     """Manifest text with what cannot change the layer removed: BOM, CR, trailing blanks, URL logins."""
-    text = content.decode("utf-8-sig") if isinstance(content, bytes) else content.lstrip("\ufeff")
+    text = _decode(content, "manifest") if isinstance(content, bytes) else content.lstrip("\ufeff")
     lines = [line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
     while lines and not lines[-1]:
         lines.pop()
     return mask_url_credentials("\n".join(lines) + "\n")
+
+
+def _decode(content: bytes, name: str) -> str:
+    try:
+        return content.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ManifestError(f"{name} is not UTF-8 text (byte {e.start}): re-save it as UTF-8") from None
 
 
 def normalize_excluded_packages(ignore_packages: Iterable[str] | None) -> tuple[str, ...]:
@@ -56,7 +88,99 @@ def normalize_excluded_packages(ignore_packages: Iterable[str] | None) -> tuple[
     return tuple(sorted({canonicalize_name(str(n)) for n in names}))
 
 
+# ---------------------------------------------------------------------------- the runtime set
+@dataclasses.dataclass(frozen=True)
+class RuntimePackage:
+    """One distribution the layer installs, as the lock pins it for the target."""
+
+    name: str
+    version: str
+    #: Where it comes from, without login: an index URL, ``""`` (the installer's default index or
+    #: requirements.txt's own options), ``git+URL@commit``, or ``path:<folder relative to the lock>``.
+    source: str = ""
+    #: ``sha256:<hex>`` of every file the lock allows.
+    hashes: tuple[str, ...] = ()
+    #: File names the lock lists (wheels and sdist); ``None`` when it does not say.
+    filenames: tuple[str, ...] | None = None
+    #: A local source to build into a wheel: an absolute folder or a ``git+URL@commit``; not fingerprinted
+    #: (``source`` is).
+    build_from: str | None = None
+
+    @property
+    def is_local(self) -> bool:
+        return self.build_from is not None
+
+    def fingerprint_row(self) -> list[Any]:
+        return [self.name, self.version, self.source, list(self.hashes)]
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RuntimePackage:
+        files = data.get("filenames")
+        return cls(
+            name=str(data["name"]),
+            version=str(data["version"]),
+            source=str(data.get("source", "")),
+            hashes=tuple(data.get("hashes", ())),
+            filenames=tuple(files) if files is not None else None,
+            build_from=data.get("build_from"),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeSet:
+    """What a lock installs for one target, sorted by name; ``index_options`` are requirements.txt's own."""
+
+    packages: tuple[RuntimePackage, ...]
+    index_options: tuple[str, ...] = ()
+
+    @property
+    def dependencies(self) -> DependencySet:
+        return {p.name: p.version for p in self.packages}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"packages": [p.to_json() for p in self.packages], "index_options": list(self.index_options)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RuntimeSet:
+        return cls(
+            packages=tuple(RuntimePackage.from_json(p) for p in data["packages"]),
+            index_options=tuple(data.get("index_options", ())),
+        )
+
+
+def _sorted_set(packages: Iterable[RuntimePackage], options: Iterable[str] = ()) -> RuntimeSet:
+    return RuntimeSet(packages=tuple(sorted(packages, key=lambda p: p.name)), index_options=tuple(options))
+
+
+# ---------------------------------------------------------------------------- fingerprint
 def compute_fingerprint(
+    *,
+    tool: LayerBuildToolEnum | str,
+    runtime_set: RuntimeSet,
+    python_version: str,
+    architecture: str,
+    ignore_packages: Iterable[str] | None = None,
+    packaging_options: Mapping[str, Any] | None = None,
+) -> str:
+    """sha256 of a canonical record of everything that decides the layer's bytes (format 2)."""
+    target = LayerTarget(python_version=python_version, architecture=architecture)
+    record = {
+        "format": FINGERPRINT_FORMAT_VERSION,
+        "tool": coerce_tool(tool).value,
+        "packages": [p.fingerprint_row() for p in sorted(runtime_set.packages, key=lambda p: p.name)],
+        "index_options": [mask_url_credentials(o) for o in runtime_set.index_options],
+        "python_version": target.python_version,
+        "architecture": target.architecture,
+        "excluded": list(normalize_excluded_packages(ignore_packages)),
+        "packaging": dict(sorted((packaging_options or {}).items())),
+    }
+    return _digest(record)
+
+
+def legacy_fingerprint_v1(
     *,
     tool: LayerBuildToolEnum | str,
     manifest_content: bytes | str,
@@ -65,10 +189,10 @@ def compute_fingerprint(
     ignore_packages: Iterable[str] | None = None,
     packaging_options: Mapping[str, Any] | None = None,
 ) -> str:
-    """sha256 of a canonical record of everything that decides the layer's bytes."""
+    """The format-1 fingerprint (of the normalised manifest text), to recognise records written by it."""
     target = LayerTarget(python_version=python_version, architecture=architecture)
     record = {
-        "format": FINGERPRINT_FORMAT_VERSION,
+        "format": 1,
         "tool": coerce_tool(tool).value,
         "manifest": normalize_manifest_text(manifest_content),
         "python_version": target.python_version,
@@ -76,11 +200,15 @@ def compute_fingerprint(
         "excluded": list(normalize_excluded_packages(ignore_packages)),
         "packaging": dict(sorted((packaging_options or {}).items())),
     }
+    return _digest(record)
+
+
+def _digest(record: Mapping[str, Any]) -> str:
     blob = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-# ---------------------------------------------------------------------------- markers
+# ---------------------------------------------------------------------------- markers and python
 def _marker_applies(marker: str | None, env: Mapping[str, str], where: str) -> bool:
     if not marker:
         return True
@@ -90,9 +218,44 @@ def _marker_applies(marker: str | None, env: Mapping[str, str], where: str) -> b
         raise ManifestError(f"{where}: invalid environment marker {marker!r}: {e}") from None
 
 
-# ---------------------------------------------------------------------------- requirements.txt
-def _logical_lines(text: str) -> Iterable[tuple[int, str]]:
-    """Lines with backslash continuations joined and comments dropped, numbered from 1."""
+def python_allowed(specifier: str, python_version: str) -> bool:
+    """Whether some release of Lambda's ``python_version`` (3.12.0 ... 3.12.99) meets ``requires-python``."""
+    try:
+        spec = SpecifierSet(specifier)
+    except InvalidSpecifier:
+        return True  # the tool that wrote the lock reports it
+    return any(spec.contains(f"{python_version}.{patch}", prereleases=True) for patch in range(100))
+
+
+def _check_python(specifier: str | None, target: LayerTarget, where: str, what: str) -> None:
+    if specifier and not python_allowed(specifier, target.python_version):
+        raise ManifestError(
+            f"{where}: the lock supports python {specifier} ({what}), which excludes the target "
+            f"{target.runtime}; choose a python_version it allows or widen {what} and re-lock"
+        )
+
+
+# ---------------------------------------------------------------------------- requirements lines
+@dataclasses.dataclass(frozen=True)
+class _Line:
+    """One requirement of a requirements file (an export or a user's requirements.txt)."""
+
+    number: int
+    text: str
+    requirement: Requirement | None
+    #: A bare path or ``-e path`` line (uv exports workspace members this way).
+    path: str | None
+    hashes: tuple[str, ...]
+
+
+_HASH = re.compile(r"\s--hash[=\s]+(\S+)")
+#: Options pip reads from a requirements file that only say where to find distributions.
+INDEX_OPTIONS = ("-i", "--index-url", "--extra-index-url", "-f", "--find-links", "--no-index", "--trusted-host")
+_HARMLESS_OPTIONS = ("--only-binary", "--prefer-binary", "--pre", "--no-binary", "--use-feature")
+
+
+def logical_lines(text: str) -> Iterable[tuple[int, str]]:
+    """Lines with backslash continuations joined and comments dropped, numbered from 1 (like pip)."""
     buf, start = "", 0
     for number, raw in enumerate(text.split("\n"), start=1):
         line = re.sub(r"(^|\s)#.*$", "", raw).rstrip()
@@ -109,32 +272,270 @@ def _logical_lines(text: str) -> Iterable[tuple[int, str]]:
         yield start, buf.strip()
 
 
-def parse_requirements_txt(text: str, target: LayerTarget, *, name: str = "requirements.txt") -> DependencySet:
-    """Pinned ``name==version`` lines whose markers hold for the target; anything unpinned is an error."""
-    deps: DependencySet = {}
-    for number, line in _logical_lines(text):
+_logical_lines = logical_lines  # the old private name, for callers in other modules
+
+
+def _parse_lines(text: str, name: str) -> tuple[list[_Line], list[str]]:
+    """Requirement lines and index option lines of a requirements file."""
+    lines: list[_Line] = []
+    options: list[str] = []
+    for number, line in logical_lines(text):
+        where = f"{name}:{number}"
         if line.startswith("-"):
-            option = line.split()[0].split("=")[0]
-            if option in ("-r", "--requirement", "-c", "--constraint", "-e", "--editable"):
-                raise ManifestError(f"{name}:{number}: {option} is not supported in a layer manifest; inline the pins")
-            continue  # index options, --hash on its own line, --only-binary and friends
-        spec = line.split(" --")[0].strip()
+            option = re.split(r"[\s=]", line, maxsplit=1)[0]
+            if option in INDEX_OPTIONS:
+                options.append(line)
+                continue
+            if option in ("-e", "--editable"):
+                path = line.split(None, 1)[1].strip() if " " in line else ""
+                lines.append(_Line(number, line, None, path, ()))
+                continue
+            if option in ("-r", "--requirement", "-c", "--constraint"):
+                raise ManifestError(f"{where}: {option} is not supported in a layer manifest; inline the pins")
+            if option.startswith("--hash"):
+                raise ManifestError(f"{where}: --hash must follow a requirement on its line")
+            if option in _HARMLESS_OPTIONS:
+                continue
+            raise ManifestError(f"{where}: option {option} is not supported in a layer manifest")
+        hashes = tuple(sorted(set(_HASH.findall(" " + line))))
+        spec = re.split(r"\s--", " " + line, maxsplit=1)[0].strip()
+        if spec.startswith((".", "/", "file:")) and "@" not in spec.split(";")[0]:
+            lines.append(_Line(number, line, None, spec.split(";")[0].strip(), hashes))
+            continue
         try:
             req = Requirement(spec)
         except InvalidRequirement as e:
-            raise ManifestError(f"{name}:{number}: cannot read requirement {mask_url_credentials(spec)!r}: {e}") from None
+            raise ManifestError(f"{where}: cannot read requirement {mask_url_credentials(spec)!r}: {e}") from None
+        lines.append(_Line(number, line, req, None, hashes))
+    return lines, options
+
+
+def _applies(line: _Line, target: LayerTarget, name: str) -> bool:
+    req = line.requirement
+    if req is None or req.marker is None:
+        return True
+    try:
+        return req.marker.evaluate(dict(target.marker_environment()))
+    except Exception as e:  # packaging raises several types for markers it cannot compare
+        raise ManifestError(f"{name}:{line.number}: cannot evaluate the marker {str(req.marker)!r}: {e}") from None
+
+
+def _pinned_version(req: Requirement, where: str) -> str:
+    pins = [s for s in req.specifier if s.operator in ("==", "===") and "*" not in s.version]
+    if len(pins) != 1 or len(req.specifier) != 1:
+        raise ManifestError(f"{where}: {req.name} is not pinned to one version (write {req.name}==X.Y)")
+    return pins[0].version
+
+
+def parse_requirements_txt(text: str, target: LayerTarget, *, name: str = "requirements.txt") -> DependencySet:
+    """Pinned ``name==version`` lines whose markers hold for the target (see ``requirements_runtime_set``)."""
+    return requirements_runtime_set(text, target, name=name).dependencies
+
+
+def requirements_runtime_set(text: str, target: LayerTarget, *, name: str = "requirements.txt") -> RuntimeSet:
+    """A user's requirements.txt, with pip's rules.
+
+    Every requirement is pinned to one version; with hashes on some lines and not on others pip
+    refuses the file, and so does this; a name pinned on several lines under different markers
+    takes the line whose marker holds for the target (two that hold are an error).
+    """
+    lines, options = _parse_lines(text, name)
+    hashed = [ln for ln in lines if ln.hashes]
+    if hashed and len(hashed) != len(lines):
+        bare = [ln for ln in lines if not ln.hashes]
+        first = bare[0]
+        label = first.requirement.name if first.requirement else first.path
+        raise ManifestError(
+            f"{name}:{first.number}: {label} has no --hash while other lines have one; pip refuses such a file "
+            f"(hash-checking mode covers every requirement): add --hash to every line or to none"
+        )
+    chosen: dict[str, tuple[_Line, str]] = {}
+    for line in lines:
+        where = f"{name}:{line.number}"
+        if line.requirement is None:
+            raise ManifestError(f"{where}: {line.path} is a local folder; a requirements.txt layer installs pins from indexes")
+        req = line.requirement
         if req.url:
-            raise ManifestError(f"{name}:{number}: {req.name} comes from a URL; pin it to a version from an index")
-        pins = [s for s in req.specifier if s.operator in ("==", "===") and "*" not in s.version]
-        if len(pins) != 1 or len(req.specifier) != 1:
-            raise ManifestError(f"{name}:{number}: {req.name} is not pinned to one version (write {req.name}==X.Y)")
-        if not _marker_applies(str(req.marker) if req.marker else None, target.marker_environment(), f"{name}:{number}"):
+            raise ManifestError(f"{where}: {req.name} comes from a URL; pin it to a version from an index")
+        version = _pinned_version(req, where)
+        if not _applies(line, target, name):
             continue
-        deps[canonicalize_name(req.name)] = pins[0].version
-    return deps
+        key = canonicalize_name(req.name)
+        if key in chosen and chosen[key][1] != version:
+            raise ManifestError(
+                f"{where}: {req.name} is pinned to {chosen[key][1]} on line {chosen[key][0].number} and to {version} "
+                f"here, and both markers hold for {target.runtime} {target.architecture}"
+            )
+        chosen[key] = (line, version)
+    packages = [
+        RuntimePackage(name=key, version=version, hashes=line.hashes) for key, (line, version) in chosen.items()
+    ]
+    return _sorted_set(packages, (mask_url_credentials(o) for o in options))
 
 
-# ---------------------------------------------------------------------------- uv.lock
+# ---------------------------------------------------------------------------- exports of uv and poetry
+def _lock_index(data: Mapping[str, Any], tool: LayerBuildToolEnum, name: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """The lock's package tables by (canonical name, version)."""
+    packages = data.get("package", [])
+    if not isinstance(packages, list):
+        raise ManifestError(f"{name}: [[package]] is not a list of tables")
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for entry in packages:
+        if not isinstance(entry, dict):
+            raise ManifestError(f"{name}: a [[package]] entry is not a table")
+        pkg_name, version = entry.get("name"), entry.get("version")
+        if not isinstance(pkg_name, str) or not pkg_name:
+            raise ManifestError(f"{name}: a [[package]] entry has no name (or one that is not a string)")
+        if version is not None and not isinstance(version, str):
+            raise ManifestError(f"{name}: package {pkg_name} has a version that is not a string")
+        out[(canonicalize_name(pkg_name), str(version))] = entry
+    return out
+
+
+def _file_name(url_or_path: str) -> str:
+    return unquote(PurePosixPath(urlsplit(url_or_path).path).name)
+
+
+def _uv_details(entry: Mapping[str, Any]) -> tuple[str, tuple[str, ...] | None, str | None, str]:
+    """(source, filenames, local folder, git url) of a uv lock entry."""
+    source = entry.get("source", {})
+    if not isinstance(source, dict):
+        source = {}
+    wheels = entry.get("wheels", [])
+    files = [w for w in wheels if isinstance(w, dict)] if isinstance(wheels, list) else []
+    if isinstance(entry.get("sdist"), dict):
+        files.append(entry["sdist"])
+    names = tuple(_file_name(str(f.get("url", f.get("path", f.get("filename", ""))))) for f in files) or None
+    if "registry" in source:
+        return _clean_url(str(source["registry"])), names, None, ""
+    for kind in ("editable", "directory", "virtual", "path"):
+        if kind in source:
+            return f"path:{source[kind]}", names, str(source[kind]), ""
+    if "git" in source:
+        return "git", names, None, str(source["git"])
+    kind = next(iter(source), "unknown")
+    return f"{kind}:{mask_url_credentials(str(source.get(kind, '')))}", names, None, ""
+
+
+def _poetry_details(entry: Mapping[str, Any], data: Mapping[str, Any]) -> tuple[str, tuple[str, ...] | None, str | None, str]:
+    source = entry.get("source") or {}
+    if not isinstance(source, dict):
+        source = {}
+    files = entry.get("files")
+    if files is None:  # lock-version 1.x keeps the files in [metadata.files]
+        meta_files = data.get("metadata", {}).get("files", {})
+        files = meta_files.get(entry.get("name")) if isinstance(meta_files, dict) else None
+    names = tuple(str(f.get("file")) for f in files if isinstance(f, dict)) if isinstance(files, list) and files else None
+    kind = source.get("type")
+    if kind in (None, "legacy"):
+        return (_clean_url(str(source["url"])) if kind == "legacy" else ""), names, None, ""
+    if kind in ("directory", "file"):
+        return f"path:{source.get('url')}", names, str(source.get("url")), ""
+    if kind == "git":
+        return "git", names, None, f"{source.get('url')}@{source.get('resolved_reference', '')}"
+    return f"{kind}:{mask_url_credentials(str(source.get('url', '')))}", names, None, ""
+
+
+def _clean_url(url: str) -> str:
+    return mask_url_credentials(url.strip())
+
+
+def _git_source(url: str, name: str, where: str) -> tuple[str, str]:
+    """(fingerprinted source, build_from) of a git requirement, which must name a full commit."""
+    clean = mask_url_credentials(url)
+    base, _, rev = clean.rpartition("@") if "@" in urlsplit(clean).path else (clean, "", "")
+    rev = rev.split("#")[0]
+    if not re.fullmatch(r"[0-9a-f]{40}", rev or ""):
+        raise ManifestError(
+            f"{where}: {name} comes from git ({clean}) without a pinned commit; pin it to a commit "
+            f"(rev = \"<40-hex sha>\") and re-lock"
+        )
+    return f"{base}@{rev}", url if url.startswith("git+") else f"git+{url}"
+
+
+def export_runtime_set(
+    export_text: str,
+    lock_text: str,
+    target: LayerTarget,
+    *,
+    tool: LayerBuildToolEnum,
+    dir_lock: Path,
+    name: str,
+) -> RuntimeSet:
+    """The runtime set from a tool's export (requirements lines with markers and hashes) and its lock."""
+    data = _load_toml(lock_text, name)
+    index = _lock_index(data, tool, name)
+    by_path: dict[str, tuple[str, str]] = {}
+    for (pkg, version), entry in index.items():
+        details = _uv_details(entry) if tool is LayerBuildToolEnum.uv else _poetry_details(entry, data)
+        if details[2] is not None:
+            by_path[os.path.normpath(details[2])] = (pkg, version)
+    lines, _options = _parse_lines(export_text, f"{name} (exported)")
+    packages: list[RuntimePackage] = []
+    for line in lines:
+        if not _applies(line, target, name):
+            continue
+        packages.append(_export_package(line, index, by_path, data, tool=tool, dir_lock=dir_lock, name=name))
+    return _sorted_set(packages)
+
+
+def _export_package(
+    line: _Line,
+    index: Mapping[tuple[str, str], dict[str, Any]],
+    by_path: Mapping[str, tuple[str, str]],
+    data: Mapping[str, Any],
+    *,
+    tool: LayerBuildToolEnum,
+    dir_lock: Path,
+    name: str,
+) -> RuntimePackage:
+    req = line.requirement
+    if req is None or (req.url and req.url.startswith("file:")):
+        raw = line.path if req is None else urlsplit(str(req.url)).path
+        folder = Path(unquote(str(raw)))
+        folder = folder if folder.is_absolute() else dir_lock / folder
+        rel = os.path.normpath(os.path.relpath(folder, dir_lock))
+        found = by_path.get(rel) or (
+            (canonicalize_name(req.name), _version_of(index, canonicalize_name(req.name))) if req else None
+        )
+        if found is None:
+            raise ManifestError(f"{name}: the local source {rel} is not a package of the lock")
+        return RuntimePackage(
+            name=found[0], version=found[1], source=f"path:{PurePosixPath(*Path(rel).parts)}", build_from=str(folder)
+        )
+    cname = canonicalize_name(req.name)
+    if req.url:
+        version = _version_of(index, cname)
+        if req.url.startswith("git+"):
+            source, build_from = _git_source(req.url, req.name, name)
+            return RuntimePackage(name=cname, version=version, source=source, hashes=line.hashes, build_from=build_from)
+        raise ManifestError(f"{name}: {req.name} comes from a URL ({mask_url_credentials(req.url)}); a layer installs from indexes, folders and git commits")
+    version = _pinned_version(req, f"{name} (exported)")
+    entry = index.get((cname, version)) or index.get((cname, _version_of(index, cname, version)))
+    source, filenames = "", None
+    if entry is not None:
+        source, filenames, _folder, _git = (
+            _uv_details(entry) if tool is LayerBuildToolEnum.uv else _poetry_details(entry, data)
+        )
+    return RuntimePackage(name=cname, version=version, source=source, hashes=line.hashes, filenames=filenames)
+
+
+def _version_of(index: Mapping[tuple[str, str], Any], cname: str, version: str | None = None) -> str:
+    """The locked version of ``cname`` (equal as a Version to ``version`` when given)."""
+    for pkg, locked in index:
+        if pkg != cname:
+            continue
+        if version is None:
+            return locked
+        try:
+            if Version(locked) == Version(version):
+                return locked
+        except InvalidVersion:
+            continue
+    return version or ""
+
+
+# ---------------------------------------------------------------------------- TOML
 @functools.lru_cache(maxsize=8)
 def _parse_toml(text: str) -> dict[str, Any]:
     return tomllib.loads(text)
@@ -148,283 +549,376 @@ def _load_toml(text: str, name: str) -> dict[str, Any]:
         raise ManifestError(f"{name} is not valid TOML: {e}") from None
 
 
-def _uv_root_packages(packages: list[dict[str, Any]], project_name: str | None) -> list[dict[str, Any]]:
-    if project_name:
-        wanted = canonicalize_name(project_name)
-        roots = [p for p in packages if canonicalize_name(p.get("name", "")) == wanted]
-        if roots:
-            return roots
-    return [p for p in packages if p.get("source", {}).get("virtual") == "." or p.get("source", {}).get("editable") == "."]
+# ---------------------------------------------------------------------------- running the tools
+def find_tool(name: str) -> str | None:
+    """The tool installed next to this Python (``.venv/bin/uv``), else the one on PATH."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else shutil.which(name)
 
 
-def parse_uv_lock(
-    text: str, target: LayerTarget, *, project_name: str | None = None, name: str = "uv.lock"
-) -> DependencySet:
-    """The project's runtime closure in a uv lock, following markers and extras for the target."""
-    data = _load_toml(text, name)
-    packages: list[dict[str, Any]] = data.get("package", [])
-    env = target.marker_environment()
-    by_name: dict[str, list[dict[str, Any]]] = {}
-    for pkg in packages:
-        by_name.setdefault(canonicalize_name(pkg["name"]), []).append(pkg)
-
-    def pick(dep: dict[str, Any]) -> dict[str, Any]:
-        candidates = by_name.get(canonicalize_name(dep["name"]), [])
-        if "version" in dep:
-            candidates = [p for p in candidates if p.get("version") == dep["version"]] or candidates
-        if len(candidates) > 1:
-            fitting = [
-                p
-                for p in candidates
-                if any(_marker_applies(m, env, name) for m in p.get("resolution-markers", [""]))
-            ]
-            candidates = fitting or candidates
-        if not candidates:
-            raise ManifestError(f"{name}: {dep['name']} is required but not locked; run `uv lock`")
-        return candidates[0]
-
-    roots = _uv_root_packages(packages, project_name)
-    if not roots:
-        raise ManifestError(f"{name}: no project package (source = virtual or editable '.') in the lock")
-    root_names = {canonicalize_name(p["name"]) for p in roots}
-    deps: DependencySet = {}
-    queue: list[tuple[dict[str, Any], list[str]]] = [(r, []) for r in roots]
-    seen: set[tuple[str, str, tuple[str, ...]]] = set()
-    while queue:
-        pkg, extras = queue.pop()
-        key = (canonicalize_name(pkg["name"]), str(pkg.get("version")), tuple(sorted(extras)))
-        if key in seen:
-            continue
-        seen.add(key)
-        if key[0] not in root_names:
-            deps[key[0]] = str(pkg.get("version"))
-        edges = list(pkg.get("dependencies", []))
-        for extra in extras:
-            edges += pkg.get("optional-dependencies", {}).get(extra, [])
-        for dep in edges:
-            if _marker_applies(dep.get("marker"), env, name):
-                queue.append((pick(dep), list(dep.get("extra", []))))
-    return deps
+def _require_tool(name: str, why: str) -> str:
+    found = find_tool(name)
+    if not found:
+        raise ManifestError(f"{name} is not installed next to {sys.executable} nor on PATH; it is needed to {why}")
+    return found
 
 
-# ---------------------------------------------------------------------------- poetry.lock
-def parse_poetry_lock(
-    text: str, target: LayerTarget, *, main_requirements: list[str] | None = None, name: str = "poetry.lock"
-) -> DependencySet:
-    """Packages of the ``main`` group whose markers hold for the target.
-
-    Poetry 2 records each package's groups and markers; older locks (no ``groups``) are
-    walked from ``main_requirements``, the project's declared runtime dependencies.
-    """
-    data = _load_toml(text, name)
-    packages: list[dict[str, Any]] = data.get("package", [])
-    env = target.marker_environment()
-    deps: DependencySet = {}
-    if packages and all("groups" in p for p in packages):
-        for pkg in packages:
-            if pkg.get("optional") or "main" not in pkg["groups"]:
-                continue
-            markers = pkg.get("markers")
-            marker = markers.get("main") if isinstance(markers, dict) else markers
-            if _marker_applies(marker, env, name):
-                deps[canonicalize_name(pkg["name"])] = str(pkg["version"])
-        return deps
-    if packages and all("category" in p for p in packages):
-        return {
-            canonicalize_name(p["name"]): str(p["version"])
-            for p in packages
-            if p["category"] == "main" and not p.get("optional")
-        }
-    by_name = {canonicalize_name(p["name"]): p for p in packages}
-    queue = list(main_requirements or [])
-    if main_requirements is None:
-        return {n: str(p["version"]) for n, p in by_name.items() if not p.get("optional")}
-    while queue:
-        req = Requirement(queue.pop())
-        if req.marker and not req.marker.evaluate(dict(env)):
-            continue
-        cname = canonicalize_name(req.name)
-        if cname in deps:
-            continue
-        locked = by_name.get(cname)
-        if locked is None:
-            raise ManifestError(f"{name}: {req.name} is required but not locked; run `poetry lock`")
-        deps[cname] = str(locked["version"])
-        for dep_name, constraint in locked.get("dependencies", {}).items():
-            marker = constraint.get("markers") if isinstance(constraint, dict) else None
-            if isinstance(constraint, dict) and constraint.get("optional"):
-                continue
-            queue.append(dep_name + (f"; {marker}" if marker else ""))
-    return deps
+def _tool_identity(path: str) -> str:
+    """Which build of a tool runs, without running it: its path, size and mtime."""
+    st = os.stat(path)
+    return f"{path}:{st.st_size}:{st.st_mtime_ns}"
 
 
-# ---------------------------------------------------------------------------- pyproject
-def _poetry_constraint_to_pep440(constraint: str) -> str:
-    """Poetry's ``^1.2``/``~1.2``/``1.2``/``*`` as a PEP 440 specifier (enough to check a pin)."""
-    parts = []
-    for piece in constraint.split(","):
-        piece = piece.strip()
-        if piece in ("", "*"):
-            continue
-        if piece.startswith("^"):
-            v = Version(piece[1:])
-            rel = list(v.release) + [0] * (3 - len(v.release))
-            idx = next((i for i, x in enumerate(rel) if x != 0), len(rel) - 1)
-            upper = rel[: idx + 1]
-            upper[-1] += 1
-            parts += [f">={piece[1:]}", "<" + ".".join(map(str, upper))]
-        elif piece.startswith("~") and not piece.startswith("~="):
-            v = Version(piece[1:])
-            upper = list(v.release[:2]) if len(v.release) >= 2 else [v.release[0]]
-            upper[-1] += 1
-            parts += [f">={piece[1:]}", "<" + ".".join(map(str, upper))]
-        elif piece[0].isdigit():
-            parts.append(f"=={piece}")
-        else:
-            parts.append(piece)
-    return ",".join(parts)
+def _run_tool(argv: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    child = dict(os.environ)
+    child.update(env or {})
+    try:
+        return subprocess.run(
+            list(argv), cwd=cwd, env=child, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace"
+        )
+    except OSError as e:
+        raise ManifestError(f"could not run {argv[0]}: {e.strerror or e}") from None
 
 
-def declared_runtime_requirements(pyproject: Mapping[str, Any]) -> list[str]:
-    """The project's runtime requirements as PEP 508 strings, from PEP 621 or poetry's own table."""
-    reqs = list(pyproject.get("project", {}).get("dependencies", []))
-    poetry_deps = pyproject.get("tool", {}).get("poetry", {}).get("dependencies", {})
-    for dep_name, constraint in poetry_deps.items():
-        if dep_name.lower() == "python":
-            continue
-        if isinstance(constraint, dict):
-            if constraint.get("optional") or "version" not in constraint:
-                continue
-            marker = constraint.get("markers")
-            constraint = constraint["version"]
-        else:
-            marker = None
-        spec = _poetry_constraint_to_pep440(str(constraint))
-        reqs.append(dep_name + spec + (f"; {marker}" if marker else ""))
-    return reqs
+def _tool_message(result: subprocess.CompletedProcess[str]) -> str:
+    text = mask_url_credentials((result.stderr or "") + "\n" + (result.stdout or ""))
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith(("Using CPython", "Resolved "))]
+    return " ".join(lines[-4:])[:600]
 
 
-def check_lock_satisfies(
-    locked: Mapping[str, str], requirements: Iterable[str], target: LayerTarget, *, name: str, fix: str
-) -> None:
-    """A stale lock (a declared requirement missing or unmet) is an error naming file and package."""
-    env = target.marker_environment()
-    for text in requirements:
-        try:
-            req = Requirement(text)
-        except InvalidRequirement as e:
-            raise ManifestError(f"pyproject.toml: cannot read requirement {text!r}: {e}") from None
-        if req.marker and not req.marker.evaluate(dict(env)):
-            continue
-        cname = canonicalize_name(req.name)
-        if cname not in locked:
-            raise ManifestError(f"{name} is stale: pyproject.toml requires {req.name}, which is not locked; {fix}")
-        try:
-            ok = SpecifierSet(str(req.specifier)).contains(Version(locked[cname]), prereleases=True)
-        except (InvalidSpecifier, InvalidVersion):
-            ok = False
-        if not ok:
+def _uv_export(uv: str, dir_project: Path, path_lock: Path, *, check: bool) -> str:
+    argv = [uv, "export", "--locked" if check else "--frozen", "--no-dev", "--no-emit-project", "--no-header"]
+    # Offline: a plan reads local files only; a lock that needs the network to be checked is not fresh.
+    argv += ["--no-annotate", "--format", "requirements-txt", "--offline"]
+    result = _run_tool(argv, dir_project, {"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"})
+    if result.returncode != 0:
+        said = _tool_message(result)
+        if "needs to be updated" in said:
+            raise ManifestError(f"{path_lock} is stale: uv says: {said}")
+        if "No solution found" in said or "unsatisfiable" in said:
             raise ManifestError(
-                f"{name} is stale: pyproject.toml requires {req}, but {locked[cname]} is locked; {fix}"
+                f"{path_lock} is stale: it does not satisfy pyproject.toml (uv export --locked --offline: {said}); "
+                f"run `uv lock`"
             )
+        raise ManifestError(f"{path_lock}: `uv export` refused the lock: {said}")
+    return result.stdout
 
 
-def _uv_lock_requires_dist(text: str, project_name: str | None) -> set[tuple[str, str, str, tuple[str, ...]]] | None:
-    data = _load_toml(text, "uv.lock")
-    roots = _uv_root_packages(data.get("package", []), project_name)
-    if len(roots) != 1:
-        return None
-    return {
-        (
-            canonicalize_name(r["name"]),
-            str(SpecifierSet(r.get("specifier", ""))),
-            str(Marker(r["marker"])) if r.get("marker") else "",
-            tuple(sorted(r.get("extras", []))),
-        )
-        for r in roots[0].get("metadata", {}).get("requires-dist", [])
-    }
-
-
-def _pyproject_requires_dist(requirements: Iterable[str]) -> set[tuple[str, str, str, tuple[str, ...]]]:
-    out: set[tuple[str, str, str, tuple[str, ...]]] = set()
-    for text in requirements:
-        req = Requirement(text)
-        out.add(
-            (
-                canonicalize_name(req.name),
-                str(req.specifier),
-                str(req.marker) if req.marker else "",
-                tuple(sorted(req.extras)),
+def _poetry_export(poetry: str, dir_project: Path, path_lock: Path) -> str:
+    argv = [poetry, "export", "--format", "requirements.txt", "--only", "main", "--no-interaction", "--no-ansi"]
+    result = _run_tool(argv, dir_project, {"POETRY_VIRTUALENVS_CREATE": "false"})
+    if result.returncode != 0:
+        said = _tool_message(result)
+        if "export" in said and ("does not exist" in said or "not defined" in said):
+            raise ManifestError(
+                f"{path_lock}: poetry has no export command; install poetry-plugin-export next to poetry"
             )
-        )
-    return out
+        if "changed significantly" in said or "poetry lock" in said:
+            raise ManifestError(f"{path_lock} is stale: poetry says: {said}")
+        raise ManifestError(f"{path_lock}: `poetry export` refused the lock: {said}")
+    return result.stdout
+
+
+# ---------------------------------------------------------------------------- where the lock is
+def find_uv_lock(dir_project: Path) -> Path | None:
+    """The uv.lock of a project: its own, or its workspace root's (the nearest one above it)."""
+    for folder in (dir_project, *dir_project.parents):
+        candidate = folder / "uv.lock"
+        if candidate.is_file():
+            return candidate
+        if (folder / ".git").exists():
+            return None
+    return None
+
+
+def _read_toml_file(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ManifestError(f"cannot read {path}: {e.strerror or e}") from None
+    return _load_toml(_decode(raw, str(path)), str(path))
+
+
+_LOCAL_SOURCE = re.compile(r"""(?:editable|directory|virtual|path)\s*=\s*"([^"]+)"|type\s*=\s*"directory"\s*\n\s*url\s*=\s*"([^"]+)\"""")
+
+
+def _local_pyprojects(lock_text: str, dir_lock: Path) -> list[Path]:
+    """pyproject.toml files of the local sources a lock names (found by pattern: no TOML parse)."""
+    found = set()
+    for m in _LOCAL_SOURCE.finditer(lock_text):
+        rel = m.group(1) or m.group(2)
+        candidate = (dir_lock / rel / "pyproject.toml").resolve()
+        if candidate.is_file():
+            found.add(candidate)
+    return sorted(found)
 
 
 # ---------------------------------------------------------------------------- the local manifest
-def runtime_dependencies(
-    tool: LayerBuildToolEnum | str,
-    manifest_content: bytes | str,
-    target: LayerTarget,
-    *,
-    pyproject: Mapping[str, Any] | None = None,
-) -> DependencySet:
-    """The runtime dependency set a manifest pins for the target (also for manifests read from S3)."""
-    tool = coerce_tool(tool)
-    text = normalize_manifest_text(manifest_content)
-    project_name = (pyproject or {}).get("project", {}).get("name") or (pyproject or {}).get("tool", {}).get(
-        "poetry", {}
-    ).get("name")
-    if tool is LayerBuildToolEnum.pip:
-        return parse_requirements_txt(text, target)
-    if tool is LayerBuildToolEnum.uv:
-        return parse_uv_lock(text, target, project_name=project_name)
-    main = declared_runtime_requirements(pyproject) if pyproject is not None else None
-    return parse_poetry_lock(text, target, main_requirements=main)
-
-
 @dataclasses.dataclass(frozen=True)
 class LocalManifest:
-    """A project's manifest as read from disk, checked against its ``pyproject.toml``."""
+    """A project's manifest as read from disk and checked by its tool, with its runtime set."""
 
     tool: LayerBuildToolEnum
     path: Path
     content: bytes
     dependencies: DependencySet
+    runtime_set: RuntimeSet = dataclasses.field(default_factory=lambda: RuntimeSet(packages=()))
 
     @property
     def name(self) -> str:
         return self.path.name
 
 
+def _cache_key(tool: LayerBuildToolEnum, target: LayerTarget, tool_id: str, files: Sequence[Path], extra: bytes = b"") -> str:
+    h = hashlib.sha256()
+    h.update(f"{_CACHE_FORMAT}\0{tool.value}\0{target.python_version}\0{target.architecture}\0{tool_id}\0".encode())
+    for path in files:
+        h.update(str(path).encode() + b"\0")
+        h.update(path.read_bytes() + b"\0")
+    h.update(extra)
+    return h.hexdigest()
+
+
+def _cache_path(layout: LayerPathLayout, key: str) -> Path:
+    return layout.dir_build_lambda / "runtime-set-cache" / f"{key}.json"
+
+
+def _cache_get(path: Path) -> RuntimeSet | None:
+    try:
+        return RuntimeSet.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _cache_put(path: Path, runtime_set: RuntimeSet) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(runtime_set.to_json(), sort_keys=True), encoding="utf-8")
+        os.replace(tmp, path)
+        for old in sorted(path.parent.glob("*.json"), key=lambda p: p.stat().st_mtime)[:-32]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass  # a cache that cannot be written only costs time
+
+
+def _requires_python_uv(lock_text: str, name: str) -> str | None:
+    m = re.search(r'^requires-python\s*=\s*"([^"]*)"', lock_text, re.M)
+    return m.group(1) if m else None
+
+
+def _requires_python_poetry(lock_text: str, name: str) -> str | None:
+    m = re.search(r'^python-versions\s*=\s*"([^"]*)"', lock_text.split("[metadata]", 1)[-1], re.M)
+    return poetry_constraint_to_pep440(m.group(1), name) if m else None
+
+
+def poetry_constraint_to_pep440(constraint: str, where: str) -> str | None:
+    """Poetry's ``^3.10``/``~3.10``/``>=3.9,<4``/``a || b`` as a PEP 440 specifier; ``None`` for a union.
+
+    Used only for the plan-time python check; poetry itself validates the lock.
+    """
+    if "||" in constraint or "|" in constraint:
+        return None  # a union has no PEP 440 form; poetry's own export filters by it
+    parts: list[str] = []
+    for piece in re.split(r"[,\s]+(?=[<>=!~^*\d])", constraint.strip()):
+        piece = piece.strip().rstrip(",")
+        if piece in ("", "*"):
+            continue
+        try:
+            if piece.startswith("^"):
+                v = Version(piece[1:])
+                rel = list(v.release) + [0] * (3 - len(v.release))
+                idx = next((i for i, x in enumerate(rel) if x != 0), len(rel) - 1)
+                upper = rel[: idx + 1]
+                upper[-1] += 1
+                parts += [f">={piece[1:]}", "<" + ".".join(map(str, upper))]
+            elif piece.startswith("~") and not piece.startswith("~="):
+                v = Version(piece[1:])
+                upper = list(v.release[:2]) if len(v.release) >= 2 else [v.release[0]]
+                upper[-1] += 1
+                parts += [f">={piece[1:]}", "<" + ".".join(map(str, upper))]
+            elif piece[0].isdigit():
+                parts.append(f"=={piece}")
+            else:
+                parts.append(piece)
+        except (InvalidVersion, IndexError):
+            raise ManifestError(f"{where}: cannot read the python constraint {constraint!r}") from None
+    text = ",".join(parts)
+    try:
+        SpecifierSet(text)
+    except InvalidSpecifier:
+        raise ManifestError(f"{where}: cannot read the python constraint {constraint!r}") from None
+    return text
+
+
+def _project_requires_python(pyproject: Mapping[str, Any], where: str) -> str | None:
+    project = pyproject.get("project", {})
+    value = project.get("requires-python") if isinstance(project, dict) else None
+    if value is not None and not isinstance(value, str):
+        raise ManifestError(f"{where}: [project] requires-python must be a string")
+    return value
+
+
+def _read_runtime_set(
+    tool: LayerBuildToolEnum,
+    layout: LayerPathLayout,
+    path_lock: Path,
+    target: LayerTarget,
+    *,
+    lock_bytes: bytes | None = None,
+) -> RuntimeSet:
+    """The runtime set of a lock for the target, through the tool (cached by the digest of its inputs)."""
+    dir_project = layout.dir_project_root
+    real_lock = lock_bytes is None
+    content = path_lock.read_bytes() if lock_bytes is None else lock_bytes
+    lock_text = normalize_manifest_text(content) if not real_lock else _decode(content, str(path_lock))
+    if tool is LayerBuildToolEnum.pip:
+        pyproject = _read_toml_file(layout.path_pyproject_toml)
+        _check_python(_project_requires_python(pyproject, str(layout.path_pyproject_toml)), target, str(path_lock), "requires-python in pyproject.toml")
+        runtime_set = requirements_runtime_set(lock_text.replace("\r\n", "\n"), target, name=str(path_lock))
+        if real_lock:
+            _check_pins_satisfy(runtime_set.dependencies, pyproject, target, name=str(path_lock))
+        return runtime_set
+    exe = _require_tool(tool.value, f"read {path_lock.name}")
+    files = [layout.path_pyproject_toml]
+    if path_lock.parent != dir_project and (path_lock.parent / "pyproject.toml").is_file():
+        files.append(path_lock.parent / "pyproject.toml")
+    files += [p for p in _local_pyprojects(lock_text, path_lock.parent) if p not in files]
+    key = _cache_key(tool, target, _tool_identity(exe), files, content + (b"\0real" if real_lock else b"\0recorded"))
+    cache = _cache_path(layout, key)
+    cached = _cache_get(cache)
+    if cached is not None:
+        return cached
+    if tool is LayerBuildToolEnum.uv:
+        _check_python(_requires_python_uv(lock_text, str(path_lock)), target, str(path_lock), "requires-python")
+    else:
+        _check_python(_requires_python_poetry(lock_text, str(path_lock)), target, str(path_lock), "poetry's python")
+    if real_lock:
+        export = _export(tool, exe, dir_project, path_lock, check=True)
+    else:
+        export = _export_recorded(tool, exe, layout, path_lock, lock_text)
+    runtime_set = export_runtime_set(export, lock_text, target, tool=tool, dir_lock=path_lock.parent, name=str(path_lock))
+    _cache_put(cache, runtime_set)
+    return runtime_set
+
+
+def _check_pins_satisfy(pins: Mapping[str, str], pyproject: Mapping[str, Any], target: LayerTarget, *, name: str) -> None:
+    """requirements.txt has no tool to say it is stale: each runtime requirement of pyproject.toml
+    whose marker holds for the target must be pinned to a version it allows."""
+    project = pyproject.get("project", {})
+    declared = project.get("dependencies", []) if isinstance(project, dict) else []
+    if not isinstance(declared, list):
+        raise ManifestError("pyproject.toml: [project] dependencies must be a list of strings")
+    env = target.marker_environment()
+    for text in declared:
+        try:
+            req = Requirement(str(text))
+        except InvalidRequirement as e:
+            raise ManifestError(f"pyproject.toml: cannot read requirement {text!r}: {e}") from None
+        if req.marker is not None and not _marker_applies(str(req.marker), env, "pyproject.toml"):
+            continue
+        pinned = pins.get(canonicalize_name(req.name))
+        if pinned is None:
+            raise ManifestError(f"{name} is stale: pyproject.toml requires {req.name}, which is not pinned; update the pins")
+        if not req.specifier.contains(pinned, prereleases=True):
+            raise ManifestError(f"{name} is stale: pyproject.toml requires {req}, but {pinned} is pinned; update the pins")
+
+
+def _export(tool: LayerBuildToolEnum, exe: str, dir_project: Path, path_lock: Path, *, check: bool) -> str:
+    if tool is LayerBuildToolEnum.uv:
+        return _uv_export(exe, dir_project, path_lock, check=check)
+    return _poetry_export(exe, dir_project, path_lock)
+
+
+def _export_recorded(tool: LayerBuildToolEnum, exe: str, layout: LayerPathLayout, path_lock: Path, lock_text: str) -> str:
+    """Export a recorded lock body against the project's current pyproject files, in a scratch copy.
+
+    uv reads it ``--frozen``; poetry's freshness check is given the local lock's content hash, so
+    the recorded lock is read as of the current pyproject.toml.
+    """
+    dir_lock = path_lock.parent
+    pyprojects = [dir_lock / "pyproject.toml", layout.path_pyproject_toml, *_local_pyprojects(lock_text, dir_lock)]
+    pyprojects = [p.resolve() for p in pyprojects if p.is_file()]
+    base = Path(os.path.commonpath([dir_lock.resolve(), *(p.parent for p in pyprojects)]))
+    with tempfile.TemporaryDirectory(prefix="alab-recorded-") as tmp:
+        root = Path(tmp)
+        for p in pyprojects:
+            dest = root / p.relative_to(base)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(p, dest)
+            for readme in ("README.md", "README.rst", "README"):
+                if (p.parent / readme).is_file():
+                    shutil.copyfile(p.parent / readme, dest.parent / readme)
+        text = lock_text
+        if tool is LayerBuildToolEnum.poetry and path_lock.is_file():
+            local = re.search(r'^content-hash\s*=\s*"[^"]*"', path_lock.read_text(encoding="utf-8", errors="replace"), re.M)
+            if local:
+                text = re.sub(r'^content-hash\s*=\s*"[^"]*"', local.group(0), text, count=1, flags=re.M)
+        (root / dir_lock.resolve().relative_to(base) / path_lock.name).write_text(text, encoding="utf-8")
+        project = root / layout.dir_project_root.resolve().relative_to(base)
+        return _export(tool, exe, project, path_lock, check=False)
+
+
 def read_local_manifest(
     path_pyproject_toml: Path | str, tool: LayerBuildToolEnum | str, target: LayerTarget
 ) -> LocalManifest:
-    """Read and check a project's manifest: missing, unpinned or stale is a clear error naming the file."""
+    """Read and check a project's manifest with its tool: missing, stale, unpinned or excluding the target
+    is a clear ``ManifestError`` naming the file."""
     tool = coerce_tool(tool)
     layout = LayerPathLayout(path_pyproject_toml=Path(path_pyproject_toml))
-    path = layout.get_path_manifest(tool)
     if not layout.path_pyproject_toml.is_file():
         raise ManifestError(f"pyproject.toml not found at {layout.path_pyproject_toml}")
+    path = layout.get_path_manifest(tool)
+    if tool is LayerBuildToolEnum.uv and not path.is_file():
+        path = find_uv_lock(layout.dir_project_root) or path
     if not path.is_file():
         hint = {"pip": "pin your runtime dependencies in it", "poetry": "run `poetry lock`", "uv": "run `uv lock`"}
         raise ManifestError(f"{path.name} not found at {path}; {hint[tool.value]}")
-    pyproject = _load_toml(layout.path_pyproject_toml.read_text(encoding="utf-8"), str(layout.path_pyproject_toml))
-    content = path.read_bytes()
     try:
-        deps = runtime_dependencies(tool, content, target, pyproject=pyproject)
+        runtime_set = _read_runtime_set(tool, layout, path, target)
     except ManifestError as e:
-        raise ManifestError(f"{path}: {e}") from None
-    declared = declared_runtime_requirements(pyproject)
-    if tool is LayerBuildToolEnum.uv:
-        project_name = pyproject.get("project", {}).get("name")
-        recorded = _uv_lock_requires_dist(normalize_manifest_text(content), project_name)
-        if recorded is not None and recorded != _pyproject_requires_dist(declared):
-            raise ManifestError(
-                f"{path} is stale: the dependencies in pyproject.toml changed since it was locked; run `uv lock`"
-            )
-    fix = {"pip": "update the pins", "poetry": "run `poetry lock`", "uv": "run `uv lock`"}[tool.value]
-    check_lock_satisfies(deps, declared, target, name=str(path), fix=fix)
-    return LocalManifest(tool=tool, path=path, content=content, dependencies=deps)
+        text = str(e)
+        raise ManifestError(text if str(path) in text else f"{path}: {text}") from None
+    except (LayerError, OSError, ValueError, TypeError, KeyError, AttributeError) as e:
+        raise ManifestError(f"{path}: cannot be read: {type(e).__name__}: {e}") from None
+    return LocalManifest(
+        tool=tool, path=path, content=path.read_bytes(), dependencies=runtime_set.dependencies, runtime_set=runtime_set
+    )
+
+
+def recorded_runtime_set(
+    tool: LayerBuildToolEnum | str, manifest_content: bytes | str, path_pyproject_toml: Path | str, target: LayerTarget
+) -> RuntimeSet:
+    """The runtime set of a manifest recorded in S3, read the same way as the local one (with the
+    project's current pyproject files; the recorded lock is not checked for staleness)."""
+    tool = coerce_tool(tool)
+    layout = LayerPathLayout(path_pyproject_toml=Path(path_pyproject_toml))
+    path = layout.get_path_manifest(tool)
+    if tool is LayerBuildToolEnum.uv and not path.is_file():
+        path = find_uv_lock(layout.dir_project_root) or path
+    content = manifest_content.encode("utf-8") if isinstance(manifest_content, str) else manifest_content
+    try:
+        return _read_runtime_set(tool, layout, path, target, lock_bytes=content)
+    except ManifestError as e:
+        raise ManifestError(f"the recorded {path.name}: {e}") from None
+
+
+def runtime_dependencies(
+    tool: LayerBuildToolEnum | str,
+    manifest_content: bytes | str,
+    target: LayerTarget,
+    *,
+    pyproject: Mapping[str, Any] | None = None,
+    path_pyproject_toml: Path | str | None = None,
+) -> DependencySet:
+    """The runtime set a manifest pins for the target (requirements.txt alone; a lock needs its project)."""
+    tool = coerce_tool(tool)
+    if tool is LayerBuildToolEnum.pip:
+        text = normalize_manifest_text(manifest_content)
+        return requirements_runtime_set(text, target).dependencies
+    if path_pyproject_toml is None:
+        raise ManifestError(f"reading a {tool.value} lock needs its project (path_pyproject_toml)")
+    return recorded_runtime_set(tool, manifest_content, path_pyproject_toml, target).dependencies
 
 
 # ---------------------------------------------------------------------------- diffs

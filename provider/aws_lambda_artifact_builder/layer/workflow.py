@@ -18,7 +18,6 @@ import dataclasses
 import fcntl
 import functools
 import os
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -34,7 +33,14 @@ from .claim import DeployClaim
 from .clients import resolve_clients
 from .foundation import MANIFEST_NAMES, Credentials, LayerS3Layout, coerce_s3dir, coerce_tool
 from .inputs import LayerInputs, parse_permissions, resolve_layer_inputs, validate_layer_name
-from .manifest import PackageChanges, diff_dependencies, runtime_dependencies
+from .manifest import (
+    PackageChanges,
+    RuntimeSet,
+    compute_fingerprint,
+    diff_dependencies,
+    legacy_fingerprint_v1,
+    recorded_runtime_set,
+)
 from .package import LayerZipInfo, PackagingOptions, create_layer_zip_file
 from .publish import (
     LayerDeployment,
@@ -52,11 +58,6 @@ from .publish import (
 from .record import FetchedRecord, LayerRecord, fetch_record
 from .target import LayerTarget
 from .upload import upload_layer_zip_to_s3
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 if TYPE_CHECKING:  # pragma: no cover
     from mypy_boto3_lambda import LambdaClient
@@ -146,13 +147,33 @@ def _recorded_version_exists(lambda_client: LambdaClient, layer_name: str, versi
     return get_layer_version(lambda_client=lambda_client, layer_name=layer_name, version=version) is not None
 
 
-def _dependencies_of(record: LayerRecord, pyproject: dict[str, Any]) -> dict[str, str] | None:
-    """The runtime set the recorded manifest pins, or ``None`` if it cannot be read any more."""
+def _recorded_set(record: LayerRecord, inputs: LayerInputs) -> RuntimeSet | None:
+    """The runtime set the recorded manifest pins, read like the local one; ``None`` if it cannot be read."""
     try:
         target = LayerTarget(python_version=record.python_version, architecture=record.architecture)
-        return runtime_dependencies(record.tool, record.manifest_content, target, pyproject=pyproject)
+        return recorded_runtime_set(record.tool, record.manifest_content, inputs.path_layout.path_pyproject_toml, target)
     except LayerError:
         return None
+
+
+def _is_same_set_of_older_format(record: LayerRecord, inputs: LayerInputs, old: RuntimeSet | None) -> bool:
+    """A record written by fingerprint format 1 whose runtime set is the local one: nothing to publish."""
+    if old is None or (record.tool, record.python_version, record.architecture) != (
+        inputs.tool.value,
+        inputs.target.python_version,
+        inputs.target.architecture,
+    ):
+        return False
+    common: dict[str, Any] = dict(
+        tool=inputs.tool,
+        python_version=inputs.target.python_version,
+        architecture=inputs.target.architecture,
+        ignore_packages=inputs.ignore_packages,
+        packaging_options=inputs.packaging_options.fingerprint_fields(),
+    )
+    if legacy_fingerprint_v1(manifest_content=record.manifest_content, **common) != record.fingerprint:
+        return False
+    return compute_fingerprint(runtime_set=old, **common) == inputs.fingerprint
 
 
 @dataclasses.dataclass(frozen=True)
@@ -243,9 +264,20 @@ def _decide(
             **current,  # type: ignore[arg-type]
             **common,  # type: ignore[arg-type]
         )
-    pyproject = tomllib.loads(inputs.path_layout.path_pyproject_toml.read_text(encoding="utf-8"))
-    old_deps = _dependencies_of(record, pyproject)
+    old_set = _recorded_set(record, inputs)
+    old_deps = old_set.dependencies if old_set is not None else None
     changes = diff_dependencies(old_deps or {}, local_deps)
+    if exists and _is_same_set_of_older_format(record, inputs, old_set):
+        return LayerPlan(
+            changed=False,
+            reason=(
+                f"version {record.layer_version} recorded at {uri} was fingerprinted by an older format; "
+                f"its runtime set equals the local one"
+            ),
+            package_changes=PackageChanges(),
+            **current,  # type: ignore[arg-type]
+            **common,  # type: ignore[arg-type]
+        )
     if not exists:
         reason = f"version {record.layer_version} recorded at {uri} no longer exists in Lambda"
     elif old_deps is None:
