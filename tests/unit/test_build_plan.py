@@ -279,3 +279,43 @@ def test_old_poetry_locks_keep_files_in_metadata_and_unknown_files_are_not_a_mis
     )
     assert orjson.hashes == ("sha256:ccc",) and attrs.filenames is None
     assert pins_without_target_wheel([orjson, attrs], ARM312) == [orjson]
+
+
+# ---------------------------------------------------------------------------- issue 11/14: floors, logins, find-links
+def test_amazon_linux_2_runtimes_install_uv_locks_with_pip_down_from_manylinux_2_26():
+    from aws_lambda_artifact_builder.layer.build import installer_for
+
+    for version in ("3.10", "3.11"):
+        target = LayerTarget(python_version=version, architecture="x86_64")
+        assert installer_for("uv", target) == "pip" and installer_for("uv", target, native=True) == "uv"
+        pins = [LockedPin(name="pandas", version="2.3.3", index_url="https://pypi.org/simple", hashes=("sha256:aa",))]
+        (step,) = plan_install_steps(tool="uv", target=target, pins=pins, dir_python="/o", dir_work="/w", python="/py")
+        platforms = [step.argv[i + 1] for i, a in enumerate(step.argv) if a == "--platform"]
+        assert platforms[0] == "manylinux_2_26_x86_64" and "manylinux_2_24_x86_64" in platforms
+        assert "manylinux_2_27_x86_64" not in platforms and step.argv[:3] == ("/py", "-m", "pip")
+    al2023 = LayerTarget(python_version="3.12", architecture="arm64")
+    assert installer_for("uv", al2023) == "uv" and uv_python_platform(al2023) == "aarch64-manylinux_2_34"
+
+
+def test_logins_inside_requirements_reach_pip_through_the_environment_only(tmp_path: Path):
+    from aws_lambda_artifact_builder.layer.build import requirement_index_logins
+
+    text = (
+        "--index-url http://user:p@ss@w0rd@pkgs.example.com/simple/\n"
+        "--extra-index-url https://${TOKEN}@other.example/simple/\n"
+        "--find-links ./wheels\n"
+        "foo==1.0\n"
+    )
+    options = requirement_index_options(text, base_dir=tmp_path)
+    assert options == (
+        "--index-url http://${ALAB_REQUIREMENTS_LOGIN_0}@pkgs.example.com/simple/",
+        "--extra-index-url https://${TOKEN}@other.example/simple/",
+        f"--find-links {tmp_path / 'wheels'}",
+    )
+    assert requirement_index_logins(text) == {"ALAB_REQUIREMENTS_LOGIN_0": "user:p@ss@w0rd"}
+    (step,) = plan_install_steps(
+        tool="pip", target=ARM312, pins=[LockedPin(name="foo", version="1.0")], dir_python="/o", dir_work="/w",
+        python="/py", requirement_options=options,
+    )
+    dumped = json.dumps(step.to_dict())
+    assert "w0rd" not in dumped and "p@ss" not in dumped
