@@ -787,7 +787,12 @@ def installer_for(tool: LayerBuildToolEnum | str, target: LayerTarget, *, native
 
 
 def build_local_wheels(
-    sources: Sequence[RuntimePackage], target: LayerTarget, dir_out: Path, *, logger: BaseLogger
+    sources: Sequence[RuntimePackage],
+    target: LayerTarget,
+    dir_out: Path,
+    *,
+    logger: BaseLogger,
+    credentials: Credentials | None = None,
 ) -> list[LockedPin]:
     """Build each local source (folder or git commit) into a wheel for the target; a wheel with
     compiled code for this host is refused by name (it needs a container build)."""
@@ -802,7 +807,16 @@ def build_local_wheels(
             argv = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-input", "-w", str(dir_one), package.build_from]
         else:
             argv = [uv, "build", "--wheel", "--out-dir", str(dir_one), package.build_from]
-        run_command(argv, env=None, description=f"build {package.name} {package.version} from {package.source}", logger=logger)
+        # The build backend may come from the project's index: the login goes in the environment.
+        env = {**os.environ, **(credentials_env(credentials) if credentials is not None else {})}
+        env.pop("PIP_INDEX_URL", None)
+        run_command(
+            argv,
+            env=env,
+            description=f"build {package.name} {package.version} from {package.source}",
+            credentials=credentials,
+            logger=logger,
+        )
         wheels = sorted(dir_one.glob("*.whl"))
         if len(wheels) != 1:
             raise LayerError(f"building {package.name} from {package.source} gave {len(wheels)} wheels, expected one")
@@ -860,7 +874,9 @@ def _build_in_local(
     layout.mkdirs()
     layout.copy_pyproject_toml(printer=logger.log)
     layout.copy_file(manifest.path, layout.dir_repo / manifest.path.name, printer=logger.log)
-    pins += build_local_wheels(local_sources(manifest), target, layout.dir_build_lambda_layer / "local-wheels", logger=logger)
+    pins += build_local_wheels(
+        local_sources(manifest), target, layout.dir_build_lambda_layer / "local-wheels", logger=logger, credentials=credentials
+    )
     pins.sort(key=lambda p: p.name)
     options: tuple[str, ...] = ()
     logins: dict[str, str] = {}

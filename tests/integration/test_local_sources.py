@@ -1,0 +1,96 @@
+"""Local sources (issue 11): a function folder inside a uv workspace, its workspace member and a
+poetry path dependency are built into wheels and installed with the rest."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from aws_lambda_artifact_builder.api import LayerTarget, ManifestError, read_local_manifest
+from aws_lambda_artifact_builder.layer.build import (
+    build_layer_artifacts_using_poetry_in_local,
+    build_layer_artifacts_using_uv_in_local,
+)
+from aws_lambda_artifact_builder.layer.foundation import LayerPathLayout
+from support.projects import lock
+
+LIB = """\
+[project]
+name = "shared-lib"
+version = "0.3.0"
+requires-python = ">=3.10"
+dependencies = ["alab-demo-extra==1.0.0"]
+
+[build-system]
+requires = ["setuptools>=68"]
+build-backend = "setuptools.build_meta"
+"""
+
+
+def _lib(folder: Path) -> None:
+    (folder / "shared_lib").mkdir(parents=True)
+    (folder / "shared_lib" / "__init__.py").write_text("VALUE = 3\n")
+    (folder / "pyproject.toml").write_text(LIB)
+
+
+def _installed(path_pyproject: Path) -> set[str]:
+    dir_python = LayerPathLayout(path_pyproject_toml=path_pyproject).dir_python
+    return {p.name.split("-")[0].lower() for p in dir_python.glob("*.dist-info")}
+
+
+def test_function_folder_in_a_uv_workspace_builds_its_member(tmp_path, private_index, dir_tool_cache, credentials):
+    root = tmp_path / "monorepo"
+    (root / "functions" / "orders").mkdir(parents=True)
+    (root / "pyproject.toml").write_text(
+        '[project]\nname = "monorepo"\nversion = "0"\nrequires-python = ">=3.10"\n\n'
+        '[tool.uv.workspace]\nmembers = ["libs/*", "functions/*"]\n\n'
+        f'[[tool.uv.index]]\nname = "private"\nurl = "{private_index.url}"\n'
+    )
+    _lib(root / "libs" / "shared")
+    fn = root / "functions" / "orders" / "pyproject.toml"
+    fn.write_text(
+        '[project]\nname = "orders"\nversion = "1.0.0"\nrequires-python = ">=3.10"\n'
+        'dependencies = ["shared-lib", "alab-demo-core==1.0.0"]\n\n'
+        '[tool.uv.sources]\nshared-lib = { workspace = true }\n'
+    )
+    lock("uv", root, private_index, dir_tool_cache)
+    manifest = read_local_manifest(fn, "uv", LayerTarget("3.12", "x86_64"))
+    assert manifest.path == root / "uv.lock"
+    assert manifest.dependencies == {"alab-demo-core": "1.0.0", "alab-demo-extra": "1.0.0", "shared-lib": "0.3.0"}
+    (lib,) = [p for p in manifest.runtime_set.packages if p.is_local]
+    assert lib.source == "path:libs/shared"
+
+    build_layer_artifacts_using_uv_in_local(path_pyproject_toml=fn, credentials=credentials, skip_prompt=True, verbose=False)
+    assert _installed(fn) == {"alab_demo_core", "alab_demo_extra", "shared_lib"}
+    assert (LayerPathLayout(path_pyproject_toml=fn).dir_python / "shared_lib" / "__init__.py").read_text() == "VALUE = 3\n"
+
+
+def test_poetry_path_dependency_is_built_and_installed(tmp_path, private_index, dir_tool_cache, credentials):
+    _lib(tmp_path / "libs" / "shared")
+    project = tmp_path / "fn"
+    project.mkdir()
+    (project / "README.md").write_text("# fn\n")
+    path = project / "pyproject.toml"
+    path.write_text(
+        '[project]\nname = "fn"\nversion = "0.1.0"\nreadme = "README.md"\nrequires-python = ">=3.10,<4.0"\n'
+        'dependencies = ["alab-demo-core==1.0.0", "shared-lib"]\n\n'
+        f'[[tool.poetry.source]]\nname = "private"\nurl = "{private_index.url}"\npriority = "supplemental"\n\n'
+        '[tool.poetry.dependencies]\nshared-lib = { path = "../libs/shared" }\n\n'
+        '[tool.poetry]\npackage-mode = false\n'
+    )
+    lock("poetry", project, private_index, dir_tool_cache)
+    manifest = read_local_manifest(path, "poetry", LayerTarget("3.12", "x86_64"))
+    assert manifest.dependencies == {"alab-demo-core": "1.0.0", "alab-demo-extra": "1.0.0", "shared-lib": "0.3.0"}
+    build_layer_artifacts_using_poetry_in_local(path_pyproject_toml=path, credentials=credentials, skip_prompt=True, verbose=False)
+    assert _installed(path) == {"alab_demo_core", "alab_demo_extra", "shared_lib"}
+
+
+def test_git_dependency_without_a_commit_is_refused(tmp_path):
+    from aws_lambda_artifact_builder.layer.manifest import _git_source
+
+    with pytest.raises(ManifestError, match="without a pinned commit"):
+        _git_source("git+https://example.com/org/lib.git@main", "lib", "uv.lock")
+    source, build_from = _git_source("git+https://tok@example.com/org/lib.git@" + "a" * 40, "lib", "uv.lock")
+    assert source == "git+https://example.com/org/lib.git@" + "a" * 40 and "tok@" in build_from
