@@ -244,7 +244,7 @@ def _fingerprint(
 ) -> str:
     return compute_fingerprint(
         tool=tool,
-        runtime_set=manifest.runtime_set,
+        runtime_set_digest=manifest.runtime_set_digest,
         python_version=target.python_version,
         architecture=target.architecture,
         ignore_packages=ignore_packages,

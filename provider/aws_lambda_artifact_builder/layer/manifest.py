@@ -140,6 +140,16 @@ class RuntimeSet:
     def dependencies(self) -> DependencySet:
         return {p.name: p.version for p in self.packages}
 
+    @functools.cached_property
+    def digest(self) -> str:
+        """sha256 of what the fingerprint covers: each package's name, version, source and hashes."""
+        return _digest(
+            {
+                "packages": [p.fingerprint_row() for p in sorted(self.packages, key=lambda p: p.name)],
+                "index_options": [mask_url_credentials(o) for o in self.index_options],
+            }
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {"packages": [p.to_json() for p in self.packages], "index_options": list(self.index_options)}
 
@@ -159,19 +169,24 @@ def _sorted_set(packages: Iterable[RuntimePackage], options: Iterable[str] = ())
 def compute_fingerprint(
     *,
     tool: LayerBuildToolEnum | str,
-    runtime_set: RuntimeSet,
+    runtime_set: RuntimeSet | None = None,
     python_version: str,
     architecture: str,
     ignore_packages: Iterable[str] | None = None,
     packaging_options: Mapping[str, Any] | None = None,
+    runtime_set_digest: str | None = None,
 ) -> str:
-    """sha256 of a canonical record of everything that decides the layer's bytes (format 2)."""
+    """sha256 of a canonical record of everything that decides the layer's bytes (format 2): the
+    runtime set (or its ``RuntimeSet.digest``), the target, the exclusions and the packaging options."""
     target = LayerTarget(python_version=python_version, architecture=architecture)
+    if runtime_set_digest is None:
+        if runtime_set is None:
+            raise ManifestError("compute_fingerprint needs the runtime set (or its digest)")
+        runtime_set_digest = runtime_set.digest
     record = {
         "format": FINGERPRINT_FORMAT_VERSION,
         "tool": coerce_tool(tool).value,
-        "packages": [p.fingerprint_row() for p in sorted(runtime_set.packages, key=lambda p: p.name)],
-        "index_options": [mask_url_credentials(o) for o in runtime_set.index_options],
+        "runtime_set": runtime_set_digest,
         "python_version": target.python_version,
         "architecture": target.architecture,
         "excluded": list(normalize_excluded_packages(ignore_packages)),
@@ -639,14 +654,17 @@ def _read_toml_file(path: Path) -> dict[str, Any]:
     return _load_toml(_decode(raw, str(path)), str(path))
 
 
-_LOCAL_SOURCE = re.compile(r"""(?:editable|directory|virtual|path)\s*=\s*"([^"]+)"|type\s*=\s*"directory"\s*\n\s*url\s*=\s*"([^"]+)\"""")
+#: Local sources in a uv lock (``source = { editable = "libs/x" }``) and in a poetry lock
+#: (``type = "directory"`` then ``url = "../x"``); found by pattern, so a cache hit parses no TOML.
+_LOCAL_SOURCE_UV = re.compile(r'\{ (?:editable|directory|virtual|path) = "([^"]+)"')
+_LOCAL_SOURCE_POETRY = re.compile(r'type = "directory"\r?\nurl = "([^"]+)"')
 
 
 def _local_pyprojects(lock_text: str, dir_lock: Path) -> list[Path]:
     """pyproject.toml files of the local sources a lock names (found by pattern: no TOML parse)."""
     found = set()
-    for m in _LOCAL_SOURCE.finditer(lock_text):
-        rel = m.group(1) or m.group(2)
+    for m in (*_LOCAL_SOURCE_UV.finditer(lock_text), *_LOCAL_SOURCE_POETRY.finditer(lock_text)):
+        rel = m.group(1)
         candidate = (dir_lock / rel / "pyproject.toml").resolve()
         if candidate.is_file():
             found.add(candidate)
@@ -656,17 +674,44 @@ def _local_pyprojects(lock_text: str, dir_lock: Path) -> list[Path]:
 # ---------------------------------------------------------------------------- the local manifest
 @dataclasses.dataclass(frozen=True)
 class LocalManifest:
-    """A project's manifest as read from disk and checked by its tool, with its runtime set."""
+    """A project's manifest as read from disk and checked by its tool, with its runtime set.
+
+    ``dependencies`` (canonical name -> version) and ``runtime_set_digest`` are what a plan needs;
+    the full ``runtime_set`` and the manifest's ``content`` are loaded on first use (a build, a record).
+    """
 
     tool: LayerBuildToolEnum
     path: Path
-    content: bytes
     dependencies: DependencySet
-    runtime_set: RuntimeSet = dataclasses.field(default_factory=lambda: RuntimeSet(packages=()))
+    runtime_set_digest: str
+    _load: Any = dataclasses.field(repr=False, compare=False)
 
     @property
     def name(self) -> str:
         return self.path.name
+
+    @functools.cached_property
+    def runtime_set(self) -> RuntimeSet:
+        loaded = self._load()
+        assert isinstance(loaded, RuntimeSet)
+        return loaded
+
+    @functools.cached_property
+    def content(self) -> bytes:
+        return self.path.read_bytes()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Summary:
+    """What a plan needs of a cached runtime set."""
+
+    dependencies: DependencySet
+    digest: str
+    load: Any
+
+
+def _summary_of(runtime_set: RuntimeSet) -> _Summary:
+    return _Summary(dependencies=runtime_set.dependencies, digest=runtime_set.digest, load=lambda: runtime_set)
 
 
 def _cache_key(tool: LayerBuildToolEnum, target: LayerTarget, tool_id: str, files: Sequence[Path], extra: bytes = b"") -> str:
@@ -679,27 +724,76 @@ def _cache_key(tool: LayerBuildToolEnum, target: LayerTarget, tool_id: str, file
     return h.hexdigest()
 
 
-def _cache_path(layout: LayerPathLayout, key: str) -> Path:
-    return layout.dir_build_lambda / "runtime-set-cache" / f"{key}.json"
+def _dir_cache(layout: LayerPathLayout) -> Path:
+    return layout.dir_build_lambda / "runtime-set-cache"
 
 
-def _cache_get(path: Path) -> RuntimeSet | None:
+def _cache_get(dir_cache: Path, key: str) -> _Summary | None:
+    """The summary of a cached runtime set; the full set is read only when asked for."""
+    path = dir_cache / f"{key}.json"
     try:
-        return RuntimeSet.from_json(json.loads(path.read_text(encoding="utf-8")))
+        summary = json.loads((dir_cache / f"{key}.summary.json").read_text(encoding="utf-8"))
+        deps, digest = dict(summary["dependencies"]), str(summary["digest"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    if not path.is_file():
+        return None
+
+    def load() -> RuntimeSet:
+        try:
+            return RuntimeSet.from_json(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ManifestError(f"the cached runtime set {path} is unreadable ({e}); delete {dir_cache}") from None
+
+    return _Summary(dependencies=deps, digest=digest, load=load)
 
 
-def _cache_put(path: Path, runtime_set: RuntimeSet) -> None:
+def _write_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _cache_put(dir_cache: Path, key: str, runtime_set: RuntimeSet) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(runtime_set.to_json(), sort_keys=True), encoding="utf-8")
-        os.replace(tmp, path)
-        for old in sorted(path.parent.glob("*.json"), key=lambda p: p.stat().st_mtime)[:-32]:
+        dir_cache.mkdir(parents=True, exist_ok=True)
+        _write_atomic(dir_cache / f"{key}.json", runtime_set.to_json())
+        _write_atomic(
+            dir_cache / f"{key}.summary.json", {"dependencies": runtime_set.dependencies, "digest": runtime_set.digest}
+        )
+        for old in sorted(dir_cache.glob("*.json"), key=lambda p: p.stat().st_mtime)[:-64]:
             old.unlink(missing_ok=True)
     except OSError:
         pass  # a cache that cannot be written only costs time
+
+
+def _signature(files: Sequence[Path]) -> list[list[Any]] | None:
+    """What ``stat`` says of each file: a file rewritten since has another size, mtime or inode."""
+    out: list[list[Any]] = []
+    for path in files:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        out.append([str(path), st.st_size, st.st_mtime_ns, st.st_ino])
+    return out
+
+
+def _stat_index_path(dir_cache: Path, tool: LayerBuildToolEnum, target: LayerTarget, path_lock: Path) -> Path:
+    tag = hashlib.sha256(str(path_lock).encode()).hexdigest()[:12]
+    return dir_cache / f"stat-{tool.value}-{target.python_version}-{target.architecture}-{tag}.json"
+
+
+def _stat_lookup(index: Path, tool_id: str) -> str | None:
+    """The cache key recorded for files whose stat is unchanged (no file is read but the index)."""
+    try:
+        entry = json.loads(index.read_text(encoding="utf-8"))
+        files = [Path(row[0]) for row in entry["files"]]
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None
+    if entry.get("tool") != tool_id or _signature(files) != entry["files"]:
+        return None
+    return str(entry["key"])
 
 
 def _requires_python_uv(lock_text: str, name: str) -> str | None:
@@ -766,40 +860,78 @@ def _read_runtime_set(
     target: LayerTarget,
     *,
     lock_bytes: bytes | None = None,
-) -> RuntimeSet:
-    """The runtime set of a lock for the target, through the tool (cached by the digest of its inputs)."""
-    dir_project = layout.dir_project_root
+) -> _Summary:
+    """The runtime set of a lock for the target, through the tool.
+
+    Cached under ``build/lambda/runtime-set-cache`` by the digest of the lock, the pyproject files,
+    the target and the tool's build; a repeated read of unchanged files (same ``stat``) reads only
+    a small index and the summary, neither spawning the tool nor parsing the lock.
+    """
     real_lock = lock_bytes is None
-    content = path_lock.read_bytes() if lock_bytes is None else lock_bytes
-    lock_text = normalize_manifest_text(content) if not real_lock else _decode(content, str(path_lock))
     if tool is LayerBuildToolEnum.pip:
+        content = path_lock.read_bytes() if lock_bytes is None else lock_bytes
+        text = _decode(content, str(path_lock))
         pyproject = _read_toml_file(layout.path_pyproject_toml)
-        _check_python(_project_requires_python(pyproject, str(layout.path_pyproject_toml)), target, str(path_lock), "requires-python in pyproject.toml")
-        runtime_set = requirements_runtime_set(lock_text.replace("\r\n", "\n"), target, name=str(path_lock))
+        _check_python(
+            _project_requires_python(pyproject, str(layout.path_pyproject_toml)),
+            target,
+            str(path_lock),
+            "requires-python in pyproject.toml",
+        )
+        runtime_set = requirements_runtime_set(text.replace("\r\n", "\n"), target, name=str(path_lock))
         if real_lock:
             _check_pins_satisfy(runtime_set.dependencies, pyproject, target, name=str(path_lock))
-        return runtime_set
+        return _summary_of(runtime_set)
     exe = _require_tool(tool.value, f"read {path_lock.name}")
-    files = [layout.path_pyproject_toml]
-    if path_lock.parent != dir_project and (path_lock.parent / "pyproject.toml").is_file():
+    tool_id = _tool_identity(exe)
+    dir_cache = _dir_cache(layout)
+    stat_index = _stat_index_path(dir_cache, tool, target, path_lock)
+    if real_lock:
+        key = _stat_lookup(stat_index, tool_id)
+        cached = _cache_get(dir_cache, key) if key else None
+        if cached is not None:
+            return cached
+    content = path_lock.read_bytes() if lock_bytes is None else lock_bytes
+    lock_text = _decode(content, str(path_lock)) if real_lock else normalize_manifest_text(content)
+    files = [path_lock, layout.path_pyproject_toml] if real_lock else [layout.path_pyproject_toml]
+    if path_lock.parent != layout.dir_project_root and (path_lock.parent / "pyproject.toml").is_file():
         files.append(path_lock.parent / "pyproject.toml")
     files += [p for p in _local_pyprojects(lock_text, path_lock.parent) if p not in files]
-    key = _cache_key(tool, target, _tool_identity(exe), files, content + (b"\0real" if real_lock else b"\0recorded"))
-    cache = _cache_path(layout, key)
-    cached = _cache_get(cache)
-    if cached is not None:
-        return cached
+    signature = _signature(files)
+    extra = b"" if real_lock else b"recorded\0" + content
+    key = _cache_key(tool, target, tool_id, files, extra)
+    cached = _cache_get(dir_cache, key)
+    if cached is None:
+        runtime_set = _export_runtime_set(tool, exe, layout, path_lock, target, lock_text, real_lock=real_lock)
+        _cache_put(dir_cache, key, runtime_set)
+        cached = _summary_of(runtime_set)
+    if real_lock and signature is not None and _signature(files) == signature:
+        try:
+            _write_atomic(stat_index, {"files": signature, "key": key, "tool": tool_id})
+        except OSError:
+            pass
+    return cached
+
+
+def _export_runtime_set(
+    tool: LayerBuildToolEnum,
+    exe: str,
+    layout: LayerPathLayout,
+    path_lock: Path,
+    target: LayerTarget,
+    lock_text: str,
+    *,
+    real_lock: bool,
+) -> RuntimeSet:
     if tool is LayerBuildToolEnum.uv:
         _check_python(_requires_python_uv(lock_text, str(path_lock)), target, str(path_lock), "requires-python")
     else:
         _check_python(_requires_python_poetry(lock_text, str(path_lock)), target, str(path_lock), "poetry's python")
     if real_lock:
-        export = _export(tool, exe, dir_project, path_lock, check=True)
+        export = _export(tool, exe, layout.dir_project_root, path_lock, check=True)
     else:
         export = _export_recorded(tool, exe, layout, path_lock, lock_text)
-    runtime_set = export_runtime_set(export, lock_text, target, tool=tool, dir_lock=path_lock.parent, name=str(path_lock))
-    _cache_put(cache, runtime_set)
-    return runtime_set
+    return export_runtime_set(export, lock_text, target, tool=tool, dir_lock=path_lock.parent, name=str(path_lock))
 
 
 def _check_pins_satisfy(pins: Mapping[str, str], pyproject: Mapping[str, Any], target: LayerTarget, *, name: str) -> None:
@@ -875,14 +1007,14 @@ def read_local_manifest(
         hint = {"pip": "pin your runtime dependencies in it", "poetry": "run `poetry lock`", "uv": "run `uv lock`"}
         raise ManifestError(f"{path.name} not found at {path}; {hint[tool.value]}")
     try:
-        runtime_set = _read_runtime_set(tool, layout, path, target)
+        summary = _read_runtime_set(tool, layout, path, target)
     except ManifestError as e:
         text = str(e)
         raise ManifestError(text if str(path) in text else f"{path}: {text}") from None
     except (LayerError, OSError, ValueError, TypeError, KeyError, AttributeError) as e:
         raise ManifestError(f"{path}: cannot be read: {type(e).__name__}: {e}") from None
     return LocalManifest(
-        tool=tool, path=path, content=path.read_bytes(), dependencies=runtime_set.dependencies, runtime_set=runtime_set
+        tool=tool, path=path, dependencies=summary.dependencies, runtime_set_digest=summary.digest, _load=summary.load
     )
 
 
@@ -898,7 +1030,9 @@ def recorded_runtime_set(
         path = find_uv_lock(layout.dir_project_root) or path
     content = manifest_content.encode("utf-8") if isinstance(manifest_content, str) else manifest_content
     try:
-        return _read_runtime_set(tool, layout, path, target, lock_bytes=content)
+        loaded = _read_runtime_set(tool, layout, path, target, lock_bytes=content).load()
+        assert isinstance(loaded, RuntimeSet)
+        return loaded
     except ManifestError as e:
         raise ManifestError(f"the recorded {path.name}: {e}") from None
 
