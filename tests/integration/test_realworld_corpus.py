@@ -117,7 +117,8 @@ def serve_git_sources(dir_case: Path, tmp_path: Path, monkeypatch: pytest.Monkey
         repo = tmp_path / "git" / src.name
         shutil.copytree(src, repo)
         env = {**os.environ, **GIT_ENV, "GIT_CONFIG_GLOBAL": os.devnull}
-        for cmd in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"], ["git", "commit", "-q", "-m", "v0.3.0"]):
+        for cmd in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"], ["git", "commit", "-q", "-m", "v0.3.0"],
+                    ["git", "tag", "v0.3.0"]):
             subprocess.run(cmd, cwd=repo, env=env, check=True, capture_output=True)
     gitconfig = tmp_path / "gitconfig"
     gitconfig.write_text(f'[url "file://{tmp_path}/git/"]\n\tinsteadOf = {GIT_HOST}\n')
