@@ -615,15 +615,62 @@ def _uv_export(uv: str, dir_project: Path, path_lock: Path, *, check: bool) -> s
                 f"{path_lock} is stale: it does not satisfy pyproject.toml (uv export --locked --offline: {said}); "
                 f"run `uv lock`"
             )
+        if check and re.search(r"interpreter|pyenv|no python|python.*not found", said, re.I):
+            # uv checks a lock with an interpreter that requires-python allows; without one on this
+            # machine it can still read the lock as written (not checked for staleness).
+            return _uv_export(uv, dir_project, path_lock, check=False)
         raise ManifestError(f"{path_lock}: `uv export` refused the lock: {said}")
     return result.stdout
 
 
-def _poetry_export(poetry: str, dir_project: Path, path_lock: Path) -> str:
+def poetry_content_hash(pyproject: Mapping[str, Any]) -> str:
+    """The ``content-hash`` poetry (>= 2.3; 1.x for a pyproject without [project]) records for a pyproject.
+
+    Used only to hand a scratch copy to poetry: a poetry 1.x project whose pyproject poetry 2 no
+    longer loads as written, and a recorded lock read against the current pyproject.
+    """
+    project = pyproject.get("project", {}) or {}
+    groups = pyproject.get("dependency-groups", {}) or {}
+    poetry = pyproject.get("tool", {}).get("poetry", {}) or {}
+    legacy = ("dependencies", "source", "extras", "dev-dependencies")
+    relevant_project = {k: project[k] for k in ("requires-python", "dependencies", "optional-dependencies") if project.get(k) is not None}
+    relevant_poetry = {}
+    for key in (*legacy, "group"):
+        data = poetry.get(key)
+        if data is None and (key not in legacy or relevant_project or groups):
+            continue
+        relevant_poetry[key] = data
+    content: dict[str, Any] = {}
+    if relevant_project:
+        content["project"] = relevant_project
+    if groups:
+        content["dependency-groups"] = groups
+    if content:
+        content["tool"] = {"poetry": relevant_poetry}
+    else:
+        content = relevant_poetry
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+#: Poetry 1.x source keys poetry 2 refuses, and what poetry 2 calls them.
+_POETRY1_SOURCE_KEYS = ((re.compile(r"^(\s*)default\s*=\s*true\s*$", re.M), r'\1priority = "primary"'),
+                        (re.compile(r"^(\s*)secondary\s*=\s*true\s*$", re.M), r'\1priority = "supplemental"'),
+                        (re.compile(r"^(\s*)(default|secondary)\s*=\s*false\s*$", re.M), r""))
+
+
+def _poetry1_pyproject_for_poetry2(text: str) -> str:
+    for pattern, replacement in _POETRY1_SOURCE_KEYS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _poetry_export(poetry: str, dir_project: Path, path_lock: Path, *, legacy_fallback: bool = True) -> str:
     argv = [poetry, "export", "--format", "requirements.txt", "--only", "main", "--no-interaction", "--no-ansi"]
     result = _run_tool(argv, dir_project, {"POETRY_VIRTUALENVS_CREATE": "false"})
     if result.returncode != 0:
         said = _tool_message(result)
+        if legacy_fallback and "configuration is invalid" in said and "source" in said:
+            return _poetry1_export(poetry, dir_project, path_lock, said)
         if "export" in said and ("does not exist" in said or "not defined" in said):
             raise ManifestError(
                 f"{path_lock}: poetry has no export command; install poetry-plugin-export next to poetry"
@@ -954,6 +1001,31 @@ def _check_pins_satisfy(pins: Mapping[str, str], pyproject: Mapping[str, Any], t
             raise ManifestError(f"{name} is stale: pyproject.toml requires {req.name}, which is not pinned; update the pins")
         if not req.specifier.contains(pinned, prereleases=True):
             raise ManifestError(f"{name} is stale: pyproject.toml requires {req}, but {pinned} is pinned; update the pins")
+
+
+def _poetry1_export(poetry: str, dir_project: Path, path_lock: Path, said: str) -> str:
+    """A poetry 1.x project (sources with ``default``/``secondary``), which poetry 2 refuses to load:
+    its lock is checked against poetry's content hash of the pyproject as written, then exported by
+    poetry from a scratch copy whose sources use poetry 2's names."""
+    path_pyproject = dir_project / "pyproject.toml"
+    text = path_pyproject.read_text(encoding="utf-8")
+    lock_text = path_lock.read_text(encoding="utf-8")
+    recorded = re.search(r'^content-hash\s*=\s*"([^"]*)"', lock_text, re.M)
+    if recorded is None or recorded.group(1) != poetry_content_hash(_load_toml(text, str(path_pyproject))):
+        raise ManifestError(f"{path_lock} is stale: pyproject.toml changed since it was locked; run `poetry lock`")
+    converted = _poetry1_pyproject_for_poetry2(text)
+    if converted == text:
+        raise ManifestError(f"{path_lock}: `poetry export` refused the project: {said}")
+    with tempfile.TemporaryDirectory(prefix="alab-poetry1-") as tmp:
+        scratch = Path(tmp) / dir_project.name
+        shutil.copytree(dir_project, scratch, ignore=shutil.ignore_patterns("build", ".venv", ".git", "node_modules"))
+        (scratch / "pyproject.toml").write_text(converted, encoding="utf-8")
+        fresh = poetry_content_hash(_load_toml(converted, "pyproject.toml"))
+        (scratch / path_lock.name).write_text(
+            re.sub(r'^content-hash\s*=\s*"[^"]*"', f'content-hash = "{fresh}"', lock_text, count=1, flags=re.M),
+            encoding="utf-8",
+        )
+        return _poetry_export(poetry, scratch, path_lock, legacy_fallback=False)
 
 
 def _export(tool: LayerBuildToolEnum, exe: str, dir_project: Path, path_lock: Path, *, check: bool) -> str:
