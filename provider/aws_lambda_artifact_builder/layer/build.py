@@ -833,6 +833,51 @@ def build_local_wheels(
     return pins
 
 
+def _sdist_only(pin: LockedPin) -> bool:
+    return any(f.endswith((".tar.gz", ".zip", ".tar.bz2")) for f in pin.filenames or ())
+
+
+def build_sdist_wheels(
+    pins: Sequence[LockedPin],
+    target: LayerTarget,
+    dir_out: Path,
+    *,
+    tool: LayerBuildToolEnum,
+    logger: BaseLogger,
+    credentials: Credentials | None = None,
+) -> list[LockedPin]:
+    """Build pins the lock offers only as an sdist into wheels (pip, hash-checked against the lock);
+    a wheel with compiled code is refused by name: only a container build makes it for the target."""
+    tags = target_tags(target)
+    built = []
+    for pin in pins:
+        dir_one = dir_out / pin.name
+        dir_one.mkdir(parents=True, exist_ok=True)
+        index = pin.index_url or PYPI_SIMPLE_URL
+        requirements = dir_one.parent / f"{pin.name}.requirements.txt"
+        requirements.write_text(pin.requirement_line(with_hashes=bool(pin.hashes)) + "\n", encoding="utf-8")
+        env = {**os.environ, "PIP_CONFIG_FILE": os.devnull, "PIP_INDEX_URL": index}
+        if _matches(index, credentials):
+            assert credentials is not None
+            env["PIP_INDEX_URL"] = credentials.pip_extra_index_url
+        argv = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-input", "--disable-pip-version-check"]
+        argv += ["--no-binary", pin.name, "-w", str(dir_one), "-r", str(requirements)]
+        if pin.hashes:
+            argv.append("--require-hashes")
+        run_command(argv, env=env, description=f"build {pin.name} {pin.version} from its sdist", credentials=credentials, logger=logger)
+        wheels = sorted(dir_one.glob("*.whl"))
+        if len(wheels) != 1 or not parse_wheel_filename(wheels[0].name)[3] & tags:
+            made = wheels[0].name if wheels else "no wheel"
+            raise LayerError(
+                f"{pin.name} {pin.version} has no wheel for {target.runtime} {target.architecture} and its sdist has "
+                f"compiled code ({made} is for this host): build this layer in a container "
+                f"(build_layer_artifacts_using_{tool.value}_in_container)"
+            )
+        digest = hashlib.sha256(wheels[0].read_bytes()).hexdigest()
+        built.append(dataclasses.replace(pin, hashes=(f"sha256:{digest}",), path=str(wheels[0]), index_url=None))
+    return built
+
+
 def _build_in_local(
     *,
     tool: LayerBuildToolEnum,
@@ -851,8 +896,9 @@ def _build_in_local(
     manifest = read_local_manifest(layout.path_pyproject_toml, tool, target)
     pins = pins_for_manifest(manifest)
     missing = pins_without_target_wheel(pins, target)
-    if missing:
-        raise LayerError(f"{manifest.path}: " + no_wheel_message([f"{p.name}=={p.version}" for p in missing], target, tool))
+    no_sdist = [p for p in missing if not _sdist_only(p)]
+    if no_sdist:
+        raise LayerError(f"{manifest.path}: " + no_wheel_message([f"{p.name}=={p.version}" for p in no_sdist], target, tool))
     installer = installer_for(tool, target)
     if installer == "uv":
         command: list[str] = [_resolve_tool("uv", path_bin)]
@@ -861,19 +907,15 @@ def _build_in_local(
     else:
         command = [sys.executable, "-m", "pip"]
     logger.log(f"Build a layer for {target.runtime} {target.architecture} from {manifest.path} with {tool.value}")
-    if tool is LayerBuildToolEnum.poetry:
-        # In the project folder itself: poetry checks what pyproject.toml names (readme, packages).
-        run_command(
-            [_resolve_tool("poetry", path_bin), "check", "--lock", "--no-interaction"],
-            env=None,
-            cwd=layout.dir_project_root,
-            description="poetry check --lock (is poetry.lock fresh?)",
-            logger=logger,
-        )
     layout.clean(skip_prompt=skip_prompt)
     layout.mkdirs()
     layout.copy_pyproject_toml(printer=logger.log)
     layout.copy_file(manifest.path, layout.dir_repo / manifest.path.name, printer=logger.log)
+    if missing:
+        built = build_sdist_wheels(
+            missing, target, layout.dir_build_lambda_layer / "sdist-wheels", tool=tool, logger=logger, credentials=credentials
+        )
+        pins = [p for p in pins if p not in missing] + built
     pins += build_local_wheels(
         local_sources(manifest), target, layout.dir_build_lambda_layer / "local-wheels", logger=logger, credentials=credentials
     )

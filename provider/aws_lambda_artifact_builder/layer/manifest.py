@@ -1028,9 +1028,25 @@ def _poetry1_export(poetry: str, dir_project: Path, path_lock: Path, said: str) 
         return _poetry_export(poetry, scratch, path_lock, legacy_fallback=False)
 
 
+def _poetry_check(poetry: str, dir_project: Path, path_lock: Path) -> bool:
+    """``poetry check --lock`` in the project folder itself (a copy would lack the readme and packages
+    pyproject.toml names); ``False`` for a poetry 1.x project poetry 2 cannot load (see ``_poetry1_export``)."""
+    result = _run_tool([poetry, "check", "--lock", "--no-interaction", "--no-ansi"], dir_project)
+    if result.returncode == 0:
+        return True
+    said = _tool_message(result)
+    if "configuration is invalid" in said and "source" in said:
+        return False
+    if "poetry lock" in said or "changed significantly" in said:
+        raise ManifestError(f"{path_lock} is stale: poetry says: {said}")
+    raise ManifestError(f"{path_lock}: `poetry check --lock` refused the project: {said}")
+
+
 def _export(tool: LayerBuildToolEnum, exe: str, dir_project: Path, path_lock: Path, *, check: bool) -> str:
     if tool is LayerBuildToolEnum.uv:
         return _uv_export(exe, dir_project, path_lock, check=check)
+    if check:
+        _poetry_check(exe, dir_project, path_lock)
     return _poetry_export(exe, dir_project, path_lock)
 
 
