@@ -878,6 +878,15 @@ def build_sdist_wheels(
     return built
 
 
+def check_local_build_possible(manifest: LocalManifest, target: LayerTarget) -> None:
+    """Before any build or S3 write: a pin whose lock lists neither a wheel for the target nor an
+    sdist cannot be installed by a local build (named, with the fix)."""
+    missing = [p for p in pins_without_target_wheel(pins_for_manifest(manifest), target) if not _sdist_only(p)]
+    if missing:
+        names = [f"{p.name}=={p.version}" for p in missing]
+        raise LayerError(f"{manifest.path}: " + no_wheel_message(names, target, manifest.tool))
+
+
 def _build_in_local(
     *,
     tool: LayerBuildToolEnum,
@@ -895,10 +904,8 @@ def _build_in_local(
     layout = LayerPathLayout(path_pyproject_toml=Path(path_pyproject_toml))
     manifest = read_local_manifest(layout.path_pyproject_toml, tool, target)
     pins = pins_for_manifest(manifest)
+    check_local_build_possible(manifest, target)
     missing = pins_without_target_wheel(pins, target)
-    no_sdist = [p for p in missing if not _sdist_only(p)]
-    if no_sdist:
-        raise LayerError(f"{manifest.path}: " + no_wheel_message([f"{p.name}=={p.version}" for p in no_sdist], target, tool))
     installer = installer_for(tool, target)
     if installer == "uv":
         command: list[str] = [_resolve_tool("uv", path_bin)]

@@ -530,6 +530,10 @@ def deploy_layer(
     if not plan.changed:
         assert plan.record is not None
         return finish(plan.record, published=False, adopted=False)
+    if build_in == "local":  # known from the lock before any claim, build or S3 write
+        from .build import check_local_build_possible
+
+        check_local_build_possible(inputs.manifest, inputs.target)
     claim = DeployClaim(
         s3_client=s3_client,
         s3path=inputs.s3_layout.s3dir_lambda.joinpath("layer", "deploy-claim.json"),
