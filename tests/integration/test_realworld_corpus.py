@@ -65,6 +65,7 @@ REQUIRED_CLASSES = {
     "poetry-caret-or", "poetry-readme", "poetry-1.x-lock", "uv-pip-compile-universal", "poetry-export",
     "uv-workspace", "path-dependency", "git-dependency-pinned-commit", "al2-manylinux_2_24-2_28-wheels",
     "sdist-only-pure", "sdist-only-compiled", "requires-python-excludes-target", "pinned-twice-under-markers",
+    "mixed-hash-mode", "relative-find-links",
 }
 
 
