@@ -58,8 +58,21 @@ def target_of(key: str) -> LayerTarget:
     return LayerTarget(python_version=python_version, architecture=architecture)
 
 
+#: Every class of lock that issue 11 names; each must be covered by at least one case.
+REQUIRED_CLASSES = {
+    "public", "optional-dependencies", "python_version-markers", "platform-markers", "arch-markers", "fork",
+    "dependency-groups", "poetry-python-key", "poetry-platform-key", "poetry-multiple-constraints",
+    "poetry-caret-or", "poetry-readme", "poetry-1.x-lock", "uv-pip-compile-universal", "poetry-export",
+    "uv-workspace", "path-dependency", "git-dependency-pinned-commit", "al2-manylinux_2_24-2_28-wheels",
+    "sdist-only-pure", "sdist-only-compiled", "requires-python-excludes-target", "pinned-twice-under-markers",
+    "mixed-hash-mode", "relative-find-links",
+}
+
+
 def test_the_corpus_is_large_enough_and_every_case_names_its_source():
     assert len(CASES) >= 25, CASES
+    covered = {c for case in CASES for c in expected(case)["classes"]}
+    assert REQUIRED_CLASSES <= covered, REQUIRED_CLASSES - covered
     for case in CASES:
         assert (DIR_CORPUS / case / "SOURCE").read_text().strip(), case
         spec = expected(case)
@@ -95,6 +108,10 @@ def test_runtime_set_matches_the_peers(case: str, target: str, corpus_copy):
         assert message and "\n" not in message, f"not a one-line error: {message}"
         if "excluded by the lock's" in want["refused"]:  # the target's python is what the lock excludes
             assert target.split("-")[0] in message, message
+        if want["refused"].startswith("stale:"):  # the tool that owns the lock calls it stale
+            assert "stale" in message.lower(), message
+        if "--require-hashes" in want["refused"]:  # pip refuses a file that hashes only some pins
+            assert "hash" in message.lower(), message
         return
     manifest = read_local_manifest(path_pyproject, spec["tool"], target_of(target))
     assert dict(manifest.dependencies) == want
