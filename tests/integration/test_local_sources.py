@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from aws_lambda_artifact_builder.api import LayerTarget, ManifestError, read_local_manifest
+from aws_lambda_artifact_builder.api import LayerTarget, read_local_manifest
 from aws_lambda_artifact_builder.layer.build import (
     build_layer_artifacts_using_poetry_in_local,
     build_layer_artifacts_using_uv_in_local,
@@ -87,10 +87,17 @@ def test_poetry_path_dependency_is_built_and_installed(tmp_path, private_index, 
     assert _installed(path) == {"alab_demo_core", "alab_demo_extra", "shared_lib"}
 
 
-def test_git_dependency_without_a_commit_is_refused(tmp_path):
-    from aws_lambda_artifact_builder.layer.manifest import _git_source
+def test_git_dependency_without_a_commit_is_refused_by_a_build(tmp_path):
+    from aws_lambda_artifact_builder.api import LayerError
+    from aws_lambda_artifact_builder.layer.build import build_local_wheels
+    from aws_lambda_artifact_builder.layer.foundation import BaseLogger
+    from aws_lambda_artifact_builder.layer.manifest import RuntimePackage, _git_source
 
-    with pytest.raises(ManifestError, match="without a pinned commit"):
-        _git_source("git+https://example.com/org/lib.git@main", "lib", "uv.lock")
-    source, build_from = _git_source("git+https://tok@example.com/org/lib.git@" + "a" * 40, "lib", "uv.lock")
-    assert source == "git+https://example.com/org/lib.git@" + "a" * 40 and "tok@" in build_from
+    source, build_from = _git_source("git+https://tok@example.com/org/lib.git@main")
+    assert source == "git+https://example.com/org/lib.git@main" and "tok@" in build_from
+    with pytest.raises(LayerError, match="lib 1.0 comes from git .* without a pinned commit"):
+        package = RuntimePackage(name="lib", version="1.0", source=source, build_from=build_from)
+        build_local_wheels([package], LayerTarget("3.12", "x86_64"), tmp_path, logger=BaseLogger(verbose=False))
+    # The commit the lock resolved wins over the tag in the exported URL.
+    source, _ = _git_source("git+https://example.com/org/lib.git@v1.0", "a" * 40)
+    assert source == "git+https://example.com/org/lib.git@" + "a" * 40

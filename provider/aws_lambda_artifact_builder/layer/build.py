@@ -72,6 +72,7 @@ from .manifest import (
     RuntimePackage,
     _load_toml,
     find_tool,
+    git_commit_of,
     logical_lines,
     normalize_manifest_text,
     read_local_manifest,
@@ -802,6 +803,11 @@ def build_local_wheels(
     pins = []
     for package in sources:
         assert package.build_from is not None
+        if package.build_from.startswith("git+") and git_commit_of(package.build_from) is None:
+            raise LayerError(
+                f"{package.name} {package.version} comes from git ({package.source}) without a pinned commit: "
+                f"pin it to a commit (rev = \"<40-hex sha>\") and re-lock"
+            )
         dir_one = dir_out / package.name
         if package.build_from.startswith("git+") or uv is None:
             argv = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-input", "-w", str(dir_one), package.build_from]

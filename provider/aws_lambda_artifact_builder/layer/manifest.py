@@ -287,7 +287,6 @@ def logical_lines(text: str) -> Iterable[tuple[int, str]]:
         yield start, buf.strip()
 
 
-_logical_lines = logical_lines  # the old private name, for callers in other modules
 
 
 def _parse_lines(text: str, name: str) -> tuple[list[_Line], list[str]]:
@@ -455,17 +454,39 @@ def _clean_url(url: str) -> str:
     return mask_url_credentials(url.strip())
 
 
-def _git_source(url: str, name: str, where: str) -> tuple[str, str]:
-    """(fingerprinted source, build_from) of a git requirement, which must name a full commit."""
-    clean = mask_url_credentials(url)
-    base, _, rev = clean.rpartition("@") if "@" in urlsplit(clean).path else (clean, "", "")
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+
+
+def git_commit_of(build_from: str) -> str | None:
+    """The commit a ``git+URL@rev`` names, ``None`` when ``rev`` is a branch or tag (not reproducible)."""
+    rev = build_from.rpartition("@")[2].split("#")[0] if "@" in urlsplit(build_from).path else ""
+    return rev if _COMMIT.fullmatch(rev) else None
+
+
+def _git_source(url: str, locked_commit: str | None = None) -> tuple[str, str]:
+    """(fingerprinted source without login, build_from) of a git requirement.
+
+    The commit the lock resolved wins over a branch or tag in the exported URL; a build refuses a
+    git dependency without a commit (``git_commit_of``), reading it does not.
+    """
+    full = url if url.startswith("git+") else f"git+{url}"
+    base, rev = (full.rpartition("@")[0], full.rpartition("@")[2]) if "@" in urlsplit(full).path else (full, "")
     rev = rev.split("#")[0]
-    if not re.fullmatch(r"[0-9a-f]{40}", rev or ""):
-        raise ManifestError(
-            f"{where}: {name} comes from git ({clean}) without a pinned commit; pin it to a commit "
-            f"(rev = \"<40-hex sha>\") and re-lock"
-        )
-    return f"{base}@{rev}", url if url.startswith("git+") else f"git+{url}"
+    if locked_commit and _COMMIT.fullmatch(locked_commit):
+        rev = locked_commit
+    build_from = f"{base}@{rev}" if rev else base
+    return mask_url_credentials(build_from), build_from
+
+
+def _locked_git_commit(entry: Mapping[str, Any] | None) -> str | None:
+    """The commit a lock entry resolved its git source to (uv: ``#<sha>``; poetry: ``resolved_reference``)."""
+    source = (entry or {}).get("source")
+    if not isinstance(source, dict):
+        return None
+    if isinstance(source.get("git"), str):
+        return source["git"].rpartition("#")[2] if "#" in source["git"] else None
+    ref = source.get("resolved_reference")
+    return str(ref) if ref else None
 
 
 def export_runtime_set(
@@ -522,7 +543,7 @@ def _export_package(
     if req.url:
         version = _version_of(index, cname)
         if req.url.startswith("git+"):
-            source, build_from = _git_source(req.url, req.name, name)
+            source, build_from = _git_source(req.url, _locked_git_commit(index.get((cname, version))))
             return RuntimePackage(name=cname, version=version, source=source, hashes=line.hashes, build_from=build_from)
         raise ManifestError(f"{name}: {req.name} comes from a URL ({mask_url_credentials(req.url)}); a layer installs from indexes, folders and git commits")
     version = _pinned_version(req, f"{name} (exported)")
@@ -601,26 +622,35 @@ def _tool_message(result: subprocess.CompletedProcess[str]) -> str:
     return " ".join(lines[-4:])[:600]
 
 
-def _uv_export(uv: str, dir_project: Path, path_lock: Path, *, check: bool) -> str:
-    argv = [uv, "export", "--locked" if check else "--frozen", "--no-dev", "--no-emit-project", "--no-header"]
-    # Offline: a plan reads local files only; a lock that needs the network to be checked is not fresh.
-    argv += ["--no-annotate", "--format", "requirements-txt", "--offline"]
+def _uv_export(uv: str, dir_project: Path, path_lock: Path, *, check: bool, offline: bool = True) -> str:
+    """``uv export`` of the runtime set (no dependency group, not the project), offline first: reading
+    a lock needs only local files, except for locks uv checks against an index's metadata
+    (constraints, overrides), which are then checked online."""
+    argv = [uv, "export", "--locked" if check else "--frozen", "--no-default-groups", "--no-emit-project"]
+    argv += ["--no-header", "--no-annotate", "--format", "requirements-txt"] + (["--offline"] if offline else [])
     result = _run_tool(argv, dir_project, {"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"})
-    if result.returncode != 0:
-        said = _tool_message(result)
-        if "needs to be updated" in said:
-            raise ManifestError(f"{path_lock} is stale: uv says: {said}")
-        if "No solution found" in said or "unsatisfiable" in said:
-            raise ManifestError(
-                f"{path_lock} is stale: it does not satisfy pyproject.toml (uv export --locked --offline: {said}); "
-                f"run `uv lock`"
-            )
-        if check and re.search(r"interpreter|pyenv|no python|python.*not found", said, re.I):
-            # uv checks a lock with an interpreter that requires-python allows; without one on this
-            # machine it can still read the lock as written (not checked for staleness).
-            return _uv_export(uv, dir_project, path_lock, check=False)
-        raise ManifestError(f"{path_lock}: `uv export` refused the lock: {said}")
-    return result.stdout
+    if result.returncode == 0:
+        return result.stdout
+    said = _tool_message(result)
+    if "needs to be updated" in said:
+        raise ManifestError(f"{path_lock} is stale: uv says: {said}")
+    stale = ManifestError(
+        f"{path_lock} is stale: it does not satisfy pyproject.toml (uv export --locked: {said}); run `uv lock`"
+    )
+    if offline and "network was disabled" in said:
+        try:
+            return _uv_export(uv, dir_project, path_lock, check=check, offline=False)
+        except ManifestError as online:
+            if " is stale" in str(online):
+                raise
+            raise stale from None  # the index could not be asked (login, network): uv's offline verdict
+    if "No solution found" in said or "unsatisfiable" in said:
+        raise stale
+    if check and re.search(r"interpreter|pyenv|no python|python.*not found", said, re.I):
+        # uv checks a lock with an interpreter that requires-python allows; without one on this
+        # machine it can still read the lock as written (not checked for staleness).
+        return _uv_export(uv, dir_project, path_lock, check=False, offline=offline)
+    raise ManifestError(f"{path_lock}: `uv export` refused the lock: {said}")
 
 
 def poetry_content_hash(pyproject: Mapping[str, Any]) -> str:
@@ -671,6 +701,12 @@ def _poetry_export(poetry: str, dir_project: Path, path_lock: Path, *, legacy_fa
         said = _tool_message(result)
         if legacy_fallback and "configuration is invalid" in said and "source" in said:
             return _poetry1_export(poetry, dir_project, path_lock, said)
+        if legacy_fallback and "not compatible with the current version" in said:
+            lock_text = path_lock.read_text(encoding="utf-8")
+            if re.search(r"^lock-version\s*=", lock_text, re.M) is None and "\n[metadata]\n" in lock_text:
+                # A lock of poetry < 1.1 (no lock-version): poetry 2 reads it as lock-version 1.0.
+                versioned = lock_text.replace("\n[metadata]\n", '\n[metadata]\nlock-version = "1.0"\n', 1)
+                return _poetry_scratch_export(poetry, dir_project, path_lock, None, versioned)
         if "export" in said and ("does not exist" in said or "not defined" in said):
             raise ManifestError(
                 f"{path_lock}: poetry has no export command; install poetry-plugin-export next to poetry"
@@ -1016,15 +1052,19 @@ def _poetry1_export(poetry: str, dir_project: Path, path_lock: Path, said: str) 
     converted = _poetry1_pyproject_for_poetry2(text)
     if converted == text:
         raise ManifestError(f"{path_lock}: `poetry export` refused the project: {said}")
-    with tempfile.TemporaryDirectory(prefix="alab-poetry1-") as tmp:
+    fresh = poetry_content_hash(_load_toml(converted, "pyproject.toml"))
+    lock_text = re.sub(r'^content-hash\s*=\s*"[^"]*"', f'content-hash = "{fresh}"', lock_text, count=1, flags=re.M)
+    return _poetry_scratch_export(poetry, dir_project, path_lock, converted, lock_text)
+
+
+def _poetry_scratch_export(poetry: str, dir_project: Path, path_lock: Path, pyproject_text: str | None, lock_text: str) -> str:
+    """``poetry export`` of a copy of the project with the given pyproject.toml and lock texts."""
+    with tempfile.TemporaryDirectory(prefix="alab-poetry-") as tmp:
         scratch = Path(tmp) / dir_project.name
         shutil.copytree(dir_project, scratch, ignore=shutil.ignore_patterns("build", ".venv", ".git", "node_modules"))
-        (scratch / "pyproject.toml").write_text(converted, encoding="utf-8")
-        fresh = poetry_content_hash(_load_toml(converted, "pyproject.toml"))
-        (scratch / path_lock.name).write_text(
-            re.sub(r'^content-hash\s*=\s*"[^"]*"', f'content-hash = "{fresh}"', lock_text, count=1, flags=re.M),
-            encoding="utf-8",
-        )
+        if pyproject_text is not None:
+            (scratch / "pyproject.toml").write_text(pyproject_text, encoding="utf-8")
+        (scratch / path_lock.name).write_text(lock_text, encoding="utf-8")
         return _poetry_export(poetry, scratch, path_lock, legacy_fallback=False)
 
 
