@@ -3,12 +3,15 @@
 One pipeline for pip, poetry and uv, split into a pure core that the container builder
 reuses and a thin shell that runs it on this host:
 
-1. ``locked_pins(*, tool, manifest_content, dependencies, manifest_name=None) -> list[LockedPin]`` (pure)
-   ``dependencies`` is the target's runtime set (``LocalManifest.dependencies`` or
-   ``manifest.runtime_dependencies(tool, content, target, pyproject=...)``); each pin gets the
-   index URL the lock recorded (``None``: the tool's default / requirements.txt's own options), the
-   sha256 hashes the lock recorded, and the file names the lock lists (``None`` for requirements.txt).
-   Packages from git/path/URL sources are a clear error: a layer installs only from indexes.
+1. ``pins_for_manifest(manifest) -> list[LockedPin]`` (pure) gives the index pins of a
+   ``LocalManifest``'s runtime set (read through uv/poetry, see ``manifest``): version, the index the
+   lock recorded (``None``: the tool's default / requirements.txt's own options), the locked sha256
+   hashes and the file names the lock lists (``None`` for requirements.txt). ``local_sources(manifest)``
+   are the workspace members, path and git dependencies, built into wheels by ``build_local_wheels``
+   (host builds only; a git dependency must name a commit, compiled code needs a container); pins the
+   lock offers only as an sdist are built by ``build_sdist_wheels`` (pure wheels only).
+   ``locked_pins(*, tool, manifest_content, dependencies)`` is the older reader of the same facts
+   from a lock's text.
 2. ``plan_install_steps(*, tool, target, pins, dir_python, dir_work, python, tool_command=None,
    credentials=None, native=False, requirement_options=()) -> list[InstallStep]`` (pure, no I/O)
    ``dir_python``/``dir_work``/``python`` are paths *as the installer sees them* (host paths locally,
@@ -17,7 +20,9 @@ reuses and a thin shell that runs it on this host:
    ... --only-binary=:all:``, uv ``--python-platform``/``--python-version``). ``native=True``: the installer
    runs on the target itself (a container with the target's Python): no platform flags, and sdists may
    be built. Every install is ``--no-deps`` over the pinned set (``--require-hashes`` when the lock has
-   hashes), so nothing is ever re-resolved. pip and poetry locks install with pip, uv locks with uv.
+   hashes), so nothing is ever re-resolved. pip and poetry locks install with pip, uv locks with uv
+   (``installer_for``), except for an Amazon Linux 2 target (3.10/3.11, glibc 2.26) from another host:
+   uv names no manylinux tag between 2_17 and 2_28, so pip takes the exact manylinux_2_26..2_5 list.
 3. ``InstallStep`` (frozen, JSON-able through ``to_dict()``; never holds a secret):
    - ``description: str``          one line for progress output
    - ``argv: tuple[str, ...]``     the full command line (no secret, ever)
