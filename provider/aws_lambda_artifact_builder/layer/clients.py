@@ -49,6 +49,30 @@ def resolve_clients(
     return s3_client or default_s3, lambda_client or default_lambda
 
 
+#: Lambda calls that are not idempotent: sent again after a lost response, each creates something new.
+NON_IDEMPOTENT_LAMBDA_CALLS = ("PublishLayerVersion", "AddLayerVersionPermission")
+
+
+def _never_retry(**_kwargs: Any) -> bool:
+    return False
+
+
+def without_automatic_retries(lambda_client: LambdaClient) -> LambdaClient:
+    """Make botocore never resend ``NON_IDEMPOTENT_LAMBDA_CALLS`` on this client; other calls keep retrying.
+
+    A publish whose response was lost (dropped connection, read timeout, 5xx) may have created
+    the version: resending it would create a second one. The caller looks the version up
+    instead. botocore asks the ``needs-retry`` handlers in order and takes the first answer
+    that is not ``None``: this handler, registered first, answers ``False`` (no retry).
+    Registering is idempotent (a fixed ``unique_id``), so every call may do it.
+    """
+    for name in NON_IDEMPOTENT_LAMBDA_CALLS:
+        lambda_client.meta.events.register_first(
+            f"needs-retry.lambda.{name}", _never_retry, unique_id=f"alab-no-retry-{name}"
+        )
+    return lambda_client
+
+
 def error_code(error: BaseException) -> str:
     """The AWS error code of a botocore ``ClientError`` (``""`` for anything else)."""
     response = getattr(error, "response", None)
