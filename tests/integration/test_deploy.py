@@ -94,7 +94,9 @@ def test_no_change_costs_one_s3_get_and_builds_nothing(project_copy, target, cre
     assert not again.published and again.layer_version == first.layer_version == 1
     assert again.layer_version_arn == first.layer_version_arn
     assert not (path.parent / "build").exists(), "a no-op deploy must not build"
-    assert calls == ["lambda.ListLayerVersions", "s3.GetObject"]
+    # The plan's two reads, then (side by side) Lambda's own CodeSha256 of the recorded version and a
+    # look at the deploy claim (a crashed run's claim is removed by the next deploy, changed or not).
+    assert calls == ["lambda.GetLayerVersion", "lambda.ListLayerVersions", "s3.GetObject", "s3.GetObject"]
     assert writes == []
     assert s3_snapshot(s3_client, bucket) == before
     assert not any(line.startswith(("[build]", "[upload]", "[publish]")) for line in lines)

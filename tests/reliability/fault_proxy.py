@@ -114,7 +114,7 @@ class FaultProxy:
         if rule is not None and rule.fault == "delay":
             time.sleep(rule.seconds)
         try:
-            handler.send_response(response.status, response.reason)
+            handler.send_response_only(response.status, response.reason)
             for key, value in response.getheaders():
                 if key.lower() not in _HOP_BY_HOP and key.lower() != "content-length":
                     handler.send_header(key, value)

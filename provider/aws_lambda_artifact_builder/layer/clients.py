@@ -2,7 +2,9 @@
 
 Creating a client costs tens of milliseconds, more than a no-op plan's S3 request, so the
 default clients are cached per process and per AWS environment (profile, region, endpoint,
-credentials): planning twenty layers must not pay twenty client set-ups.
+credentials): planning twenty layers must not pay twenty client set-ups. They connect within
+10 s and retry three times at most (standard mode), so an endpoint that never answers is given up
+on; a plan also has a total deadline (see ``workflow``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from botocore.config import Config
 
 if TYPE_CHECKING:  # pragma: no cover
     from mypy_boto3_lambda import LambdaClient
@@ -28,7 +31,11 @@ def _aws_environment_key() -> str:
 @functools.lru_cache(maxsize=16)
 def _cached_clients(region: str | None, endpoint_url: str | None, pid: int, env_key: str) -> tuple[Any, Any]:
     session = boto3.session.Session(region_name=region)
-    return session.client("s3", endpoint_url=endpoint_url), session.client("lambda", endpoint_url=endpoint_url)
+    config = Config(connect_timeout=10, read_timeout=60, retries={"mode": "standard", "max_attempts": 3})
+    return (
+        session.client("s3", endpoint_url=endpoint_url, config=config),
+        session.client("lambda", endpoint_url=endpoint_url, config=config),
+    )
 
 
 def make_clients(region: str | None = None, endpoint_url: str | None = None) -> tuple[S3Client, LambdaClient]:

@@ -18,10 +18,12 @@ import dataclasses
 import fcntl
 import functools
 import os
+import queue
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -70,19 +72,52 @@ if TYPE_CHECKING:  # pragma: no cover
 _T = TypeVar("_T")
 
 
-_pools: dict[int, ThreadPoolExecutor] = {}
+class _DaemonPool:
+    """Long-lived daemon worker threads, so that a plan's round trips overlap.
+
+    Starting threads per plan costs more than the overlap saves on a busy machine. The threads
+    are daemons (unlike ``ThreadPoolExecutor``'s): a plan that gave up on an endpoint that never
+    answers must not keep the process from exiting while a socket read hangs.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]]] = queue.SimpleQueue()
+        for i in range(workers):
+            threading.Thread(target=self._work, name=f"alab-plan-{i}", daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            future, fn = self._jobs.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as e:  # noqa: BLE001 - handed to the waiting caller
+                future.set_exception(e)
+
+    def submit(self, fn: Callable[[], _T]) -> Future[_T]:
+        future: Future[_T] = Future()
+        self._jobs.put((future, fn))
+        return future
+
+
+_pools: dict[int, _DaemonPool] = {}
 
 
 def _in_background(fn: Callable[[], _T]) -> Future[_T]:
-    """Run one call on a long-lived worker thread, so that a plan's round trips overlap.
-
-    Starting threads per plan costs more than the overlap saves on a busy machine; the pool
-    is per process, so a forked child (a Pulumi provider, a test) gets its own.
-    """
+    """Run one call on a worker thread; the pool is per process, so a forked child gets its own."""
     pool = _pools.get(os.getpid())
     if pool is None:
-        pool = _pools[os.getpid()] = ThreadPoolExecutor(max_workers=8, thread_name_prefix="alab-plan")
+        pool = _pools[os.getpid()] = _DaemonPool(8)
     return pool.submit(fn)
+
+
+def aws_deadline_seconds() -> float:
+    """How long a plan waits for S3 and Lambda in all (``ALAB_AWS_DEADLINE_SECONDS``, default 120)."""
+    try:
+        return max(float(os.environ.get("ALAB_AWS_DEADLINE_SECONDS", "120")), 0.1)
+    except ValueError:
+        return 120.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -231,10 +266,20 @@ class _Reads:
     layer_name: str
     record: Future[FetchedRecord]
     page: Future[_FirstPage]
+    #: Where the requests went, for the message when they get no answer.
+    endpoint: str = ""
 
     def results(self) -> tuple[FetchedRecord, _FirstPage]:
         both: list[Future[Any]] = [self.record, self.page]
-        wait(both)
+        deadline = aws_deadline_seconds()
+        _, pending = wait(both, timeout=deadline)
+        if pending:
+            which = " and ".join(name for name, f in (("S3", self.record), ("Lambda", self.page)) if f in pending)
+            raise LayerError(
+                f"layer_name {self.layer_name!r}: no answer from {which} at {self.endpoint} within {deadline:.0f}s "
+                f"(an endpoint that accepts connections but never answers?); check the endpoint and the network, "
+                f"or set ALAB_AWS_DEADLINE_SECONDS to wait longer"
+            )
         fetched = self.record.result()
         try:
             return fetched, self.page.result()
@@ -255,6 +300,7 @@ def _start_reads(
         layer_name=layer_name,
         record=_in_background(fetch),
         page=_in_background(lambda: _first_page_of_versions(lambda_client, layer_name)),
+        endpoint=" / ".join(sorted({str(s3_client.meta.endpoint_url), str(lambda_client.meta.endpoint_url)})),
     )
 
 
@@ -402,7 +448,7 @@ def plan_layer(
     except BaseException:
         if reads is not None:
             both: list[Future[Any]] = [reads.record, reads.page]
-            wait(both)
+            wait(both, timeout=aws_deadline_seconds())
         raise
     return _plan(inputs, s3_client, lambda_client, reads)
 
@@ -605,17 +651,24 @@ def deploy_layer(
     finish = functools.partial(
         _finish, lambda_client=lambda_client, keep_last=keep_last, permissions=permissions, log=log
     )
-    plan = _verified(_plan(inputs, s3_client, lambda_client), inputs, lambda_client)
-    log(f"[plan] {plan.reason}")
-    if not plan.changed:
-        assert plan.record is not None
-        return finish(plan.record, published=False, adopted=False)
     claim = DeployClaim(
         s3_client=s3_client,
         s3path=inputs.s3_layout.s3dir_lambda.joinpath("layer", "deploy-claim.json"),
         purpose=f"layer {inputs.layer_name} fingerprint {inputs.fingerprint[:12]}",
         printer=log,
     )
+    plan = _plan(inputs, s3_client, lambda_client)
+    if not plan.changed:
+        stale = _in_background(claim.remove_if_stale)  # a crashed run's claim, side by side with the check
+        plan = _verified(plan, inputs, lambda_client)
+        try:
+            stale.result()
+        except (LayerError, ClientError, BotoCoreError) as e:
+            log(f"[claim] could not remove a stale claim ({e}); it is taken over by the next changed deploy")
+    log(f"[plan] {plan.reason}")
+    if not plan.changed:
+        assert plan.record is not None
+        return finish(plan.record, published=False, adopted=False)
     with claim:
         plan = _verified(_plan(inputs, s3_client, lambda_client), inputs, lambda_client)
         if not plan.changed:
