@@ -563,8 +563,21 @@ def run_command(
     )
 
 
-def explain_install_failure(output: str, pins: Sequence[LockedPin], target: LayerTarget, tool: LayerBuildToolEnum | str) -> str:
-    """Why an installer found no distribution: no wheel for the target, or an index that did not serve it."""
+def explain_install_failure(
+    output: str,
+    pins: Sequence[LockedPin],
+    target: LayerTarget,
+    tool: LayerBuildToolEnum | str,
+    credentials: Credentials | None = None,
+) -> str:
+    """Why an installer found no distribution: no wheel for the target, or an index that did not serve it.
+
+    A failure caused by the index (login refused, index down, version missing) raises a one-line
+    ``IndexFailure`` instead (see ``install_errors``): it is not a matter of wheels or containers.
+    """
+    from .install_errors import raise_index_failure
+
+    raise_index_failure(output, pins, tool=coerce_tool(tool).value, credentials=credentials)
     names = {canonicalize_name(m.group(1)) for p in _NO_WHEEL_PATTERNS for m in p.finditer(output)}
     if not names:
         return ""
@@ -763,7 +776,7 @@ def _build_in_local(
         steps,
         credentials=credentials,
         logger=logger,
-        explain=lambda output: explain_install_failure(output, pins, target, tool),
+        explain=lambda output: explain_install_failure(output, pins, target, tool, credentials),
     )
     check_installed(layout.dir_python, pins, target, manifest_name=str(manifest.path))
     logger.log(f"Installed {len(pins)} distributions into {layout.dir_python}")
