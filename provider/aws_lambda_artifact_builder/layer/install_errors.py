@@ -62,7 +62,7 @@ def _index_urls(output: str, pins: Sequence[_Pin], credentials: Credentials | No
     if credentials is not None:
         urls.append(credentials.index_url)
     urls += [u for u in _URL_RE.findall(output) if "pypi.org" not in u and u.rstrip("/").endswith("/simple")]
-    return [_without_login(u) for u in urls]
+    return [_without_login(u) for u in urls if u.startswith(("http://", "https://"))]
 
 
 def _probe(index_url: str, name: str, credentials: Credentials | None) -> int | None:
