@@ -2,7 +2,7 @@
 
 The same installed set must give the same bytes on every run, machine and installer, so the
 zip holds sorted entries with a fixed timestamp and normalised permissions, installer-specific
-metadata (``INSTALLER``, ``REQUESTED``, ``direct_url.json``) is dropped and every ``RECORD`` is
+metadata (``INSTALLER``, ``REQUESTED``, ``direct_url.json``, uv's ``uv_*.json``) is dropped and every ``RECORD`` is
 rewritten from the files actually shipped. Exclusions remove exactly the files a distribution's
 ``RECORD`` lists, and pruning only removes what can never be imported (bytecode caches, console
 scripts whose shebang names the build host). The tree on disk is never modified.
@@ -17,6 +17,7 @@ import hashlib
 import io
 import os
 import py_compile
+import re
 import stat
 import sys
 import tempfile
@@ -57,6 +58,14 @@ ZIP_COMPRESSLEVEL = 6
 LAMBDA_LAYER_ROOT = "/opt"
 #: Per-install files that differ between installers and runs and that nothing reads at run time.
 INSTALLER_METADATA = frozenset({"INSTALLER", "REQUESTED", "direct_url.json"})
+#: uv's own bookkeeping in a dist-info (``uv_cache.json``: a timestamp of the local file it installed
+#: from, so two builds of one lock differ); any ``uv_*.json`` is uv's, never the distribution's.
+_UV_BOOKKEEPING_RE = re.compile(r"uv_[A-Za-z0-9_]+\.json")
+
+
+def is_installer_bookkeeping(name: str) -> bool:
+    """A file an installer writes into a ``.dist-info`` about the install, not about the distribution."""
+    return name in INSTALLER_METADATA or _UV_BOOKKEEPING_RE.fullmatch(name) is not None
 #: How many distributions the size report lists.
 LARGEST_COUNT = 10
 
@@ -155,7 +164,7 @@ def _is_pruned(rel: str, path: Path) -> bool:
     parts = rel.split("/")
     if "__pycache__" in parts[:-1] or rel.endswith((".pyc", ".pyo")):
         return True
-    if len(parts) == 2 and parts[0].endswith(".dist-info") and parts[1] in INSTALLER_METADATA:
+    if len(parts) == 2 and parts[0].endswith(".dist-info") and is_installer_bookkeeping(parts[1]):
         return True
     if rel == ".lock":  # uv's lock of a --target folder
         return True
