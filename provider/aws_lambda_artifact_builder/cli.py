@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -304,7 +305,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _one_line(message: str, secret: str | None) -> str:
     text = " | ".join(line.strip() for line in str(message).splitlines() if line.strip())
     text = mask_url_credentials(text)
-    return text.replace(secret, "****") if secret else text
+    if not secret:
+        return text
+    from .layer.build import mask_token
+
+    for form in {secret, quote(secret, safe="")}:
+        text = mask_token(text, form)
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -312,11 +312,22 @@ def secret_values(credentials: Credentials | None) -> list[str]:
 
 
 def mask_secrets(text: str, credentials: Credentials | None) -> str:
-    """Text safe to print: URL logins and the password removed."""
+    """Text safe to print: URL logins and the password removed.
+
+    The password is masked where it stands as a whole token, not inside longer words: a short
+    password would otherwise turn every occurrence of its letters into ``****`` (see ``mask_token``).
+    """
     text = mask_url_credentials(text)
     for secret in secret_values(credentials):
-        text = text.replace(secret, "****")
+        text = mask_token(text, secret)
     return text
+
+
+def mask_token(text: str, secret: str) -> str:
+    """``secret`` replaced by ``****`` wherever no letter or digit touches it on either side."""
+    if not secret:
+        return text
+    return re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", "****", text)
 
 
 @dataclasses.dataclass(frozen=True)

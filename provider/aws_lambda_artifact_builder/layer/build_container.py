@@ -514,10 +514,11 @@ def _container_failure_message(
             f"{run.engine.runtime} engine (exec format error): register QEMU emulation for {target.machine} "
             f"or build on a {target.architecture} machine"
         )
-    if not errors and _NO_SHELL_RE.search(output):
+    no_shell = _NO_SHELL_RE.search(output)
+    if not errors and no_shell:
         return (
             f"the image {run.image} cannot run the build: it has no /bin/sh to find its Python with "
-            f"({_NO_SHELL_RE.search(output).group(0)}); name an image with a shell and Python {target.python_version}"
+            f"({no_shell.group(0)}); name an image with a shell and Python {target.python_version}"
         )
     head = errors[-1] if errors else f"the build container {name} failed with exit code {returncode}"
     return f"{head}\n{output}\ncontainer: {shlex.join(run.argv())}"
