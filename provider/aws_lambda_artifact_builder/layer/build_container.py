@@ -166,11 +166,13 @@ class ContainerRun:
         for path in (self.dir_project_root, self.dir_cache, self.path_ca_bundle):
             if path is not None and "," in str(path):
                 raise LayerError(f"cannot mount {path} into the build container: the path contains a comma")
-        # No --rm: podman's docker-compatible API then reports exit code 0 for a failed container;
-        # the runner removes the container itself, also on failure and Ctrl-C.
+        # No --rm through the docker CLI: podman's docker-compatible API then reports exit code 0 for a
+        # failed container. The podman CLI reports it right, and --rm saves a second engine call per
+        # build. The runner still removes the container itself after a failure or Ctrl-C.
         argv = [
             self.engine.executable,
             "run",
+            *(["--rm"] if self.engine.runtime == "podman" else []),
             "--name",
             self.name,
             "--label",
@@ -572,15 +574,19 @@ def run_in_container(
         errors="replace",
     )
     assert proc.stdout is not None
+    finished = False
     try:
         for raw in proc.stdout:
             line = mask_secrets(raw.rstrip("\n"), credentials)
             logger.log(line)
             tail.append(line)
         proc.wait()
+        finished = True
     finally:
         # On an interrupt the engine client may still be attached: removing the container ends it.
-        _remove_container(run.engine, run.name)
+        # A podman container that ran to its end removed itself (--rm).
+        if not (finished and run.engine.runtime == "podman" and proc.returncode == 0):
+            _remove_container(run.engine, run.name)
         try:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
