@@ -117,3 +117,41 @@ def test_the_cli_never_sends_an_aws_secret_as_the_index_password(where, project_
     assert result.returncode == 1 and "index_password_env 'AWS_SECRET_ACCESS_KEY'" in result.stderr, result.stderr
     assert credentials.password not in result.stderr + result.stdout
     assert not (path.parent / "build").exists(), "nothing may be built (or sent to the index)"
+
+
+# ---------------------------------------------------------------------------- Terraform
+def test_terraform_plan_names_the_hostile_file_on_each_resource(
+    hostile_project, terraform_cli_config: Path, aws, tmp_path: Path, bucket, s3_client, lambda_client,
+):
+    """The provider's input check is ``validate_layer_inputs``: each hostile file is a diagnostic on its property."""
+    import json
+
+    from terraform_harness import Terraform
+
+    resources = {
+        f"case_{n}": dict(
+            layer_name=LAYER, path_pyproject_toml=str(hostile_project(case)), s3dir_lambda=f"s3://{bucket}/hostile/",
+            tool="uv", python_version="3.12", architecture="x86_64",
+        )
+        for n, case in enumerate(HOSTILE)
+    }
+    workdir = tmp_path / "terraform"
+    workdir.mkdir()
+    config = {
+        "terraform": {"required_providers": {"alab": {"source": "terraform.local/alab/alab"}}},
+        "provider": {"alab": {"region": "us-east-1", "endpoint_url": aws.endpoint_url}},
+        "resource": {"alab_layer": resources},
+    }
+    (workdir / "main.tf.json").write_text(json.dumps(config, indent=2))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
+    env.update(TF_CLI_CONFIG_FILE=str(terraform_cli_config), TF_IN_AUTOMATION="1", TF_INPUT="0", CHECKPOINT_DISABLE="1")
+    terraform = shutil.which("terraform")
+    assert terraform is not None
+    before = s3_snapshot(s3_client, bucket), all_layer_versions(lambda_client)
+    result = Terraform(binary=terraform, workdir=workdir, env=env).run("plan", "-input=false", ok_codes=(1,))
+    blocks = re.split(r"^Error: ", result.stderr, flags=re.MULTILINE)[1:]
+    for n, case in enumerate(HOSTILE):
+        mine = [" ".join(b.split()) for b in blocks if re.search(rf"with alab_layer\.case_{n}\b", b)]
+        assert any(b.startswith("Invalid path_pyproject_toml") for b in mine), (case.id, mine, result.stderr)
+    assert "Traceback" not in result.stderr and "unexpected" not in result.stderr
+    assert (s3_snapshot(s3_client, bucket), all_layer_versions(lambda_client)) == before
