@@ -5,8 +5,8 @@ in the project's ``pyproject.toml``, so a CI job runs ``alab layer deploy`` with
 Progress goes to stderr and the result to stdout (``--json`` for machines). Errors are one
 line on stderr and exit code 1, never a traceback (``--debug`` shows it). The index password
 is never a flag, so it never shows up in a process list: it is read from an environment
-variable (``ALAB_INDEX_PASSWORD`` unless ``index_password_env`` names another) or from a
-``Credentials`` JSON file.
+variable (``ALAB_INDEX_PASSWORD`` unless ``index_password_env`` names another ``ALAB_*`` or
+``*_INDEX_PASSWORD`` variable; never an AWS credential) or from a ``Credentials`` JSON file.
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -77,10 +79,13 @@ def read_config(path_pyproject_toml: Path) -> dict[str, Any]:
     """``[tool.aws_lambda_artifact_builder]`` of a project, checked against ``CONFIG_KEYS``."""
     try:
         data = tomllib.loads(path_pyproject_toml.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise CliError(f"{path_pyproject_toml} is not valid TOML: {e}") from None
-    config = data.get("tool", {}).get(CONFIG_TABLE, {})
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise CliError(f"{path_pyproject_toml} is not valid UTF-8 TOML: {e}") from None
+    tool = data.get("tool", {})
+    config = tool.get(CONFIG_TABLE, {}) if isinstance(tool, dict) else None
     where = f"[tool.{CONFIG_TABLE}] in {path_pyproject_toml}"
+    if not isinstance(config, dict):
+        raise CliError(f"{where} must be a table")
     unknown = sorted(set(config) - set(CONFIG_KEYS))
     if unknown:
         raise CliError(f"{where}: unknown keys {', '.join(unknown)}; known: {', '.join(CONFIG_KEYS)}")
@@ -97,7 +102,32 @@ def _guess_tool(path_pyproject_toml: Path) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
+#: Environment variables that must never be sent to an index as its password, whatever their name.
+_NEVER_PASSWORD_ENV = re.compile(r"AWS_.*|.*(SECRET_ACCESS_KEY|SESSION_TOKEN|ACCESS_KEY_ID)")
+
+
+def check_password_env_name(name: object) -> str:
+    """The variable ``index_password_env`` names, if it is one named for the purpose.
+
+    The password is sent as basic auth to ``index_url``: a configuration change alone must not be
+    able to send ``AWS_SECRET_ACCESS_KEY`` (or any other secret of the environment) to some host.
+    Only ``ALAB_*`` and ``*_INDEX_PASSWORD`` names are accepted, never an AWS credential variable.
+    """
+    if (
+        not isinstance(name, str)
+        or not re.fullmatch(r"[A-Z][A-Z0-9_]*", name)
+        or _NEVER_PASSWORD_ENV.fullmatch(name)
+        or not (name.startswith("ALAB_") or name.endswith("_INDEX_PASSWORD"))
+    ):
+        raise CliError(
+            f"index_password_env {name!r} is not a variable named for an index password: use ALAB_<NAME> or "
+            f"<NAME>_INDEX_PASSWORD (default {DEFAULT_PASSWORD_ENV}); AWS credential variables are never sent"
+        )
+    return name
+
+
 def _credentials(settings: dict[str, Any]) -> Credentials | None:
+    env_name = check_password_env_name(settings.get("index_password_env") or DEFAULT_PASSWORD_ENV)
     if settings.get("credentials_file"):
         path = Path(settings["credentials_file"]).expanduser()
         try:
@@ -106,7 +136,6 @@ def _credentials(settings: dict[str, Any]) -> Credentials | None:
             raise CliError(f"credentials_file {str(path)!r} is not a readable credentials JSON file: {e}") from None
     if not settings.get("index_url"):
         return None
-    env_name = settings.get("index_password_env") or DEFAULT_PASSWORD_ENV
     password = os.environ.get(env_name)
     username = settings.get("index_username")
     if not username or password is None:
@@ -276,7 +305,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _one_line(message: str, secret: str | None) -> str:
     text = " | ".join(line.strip() for line in str(message).splitlines() if line.strip())
     text = mask_url_credentials(text)
-    return text.replace(secret, "****") if secret else text
+    if not secret:
+        return text
+    from .layer.build import mask_token
+
+    for form in {secret, quote(secret, safe="")}:
+        text = mask_token(text, form)
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -120,7 +120,7 @@ def test_a_wrong_index_password_is_one_masked_line(configured, credentials, s3_c
     result = alab("layer", "deploy", "--project", str(configured), env=_env(credentials, password=wrong))
     assert result.returncode == 1
     last = result.stderr.splitlines()[-1]
-    assert last.startswith("error: uv pip install") and "403 Forbidden" in last, result.stderr
+    assert last.startswith("error: uv could not install the pins") and "refused the login (HTTP 403)" in last, result.stderr
     assert wrong not in result.stdout + result.stderr
     assert s3_snapshot(s3_client, bucket) == {}
 

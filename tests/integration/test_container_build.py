@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import signal
 import socket
 import subprocess
@@ -160,7 +161,7 @@ def test_container_build_gives_the_local_builds_zip_and_keeps_the_login_secret(
     for record in watch.spawned:
         assert not any(secret in arg for secret in secrets for arg in record.argv), record.argv
     # /proc shows the processes inside the container too (same kernel): none has the login.
-    assert any(c.startswith("python -u /var/task/build/lambda/") for c in watch.cmdlines)
+    assert any(re.match(r"python3? -u /var/task/build/lambda/", c) for c in watch.cmdlines)
     assert not [c for c in watch.cmdlines if any(secret in c for secret in secrets)]
     assert not [line for line in logs if any(secret in line for secret in secrets)]
     assert not layout.path_private_repository_credentials_in_local.exists()

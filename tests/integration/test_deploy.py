@@ -94,7 +94,9 @@ def test_no_change_costs_one_s3_get_and_builds_nothing(project_copy, target, cre
     assert not again.published and again.layer_version == first.layer_version == 1
     assert again.layer_version_arn == first.layer_version_arn
     assert not (path.parent / "build").exists(), "a no-op deploy must not build"
-    assert calls == ["lambda.ListLayerVersions", "s3.GetObject"]
+    # The plan's two reads, then (side by side) Lambda's own CodeSha256 of the recorded version and a
+    # look at the deploy claim (a crashed run's claim is removed by the next deploy, changed or not).
+    assert calls == ["lambda.GetLayerVersion", "lambda.ListLayerVersions", "s3.GetObject", "s3.GetObject"]
     assert writes == []
     assert s3_snapshot(s3_client, bucket) == before
     assert not any(line.startswith(("[build]", "[upload]", "[publish]")) for line in lines)
@@ -218,18 +220,19 @@ def test_permissions_are_granted_idempotently_and_converge(project_copy, target,
 
 
 def test_a_recorded_version_beyond_the_first_listing_page_is_asked_for(lambda_client, s3_client, bucket):
-    from aws_lambda_artifact_builder.layer.workflow import _FirstPage, _recorded_version_exists
+    from aws_lambda_artifact_builder.layer.workflow import _FirstPage, _lambda_version
 
     s3_client.put_object(Bucket=bucket, Key="z.zip", Body=b"PK\x05\x06" + b"\x00" * 18)
     for _ in range(3):
         lambda_client.publish_layer_version(LayerName="paged", Content={"S3Bucket": bucket, "S3Key": "z.zip"})
     lambda_client.delete_layer_version(LayerName="paged", VersionNumber=2)
     page = _FirstPage(versions=frozenset({3}), truncated=True)
-    assert _recorded_version_exists(lambda_client, "paged", 3, page)
-    assert _recorded_version_exists(lambda_client, "paged", 1, page)
-    assert not _recorded_version_exists(lambda_client, "paged", 2, page)
-    assert not _recorded_version_exists(lambda_client, "paged", 4, page)
-    assert not _recorded_version_exists(lambda_client, "paged", 1, _FirstPage(versions=frozenset({3}), truncated=False))
+    assert _lambda_version(lambda_client, "paged", 3, page) is not None
+    asked = _lambda_version(lambda_client, "paged", 1, page)
+    assert asked is not None and asked.layer_version_arn.endswith(":layer:paged:1") and asked.code_sha256
+    assert _lambda_version(lambda_client, "paged", 2, page) is None
+    assert _lambda_version(lambda_client, "paged", 4, page) is None
+    assert _lambda_version(lambda_client, "paged", 1, _FirstPage(versions=frozenset({3}), truncated=False)) is None
 
 
 def test_default_clients_take_an_explicit_region_and_endpoint(project_copy, target, credentials, aws, monkeypatch):

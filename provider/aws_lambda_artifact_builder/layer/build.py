@@ -389,11 +389,22 @@ def secret_values(credentials: Credentials | None) -> list[str]:
 
 
 def mask_secrets(text: str, credentials: Credentials | None) -> str:
-    """Text safe to print: URL logins and the password removed."""
+    """Text safe to print: URL logins and the password removed.
+
+    The password is masked where it stands as a whole token, not inside longer words: a short
+    password would otherwise turn every occurrence of its letters into ``****`` (see ``mask_token``).
+    """
     text = mask_url_credentials(text)
     for secret in secret_values(credentials):
-        text = text.replace(secret, "****")
+        text = mask_token(text, secret)
     return text
+
+
+def mask_token(text: str, secret: str) -> str:
+    """``secret`` replaced by ``****`` wherever no letter or digit touches it on either side."""
+    if not secret:
+        return text
+    return re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", "****", text)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -642,8 +653,21 @@ def run_command(
     )
 
 
-def explain_install_failure(output: str, pins: Sequence[LockedPin], target: LayerTarget, tool: LayerBuildToolEnum | str) -> str:
-    """Why an installer found no distribution: no wheel for the target, or an index that did not serve it."""
+def explain_install_failure(
+    output: str,
+    pins: Sequence[LockedPin],
+    target: LayerTarget,
+    tool: LayerBuildToolEnum | str,
+    credentials: Credentials | None = None,
+) -> str:
+    """Why an installer found no distribution: no wheel for the target, or an index that did not serve it.
+
+    A failure caused by the index (login refused, index down, version missing) raises a one-line
+    ``IndexFailure`` instead (see ``install_errors``): it is not a matter of wheels or containers.
+    """
+    from .install_errors import raise_index_failure
+
+    raise_index_failure(output, pins, tool=coerce_tool(tool).value, credentials=credentials)
     names = {canonicalize_name(m.group(1)) for p in _NO_WHEEL_PATTERNS for m in p.finditer(output)}
     if not names:
         return ""
@@ -958,7 +982,7 @@ def _build_in_local(
         steps,
         credentials=credentials,
         logger=logger,
-        explain=lambda output: explain_install_failure(output, pins, target, tool),
+        explain=lambda output: explain_install_failure(output, pins, target, tool, credentials),
         secret_env=logins,
     )
     check_installed(layout.dir_python, pins, target, manifest_name=str(manifest.path))

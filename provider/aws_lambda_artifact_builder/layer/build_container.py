@@ -16,6 +16,7 @@ import dataclasses
 import json
 import os
 import platform
+import re
 import shlex
 import shutil
 import subprocess
@@ -166,11 +167,13 @@ class ContainerRun:
         for path in (self.dir_project_root, self.dir_cache, self.path_ca_bundle):
             if path is not None and "," in str(path):
                 raise LayerError(f"cannot mount {path} into the build container: the path contains a comma")
-        # No --rm: podman's docker-compatible API then reports exit code 0 for a failed container;
-        # the runner removes the container itself, also on failure and Ctrl-C.
+        # No --rm through the docker CLI: podman's docker-compatible API then reports exit code 0 for a
+        # failed container. The podman CLI reports it right, and --rm saves a second engine call per
+        # build. The runner still removes the container itself after a failure or Ctrl-C.
         argv = [
             self.engine.executable,
             "run",
+            *(["--rm"] if self.engine.runtime == "podman" else []),
             "--name",
             self.name,
             "--label",
@@ -236,6 +239,30 @@ def _probe_engine(runtime: str, executable: str) -> ContainerEngine | str:
     )
 
 
+#: How long an engine that answered is trusted without asking again (``docker info`` costs ~0.1 s).
+ENGINE_PROBE_TTL_SECONDS = 300.0
+_probed_engines: dict[tuple[str, ...], tuple[float, ContainerEngine]] = {}
+_images_present: set[tuple[str, ...]] = set()
+
+
+def _engine_key(runtime: str, executable: str) -> tuple[str, ...]:
+    """What decides which engine a CLI talks to: the CLI and the variables naming its daemon."""
+    hosts = tuple(os.environ.get(name, "") for name in ("DOCKER_HOST", "DOCKER_CONTEXT", "CONTAINER_HOST"))
+    return (runtime, executable, *hosts)
+
+
+def _probe_engine_cached(runtime: str, executable: str) -> ContainerEngine | str:
+    """``_probe_engine``, remembered per process for a few minutes when the engine answered."""
+    key = _engine_key(runtime, executable)
+    cached = _probed_engines.get(key)
+    if cached is not None and time.monotonic() - cached[0] < ENGINE_PROBE_TTL_SECONDS:
+        return cached[1]
+    probed = _probe_engine(runtime, executable)
+    if isinstance(probed, ContainerEngine):
+        _probed_engines[key] = (time.monotonic(), probed)
+    return probed
+
+
 def detect_container_engine(container_runtime: str | None = None) -> ContainerEngine:
     """The named engine, or the first of docker, podman that answers; a clear error otherwise."""
     if container_runtime is not None and container_runtime not in CONTAINER_RUNTIMES:
@@ -247,7 +274,7 @@ def detect_container_engine(container_runtime: str | None = None) -> ContainerEn
         if executable is None:
             reasons.append(f"{runtime} is not installed (not on PATH)")
             continue
-        probed = _probe_engine(runtime, executable)
+        probed = _probe_engine_cached(runtime, executable)
         if isinstance(probed, ContainerEngine):
             return probed
         reasons.append(probed)
@@ -259,11 +286,15 @@ def detect_container_engine(container_runtime: str | None = None) -> ContainerEn
 
 
 def _ensure_image(engine: ContainerEngine, image: str, target: LayerTarget, log: BaseLogger) -> None:
-    """The image for the target's architecture is present, pulling it when not."""
+    """The image for the target's architecture is present, pulling it when not (remembered per process)."""
+    key = (*_engine_key(engine.runtime, engine.executable), image, target.architecture)
+    if key in _images_present:
+        return
     inspect = _run_quiet([engine.executable, "image", "inspect", "--format", "{{.Architecture}}", image])
     if inspect.returncode == 0:
         have = _ENGINE_ARCHITECTURES.get(inspect.stdout.strip().lower(), inspect.stdout.strip())
         if have == target.architecture:
+            _images_present.add(key)
             return
         log.log(f"Image {image} is here for {have}; pulling its {target.architecture} variant")
     else:
@@ -486,8 +517,40 @@ def _container_failure_message(
             f"{run.engine.runtime} engine (exec format error): register QEMU emulation for {target.machine} "
             f"or build on a {target.architecture} machine"
         )
+    no_shell = _NO_SHELL_RE.search(output)
+    if not errors and no_shell:
+        return (
+            f"the image {run.image} cannot run the build: it has no /bin/sh to find its Python with "
+            f"({no_shell.group(0)}); name an image with a shell and Python {target.python_version}"
+        )
     head = errors[-1] if errors else f"the build container {name} failed with exit code {returncode}"
     return f"{head}\n{output}\ncontainer: {shlex.join(run.argv())}"
+
+
+#: What the engines say when the command's executable (here ``sh``) is not in the image; the docker CLI
+#: in front of podman's API only says "unable to upgrade to tcp, received 409".
+_NO_SHELL_RE = re.compile(
+    r"unable to upgrade to tcp, received 409|executable file `?sh`? not found|\"sh\": executable file not found|"
+    r"exec: \"?sh\"?: .*not found|/bin/sh: no such file or directory",
+    re.IGNORECASE,
+)
+
+
+def interpreter_command(*, image: str, python_version: str, script: str, plan: str) -> tuple[str, ...]:
+    """Run the build script with the image's ``python3``, else its ``python``; say so when it has neither.
+
+    Many Debian-based images have only ``python3``, Lambda's build images both. The script itself
+    then checks the version (see ``build_container_script.check_interpreter``).
+    """
+    missing = (
+        f"{SCRIPT_ERROR_PREFIX}the image {image} has neither python3 nor python on PATH: "
+        f"name an image with Python {python_version}"
+    )
+    finder = (
+        'for py in python3 python; do if command -v "$py" >/dev/null 2>&1; then exec "$py" -u "$@"; fi; done; '
+        f"echo {shlex.quote(missing)}; exit 127"
+    )
+    return ("sh", "-c", finder, "sh", script, plan)
 
 
 def run_in_container(
@@ -512,15 +575,19 @@ def run_in_container(
         errors="replace",
     )
     assert proc.stdout is not None
+    finished = False
     try:
         for raw in proc.stdout:
             line = mask_secrets(raw.rstrip("\n"), credentials)
             logger.log(line)
             tail.append(line)
         proc.wait()
+        finished = True
     finally:
         # On an interrupt the engine client may still be attached: removing the container ends it.
-        _remove_container(run.engine, run.name)
+        # A podman container that ran to its end removed itself (--rm).
+        if not (finished and run.engine.runtime == "podman" and proc.returncode == 0):
+            _remove_container(run.engine, run.name)
         try:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
@@ -627,11 +694,11 @@ def build_layer_artifacts_in_container(
         env_names=tuple(sorted(secrets)) + transport,
         user=container_user(engine, os.geteuid(), os.getegid()),
         network=network,
-        command=(
-            "python",
-            "-u",
-            layout.path_build_lambda_layer_in_container_script_in_container,
-            layout.get_path_in_container(path_plan),
+        command=interpreter_command(
+            image=image,
+            python_version=target.python_version,
+            script=layout.path_build_lambda_layer_in_container_script_in_container,
+            plan=layout.get_path_in_container(path_plan),
         ),
     )
     try:

@@ -108,11 +108,18 @@ class ClaimHolder:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ClaimHolder | None:
+        """The holder, or ``None`` for anything but our exact shape (an unreadable claim is stale)."""
         try:
             raw = json.loads(data)
-            return cls(**{f.name: raw[f.name] for f in dataclasses.fields(cls)})
+            values = {f.name: raw[f.name] for f in dataclasses.fields(cls)}
         except (ValueError, KeyError, TypeError):
             return None
+        pid = values["pid"]
+        if not isinstance(pid, int) or isinstance(pid, bool) or not 0 < pid < 1 << 22:
+            return None
+        if not all(isinstance(v, str) for k, v in values.items() if k != "pid"):
+            return None
+        return cls(**values)
 
     def describe(self) -> str:
         return f"pid {self.pid} on {self.host}, {self.purpose}"
@@ -184,7 +191,12 @@ class DeployClaim:
             raise s3_error(e, self.s3path, "read the deploy claim") from None
         holder = ClaimHolder.from_bytes(response["Body"].read())
         date = response["ResponseMetadata"].get("HTTPHeaders", {}).get("date")
-        now = parsedate_to_datetime(date) if date else dt.datetime.now(dt.timezone.utc)
+        try:
+            now = parsedate_to_datetime(date)
+        except (TypeError, ValueError):  # no Date header, or one that does not parse
+            now = dt.datetime.now(dt.timezone.utc)
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=dt.timezone.utc)
         age = (now - response["LastModified"]).total_seconds()
         return _Observed(holder=holder, etag=str(response["ETag"]), age_seconds=age)
 
@@ -211,6 +223,11 @@ class DeployClaim:
             seen = self._observe()
             if seen is None:
                 continue  # released between our write and our read
+            if seen.holder is not None and seen.holder.token == self.holder.token:
+                # Our create went through but its answer was lost, and the resent one found our own claim.
+                self._etag = seen.etag
+                self._renewed_at = time.monotonic()
+                break
             stale = ""
             if seen.holder is None:
                 stale = "its content is unreadable"
@@ -258,6 +275,23 @@ class DeployClaim:
             self._lost = f"it could not be renewed for {idle:.0f}s"
         if self._lost:
             raise LayerError(f"lost the deploy claim on {self.s3path.uri}: {self._lost}; rerun the deploy")
+
+    def remove_if_stale(self) -> bool:
+        """Delete a claim left by a dead or expired holder (an unchanged deploy cleans up after a crash)."""
+        seen = self._observe()
+        if seen is None:
+            return False
+        if seen.holder is not None and seen.age_seconds <= self.lease_seconds and not seen.holder.is_certainly_dead():
+            return False
+        try:
+            self.s3_client.delete_object(Bucket=self.s3path.bucket, Key=self.s3path.key, IfMatch=seen.etag)
+        except ClientError as e:
+            if is_precondition_failure(e) or is_missing_key(e):
+                return False
+            raise s3_error(e, self.s3path, "delete a stale deploy claim") from None
+        who = seen.holder.describe() if seen.holder else "an unknown holder"
+        self.printer(f"[claim] removed {self.s3path.uri}, left by {who}")
+        return True
 
     def release(self) -> None:
         self._stop.set()

@@ -2,7 +2,9 @@
 
 Creating a client costs tens of milliseconds, more than a no-op plan's S3 request, so the
 default clients are cached per process and per AWS environment (profile, region, endpoint,
-credentials): planning twenty layers must not pay twenty client set-ups.
+credentials): planning twenty layers must not pay twenty client set-ups. They connect within
+10 s and retry three times at most (standard mode), so an endpoint that never answers is given up
+on; a plan also has a total deadline (see ``workflow``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from botocore.config import Config
 
 if TYPE_CHECKING:  # pragma: no cover
     from mypy_boto3_lambda import LambdaClient
@@ -28,7 +31,11 @@ def _aws_environment_key() -> str:
 @functools.lru_cache(maxsize=16)
 def _cached_clients(region: str | None, endpoint_url: str | None, pid: int, env_key: str) -> tuple[Any, Any]:
     session = boto3.session.Session(region_name=region)
-    return session.client("s3", endpoint_url=endpoint_url), session.client("lambda", endpoint_url=endpoint_url)
+    config = Config(connect_timeout=10, read_timeout=60, retries={"mode": "standard", "max_attempts": 3})
+    return (
+        session.client("s3", endpoint_url=endpoint_url, config=config),
+        session.client("lambda", endpoint_url=endpoint_url, config=config),
+    )
 
 
 def make_clients(region: str | None = None, endpoint_url: str | None = None) -> tuple[S3Client, LambdaClient]:
@@ -47,6 +54,30 @@ def resolve_clients(
         return s3_client, lambda_client
     default_s3, default_lambda = make_clients(region=region, endpoint_url=endpoint_url)
     return s3_client or default_s3, lambda_client or default_lambda
+
+
+#: Lambda calls that are not idempotent: sent again after a lost response, each creates something new.
+NON_IDEMPOTENT_LAMBDA_CALLS = ("PublishLayerVersion", "AddLayerVersionPermission")
+
+
+def _never_retry(**_kwargs: Any) -> bool:
+    return False
+
+
+def without_automatic_retries(lambda_client: LambdaClient) -> LambdaClient:
+    """Make botocore never resend ``NON_IDEMPOTENT_LAMBDA_CALLS`` on this client; other calls keep retrying.
+
+    A publish whose response was lost (dropped connection, read timeout, 5xx) may have created
+    the version: resending it would create a second one. The caller looks the version up
+    instead. botocore asks the ``needs-retry`` handlers in order and takes the first answer
+    that is not ``None``: this handler, registered first, answers ``False`` (no retry).
+    Registering is idempotent (a fixed ``unique_id``), so every call may do it.
+    """
+    for name in NON_IDEMPOTENT_LAMBDA_CALLS:
+        lambda_client.meta.events.register_first(
+            f"needs-retry.lambda.{name}", _never_retry, unique_id=f"alab-no-retry-{name}"
+        )
+    return lambda_client
 
 
 def error_code(error: BaseException) -> str:

@@ -158,6 +158,11 @@ def check_layer_inputs(
             values[prop] = fn(*args)
         except LayerError as e:
             errors.append((prop, str(e)))
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError, OSError) as e:
+            # A reader's own exception on a hostile file is still a problem of this input, never a crash
+            # (Pulumi Check and Terraform validate report it on the property).
+            detail = " ".join(str(e).split()) or type(e).__name__
+            errors.append((prop, f"{prop} {str(args[0]) if args else ''!r} cannot be read: {detail}"))
 
     check("layer_name", validate_layer_name, layer_name)
     check("s3dir_lambda", coerce_s3dir, s3dir_lambda)

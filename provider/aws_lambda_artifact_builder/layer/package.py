@@ -2,7 +2,7 @@
 
 The same installed set must give the same bytes on every run, machine and installer, so the
 zip holds sorted entries with a fixed timestamp and normalised permissions, installer-specific
-metadata (``INSTALLER``, ``REQUESTED``, ``direct_url.json``) is dropped and every ``RECORD`` is
+metadata (``INSTALLER``, ``REQUESTED``, ``direct_url.json``, uv's ``uv_*.json``) is dropped and every ``RECORD`` is
 rewritten from the files actually shipped. Exclusions remove exactly the files a distribution's
 ``RECORD`` lists, and pruning only removes what can never be imported (bytecode caches, console
 scripts whose shebang names the build host). The tree on disk is never modified.
@@ -17,6 +17,7 @@ import hashlib
 import io
 import os
 import py_compile
+import re
 import stat
 import sys
 import tempfile
@@ -57,6 +58,14 @@ ZIP_COMPRESSLEVEL = 6
 LAMBDA_LAYER_ROOT = "/opt"
 #: Per-install files that differ between installers and runs and that nothing reads at run time.
 INSTALLER_METADATA = frozenset({"INSTALLER", "REQUESTED", "direct_url.json"})
+#: uv's own bookkeeping in a dist-info (``uv_cache.json``: a timestamp of the local file it installed
+#: from, so two builds of one lock differ); any ``uv_*.json`` is uv's, never the distribution's.
+_UV_BOOKKEEPING_RE = re.compile(r"uv_[A-Za-z0-9_]+\.json")
+
+
+def is_installer_bookkeeping(name: str) -> bool:
+    """A file an installer writes into a ``.dist-info`` about the install, not about the distribution."""
+    return name in INSTALLER_METADATA or _UV_BOOKKEEPING_RE.fullmatch(name) is not None
 #: How many distributions the size report lists.
 LARGEST_COUNT = 10
 
@@ -73,6 +82,8 @@ class InstalledDistribution:
     #: posix paths below ``python/`` that its RECORD lists (paths leaving the tree are dropped).
     files: tuple[str, ...]
     requires: tuple[str, ...]
+    #: RECORD paths that leave the tree (``../``, absolute): installed elsewhere, never in the layer.
+    outside: tuple[str, ...] = ()
 
 
 def _inside(path: str) -> str | None:
@@ -81,6 +92,12 @@ def _inside(path: str) -> str | None:
         return None
     normal = os.path.normpath(path).replace(os.sep, "/")
     return None if normal == ".." or normal.startswith("../") else normal
+
+
+def _is_script_outside(path: str) -> bool:
+    """``../../bin/<name>``: a console script installed for the host, never meant for the layer."""
+    parts = path.replace("\\", "/").split("/")
+    return len(parts) >= 2 and parts[-2] in ("bin", "Scripts")
 
 
 def read_distributions(dir_python: Path) -> list[InstalledDistribution]:
@@ -96,12 +113,15 @@ def read_distributions(dir_python: Path) -> list[InstalledDistribution]:
         except FileNotFoundError:
             raise LayerError(f"{dist_info} has no METADATA; the install is incomplete") from None
         files: list[str] = []
+        outside: list[str] = []
         record = dist_info / "RECORD"
         if record.is_file():
             for row in csv.reader(io.StringIO(record.read_text(encoding="utf-8"))):
                 inside = _inside(row[0]) if row else None
                 if inside is not None:
                     files.append(inside)
+                elif row and row[0] and not _is_script_outside(row[0]):
+                    outside.append(row[0])
         dists.append(
             InstalledDistribution(
                 name=canonicalize_name(str(headers["Name"])),
@@ -109,6 +129,7 @@ def read_distributions(dir_python: Path) -> list[InstalledDistribution]:
                 dist_info=dist_info.name,
                 files=tuple(files),
                 requires=tuple(str(r) for r in headers.get_all("Requires-Dist") or ()),
+                outside=tuple(outside),
             )
         )
     return sorted(dists, key=lambda d: d.name)
@@ -155,7 +176,7 @@ def _is_pruned(rel: str, path: Path) -> bool:
     parts = rel.split("/")
     if "__pycache__" in parts[:-1] or rel.endswith((".pyc", ".pyo")):
         return True
-    if len(parts) == 2 and parts[0].endswith(".dist-info") and parts[1] in INSTALLER_METADATA:
+    if len(parts) == 2 and parts[0].endswith(".dist-info") and is_installer_bookkeeping(parts[1]):
         return True
     if rel == ".lock":  # uv's lock of a --target folder
         return True
@@ -204,6 +225,8 @@ class LayerContent:
     #: canonical name -> shipped bytes (its files and its dist-info).
     distribution_sizes: dict[str, int]
     excluded: list[str]
+    #: ``name version`` -> RECORD paths leaving the tree (installed elsewhere, not in the layer).
+    outside: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
     def largest_distributions(self, count: int = LARGEST_COUNT) -> list[tuple[str, int]]:
         return sorted(self.distribution_sizes.items(), key=lambda kv: (-kv[1], kv[0]))[:count]
@@ -253,7 +276,8 @@ def collect_layer_content(dir_python: Path, *, ignore_packages: Iterable[str] | 
             mode = kept[rel].stat().st_mode
             entries.append(LayerEntry(path=rel, source=kept[rel], data=None, executable=bool(mode & 0o111)))
     excluded = sorted(d.name for d in dists if d.name in excluded_names)
-    return LayerContent(entries=entries, distribution_sizes=sizes, excluded=excluded)
+    outside = {f"{d.name} {d.version}": d.outside for d in dists if d.outside and d.name not in excluded_names}
+    return LayerContent(entries=entries, distribution_sizes=sizes, excluded=excluded, outside=outside)
 
 
 def compile_bytecode_entries(entries: Iterable[LayerEntry], *, python_version: str | None) -> list[LayerEntry]:
@@ -307,11 +331,7 @@ def _file_info(name: str, executable: bool) -> zipfile.ZipInfo:
 def write_deterministic_zip(path: Path, entries: Iterable[LayerEntry], *, prefix: str = "python/") -> None:
     """Write ``entries`` below ``prefix`` in sorted order with fixed metadata; atomic replace of ``path``."""
     files = sorted(entries, key=lambda e: e.path)
-    names = {prefix + e.path for e in files}
-    dirs = {prefix}
-    for name in names:
-        parts = name.split("/")[:-1]
-        dirs.update("/".join(parts[: i + 1]) + "/" for i in range(len(parts)))
+    dirs = _directories(files, prefix)
     items: list[tuple[str, LayerEntry | None]] = [(d, None) for d in dirs]
     items += [(prefix + e.path, e) for e in files]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -364,6 +384,38 @@ class LayerZipInfo:
         return lines
 
 
+#: The most entries a zip holds without ZIP64 extensions. Lambda documents .zip archives but not
+#: ZIP64 (https://docs.aws.amazon.com/lambda/latest/dg/configuration-function-zip.html), so a layer
+#: past it is flagged: Python's zipfile reads it, other unzippers may not.
+ZIP_ENTRIES_WITHOUT_ZIP64 = 65_535
+
+
+def _directories(entries: Iterable[LayerEntry], prefix: str = "python/") -> set[str]:
+    """The directory entries ``write_deterministic_zip`` adds for these files."""
+    found = {prefix}
+    for entry in entries:
+        parts = (prefix + entry.path).split("/")[:-1]
+        found.update("/".join(parts[: i + 1]) + "/" for i in range(len(parts)))
+    return found
+
+
+def _packaging_warnings(content: LayerContent, entry_count: int) -> list[str]:
+    """What the user should know about the zip although it is written: files left out, ZIP64."""
+    lines = []
+    for dist, paths in sorted(content.outside.items()):
+        shown = ", ".join(paths[:3]) + (" …" if len(paths) > 3 else "")
+        lines.append(
+            f"[package] warning: {dist} lists {len(paths)} file(s) outside the layer's python/ tree, which the "
+            f"installer put elsewhere (or dropped) and the layer does not hold: {shown}"
+        )
+    if entry_count > ZIP_ENTRIES_WITHOUT_ZIP64:
+        lines.append(
+            f"[package] warning: the zip has {entry_count:,d} entries, more than {ZIP_ENTRIES_WITHOUT_ZIP64:,d}, so "
+            f"it is a ZIP64 archive; Lambda documents .zip archives but not ZIP64: test the layer before relying on it"
+        )
+    return lines
+
+
 def create_layer_zip_file(
     *,
     path_pyproject_toml: Path | str,
@@ -410,6 +462,6 @@ def create_layer_zip_file(
         largest_distributions=content.largest_distributions(),
         excluded=content.excluded,
     )
-    for line in info.report_lines():
+    for line in info.report_lines() + _packaging_warnings(content, len(entries) + len(_directories(entries))):
         logger.log(line)
     return info

@@ -7,8 +7,11 @@ and the CodeSha256 of the zip it was meant to contain:
 
 That line is what makes crash recovery and retention safe: a run that died after publishing
 but before recording is finished by the next run, which finds the version by fingerprint
-(and only if Lambda's CodeSha256 equals the described one, so a version published from a
-replaced staging object is never adopted); retention deletes only versions carrying it.
+(and only if Lambda's CodeSha256 equals the described one and the one a run of ours recorded in
+S3 before publishing, ``layer/intent-<fingerprint>.json``, or in the version's manifest: anyone
+allowed to publish can write a description); retention deletes only versions carrying it.
+``PublishLayerVersion`` and ``AddLayerVersionPermission`` are never resent by botocore: after a
+failed publish the version is looked up by fingerprint and code instead.
 
 ``publish_layer_version`` is the stand-alone publisher (publish what is staged, verify,
 record); ``deploy_layer`` in the workflow decides whether to call these steps at all.
@@ -21,20 +24,28 @@ import dataclasses
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from s3pathlib.api import S3Path
 
 from ..errors import LayerError
 from ..typehint import T_PRINTER
-from .clients import error_code, make_clients, resolve_clients
+from .clients import error_code, http_status, is_missing_key, make_clients, resolve_clients, without_automatic_retries
 from .foundation import MANIFEST_NAMES
 from .inputs import STATEMENT_PREFIX, LayerInputs, LayerPermission, resolve_layer_inputs
 from .package import PackagingOptions
-from .record import FetchedRecord, LayerRecord, RecordConflict, fetch_record, write_last_record, write_versioned_manifest
+from .record import (
+    FetchedRecord,
+    LayerRecord,
+    RecordConflict,
+    fetch_record,
+    s3_error,
+    write_last_record,
+    write_versioned_manifest,
+)
 from .target import LayerTarget
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -148,15 +159,24 @@ def list_layer_versions(*, lambda_client: LambdaClient, layer_name: str) -> list
 
 
 def find_layer_version_by_fingerprint(
-    *, lambda_client: LambdaClient, layer_name: str, fingerprint: str
+    *,
+    lambda_client: LambdaClient,
+    layer_name: str,
+    fingerprint: str,
+    trusted: Callable[[PublishedVersion], bool],
 ) -> PublishedVersion | None:
-    """The newest version this tool published with this fingerprint whose code is the described code."""
+    """The newest version with this fingerprint whose code is the described code and ``trusted``.
+
+    The description alone proves nothing: anyone allowed to publish a version of the layer can
+    write it. ``trusted`` decides from Lambda's own CodeSha256 (a zip this run built, the intent
+    a run recorded in S3 before publishing, or the versioned manifest of that version).
+    """
     for version, description in list_layer_versions(lambda_client=lambda_client, layer_name=layer_name):
         parsed = parse_layer_description(description)
         if parsed is None or parsed[0] != fingerprint:
             continue
         found = get_layer_version(lambda_client=lambda_client, layer_name=layer_name, version=version)
-        if found is not None and found.code_sha256 == parsed[1]:
+        if found is not None and found.code_sha256 == parsed[1] and trusted(found):
             return found
     return None
 
@@ -191,17 +211,29 @@ def apply_retention(
 
 
 # ---------------------------------------------------------------------------- permissions
+def _statement_ids(lambda_client: LambdaClient, layer_name: str, version: int) -> set[str]:
+    try:
+        policy = json.loads(lambda_client.get_layer_version_policy(LayerName=layer_name, VersionNumber=version)["Policy"])
+    except ClientError as e:
+        if error_code(e) != "ResourceNotFoundException":
+            raise
+        return set()
+    return {s.get("Sid", "") for s in policy.get("Statement", [])}
+
+
+def _granted(lambda_client: LambdaClient, layer_name: str, version: int, sid: str) -> bool:
+    """After a failed grant (never retried automatically): did it take effect anyway?"""
+    try:
+        return sid in _statement_ids(lambda_client, layer_name, version)
+    except (ClientError, BotoCoreError):
+        return False
+
+
 def sync_layer_version_permissions(
     *, lambda_client: LambdaClient, layer_name: str, version: int, permissions: list[LayerPermission]
 ) -> tuple[list[str], list[str]]:
     """Make this tool's grants on one version exactly ``permissions``; returns (added, removed) ids."""
-    try:
-        policy = json.loads(lambda_client.get_layer_version_policy(LayerName=layer_name, VersionNumber=version)["Policy"])
-        existing = {s.get("Sid", "") for s in policy.get("Statement", [])}
-    except ClientError as e:
-        if error_code(e) != "ResourceNotFoundException":
-            raise
-        existing = set()
+    existing = _statement_ids(lambda_client, layer_name, version)
     wanted = {p.statement_id: p for p in permissions}
     added = []
     for sid, perm in sorted(wanted.items()):
@@ -211,7 +243,7 @@ def sync_layer_version_permissions(
         if perm.organization_id:
             kwargs["OrganizationId"] = perm.organization_id
         try:
-            lambda_client.add_layer_version_permission(
+            without_automatic_retries(lambda_client).add_layer_version_permission(
                 LayerName=layer_name,
                 VersionNumber=version,
                 StatementId=sid,
@@ -219,7 +251,11 @@ def sync_layer_version_permissions(
                 **kwargs,
             )
         except ClientError as e:
-            if error_code(e) != "ResourceConflictException":  # granted meanwhile by a concurrent run
+            # Conflict: granted meanwhile by a concurrent run. A lost response: the grant may exist.
+            if error_code(e) != "ResourceConflictException" and not _granted(lambda_client, layer_name, version, sid):
+                raise
+        except BotoCoreError:
+            if not _granted(lambda_client, layer_name, version, sid):
                 raise
         added.append(sid)
     removed = sorted(sid for sid in existing if sid.startswith(STATEMENT_PREFIX) and sid not in wanted)
@@ -242,15 +278,23 @@ def publish_staged_zip(
     """Publish the staged zip; a CodeSha256 other than the local zip's deletes the version and raises."""
     printer(f"[publish] publishing layer {layer_name} for {target.runtime} {target.architecture} from {s3path_zip.uri}")
     try:
-        response = lambda_client.publish_layer_version(
+        response = without_automatic_retries(lambda_client).publish_layer_version(
             LayerName=layer_name,
             Description=layer_description(fingerprint=fingerprint, code_sha256=code_sha256),
             Content={"S3Bucket": s3path_zip.bucket, "S3Key": s3path_zip.key},
             CompatibleRuntimes=[target.runtime],  # type: ignore[list-item]
             CompatibleArchitectures=[target.architecture],  # type: ignore[list-item]
         )
-    except ClientError as e:
-        raise LayerError(f"publishing layer {layer_name} from {s3path_zip.uri} failed: {e}") from None
+    except (ClientError, BotoCoreError) as e:
+        found = _published_despite(e, lambda_client, layer_name, fingerprint, code_sha256)
+        if found is None:
+            raise LayerError(
+                f"publishing layer {layer_name} from {s3path_zip.uri} failed: {e}. It is not sent again "
+                f"automatically (that could publish twice); a rerun adopts the version if Lambda created it"
+            ) from None
+        printer(f"[publish] the publish call failed ({e}), but Lambda has version {found.version} with this code")
+        printer(f"[publish] published {found.layer_version_arn}")
+        return found
     published = _published(layer_name, response)
     if published.code_sha256 != code_sha256:
         lambda_client.delete_layer_version(LayerName=layer_name, VersionNumber=published.version)
@@ -261,6 +305,95 @@ def publish_staged_zip(
         )
     printer(f"[publish] published {published.layer_version_arn}")
     return published
+
+
+def _published_despite(
+    error: ClientError | BotoCoreError, lambda_client: LambdaClient, layer_name: str, fingerprint: str, code_sha256: str
+) -> PublishedVersion | None:
+    """After a failed publish: the version it may have created anyway (lost response, timeout, 5xx).
+
+    A 4xx answer means Lambda refused the call, so nothing was created and nothing is looked up.
+    """
+    if isinstance(error, ClientError) and 400 <= http_status(error) < 500 and http_status(error) != 429:
+        return None
+    try:
+        return find_layer_version_by_fingerprint(
+            lambda_client=lambda_client,
+            layer_name=layer_name,
+            fingerprint=fingerprint,
+            trusted=lambda v: v.code_sha256 == code_sha256,
+        )
+    except (ClientError, BotoCoreError):
+        return None
+
+
+# ---------------------------------------------------------------------------- intent (crash recovery)
+def _intent_s3path(inputs: LayerInputs) -> S3Path:
+    return inputs.s3_layout.s3dir_lambda.joinpath("layer", f"intent-{inputs.fingerprint}.json")
+
+
+def write_publish_intent(*, s3_client: S3Client, inputs: LayerInputs, code_sha256: str) -> None:
+    """Before publishing: record in S3 which code this fingerprint is about to be published with.
+
+    A run that dies after publishing leaves it behind; the next run adopts a version only when
+    Lambda's CodeSha256 equals it (or the version's own record), never on the description alone.
+    """
+    s3path = _intent_s3path(inputs)
+    body = {"layer_name": inputs.layer_name, "fingerprint": inputs.fingerprint, "code_sha256": code_sha256}
+    try:
+        s3_client.put_object(
+            Bucket=s3path.bucket, Key=s3path.key, Body=json.dumps(body).encode("utf-8"), ContentType="application/json"
+        )
+    except ClientError as e:
+        raise s3_error(e, s3path, "record the code about to be published") from None
+
+
+def clear_publish_intent(*, s3_client: S3Client, inputs: LayerInputs) -> None:
+    """Once recorded, the versioned manifest vouches for the version; the intent can go (best effort)."""
+    s3path = _intent_s3path(inputs)
+    try:
+        s3_client.delete_object(Bucket=s3path.bucket, Key=s3path.key)
+    except (ClientError, BotoCoreError):
+        pass
+
+
+def _intended_code_sha256(s3_client: S3Client, inputs: LayerInputs) -> str | None:
+    s3path = _intent_s3path(inputs)
+    try:
+        raw = json.loads(s3_client.get_object(Bucket=s3path.bucket, Key=s3path.key)["Body"].read())
+    except ClientError as e:
+        if is_missing_key(e):
+            return None
+        raise s3_error(e, s3path, "read the code about to be published") from None
+    except ValueError:
+        return None
+    if not isinstance(raw, dict) or raw.get("fingerprint") != inputs.fingerprint:
+        return None
+    sha = raw.get("code_sha256")
+    return sha if isinstance(sha, str) else None
+
+
+def _recorded_code_sha256(s3_client: S3Client, inputs: LayerInputs, version: int) -> str | None:
+    s3path = S3Path(inputs.s3uri_manifest_for(version))
+    try:
+        meta = s3_client.head_object(Bucket=s3path.bucket, Key=s3path.key).get("Metadata", {})
+    except ClientError as e:
+        if is_missing_key(e):
+            return None
+        raise s3_error(e, s3path, "read the versioned manifest") from None
+    if (meta.get("layer-name"), meta.get("layer-version"), meta.get("fingerprint")) != (
+        inputs.layer_name, str(version), inputs.fingerprint
+    ):
+        return None
+    return meta.get("code-sha256")
+
+
+def is_our_version(version: PublishedVersion, *, s3_client: S3Client, inputs: LayerInputs) -> bool:
+    """Lambda's CodeSha256 of a version is the one a run of ours recorded (intent or versioned manifest)."""
+    return version.code_sha256 in (
+        _intended_code_sha256(s3_client, inputs),
+        _recorded_code_sha256(s3_client, inputs, version.version),
+    )
 
 
 def make_record(*, published: PublishedVersion, inputs: LayerInputs) -> LayerRecord:
@@ -394,6 +527,7 @@ def publish_layer_version(
     )
     check_record_owner(fetched, layer_name=inputs.layer_name, s3dir_lambda=inputs.s3_layout.s3dir_lambda)
     code_sha256, _ = file_code_sha256(path_zip)
+    write_publish_intent(s3_client=s3_client, inputs=inputs, code_sha256=code_sha256)
     published = publish_staged_zip(
         lambda_client=lambda_client,
         layer_name=inputs.layer_name,
@@ -407,6 +541,7 @@ def publish_layer_version(
     record_layer_version(
         s3_client=s3_client, inputs=inputs, record=record, expected_etag=fetched.etag, printer=log
     )
+    clear_publish_intent(s3_client=s3_client, inputs=inputs)
     return deployment_from_record(record, published=True)
 
 

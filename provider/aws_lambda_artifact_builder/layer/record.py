@@ -14,6 +14,7 @@ believe they recorded.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,19 @@ _FIELDS_TO_META: dict[str, str] = {
     "tool": "tool",
     "python_version": "python-version",
     "architecture": "architecture",
+}
+
+
+#: What each text field must look like; the record is only ever trusted after these checks.
+_FIELD_PATTERNS: dict[str, str] = {
+    "layer_name": r"[A-Za-z0-9_-]{1,64}",
+    "layer_version_arn": r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:layer:[A-Za-z0-9_-]{1,64}:[0-9]+",
+    "layer_arn": r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:layer:[A-Za-z0-9_-]{1,64}",
+    "fingerprint": r"[0-9a-f]{64}",
+    "code_sha256": r"[A-Za-z0-9+/]{43}=",
+    "tool": r"pip|poetry|uv",
+    "python_version": r"3\.[0-9]{1,2}",
+    "architecture": r"x86_64|arm64",
 }
 
 
@@ -98,8 +112,13 @@ def record_from_metadata(metadata: dict[str, str], *, body: str, s3uri_manifest:
     if missing:
         raise ValueError(f"metadata lacks {', '.join(missing)}")
     values: dict[str, Any] = {name: metadata[key] for name, key in _FIELDS_TO_META.items()}
-    values["layer_version"] = int(values["layer_version"])
-    values["code_size"] = int(values["code_size"])
+    for name in ("layer_version", "code_size"):
+        if not re.fullmatch(r"[0-9]{1,12}", values[name]):
+            raise ValueError(f"{_FIELDS_TO_META[name]} {values[name]!r} is not a number")
+        values[name] = int(values[name])
+    for name, pattern in _FIELD_PATTERNS.items():
+        if not re.fullmatch(pattern, values[name]):
+            raise ValueError(f"{_FIELDS_TO_META[name]} {values[name]!r} is not well-formed")
     return LayerRecord(**values, s3uri_manifest=s3uri_manifest, manifest_content=body)
 
 
@@ -127,8 +146,8 @@ def fetch_record(*, s3_client: S3Client, s3path: S3Path, s3uri_manifest_for: Cal
     etag = response["ETag"]
     metadata = response.get("Metadata", {})
     try:
-        version = int(metadata.get(_FIELDS_TO_META["layer_version"], "0"))
-        record = record_from_metadata(metadata, body=body, s3uri_manifest=s3uri_manifest_for(version) if version else "")
+        record = record_from_metadata(metadata, body=body, s3uri_manifest="")
+        record = dataclasses.replace(record, s3uri_manifest=s3uri_manifest_for(record.layer_version))
     except ValueError as e:
         return FetchedRecord(s3path=s3path, etag=etag, record=None, problem=f"{s3path.uri} is not a layer record: {e}")
     return FetchedRecord(s3path=s3path, etag=etag, record=record)

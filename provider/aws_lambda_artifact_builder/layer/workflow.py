@@ -18,9 +18,12 @@ import dataclasses
 import fcntl
 import functools
 import os
+import queue
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -46,14 +49,19 @@ from .publish import (
     LayerDeployment,
     apply_retention,
     check_other_records,
+    clear_publish_intent,
     check_record_owner,
     deployment_from_record,
+    PublishedVersion,
     find_layer_version_by_fingerprint,
     get_layer_version,
+    is_our_version,
     make_record,
+    parse_layer_description,
     publish_staged_zip,
     record_layer_version,
     sync_layer_version_permissions,
+    write_publish_intent,
 )
 from .record import FetchedRecord, LayerRecord, fetch_record
 from .target import LayerTarget
@@ -66,19 +74,52 @@ if TYPE_CHECKING:  # pragma: no cover
 _T = TypeVar("_T")
 
 
-_pools: dict[int, ThreadPoolExecutor] = {}
+class _DaemonPool:
+    """Long-lived daemon worker threads, so that a plan's round trips overlap.
+
+    Starting threads per plan costs more than the overlap saves on a busy machine. The threads
+    are daemons (unlike ``ThreadPoolExecutor``'s): a plan that gave up on an endpoint that never
+    answers must not keep the process from exiting while a socket read hangs.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]]] = queue.SimpleQueue()
+        for i in range(workers):
+            threading.Thread(target=self._work, name=f"alab-plan-{i}", daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            future, fn = self._jobs.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as e:  # noqa: BLE001 - handed to the waiting caller
+                future.set_exception(e)
+
+    def submit(self, fn: Callable[[], _T]) -> Future[_T]:
+        future: Future[_T] = Future()
+        self._jobs.put((future, fn))
+        return future
+
+
+_pools: dict[int, _DaemonPool] = {}
 
 
 def _in_background(fn: Callable[[], _T]) -> Future[_T]:
-    """Run one call on a long-lived worker thread, so that a plan's round trips overlap.
-
-    Starting threads per plan costs more than the overlap saves on a busy machine; the pool
-    is per process, so a forked child (a Pulumi provider, a test) gets its own.
-    """
+    """Run one call on a worker thread; the pool is per process, so a forked child gets its own."""
     pool = _pools.get(os.getpid())
     if pool is None:
-        pool = _pools[os.getpid()] = ThreadPoolExecutor(max_workers=8, thread_name_prefix="alab-plan")
+        pool = _pools[os.getpid()] = _DaemonPool(8)
     return pool.submit(fn)
+
+
+def aws_deadline_seconds() -> float:
+    """How long a plan waits for S3 and Lambda in all (``ALAB_AWS_DEADLINE_SECONDS``, default 120)."""
+    try:
+        return max(float(os.environ.get("ALAB_AWS_DEADLINE_SECONDS", "120")), 0.1)
+    except ValueError:
+        return 120.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,12 +160,24 @@ def _lambda_error(error: ClientError | BotoCoreError, layer_name: str) -> LayerE
 
 
 @dataclasses.dataclass(frozen=True)
+class _Listed:
+    """One layer version as Lambda lists it: enough to check a record without another request."""
+
+    version: int
+    layer_version_arn: str
+    description: str
+    #: Only known when the version was fetched on its own (``GetLayerVersion``), not listed.
+    code_sha256: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class _FirstPage:
     """The newest versions of a layer, as one ``ListLayerVersions`` call returns them."""
 
     versions: frozenset[int]
     #: Whether Lambda has more (older) versions than this page holds.
     truncated: bool
+    listed: tuple[_Listed, ...] = ()
 
 
 def _first_page_of_versions(lambda_client: LambdaClient, layer_name: str) -> _FirstPage:
@@ -134,25 +187,77 @@ def _first_page_of_versions(lambda_client: LambdaClient, layer_name: str) -> _Fi
         if e.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
             return _FirstPage(versions=frozenset(), truncated=False)
         raise
-    versions = frozenset(int(v["Version"]) for v in response.get("LayerVersions", []))
-    return _FirstPage(versions=versions, truncated=bool(response.get("NextMarker")))
+    listed = tuple(
+        _Listed(version=int(v["Version"]), layer_version_arn=v.get("LayerVersionArn", ""), description=v.get("Description", ""))
+        for v in response.get("LayerVersions", [])
+    )
+    return _FirstPage(
+        versions=frozenset(v.version for v in listed), truncated=bool(response.get("NextMarker")), listed=listed
+    )
 
 
-def _recorded_version_exists(lambda_client: LambdaClient, layer_name: str, version: int, page: _FirstPage) -> bool:
-    """Answer from the page fetched alongside the record; ask once more only for a version past it."""
-    if version in page.versions:
-        return True
+def _lambda_version(lambda_client: LambdaClient, layer_name: str, version: int, page: _FirstPage) -> _Listed | None:
+    """The recorded version as Lambda has it: from the page fetched alongside the record, else asked once."""
+    for item in page.listed:
+        if item.version == version:
+            return item
+    if version in page.versions:  # a page built without the listed items
+        return _Listed(version=version, layer_version_arn="", description="")
     if not page.truncated or version > max(page.versions, default=0):
-        return False
-    return get_layer_version(lambda_client=lambda_client, layer_name=layer_name, version=version) is not None
+        return None
+    found = get_layer_version(lambda_client=lambda_client, layer_name=layer_name, version=version)
+    if found is None:
+        return None
+    return _Listed(
+        version=version, layer_version_arn=found.layer_version_arn, description=found.description,
+        code_sha256=found.code_sha256,
+    )
+
+
+def record_mismatch(record: LayerRecord, listed: _Listed | PublishedVersion) -> str:
+    """Why the recorded version is not what Lambda has (``""`` when the record holds).
+
+    Anyone who can write the ``s3dir_lambda`` can edit the record: its ARN must be this
+    layer's version (the one Lambda lists in this account and region), and the version's
+    description (written by the publishing run) must carry the recorded fingerprint and
+    CodeSha256, as must Lambda's own CodeSha256 where it is known.
+    """
+    arn = listed.layer_version_arn
+    version = listed.version
+    if arn and record.layer_version_arn != arn:
+        return f"the record names {record.layer_version_arn}, but version {version} of this layer is {arn}"
+    if arn and record.layer_arn != arn.rsplit(":", 1)[0]:
+        return f"the record names layer {record.layer_arn}, but version {version} belongs to {arn.rsplit(':', 1)[0]}"
+    described = parse_layer_description(listed.description)
+    if described is None:
+        return f"version {version} was not published by this tool (description {listed.description!r})"
+    if described[0] != record.fingerprint:
+        return f"version {version} carries fingerprint {described[0][:12]}…, the record says {record.fingerprint[:12]}…"
+    actual = listed.code_sha256
+    if described[1] != record.code_sha256 or (actual is not None and actual != record.code_sha256):
+        return f"version {version} holds code {actual or described[1]}, the record says {record.code_sha256}"
+    return ""
+
+
+def _adoptable(page: _FirstPage, fingerprint: str) -> int | None:
+    """The newest listed version whose description carries this fingerprint (a deploy checks its code)."""
+    for item in sorted(page.listed, key=lambda i: i.version, reverse=True):
+        described = parse_layer_description(item.description)
+        if described is not None and described[0] == fingerprint:
+            return item.version
+    return None
 
 
 def _recorded_set(record: LayerRecord, inputs: LayerInputs) -> RuntimeSet | None:
-    """The runtime set the recorded manifest pins, read like the local one; ``None`` if it cannot be read."""
+    """The runtime set the recorded manifest pins, read like the local one; ``None`` if it cannot be read.
+
+    The body is whatever the s3dir holds: a damaged or hand-edited one must make the plan say
+    "changed" (and the deploy rewrite it), never stop every deploy with a parser's exception.
+    """
     try:
         target = LayerTarget(python_version=record.python_version, architecture=record.architecture)
         return recorded_runtime_set(record.tool, record.manifest_content, inputs.path_layout.path_pyproject_toml, target)
-    except LayerError:
+    except Exception:  # noqa: BLE001 - any failure to read the recorded body means "cannot be read"
         return None
 
 
@@ -183,10 +288,20 @@ class _Reads:
     layer_name: str
     record: Future[FetchedRecord]
     page: Future[_FirstPage]
+    #: Where the requests went, for the message when they get no answer.
+    endpoint: str = ""
 
     def results(self) -> tuple[FetchedRecord, _FirstPage]:
         both: list[Future[Any]] = [self.record, self.page]
-        wait(both)
+        deadline = aws_deadline_seconds()
+        _, pending = wait(both, timeout=deadline)
+        if pending:
+            which = " and ".join(name for name, f in (("S3", self.record), ("Lambda", self.page)) if f in pending)
+            raise LayerError(
+                f"layer_name {self.layer_name!r}: no answer from {which} at {self.endpoint} within {deadline:.0f}s "
+                f"(an endpoint that accepts connections but never answers?); check the endpoint and the network, "
+                f"or set ALAB_AWS_DEADLINE_SECONDS to wait longer"
+            )
         fetched = self.record.result()
         try:
             return fetched, self.page.result()
@@ -207,6 +322,7 @@ def _start_reads(
         layer_name=layer_name,
         record=_in_background(fetch),
         page=_in_background(lambda: _first_page_of_versions(lambda_client, layer_name)),
+        endpoint=" / ".join(sorted({str(s3_client.meta.endpoint_url), str(lambda_client.meta.endpoint_url)})),
     )
 
 
@@ -233,11 +349,13 @@ def _decide(
         layer_name=inputs.layer_name, fingerprint=inputs.fingerprint, s3uri_record=uri, record_etag=fetched.etag
     )
     local_deps = inputs.manifest.dependencies
+    adoptable = _adoptable(listed, inputs.fingerprint)
+    adopts = f"a deploy adopts version {adoptable}, published earlier with this fingerprint"
     if record is None:
         why = fetched.problem or f"nothing is recorded at {uri} yet"
         return LayerPlan(
             changed=True,
-            reason=f"{why}: a deploy publishes the first version",
+            reason=f"{why}: {adopts if adoptable is not None else 'a deploy publishes the first version'}",
             current_version=None,
             current_layer_version_arn=None,
             package_changes=diff_dependencies({}, local_deps),
@@ -246,10 +364,24 @@ def _decide(
             **common,  # type: ignore[arg-type]
         )
     try:
-        exists = _recorded_version_exists(lambda_client, inputs.layer_name, record.layer_version, listed)
+        in_lambda = _lambda_version(lambda_client, inputs.layer_name, record.layer_version, listed)
     except (ClientError, BotoCoreError) as e:
         raise _lambda_error(e, inputs.layer_name) from None
+    exists = in_lambda is not None
+    mismatch = record_mismatch(record, in_lambda) if in_lambda is not None else ""
     record = dataclasses.replace(record, version_exists=exists)
+    if mismatch:
+        return LayerPlan(
+            changed=True,
+            reason=f"the record at {uri} does not match Lambda: {mismatch}; "
+            f"{adopts if adoptable is not None else 'a deploy publishes a new version'}",
+            current_version=None,
+            current_layer_version_arn=None,
+            package_changes=diff_dependencies({}, local_deps),
+            recorded_fingerprint=record.fingerprint,
+            record=record,
+            **common,  # type: ignore[arg-type]
+        )
     current = dict(
         current_version=record.layer_version if exists else None,
         current_layer_version_arn=record.layer_version_arn if exists else None,
@@ -280,6 +412,8 @@ def _decide(
         )
     if not exists:
         reason = f"version {record.layer_version} recorded at {uri} no longer exists in Lambda"
+        if adoptable is not None:
+            reason += f"; {adopts}"
     elif old_deps is None:
         reason = f"the fingerprint changed since version {record.layer_version}; the recorded manifest cannot be read"
     elif not changes.is_empty:
@@ -347,7 +481,7 @@ def plan_layer(
     except BaseException:
         if reads is not None:
             both: list[Future[Any]] = [reads.record, reads.page]
-            wait(both)
+            wait(both, timeout=aws_deadline_seconds())
         raise
     return _plan(inputs, s3_client, lambda_client, reads)
 
@@ -377,7 +511,32 @@ def read_layer_record(
         found = get_layer_version(lambda_client=lambda_client, layer_name=record.layer_name, version=record.layer_version)
     except (ClientError, BotoCoreError) as e:
         raise _lambda_error(e, record.layer_name) from None
-    return dataclasses.replace(record, version_exists=found is not None)
+    return dataclasses.replace(record, version_exists=found is not None and not record_mismatch(record, found))
+
+
+def _verified(plan: LayerPlan, inputs: LayerInputs, lambda_client: LambdaClient) -> LayerPlan:
+    """An unchanged plan, once more against Lambda's own CodeSha256 before a deploy returns its ARN.
+
+    The plan checked the listing (ARN, description); a deploy also asks for the version itself,
+    so an output never names code other than the record's.
+    """
+    if plan.changed or plan.record is None:
+        return plan
+    record = plan.record
+    try:
+        found = get_layer_version(lambda_client=lambda_client, layer_name=inputs.layer_name, version=record.layer_version)
+    except (ClientError, BotoCoreError) as e:
+        raise _lambda_error(e, inputs.layer_name) from None
+    why = "it no longer exists" if found is None else record_mismatch(record, found)
+    if not why:
+        return plan
+    return dataclasses.replace(
+        plan,
+        changed=True,
+        reason=f"the record at {plan.s3uri_record} does not match Lambda: {why}",
+        current_version=None,
+        current_layer_version_arn=None,
+    )
 
 
 # ---------------------------------------------------------------------------- deploy
@@ -525,7 +684,20 @@ def deploy_layer(
     finish = functools.partial(
         _finish, lambda_client=lambda_client, keep_last=keep_last, permissions=permissions, log=log
     )
+    claim = DeployClaim(
+        s3_client=s3_client,
+        s3path=inputs.s3_layout.s3dir_lambda.joinpath("layer", "deploy-claim.json"),
+        purpose=f"layer {inputs.layer_name} fingerprint {inputs.fingerprint[:12]}",
+        printer=log,
+    )
     plan = _plan(inputs, s3_client, lambda_client)
+    if not plan.changed:
+        stale = _in_background(claim.remove_if_stale)  # a crashed run's claim, side by side with the check
+        plan = _verified(plan, inputs, lambda_client)
+        try:
+            stale.result()
+        except (LayerError, ClientError, BotoCoreError) as e:
+            log(f"[claim] could not remove a stale claim ({e}); it is taken over by the next changed deploy")
     log(f"[plan] {plan.reason}")
     if not plan.changed:
         assert plan.record is not None
@@ -534,21 +706,18 @@ def deploy_layer(
         from .build import check_local_build_possible
 
         check_local_build_possible(inputs.manifest, inputs.target)
-    claim = DeployClaim(
-        s3_client=s3_client,
-        s3path=inputs.s3_layout.s3dir_lambda.joinpath("layer", "deploy-claim.json"),
-        purpose=f"layer {inputs.layer_name} fingerprint {inputs.fingerprint[:12]}",
-        printer=log,
-    )
     with claim:
-        plan = _plan(inputs, s3_client, lambda_client)
+        plan = _verified(_plan(inputs, s3_client, lambda_client), inputs, lambda_client)
         if not plan.changed:
             log(f"[plan] another deploy recorded version {plan.current_version} meanwhile")
             assert plan.record is not None
             return finish(plan.record, published=False, adopted=False)
         check_other_records(s3_client=s3_client, inputs=inputs)
         found = find_layer_version_by_fingerprint(
-            lambda_client=lambda_client, layer_name=inputs.layer_name, fingerprint=inputs.fingerprint
+            lambda_client=lambda_client,
+            layer_name=inputs.layer_name,
+            fingerprint=inputs.fingerprint,
+            trusted=functools.partial(is_our_version, s3_client=s3_client, inputs=inputs),
         )
         adopted = found is not None
         if found is not None:
@@ -575,6 +744,7 @@ def deploy_layer(
                     printer=printer,
                 )
             claim.ensure_held()
+            write_publish_intent(s3_client=s3_client, inputs=inputs, code_sha256=zip_info.code_sha256)
             found = publish_staged_zip(
                 lambda_client=lambda_client,
                 layer_name=inputs.layer_name,
@@ -589,4 +759,5 @@ def deploy_layer(
         record_layer_version(
             s3_client=s3_client, inputs=inputs, record=record, expected_etag=plan.record_etag, printer=log
         )
+        clear_publish_intent(s3_client=s3_client, inputs=inputs)
         return finish(record, published=not adopted, adopted=adopted)

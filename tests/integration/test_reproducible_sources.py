@@ -1,0 +1,86 @@
+"""Two builds of one lock give a byte-identical ``layer.zip``, for every source a lock can name here.
+
+Between the two builds every cache is new and the files the index serves get new modification
+times (as when CI recreates a local index): installer bookkeeping that records either (uv's
+``uv_cache.json`` for a ``file://`` index) must not reach the zip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from aws_lambda_artifact_builder.api import Credentials, build_layer_artifacts_in_local, create_layer_zip_file
+from support.projects import isolated_env, tool_path
+
+
+def _file_simple_index(dir_wheels: Path, dest: Path) -> str:
+    """A PEP 503 index in plain files (one folder and index.html per project): a ``file://`` index."""
+    for wheel in sorted(dir_wheels.glob("*.whl")):
+        project = re.sub(r"[-_.]+", "-", wheel.name.split("-")[0]).lower()
+        folder = dest / project
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(wheel, folder / wheel.name)
+        digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        with open(folder / "index.html", "a") as f:
+            f.write(f'<a href="{wheel.name}#sha256={digest}">{wheel.name}</a>\n')
+    return dest.as_uri() + "/"
+
+
+def _uv_project_on_file_index(project_copy, tmp_path: Path, private_index) -> tuple[Path, Path]:
+    path = project_copy("uv")
+    dir_index = tmp_path / "file-index"
+    url = _file_simple_index(private_index.dir_packages, dir_index)
+    path.write_text(re.sub(r'(?m)^url = ".*"$', f'url = "{url}"', path.read_text()))
+    (path.parent / "uv.lock").unlink()
+    result = subprocess.run(
+        [tool_path("uv"), "lock"], cwd=path.parent, env=isolated_env(tmp_path / "lock-cache"), capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert "registry = " in (path.parent / "uv.lock").read_text()
+    return path, dir_index
+
+
+def _build(path: Path, tool: str, credentials: Credentials | None, cache: Path, monkeypatch) -> bytes:
+    monkeypatch.setenv("UV_CACHE_DIR", str(cache / "uv"))
+    monkeypatch.setenv("PIP_CACHE_DIR", str(cache / "pip"))
+    build_layer_artifacts_in_local(tool=tool, path_pyproject_toml=path, credentials=credentials, skip_prompt=True, verbose=False)
+    return create_layer_zip_file(path_pyproject_toml=path, verbose=False).path.read_bytes()
+
+
+def _touch_all(folder: Path) -> None:
+    later = time.time() + 5
+    for file in folder.rglob("*"):
+        os.utime(file, (later, later))
+
+
+SOURCES: dict[str, tuple[str, Callable[..., tuple[Path, Path | None]]]] = {
+    "pip from the private index": ("pip", lambda project_copy, *_: (project_copy("pip"), None)),
+    "poetry from the private index": ("poetry", lambda project_copy, *_: (project_copy("poetry"), None)),
+    "uv from the private index": ("uv", lambda project_copy, *_: (project_copy("uv"), None)),
+    "uv from a file:// index": ("uv", _uv_project_on_file_index),
+}
+
+
+@pytest.mark.parametrize("source", list(SOURCES))
+def test_two_builds_of_one_lock_give_the_same_zip(source, project_copy, tmp_path, private_index, credentials, monkeypatch):
+    tool, make = SOURCES[source]
+    path, dir_index = make(project_copy, tmp_path, private_index)
+    creds = credentials if dir_index is None else None
+    first = _build(path, tool, creds, tmp_path / "cache-1", monkeypatch)
+    if dir_index is not None:
+        _touch_all(dir_index)
+    second = _build(path, tool, creds, tmp_path / "cache-2", monkeypatch)
+    assert hashlib.sha256(first).hexdigest() == hashlib.sha256(second).hexdigest(), source
+    listed = zipfile.ZipFile(create_layer_zip_file(path_pyproject_toml=path, verbose=False).path).namelist()
+    assert any(name.endswith("alab_demo_core/__init__.py") for name in listed)
+    assert not any(re.search(r"\.dist-info/(uv_[^/]*\.json|INSTALLER|REQUESTED|direct_url\.json)$", n) for n in listed)

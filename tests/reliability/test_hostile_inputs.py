@@ -1,0 +1,157 @@
+"""Hostile project files and settings: every one is a problem named on its input, never a crash.
+
+- API: ``validate_layer_inputs`` returns ``(property, message)`` (what Pulumi Check and Terraform
+  validate report), ``deploy_layer`` raises ``LayerError``; nothing is written to S3 or Lambda.
+- CLI: exit 1, one ``error:`` line, never ``error: unexpected``.
+- ``index_password_env`` names only a variable meant for an index password, never an AWS credential.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from aws_lambda_artifact_builder.api import LayerError, deploy_layer, validate_layer_inputs
+from aws_lambda_artifact_builder.cli import CliError, check_password_env_name
+from reliability_helpers import alab
+from support.layers import all_layer_versions, s3_snapshot
+
+LAYER = "hostile-deps"
+
+
+@dataclasses.dataclass(frozen=True)
+class Hostile:
+    id: str
+    file: str
+    edit: Callable[[str], bytes]
+
+
+def _deps_string(text: str) -> bytes:
+    return re.sub(r"dependencies = \[[^\]]*\]", 'dependencies = "alab-demo-core"', text, count=1).encode()
+
+
+HOSTILE = [
+    Hostile("pyproject invalid utf-8", "pyproject.toml", lambda t: b"\xff\xfe" + t.encode()),
+    Hostile("pyproject dependencies a string", "pyproject.toml", _deps_string),
+    Hostile("pyproject project a string", "pyproject.toml",
+            lambda t: t.replace("[project]\n", 'project = "x"\n[tool.other]\n', 1).encode()),
+    Hostile("pyproject bad marker", "pyproject.toml",
+            lambda t: t.replace('"alab-demo-core==1.0.0"', '"alab-demo-core==1.0.0 ; python_version >>> 3"', 1).encode()),
+    Hostile("uv.lock invalid utf-8", "uv.lock", lambda t: b"\xff" + t.encode()),
+    Hostile("uv.lock name a table", "uv.lock", lambda t: t.replace('name = "alab-demo-core"', "name = { x = 1 }", 1).encode()),
+    Hostile("uv.lock package a string", "uv.lock",
+            lambda t: re.sub(r"\[\[package\]\][\s\S]*", 'package = "x"\n', t).encode()),
+]
+
+
+@pytest.fixture()
+def hostile_project(project_copy) -> Callable[[Hostile], Path]:
+    template = project_copy("uv")
+
+    def make(case: Hostile) -> Path:
+        dest = template.parent.with_name("hostile-" + re.sub(r"\W+", "-", case.id))
+        shutil.copytree(template.parent, dest)
+        path = dest / case.file
+        path.write_bytes(case.edit(path.read_text()))
+        return dest / "pyproject.toml"
+
+    return make
+
+
+@pytest.mark.parametrize("case", HOSTILE, ids=[c.id for c in HOSTILE])
+def test_a_hostile_project_file_is_a_problem_of_the_input(case, hostile_project, bucket, s3_client, lambda_client):
+    path = hostile_project(case)
+    args = dict(layer_name=LAYER, path_pyproject_toml=str(path), s3dir_lambda=f"s3://{bucket}/hostile/", tool="uv")
+    problems = validate_layer_inputs(**args)  # never raises
+    assert [prop for prop, _ in problems] == ["path_pyproject_toml"], problems
+    before = s3_snapshot(s3_client, bucket), all_layer_versions(lambda_client)
+    with pytest.raises(LayerError):
+        deploy_layer(**args, s3_client=s3_client, lambda_client=lambda_client, verbose=False)
+    assert (s3_snapshot(s3_client, bucket), all_layer_versions(lambda_client)) == before
+
+    for command in ("plan", "deploy"):
+        result = alab(
+            "layer", command, "--project", str(path), "--layer-name", LAYER, "--s3dir", args["s3dir_lambda"], "--tool", "uv"
+        )
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+        assert "unexpected" not in lines[0] and "Traceback" not in result.stderr, lines[0]
+    assert (s3_snapshot(s3_client, bucket), all_layer_versions(lambda_client)) == before
+
+
+# ---------------------------------------------------------------------------- index_password_env
+REFUSED = ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID", "ALAB_AWS_SECRET_ACCESS_KEY", "HOME",
+           "GITHUB_TOKEN", "MY_SECRET", "alab_index_password", "ALAB_X;rm", ""]
+ACCEPTED = ["ALAB_INDEX_PASSWORD", "ALAB_CORP_TOKEN", "CORP_INDEX_PASSWORD"]
+
+
+@pytest.mark.parametrize("name", REFUSED)
+def test_index_password_env_refuses_variables_not_named_for_it(name):
+    with pytest.raises(CliError, match="index_password_env"):
+        check_password_env_name(name)
+
+
+@pytest.mark.parametrize("name", ACCEPTED)
+def test_index_password_env_accepts_variables_named_for_it(name):
+    assert check_password_env_name(name) == name
+
+
+@pytest.mark.parametrize("where", ["flag", "pyproject"])
+def test_the_cli_never_sends_an_aws_secret_as_the_index_password(where, project_copy, bucket, credentials):
+    path = project_copy("pip")
+    argv = ["layer", "deploy", "--project", str(path), "--layer-name", LAYER, "--s3dir", f"s3://{bucket}/hostile/",
+            "--tool", "pip", "--index-url", credentials.index_url, "--index-username", credentials.username]
+    if where == "flag":
+        argv += ["--index-password-env", "AWS_SECRET_ACCESS_KEY"]
+    else:
+        text = path.read_text()
+        table = '[tool.aws_lambda_artifact_builder]\nindex_password_env = "AWS_SECRET_ACCESS_KEY"\n'
+        path.write_text(text.replace("[tool.aws_lambda_artifact_builder]\n", table) if "[tool.aws_lambda_artifact_builder]" in text else text + "\n" + table)
+    result = alab(*argv, env=dict(os.environ, AWS_SECRET_ACCESS_KEY=credentials.password))
+    assert result.returncode == 1 and "index_password_env 'AWS_SECRET_ACCESS_KEY'" in result.stderr, result.stderr
+    assert credentials.password not in result.stderr + result.stdout
+    assert not (path.parent / "build").exists(), "nothing may be built (or sent to the index)"
+
+
+# ---------------------------------------------------------------------------- Terraform
+def test_terraform_plan_names_the_hostile_file_on_each_resource(
+    hostile_project, terraform_cli_config: Path, aws, tmp_path: Path, bucket, s3_client, lambda_client,
+):
+    """The provider's input check is ``validate_layer_inputs``: each hostile file is a diagnostic on its property."""
+    import json
+
+    from terraform_harness import Terraform
+
+    resources = {
+        f"case_{n}": dict(
+            layer_name=LAYER, path_pyproject_toml=str(hostile_project(case)), s3dir_lambda=f"s3://{bucket}/hostile/",
+            tool="uv", python_version="3.12", architecture="x86_64",
+        )
+        for n, case in enumerate(HOSTILE)
+    }
+    workdir = tmp_path / "terraform"
+    workdir.mkdir()
+    config = {
+        "terraform": {"required_providers": {"alab": {"source": "terraform.local/alab/alab"}}},
+        "provider": {"alab": {"region": "us-east-1", "endpoint_url": aws.endpoint_url}},
+        "resource": {"alab_layer": resources},
+    }
+    (workdir / "main.tf.json").write_text(json.dumps(config, indent=2))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
+    env.update(TF_CLI_CONFIG_FILE=str(terraform_cli_config), TF_IN_AUTOMATION="1", TF_INPUT="0", CHECKPOINT_DISABLE="1")
+    terraform = shutil.which("terraform")
+    assert terraform is not None
+    before = s3_snapshot(s3_client, bucket), all_layer_versions(lambda_client)
+    result = Terraform(binary=terraform, workdir=workdir, env=env).run("plan", "-input=false", ok_codes=(1,))
+    blocks = re.split(r"^Error: ", result.stderr, flags=re.MULTILINE)[1:]
+    for n, case in enumerate(HOSTILE):
+        mine = [" ".join(b.split()) for b in blocks if re.search(rf"with alab_layer\.case_{n}\b", b)]
+        assert any(b.startswith("Invalid path_pyproject_toml") for b in mine), (case.id, mine, result.stderr)
+    assert "Traceback" not in result.stderr and "unexpected" not in result.stderr
+    assert (s3_snapshot(s3_client, bucket), all_layer_versions(lambda_client)) == before
