@@ -16,7 +16,7 @@ LANGUAGE_PYTHON_VERSION="${ALAB_PULUMI_LANGUAGE_PYTHON_VERSION:-}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 dest="${ALAB_PULUMI_HOME:-$root/.tools/pulumi}"
 bin="$dest/bin"
-pins="pulumi=$PULUMI_VERSION language-python=${LANGUAGE_PYTHON_VERSION:-none} plugin=1"
+pins="pulumi=$PULUMI_VERSION language-python=${LANGUAGE_PYTHON_VERSION:-none} plugin=2"
 log() { printf 'install-pulumi: %s\n' "$*" >&2; }
 
 if [[ -x "$bin/pulumi" && -f "$dest/.pins" && "$(cat "$dest/.pins")" == "$pins" ]]; then
@@ -41,13 +41,20 @@ go get "github.com/pulumi/pulumi/sdk/v3@$PULUMI_VERSION" >&2
 log "building pulumi (several minutes cold, seconds warm)"
 go build -trimpath -ldflags "$ldflags" -o "$bin/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
 
-# Our own dynamic-provider plugin: the engine starts it for `pulumi.dynamic` resources. It runs the Python of
-# the program's virtualenv (PULUMI_PYTHON_CMD or VIRTUAL_ENV when set, else python3 on PATH).
+# Our own dynamic-provider plugin: the engine starts it for `pulumi.dynamic` resources. It must run the Python
+# of the program's virtualenv (pulumi/pulumi#7061): PULUMI_PYTHON_CMD when set, else the virtualenv the engine
+# names from Pulumi.yaml's `runtime.options.virtualenv` (PULUMI_RUNTIME_VIRTUALENV), else an active
+# VIRTUAL_ENV, else python3 on PATH.
 cat > "$bin/pulumi-resource-pulumi-python" <<'PLUGIN'
 #!/bin/sh
-if [ -n "${PULUMI_PYTHON_CMD:-}" ]; then exec "$PULUMI_PYTHON_CMD" -u -m pulumi.dynamic "$@"; fi
-if [ -n "${VIRTUAL_ENV:-}" ]; then exec "$VIRTUAL_ENV/bin/python" -u -m pulumi.dynamic "$@"; fi
-exec python3 -u -m pulumi.dynamic "$@"
+python="python3"
+if [ -n "${PULUMI_PYTHON_CMD:-}" ]; then python="$PULUMI_PYTHON_CMD"
+elif [ -n "${PULUMI_RUNTIME_VIRTUALENV:-}" ]; then
+    case "$PULUMI_RUNTIME_VIRTUALENV" in /*) venv="$PULUMI_RUNTIME_VIRTUALENV" ;; *) venv="$PWD/$PULUMI_RUNTIME_VIRTUALENV" ;; esac
+    python="$venv/bin/python"
+elif [ -n "${VIRTUAL_ENV:-}" ]; then python="$VIRTUAL_ENV/bin/python"
+fi
+exec "$python" -u -m pulumi.dynamic "$@"
 PLUGIN
 chmod +x "$bin/pulumi-resource-pulumi-python"
 

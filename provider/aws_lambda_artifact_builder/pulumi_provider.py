@@ -28,7 +28,9 @@ from .errors import LayerError
 from .layer.clients import make_clients
 from .layer.foundation import Credentials
 from .layer.inputs import local_fingerprint, validate_layer_inputs
+from .layer.manifest import read_local_manifest
 from .layer.publish import LayerDeployment, delete_layer_versions, get_layer_version
+from .layer.target import LayerTarget
 from .layer.workflow import deploy_layer, plan_layer, read_layer_record
 
 #: Changing one of these points the resource at another layer or record: a replacement.
@@ -330,6 +332,16 @@ def _declared_fingerprint(
         return None
 
 
+def _declared_packages(path_pyproject_toml: str, tool: str, python_version: str, architecture: str) -> dict[str, str] | None:
+    """The target's locked runtime pins, ``{name: version}``: an input, so that the engine's own diff
+    (`pulumi preview --diff`) shows which packages a changed lock moves. ``None`` when unreadable."""
+    try:
+        target = LayerTarget(python_version=python_version, architecture=architecture)
+        return dict(sorted(read_local_manifest(path_pyproject_toml, tool, target).dependencies.items()))
+    except (LayerError, OSError, ValueError):
+        return None
+
+
 def _absolute(path: str) -> str:
     """The provider process may run elsewhere: pass the manifest's absolute path."""
     return str(Path(path).expanduser().absolute())
@@ -343,6 +355,8 @@ class LambdaLayer(dynamic.Resource, module="aws_lambda_artifact_builder", name="
     layer_version_arn: pulumi.Output[str]
     layer_arn: pulumi.Output[str]
     fingerprint: pulumi.Output[str]
+    #: The target's locked runtime pins, ``{name: version}``, read by the program from the lock.
+    packages: pulumi.Output[dict[str, str]]
     code_sha256: pulumi.Output[str]
     code_size: pulumi.Output[int]
     s3uri_manifest: pulumi.Output[str]
@@ -373,6 +387,9 @@ class LambdaLayer(dynamic.Resource, module="aws_lambda_artifact_builder", name="
         fingerprint = pulumi.Output.all(path, tool, python_version, architecture, ignore_packages).apply(
             lambda args: _declared_fingerprint(*args)
         )
+        packages = pulumi.Output.all(path, tool, python_version, architecture).apply(
+            lambda args: _declared_packages(*args)
+        )
         secret_credentials: pulumi.Output[Any] | None = (
             None
             if credentials is None
@@ -392,6 +409,7 @@ class LambdaLayer(dynamic.Resource, module="aws_lambda_artifact_builder", name="
             "permissions": permissions,
             "delete_on_destroy": delete_on_destroy,
             "fingerprint": fingerprint,
+            "packages": packages,
             # Outputs only: declared so that they become typed attributes of the resource.
             "layer_version": None,
             "layer_version_arn": None,

@@ -45,6 +45,7 @@ def test_example_wires_the_layer_into_the_function(
         {
             "alab-example:bucket": "shared-artifacts",
             "alab-example:pathPyprojectToml": str(path_pyproject),
+            "alab-example:tool": "uv",
             "alab-example:indexUrl": credentials.index_url,
             "alab-example:indexUsername": credentials.username,
             "alab-example:indexPassword": credentials.password,
