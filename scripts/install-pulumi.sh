@@ -16,7 +16,7 @@ LANGUAGE_PYTHON_VERSION="${ALAB_PULUMI_LANGUAGE_PYTHON_VERSION:-}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 dest="${ALAB_PULUMI_HOME:-$root/.tools/pulumi}"
 bin="$dest/bin"
-pins="pulumi=$PULUMI_VERSION language-python=${LANGUAGE_PYTHON_VERSION:-none} plugin=2"
+pins="pulumi=$PULUMI_VERSION language-python=${LANGUAGE_PYTHON_VERSION:-none} plugin=3"
 log() { printf 'install-pulumi: %s\n' "$*" >&2; }
 
 if [[ -x "$bin/pulumi" && -f "$dest/.pins" && "$(cat "$dest/.pins")" == "$pins" ]]; then
@@ -41,20 +41,22 @@ go get "github.com/pulumi/pulumi/sdk/v3@$PULUMI_VERSION" >&2
 log "building pulumi (several minutes cold, seconds warm)"
 go build -trimpath -ldflags "$ldflags" -o "$bin/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
 
-# Our own dynamic-provider plugin: the engine starts it for `pulumi.dynamic` resources. It must run the Python
-# of the program's virtualenv (pulumi/pulumi#7061): PULUMI_PYTHON_CMD when set, else the virtualenv the engine
-# names from Pulumi.yaml's `runtime.options.virtualenv` (PULUMI_RUNTIME_VIRTUALENV), else an active
-# VIRTUAL_ENV, else python3 on PATH.
-cat > "$bin/pulumi-resource-pulumi-python" <<'PLUGIN'
+# Our own dynamic-provider plugin: the engine starts it for `pulumi.dynamic` resources with the CLI's environment
+# and cwd. It must run the Python where the program's packages are (pulumi/pulumi#7061): PULUMI_PYTHON_CMD when
+# set, else PULUMI_RUNTIME_VIRTUALENV (relative to the cwd), else an active VIRTUAL_ENV, else this repository's
+# .venv (`make install`), else python3 on PATH.
+cat > "$bin/pulumi-resource-pulumi-python" <<PLUGIN
 #!/bin/sh
-python="python3"
-if [ -n "${PULUMI_PYTHON_CMD:-}" ]; then python="$PULUMI_PYTHON_CMD"
-elif [ -n "${PULUMI_RUNTIME_VIRTUALENV:-}" ]; then
-    case "$PULUMI_RUNTIME_VIRTUALENV" in /*) venv="$PULUMI_RUNTIME_VIRTUALENV" ;; *) venv="$PWD/$PULUMI_RUNTIME_VIRTUALENV" ;; esac
-    python="$venv/bin/python"
-elif [ -n "${VIRTUAL_ENV:-}" ]; then python="$VIRTUAL_ENV/bin/python"
-fi
-exec "$python" -u -m pulumi.dynamic "$@"
+python=python3
+[ -x "$root/.venv/bin/python" ] && python="$root/.venv/bin/python"
+[ -n "\${VIRTUAL_ENV:-}" ] && python="\$VIRTUAL_ENV/bin/python"
+case "\${PULUMI_RUNTIME_VIRTUALENV:-}" in
+    "") ;;
+    /*) python="\$PULUMI_RUNTIME_VIRTUALENV/bin/python" ;;
+    *) python="\$PWD/\$PULUMI_RUNTIME_VIRTUALENV/bin/python" ;;
+esac
+[ -n "\${PULUMI_PYTHON_CMD:-}" ] && python="\$PULUMI_PYTHON_CMD"
+exec "\$python" -u -m pulumi.dynamic "\$@"
 PLUGIN
 chmod +x "$bin/pulumi-resource-pulumi-python"
 
