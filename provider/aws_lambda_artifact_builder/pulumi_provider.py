@@ -211,16 +211,22 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
     # -------------------------------------------------------------- create / update
     def _deploy(self, layer: LayerProps) -> LayerDeployment:
         # deploy_layer serialises builds that share the project's build folder itself.
-        return deploy_layer(
-            **layer.target_kwargs(),
-            build_in=layer.build_in,
-            credentials=layer.credentials,
-            keep_last=layer.keep_last,
-            permissions=layer.permissions,
-            verbose=True,
-            printer=_log,
-            **self._clients(),
-        )
+        try:
+            return deploy_layer(
+                **layer.target_kwargs(),
+                build_in=layer.build_in,
+                credentials=layer.credentials,
+                keep_last=layer.keep_last,
+                permissions=layer.permissions,
+                verbose=True,
+                printer=_log,
+                **self._clients(),
+            )
+        except LayerError as e:
+            # The engine shows the exception under the resource as the SDK's Python traceback: name the layer
+            # and the cause first, as one plain diagnostic line.
+            _log(f"error: layer {layer.layer_name!r} was not deployed: {str(e).splitlines()[0]}")
+            raise
 
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
         layer = LayerProps.from_props(props)

@@ -45,8 +45,8 @@ def s3_snapshot(s3: Any, bucket: str) -> dict[str, tuple[str, str]]:
     }
 
 
-def layer_versions(lambda_client: Any) -> list[int]:
-    return sorted(v["Version"] for v in lambda_client.list_layer_versions(LayerName=LAYER)["LayerVersions"])
+def layer_versions(lambda_client: Any, layer: str = LAYER) -> list[int]:
+    return sorted(v["Version"] for v in lambda_client.list_layer_versions(LayerName=layer)["LayerVersions"])
 
 
 def builds_in(watch: ProcessWatch, dir_app: Path) -> list[str]:
