@@ -78,7 +78,6 @@ class PulumiProject:
             PULUMI_HOME=str(dir_home),
             PULUMI_SKIP_UPDATE_CHECK="true",
             PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="true",
-            PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK="true",
             PATH=os.pathsep.join([str(pulumi_bin.parent), str(plugin_dir(pulumi_bin)), env.get("PATH", "")]),
         )
         env.update(extra_env or {})
@@ -118,7 +117,7 @@ class PulumiProject:
                 work_dir=str(self.dir_work),
                 pulumi_home=self.env["PULUMI_HOME"],
                 env_vars=self.env,
-                pulumi_command=auto.PulumiCommand(root=str(self.pulumi_bin.parent.parent), skip_version_check=True),
+                pulumi_command=auto.PulumiCommand(root=str(self.pulumi_bin.parent.parent)),  # checks `pulumi version`
             ),
         )
 

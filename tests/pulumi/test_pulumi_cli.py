@@ -153,6 +153,9 @@ def lifecycle(
     run("preview-changed-plain", lambda: dev.preview())
     run("up-v2", lambda: dev.up(diff=True))
     run("preview-after-v2", lambda: dev.preview(diff=True))
+    exports = {"after-update": project.cli("stack", "export", "--stack", "dev").stdout}
+    run("refresh-noop", lambda: dev.refresh())
+    run("preview-after-refresh-noop", lambda: dev.preview(diff=True))
 
     project.stack_init("prod", config, {"indexPassword": credentials.password})
     prod = project.stack("prod")
@@ -163,10 +166,8 @@ def lifecycle(
     run("refresh", lambda: dev.refresh())
     run("preview-after-refresh", lambda: dev.preview(diff=True))
     run("up-v3", lambda: dev.up(diff=True))
-    exports = {
-        "export": project.cli("stack", "export", "--stack", "dev").stdout,
-        "export-show-secrets": project.cli("stack", "export", "--stack", "dev", "--show-secrets").stdout,
-    }
+    exports["export"] = project.cli("stack", "export", "--stack", "dev").stdout
+    exports["export-show-secrets"] = project.cli("stack", "export", "--stack", "dev", "--show-secrets").stdout
     run("destroy-dev", lambda: dev.destroy())
     run("destroy-prod", lambda: prod.destroy())
     exports["after-destroy"] = project.cli("stack", "export", "--stack", "dev").stdout
@@ -221,6 +222,21 @@ def test_a_changed_pin_shows_which_packages_moved_and_up_publishes_version_2(lif
     assert up.outputs["packages"]["alab-demo-core"] == "1.1.0"
     after = lifecycle.steps["preview-after-v2"]
     assert after.summary == {"same": 2} and after.builds == [] and after.s3_after == after.s3_before
+
+
+def test_an_update_keeps_every_output_and_a_refresh_changes_nothing(lifecycle: Lifecycle) -> None:
+    resources = json.loads(lifecycle.exports["after-update"])["deployment"]["resources"]
+    (layer,) = [r for r in resources if r["type"] == LAYER_TYPE]
+    outputs = layer["outputs"]
+    assert outputs["layer_version"] == 2 and outputs["published_versions"] == [1, 2]  # pulumi/pulumi#7809
+    for key in ("layer_arn", "layer_version_arn", "code_sha256", "code_size", "s3uri_manifest", "fingerprint",
+                "packages", "layer_name", "path_pyproject_toml", "__provider"):
+        assert outputs.get(key) not in (None, "", {}), key
+    assert "credentials" not in outputs
+    refresh = lifecycle.steps["refresh-noop"]
+    assert refresh.summary == {"same": 2} and refresh.builds == [] and refresh.s3_after == refresh.s3_before
+    after = lifecycle.steps["preview-after-refresh-noop"]  # pulumi/pulumi#12738, #13839
+    assert after.summary == {"same": 2} and "~ " not in after.stdout
 
 
 def test_a_second_stack_on_the_same_bucket_and_lock_adopts_version_2(lifecycle: Lifecycle) -> None:
