@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import signal
@@ -147,3 +148,37 @@ def test_ctrl_c_during_up_then_up_again_converges(
     assert layer_versions(lam, layer) == [1]  # published once, whatever the interruption left
     noop = stack.preview()
     assert noop.change_summary == {auto.OpType.SAME: 2}
+
+
+def test_inputs_unknown_during_preview_are_checked_at_up(
+    pulumi_bin: Path, tmp_path: Path, fault_moto: MotoServer, credentials: Credentials
+) -> None:
+    """The layer's name comes from a resource that does not exist yet: preview shows it unknown, up deploys."""
+    from pulumi import automation as auto
+
+    from aws_lambda_artifact_builder.pulumi_provider import LambdaLayer
+    from noop_provider import Noop
+
+    dir_app = tmp_path / "sample_app"
+    shutil.copytree(DIR_SAMPLE_APP, dir_app, ignore=shutil.ignore_patterns("build", "__pycache__"))
+    s3, lam = aws_clients(fault_moto)
+    bucket, layer = f"alab-cli-{uuid.uuid4().hex[:8]}", f"app-{uuid.uuid4().hex[:8]}-deps"
+    s3.create_bucket(Bucket=bucket)
+
+    def program() -> None:
+        upstream = Noop("upstream")
+        LambdaLayer("deps", layer_name=upstream.id.apply(lambda _id: layer), tool="pip", credentials=credentials,
+                    path_pyproject_toml=str(dir_app / "pyproject.toml"), s3dir_lambda=f"s3://{bucket}/lambda/app/")
+
+    project = PulumiProject.create(pulumi_bin, tmp_path, name="unknowns", program=program,
+                                   extra_env=AWS_ENV | {"PYTHONPATH": str(Path(__file__).resolve().parent)})
+    project.stack_init("dev", {"aws:region": "us-east-1", "alab:endpointUrl": fault_moto.endpoint_url})
+    stack = project.stack("dev")
+    preview = stack.preview(diff=True)
+    assert preview.change_summary == {auto.OpType.CREATE: 3}
+    assert re.search(r"layer_name *: \[unknown\]", preview.stdout)
+    assert re.search(r'packages *: \{\s*alab-demo-core *: "1\.0\.0"', preview.stdout)  # known: the lock is read
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
+    stack.up()
+    assert layer_versions(lam, layer) == [1]
+    assert stack.preview().change_summary == {auto.OpType.SAME: 3}
