@@ -1,22 +1,24 @@
 #!/usr/bin/env bash
-# Build the pinned Pulumi CLI (and, when the Go module proxy serves it, the Python language host) from Go
-# modules into .tools/pulumi/bin, plus our own dynamic-provider plugin script. Idempotent: a second run with the
+# Build the pinned Pulumi CLI from Go modules into .tools/pulumi/bin, plus our own dynamic-provider plugin script. Idempotent: a second run with the
 # same pins returns at once; a rebuild reuses the Go build and module caches ($(go env GOCACHE), GOMODCACHE).
 #
 # `go install github.com/pulumi/pulumi/pkg/v3/cmd/pulumi@V` refuses pkg/go.mod's replace directives, so a
 # throwaway wrapper module requires the same versions and repeats the one replace that points outside the repo.
 # Progress goes to stderr; stdout prints only the bin folder (for `PATH="$(scripts/install-pulumi.sh):$PATH"`).
+#
+# Not built: the Python language host. Its module (github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3)
+# has no tag of its own, and the Go module proxy answers "not available" for its pseudo-versions and for every
+# query (@latest, commits): tests/pulumi runs Pulumi programs as Automation API inline programs, which need
+# only the CLI.
 set -euo pipefail
 
 PULUMI_VERSION="v3.274.1"
 CLIPBOARD_REPLACE="github.com/tgummerer/clipboard@v0.0.0-20241001131231-d02d263e614e"
-# The language host has no tag of its own: the pseudo-version of the commit tagged pkg/v3.274.1.
-LANGUAGE_PYTHON_VERSION="${ALAB_PULUMI_LANGUAGE_PYTHON_VERSION:-}"
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 dest="${ALAB_PULUMI_HOME:-$root/.tools/pulumi}"
 bin="$dest/bin"
-pins="pulumi=$PULUMI_VERSION language-python=${LANGUAGE_PYTHON_VERSION:-none} plugin=3"
+pins="pulumi=$PULUMI_VERSION plugin=3"
 log() { printf 'install-pulumi: %s\n' "$*" >&2; }
 
 if [[ -x "$bin/pulumi" && -f "$dest/.pins" && "$(cat "$dest/.pins")" == "$pins" ]]; then
