@@ -4,7 +4,9 @@ A thin adapter over the core workflow (``layer/workflow.py``): ``check`` is the 
 validation, ``diff`` is ``plan_layer`` (one S3 request, never a build), ``create``/``update`` are
 ``deploy_layer`` (which adopts a version already published with the same fingerprint) and
 ``read``/``delete`` use the S3 record. The S3 record, not the Pulumi state, is the source of truth,
-so stacks and machines that share a bucket agree on what is published.
+so stacks and machines that share a bucket agree on what is published. The program reads the lock
+when the resource is declared: ``fingerprint`` and ``packages`` (the runtime pins) are inputs, so the
+engine's own diff (`pulumi preview --diff`) shows which packages a change moves.
 
 The provider object is dill-pickled into every resource's state: it holds no client, session or
 secret. Clients are made inside each method from the environment (``AWS_REGION``,
