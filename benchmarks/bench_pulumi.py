@@ -8,6 +8,12 @@ interleaved samples (one ratio per block, from the medians of the block's sample
   and each of the two calls alone.
 Prints the ratios (goal: a no-op preview costs about one S3 request, <= 2.0).
 
+Then, with the real `pulumi` CLI (scripts/install-pulumi.sh; rows left out with a note when it is absent):
+`pulumi preview` of a program with 1 and with 20 published, unchanged layers ÷ `pulumi preview` of the same
+program without the layers (the engine's own floor: CLI start, program). Goal <= 1.3. And 1 layer ÷ one
+trivial dynamic resource (tests/pulumi/noop_provider.py): the floor of any Python dynamic provider, whose
+plugin process must start and import `pulumi`.
+
 Usage: .venv/bin/python benchmarks/bench_pulumi.py [--rounds N] [--samples N]
 """
 
@@ -20,12 +26,14 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 DIR_REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(DIR_REPO / "tests"), str(DIR_REPO / "tests" / "pulumi")]
 
 import boto3  # noqa: E402
+import pulumi  # noqa: E402
 
 from aws_lambda_artifact_builder.api import Credentials  # noqa: E402
 from aws_lambda_artifact_builder.layer.clients import make_clients  # noqa: E402
@@ -35,6 +43,7 @@ from pulumi_engine_harness import DIFF_NONE, DynamicProviderServer, Stack, run_p
 from support.projects import make_project  # noqa: E402
 from support.servers import MotoServer, PrivateIndex  # noqa: E402
 from support.wheels import build_all_fixture_wheels  # noqa: E402
+from pulumi_cli import PulumiProject, find_pulumi  # noqa: E402
 from ratios import Ratio, machine, markdown_table, seconds  # noqa: E402
 
 
@@ -46,6 +55,87 @@ def block_ratio(measure: str, ours: list[list[float]], unit: list[list[float]], 
 
 
 def measure(*, rounds: int = 7, samples: int = 15) -> list[Ratio]:
+    """The harness rows, then the real CLI's rows (fewer samples: one preview takes seconds)."""
+    rows = measure_harness(rounds=rounds, samples=samples)
+    pulumi_bin = find_pulumi()
+    if pulumi_bin is None:
+        print("bench_pulumi: no `pulumi` CLI (scripts/install-pulumi.sh): real-engine rows left out", file=sys.stderr)
+        return rows
+    return rows + measure_cli(pulumi_bin, rounds=max(3, rounds // 2), samples=3)
+
+
+def measure_cli(pulumi_bin: Path, *, rounds: int, samples: int) -> list[Ratio]:
+    """`pulumi preview` no-ops of 0, 1 and 20 layers, interleaved, one ratio per round from the medians."""
+    from pulumi import automation as auto
+
+    from noop_provider import Noop
+
+    counts = (0, 1, 20, -1)  # -1: one trivial dynamic resource instead of the layers
+    with tempfile.TemporaryDirectory(prefix="bench-pulumi-cli-") as tmp:
+        dir_tmp = Path(tmp)
+        moto = MotoServer.start(dir_tmp / "moto.log")
+        build_all_fixture_wheels(DIR_REPO / "tests" / "fixtures" / "packages", dir_tmp / "wheels")
+        index = PrivateIndex.start(dir_tmp / "wheels", dir_tmp / "index", "bench", "bench-Pa55@w/rd%")
+        try:
+            s3 = boto3.client("s3", endpoint_url=moto.endpoint_url, region_name="us-east-1",
+                              aws_access_key_id="testing", aws_secret_access_key="testing")
+            bucket = f"bench-{uuid.uuid4().hex[:12]}"
+            s3.create_bucket(Bucket=bucket)
+            path_pyproject = make_project("uv", dir_tmp / "app", index, dir_tmp / "tool-cache")
+            credentials = Credentials(
+                index_name="private", index_url=index.url, username=index.username, password=index.password
+            )
+
+            def program_of(n: int) -> Callable[[], None]:
+                def program() -> None:
+                    if n < 0:
+                        Noop("noop")
+                    for i in range(n):
+                        LambdaLayer(f"deps-{i}", layer_name=f"{bucket}-deps-{i}", path_pyproject_toml=str(path_pyproject),
+                                    s3dir_lambda=f"s3://{bucket}/lambda/app-{i}/", tool="uv", credentials=credentials)
+                    pulumi.export("layers", n)
+                return program
+
+            stacks = {}
+            for n in counts:
+                project = PulumiProject.create(
+                    pulumi_bin, dir_tmp / f"stack-{n}", program=program_of(n),
+                    extra_env={"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                               "PYTHONPATH": str(DIR_REPO / "tests" / "pulumi")},
+                )
+                project.stack_init("bench", {"aws:region": "us-east-1", "alab:endpointUrl": moto.endpoint_url})
+                stacks[n] = project.stack("bench")
+                stacks[n].up(parallel=4)  # publishes every layer once; each preview below is a no-op
+                stacks[n].preview()  # warm
+            blocks: dict[int, list[list[float]]] = {n: [] for n in counts}
+            for r in range(rounds):
+                block: dict[int, list[float]] = {n: [] for n in counts}
+                for k in range(samples):
+                    order = counts if (r + k) % 2 == 0 else counts[::-1]
+                    for n in order:
+                        started = time.perf_counter()
+                        preview = stacks[n].preview()
+                        block[n].append(time.perf_counter() - started)
+                        assert set(preview.change_summary) == {auto.OpType.SAME}, "the preview must be a no-op"
+                for n in counts:
+                    blocks[n].append(block[n])
+        finally:
+            index.stop()
+            moto.stop()
+    def row(measure: str, ours: int, unit: int, goal: str) -> Ratio:
+        ratios = tuple(statistics.median(o) / statistics.median(u) for o, u in zip(blocks[ours], blocks[unit]))
+        flat = [statistics.median([x for block in blocks[m] for x in block]) for m in (ours, unit)]
+        return Ratio(measure, "fixture uv project, pulumi CLI v3.274.1, file backend", ratios, goal,
+                     f"{seconds(flat[0])} ÷ {seconds(flat[1])}")
+
+    return [
+        row("real `pulumi preview` no-op, 1 layer ÷ the program without it", 1, 0, "≤ 1.3"),
+        row("real `pulumi preview` no-op, 20 layers ÷ the program without them", 20, 0, "≤ 1.3"),
+        row("real `pulumi preview` no-op, 1 layer ÷ 1 trivial dynamic resource", 1, -1, ""),
+    ]
+
+
+def measure_harness(*, rounds: int = 7, samples: int = 15) -> list[Ratio]:
     """``rounds`` blocks, each of ``samples`` interleaved HEADs and no-op previews."""
     saved_env = dict(os.environ)
     with tempfile.TemporaryDirectory(prefix="bench-pulumi-") as tmp:

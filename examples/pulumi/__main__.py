@@ -1,16 +1,25 @@
 """A Lambda function whose dependencies ship as a layer that is published only when its lock changes.
 
-Run from the repository root (Pulumi.yaml points here):
+Run from the repository root (Pulumi.yaml points here); tests/pulumi/test_pulumi_cli.py runs exactly
+this with the real `pulumi` CLI against a local AWS endpoint:
 
     pulumi config set bucket my-artifacts-bucket      # an existing bucket, shared by every stack
-    pulumi config set --secret indexPassword ...      # only for a private package index
+    pulumi config set indexUrl https://pypi.example.com/simple/   # only for a private index,
+    pulumi config set indexUsername ci                             # whose password is a secret:
+    pulumi config set --secret indexPassword          # (reads the value from stdin)
     pulumi preview --diff                             # reads one S3 record, builds nothing
     pulumi up                                         # builds and publishes only when it changed
 
-`pulumi preview --diff` shows `fingerprint: "old" => "new"` when the locked dependencies changed, and
-the provider's diagnostics list the packages that moved. Stacks that point at the same bucket and
-`s3dirLambda` share the record: a stack whose dependencies another stack already published adopts
-that version instead of publishing it again.
+The default app, examples/sample_app, is locked for pip in requirements.txt (the alab-demo-* packages
+of the tests' private index). Its variant for real PyPI, examples/sample_app_pypi, is locked by uv:
+`pulumi config set pathPyprojectToml examples/sample_app_pypi/pyproject.toml`, `pulumi config set tool
+uv`, `pulumi config set functionCodeDir examples/sample_app_pypi/sample_app_pypi` and `pulumi config set
+handler sample_app_pypi.handler.lambda_handler`.
+
+`pulumi preview --diff` shows `~ packages: { alab-demo-core: "1.0.0" => "1.1.0" }` (the target's runtime
+pins, read from the lock by this program) and `fingerprint: "old" => "new"` when the locked dependencies
+changed. Stacks that point at the same bucket and `s3dirLambda` share the record: a stack whose
+dependencies another stack already published adopts that version instead of publishing it again.
 """
 
 from __future__ import annotations
@@ -19,7 +28,6 @@ import json
 from pathlib import Path
 
 import pulumi
-import pulumi_aws as aws
 
 from aws_lambda_artifact_builder.api import Credentials
 from aws_lambda_artifact_builder.pulumi_provider import LambdaLayer
@@ -52,7 +60,7 @@ layer = LambdaLayer(
     layer_name=f"{app_name}-deps",
     path_pyproject_toml=path_pyproject_toml,
     s3dir_lambda=config.get("s3dirLambda") or f"s3://{bucket}/lambda/{app_name}/",
-    tool=config.get("tool") or "uv",
+    tool=config.get("tool") or "pip",
     build_in=config.get("buildIn") or "local",
     python_version=python_version,
     architecture=architecture,
@@ -61,36 +69,41 @@ layer = LambdaLayer(
     delete_on_destroy=config.get_bool("deleteOnDestroy") or False,
 )
 
-role = aws.iam.Role(
-    f"{app_name}-function",
-    assume_role_policy=json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-            ],
-        }
-    ),
-)
-aws.iam.RolePolicyAttachment(
-    f"{app_name}-logs",
-    role=role.name,
-    policy_arn="arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
-)
+# `pulumi config set function false` deploys the layer alone (no pulumi-aws plugin needed).
+if config.get_bool("function") is not False:
+    import pulumi_aws as aws
 
-function = aws.lambda_.Function(
-    app_name,
-    role=role.arn,
-    runtime=f"python{python_version}",
-    architectures=[architecture],
-    handler=config.get("handler") or "sample_app.handler.lambda_handler",
-    # The function ships only its own code; its dependencies come from the layer.
-    code=pulumi.AssetArchive({dir_function_code.name: pulumi.FileArchive(str(dir_function_code))}),
-    layers=[layer.layer_version_arn],
-    timeout=10,
-)
+    role = aws.iam.Role(
+        f"{app_name}-function",
+        assume_role_policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+    )
+    aws.iam.RolePolicyAttachment(
+        f"{app_name}-logs",
+        role=role.name,
+        policy_arn="arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    )
+
+    function = aws.lambda_.Function(
+        app_name,
+        role=role.arn,
+        runtime=f"python{python_version}",
+        architectures=[architecture],
+        handler=config.get("handler") or "sample_app.handler.lambda_handler",
+        # The function ships only its own code; its dependencies come from the layer.
+        code=pulumi.AssetArchive({dir_function_code.name: pulumi.FileArchive(str(dir_function_code))}),
+        layers=[layer.layer_version_arn],
+        timeout=10,
+    )
+    pulumi.export("function_name", function.name)
 
 pulumi.export("layer_arn", layer.layer_arn)
 pulumi.export("layer_version", layer.layer_version)
 pulumi.export("layer_version_arn", layer.layer_version_arn)
-pulumi.export("function_name", function.name)
+pulumi.export("packages", layer.packages)

@@ -4,7 +4,9 @@ A thin adapter over the core workflow (``layer/workflow.py``): ``check`` is the 
 validation, ``diff`` is ``plan_layer`` (one S3 request, never a build), ``create``/``update`` are
 ``deploy_layer`` (which adopts a version already published with the same fingerprint) and
 ``read``/``delete`` use the S3 record. The S3 record, not the Pulumi state, is the source of truth,
-so stacks and machines that share a bucket agree on what is published.
+so stacks and machines that share a bucket agree on what is published. The program reads the lock
+when the resource is declared: ``fingerprint`` and ``packages`` (the runtime pins) are inputs, so the
+engine's own diff (`pulumi preview --diff`) shows which packages a change moves.
 
 The provider object is dill-pickled into every resource's state: it holds no client, session or
 secret. Clients are made inside each method from the environment (``AWS_REGION``,
@@ -28,7 +30,9 @@ from .errors import LayerError
 from .layer.clients import make_clients
 from .layer.foundation import Credentials
 from .layer.inputs import local_fingerprint, validate_layer_inputs
+from .layer.manifest import read_local_manifest
 from .layer.publish import LayerDeployment, delete_layer_versions, get_layer_version
+from .layer.target import LayerTarget
 from .layer.workflow import deploy_layer, plan_layer, read_layer_record
 
 #: Changing one of these points the resource at another layer or record: a replacement.
@@ -209,16 +213,22 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
     # -------------------------------------------------------------- create / update
     def _deploy(self, layer: LayerProps) -> LayerDeployment:
         # deploy_layer serialises builds that share the project's build folder itself.
-        return deploy_layer(
-            **layer.target_kwargs(),
-            build_in=layer.build_in,
-            credentials=layer.credentials,
-            keep_last=layer.keep_last,
-            permissions=layer.permissions,
-            verbose=True,
-            printer=_log,
-            **self._clients(),
-        )
+        try:
+            return deploy_layer(
+                **layer.target_kwargs(),
+                build_in=layer.build_in,
+                credentials=layer.credentials,
+                keep_last=layer.keep_last,
+                permissions=layer.permissions,
+                verbose=True,
+                printer=_log,
+                **self._clients(),
+            )
+        except LayerError as e:
+            # The engine shows the exception under the resource as the SDK's Python traceback: name the layer
+            # and the cause first, as one plain diagnostic line.
+            _log(f"error: layer {layer.layer_name!r} was not deployed: {str(e).splitlines()[0]}")
+            raise
 
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
         layer = LayerProps.from_props(props)
@@ -330,6 +340,16 @@ def _declared_fingerprint(
         return None
 
 
+def _declared_packages(path_pyproject_toml: str, tool: str, python_version: str, architecture: str) -> dict[str, str] | None:
+    """The target's locked runtime pins, ``{name: version}``: an input, so that the engine's own diff
+    (`pulumi preview --diff`) shows which packages a changed lock moves. ``None`` when unreadable."""
+    try:
+        target = LayerTarget(python_version=python_version, architecture=architecture)
+        return dict(sorted(read_local_manifest(path_pyproject_toml, tool, target).dependencies.items()))
+    except (LayerError, OSError, ValueError):
+        return None
+
+
 def _absolute(path: str) -> str:
     """The provider process may run elsewhere: pass the manifest's absolute path."""
     return str(Path(path).expanduser().absolute())
@@ -343,6 +363,8 @@ class LambdaLayer(dynamic.Resource, module="aws_lambda_artifact_builder", name="
     layer_version_arn: pulumi.Output[str]
     layer_arn: pulumi.Output[str]
     fingerprint: pulumi.Output[str]
+    #: The target's locked runtime pins, ``{name: version}``, read by the program from the lock.
+    packages: pulumi.Output[dict[str, str]]
     code_sha256: pulumi.Output[str]
     code_size: pulumi.Output[int]
     s3uri_manifest: pulumi.Output[str]
@@ -373,6 +395,9 @@ class LambdaLayer(dynamic.Resource, module="aws_lambda_artifact_builder", name="
         fingerprint = pulumi.Output.all(path, tool, python_version, architecture, ignore_packages).apply(
             lambda args: _declared_fingerprint(*args)
         )
+        packages = pulumi.Output.all(path, tool, python_version, architecture).apply(
+            lambda args: _declared_packages(*args)
+        )
         secret_credentials: pulumi.Output[Any] | None = (
             None
             if credentials is None
@@ -392,6 +417,7 @@ class LambdaLayer(dynamic.Resource, module="aws_lambda_artifact_builder", name="
             "permissions": permissions,
             "delete_on_destroy": delete_on_destroy,
             "fingerprint": fingerprint,
+            "packages": packages,
             # Outputs only: declared so that they become typed attributes of the resource.
             "layer_version": None,
             "layer_version_arn": None,

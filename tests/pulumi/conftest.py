@@ -9,8 +9,22 @@ from typing import Any
 
 import pytest
 
+from pulumi_cli import SKIP_REASON, find_pulumi
 from pulumi_engine_harness import DynamicProviderServer, Registration, Stack, run_program
 from support.servers import MotoServer
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def pulumi_bin() -> Path:
+    """The real `pulumi` CLI: with CI=true it must be there (.ci/run installs it); elsewhere its absence skips."""
+    found = find_pulumi()
+    if found is None:
+        if IN_CI:
+            pytest.fail(SKIP_REASON)
+        pytest.skip(SKIP_REASON)
+    return found
 
 
 @pytest.fixture()

@@ -45,6 +45,7 @@ def test_example_wires_the_layer_into_the_function(
         {
             "alab-example:bucket": "shared-artifacts",
             "alab-example:pathPyprojectToml": str(path_pyproject),
+            "alab-example:tool": "uv",
             "alab-example:indexUrl": credentials.index_url,
             "alab-example:indexUsername": credentials.username,
             "alab-example:indexPassword": credentials.password,
@@ -95,3 +96,15 @@ def test_pulumi_yaml_runs_the_example_with_the_repository_virtualenv() -> None:
     from_root, from_main = DIR_REPO / venv, DIR_REPO / project["main"] / venv
     assert from_main.resolve() == from_root.resolve()
     assert (from_root / "bin" / "python").exists()
+
+
+def test_both_sample_apps_have_a_lock_the_program_reads() -> None:
+    """The offline app (pip lock of the tests' index packages) and the real-PyPI variant (uv.lock)."""
+    from aws_lambda_artifact_builder.pulumi_provider import _declared_packages
+
+    offline = _declared_packages(str(DIR_REPO / "examples" / "sample_app" / "pyproject.toml"), "pip", "3.12", "x86_64")
+    assert offline == {"alab-demo-core": "1.0.0", "alab-demo-extra": "1.0.0"}
+    pypi = _declared_packages(str(DIR_REPO / "examples" / "sample_app_pypi" / "pyproject.toml"), "uv", "3.12", "x86_64")
+    assert pypi is not None and pypi["requests"] == "2.32.3"
+    assert {"certifi", "charset-normalizer", "idna", "urllib3"} <= set(pypi)  # requests' own dependencies
+    assert "pytest" not in pypi  # the dev group never reaches the layer
