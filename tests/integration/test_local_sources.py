@@ -62,6 +62,12 @@ def test_function_folder_in_a_uv_workspace_builds_its_member(tmp_path, private_i
     (lib,) = [p for p in manifest.runtime_set.packages if p.is_local]
     assert lib.source == "path:libs/shared"
 
+    # A lock body recorded in S3 is read the same way (a scratch copy of the workspace's pyproject files).
+    from aws_lambda_artifact_builder.layer.manifest import recorded_runtime_set
+
+    recorded = recorded_runtime_set("uv", (root / "uv.lock").read_text(), fn, LayerTarget("3.12", "x86_64"))
+    assert recorded.packages == manifest.runtime_set.packages
+
     build_layer_artifacts_using_uv_in_local(path_pyproject_toml=fn, credentials=credentials, skip_prompt=True, verbose=False)
     assert _installed(fn) == {"alab_demo_core", "alab_demo_extra", "shared_lib"}
     assert (LayerPathLayout(path_pyproject_toml=fn).dir_python / "shared_lib" / "__init__.py").read_text() == "VALUE = 3\n"
@@ -83,6 +89,10 @@ def test_poetry_path_dependency_is_built_and_installed(tmp_path, private_index, 
     lock("poetry", project, private_index, dir_tool_cache)
     manifest = read_local_manifest(path, "poetry", LayerTarget("3.12", "x86_64"))
     assert manifest.dependencies == {"alab-demo-core": "1.0.0", "alab-demo-extra": "1.0.0", "shared-lib": "0.3.0"}
+    from aws_lambda_artifact_builder.layer.manifest import recorded_runtime_set
+
+    recorded = recorded_runtime_set("poetry", (project / "poetry.lock").read_text(), path, LayerTarget("3.12", "x86_64"))
+    assert recorded.packages == manifest.runtime_set.packages
     build_layer_artifacts_using_poetry_in_local(path_pyproject_toml=path, credentials=credentials, skip_prompt=True, verbose=False)
     assert _installed(path) == {"alab_demo_core", "alab_demo_extra", "shared_lib"}
 

@@ -1065,7 +1065,13 @@ def _poetry_scratch_export(poetry: str, dir_project: Path, path_lock: Path, pypr
         if pyproject_text is not None:
             (scratch / "pyproject.toml").write_text(pyproject_text, encoding="utf-8")
         (scratch / path_lock.name).write_text(lock_text, encoding="utf-8")
-        return _poetry_export(poetry, scratch, path_lock, legacy_fallback=False)
+        return _unscratch(_poetry_export(poetry, scratch, path_lock, legacy_fallback=False), scratch, dir_project)
+
+
+def _unscratch(export: str, scratch: Path, real: Path) -> str:
+    """An export made in a scratch copy, with the copy's absolute paths (poetry's path dependencies)
+    pointing back at the real folders."""
+    return export.replace(scratch.as_uri(), real.resolve().as_uri()).replace(str(scratch), str(real.resolve()))
 
 
 def _poetry_check(poetry: str, dir_project: Path, path_lock: Path) -> bool:
@@ -1116,7 +1122,7 @@ def _export_recorded(tool: LayerBuildToolEnum, exe: str, layout: LayerPathLayout
                 text = re.sub(r'^content-hash\s*=\s*"[^"]*"', local.group(0), text, count=1, flags=re.M)
         (root / dir_lock.resolve().relative_to(base) / path_lock.name).write_text(text, encoding="utf-8")
         project = root / layout.dir_project_root.resolve().relative_to(base)
-        return _export(tool, exe, project, path_lock, check=False)
+        return _unscratch(_export(tool, exe, project, path_lock, check=False), root, base)
 
 
 def read_local_manifest(
