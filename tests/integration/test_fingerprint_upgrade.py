@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import pytest
 
+from pathlib import Path
+
 from aws_lambda_artifact_builder.api import deploy_layer, plan_layer
+from aws_lambda_artifact_builder.layer.foundation import LayerPathLayout
 from aws_lambda_artifact_builder.layer.manifest import legacy_fingerprint_v1
 from aws_lambda_artifact_builder.layer.package import PackagingOptions
+from aws_lambda_artifact_builder.layer.publish import layer_description
 from support.layers import layer_versions
 from support.projects import lock, set_pin
 
@@ -22,21 +26,37 @@ def target(bucket: str, s3_client, lambda_client):
     return dict(layer_name="upgrade-deps", s3dir_lambda=f"s3://{bucket}/apps/up/", s3_client=s3_client, lambda_client=lambda_client)
 
 
-def _rewrite_as_format_1(s3_client, bucket: str, tool: str) -> str:
-    """Make the ``last-`` record look written by format 1: same body, the format-1 fingerprint."""
+def _publish_as_format_1(s3_client, lambda_client, bucket: str, tool: str, zip_path: Path) -> str:
+    """The world the format-1 code left behind: a version whose description carries the format-1
+    fingerprint of the recorded body (same code), and the ``last-`` record pointing at it."""
     key = f"apps/up/layer/last-{MANIFEST[tool]}"
     obj = s3_client.get_object(Bucket=bucket, Key=key)
     body = obj["Body"].read().decode()
     meta = dict(obj["Metadata"])
-    meta["fingerprint"] = legacy_fingerprint_v1(
+    old = legacy_fingerprint_v1(
         tool=tool,
         manifest_content=body,
         python_version="3.12",
         architecture="x86_64",
         packaging_options=PackagingOptions().fingerprint_fields(),
     )
+    published = lambda_client.publish_layer_version(
+        LayerName="upgrade-deps",
+        Content={"ZipFile": zip_path.read_bytes()},
+        Description=layer_description(fingerprint=old, code_sha256=meta["code-sha256"]),
+        CompatibleRuntimes=["python3.12"],
+        CompatibleArchitectures=["x86_64"],
+    )
+    assert published["Content"]["CodeSha256"] == meta["code-sha256"]
+    meta.update(
+        {
+            "fingerprint": old,
+            "layer-version": str(published["Version"]),
+            "layer-version-arn": published["LayerVersionArn"],
+        }
+    )
     s3_client.put_object(Bucket=bucket, Key=key, Body=body.encode(), Metadata=meta)
-    return meta["fingerprint"]
+    return old
 
 
 @pytest.mark.parametrize("tool", ["pip", "uv", "poetry"])
@@ -45,7 +65,8 @@ def test_a_format_1_record_of_the_same_runtime_set_publishes_nothing(
 ):
     path = project_copy(tool)
     deploy_layer(path_pyproject_toml=path, tool=tool, credentials=credentials, verbose=False, **target)
-    old = _rewrite_as_format_1(s3_client, bucket, tool)
+    zip_path = LayerPathLayout(path_pyproject_toml=path).path_build_lambda_layer_zip
+    old = _publish_as_format_1(s3_client, lambda_client, bucket, tool, zip_path)
     if tool != "pip":  # a dev-group change re-locks the lock: still the same runtime set
         text = path.read_text()
         path.write_text(text.replace('alab-demo-devtool = "1.0.0"', "") if tool == "poetry" else text.replace('dev = ["alab-demo-devtool==1.0.0"]', "dev = []"))
@@ -56,8 +77,8 @@ def test_a_format_1_record_of_the_same_runtime_set_publishes_nothing(
     assert not plan.changed, plan.reason
     assert "older format" in plan.reason and plan.package_changes.is_empty
     result = deploy_layer(path_pyproject_toml=path, tool=tool, credentials=credentials, verbose=False, **target)
-    assert not result.published and result.layer_version == 1
-    assert layer_versions(lambda_client, "upgrade-deps") == [1]
+    assert not result.published and result.layer_version == 2
+    assert layer_versions(lambda_client, "upgrade-deps") == [1, 2]
 
     set_pin(path, "alab-demo-core", "1.1.0")
     lock(tool, path.parent, private_index, dir_tool_cache)
