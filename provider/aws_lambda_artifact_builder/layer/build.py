@@ -331,13 +331,23 @@ def locked_pins(
     return pins
 
 
+def _index_url(source: str, dir_lock: Path) -> str | None:
+    """The index a pin's recorded source names; uv records a ``file://`` index as a path, relative to the lock."""
+    if source.startswith(("http://", "https://", "file://")):
+        return source
+    if not source or "://" in source or source.startswith(("path:", "git")):
+        return None
+    url = (dir_lock / source).resolve().as_uri()
+    return url + "/" if source.endswith("/") else url
+
+
 def pins_for_manifest(manifest: LocalManifest) -> list[LockedPin]:
     """The index pins of a manifest's runtime set (local sources are built separately, see ``local_sources``)."""
     return [
         LockedPin(
             name=p.name,
             version=p.version,
-            index_url=p.source if p.source.startswith(("http://", "https://")) else None,
+            index_url=_index_url(p.source, manifest.path.parent),
             hashes=p.hashes,
             filenames=p.filenames,
         )
