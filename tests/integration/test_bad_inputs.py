@@ -74,7 +74,7 @@ CASES = [
     Case("stale lock", _edit("pyproject.toml", "alab-demo-core==1.0.0", "alab-demo-core==1.1.0"), r"uv\.lock is stale", "path_pyproject_toml"),
     Case("lock of another tool", _set(tool="poetry"), r"poetry\.lock not found", "path_pyproject_toml"),
     Case("keep_last zero", _set(keep_last=0), r"keep_last 0 must be a whole number of at least 1", "keep_last"),
-    Case("keep_last string", _set(keep_last="3"), r"keep_last '3' must be an integer", "keep_last"),
+    Case("keep_last string", _set(keep_last="3"), r"keep_last '3' must be a whole number", "keep_last"),
     Case("bad account id", _set(permissions=["12345"]), r"permissions entry '12345' is not a 12-digit account id", "permissions"),
     Case("permissions as a string", _set(permissions="public"), r"permissions must be a list", "permissions"),
     Case("ignore_packages as a string", _set(ignore_packages="boto3"), r"ignore_packages must be a list", "ignore_packages"),

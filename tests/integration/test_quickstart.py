@@ -98,5 +98,5 @@ def test_a_poetry_lock_without_the_poetry_extra_names_the_install_command(fresh_
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: poetry is not installed")
+    assert lines[0].startswith("error: ") and "poetry.lock: poetry is not installed" in lines[0]
     assert "pip install 'aws-lambda-artifact-builder[poetry]'" in lines[0]
