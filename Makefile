@@ -6,10 +6,13 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: test demo bench install clean
 
+# pip shows each package as it goes (a cold cache takes a few minutes; a warm one under one).
 $(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,pulumi,terraform]'
+	@test -x $(PY) || { echo "==> creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
+	@echo "==> installing the package with its test, pulumi and terraform extras into $(VENV)"
+	$(PY) -m pip install --disable-pip-version-check -e '.[test,pulumi,terraform]'
 	@touch $(STAMP)
+	@echo "==> $(VENV) is ready"
 
 install: $(STAMP)
 

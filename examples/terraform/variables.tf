@@ -26,9 +26,9 @@ variable "app_name" {
 }
 
 variable "tool" {
-  description = "pip, poetry or uv."
+  description = "pip, poetry or uv (the default app, examples/sample_app, is locked for pip)."
   type        = string
-  default     = "uv"
+  default     = "pip"
 }
 
 variable "python_version" {

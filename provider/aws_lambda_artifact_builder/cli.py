@@ -12,6 +12,7 @@ variable (``ALAB_INDEX_PASSWORD`` unless ``index_password_env`` names another ``
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import re
@@ -59,6 +60,8 @@ CONFIG_KEYS: dict[str, type] = {
     "credentials_file": str,
 }
 
+_TYPE_WORDS = {int: "a whole number", str: "a string", list: "a list"}
+
 _LOCK_FILES = {"uv.lock": "uv", "poetry.lock": "poetry", "requirements.txt": "pip"}
 
 
@@ -66,12 +69,24 @@ class CliError(LayerError):
     """A mistake in the command line or the configuration table."""
 
 
+def find_pyproject(start: Path) -> Path:
+    """The nearest ``pyproject.toml`` from ``start`` upward, as git and ruff find their configuration."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    raise CliError(f"no pyproject.toml in {start} or any folder above it: run alab in your project or pass --project")
+
+
 def _project_file(value: str | None) -> Path:
-    path = Path(value or ".").expanduser()
+    if value is None:
+        return find_pyproject(Path.cwd())
+    path = Path(value).expanduser()
     if path.is_dir():
         path = path / "pyproject.toml"
     if not path.is_file():
-        raise CliError(f"--project {value or '.'!r}: no pyproject.toml at {path}")
+        raise CliError(f"--project {value!r}: no pyproject.toml at {path}")
     return path.resolve()
 
 
@@ -92,14 +107,21 @@ def read_config(path_pyproject_toml: Path) -> dict[str, Any]:
     for key, value in config.items():
         expected = CONFIG_KEYS[key]
         if not isinstance(value, expected) or isinstance(value, bool):
-            raise CliError(f"{where}: {key} must be a {expected.__name__}, not {value!r}")
+            raise CliError(f"{where}: {key} must be {_TYPE_WORDS[expected]}, not {value!r}")
     return dict(config)
 
 
-def _guess_tool(path_pyproject_toml: Path) -> str | None:
-    """The tool whose lock file the project has, when there is exactly one."""
-    found = [tool for name, tool in _LOCK_FILES.items() if (path_pyproject_toml.parent / name).is_file()]
-    return found[0] if len(found) == 1 else None
+def _guess_tool(path_pyproject_toml: Path) -> str:
+    """The tool whose lock file the project has; when there is none or several, which ones and what to do."""
+    folder = path_pyproject_toml.parent
+    found = [name for name in _LOCK_FILES if (folder / name).is_file()]
+    if len(found) == 1:
+        return _LOCK_FILES[found[0]]
+    set_it = f"pass --tool or set tool in [tool.{CONFIG_TABLE}] of {path_pyproject_toml}"
+    if not found:
+        raise CliError(f"no lock file in {folder} (looked for {', '.join(_LOCK_FILES)}): lock the project or {set_it}")
+    choices = " or ".join(_LOCK_FILES[name] for name in found)
+    raise CliError(f"found {' and '.join(found)} in {folder}, cannot choose: {set_it} ({choices})")
 
 
 #: Environment variables that must never be sent to an index as its password, whatever their name.
@@ -164,12 +186,12 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
     settings.setdefault("python_version", "3.12")
     settings.setdefault("architecture", "x86_64")
     settings.setdefault("build_in", "local")
-    if "tool" not in settings and _guess_tool(path):
-        settings["tool"] = _guess_tool(path)
-    flags = {"layer_name": "--layer-name", "s3dir_lambda": "--s3dir", "tool": "--tool"}
+    flags = {"layer_name": "--layer-name", "s3dir_lambda": "--s3dir"}
     for key, flag in flags.items():
         if not settings.get(key):
             raise CliError(f"{key} is required: pass {flag} or set {key} in [tool.{CONFIG_TABLE}] of {path}")
+    if not settings.get("tool"):
+        settings["tool"] = _guess_tool(path)
     return settings
 
 
@@ -241,6 +263,14 @@ def cmd_layer_deploy(args: argparse.Namespace, out: Any, err: Any) -> int:
 
 
 # ---------------------------------------------------------------------------- parser
+def _package_version() -> str:
+    """The installed distribution's version (its metadata, so it is the one pip reports)."""
+    try:
+        return importlib.metadata.version("aws-lambda-artifact-builder")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage errors exit 1 like every other error: exit 2 means "changed" under --detailed-exitcode."""
 
@@ -249,7 +279,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_layer_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--project", help="pyproject.toml or its folder (default: the current folder)")
+    p.add_argument("--project", help="pyproject.toml or its folder (default: the nearest one upward)")
     p.add_argument("--layer-name", dest="layer_name")
     p.add_argument("--s3dir", "--s3dir-lambda", dest="s3dir_lambda", help="s3://bucket/prefix/ holding the record")
     p.add_argument("--tool", choices=[t.value for t in LayerBuildToolEnum], help="default: the one lock file found")
@@ -267,6 +297,7 @@ def _add_layer_options(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="alab", description="Build and publish AWS Lambda dependency layers.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--version", action="version", version=f"alab {_package_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     layer = commands.add_parser("layer", help="plan or deploy a dependency layer")
     layer_commands = layer.add_subparsers(dest="layer_command", required=True, metavar="ACTION")

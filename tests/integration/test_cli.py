@@ -16,9 +16,11 @@ from support.projects import lock, set_pin
 ALAB = Path(sys.executable).parent / "alab"
 
 
-def alab(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def alab(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     command = [str(ALAB)] if ALAB.exists() else [sys.executable, "-m", "aws_lambda_artifact_builder"]
-    return subprocess.run([*command, *args], capture_output=True, text=True, env=env or dict(os.environ), timeout=300)
+    return subprocess.run(
+        [*command, *args], capture_output=True, text=True, env=env or dict(os.environ), cwd=cwd, timeout=300
+    )
 
 
 @pytest.fixture()
@@ -48,7 +50,7 @@ def test_plan_deploy_plan_with_defaults_from_pyproject(configured, credentials, 
     project = str(configured.parent)
     first = alab("layer", "plan", "--project", project, "--detailed-exitcode")
     assert first.returncode == 2, first.stderr
-    assert "Layer sample-deps: CHANGE: nothing is recorded" in first.stdout
+    assert "Layer sample-deps: CHANGE: no earlier version is recorded" in first.stdout
     assert "+ alab-demo-core 1.0.0" in first.stdout
 
     deployed = alab("layer", "deploy", "--project", project, env=_env(credentials))
@@ -98,7 +100,7 @@ def test_flags_override_the_configuration(configured, credentials, bucket, lambd
         (["--architecture", "sparc"], "invalid choice: 'sparc'"),
         (["--s3dir", "my-bucket/prefix"], "s3dir_lambda 'my-bucket/prefix' is not an S3 URI"),
         (["--layer-name", "bad name"], "layer_name 'bad name' is not a Lambda layer name"),
-        (["--keep-last", "0"], "keep_last 0 must be an integer >= 1"),
+        (["--keep-last", "0"], "keep_last 0 must be a whole number of at least 1 (leave it unset to keep every version)"),
         (["--permission", "everyone"], "permissions entry 'everyone'"),
         (["--tool", "poetry"], "poetry.lock not found"),
         (["--s3dir", "s3://alab-no-such-bucket/x/"], "bucket 'alab-no-such-bucket', which does not exist"),
@@ -138,7 +140,7 @@ def test_missing_settings_and_a_bad_table_are_clear(project_copy, credentials):
 
     path.write_text(path.read_text().replace('layer_nme = "x"\n', ""))
     typed = alab("layer", "plan", "--project", str(path))
-    assert "keep_last must be a int, not '2'" in typed.stderr
+    assert "keep_last must be a whole number, not '2'" in typed.stderr
 
 
 def test_index_url_without_password_variable_is_an_error_naming_the_variable(configured, credentials):
@@ -152,3 +154,54 @@ def test_python_dash_m_runs_the_same_cli():
     result = subprocess.run([sys.executable, "-m", "aws_lambda_artifact_builder", "layer", "--help"], capture_output=True, text=True)
     assert result.returncode == 0
     assert "plan" in result.stdout and "deploy" in result.stdout
+
+
+def test_version_is_the_installed_distributions():
+    from importlib.metadata import version
+
+    result = alab("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"alab {version('aws-lambda-artifact-builder')}"
+
+
+def test_the_nearest_pyproject_upward_is_the_configuration(configured, tmp_path):
+    subfolder = configured.parent / "src" / "handlers"
+    subfolder.mkdir(parents=True)
+    result = alab("layer", "plan", "--detailed-exitcode", cwd=subfolder)
+    assert result.returncode == 2, result.stderr
+    assert "Layer sample-deps: CHANGE: no earlier version is recorded" in result.stdout
+
+    nowhere = alab("layer", "plan", cwd=tmp_path)  # the project is a subfolder of it: nothing above
+    assert nowhere.returncode == 1
+    assert "error: no pyproject.toml in " in nowhere.stderr and "or any folder above it" in nowhere.stderr
+
+
+def test_lock_detection_says_which_locks_it_found(configured):
+    (configured.parent / "requirements.txt").write_text("alab-demo-core==1.0.0\n")
+    several = alab("layer", "plan", cwd=configured.parent)
+    assert several.returncode == 1
+    assert f"found uv.lock and requirements.txt in {configured.parent}, cannot choose: pass --tool" in several.stderr
+    assert "(uv or pip)" in several.stderr
+    (configured.parent / "requirements.txt").unlink()
+    (configured.parent / "uv.lock").unlink()
+    none = alab("layer", "plan", cwd=configured.parent)
+    assert none.returncode == 1
+    assert "no lock file in" in none.stderr and "looked for uv.lock, poetry.lock, requirements.txt" in none.stderr
+
+
+def test_keep_last_deletes_old_versions_with_their_records_and_no_staging_zip_stays(
+    configured, credentials, bucket, s3_client, lambda_client, private_index, dir_tool_cache
+):
+    project = str(configured.parent)
+    first = alab("layer", "deploy", "--project", project, env=_env(credentials))
+    assert first.returncode == 0, first.stderr
+    assert set(s3_snapshot(s3_client, bucket)) == {"apps/sample/layer/000001/uv.lock", "apps/sample/layer/last-uv.lock"}
+
+    set_pin(configured, "alab-demo-core", "1.1.0")
+    lock("uv", configured.parent, private_index, dir_tool_cache)
+    second = alab("layer", "deploy", "--project", project, "--keep-last", "1", env=_env(credentials))
+    assert second.returncode == 0, second.stderr
+    assert "deleted   versions 1 (keep_last)" in second.stdout
+    assert "deleted versions [1] of sample-deps (keep_last=1) and their 1 record(s) in S3" in second.stderr
+    assert layer_versions(lambda_client, "sample-deps") == [2]
+    assert set(s3_snapshot(s3_client, bucket)) == {"apps/sample/layer/000002/uv.lock", "apps/sample/layer/last-uv.lock"}

@@ -309,6 +309,7 @@ def test_inputs_known_only_at_apply_defer_the_whole_decision_to_apply(
     assert layer["values"]["s3dir_lambda"] == s3dir
     assert layer["values"]["fingerprint"] == expected.fingerprint
     assert layer["values"]["publish_reason"] == expected.reason
+    assert expected.reason.startswith("no earlier version is recorded at ")  # still true after the apply
     assert tf.plan("after.tfplan").returncode == 0
 
 

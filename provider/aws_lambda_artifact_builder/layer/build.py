@@ -79,6 +79,7 @@ from .manifest import (
     find_tool,
     git_commit_of,
     logical_lines,
+    missing_tool_message,
     normalize_manifest_text,
     read_local_manifest,
 )
@@ -813,7 +814,7 @@ def _resolve_tool(name: str, path_bin: Path | str | None) -> str:
         return str(path)
     found = find_tool(name)
     if not found:
-        raise LayerError(f"{name} is not installed next to {sys.executable} nor on PATH; install it or pass path_bin_{name}")
+        raise LayerError(missing_tool_message(name))
     return found
 
 

@@ -121,7 +121,7 @@ def _check_keep_last(keep_last: Any) -> None:
     if keep_last is None:
         return
     if isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 1:
-        raise LayerError(f"keep_last {keep_last!r} must be an integer >= 1 (or None to keep every version)")
+        raise LayerError(f"keep_last {keep_last!r} must be a whole number of at least 1 (leave it unset to keep every version)")
 
 
 def _check_credentials(credentials: Any) -> None:

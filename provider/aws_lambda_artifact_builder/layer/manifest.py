@@ -592,10 +592,24 @@ def find_tool(name: str) -> str | None:
     return str(beside) if beside.exists() else shutil.which(name)
 
 
+#: The command that installs each tool next to this package (uv is a dependency, poetry an extra).
+TOOL_INSTALL_HINTS = {
+    "uv": "pip install uv (it comes with aws-lambda-artifact-builder: reinstall the package)",
+    "poetry": "pip install 'aws-lambda-artifact-builder[poetry]'",
+    "pip": "python -m ensurepip",
+}
+
+
+def missing_tool_message(name: str) -> str:
+    """One line naming where the tool was looked for and the command that installs it."""
+    hint = TOOL_INSTALL_HINTS.get(name, f"pip install {name}")
+    return f"{name} is not installed next to {sys.executable} nor on PATH; install it with: {hint}"
+
+
 def _require_tool(name: str, why: str) -> str:
     found = find_tool(name)
     if not found:
-        raise ManifestError(f"{name} is not installed next to {sys.executable} nor on PATH; it is needed to {why}")
+        raise ManifestError(f"{missing_tool_message(name)} (it is needed to {why})")
     return found
 
 
@@ -709,7 +723,8 @@ def _poetry_export(poetry: str, dir_project: Path, path_lock: Path, *, legacy_fa
                 return _poetry_scratch_export(poetry, dir_project, path_lock, None, versioned)
         if "export" in said and ("does not exist" in said or "not defined" in said):
             raise ManifestError(
-                f"{path_lock}: poetry has no export command; install poetry-plugin-export next to poetry"
+                f"{path_lock}: poetry has no export command; install it with: "
+                f"pip install 'aws-lambda-artifact-builder[poetry]' (poetry-plugin-export next to poetry)"
             )
         if "changed significantly" in said or "poetry lock" in said:
             raise ManifestError(f"{path_lock} is stale: poetry says: {said}")

@@ -34,7 +34,7 @@ from s3pathlib.api import S3Path
 from ..errors import LayerError
 from ..typehint import T_PRINTER
 from .clients import error_code, http_status, is_missing_key, make_clients, resolve_clients, without_automatic_retries
-from .foundation import MANIFEST_NAMES
+from .foundation import MANIFEST_NAMES, LayerS3Layout
 from .inputs import STATEMENT_PREFIX, LayerInputs, LayerPermission, resolve_layer_inputs
 from .package import PackagingOptions
 from .record import (
@@ -208,6 +208,32 @@ def apply_retention(
     versions = list_layer_versions(lambda_client=lambda_client, layer_name=layer_name)
     doomed = versions_beyond_retention(versions, keep_last=keep_last, current_version=current_version)
     return delete_layer_versions(layer_name=layer_name, versions=doomed, lambda_client=lambda_client)
+
+
+def delete_version_records(*, s3_client: S3Client, s3_layout: LayerS3Layout, versions: Iterable[int]) -> list[str]:
+    """Delete the S3 records (``layer/NNNNNN/…``) of versions retention deleted; returns their keys.
+
+    A record of a version Lambda no longer has would only mislead whoever reads the history (and grow the
+    bucket forever); the ``last-`` record never names one, as retention keeps the current version.
+    """
+    deleted: list[str] = []
+    for version in versions:
+        s3dir = s3_layout.get_s3dir_layer_version(version)
+        listed = s3_client.list_objects_v2(Bucket=s3dir.bucket, Prefix=s3dir.key)
+        for key in sorted(obj["Key"] for obj in listed.get("Contents", [])):
+            s3_client.delete_object(Bucket=s3dir.bucket, Key=key)
+            deleted.append(key)
+    return deleted
+
+
+def clear_staged_zip(*, s3_client: S3Client, s3_layout: LayerS3Layout) -> None:
+    """Once published and recorded, Lambda holds its own copy of the code: the staging zip (up to 250 MB
+    of storage per layer) can go (best effort; the next publish overwrites it anyway)."""
+    s3path = s3_layout.s3path_temp_layer_zip
+    try:
+        s3_client.delete_object(Bucket=s3path.bucket, Key=s3path.key)
+    except (ClientError, BotoCoreError):
+        pass
 
 
 # ---------------------------------------------------------------------------- permissions

@@ -50,7 +50,9 @@ from .publish import (
     apply_retention,
     check_other_records,
     clear_publish_intent,
+    clear_staged_zip,
     check_record_owner,
+    delete_version_records,
     deployment_from_record,
     PublishedVersion,
     find_layer_version_by_fingerprint,
@@ -352,7 +354,7 @@ def _decide(
     adoptable = _adoptable(listed, inputs.fingerprint)
     adopts = f"a deploy adopts version {adoptable}, published earlier with this fingerprint"
     if record is None:
-        why = fetched.problem or f"nothing is recorded at {uri} yet"
+        why = fetched.problem or f"no earlier version is recorded at {uri}"
         return LayerPlan(
             changed=True,
             reason=f"{why}: {adopts if adoptable is not None else 'a deploy publishes the first version'}",
@@ -613,7 +615,9 @@ def _build_and_package(
 def _finish(
     record: LayerRecord,
     *,
+    s3_client: S3Client,
     lambda_client: LambdaClient,
+    s3_layout: LayerS3Layout,
     published: bool,
     adopted: bool,
     keep_last: int | None,
@@ -637,7 +641,11 @@ def _finish(
             current_version=record.layer_version,
         )
         if deleted:
-            log(f"[retention] deleted versions {deleted} of {record.layer_name} (keep_last={keep_last})")
+            records = delete_version_records(s3_client=s3_client, s3_layout=s3_layout, versions=deleted)
+            log(
+                f"[retention] deleted versions {deleted} of {record.layer_name} (keep_last={keep_last}) "
+                f"and their {len(records)} record(s) in S3"
+            )
     return deployment_from_record(record, published=published, adopted=adopted, deleted_versions=deleted)
 
 
@@ -682,7 +690,13 @@ def deploy_layer(
     )
     s3_client, lambda_client = resolve_clients(s3_client, lambda_client, region, endpoint_url)
     finish = functools.partial(
-        _finish, lambda_client=lambda_client, keep_last=keep_last, permissions=permissions, log=log
+        _finish,
+        s3_client=s3_client,
+        lambda_client=lambda_client,
+        s3_layout=inputs.s3_layout,
+        keep_last=keep_last,
+        permissions=permissions,
+        log=log,
     )
     claim = DeployClaim(
         s3_client=s3_client,
@@ -760,4 +774,6 @@ def deploy_layer(
             s3_client=s3_client, inputs=inputs, record=record, expected_etag=plan.record_etag, printer=log
         )
         clear_publish_intent(s3_client=s3_client, inputs=inputs)
+        if not adopted:
+            clear_staged_zip(s3_client=s3_client, s3_layout=inputs.s3_layout)
         return finish(record, published=not adopted, adopted=adopted)
