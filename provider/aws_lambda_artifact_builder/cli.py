@@ -16,18 +16,17 @@ import json
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .constants import ArchitectureEnum, LayerBuildToolEnum
-from .errors import LayerError
+from .errors import LayerError, redact
 from .layer.clients import make_clients
 from .layer.foundation import Credentials, mask_url_credentials
-from .layer.inputs import BUILD_IN
+from .constants import DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN, DEFAULT_PYTHON_VERSION
+from .layer.spec import SPEC_CLASSES, SpecField, core_kwargs, spec_fields
 from .terraform_provider.install import add_terraform_commands
 
 if sys.version_info >= (3, 11):
@@ -38,19 +37,8 @@ else:  # pragma: no cover
 CONFIG_TABLE = "aws_lambda_artifact_builder"
 DEFAULT_PASSWORD_ENV = "ALAB_INDEX_PASSWORD"
 
-#: Keys accepted in ``[tool.aws_lambda_artifact_builder]``, with the type each must have.
-CONFIG_KEYS: dict[str, type] = {
-    "layer_name": str,
-    "s3dir_lambda": str,
-    "tool": str,
-    "python_version": str,
-    "architecture": str,
-    "ignore_packages": list,
-    "build_in": str,
-    "image": str,
-    "container_runtime": str,
-    "keep_last": int,
-    "permissions": list,
+#: Keys only the command line has (where AWS is, the index login), besides the layer's options.
+CLI_ONLY_KEYS: dict[str, type] = {
     "region": str,
     "index_name": str,
     "index_url": str,
@@ -58,6 +46,15 @@ CONFIG_KEYS: dict[str, type] = {
     "index_password_env": str,
     "credentials_file": str,
 }
+
+
+def config_keys(classes: Iterable[type] = SPEC_CLASSES) -> dict[str, type]:
+    """Keys accepted in ``[tool.aws_lambda_artifact_builder]``, with the type each must have."""
+    keys = {f.name: f.option.kind for f in spec_fields(classes) if f.option.config}
+    return {**keys, **CLI_ONLY_KEYS}
+
+
+CONFIG_KEYS: dict[str, type] = config_keys()
 
 _LOCK_FILES = {"uv.lock": "uv", "poetry.lock": "poetry", "requirements.txt": "pip"}
 
@@ -91,7 +88,7 @@ def read_config(path_pyproject_toml: Path) -> dict[str, Any]:
         raise CliError(f"{where}: unknown keys {', '.join(unknown)}; known: {', '.join(CONFIG_KEYS)}")
     for key, value in config.items():
         expected = CONFIG_KEYS[key]
-        if not isinstance(value, expected) or isinstance(value, bool):
+        if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
             raise CliError(f"{where}: {key} must be a {expected.__name__}, not {value!r}")
     return dict(config)
 
@@ -161,9 +158,9 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
         if value is not None and value != []:
             settings[key] = value
     settings["path_pyproject_toml"] = path
-    settings.setdefault("python_version", "3.12")
-    settings.setdefault("architecture", "x86_64")
-    settings.setdefault("build_in", "local")
+    settings.setdefault("python_version", DEFAULT_PYTHON_VERSION)
+    settings.setdefault("architecture", DEFAULT_ARCHITECTURE)
+    settings.setdefault("build_in", DEFAULT_BUILD_IN)
     if "tool" not in settings and _guess_tool(path):
         settings["tool"] = _guess_tool(path)
     flags = {"layer_name": "--layer-name", "s3dir_lambda": "--s3dir", "tool": "--tool"}
@@ -179,9 +176,9 @@ def _clients(settings: dict[str, Any], args: argparse.Namespace) -> dict[str, An
     return {"s3_client": s3_client, "lambda_client": lambda_client}
 
 
-def _common(settings: dict[str, Any]) -> dict[str, Any]:
-    keys = ("layer_name", "path_pyproject_toml", "s3dir_lambda", "tool", "python_version", "architecture")
-    common = {k: settings[k] for k in keys}
+def _common(settings: dict[str, Any], *, deploy: bool = False) -> dict[str, Any]:
+    """The layer's options as ``plan_layer`` (or ``deploy_layer``) takes them."""
+    common = core_kwargs(settings, deploy=deploy)
     common["ignore_packages"] = settings.get("ignore_packages")
     return common
 
@@ -217,14 +214,9 @@ def cmd_layer_deploy(args: argparse.Namespace, out: Any, err: Any) -> int:
     credentials = _credentials(settings)
     args._secret = credentials.password if credentials else None
     deployment = deploy_layer(
-        **_common(settings),
+        **_common(settings, deploy=True),
         **_clients(settings, args),
-        build_in=settings["build_in"],
         credentials=credentials,
-        image=settings.get("image"),
-        container_runtime=settings.get("container_runtime"),
-        keep_last=settings.get("keep_last"),
-        permissions=settings.get("permissions"),
         verbose=not args.quiet,
         printer=lambda line: print(line, file=err, flush=True),
     )
@@ -248,23 +240,31 @@ class _Parser(argparse.ArgumentParser):
         self.exit(1, f"error: {self.prog}: {message}\n")
 
 
-def _add_layer_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--project", help="pyproject.toml or its folder (default: the current folder)")
-    p.add_argument("--layer-name", dest="layer_name")
-    p.add_argument("--s3dir", "--s3dir-lambda", dest="s3dir_lambda", help="s3://bucket/prefix/ holding the record")
-    p.add_argument("--tool", choices=[t.value for t in LayerBuildToolEnum], help="default: the one lock file found")
-    p.add_argument("--python-version", dest="python_version", help="default: 3.12")
-    p.add_argument("--architecture", choices=[a.value for a in ArchitectureEnum], help="default: x86_64")
-    p.add_argument(
-        "--ignore-package", dest="ignore_packages", action="append", default=[], metavar="NAME",
-        help="leave a distribution out of the layer (repeatable; replaces the default list)",
-    )
+def _add_spec_argument(p: argparse.ArgumentParser, field: SpecField) -> None:
+    """The flag of one spec option; its default is ``None`` so the configuration table shows through."""
+    opt = field.option
+    kwargs: dict[str, Any] = {"dest": opt.dest or field.name, "help": opt.help}
+    if opt.kind is list:
+        kwargs.update(action="append", default=[], metavar=opt.metavar or "VALUE")
+    elif opt.kind is bool:
+        kwargs.update(action=argparse.BooleanOptionalAction, default=None)
+    else:
+        kwargs.update(type=opt.kind, choices=opt.choices, metavar=opt.metavar)
+    p.add_argument(*opt.cli_flags(field.name), **kwargs)
+
+
+def _add_layer_options(p: argparse.ArgumentParser, command: str, classes: Iterable[type]) -> None:
+    for field in spec_fields(classes):
+        if command in field.option.commands:
+            _add_spec_argument(p, field)
     p.add_argument("--region", help="AWS region (default: boto3's)")
     p.add_argument("--endpoint-url", help="AWS endpoint (default: boto3's, e.g. AWS_ENDPOINT_URL)")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(classes: Iterable[type] = SPEC_CLASSES) -> argparse.ArgumentParser:
+    """The whole command line; the layer's flags come from the spec ``classes`` (``layer/spec.py``)."""
+    classes = tuple(classes)
     parser = _Parser(prog="alab", description="Build and publish AWS Lambda dependency layers.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -272,22 +272,14 @@ def build_parser() -> argparse.ArgumentParser:
     layer_commands = layer.add_subparsers(dest="layer_command", required=True, metavar="ACTION")
 
     plan = layer_commands.add_parser("plan", help="would a deploy publish? (no build, no write)")
-    _add_layer_options(plan)
+    _add_layer_options(plan, "plan", classes)
     plan.add_argument(
         "--detailed-exitcode", action="store_true", help="exit 0 for no change, 2 for a change, 1 for an error"
     )
     plan.set_defaults(handler=cmd_layer_plan)
 
     deploy = layer_commands.add_parser("deploy", help="publish a new version if the manifest changed")
-    _add_layer_options(deploy)
-    deploy.add_argument("--build-in", dest="build_in", choices=BUILD_IN, help="default: local")
-    deploy.add_argument("--image", help="container image for --build-in container")
-    deploy.add_argument("--container-runtime", dest="container_runtime", help="docker or podman")
-    deploy.add_argument("--keep-last", dest="keep_last", type=int, metavar="N", help="delete older versions of ours")
-    deploy.add_argument(
-        "--permission", dest="permissions", action="append", default=[], metavar="WHO",
-        help="grant GetLayerVersion to an account id, an organization id (o-...) or 'public' (repeatable)",
-    )
+    _add_layer_options(deploy, "deploy", classes)
     deploy.add_argument("--index-name", dest="index_name", help="name of the private index (default: private)")
     deploy.add_argument("--index-url", dest="index_url", help="private index URL, without login")
     deploy.add_argument("--index-username", dest="index_username")
@@ -304,14 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _one_line(message: str, secret: str | None) -> str:
     text = " | ".join(line.strip() for line in str(message).splitlines() if line.strip())
-    text = mask_url_credentials(text)
-    if not secret:
-        return text
-    from .layer.build import mask_token
-
-    for form in {secret, quote(secret, safe="")}:
-        text = mask_token(text, form)
-    return text
+    return redact(text, [secret])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -27,6 +27,20 @@ class ArchitectureEnum(str, enum.Enum):
     arm64 = "arm64"
 
 
+#: The target a layer gets when none is given: the newest runtime most users deploy, on Intel.
+DEFAULT_PYTHON_VERSION = "3.12"
+DEFAULT_ARCHITECTURE = ArchitectureEnum.x86_64.value
+
+
+class BuildInEnum(str, enum.Enum):
+    """Where a layer is built: on this machine, or in a container of the target's image."""
+
+    local = "local"
+    container = "container"
+
+
+DEFAULT_BUILD_IN = BuildInEnum.local.value
+
 #: The CPU name a wheel tag and ``platform_machine`` use for each Lambda architecture.
 ARCHITECTURE_MACHINE: dict[str, str] = {
     ArchitectureEnum.x86_64.value: "x86_64",

@@ -67,8 +67,8 @@ from packaging.tags import Tag, compatible_tags, cpython_tags
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from ..constants import LayerBuildToolEnum
-from ..errors import LayerError, ManifestError
+from ..constants import DEFAULT_ARCHITECTURE, DEFAULT_PYTHON_VERSION, LayerBuildToolEnum
+from ..errors import LayerError, ManifestError, redact
 from ..typehint import T_PRINTER
 from .foundation import BaseLogger, Credentials, LayerPathLayout, coerce_tool, mask_url_credentials
 from .manifest import (
@@ -379,32 +379,9 @@ def credentials_env(credentials: Credentials) -> dict[str, str]:
     }
 
 
-def secret_values(credentials: Credentials | None) -> list[str]:
-    """The strings that must never be shown: the password, raw and URL-encoded."""
-    if credentials is None or not credentials.password:
-        return []
-    from urllib.parse import quote
-
-    return sorted({credentials.password, quote(credentials.password, safe="")}, key=len, reverse=True)
-
-
 def mask_secrets(text: str, credentials: Credentials | None) -> str:
-    """Text safe to print: URL logins and the password removed.
-
-    The password is masked where it stands as a whole token, not inside longer words: a short
-    password would otherwise turn every occurrence of its letters into ``****`` (see ``mask_token``).
-    """
-    text = mask_url_credentials(text)
-    for secret in secret_values(credentials):
-        text = mask_token(text, secret)
-    return text
-
-
-def mask_token(text: str, secret: str) -> str:
-    """``secret`` replaced by ``****`` wherever no letter or digit touches it on either side."""
-    if not secret:
-        return text
-    return re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", "****", text)
+    """Text safe to print: URL logins and the password (raw and URL-encoded) removed; see ``redact``."""
+    return redact(text, [credentials.password] if credentials is not None else [])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -992,8 +969,8 @@ def _build_in_local(
 def build_layer_artifacts_using_pip_in_local(
     *,
     path_pyproject_toml: Path | str,
-    python_version: str = "3.12",
-    architecture: str = "x86_64",
+    python_version: str = DEFAULT_PYTHON_VERSION,
+    architecture: str = DEFAULT_ARCHITECTURE,
     credentials: Credentials | None = None,
     path_bin_pip: Path | str | None = None,
     skip_prompt: bool = False,
@@ -1017,8 +994,8 @@ def build_layer_artifacts_using_pip_in_local(
 def build_layer_artifacts_using_poetry_in_local(
     *,
     path_pyproject_toml: Path | str,
-    python_version: str = "3.12",
-    architecture: str = "x86_64",
+    python_version: str = DEFAULT_PYTHON_VERSION,
+    architecture: str = DEFAULT_ARCHITECTURE,
     credentials: Credentials | None = None,
     path_bin_poetry: Path | str | None = None,
     skip_prompt: bool = False,
@@ -1046,8 +1023,8 @@ def build_layer_artifacts_using_poetry_in_local(
 def build_layer_artifacts_using_uv_in_local(
     *,
     path_pyproject_toml: Path | str,
-    python_version: str = "3.12",
-    architecture: str = "x86_64",
+    python_version: str = DEFAULT_PYTHON_VERSION,
+    architecture: str = DEFAULT_ARCHITECTURE,
     credentials: Credentials | None = None,
     path_bin_uv: Path | str | None = None,
     skip_prompt: bool = False,
@@ -1072,8 +1049,8 @@ def build_layer_artifacts_in_local(
     *,
     tool: LayerBuildToolEnum | str,
     path_pyproject_toml: Path | str,
-    python_version: str = "3.12",
-    architecture: str = "x86_64",
+    python_version: str = DEFAULT_PYTHON_VERSION,
+    architecture: str = DEFAULT_ARCHITECTURE,
     credentials: Credentials | None = None,
     skip_prompt: bool = False,
     verbose: bool = True,

@@ -21,19 +21,13 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from s3pathlib.api import S3Path
 
 from ..constants import ZFILL, LayerBuildToolEnum
-from ..errors import LayerError
+from ..errors import LayerError, mask_url_credentials
 from ..typehint import T_PRINTER
 
 if TYPE_CHECKING:  # pragma: no cover
     from mypy_boto3_s3 import S3Client
 
 _MASK = "****"
-
-
-def mask_url_credentials(text: str) -> str:
-    """Replace the ``user:password@`` part of every URL in ``text`` so logs never show it."""
-    # The user-info ends at the LAST "@" before the path: a raw "@" in a password is still login.
-    return re.sub(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s]*@", r"\g<scheme>", text)
 
 
 def _write_private_file(path: Path, content: bytes) -> None:

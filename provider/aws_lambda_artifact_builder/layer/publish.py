@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 from s3pathlib.api import S3Path
 
+from ..constants import DEFAULT_PYTHON_VERSION, DEFAULT_ARCHITECTURE
 from ..errors import LayerError
 from ..typehint import T_PRINTER
 from .clients import error_code, http_status, is_missing_key, make_clients, resolve_clients, without_automatic_retries
@@ -489,8 +490,8 @@ def publish_layer_version(
     path_pyproject_toml: Path | str,
     s3dir_lambda: S3Path | str,
     tool: str,
-    python_version: str = "3.12",
-    architecture: str = "x86_64",
+    python_version: str = DEFAULT_PYTHON_VERSION,
+    architecture: str = DEFAULT_ARCHITECTURE,
     ignore_packages: Iterable[str] | None = None,
     packaging_options: PackagingOptions | None = None,
     s3_client: S3Client | None = None,

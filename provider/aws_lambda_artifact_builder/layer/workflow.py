@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 from s3pathlib.api import S3Path
 
+from ..constants import DEFAULT_PYTHON_VERSION, DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN
 from ..errors import LayerError
 from ..typehint import T_PRINTER
 from .claim import DeployClaim
@@ -442,8 +443,8 @@ def plan_layer(
     path_pyproject_toml: Path | str,
     s3dir_lambda: S3Path | str,
     tool: str,
-    python_version: str = "3.12",
-    architecture: str = "x86_64",
+    python_version: str = DEFAULT_PYTHON_VERSION,
+    architecture: str = DEFAULT_ARCHITECTURE,
     ignore_packages: Iterable[str] | None = None,
     packaging_options: PackagingOptions | None = None,
     s3_client: S3Client | None = None,
@@ -647,10 +648,10 @@ def deploy_layer(
     path_pyproject_toml: Path | str,
     s3dir_lambda: S3Path | str,
     tool: str,
-    python_version: str = "3.12",
-    architecture: str = "x86_64",
+    python_version: str = DEFAULT_PYTHON_VERSION,
+    architecture: str = DEFAULT_ARCHITECTURE,
     ignore_packages: Iterable[str] | None = None,
-    build_in: str = "local",
+    build_in: str = DEFAULT_BUILD_IN,
     credentials: Credentials | None = None,
     image: str | None = None,
     container_runtime: str | None = None,
