@@ -22,7 +22,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import LayerError, redact
+from .errors import LayerError, aws_error, redact
 from .layer.clients import make_clients
 from .layer.foundation import Credentials, mask_url_credentials
 from .constants import DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN, DEFAULT_PYTHON_VERSION
@@ -299,6 +299,14 @@ def _one_line(message: str, secret: str | None) -> str:
     return redact(text, [secret])
 
 
+def _user_error(error: Exception) -> Exception:
+    """botocore's own failures (no credentials, no region, an AWS refusal) as one line naming the fix."""
+    if isinstance(error, (ClientError, BotoCoreError)):
+        operation = getattr(error, "operation_name", None) or "an AWS call"
+        return aws_error(error, operation=operation, what="AWS")
+    return error
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -313,7 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (LayerError, ClientError, BotoCoreError, OSError) as e:
         if args.debug:
             raise
-        print(f"error: {_one_line(str(e), args._secret)}", file=sys.stderr)
+        print(f"error: {_one_line(str(_user_error(e)), args._secret)}", file=sys.stderr)
         return 1
     except Exception as e:
         if args.debug:

@@ -56,20 +56,23 @@ _NO_CREDENTIALS_FIX = (
 _NO_REGION_FIX = "no AWS region set: set AWS_REGION (or AWS_DEFAULT_REGION), pass --region, or configure a profile"
 
 
-def aws_error(error: BaseException, *, operation: str, subject: str) -> AwsError:
-    """``error`` (a botocore ``ClientError`` or ``BotoCoreError``) as one line naming the operation and a fix."""
+def aws_error(error: BaseException, *, operation: str, what: str) -> AwsError:
+    """``error`` (botocore's) as one line: ``what`` failed, why, and what fixes it.
+
+    Missing credentials or region become the fix alone; an AWS refusal names the operation to allow.
+    """
     from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError, PartialCredentialsError
 
     if isinstance(error, (NoCredentialsError, PartialCredentialsError)):
-        return AwsError(f"{subject}: {operation} failed", operation=operation, fix=_NO_CREDENTIALS_FIX)
+        return AwsError(f"{what} ({operation})", operation=operation, fix=_NO_CREDENTIALS_FIX)
     if isinstance(error, NoRegionError):
-        return AwsError(f"{subject}: {operation} failed", operation=operation, fix=_NO_REGION_FIX)
+        return AwsError(f"{what} ({operation})", operation=operation, fix=_NO_REGION_FIX)
+    fix = ""
     if isinstance(error, ClientError):
         code = str(error.response.get("Error", {}).get("Code", ""))
         if code in ("AccessDenied", "AccessDeniedException", "UnrecognizedClientException", "ExpiredToken"):
-            fix = f"check that the AWS identity in use may call {operation} ({code})"
-            return AwsError(f"{subject}: {operation} failed: {error}", operation=operation, fix=fix)
-    return AwsError(f"{subject}: {operation} failed: {error}", operation=operation)
+            fix = f"check that the AWS identity in use is allowed {operation}"
+    return AwsError(f"{what}: {error}", operation=operation, fix=fix)
 
 
 MASK = "****"

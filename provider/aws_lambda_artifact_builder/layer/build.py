@@ -68,7 +68,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from packaging.version import InvalidVersion, Version
 
 from ..constants import DEFAULT_ARCHITECTURE, DEFAULT_PYTHON_VERSION, LayerBuildToolEnum
-from ..errors import LayerError, ManifestError, redact
+from ..errors import BuildError, LayerError, ManifestError, redact
 from ..typehint import T_PRINTER
 from .foundation import BaseLogger, Credentials, LayerPathLayout, coerce_tool, mask_url_credentials
 from .manifest import (
@@ -613,7 +613,7 @@ def run_command(
             errors="replace",
         )
     except OSError as e:
-        raise LayerError(f"{description} could not start {argv[0]!r}: {e.strerror or e}") from None
+        raise BuildError(f"{description} could not start {argv[0]!r}: {e.strerror or e}") from None
     assert proc.stdout is not None
     with proc:
         for raw in proc.stdout:
@@ -625,7 +625,7 @@ def run_command(
         return
     output = "\n".join(tail)
     hint = explain(output) if explain is not None else ""
-    raise LayerError(
+    raise BuildError(
         f"{description} failed with exit code {proc.returncode}\ncommand: {shown}\n{output}" + (f"\n{hint}" if hint else "")
     )
 

@@ -18,7 +18,7 @@ from typing import Any
 from s3pathlib.api import S3Path
 
 from ..constants import DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN, DEFAULT_PYTHON_VERSION, BuildInEnum, LayerBuildToolEnum
-from ..errors import LayerError
+from ..errors import LayerError, LayerInputError
 from .foundation import MANIFEST_NAMES, Credentials, LayerPathLayout, LayerS3Layout, coerce_s3dir, coerce_tool
 from .manifest import LocalManifest, compute_fingerprint, normalize_manifest_text, read_local_manifest
 from .package import PackagingOptions
@@ -255,10 +255,10 @@ def validate_layer_inputs(
 
 
 def resolve_layer_inputs(**kwargs: Any) -> LayerInputs:
-    """``check_layer_inputs`` for the API: one ``LayerError`` listing every problem."""
+    """``check_layer_inputs`` for the API: one ``LayerInputError`` holding every problem."""
     errors, inputs = check_layer_inputs(**kwargs)
     if inputs is None:
-        raise LayerError("; ".join(message for _, message in errors))
+        raise LayerInputError(errors)
     return inputs
 
 

@@ -248,7 +248,7 @@ def type_problems(
     problems = []
     skipped = set(skip)
     for f in spec_fields(classes):
-        value = values.get(f.name)
+        value: Any = values.get(f.name)
         if value is None or f.name in skipped:
             continue
         kind = f.option.kind

@@ -27,7 +27,7 @@ from tf.types import Unknown
 from tf.utils import Diagnostics
 
 from .. import api
-from ..errors import redact
+from ..errors import LayerInputError, redact
 from ..layer.inputs import CHECKED_INPUTS
 from ..layer.spec import SPEC_CLASSES, SpecField, core_kwargs, replacing_inputs, spec_fields, type_problems
 from .servicer import WriteOnlyAttribute
@@ -258,6 +258,10 @@ class LayerResource(Resource):
                 printer=_stderr_printer,
                 **self.provider.clients(),
             )
+        except LayerInputError as exc:  # one diagnostic per wrong input, on its attribute
+            for name, reason in exc.problems:
+                diags.add_error(f"Invalid {name}", _scrub(reason, credentials), path=[name])
+            return prior
         except Exception as exc:  # a failed build or publish is reported to Terraform, with secrets removed
             diags.add_error(f"Cannot deploy layer {values['layer_name']}", _scrub(str(exc), credentials))
             return prior
