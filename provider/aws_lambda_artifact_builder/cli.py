@@ -24,7 +24,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .errors import LayerError, aws_error, redact
 from .layer.clients import make_clients
-from .layer.foundation import Credentials, mask_url_credentials
+from .errors import mask_url_credentials
+from .layer.foundation import Credentials
 from .constants import DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN, DEFAULT_PYTHON_VERSION
 from .layer.spec import SPEC_CLASSES, SpecField, core_kwargs, spec_fields
 from .terraform_provider.install import add_terraform_commands

@@ -418,7 +418,7 @@ class LambdaLayer(dynamic.Resource, module="aws_lambda_artifact_builder", name="
         secret_credentials: pulumi.Output[Any] | None = (
             None
             if credentials is None
-            else pulumi.Output.secret(pulumi.Output.from_input(credentials).apply(_credentials_dict))  # type: ignore[arg-type]
+            else pulumi.Output.secret(pulumi.Output.from_input(credentials).apply(_credentials_dict))
         )
         props: dict[str, Any] = {
             "layer_name": layer_name,

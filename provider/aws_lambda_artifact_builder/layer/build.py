@@ -53,7 +53,6 @@ import dataclasses
 import hashlib
 import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -70,7 +69,8 @@ from packaging.version import InvalidVersion, Version
 from ..constants import DEFAULT_ARCHITECTURE, DEFAULT_PYTHON_VERSION, LayerBuildToolEnum
 from ..errors import BuildError, LayerError, ManifestError, redact
 from ..typehint import T_PRINTER
-from .foundation import BaseLogger, Credentials, LayerPathLayout, coerce_tool, mask_url_credentials
+from ..errors import mask_url_credentials
+from .foundation import BaseLogger, Credentials, LayerPathLayout, coerce_tool
 from .manifest import (
     INDEX_OPTIONS,
     LocalManifest,
@@ -79,7 +79,6 @@ from .manifest import (
     find_tool,
     git_commit_of,
     logical_lines,
-    normalize_manifest_text,
     read_local_manifest,
 )
 from .package import read_distributions

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 from botocore.config import Config
@@ -84,7 +84,8 @@ def without_automatic_retries(lambda_client: LambdaClient) -> LambdaClient:
     """
     for name in NON_IDEMPOTENT_LAMBDA_CALLS:
         lambda_client.meta.events.register_first(
-            f"needs-retry.lambda.{name}", _never_retry, unique_id=f"alab-no-retry-{name}"
+            # The stubs type handlers as returning None; a needs-retry handler's answer is its return value.
+            f"needs-retry.lambda.{name}", cast(Any, _never_retry), unique_id=f"alab-no-retry-{name}"
         )
     return lambda_client
 

@@ -102,7 +102,7 @@ class LayerInputs:
         return self.s3_layout.get_s3path_last_manifest(self.manifest_name)
 
     def s3uri_manifest_for(self, version: int) -> str:
-        return self.s3_layout.get_s3path_versioned_manifest(version, self.manifest_name).uri
+        return str(self.s3_layout.get_s3path_versioned_manifest(version, self.manifest_name).uri)
 
 
 def _check_ignore_packages(ignore_packages: Any) -> list[str] | None:

@@ -99,7 +99,7 @@ class LayerDeployment:
 
     @property
     def s3uri_manifest(self) -> str:
-        return self.s3path_manifest.uri
+        return str(self.s3path_manifest.uri)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -19,7 +19,6 @@ import fcntl
 import functools
 import os
 import queue
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
