@@ -143,3 +143,17 @@ def test_type_problems_name_the_input(values, bad):
 def test_spec_classes_are_frozen():
     for cls in SPEC_CLASSES:
         assert cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
+
+
+def test_packaging_options_are_checked_on_their_own_input_by_pulumi_and_the_api(tmp_path):
+    from aws_lambda_artifact_builder.api import PackagingOptions, validate_layer_inputs
+
+    news = {"layer_name": "demo", "path_pyproject_toml": str(tmp_path / "none.toml"), "s3dir_lambda": "s3://bucket/x/",
+            "tool": "uv", "unzipped_size_limit": 0}
+    failures = {f.property: f.reason for f in LambdaLayerProvider().check({}, news).failures}
+    assert "unzipped_size_limit 0 must be an integer >= 1" == failures["unzipped_size_limit"]
+    problems = dict(
+        validate_layer_inputs(**{k: v for k, v in news.items() if k != "unzipped_size_limit"},
+                              packaging_options=PackagingOptions(unzipped_size_limit=0))
+    )
+    assert problems["unzipped_size_limit"] == failures["unzipped_size_limit"]

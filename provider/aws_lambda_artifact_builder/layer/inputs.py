@@ -137,11 +137,16 @@ def _check_build_in(build_in: Any) -> None:
 def _check_packaging_options(options: Any) -> None:
     if options is not None and not isinstance(options, PackagingOptions):
         raise LayerError(f"packaging_options must be a PackagingOptions object or None, not {type(options).__name__}")
-    if options is not None and (isinstance(options.unzipped_size_limit, bool) or not isinstance(
-        options.unzipped_size_limit, int) or options.unzipped_size_limit < 1):
-        raise LayerError(f"unzipped_size_limit {options.unzipped_size_limit!r} must be an integer >= 1")
-    if options is not None and not isinstance(options.compile_bytecode, bool):
-        raise LayerError(f"compile_bytecode {options.compile_bytecode!r} must be true or false")
+
+
+def _check_size_limit(limit: Any) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise LayerError(f"unzipped_size_limit {limit!r} must be an integer >= 1")
+
+
+def _check_compile_bytecode(value: Any) -> None:
+    if not isinstance(value, bool):
+        raise LayerError(f"compile_bytecode {value!r} must be true or false")
 
 
 #: The inputs ``check_layer_inputs`` checks itself, with messages more precise than a type check.
@@ -194,6 +199,9 @@ def check_layer_inputs(
     check("build_in", _check_build_in, build_in)
     check("credentials", _check_credentials, credentials)
     check("packaging_options", _check_packaging_options, packaging_options)
+    if isinstance(packaging_options, PackagingOptions):  # each option on the input the front ends show
+        check("unzipped_size_limit", _check_size_limit, packaging_options.unzipped_size_limit)
+        check("compile_bytecode", _check_compile_bytecode, packaging_options.compile_bytecode)
     if not isinstance(path_pyproject_toml, (str, Path)) or not str(path_pyproject_toml):
         errors.append(("path_pyproject_toml", f"path_pyproject_toml must be a path, not {path_pyproject_toml!r}"))
     elif not Path(path_pyproject_toml).is_file():
