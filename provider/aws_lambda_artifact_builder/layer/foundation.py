@@ -344,6 +344,11 @@ class LayerS3Layout:
         """Staging key Lambda reads the zip from while publishing; not kept per version."""
         return self.s3dir_lambda.joinpath("layer", "layer.zip")
 
+    @property
+    def s3path_deploy_claim(self) -> S3Path:
+        """The claim a deploy that found a change holds while it builds and publishes (``claim.py``)."""
+        return self.s3dir_lambda.joinpath("layer", "deploy-claim.json")
+
     def get_s3dir_layer_version(self, layer_version: int) -> S3Path:
         if isinstance(layer_version, bool) or not isinstance(layer_version, int) or layer_version < 1:
             raise LayerError(f"layer version must be an integer >= 1, not {layer_version!r}")

@@ -759,7 +759,7 @@ def deploy_layer(
     )
     claim = DeployClaim(
         s3_client=s3_client,
-        s3path=inputs.s3_layout.s3dir_lambda.joinpath("layer", "deploy-claim.json"),
+        s3path=inputs.s3_layout.s3path_deploy_claim,
         purpose=f"layer {inputs.layer_name} fingerprint {inputs.fingerprint[:12]}",
         printer=log,
     )
