@@ -26,7 +26,7 @@ from .errors import LayerError, aws_error, redact
 from .layer.clients import make_clients
 from .errors import mask_url_credentials
 from .layer.foundation import Credentials
-from .constants import DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN, DEFAULT_PYTHON_VERSION
+from .constants import DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN, DEFAULT_PYTHON_VERSION, LayerBuildToolEnum
 from .layer.spec import SPEC_CLASSES, SpecField, core_kwargs, spec_fields
 from .terraform_provider.install import add_terraform_commands
 
@@ -57,7 +57,7 @@ def config_keys(classes: Iterable[type] = SPEC_CLASSES) -> dict[str, type]:
 
 CONFIG_KEYS: dict[str, type] = config_keys()
 
-_LOCK_FILES = {"uv.lock": "uv", "poetry.lock": "poetry", "requirements.txt": "pip"}
+_LOCK_FILES = {tool.manifest_name: tool.value for tool in LayerBuildToolEnum}
 
 
 class CliError(LayerError):

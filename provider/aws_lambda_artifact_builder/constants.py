@@ -15,6 +15,11 @@ class LayerBuildToolEnum(str, enum.Enum):
     poetry = "poetry"
     uv = "uv"
 
+    @property
+    def manifest_name(self) -> str:
+        """The file next to ``pyproject.toml`` that pins this tool's dependencies."""
+        return {"pip": "requirements.txt", "poetry": "poetry.lock", "uv": "uv.lock"}[self.value]
+
 
 #: Python versions Lambda offers as managed runtimes today; a newer one is accepted with a warning.
 SUPPORTED_PYTHON_VERSIONS: tuple[str, ...] = ("3.10", "3.11", "3.12", "3.13", "3.14")

@@ -301,7 +301,7 @@ def locked_pins(
     """The pins of ``dependencies`` (a target's runtime set, from ``runtime_dependencies``), with the
     index, hashes and files the manifest records for each; sorted by name."""
     tool = coerce_tool(tool)
-    manifest = manifest_name or {"pip": "requirements.txt", "poetry": "poetry.lock", "uv": "uv.lock"}[tool.value]
+    manifest = manifest_name or tool.manifest_name
     if isinstance(manifest_content, bytes):
         manifest_content = manifest_content.decode("utf-8-sig")
     pins: list[LockedPin] = []

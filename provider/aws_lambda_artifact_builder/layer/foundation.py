@@ -302,11 +302,7 @@ def coerce_tool(tool: Any) -> LayerBuildToolEnum:
 
 
 #: File name of the manifest of each tool, as stored in S3 too.
-MANIFEST_NAMES: dict[LayerBuildToolEnum, str] = {
-    LayerBuildToolEnum.pip: "requirements.txt",
-    LayerBuildToolEnum.poetry: "poetry.lock",
-    LayerBuildToolEnum.uv: "uv.lock",
-}
+MANIFEST_NAMES: dict[LayerBuildToolEnum, str] = {tool: tool.manifest_name for tool in LayerBuildToolEnum}
 
 
 def coerce_s3dir(s3dir: S3Path | str) -> S3Path:
