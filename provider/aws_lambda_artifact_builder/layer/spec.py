@@ -216,13 +216,14 @@ def packaging_options_from(values: Mapping[str, Any]) -> PackagingOptions:
 
 
 def core_kwargs(values: Mapping[str, Any], *, deploy: bool, classes: Iterable[type] = SPEC_CLASSES) -> dict[str, Any]:
-    """The keyword arguments of ``plan_layer`` (``deploy=False``) or ``deploy_layer`` from option values.
+    """The keyword arguments of ``plan_layer`` (``deploy=False``: the options of the ``plan`` command,
+    those that change the fingerprint) or ``deploy_layer`` from option values.
 
     Absent or ``None`` values take the field's default; packaging fields become ``packaging_options``.
     """
     kwargs: dict[str, Any] = {}
     for f in spec_fields(classes):
-        if not deploy and "plan" not in f.option.commands and f.name not in _PLAN_ARGUMENTS:
+        if not deploy and "plan" not in f.option.commands:
             continue
         if f.option.packaging:
             continue
@@ -230,12 +231,6 @@ def core_kwargs(values: Mapping[str, Any], *, deploy: bool, classes: Iterable[ty
         kwargs[f.name] = f.default if value is None and f.has_default else value
     kwargs["packaging_options"] = packaging_options_from(values)
     return kwargs
-
-
-#: ``plan_layer`` takes the options that change the fingerprint, whatever the CLI's plan command shows.
-_PLAN_ARGUMENTS = frozenset(
-    {"layer_name", "path_pyproject_toml", "s3dir_lambda", "tool", "python_version", "architecture", "ignore_packages"}
-)
 
 
 def type_problems(
