@@ -86,7 +86,8 @@ class LayerSpec:
 
     layer_name: str = option(help="Lambda layer name.", required=True, replaces=True)
     path_pyproject_toml: str = option(
-        help="Path to the project's pyproject.toml (its lock file sits next to it).",
+        help="Path to the project's pyproject.toml (its lock file sits next to it), or its folder on the CLI; "
+        "relative paths are resolved from the folder the tool runs in (in Terraform prefer `${path.module}/...`).",
         required=True,
         flags=("--project",),
         dest="project",
@@ -98,8 +99,11 @@ class LayerSpec:
         replaces=True,
         flags=("--s3dir", "--s3dir-lambda"),
     )
-    tool: str = option(help="pip, poetry or uv (CLI default: the one lock file found).", required=True,
-                       choices=_values(LayerBuildToolEnum))
+    tool: str = option(
+        help="pip, poetry or uv (CLI default: the one lock file found).",
+        required=True,
+        choices=_values(LayerBuildToolEnum),
+    )
     python_version: str = option(
         DEFAULT_PYTHON_VERSION, help=f"Lambda Python version (default {DEFAULT_PYTHON_VERSION}).", replaces=True
     )
