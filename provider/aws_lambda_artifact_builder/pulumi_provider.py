@@ -31,7 +31,7 @@ from .layer.clients import make_clients
 from .layer.foundation import Credentials
 from .constants import DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN, DEFAULT_PYTHON_VERSION
 from .layer.inputs import CHECKED_INPUTS, local_fingerprint, validate_layer_inputs
-from .layer.spec import SPEC_CLASSES, core_kwargs, packaging_options_from, replacing_inputs, spec_fields, type_problems
+from .layer.spec import SPEC_CLASSES, DeployOptions, core_kwargs, packaging_options_from, replacing_inputs, spec_fields, type_problems
 from .layer.manifest import read_local_manifest
 from .layer.publish import LayerDeployment, delete_layer_versions, get_layer_version
 from .layer.target import LayerTarget
@@ -40,7 +40,7 @@ from .layer.workflow import deploy_layer, plan_layer, read_layer_record
 #: Changing one of these points the resource at another layer or record: a replacement.
 REPLACE_ON: tuple[str, ...] = replacing_inputs()
 #: Inputs that change what an update does without changing the layer's bytes.
-SETTINGS_INPUTS: tuple[str, ...] = ("keep_last", "permissions", "delete_on_destroy")
+SETTINGS_INPUTS: tuple[str, ...] = (*(f.name for f in spec_fields((DeployOptions,))), "delete_on_destroy")
 #: Inputs that are never copied to the outputs (the state keeps them only as encrypted inputs).
 SECRET_INPUTS: tuple[str, ...] = ("credentials",)
 PROVIDER_KEY = "__provider"
