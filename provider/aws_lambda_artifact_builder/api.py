@@ -8,7 +8,7 @@ from .constants import (
     ArchitectureEnum,
     LayerBuildToolEnum,
 )
-from .errors import LayerError, ManifestError
+from .errors import AwsError, BuildError, LayerError, LayerInputError, ManifestError, redact
 from .layer.build import (
     InstallStep,
     LockedPin,
@@ -45,6 +45,7 @@ from .layer.clients import make_clients
 from .layer.inputs import local_fingerprint, validate_layer_inputs
 from .layer.publish import LayerDeployment, delete_layer_versions, publish_layer_version
 from .layer.record import LayerRecord
+from .layer.spec import DeployOptions, LayerSpec
 from .layer.upload import upload_layer_zip_to_s3
 from .layer.workflow import LayerPlan, deploy_layer, plan_layer, read_layer_record
 
@@ -71,6 +72,12 @@ __all__ = [
     "InstallStep",
     "LayerBuildToolEnum",
     "LayerError",
+    "LayerInputError",
+    "AwsError",
+    "BuildError",
+    "LayerSpec",
+    "DeployOptions",
+    "redact",
     "LayerManifestManager",
     "LayerPathLayout",
     "LayerS3Layout",

@@ -17,18 +17,18 @@ import json
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .constants import ArchitectureEnum, LayerBuildToolEnum
-from .errors import LayerError
+from .errors import LayerError, aws_error, redact
 from .layer.clients import make_clients
-from .layer.foundation import Credentials, mask_url_credentials
-from .layer.inputs import BUILD_IN
+from .errors import mask_url_credentials
+from .layer.foundation import Credentials
+from .constants import DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN, DEFAULT_PYTHON_VERSION, LayerBuildToolEnum
+from .layer.spec import SPEC_CLASSES, SpecField, core_kwargs, spec_fields
 from .terraform_provider.install import add_terraform_commands
 
 if sys.version_info >= (3, 11):
@@ -39,19 +39,8 @@ else:  # pragma: no cover
 CONFIG_TABLE = "aws_lambda_artifact_builder"
 DEFAULT_PASSWORD_ENV = "ALAB_INDEX_PASSWORD"
 
-#: Keys accepted in ``[tool.aws_lambda_artifact_builder]``, with the type each must have.
-CONFIG_KEYS: dict[str, type] = {
-    "layer_name": str,
-    "s3dir_lambda": str,
-    "tool": str,
-    "python_version": str,
-    "architecture": str,
-    "ignore_packages": list,
-    "build_in": str,
-    "image": str,
-    "container_runtime": str,
-    "keep_last": int,
-    "permissions": list,
+#: Keys only the command line has (where AWS is, the index login), besides the layer's options.
+CLI_ONLY_KEYS: dict[str, type] = {
     "region": str,
     "index_name": str,
     "index_url": str,
@@ -60,9 +49,17 @@ CONFIG_KEYS: dict[str, type] = {
     "credentials_file": str,
 }
 
-_TYPE_WORDS = {int: "a whole number", str: "a string", list: "a list"}
+_TYPE_WORDS = {int: "a whole number", str: "a string", list: "a list", bool: "true or false"}
 
-_LOCK_FILES = {"uv.lock": "uv", "poetry.lock": "poetry", "requirements.txt": "pip"}
+def config_keys(classes: Iterable[type] = SPEC_CLASSES) -> dict[str, type]:
+    """Keys accepted in ``[tool.aws_lambda_artifact_builder]``, with the type each must have."""
+    keys = {f.name: f.option.kind for f in spec_fields(classes) if f.option.config}
+    return {**keys, **CLI_ONLY_KEYS}
+
+
+CONFIG_KEYS: dict[str, type] = config_keys()
+
+_LOCK_FILES = {tool.manifest_name: tool.value for tool in LayerBuildToolEnum}
 
 
 class CliError(LayerError):
@@ -106,7 +103,7 @@ def read_config(path_pyproject_toml: Path) -> dict[str, Any]:
         raise CliError(f"{where}: unknown keys {', '.join(unknown)}; known: {', '.join(CONFIG_KEYS)}")
     for key, value in config.items():
         expected = CONFIG_KEYS[key]
-        if not isinstance(value, expected) or isinstance(value, bool):
+        if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
             raise CliError(f"{where}: {key} must be {_TYPE_WORDS[expected]}, not {value!r}")
     return dict(config)
 
@@ -183,9 +180,9 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
         if value is not None and value != []:
             settings[key] = value
     settings["path_pyproject_toml"] = path
-    settings.setdefault("python_version", "3.12")
-    settings.setdefault("architecture", "x86_64")
-    settings.setdefault("build_in", "local")
+    settings.setdefault("python_version", DEFAULT_PYTHON_VERSION)
+    settings.setdefault("architecture", DEFAULT_ARCHITECTURE)
+    settings.setdefault("build_in", DEFAULT_BUILD_IN)
     flags = {"layer_name": "--layer-name", "s3dir_lambda": "--s3dir"}
     for key, flag in flags.items():
         if not settings.get(key):
@@ -201,9 +198,9 @@ def _clients(settings: dict[str, Any], args: argparse.Namespace) -> dict[str, An
     return {"s3_client": s3_client, "lambda_client": lambda_client}
 
 
-def _common(settings: dict[str, Any]) -> dict[str, Any]:
-    keys = ("layer_name", "path_pyproject_toml", "s3dir_lambda", "tool", "python_version", "architecture")
-    common = {k: settings[k] for k in keys}
+def _common(settings: dict[str, Any], *, deploy: bool = False) -> dict[str, Any]:
+    """The layer's options as ``plan_layer`` (or ``deploy_layer``) takes them."""
+    common = core_kwargs(settings, deploy=deploy)
     common["ignore_packages"] = settings.get("ignore_packages")
     return common
 
@@ -239,14 +236,9 @@ def cmd_layer_deploy(args: argparse.Namespace, out: Any, err: Any) -> int:
     credentials = _credentials(settings)
     args._secret = credentials.password if credentials else None
     deployment = deploy_layer(
-        **_common(settings),
+        **_common(settings, deploy=True),
         **_clients(settings, args),
-        build_in=settings["build_in"],
         credentials=credentials,
-        image=settings.get("image"),
-        container_runtime=settings.get("container_runtime"),
-        keep_last=settings.get("keep_last"),
-        permissions=settings.get("permissions"),
         verbose=not args.quiet,
         printer=lambda line: print(line, file=err, flush=True),
     )
@@ -278,23 +270,31 @@ class _Parser(argparse.ArgumentParser):
         self.exit(1, f"error: {self.prog}: {message}\n")
 
 
-def _add_layer_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--project", help="pyproject.toml or its folder (default: the nearest one upward)")
-    p.add_argument("--layer-name", dest="layer_name")
-    p.add_argument("--s3dir", "--s3dir-lambda", dest="s3dir_lambda", help="s3://bucket/prefix/ holding the record")
-    p.add_argument("--tool", choices=[t.value for t in LayerBuildToolEnum], help="default: the one lock file found")
-    p.add_argument("--python-version", dest="python_version", help="default: 3.12")
-    p.add_argument("--architecture", choices=[a.value for a in ArchitectureEnum], help="default: x86_64")
-    p.add_argument(
-        "--ignore-package", dest="ignore_packages", action="append", default=[], metavar="NAME",
-        help="leave a distribution out of the layer (repeatable; replaces the default list)",
-    )
+def _add_spec_argument(p: argparse.ArgumentParser, field: SpecField) -> None:
+    """The flag of one spec option; its default is ``None`` so the configuration table shows through."""
+    opt = field.option
+    kwargs: dict[str, Any] = {"dest": opt.dest or field.name, "help": opt.help}
+    if opt.kind is list:
+        kwargs.update(action="append", default=[], metavar=opt.metavar or "VALUE")
+    elif opt.kind is bool:
+        kwargs.update(action=argparse.BooleanOptionalAction, default=None)
+    else:
+        kwargs.update(type=opt.kind, choices=opt.choices, metavar=opt.metavar)
+    p.add_argument(*opt.cli_flags(field.name), **kwargs)
+
+
+def _add_layer_options(p: argparse.ArgumentParser, command: str, classes: Iterable[type]) -> None:
+    for field in spec_fields(classes):
+        if command in field.option.commands:
+            _add_spec_argument(p, field)
     p.add_argument("--region", help="AWS region (default: boto3's)")
     p.add_argument("--endpoint-url", help="AWS endpoint (default: boto3's, e.g. AWS_ENDPOINT_URL)")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(classes: Iterable[type] = SPEC_CLASSES) -> argparse.ArgumentParser:
+    """The whole command line; the layer's flags come from the spec ``classes`` (``layer/spec.py``)."""
+    classes = tuple(classes)
     parser = _Parser(prog="alab", description="Build and publish AWS Lambda dependency layers.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("--version", action="version", version=f"alab {_package_version()}")
@@ -303,22 +303,14 @@ def build_parser() -> argparse.ArgumentParser:
     layer_commands = layer.add_subparsers(dest="layer_command", required=True, metavar="ACTION")
 
     plan = layer_commands.add_parser("plan", help="would a deploy publish? (no build, no write)")
-    _add_layer_options(plan)
+    _add_layer_options(plan, "plan", classes)
     plan.add_argument(
         "--detailed-exitcode", action="store_true", help="exit 0 for no change, 2 for a change, 1 for an error"
     )
     plan.set_defaults(handler=cmd_layer_plan)
 
     deploy = layer_commands.add_parser("deploy", help="publish a new version if the manifest changed")
-    _add_layer_options(deploy)
-    deploy.add_argument("--build-in", dest="build_in", choices=BUILD_IN, help="default: local")
-    deploy.add_argument("--image", help="container image for --build-in container")
-    deploy.add_argument("--container-runtime", dest="container_runtime", help="docker or podman")
-    deploy.add_argument("--keep-last", dest="keep_last", type=int, metavar="N", help="delete older versions of ours")
-    deploy.add_argument(
-        "--permission", dest="permissions", action="append", default=[], metavar="WHO",
-        help="grant GetLayerVersion to an account id, an organization id (o-...) or 'public' (repeatable)",
-    )
+    _add_layer_options(deploy, "deploy", classes)
     deploy.add_argument("--index-name", dest="index_name", help="name of the private index (default: private)")
     deploy.add_argument("--index-url", dest="index_url", help="private index URL, without login")
     deploy.add_argument("--index-username", dest="index_username")
@@ -335,14 +327,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _one_line(message: str, secret: str | None) -> str:
     text = " | ".join(line.strip() for line in str(message).splitlines() if line.strip())
-    text = mask_url_credentials(text)
-    if not secret:
-        return text
-    from .layer.build import mask_token
+    return redact(text, [secret])
 
-    for form in {secret, quote(secret, safe="")}:
-        text = mask_token(text, form)
-    return text
+
+def _user_error(error: Exception) -> Exception:
+    """botocore's own failures (no credentials, no region, an AWS refusal) as one line naming the fix."""
+    if isinstance(error, (ClientError, BotoCoreError)):
+        operation = getattr(error, "operation_name", None) or "an AWS call"
+        return aws_error(error, operation=operation, what="AWS")
+    return error
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -359,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (LayerError, ClientError, BotoCoreError, OSError) as e:
         if args.debug:
             raise
-        print(f"error: {_one_line(str(e), args._secret)}", file=sys.stderr)
+        print(f"error: {_one_line(str(_user_error(e)), args._secret)}", file=sys.stderr)
         return 1
     except Exception as e:
         if args.debug:

@@ -15,6 +15,11 @@ class LayerBuildToolEnum(str, enum.Enum):
     poetry = "poetry"
     uv = "uv"
 
+    @property
+    def manifest_name(self) -> str:
+        """The file next to ``pyproject.toml`` that pins this tool's dependencies."""
+        return {"pip": "requirements.txt", "poetry": "poetry.lock", "uv": "uv.lock"}[self.value]
+
 
 #: Python versions Lambda offers as managed runtimes today; a newer one is accepted with a warning.
 SUPPORTED_PYTHON_VERSIONS: tuple[str, ...] = ("3.10", "3.11", "3.12", "3.13", "3.14")
@@ -26,6 +31,20 @@ class ArchitectureEnum(str, enum.Enum):
     x86_64 = "x86_64"
     arm64 = "arm64"
 
+
+#: The target a layer gets when none is given: the newest runtime most users deploy, on Intel.
+DEFAULT_PYTHON_VERSION = "3.12"
+DEFAULT_ARCHITECTURE = ArchitectureEnum.x86_64.value
+
+
+class BuildInEnum(str, enum.Enum):
+    """Where a layer is built: on this machine, or in a container of the target's image."""
+
+    local = "local"
+    container = "container"
+
+
+DEFAULT_BUILD_IN = BuildInEnum.local.value
 
 #: The CPU name a wheel tag and ``platform_machine`` use for each Lambda architecture.
 ARCHITECTURE_MACHINE: dict[str, str] = {

@@ -1,11 +1,106 @@
-"""Errors a user can act on: every message names the input that is wrong."""
+"""Errors a user can act on: every message names the input that is wrong, or the operation and a fix.
+
+One small hierarchy, all under :class:`LayerError` (a ``ValueError``, as the seed API promised):
+
+- :class:`LayerInputError`: inputs that are wrong, as data (``problems``: ``(input, reason)`` pairs),
+  so Pulumi reports ``CheckFailure``\\ s and Terraform diagnostics on the right property;
+- :class:`ManifestError`: a dependency manifest (lock file) that cannot be used;
+- :class:`BuildError`: an install, container or packaging step that failed;
+- :class:`AwsError`: an S3 or Lambda call that failed, with the operation and what to do.
+
+Each front end maps them once: the CLI to one line and exit code 1, Pulumi to check failures or an
+error, Terraform to diagnostics. :func:`redact` is the one way any of them removes secrets from text.
+"""
 
 from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from urllib.parse import quote
 
 
 class LayerError(ValueError):
     """Base of every clear, user-facing error raised by this package."""
 
 
+class LayerInputError(LayerError):
+    """One or more inputs are wrong; ``problems`` holds ``(input, reason)`` for each."""
+
+    def __init__(self, problems: Iterable[tuple[str, str]]) -> None:
+        self.problems: list[tuple[str, str]] = list(problems)
+        super().__init__("; ".join(reason for _, reason in self.problems))
+
+
 class ManifestError(LayerError):
     """A dependency manifest is missing, unpinned, or stale against ``pyproject.toml``."""
+
+
+class BuildError(LayerError):
+    """An install, a container run or the packaging of a layer failed."""
+
+
+class AwsError(LayerError):
+    """An AWS call failed; ``operation`` names it and ``fix`` says what the user can do."""
+
+    def __init__(self, message: str, *, operation: str, fix: str = "") -> None:
+        self.operation = operation
+        self.fix = fix
+        super().__init__(f"{message}; {fix}" if fix else message)
+
+
+#: How a botocore failure without an AWS answer reads, and what fixes it.
+_NO_CREDENTIALS_FIX = (
+    "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+    "or run `aws configure` / `aws sso login`"
+)
+_NO_REGION_FIX = "no AWS region set: set AWS_REGION (or AWS_DEFAULT_REGION), pass --region, or configure a profile"
+
+
+def aws_error(error: BaseException, *, operation: str, what: str) -> AwsError:
+    """``error`` (botocore's) as one line: ``what`` failed, why, and what fixes it.
+
+    Missing credentials or region become the fix alone; an AWS refusal names the operation to allow.
+    """
+    from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError, PartialCredentialsError
+
+    if isinstance(error, (NoCredentialsError, PartialCredentialsError)):
+        return AwsError(f"{what} ({operation})", operation=operation, fix=_NO_CREDENTIALS_FIX)
+    if isinstance(error, NoRegionError):
+        return AwsError(f"{what} ({operation})", operation=operation, fix=_NO_REGION_FIX)
+    fix = ""
+    if isinstance(error, ClientError):
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        if code in ("AccessDenied", "AccessDeniedException", "UnrecognizedClientException", "ExpiredToken"):
+            fix = f"check that the AWS identity in use is allowed {operation}"
+    return AwsError(f"{what}: {error}", operation=operation, fix=fix)
+
+
+MASK = "****"
+
+
+def mask_url_credentials(text: str) -> str:
+    """Replace the ``user:password@`` part of every URL in ``text`` so logs never show it."""
+    # The user-info ends at the LAST "@" before the path: a raw "@" in a password is still login.
+    return re.sub(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s]*@", r"\g<scheme>", text)
+
+
+def mask_token(text: str, secret: str) -> str:
+    """``secret`` replaced by ``****`` wherever no letter or digit touches it on either side.
+
+    A short password would otherwise turn every occurrence of its letters into ``****``.
+    """
+    if not secret:
+        return text
+    return re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", MASK, text)
+
+
+def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """Text safe for any sink (CLI, logs, Pulumi and Terraform diagnostics): URL logins removed and each
+    secret masked as written and URL-encoded (how it appears inside an index URL)."""
+    text = mask_url_credentials(str(text))
+    for secret in secrets:
+        if not secret:
+            continue
+        for form in sorted({secret, quote(secret, safe="")}, key=len, reverse=True):
+            text = mask_token(text, form)
+    return text

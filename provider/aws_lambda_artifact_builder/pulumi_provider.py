@@ -29,16 +29,18 @@ from pulumi.output import Unknown
 from .errors import LayerError
 from .layer.clients import make_clients
 from .layer.foundation import Credentials
-from .layer.inputs import local_fingerprint, validate_layer_inputs
+from .constants import DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN, DEFAULT_PYTHON_VERSION
+from .layer.inputs import CHECKED_INPUTS, local_fingerprint, validate_layer_inputs
+from .layer.spec import SPEC_CLASSES, DeployOptions, core_kwargs, packaging_options_from, replacing_inputs, spec_fields, type_problems
 from .layer.manifest import read_local_manifest
 from .layer.publish import LayerDeployment, delete_layer_versions, get_layer_version
 from .layer.target import LayerTarget
 from .layer.workflow import deploy_layer, plan_layer, read_layer_record
 
 #: Changing one of these points the resource at another layer or record: a replacement.
-REPLACE_ON: tuple[str, ...] = ("layer_name", "s3dir_lambda", "architecture", "python_version")
+REPLACE_ON: tuple[str, ...] = replacing_inputs()
 #: Inputs that change what an update does without changing the layer's bytes.
-SETTINGS_INPUTS: tuple[str, ...] = ("keep_last", "permissions", "delete_on_destroy")
+SETTINGS_INPUTS: tuple[str, ...] = (*(f.name for f in spec_fields((DeployOptions,))), "delete_on_destroy")
 #: Inputs that are never copied to the outputs (the state keeps them only as encrypted inputs).
 SECRET_INPUTS: tuple[str, ...] = ("credentials",)
 PROVIDER_KEY = "__provider"
@@ -89,46 +91,50 @@ class LayerProps:
     path_pyproject_toml: str
     s3dir_lambda: str
     tool: str
-    build_in: str = "local"
-    python_version: str = "3.12"
-    architecture: str = "x86_64"
+    build_in: str = DEFAULT_BUILD_IN
+    python_version: str = DEFAULT_PYTHON_VERSION
+    architecture: str = DEFAULT_ARCHITECTURE
     ignore_packages: list[str] | None = None
     keep_last: int | None = None
     permissions: list[str] | None = None
     delete_on_destroy: bool = False
     fingerprint: str | None = None
     credentials: Credentials | None = None
+    #: Every spec option (``layer/spec.py``) as given, numbers as the user wrote them.
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_props(cls, props: dict[str, Any]) -> LayerProps:
         raw = props.get("credentials")
+        options = {
+            f.name: _as_int(props.get(f.name)) if f.option.kind is int else props.get(f.name)
+            for f in spec_fields()
+            if f.option.resource
+        }
         return cls(
             layer_name=props.get("layer_name"),  # type: ignore[arg-type]
             path_pyproject_toml=props.get("path_pyproject_toml"),  # type: ignore[arg-type]
             s3dir_lambda=props.get("s3dir_lambda"),  # type: ignore[arg-type]
             tool=props.get("tool"),  # type: ignore[arg-type]
-            build_in=props.get("build_in", "local"),
-            python_version=props.get("python_version", "3.12"),
-            architecture=props.get("architecture", "x86_64"),
+            build_in=props.get("build_in", DEFAULT_BUILD_IN),
+            python_version=props.get("python_version", DEFAULT_PYTHON_VERSION),
+            architecture=props.get("architecture", DEFAULT_ARCHITECTURE),
             ignore_packages=props.get("ignore_packages"),
             keep_last=_as_int(props.get("keep_last")),
             permissions=props.get("permissions"),
             delete_on_destroy=bool(props.get("delete_on_destroy", False)),
             fingerprint=props.get("fingerprint"),
             credentials=Credentials(**{k: raw[k] for k in _CREDENTIAL_FIELDS}) if isinstance(raw, dict) else None,
+            options=options,
         )
 
     def target_kwargs(self) -> dict[str, Any]:
-        """The arguments every core function shares."""
-        return {
-            "layer_name": self.layer_name,
-            "path_pyproject_toml": Path(self.path_pyproject_toml),
-            "s3dir_lambda": self.s3dir_lambda,
-            "tool": self.tool,
-            "python_version": self.python_version,
-            "architecture": self.architecture,
-            "ignore_packages": self.ignore_packages,
-        }
+        """The arguments of ``plan_layer``."""
+        return core_kwargs(self.options, deploy=False)
+
+    def deploy_kwargs(self) -> dict[str, Any]:
+        """The layer's arguments of ``deploy_layer``."""
+        return core_kwargs(self.options, deploy=True)
 
 
 def _check_adapter_inputs(props: dict[str, Any]) -> list[tuple[str, str]]:
@@ -147,6 +153,9 @@ def _check_adapter_inputs(props: dict[str, Any]) -> list[tuple[str, str]]:
 class LambdaLayerProvider(dynamic.ResourceProvider):
     """CRUD of a :class:`LambdaLayer`, delegating every decision to the core workflow."""
 
+    #: The spec the inputs are checked against (``layer/spec.py``).
+    spec_classes: tuple[type, ...] = SPEC_CLASSES
+
     def __init__(self) -> None:
         super().__init__()
         self.region: str | None = None
@@ -164,21 +173,14 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
     # -------------------------------------------------------------- check
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> dynamic.CheckResult:
         failures = _check_adapter_inputs(news)
-        validated = ("layer_name", "path_pyproject_toml", "s3dir_lambda", "tool", "python_version", "architecture",
-                     "ignore_packages", "keep_last", "permissions", "build_in")
+        validated = [f.name for f in spec_fields(self.spec_classes) if f.option.resource]
         known = not any(_is_unknown(news.get(k)) for k in validated)  # unknowns are checked at create/update
         if known:
+            failures += type_problems(news, self.spec_classes, skip=CHECKED_INPUTS)
+        if known and not failures:
+            kwargs = LayerProps.from_props(news).deploy_kwargs()
             failures += validate_layer_inputs(
-                layer_name=news.get("layer_name"),
-                path_pyproject_toml=news.get("path_pyproject_toml"),
-                s3dir_lambda=news.get("s3dir_lambda"),
-                tool=news.get("tool"),
-                python_version=news.get("python_version", "3.12"),
-                architecture=news.get("architecture", "x86_64"),
-                ignore_packages=news.get("ignore_packages"),
-                keep_last=_as_int(news.get("keep_last")),
-                permissions=news.get("permissions"),
-                build_in=news.get("build_in", "local"),
+                **{k: v for k, v in kwargs.items() if k not in ("image", "container_runtime")}
             )
         inputs = dict(news)
         if known and not failures and inputs.get("fingerprint") is None:
@@ -215,11 +217,8 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
         # deploy_layer serialises builds that share the project's build folder itself.
         try:
             return deploy_layer(
-                **layer.target_kwargs(),
-                build_in=layer.build_in,
+                **layer.deploy_kwargs(),
                 credentials=layer.credentials,
-                keep_last=layer.keep_last,
-                permissions=layer.permissions,
                 verbose=True,
                 printer=_log,
                 **self._clients(),
@@ -303,6 +302,7 @@ def _fingerprint_kwargs(layer: LayerProps) -> dict[str, Any]:
         "python_version": layer.python_version,
         "architecture": layer.architecture,
         "ignore_packages": layer.ignore_packages,
+        "packaging_options": packaging_options_from(layer.options),
     }
 
 
@@ -325,7 +325,12 @@ def _outputs(props: dict[str, Any], deployment: LayerDeployment, published: list
 
 
 def _declared_fingerprint(
-    path_pyproject_toml: str, tool: str, python_version: str, architecture: str, ignore_packages: list[str] | None
+    path_pyproject_toml: str,
+    tool: str,
+    python_version: str,
+    architecture: str,
+    ignore_packages: list[str] | None,
+    packaging: dict[str, Any] | None = None,
 ) -> str | None:
     """The local fingerprint at declaration; ``None`` when the inputs are invalid, so Check names the input."""
     try:
@@ -335,8 +340,9 @@ def _declared_fingerprint(
             python_version=python_version,
             architecture=architecture,
             ignore_packages=ignore_packages,
+            packaging_options=packaging_options_from(packaging or {}),
         )
-    except (LayerError, OSError):
+    except (LayerError, OSError, TypeError, ValueError):
         return None
 
 
@@ -381,18 +387,29 @@ class LambdaLayer(dynamic.Resource, module="aws_lambda_artifact_builder", name="
         path_pyproject_toml: pulumi.Input[str],
         s3dir_lambda: pulumi.Input[str],
         tool: pulumi.Input[str],
-        build_in: pulumi.Input[str] = "local",
-        python_version: pulumi.Input[str] = "3.12",
-        architecture: pulumi.Input[str] = "x86_64",
+        build_in: pulumi.Input[str] = DEFAULT_BUILD_IN,
+        python_version: pulumi.Input[str] = DEFAULT_PYTHON_VERSION,
+        architecture: pulumi.Input[str] = DEFAULT_ARCHITECTURE,
         credentials: pulumi.Input[Credentials | dict[str, str]] | None = None,
         ignore_packages: pulumi.Input[list[str]] | None = None,
         keep_last: pulumi.Input[int] | None = None,
         permissions: pulumi.Input[list[str]] | None = None,
         delete_on_destroy: pulumi.Input[bool] = False,
         opts: pulumi.ResourceOptions | None = None,
+        **options: pulumi.Input[Any],
     ) -> None:
+        """The arguments named here are the common ones; every other option of the spec
+        (``layer/spec.py``: ``image``, ``container_runtime``, ``compile_bytecode``, ...) is a keyword too."""
+        known = {f.name for f in spec_fields() if f.option.resource}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise TypeError(f"LambdaLayer got unexpected arguments {', '.join(unknown)}; options: {', '.join(sorted(known))}")
         path = pulumi.Output.from_input(path_pyproject_toml).apply(lambda p: _absolute(str(p)))
-        fingerprint = pulumi.Output.all(path, tool, python_version, architecture, ignore_packages).apply(
+        packaging_names = [f.name for f in spec_fields() if f.option.packaging and f.name in options]
+        packaging = pulumi.Output.all(*(options[n] for n in packaging_names)).apply(
+            lambda values: dict(zip(packaging_names, values))
+        )
+        fingerprint = pulumi.Output.all(path, tool, python_version, architecture, ignore_packages, packaging).apply(
             lambda args: _declared_fingerprint(*args)
         )
         packages = pulumi.Output.all(path, tool, python_version, architecture).apply(
@@ -401,7 +418,7 @@ class LambdaLayer(dynamic.Resource, module="aws_lambda_artifact_builder", name="
         secret_credentials: pulumi.Output[Any] | None = (
             None
             if credentials is None
-            else pulumi.Output.secret(pulumi.Output.from_input(credentials).apply(_credentials_dict))  # type: ignore[arg-type]
+            else pulumi.Output.secret(pulumi.Output.from_input(credentials).apply(_credentials_dict))
         )
         props: dict[str, Any] = {
             "layer_name": layer_name,
@@ -416,6 +433,7 @@ class LambdaLayer(dynamic.Resource, module="aws_lambda_artifact_builder", name="
             "keep_last": keep_last,
             "permissions": permissions,
             "delete_on_destroy": delete_on_destroy,
+            **options,
             "fingerprint": fingerprint,
             "packages": packages,
             # Outputs only: declared so that they become typed attributes of the resource.

@@ -4,7 +4,6 @@ file, never an uncaught exception; the lock is read by the real uv and poetry.""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 

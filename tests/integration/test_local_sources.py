@@ -3,7 +3,6 @@ poetry path dependency are built into wheels and installed with the rest."""
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import pytest

@@ -111,7 +111,6 @@ def stack_config(moto: MotoServer, bucket: str, dir_app: Path, credentials: Cred
 def lifecycle(
     pulumi_bin: Path, tmp_path_factory: pytest.TempPathFactory, cli_moto: MotoServer, credentials: Credentials
 ) -> Lifecycle:
-    from pulumi import automation as auto
 
     dir_root = tmp_path_factory.mktemp("pulumi-cli")
     dir_app = dir_root / "sample_app"

@@ -29,6 +29,8 @@ from aws_lambda_artifact_builder.api import (
     upload_layer_zip_to_s3,
     validate_layer_inputs,
 )
+from aws_lambda_artifact_builder.layer.inputs import CHECKED_INPUTS
+from aws_lambda_artifact_builder.layer.spec import spec_fields
 from pulumi_engine_harness import CheckFailed, ProviderError, Registration, Stack
 from reliability_helpers import alab
 from support.layers import all_layer_versions, s3_snapshot, write_test_zip
@@ -88,11 +90,8 @@ BAD_INPUTS = [
 LOCAL = [c for c in BAD_INPUTS if not c.aws]
 ON_AWS = [c for c in BAD_INPUTS if c.aws]
 
-CLI_FLAGS = {
-    "layer_name": "--layer-name", "s3dir_lambda": "--s3dir", "tool": "--tool", "python_version": "--python-version",
-    "architecture": "--architecture", "keep_last": "--keep-last", "permissions": "--permission",
-    "build_in": "--build-in", "ignore_packages": "--ignore-package", "path_pyproject_toml": "--project",
-}
+#: The CLI flag of every option, as the spec (``layer/spec.py``) declares it.
+CLI_FLAGS = {f.name: f.option.cli_flags(f.name)[0] for f in spec_fields()}
 
 
 def normal(text: str) -> str:
@@ -138,9 +137,11 @@ def record_foreign_layer(args: dict[str, Any], s3_client, lambda_client) -> None
     shutil.rmtree(path.parent / "build")
 
 
-def test_the_table_covers_every_input_of_the_resource():
+def test_the_table_covers_every_input_the_core_checks():
+    """Every option of the spec that ``check_layer_inputs`` checks has a bad case (the packaging
+    options and the container settings are checked in tests/unit/test_spec.py)."""
     assert len({c.id for c in BAD_INPUTS}) == len(BAD_INPUTS) >= 19
-    assert {c.prop for c in BAD_INPUTS} == set(CLI_FLAGS)
+    assert {c.prop for c in BAD_INPUTS} == {f.name for f in spec_fields() if f.name in CHECKED_INPUTS}
 
 
 # ---------------------------------------------------------------------------- API

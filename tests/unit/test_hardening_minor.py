@@ -58,3 +58,20 @@ def test_a_layer_of_65535_entries_is_not_flagged(tmp_path: Path):
     info = create_layer_zip_file(path_pyproject_toml=path, printer=lines.append)
     assert len(zipfile.ZipFile(info.path).infolist()) == ZIP_ENTRIES_WITHOUT_ZIP64
     assert not any("ZIP64" in line for line in lines)
+
+
+def test_upload_progress_counts_every_chunk_from_many_threads_and_prints_each_step_once():
+    import threading
+
+    from aws_lambda_artifact_builder.layer.upload import _UploadProgress
+
+    lines: list[str] = []
+    progress = _UploadProgress(size=80_000, printer=lines.append)
+    threads = [threading.Thread(target=lambda: [progress(1) for _ in range(10_000)]) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert progress.sent == 80_000
+    percents = [int(line.split("%")[0].split()[-1]) for line in lines]
+    assert percents == sorted(set(percents)) and len(percents) == 9

@@ -119,11 +119,14 @@ def test_the_record_round_trips_through_s3_metadata():
     assert back == record and back.manifest_content == "text"
 
 
-@pytest.mark.parametrize("drop", ["fingerprint", "layer-version", "alab-record-format"])
-def test_metadata_missing_a_fact_is_not_a_record(drop):
+@pytest.mark.parametrize(
+    ("drop", "says"),
+    [("fingerprint", "lacks fingerprint"), ("layer-version", "lacks layer-version"), ("alab-record-format", "format")],
+)
+def test_metadata_missing_a_fact_is_not_a_record(drop, says):
     metadata = _record().to_metadata()
     del metadata[drop]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=says):
         record_from_metadata(metadata, body="", s3uri_manifest="")
 
 

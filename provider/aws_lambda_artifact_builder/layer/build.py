@@ -53,7 +53,6 @@ import dataclasses
 import hashlib
 import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -67,10 +66,11 @@ from packaging.tags import Tag, compatible_tags, cpython_tags
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from ..constants import LayerBuildToolEnum
-from ..errors import LayerError, ManifestError
+from ..constants import DEFAULT_ARCHITECTURE, DEFAULT_PYTHON_VERSION, LayerBuildToolEnum
+from ..errors import BuildError, LayerError, ManifestError, redact
 from ..typehint import T_PRINTER
-from .foundation import BaseLogger, Credentials, LayerPathLayout, coerce_tool, mask_url_credentials
+from ..errors import mask_url_credentials
+from .foundation import BaseLogger, Credentials, LayerPathLayout, coerce_tool
 from .manifest import (
     INDEX_OPTIONS,
     LocalManifest,
@@ -80,7 +80,6 @@ from .manifest import (
     git_commit_of,
     logical_lines,
     missing_tool_message,
-    normalize_manifest_text,
     read_local_manifest,
 )
 from .package import read_distributions
@@ -303,7 +302,7 @@ def locked_pins(
     """The pins of ``dependencies`` (a target's runtime set, from ``runtime_dependencies``), with the
     index, hashes and files the manifest records for each; sorted by name."""
     tool = coerce_tool(tool)
-    manifest = manifest_name or {"pip": "requirements.txt", "poetry": "poetry.lock", "uv": "uv.lock"}[tool.value]
+    manifest = manifest_name or tool.manifest_name
     if isinstance(manifest_content, bytes):
         manifest_content = manifest_content.decode("utf-8-sig")
     pins: list[LockedPin] = []
@@ -390,32 +389,9 @@ def credentials_env(credentials: Credentials) -> dict[str, str]:
     }
 
 
-def secret_values(credentials: Credentials | None) -> list[str]:
-    """The strings that must never be shown: the password, raw and URL-encoded."""
-    if credentials is None or not credentials.password:
-        return []
-    from urllib.parse import quote
-
-    return sorted({credentials.password, quote(credentials.password, safe="")}, key=len, reverse=True)
-
-
 def mask_secrets(text: str, credentials: Credentials | None) -> str:
-    """Text safe to print: URL logins and the password removed.
-
-    The password is masked where it stands as a whole token, not inside longer words: a short
-    password would otherwise turn every occurrence of its letters into ``****`` (see ``mask_token``).
-    """
-    text = mask_url_credentials(text)
-    for secret in secret_values(credentials):
-        text = mask_token(text, secret)
-    return text
-
-
-def mask_token(text: str, secret: str) -> str:
-    """``secret`` replaced by ``****`` wherever no letter or digit touches it on either side."""
-    if not secret:
-        return text
-    return re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", "****", text)
+    """Text safe to print: URL logins and the password (raw and URL-encoded) removed; see ``redact``."""
+    return redact(text, [credentials.password] if credentials is not None else [])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -647,7 +623,7 @@ def run_command(
             errors="replace",
         )
     except OSError as e:
-        raise LayerError(f"{description} could not start {argv[0]!r}: {e.strerror or e}") from None
+        raise BuildError(f"{description} could not start {argv[0]!r}: {e.strerror or e}") from None
     assert proc.stdout is not None
     with proc:
         for raw in proc.stdout:
@@ -659,7 +635,7 @@ def run_command(
         return
     output = "\n".join(tail)
     hint = explain(output) if explain is not None else ""
-    raise LayerError(
+    raise BuildError(
         f"{description} failed with exit code {proc.returncode}\ncommand: {shown}\n{output}" + (f"\n{hint}" if hint else "")
     )
 
@@ -1003,8 +979,8 @@ def _build_in_local(
 def build_layer_artifacts_using_pip_in_local(
     *,
     path_pyproject_toml: Path | str,
-    python_version: str = "3.12",
-    architecture: str = "x86_64",
+    python_version: str = DEFAULT_PYTHON_VERSION,
+    architecture: str = DEFAULT_ARCHITECTURE,
     credentials: Credentials | None = None,
     path_bin_pip: Path | str | None = None,
     skip_prompt: bool = False,
@@ -1028,8 +1004,8 @@ def build_layer_artifacts_using_pip_in_local(
 def build_layer_artifacts_using_poetry_in_local(
     *,
     path_pyproject_toml: Path | str,
-    python_version: str = "3.12",
-    architecture: str = "x86_64",
+    python_version: str = DEFAULT_PYTHON_VERSION,
+    architecture: str = DEFAULT_ARCHITECTURE,
     credentials: Credentials | None = None,
     path_bin_poetry: Path | str | None = None,
     skip_prompt: bool = False,
@@ -1057,8 +1033,8 @@ def build_layer_artifacts_using_poetry_in_local(
 def build_layer_artifacts_using_uv_in_local(
     *,
     path_pyproject_toml: Path | str,
-    python_version: str = "3.12",
-    architecture: str = "x86_64",
+    python_version: str = DEFAULT_PYTHON_VERSION,
+    architecture: str = DEFAULT_ARCHITECTURE,
     credentials: Credentials | None = None,
     path_bin_uv: Path | str | None = None,
     skip_prompt: bool = False,
@@ -1083,8 +1059,8 @@ def build_layer_artifacts_in_local(
     *,
     tool: LayerBuildToolEnum | str,
     path_pyproject_toml: Path | str,
-    python_version: str = "3.12",
-    architecture: str = "x86_64",
+    python_version: str = DEFAULT_PYTHON_VERSION,
+    architecture: str = DEFAULT_ARCHITECTURE,
     credentials: Credentials | None = None,
     skip_prompt: bool = False,
     verbose: bool = True,

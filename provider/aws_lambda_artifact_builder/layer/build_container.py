@@ -30,7 +30,7 @@ from typing import Any
 
 from packaging.tags import parse_tag
 
-from ..constants import LayerBuildToolEnum
+from ..constants import DEFAULT_ARCHITECTURE, DEFAULT_PYTHON_VERSION, LayerBuildToolEnum
 from ..errors import LayerError
 from ..typehint import T_PRINTER
 from .build import (
@@ -604,8 +604,8 @@ def build_layer_artifacts_in_container(
     *,
     tool: LayerBuildToolEnum | str,
     path_pyproject_toml: Path | str,
-    python_version: str = "3.12",
-    architecture: str = "x86_64",
+    python_version: str = DEFAULT_PYTHON_VERSION,
+    architecture: str = DEFAULT_ARCHITECTURE,
     credentials: Credentials | None = None,
     image: str | None = None,
     container_runtime: str | None = None,
@@ -714,8 +714,8 @@ def build_layer_artifacts_in_container(
 def build_layer_artifacts_using_pip_in_container(
     *,
     path_pyproject_toml: Path | str,
-    python_version: str = "3.12",
-    architecture: str = "x86_64",
+    python_version: str = DEFAULT_PYTHON_VERSION,
+    architecture: str = DEFAULT_ARCHITECTURE,
     credentials: Credentials | None = None,
     image: str | None = None,
     container_runtime: str | None = None,
@@ -743,8 +743,8 @@ def build_layer_artifacts_using_pip_in_container(
 def build_layer_artifacts_using_poetry_in_container(
     *,
     path_pyproject_toml: Path | str,
-    python_version: str = "3.12",
-    architecture: str = "x86_64",
+    python_version: str = DEFAULT_PYTHON_VERSION,
+    architecture: str = DEFAULT_ARCHITECTURE,
     credentials: Credentials | None = None,
     image: str | None = None,
     container_runtime: str | None = None,
@@ -772,8 +772,8 @@ def build_layer_artifacts_using_poetry_in_container(
 def build_layer_artifacts_using_uv_in_container(
     *,
     path_pyproject_toml: Path | str,
-    python_version: str = "3.12",
-    architecture: str = "x86_64",
+    python_version: str = DEFAULT_PYTHON_VERSION,
+    architecture: str = DEFAULT_ARCHITECTURE,
     credentials: Credentials | None = None,
     image: str | None = None,
     container_runtime: str | None = None,

@@ -192,7 +192,7 @@ class DeployClaim:
         holder = ClaimHolder.from_bytes(response["Body"].read())
         date = response["ResponseMetadata"].get("HTTPHeaders", {}).get("date")
         try:
-            now = parsedate_to_datetime(date)
+            now = parsedate_to_datetime(date) if date else dt.datetime.now(dt.timezone.utc)
         except (TypeError, ValueError):  # no Date header, or one that does not parse
             now = dt.datetime.now(dt.timezone.utc)
         if now.tzinfo is None:

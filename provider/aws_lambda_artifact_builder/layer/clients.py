@@ -12,10 +12,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import NoRegionError
+
+from ..errors import aws_error
 
 if TYPE_CHECKING:  # pragma: no cover
     from mypy_boto3_lambda import LambdaClient
@@ -39,8 +42,14 @@ def _cached_clients(region: str | None, endpoint_url: str | None, pid: int, env_
 
 
 def make_clients(region: str | None = None, endpoint_url: str | None = None) -> tuple[S3Client, LambdaClient]:
-    """``(s3_client, lambda_client)`` from boto3's default session; ``AWS_ENDPOINT_URL`` and profiles apply."""
-    return _cached_clients(region, endpoint_url, os.getpid(), _aws_environment_key())
+    """``(s3_client, lambda_client)`` from boto3's default session; ``AWS_ENDPOINT_URL`` and profiles apply.
+
+    No region anywhere is an :class:`AwsError` saying how to set one, not botocore's bare text.
+    """
+    try:
+        return _cached_clients(region, endpoint_url, os.getpid(), _aws_environment_key())
+    except NoRegionError as e:
+        raise aws_error(e, operation="creating the S3 and Lambda clients", what="AWS") from None
 
 
 def resolve_clients(
@@ -75,7 +84,8 @@ def without_automatic_retries(lambda_client: LambdaClient) -> LambdaClient:
     """
     for name in NON_IDEMPOTENT_LAMBDA_CALLS:
         lambda_client.meta.events.register_first(
-            f"needs-retry.lambda.{name}", _never_retry, unique_id=f"alab-no-retry-{name}"
+            # The stubs type handlers as returning None; a needs-retry handler's answer is its return value.
+            f"needs-retry.lambda.{name}", cast(Any, _never_retry), unique_id=f"alab-no-retry-{name}"
         )
     return lambda_client
 

@@ -21,19 +21,13 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from s3pathlib.api import S3Path
 
 from ..constants import ZFILL, LayerBuildToolEnum
-from ..errors import LayerError
+from ..errors import LayerError, mask_url_credentials
 from ..typehint import T_PRINTER
 
 if TYPE_CHECKING:  # pragma: no cover
     from mypy_boto3_s3 import S3Client
 
 _MASK = "****"
-
-
-def mask_url_credentials(text: str) -> str:
-    """Replace the ``user:password@`` part of every URL in ``text`` so logs never show it."""
-    # The user-info ends at the LAST "@" before the path: a raw "@" in a password is still login.
-    return re.sub(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s]*@", r"\g<scheme>", text)
 
 
 def _write_private_file(path: Path, content: bytes) -> None:
@@ -308,11 +302,7 @@ def coerce_tool(tool: Any) -> LayerBuildToolEnum:
 
 
 #: File name of the manifest of each tool, as stored in S3 too.
-MANIFEST_NAMES: dict[LayerBuildToolEnum, str] = {
-    LayerBuildToolEnum.pip: "requirements.txt",
-    LayerBuildToolEnum.poetry: "poetry.lock",
-    LayerBuildToolEnum.uv: "uv.lock",
-}
+MANIFEST_NAMES: dict[LayerBuildToolEnum, str] = {tool: tool.manifest_name for tool in LayerBuildToolEnum}
 
 
 def coerce_s3dir(s3dir: S3Path | str) -> S3Path:
@@ -349,6 +339,11 @@ class LayerS3Layout:
     def s3path_temp_layer_zip(self) -> S3Path:
         """Staging key Lambda reads the zip from while publishing; not kept per version."""
         return self.s3dir_lambda.joinpath("layer", "layer.zip")
+
+    @property
+    def s3path_deploy_claim(self) -> S3Path:
+        """The claim a deploy that found a change holds while it builds and publishes (``claim.py``)."""
+        return self.s3dir_lambda.joinpath("layer", "deploy-claim.json")
 
     def get_s3dir_layer_version(self, layer_version: int) -> S3Path:
         if isinstance(layer_version, bool) or not isinstance(layer_version, int) or layer_version < 1:

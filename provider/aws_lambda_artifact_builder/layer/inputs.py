@@ -17,15 +17,15 @@ from typing import Any
 
 from s3pathlib.api import S3Path
 
-from ..constants import LayerBuildToolEnum
-from ..errors import LayerError
+from ..constants import DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN, DEFAULT_PYTHON_VERSION, BuildInEnum, LayerBuildToolEnum
+from ..errors import LayerError, LayerInputError
 from .foundation import MANIFEST_NAMES, Credentials, LayerPathLayout, LayerS3Layout, coerce_s3dir, coerce_tool
 from .manifest import LocalManifest, compute_fingerprint, normalize_manifest_text, read_local_manifest
 from .package import PackagingOptions
 from .target import LayerTarget
 
 #: Where a layer can be built.
-BUILD_IN = ("local", "container")
+BUILD_IN: tuple[str, ...] = tuple(b.value for b in BuildInEnum)
 
 _DIST_NAME_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 _LAYER_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -102,7 +102,7 @@ class LayerInputs:
         return self.s3_layout.get_s3path_last_manifest(self.manifest_name)
 
     def s3uri_manifest_for(self, version: int) -> str:
-        return self.s3_layout.get_s3path_versioned_manifest(version, self.manifest_name).uri
+        return str(self.s3_layout.get_s3path_versioned_manifest(version, self.manifest_name).uri)
 
 
 def _check_ignore_packages(ignore_packages: Any) -> list[str] | None:
@@ -134,18 +134,42 @@ def _check_build_in(build_in: Any) -> None:
         raise LayerError(f"build_in {build_in!r} must be one of: {', '.join(BUILD_IN)}")
 
 
+def _check_packaging_options(options: Any) -> None:
+    if options is not None and not isinstance(options, PackagingOptions):
+        raise LayerError(f"packaging_options must be a PackagingOptions object or None, not {type(options).__name__}")
+
+
+def _check_size_limit(limit: Any) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise LayerError(f"unzipped_size_limit {limit!r} must be an integer >= 1")
+
+
+def _check_compile_bytecode(value: Any) -> None:
+    if not isinstance(value, bool):
+        raise LayerError(f"compile_bytecode {value!r} must be true or false")
+
+
+#: The inputs ``check_layer_inputs`` checks itself, with messages more precise than a type check.
+CHECKED_INPUTS: frozenset[str] = frozenset(
+    {
+        "layer_name", "path_pyproject_toml", "s3dir_lambda", "tool", "python_version", "architecture",
+        "ignore_packages", "keep_last", "permissions", "build_in", "credentials",
+    }
+)
+
+
 def check_layer_inputs(
     *,
     layer_name: Any,
     path_pyproject_toml: Any,
     s3dir_lambda: Any,
     tool: Any,
-    python_version: Any = "3.12",
-    architecture: Any = "x86_64",
+    python_version: Any = DEFAULT_PYTHON_VERSION,
+    architecture: Any = DEFAULT_ARCHITECTURE,
     ignore_packages: Any = None,
     keep_last: Any = None,
     permissions: Any = None,
-    build_in: Any = "local",
+    build_in: Any = DEFAULT_BUILD_IN,
     credentials: Any = None,
     packaging_options: PackagingOptions | None = None,
 ) -> tuple[list[tuple[str, str]], LayerInputs | None]:
@@ -174,6 +198,10 @@ def check_layer_inputs(
     check("permissions", parse_permissions, permissions)
     check("build_in", _check_build_in, build_in)
     check("credentials", _check_credentials, credentials)
+    check("packaging_options", _check_packaging_options, packaging_options)
+    if isinstance(packaging_options, PackagingOptions):  # each option on the input the front ends show
+        check("unzipped_size_limit", _check_size_limit, packaging_options.unzipped_size_limit)
+        check("compile_bytecode", _check_compile_bytecode, packaging_options.compile_bytecode)
     if not isinstance(path_pyproject_toml, (str, Path)) or not str(path_pyproject_toml):
         errors.append(("path_pyproject_toml", f"path_pyproject_toml must be a path, not {path_pyproject_toml!r}"))
     elif not Path(path_pyproject_toml).is_file():
@@ -207,13 +235,14 @@ def validate_layer_inputs(
     path_pyproject_toml: Any,
     s3dir_lambda: Any,
     tool: Any,
-    python_version: Any = "3.12",
-    architecture: Any = "x86_64",
+    python_version: Any = DEFAULT_PYTHON_VERSION,
+    architecture: Any = DEFAULT_ARCHITECTURE,
     ignore_packages: Any = None,
     keep_last: Any = None,
     permissions: Any = None,
-    build_in: Any = "local",
+    build_in: Any = DEFAULT_BUILD_IN,
     credentials: Any = None,
+    packaging_options: Any = None,
 ) -> list[tuple[str, str]]:
     """``(property, message)`` for every invalid input; empty when all are fine. Reads local files only."""
     errors, _ = check_layer_inputs(
@@ -228,15 +257,16 @@ def validate_layer_inputs(
         permissions=permissions,
         build_in=build_in,
         credentials=credentials,
+        packaging_options=packaging_options,
     )
     return errors
 
 
 def resolve_layer_inputs(**kwargs: Any) -> LayerInputs:
-    """``check_layer_inputs`` for the API: one ``LayerError`` listing every problem."""
+    """``check_layer_inputs`` for the API: one ``LayerInputError`` holding every problem."""
     errors, inputs = check_layer_inputs(**kwargs)
     if inputs is None:
-        raise LayerError("; ".join(message for _, message in errors))
+        raise LayerInputError(errors)
     return inputs
 
 
@@ -261,8 +291,8 @@ def local_fingerprint(
     *,
     path_pyproject_toml: Path | str,
     tool: str,
-    python_version: str = "3.12",
-    architecture: str = "x86_64",
+    python_version: str = DEFAULT_PYTHON_VERSION,
+    architecture: str = DEFAULT_ARCHITECTURE,
     ignore_packages: Iterable[str] | None = None,
     packaging_options: PackagingOptions | None = None,
 ) -> str:

@@ -20,7 +20,7 @@ import urllib.request
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from ..errors import LayerError
+from ..errors import BuildError
 from .foundation import Credentials
 
 _URL_RE = re.compile(r"https?://[^\s,()'\"`]+")
@@ -35,7 +35,7 @@ _UV_NO_VERSION_RE = re.compile(r"there is no version of ([A-Za-z0-9._-]+)==([^\s
 _UV_NOT_FOUND_RE = re.compile(r"Because ([A-Za-z0-9._-]+) was not found in the package registry")
 
 
-class IndexFailure(LayerError):
+class IndexFailure(BuildError):
     """The installer could not get the pins from the index: wrong login, index down, missing version."""
 
 

@@ -51,7 +51,8 @@ else:  # pragma: no cover
 
 from ..constants import DEFAULT_EXCLUDED_PACKAGES, LayerBuildToolEnum
 from ..errors import LayerError, ManifestError
-from .foundation import LayerPathLayout, coerce_tool, mask_url_credentials
+from ..errors import mask_url_credentials
+from .foundation import LayerPathLayout, coerce_tool
 from .target import LayerTarget
 
 #: Bump when the canonical record below changes meaning, so old records never match new ones.

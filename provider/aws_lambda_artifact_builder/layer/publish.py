@@ -28,10 +28,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError, PartialCredentialsError
 from s3pathlib.api import S3Path
 
-from ..errors import LayerError
+from ..constants import DEFAULT_PYTHON_VERSION, DEFAULT_ARCHITECTURE
+from ..errors import AwsError, LayerError, aws_error
 from ..typehint import T_PRINTER
 from .clients import error_code, http_status, is_missing_key, make_clients, resolve_clients, without_automatic_retries
 from .foundation import MANIFEST_NAMES, LayerS3Layout
@@ -98,7 +99,7 @@ class LayerDeployment:
 
     @property
     def s3uri_manifest(self) -> str:
-        return self.s3path_manifest.uri
+        return str(self.s3path_manifest.uri)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -141,8 +142,18 @@ def get_layer_version(*, lambda_client: LambdaClient, layer_name: str, version: 
     except ClientError as e:
         if error_code(e) == "ResourceNotFoundException":
             return None
-        raise
+        raise _lambda_read_error(e, layer_name) from None
+    except (NoCredentialsError, PartialCredentialsError, NoRegionError) as e:
+        raise _lambda_read_error(e, layer_name) from None
     return _published(layer_name, response)
+
+
+def _lambda_read_error(error: BaseException, layer_name: str) -> AwsError:
+    return aws_error(
+        error,
+        operation="lambda:GetLayerVersion",
+        what=f"layer_name {layer_name!r}: could not read the layer's versions from Lambda",
+    )
 
 
 def list_layer_versions(*, lambda_client: LambdaClient, layer_name: str) -> list[tuple[int, str]]:
@@ -258,7 +269,23 @@ def _granted(lambda_client: LambdaClient, layer_name: str, version: int, sid: st
 def sync_layer_version_permissions(
     *, lambda_client: LambdaClient, layer_name: str, version: int, permissions: list[LayerPermission]
 ) -> tuple[list[str], list[str]]:
-    """Make this tool's grants on one version exactly ``permissions``; returns (added, removed) ids."""
+    """Make this tool's grants on one version exactly ``permissions``; returns (added, removed) ids.
+
+    An AWS failure is an :class:`AwsError` naming the layer, the operation and the fix, never botocore's.
+    """
+    try:
+        return _sync_permissions(lambda_client, layer_name, version, permissions)
+    except (ClientError, NoCredentialsError, PartialCredentialsError, NoRegionError) as e:
+        raise aws_error(
+            e,
+            operation="lambda:AddLayerVersionPermission/RemoveLayerVersionPermission/GetLayerVersionPolicy",
+            what=f"layer_name {layer_name!r}: could not set the permissions of version {version}",
+        ) from None
+
+
+def _sync_permissions(
+    lambda_client: LambdaClient, layer_name: str, version: int, permissions: list[LayerPermission]
+) -> tuple[list[str], list[str]]:
     existing = _statement_ids(lambda_client, layer_name, version)
     wanted = {p.statement_id: p for p in permissions}
     added = []
@@ -515,8 +542,8 @@ def publish_layer_version(
     path_pyproject_toml: Path | str,
     s3dir_lambda: S3Path | str,
     tool: str,
-    python_version: str = "3.12",
-    architecture: str = "x86_64",
+    python_version: str = DEFAULT_PYTHON_VERSION,
+    architecture: str = DEFAULT_ARCHITECTURE,
     ignore_packages: Iterable[str] | None = None,
     packaging_options: PackagingOptions | None = None,
     s3_client: S3Client | None = None,

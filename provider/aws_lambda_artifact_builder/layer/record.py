@@ -175,7 +175,7 @@ def write_last_record(
     *, s3_client: S3Client, s3path: S3Path, record: LayerRecord, body: str, expected_etag: str | None
 ) -> str:
     """Replace the ``last-`` object only if it is still the one read (``None``: only if absent)."""
-    condition = {"IfMatch": expected_etag} if expected_etag is not None else {"IfNoneMatch": "*"}
+    condition: dict[str, Any] = {"IfMatch": expected_etag} if expected_etag is not None else {"IfNoneMatch": "*"}
     try:
         response = s3_client.put_object(
             Bucket=s3path.bucket,

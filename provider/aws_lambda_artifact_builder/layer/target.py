@@ -10,7 +10,7 @@ import dataclasses
 import re
 import warnings
 
-from ..constants import ARCHITECTURE_MACHINE, SUPPORTED_PYTHON_VERSIONS, ArchitectureEnum, glibc_version
+from ..constants import ARCHITECTURE_MACHINE, DEFAULT_ARCHITECTURE, DEFAULT_PYTHON_VERSION, SUPPORTED_PYTHON_VERSIONS, ArchitectureEnum, glibc_version
 from ..errors import LayerError
 
 
@@ -48,8 +48,8 @@ def validate_architecture(architecture: object) -> str:
 class LayerTarget:
     """A Lambda Python runtime on one architecture, validated on construction."""
 
-    python_version: str = "3.12"
-    architecture: str = "x86_64"
+    python_version: str = DEFAULT_PYTHON_VERSION
+    architecture: str = DEFAULT_ARCHITECTURE
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "python_version", validate_python_version(self.python_version))

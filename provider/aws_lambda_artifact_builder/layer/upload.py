@@ -8,6 +8,7 @@ replaced by someone else in between.
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,13 +39,16 @@ class _UploadProgress:
         self.sent = 0
         self.next_step = 10
         self.printer = printer
+        self._lock = threading.Lock()
 
     def __call__(self, chunk: int) -> None:
-        self.sent += chunk
-        percent = self.sent * 100 // self.size
-        if percent >= self.next_step and percent < 100:
-            self.printer(f"[upload] {percent}% of {self.size / 1e6:.1f} MB")
+        with self._lock:  # ``+=`` from several threads would lose counts
+            self.sent += chunk
+            percent = self.sent * 100 // self.size
+            if not (self.next_step <= percent < 100):
+                return
             self.next_step = (percent // 10 + 1) * 10
+        self.printer(f"[upload] {percent}% of {self.size / 1e6:.1f} MB")
 
 
 def upload_layer_zip_to_s3(

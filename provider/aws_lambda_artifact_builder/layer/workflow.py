@@ -19,10 +19,9 @@ import fcntl
 import functools
 import os
 import queue
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 from s3pathlib.api import S3Path
 
+from ..constants import DEFAULT_PYTHON_VERSION, DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN
 from ..errors import LayerError
 from ..typehint import T_PRINTER
 from .claim import DeployClaim
@@ -342,16 +342,82 @@ def _plan(inputs: LayerInputs, s3_client: S3Client, lambda_client: LambdaClient,
     return _decide(inputs, fetched, listed, lambda_client)
 
 
+@dataclasses.dataclass(frozen=True)
+class LambdaFacts:
+    """What Lambda says, as read for one plan: the newest versions, and the recorded one."""
+
+    listed: _FirstPage
+    #: The recorded version as Lambda has it; ``None`` when it is gone (or nothing is recorded).
+    recorded: _Listed | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalFacts:
+    """What the local project says, as a plan needs it."""
+
+    layer_name: str
+    fingerprint: str
+    dependencies: Mapping[str, str]
+    python_version: str
+    architecture: str
+    s3uri_record: str
+    #: The recorded manifest's runtime set, read like the local one (``None``: unreadable or not needed).
+    recorded_dependencies: Mapping[str, str] | None = None
+    #: The record is of an older fingerprint format and its runtime set is the local one.
+    same_set_of_older_format: bool = False
+
+
+def _needs_recorded_set(record: LayerRecord | None, lambda_facts: LambdaFacts, fingerprint: str) -> bool:
+    """Only a changed or vanished version needs the recorded manifest read (a no-op plan reads nothing)."""
+    return record is not None and not (lambda_facts.recorded is not None and record.fingerprint == fingerprint)
+
+
+def _gather(
+    inputs: LayerInputs, fetched: FetchedRecord, listed: _FirstPage, lambda_client: LambdaClient
+) -> tuple[LambdaFacts, LocalFacts]:
+    """The effects of a plan beyond its two reads: one more Lambda request when the listing is
+    truncated, and the recorded manifest read only when the decision needs it."""
+    record = fetched.record
+    recorded = None
+    if record is not None:
+        try:
+            recorded = _lambda_version(lambda_client, inputs.layer_name, record.layer_version, listed)
+        except (ClientError, BotoCoreError) as e:
+            raise _lambda_error(e, inputs.layer_name) from None
+    lambda_facts = LambdaFacts(listed=listed, recorded=recorded)
+    local = LocalFacts(
+        layer_name=inputs.layer_name,
+        fingerprint=inputs.fingerprint,
+        dependencies=inputs.manifest.dependencies,
+        python_version=inputs.target.python_version,
+        architecture=inputs.target.architecture,
+        s3uri_record=inputs.s3path_last_manifest.uri,
+    )
+    if record is not None and _needs_recorded_set(record, lambda_facts, inputs.fingerprint):
+        old_set = _recorded_set(record, inputs)
+        local = dataclasses.replace(
+            local,
+            recorded_dependencies=old_set.dependencies if old_set is not None else None,
+            same_set_of_older_format=_is_same_set_of_older_format(record, inputs, old_set),
+        )
+    return lambda_facts, local
+
+
 def _decide(
     inputs: LayerInputs, fetched: FetchedRecord, listed: _FirstPage, lambda_client: LambdaClient
 ) -> LayerPlan:
-    uri = inputs.s3path_last_manifest.uri
+    lambda_facts, local = _gather(inputs, fetched, listed, lambda_client)
+    return decide(fetched, lambda_facts, local)
+
+
+def decide(fetched: FetchedRecord, lambda_facts: LambdaFacts, local: LocalFacts) -> LayerPlan:
+    """Would a deploy publish, and why: pure, from the record as read, Lambda's facts and the local ones."""
+    uri = local.s3uri_record
     record = fetched.record
     common = dict(
-        layer_name=inputs.layer_name, fingerprint=inputs.fingerprint, s3uri_record=uri, record_etag=fetched.etag
+        layer_name=local.layer_name, fingerprint=local.fingerprint, s3uri_record=uri, record_etag=fetched.etag
     )
-    local_deps = inputs.manifest.dependencies
-    adoptable = _adoptable(listed, inputs.fingerprint)
+    adoptable = _adoptable(lambda_facts.listed, local.fingerprint)
     adopts = f"a deploy adopts version {adoptable}, published earlier with this fingerprint"
     if record is None:
         why = fetched.problem or f"no earlier version is recorded at {uri}"
@@ -360,15 +426,12 @@ def _decide(
             reason=f"{why}: {adopts if adoptable is not None else 'a deploy publishes the first version'}",
             current_version=None,
             current_layer_version_arn=None,
-            package_changes=diff_dependencies({}, local_deps),
+            package_changes=diff_dependencies({}, local.dependencies),
             recorded_fingerprint=None,
             record=None,
             **common,  # type: ignore[arg-type]
         )
-    try:
-        in_lambda = _lambda_version(lambda_client, inputs.layer_name, record.layer_version, listed)
-    except (ClientError, BotoCoreError) as e:
-        raise _lambda_error(e, inputs.layer_name) from None
+    in_lambda = lambda_facts.recorded
     exists = in_lambda is not None
     mismatch = record_mismatch(record, in_lambda) if in_lambda is not None else ""
     record = dataclasses.replace(record, version_exists=exists)
@@ -379,7 +442,7 @@ def _decide(
             f"{adopts if adoptable is not None else 'a deploy publishes a new version'}",
             current_version=None,
             current_layer_version_arn=None,
-            package_changes=diff_dependencies({}, local_deps),
+            package_changes=diff_dependencies({}, local.dependencies),
             recorded_fingerprint=record.fingerprint,
             record=record,
             **common,  # type: ignore[arg-type]
@@ -390,7 +453,7 @@ def _decide(
         recorded_fingerprint=record.fingerprint,
         record=record,
     )
-    if exists and record.fingerprint == inputs.fingerprint:
+    if exists and record.fingerprint == local.fingerprint:
         return LayerPlan(
             changed=False,
             reason=f"the fingerprint recorded for version {record.layer_version} at {uri} matches the local manifest",
@@ -398,10 +461,9 @@ def _decide(
             **current,  # type: ignore[arg-type]
             **common,  # type: ignore[arg-type]
         )
-    old_set = _recorded_set(record, inputs)
-    old_deps = old_set.dependencies if old_set is not None else None
-    changes = diff_dependencies(old_deps or {}, local_deps)
-    if exists and _is_same_set_of_older_format(record, inputs, old_set):
+    old_deps = local.recorded_dependencies
+    changes = diff_dependencies(old_deps or {}, local.dependencies)
+    if exists and local.same_set_of_older_format:
         return LayerPlan(
             changed=False,
             reason=(
@@ -412,30 +474,41 @@ def _decide(
             **current,  # type: ignore[arg-type]
             **common,  # type: ignore[arg-type]
         )
+    reason = _change_reason(record, exists, adoptable, adopts, old_deps, changes, local)
+    return LayerPlan(changed=True, reason=reason, package_changes=changes, **current, **common)  # type: ignore[arg-type]
+
+
+def _change_reason(
+    record: LayerRecord,
+    exists: bool,
+    adoptable: int | None,
+    adopts: str,
+    old_deps: Mapping[str, str] | None,
+    changes: PackageChanges,
+    local: LocalFacts,
+) -> str:
+    uri = local.s3uri_record
     if not exists:
         reason = f"version {record.layer_version} recorded at {uri} no longer exists in Lambda"
-        if adoptable is not None:
-            reason += f"; {adopts}"
-    elif old_deps is None:
-        reason = f"the fingerprint changed since version {record.layer_version}; the recorded manifest cannot be read"
-    elif not changes.is_empty:
+        return reason + (f"; {adopts}" if adoptable is not None else "")
+    if old_deps is None:
+        return f"the fingerprint changed since version {record.layer_version}; the recorded manifest cannot be read"
+    if not changes.is_empty:
         count = len(changes.lines())
-        reason = (
+        return (
             f"the runtime dependencies changed since version {record.layer_version} "
             f"({count} package{'' if count == 1 else 's'})"
         )
-    else:
-        moved = [
-            f"{name} {old} -> {new}"
-            for name, old, new in (
-                ("python_version", record.python_version, inputs.target.python_version),
-                ("architecture", record.architecture, inputs.target.architecture),
-            )
-            if old != new
-        ]
-        detail = ", ".join(moved) or "the lock file, excluded packages or packaging options differ"
-        reason = f"the fingerprint changed since version {record.layer_version}, not the package versions: {detail}"
-    return LayerPlan(changed=True, reason=reason, package_changes=changes, **current, **common)  # type: ignore[arg-type]
+    moved = [
+        f"{name} {old} -> {new}"
+        for name, old, new in (
+            ("python_version", record.python_version, local.python_version),
+            ("architecture", record.architecture, local.architecture),
+        )
+        if old != new
+    ]
+    detail = ", ".join(moved) or "the lock file, excluded packages or packaging options differ"
+    return f"the fingerprint changed since version {record.layer_version}, not the package versions: {detail}"
 
 
 def plan_layer(
@@ -444,8 +517,8 @@ def plan_layer(
     path_pyproject_toml: Path | str,
     s3dir_lambda: S3Path | str,
     tool: str,
-    python_version: str = "3.12",
-    architecture: str = "x86_64",
+    python_version: str = DEFAULT_PYTHON_VERSION,
+    architecture: str = DEFAULT_ARCHITECTURE,
     ignore_packages: Iterable[str] | None = None,
     packaging_options: PackagingOptions | None = None,
     s3_client: S3Client | None = None,
@@ -655,10 +728,10 @@ def deploy_layer(
     path_pyproject_toml: Path | str,
     s3dir_lambda: S3Path | str,
     tool: str,
-    python_version: str = "3.12",
-    architecture: str = "x86_64",
+    python_version: str = DEFAULT_PYTHON_VERSION,
+    architecture: str = DEFAULT_ARCHITECTURE,
     ignore_packages: Iterable[str] | None = None,
-    build_in: str = "local",
+    build_in: str = DEFAULT_BUILD_IN,
     credentials: Credentials | None = None,
     image: str | None = None,
     container_runtime: str | None = None,
@@ -700,7 +773,7 @@ def deploy_layer(
     )
     claim = DeployClaim(
         s3_client=s3_client,
-        s3path=inputs.s3_layout.s3dir_lambda.joinpath("layer", "deploy-claim.json"),
+        s3path=inputs.s3_layout.s3path_deploy_claim,
         purpose=f"layer {inputs.layer_name} fingerprint {inputs.fingerprint[:12]}",
         printer=log,
     )

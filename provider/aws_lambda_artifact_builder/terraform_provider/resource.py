@@ -8,7 +8,6 @@ translates between Terraform values and those calls.
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +27,9 @@ from tf.types import Unknown
 from tf.utils import Diagnostics
 
 from .. import api
-from ..layer.foundation import mask_url_credentials
+from ..errors import LayerInputError, redact
+from ..layer.inputs import CHECKED_INPUTS
+from ..layer.spec import SPEC_CLASSES, SpecField, core_kwargs, replacing_inputs, spec_fields, type_problems
 from .servicer import WriteOnlyAttribute
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -47,13 +48,9 @@ VERSION_ATTRIBUTES = (
 COMPUTED_ATTRIBUTES = (*VERSION_ATTRIBUTES, "layer_arn", "fingerprint", "publish_reason", "package_changes")
 
 #: Inputs that name a different layer or layer record: changing one means another Terraform object.
-REPLACING_INPUTS = ("layer_name", "s3dir_lambda", "python_version", "architecture")
+REPLACING_INPUTS: tuple[str, ...] = replacing_inputs()
 
 CREDENTIAL_KEYS = ("index_name", "index_url", "username", "password")
-
-DEFAULT_BUILD_IN = "local"
-DEFAULT_PYTHON_VERSION = "3.12"
-DEFAULT_ARCHITECTURE = "x86_64"
 
 
 def is_unknown(value: Any) -> bool:
@@ -72,14 +69,25 @@ def is_unknown(value: Any) -> bool:
     return False
 
 
-def _input(name: str, type_: types.TfType, description: str, *, required: bool = False) -> schema.Attribute:
+_TF_TYPES: dict[type, types.TfType] = {
+    str: types.String(),
+    int: types.Number(),
+    bool: types.Bool(),
+    list: types.List(types.String()),
+}
+
+
+def _input(field: SpecField) -> schema.Attribute:
+    """The Terraform attribute of one spec option (``layer/spec.py``)."""
+    opt = field.option
     return schema.Attribute(
-        name,
-        type_,
-        description=description,
-        required=required,
-        optional=not required,
-        requires_replace=name in REPLACING_INPUTS,
+        field.name,
+        _TF_TYPES[opt.kind],
+        description=opt.help,
+        required=opt.required,
+        optional=not opt.required,
+        requires_replace=opt.replaces,
+        sensitive=opt.secret,
     )
 
 
@@ -87,24 +95,9 @@ def _output(name: str, type_: types.TfType, description: str) -> schema.Attribut
     return schema.Attribute(name, type_, description=description, computed=True)
 
 
-LAYER_SCHEMA = schema.Schema(
-    version=1,
-    description="A Lambda layer built from a locked Python project; a new version is published only when "
-    "the fingerprint of the lock file differs from the one recorded in S3.",
-    attributes=[
-        _input("layer_name", types.String(), "Lambda layer name.", required=True),
-        _input(
-            "path_pyproject_toml",
-            types.String(),
-            "Path to the project's pyproject.toml (its lock file sits next to it); relative paths are "
-            "resolved from the directory Terraform runs in, so prefer `${path.module}/...`.",
-            required=True,
-        ),
-        _input("s3dir_lambda", types.String(), "S3 folder (s3://bucket/prefix/) of the layer record.", required=True),
-        _input("tool", types.String(), "pip, poetry or uv.", required=True),
-        _input("build_in", types.String(), f"local or container (default {DEFAULT_BUILD_IN})."),
-        _input("python_version", types.String(), f"Lambda Python version (default {DEFAULT_PYTHON_VERSION})."),
-        _input("architecture", types.String(), f"x86_64 or arm64 (default {DEFAULT_ARCHITECTURE})."),
+#: Inputs only the resource has: how destroy treats the versions, and the write-only index login.
+def _resource_inputs() -> list[schema.Attribute]:
+    return [
         WriteOnlyAttribute(
             "credentials",
             types.Map(types.String()),
@@ -113,54 +106,55 @@ LAYER_SCHEMA = schema.Schema(
             optional=True,
             sensitive=True,
         ),
-        _input("ignore_packages", types.List(types.String()), "Distributions left out of the layer."),
-        _input("keep_last", types.Number(), "Keep only this many of the newest versions this tool published."),
-        _input("permissions", types.List(types.String()), "Account ids, an organization id (o-...) or `*`."),
-        _input("delete_on_destroy", types.Bool(), "Delete the versions this resource published on destroy."),
-        _output("layer_version", types.Number(), "The layer version in use."),
-        _output("layer_version_arn", types.String(), "ARN of that version, for aws_lambda_function.layers."),
-        _output("layer_arn", types.String(), "ARN of the layer (without version)."),
-        _output("fingerprint", types.String(), "Fingerprint of the manifest the version was built from."),
-        _output("code_sha256", types.String(), "CodeSha256 of the version's zip, as Lambda reports it."),
-        _output("code_size", types.Number(), "Size of the version's zip in bytes."),
-        _output("s3uri_manifest", types.String(), "S3 URI of the manifest recorded for that version."),
-        _output("publish_reason", types.String(), "Why the version in use was published or adopted."),
-        _output("package_changes", types.List(types.String()), "Packages added, removed or changed by it."),
-        _output("published_versions", types.List(types.Number()), "Versions this resource published."),
-    ],
-)
+        schema.Attribute(
+            "delete_on_destroy",
+            types.Bool(),
+            description="Delete the versions this resource published on destroy.",
+            optional=True,
+        ),
+    ]
 
 
-@dataclasses.dataclass(frozen=True)
-class LayerInputs:
-    """The core's view of a layer: what plan, deploy and the record are keyed on."""
+def layer_schema(classes: tuple[type, ...] = SPEC_CLASSES) -> schema.Schema:
+    """The ``alab_layer`` schema: one input per spec option, then the resource's own inputs and outputs."""
+    return schema.Schema(
+        version=1,
+        description="A Lambda layer built from a locked Python project; a new version is published only when "
+        "the fingerprint of the lock file differs from the one recorded in S3.",
+        attributes=[
+            *(_input(f) for f in spec_fields(classes) if f.option.resource),
+            *_resource_inputs(),
+            _output("layer_version", types.Number(), "The layer version in use."),
+            _output("layer_version_arn", types.String(), "ARN of that version, for aws_lambda_function.layers."),
+            _output("layer_arn", types.String(), "ARN of the layer (without version)."),
+            _output("fingerprint", types.String(), "Fingerprint of the manifest the version was built from."),
+            _output("code_sha256", types.String(), "CodeSha256 of the version's zip, as Lambda reports it."),
+            _output("code_size", types.Number(), "Size of the version's zip in bytes."),
+            _output("s3uri_manifest", types.String(), "S3 URI of the manifest recorded for that version."),
+            _output("publish_reason", types.String(), "Why the version in use was published or adopted."),
+            _output("package_changes", types.List(types.String()), "Packages added, removed or changed by it."),
+            _output("published_versions", types.List(types.Number()), "Versions this resource published."),
+        ],
+    )
 
-    layer_name: str
-    path_pyproject_toml: str
-    s3dir_lambda: str
-    tool: str
-    python_version: str
-    architecture: str
-    ignore_packages: list[str] | None
 
-    @classmethod
-    def from_state(cls, state: State) -> LayerInputs | None:
-        """None while any of these inputs is still unknown (it depends on another resource)."""
-        names = [field.name for field in dataclasses.fields(cls)]
-        if any(is_unknown(state.get(name)) for name in names):
+LAYER_SCHEMA = layer_schema()
+
+
+def spec_values(state: State, classes: tuple[type, ...] = SPEC_CLASSES) -> dict[str, Any] | None:
+    """The spec options of a configuration, plan or state; None while any is still unknown (it depends
+    on another resource). Numbers come back from msgpack as they were written (``1.0`` is ``1``)."""
+    values: dict[str, Any] = {}
+    for field in spec_fields(classes):
+        if not field.option.resource:
+            continue
+        value = state.get(field.name)
+        if is_unknown(value):
             return None
-        return cls(
-            layer_name=state["layer_name"],
-            path_pyproject_toml=state["path_pyproject_toml"],
-            s3dir_lambda=state["s3dir_lambda"],
-            tool=state["tool"],
-            python_version=state.get("python_version") or DEFAULT_PYTHON_VERSION,
-            architecture=state.get("architecture") or DEFAULT_ARCHITECTURE,
-            ignore_packages=state.get("ignore_packages"),
-        )
-
-    def kwargs(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        if field.option.kind is int and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        values[field.name] = value
+    return values
 
 
 def _credentials(value: dict[str, str] | None) -> api.Credentials | None:
@@ -171,10 +165,7 @@ def _credentials(value: dict[str, str] | None) -> api.Credentials | None:
 
 def _scrub(message: str, credentials: api.Credentials | None) -> str:
     """Error text as Terraform may show and log it: no login in URLs, never the password itself."""
-    message = mask_url_credentials(message)
-    if credentials is not None and credentials.password:
-        message = message.replace(credentials.password, "****")
-    return message
+    return redact(message, [credentials.password] if credentials is not None else [])
 
 
 def _stderr_printer(message: str) -> None:
@@ -198,14 +189,15 @@ class LayerResource(Resource):
 
     def validate(self, diags: Diagnostics, type_name: str, config: dict[str, Any]) -> None:
         super().validate(diags, type_name, config)
-        inputs = LayerInputs.from_state(config)
-        if inputs is None or diags.has_errors():
+        values = spec_values(config)
+        if values is None or diags.has_errors():
             return
-        options = {name: config.get(name) for name in ("keep_last", "permissions", "build_in")}
-        problems = api.validate_layer_inputs(
-            **inputs.kwargs(),
-            **{name: value for name, value in options.items() if value is not None and not is_unknown(value)},
-        )
+        problems = type_problems(values, skip=CHECKED_INPUTS)
+        if not problems:
+            kwargs = core_kwargs(values, deploy=True)
+            problems = api.validate_layer_inputs(
+                **{k: v for k, v in kwargs.items() if k not in ("image", "container_runtime")}
+            )
         for name, message in problems:
             diags.add_error(f"Invalid {name}", message, path=[name])
         credentials = config.get("credentials")
@@ -224,13 +216,13 @@ class LayerResource(Resource):
     def plan(self, ctx: PlanContext, current: State | None, planned: State) -> State:
         """Compare the local fingerprint with the S3 record; when they differ, say why and leave the
         version attributes unknown until apply."""
-        inputs = LayerInputs.from_state(planned)
-        if inputs is None:  # an input comes from a resource not applied yet: everything is decided at apply
+        values = spec_values(planned)
+        if values is None:  # an input comes from a resource not applied yet: everything is decided at apply
             return {**planned, **{name: Unknown for name in COMPUTED_ATTRIBUTES}}
         try:
-            layer_plan = api.plan_layer(**inputs.kwargs(), **self.provider.clients())
+            layer_plan = api.plan_layer(**core_kwargs(values, deploy=False), **self.provider.clients())
         except Exception as exc:  # every failure becomes a diagnostic on the plan, not a crash
-            ctx.diagnostics.add_error(f"Cannot plan layer {inputs.layer_name}", _scrub(str(exc), None))
+            ctx.diagnostics.add_error(f"Cannot plan layer {values['layer_name']}", _scrub(str(exc), None))
             return planned
         if current is not None and not layer_plan.changed and current.get("fingerprint") == layer_plan.fingerprint:
             return planned  # Terraform already carried every computed value over from the refreshed state
@@ -256,21 +248,22 @@ class LayerResource(Resource):
         return self._deploy(ctx.diagnostics, planned, prior=current)
 
     def _deploy(self, diags: Diagnostics, planned: State, *, prior: State | None) -> State | None:
-        inputs = LayerInputs.from_state(planned)
-        assert inputs is not None, "Terraform applies only known values"
+        values = spec_values(planned)
+        assert values is not None, "Terraform applies only known values"
         credentials = _credentials(planned.get("credentials"))
         try:
             deployment = api.deploy_layer(
-                **inputs.kwargs(),
-                build_in=planned.get("build_in") or DEFAULT_BUILD_IN,
+                **core_kwargs(values, deploy=True),
                 credentials=credentials,
-                keep_last=_int_or_none(planned.get("keep_last")),
-                permissions=planned.get("permissions"),
                 printer=_stderr_printer,
                 **self.provider.clients(),
             )
+        except LayerInputError as exc:  # one diagnostic per wrong input, on its attribute
+            for name, reason in exc.problems:
+                diags.add_error(f"Invalid {name}", _scrub(reason, credentials), path=[name])
+            return prior
         except Exception as exc:  # a failed build or publish is reported to Terraform, with secrets removed
-            diags.add_error(f"Cannot deploy layer {inputs.layer_name}", _scrub(str(exc), credentials))
+            diags.add_error(f"Cannot deploy layer {values['layer_name']}", _scrub(str(exc), credentials))
             return prior
         published = list((prior or {}).get("published_versions") or [])
         if deployment.published and deployment.layer_version not in published:
@@ -290,18 +283,19 @@ class LayerResource(Resource):
     def read(self, ctx: ReadContext, current: State) -> State | None:
         """Refresh from the S3 record and Lambda; a record or version that is gone removes the object,
         so Terraform reports it as deleted outside of Terraform and plans to publish again."""
-        inputs = LayerInputs.from_state(current)
-        assert inputs is not None, "state holds only known values"
+        values = spec_values(current)
+        assert values is not None, "state holds only known values"
+        layer_name = values["layer_name"]
         try:
             record = api.read_layer_record(
-                s3dir_lambda=inputs.s3dir_lambda, tool=inputs.tool, **self.provider.clients()
+                s3dir_lambda=values["s3dir_lambda"], tool=values["tool"], **self.provider.clients()
             )
         except Exception as exc:
-            ctx.diagnostics.add_error(f"Cannot read the record of layer {inputs.layer_name}", _scrub(str(exc), None))
+            ctx.diagnostics.add_error(f"Cannot read the record of layer {layer_name}", _scrub(str(exc), None))
             return current
         if record is None or not record.version_exists:
             return None
-        if record.layer_name != inputs.layer_name:
+        if record.layer_name != layer_name:
             return current  # another layer's record: plan reports it as an error on s3dir_lambda
         return {
             **current,
@@ -332,7 +326,3 @@ class LayerResource(Resource):
     def upgrade(self, ctx: UpgradeContext, version: int, old: State) -> State:
         """Version 1 is the first schema; there is nothing older to convert."""
         return old
-
-
-def _int_or_none(value: Any) -> int | None:
-    return None if value is None else int(value)

@@ -1,0 +1,267 @@
+"""The options of a layer, declared once: every front end is generated from these two dataclasses.
+
+``LayerSpec`` is what the layer *is* (name, project, record folder, tool, target, build place,
+exclusions, packaging options); ``DeployOptions`` is how a deploy treats it (retention, grants, …).
+Each field carries an :class:`Option` in its metadata: help text, type, whether it is required,
+whether a change means another layer (a replacement), whether it is secret, and its CLI flags.
+From that metadata come the CLI flags and the ``[tool.aws_lambda_artifact_builder]`` keys
+(``cli.py``), the Terraform schema (``terraform_provider/resource.py``) and the Pulumi resource's
+arguments and ``Check`` (``pulumi_provider.py``): adding an option is adding one field here, plus
+its behaviour in the core.
+
+This module imports nothing above ``layer/package.py``: the front ends import it, never the reverse.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..constants import (
+    DEFAULT_ARCHITECTURE,
+    DEFAULT_BUILD_IN,
+    DEFAULT_PYTHON_VERSION,
+    LAYER_UNZIPPED_SIZE_LIMIT,
+    ArchitectureEnum,
+    BuildInEnum,
+    LayerBuildToolEnum,
+)
+from .package import PackagingOptions
+
+#: The metadata key under which each field's :class:`Option` is stored.
+OPTION = "alab_option"
+
+#: The CLI commands an option can belong to.
+PLAN_AND_DEPLOY: tuple[str, ...] = ("plan", "deploy")
+DEPLOY_ONLY: tuple[str, ...] = ("deploy",)
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """What every front end needs to know about one option."""
+
+    help: str
+    #: ``str``, ``int``, ``bool`` or ``list`` (of strings): the value's type in every front end.
+    kind: type = str
+    required: bool = False
+    #: A change points at another layer or record: Terraform and Pulumi replace the resource.
+    replaces: bool = False
+    #: Never shown in plans, outputs or logs.
+    secret: bool = False
+    choices: tuple[str, ...] | None = None
+    #: CLI flags (the first is shown in messages); empty: ``--`` plus the name with dashes.
+    flags: tuple[str, ...] = ()
+    #: The attribute of the parsed CLI arguments; empty: the field's name.
+    dest: str = ""
+    metavar: str | None = None
+    #: The CLI commands that take it; empty: no CLI flag.
+    commands: tuple[str, ...] = PLAN_AND_DEPLOY
+    #: Accepted as a key of ``[tool.aws_lambda_artifact_builder]``.
+    config: bool = True
+    #: An input of the Terraform resource and of the Pulumi resource.
+    resource: bool = True
+    #: The value is a field of :class:`PackagingOptions`.
+    packaging: bool = False
+
+    def cli_flags(self, name: str) -> tuple[str, ...]:
+        return self.flags or ("--" + name.replace("_", "-"),)
+
+
+def option(default: Any = dataclasses.MISSING, **meta: Any) -> Any:
+    """A spec field: its default and its :class:`Option`."""
+    metadata = {OPTION: Option(**meta)}
+    if isinstance(default, list):
+        return dataclasses.field(default_factory=lambda: list(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def _values(enum: Iterable[Any]) -> tuple[str, ...]:
+    return tuple(member.value for member in enum)
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerSpec:
+    """What a layer is: changing one of these changes the layer's bytes, its name or its record."""
+
+    layer_name: str = option(help="Lambda layer name.", required=True, replaces=True)
+    path_pyproject_toml: str = option(
+        help="Path to the project's pyproject.toml (its lock file sits next to it), or its folder on the CLI "
+        "(default there: the nearest pyproject.toml upward from the current folder); relative paths are resolved from the folder the tool runs in (in Terraform prefer `${path.module}/...`).",
+        required=True,
+        flags=("--project",),
+        dest="project",
+        config=False,
+    )
+    s3dir_lambda: str = option(
+        help="S3 folder (s3://bucket/prefix/) of the layer record.",
+        required=True,
+        replaces=True,
+        flags=("--s3dir", "--s3dir-lambda"),
+    )
+    tool: str = option(
+        help="pip, poetry or uv (CLI default: the one lock file found).",
+        required=True,
+        choices=_values(LayerBuildToolEnum),
+    )
+    python_version: str = option(
+        DEFAULT_PYTHON_VERSION, help=f"Lambda Python version (default {DEFAULT_PYTHON_VERSION}).", replaces=True
+    )
+    architecture: str = option(
+        DEFAULT_ARCHITECTURE,
+        help=f"x86_64 or arm64 (default {DEFAULT_ARCHITECTURE}).",
+        replaces=True,
+        choices=_values(ArchitectureEnum),
+    )
+    ignore_packages: list[str] | None = option(
+        None,
+        help="Distributions left out of the layer (replaces the default list; repeatable flag).",
+        kind=list,
+        flags=("--ignore-package",),
+        metavar="NAME",
+    )
+    build_in: str = option(
+        DEFAULT_BUILD_IN,
+        help=f"Where the layer is built: local or container (default {DEFAULT_BUILD_IN}).",
+        choices=_values(BuildInEnum),
+        commands=DEPLOY_ONLY,
+    )
+    image: str | None = option(None, help="Container image for build_in = container.", commands=DEPLOY_ONLY)
+    container_runtime: str | None = option(
+        None, help="Container engine for build_in = container: docker or podman.", commands=DEPLOY_ONLY
+    )
+    compile_bytecode: bool = option(
+        False,
+        help="Precompile .pyc files into the layer (only when the build Python equals the target).",
+        kind=bool,
+        packaging=True,
+    )
+    unzipped_size_limit: int = option(
+        LAYER_UNZIPPED_SIZE_LIMIT,
+        help=f"Refuse to package a layer larger than this many bytes unzipped (default {LAYER_UNZIPPED_SIZE_LIMIT}).",
+        kind=int,
+        packaging=True,
+        commands=DEPLOY_ONLY,
+    )
+
+    @property
+    def packaging_options(self) -> PackagingOptions:
+        return packaging_options_from(dataclasses.asdict(self))
+
+
+@dataclasses.dataclass(frozen=True)
+class DeployOptions:
+    """How a deploy treats the layer's versions: these never change the layer's bytes."""
+
+    keep_last: int | None = option(
+        None,
+        help="Keep only this many of the newest versions this tool published.",
+        kind=int,
+        metavar="N",
+        commands=DEPLOY_ONLY,
+    )
+    permissions: list[str] | None = option(
+        None,
+        help="Grant GetLayerVersion to an account id, an organization id (o-...) or 'public' (repeatable flag).",
+        kind=list,
+        flags=("--permission",),
+        metavar="WHO",
+        commands=DEPLOY_ONLY,
+    )
+
+
+#: The classes every front end is generated from; a test passes an extended tuple.
+SPEC_CLASSES: tuple[type, ...] = (LayerSpec, DeployOptions)
+
+
+@dataclasses.dataclass(frozen=True)
+class SpecField:
+    """One option as the front ends see it."""
+
+    name: str
+    default: Any
+    option: Option
+
+    @property
+    def has_default(self) -> bool:
+        return self.default is not dataclasses.MISSING
+
+
+def spec_fields(classes: Iterable[type] = SPEC_CLASSES) -> list[SpecField]:
+    """Every option of ``classes``, in declaration order."""
+    found = []
+    for cls in classes:
+        for f in dataclasses.fields(cls):
+            meta = f.metadata.get(OPTION)
+            if meta is None:
+                continue
+            if f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory()
+            else:
+                default = f.default
+            found.append(SpecField(name=f.name, default=default, option=meta))
+    return found
+
+
+def replacing_inputs(classes: Iterable[type] = SPEC_CLASSES) -> tuple[str, ...]:
+    """The inputs whose change means another layer or record: a replacement in Terraform and Pulumi."""
+    return tuple(f.name for f in spec_fields(classes) if f.option.replaces)
+
+
+def packaging_options_from(values: Mapping[str, Any]) -> PackagingOptions:
+    """The :class:`PackagingOptions` the packaging fields of ``values`` give (defaults for absent ones)."""
+    names = {f.name for f in dataclasses.fields(PackagingOptions)}
+    given = {
+        f.name: values[f.name]
+        for f in spec_fields()
+        if f.option.packaging and f.name in names and values.get(f.name) is not None
+    }
+    return PackagingOptions(**given)
+
+
+def core_kwargs(values: Mapping[str, Any], *, deploy: bool, classes: Iterable[type] = SPEC_CLASSES) -> dict[str, Any]:
+    """The keyword arguments of ``plan_layer`` (``deploy=False``: the options of the ``plan`` command,
+    those that change the fingerprint) or ``deploy_layer`` from option values.
+
+    Absent or ``None`` values take the field's default; packaging fields become ``packaging_options``.
+    """
+    kwargs: dict[str, Any] = {}
+    for f in spec_fields(classes):
+        if not deploy and "plan" not in f.option.commands:
+            continue
+        if f.option.packaging:
+            continue
+        value = values.get(f.name)
+        kwargs[f.name] = f.default if value is None and f.has_default else value
+    kwargs["packaging_options"] = packaging_options_from(values)
+    return kwargs
+
+
+def type_problems(
+    values: Mapping[str, Any], classes: Iterable[type] = SPEC_CLASSES, *, skip: Iterable[str] = ()
+) -> list[tuple[str, str]]:
+    """``(input, reason)`` for every value whose type or choice the spec rejects (``None`` is "not set").
+
+    ``skip`` names the inputs a caller checks with more precise messages (``check_layer_inputs``).
+    """
+    problems = []
+    skipped = set(skip)
+    for f in spec_fields(classes):
+        value: Any = values.get(f.name)
+        if value is None or f.name in skipped:
+            continue
+        kind = f.option.kind
+        if isinstance(value, float) and kind is int and value.is_integer():
+            value = int(value)  # numbers cross gRPC and msgpack as floats
+        ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+        if ok and kind is list:
+            ok = all(isinstance(item, str) for item in value)
+        if not ok:
+            problems.append((f.name, f"{f.name} must be {_kind_name(kind)}, not {value!r}"))
+        elif f.option.choices is not None and value not in f.option.choices:
+            problems.append((f.name, f"{f.name} {value!r} must be one of: {', '.join(f.option.choices)}"))
+    return problems
+
+
+def _kind_name(kind: type) -> str:
+    return {str: "a string", int: "an integer", bool: "true or false", list: "a list of strings"}.get(kind, kind.__name__)

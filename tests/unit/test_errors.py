@@ -1,0 +1,132 @@
+"""One error model (``errors.py``): data on the errors, botocore never leaking, one ``redact`` for every sink."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
+from botocore.stub import Stubber
+
+from aws_lambda_artifact_builder.api import Credentials, LayerError
+from aws_lambda_artifact_builder.cli import _one_line, main
+from aws_lambda_artifact_builder.errors import (
+    AwsError,
+    BuildError,
+    LayerInputError,
+    ManifestError,
+    aws_error,
+    redact,
+)
+from aws_lambda_artifact_builder.layer.build import mask_secrets
+from aws_lambda_artifact_builder.layer.clients import make_clients
+from aws_lambda_artifact_builder.layer.inputs import LayerPermission, resolve_layer_inputs
+from aws_lambda_artifact_builder.layer.publish import get_layer_version, sync_layer_version_permissions
+from aws_lambda_artifact_builder.terraform_provider.resource import _scrub
+
+PASSWORD = "p@ss/word&1"  # URL-encoded: p%40ss%2Fword%261
+ENCODED = "p%40ss%2Fword%261"
+
+
+def test_every_error_is_a_layer_error_and_a_value_error():
+    for cls in (LayerInputError, ManifestError, BuildError, AwsError):
+        assert issubclass(cls, LayerError) and issubclass(cls, ValueError)
+
+
+def test_bad_inputs_are_data_one_problem_per_input(tmp_path):
+    with pytest.raises(LayerInputError) as info:
+        resolve_layer_inputs(
+            layer_name="bad name!", path_pyproject_toml=tmp_path / "missing.toml", s3dir_lambda="not-s3", tool="npm"
+        )
+    names = [name for name, _ in info.value.problems]
+    assert names == ["layer_name", "s3dir_lambda", "tool", "path_pyproject_toml"]
+    assert all(reason in str(info.value) for _, reason in info.value.problems)
+
+
+@pytest.mark.parametrize(
+    "sink",
+    [
+        lambda text: redact(text, [PASSWORD]),
+        lambda text: _one_line(text, PASSWORD),
+        lambda text: _scrub(text, Credentials(index_name="i", index_url="https://x/simple/", username="u", password=PASSWORD)),
+        lambda text: mask_secrets(text, Credentials(index_name="i", index_url="https://x/simple/", username="u", password=PASSWORD)),
+    ],
+    ids=["redact", "cli", "terraform", "build"],
+)
+def test_every_sink_removes_the_password_raw_encoded_and_in_urls(sink):
+    text = f"pip said {PASSWORD} and {ENCODED}; index https://u:{ENCODED}@index.example/simple/"
+    shown = sink(text)
+    assert PASSWORD not in shown and ENCODED not in shown
+    assert "https://index.example/simple/" in shown
+
+
+def _lambda_client():
+    import boto3
+
+    return boto3.client("lambda", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+
+
+def test_get_layer_version_raises_an_aws_error_not_a_client_error():
+    client = _lambda_client()
+    with Stubber(client) as stub:
+        stub.add_client_error("get_layer_version", service_error_code="AccessDeniedException", http_status_code=403)
+        with pytest.raises(AwsError) as info:
+            get_layer_version(lambda_client=client, layer_name="demo", version=3)
+    assert not isinstance(info.value, ClientError)
+    assert info.value.operation == "lambda:GetLayerVersion"
+    assert "allowed lambda:GetLayerVersion" in info.value.fix and "demo" in str(info.value)
+
+
+def test_get_layer_version_of_a_missing_version_is_none():
+    client = _lambda_client()
+    with Stubber(client) as stub:
+        stub.add_client_error("get_layer_version", service_error_code="ResourceNotFoundException", http_status_code=404)
+        assert get_layer_version(lambda_client=client, layer_name="demo", version=3) is None
+
+
+def test_sync_permissions_raises_an_aws_error_not_a_client_error():
+    client = _lambda_client()
+    with Stubber(client) as stub:
+        stub.add_client_error("get_layer_version_policy", service_error_code="AccessDeniedException", http_status_code=403)
+        with pytest.raises(AwsError) as info:
+            sync_layer_version_permissions(
+                lambda_client=client,
+                layer_name="demo",
+                version=2,
+                permissions=[LayerPermission(statement_id="alab-public", principal="*")],
+            )
+    assert "version 2" in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("error", "fix"),
+    [(NoCredentialsError(), "AWS_PROFILE"), (NoRegionError(), "AWS_REGION")],
+)
+def test_no_credentials_and_no_region_name_the_fix_in_one_line(error, fix):
+    message = str(aws_error(error, operation="s3:GetObject", what="layer_name 'demo'"))
+    assert fix in message and "\n" not in message and message.startswith("layer_name 'demo'")
+
+
+def test_make_clients_without_a_region_is_an_aws_error(monkeypatch, tmp_path):
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    with pytest.raises(AwsError) as info:
+        make_clients(region=None, endpoint_url=None)
+    assert "AWS_REGION" in str(info.value)
+
+
+def test_the_cli_reports_missing_credentials_as_one_line_naming_the_fix(monkeypatch, tmp_path, capsys):
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\nversion = "1"\n')
+    (tmp_path / "requirements.txt").write_text("")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    code = main(
+        ["layer", "plan", "--project", str(tmp_path), "--layer-name", "demo", "--s3dir", "s3://bucket/demo/",
+         "--region", "us-east-1"]
+    )
+    err = capsys.readouterr().err.strip()
+    assert code == 1
+    assert err.count("\n") == 0 and "AWS_PROFILE" in err, err
