@@ -159,7 +159,8 @@ def test_flags_override_the_table_which_overrides_defaults(tmp_path):
 
 def test_the_tool_must_be_given_when_several_locks_exist(tmp_path):
     _project(tmp_path, locks=("uv.lock", "requirements.txt"))
-    with pytest.raises(CliError, match=r"found uv.lock and requirements.txt in .*, cannot choose: pass --tool .*\(uv or pip\)"):
+    locks, tools = r"(uv.lock and requirements.txt|requirements.txt and uv.lock)", r"\((uv or pip|pip or uv)\)"
+    with pytest.raises(CliError, match=rf"found {locks} in .*, cannot choose: pass --tool .*{tools}"):
         resolve_settings(_args("--project", str(tmp_path), "--layer-name", "x", "--s3dir", "s3://b/p/"))
 
 
