@@ -28,6 +28,7 @@ from aws_lambda_artifact_builder.api import (
 )
 from aws_lambda_artifact_builder.layer.package import read_distributions
 from conftest import IN_CI
+from fixtures.realworld import generate
 
 DIR_CORPUS = Path(__file__).resolve().parent.parent / "fixtures" / "realworld"
 CASES = sorted(p.parent.name for p in DIR_CORPUS.glob("*/expected.json"))
@@ -37,16 +38,8 @@ BUILDERS = {
     "poetry": build_layer_artifacts_using_poetry_in_local,
     "uv": build_layer_artifacts_using_uv_in_local,
 }
-#: Must match generate.py: the git case's repository is served from its git-src/ folder at this URL.
-GIT_HOST = "https://github.com/alab-corpus/"
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "alab corpus",
-    "GIT_AUTHOR_EMAIL": "corpus@example.invalid",
-    "GIT_COMMITTER_NAME": "alab corpus",
-    "GIT_COMMITTER_EMAIL": "corpus@example.invalid",
-    "GIT_AUTHOR_DATE": "2025-01-01T00:00:00Z",
-    "GIT_COMMITTER_DATE": "2025-01-01T00:00:00Z",
-}
+#: The git case's repository is served from its git-src/ folder at GIT_HOST, committed as generate.py does.
+GIT_HOST, GIT_ENV = generate.GIT_HOST, generate.GIT_ENV
 
 
 def expected(case: str) -> dict:

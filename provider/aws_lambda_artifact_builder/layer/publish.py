@@ -143,7 +143,7 @@ def get_layer_version(*, lambda_client: LambdaClient, layer_name: str, version: 
         if error_code(e) == "ResourceNotFoundException":
             return None
         raise _lambda_read_error(e, layer_name) from None
-    except (NoCredentialsError, PartialCredentialsError, NoRegionError) as e:
+    except BotoCoreError as e:  # no credentials or region, timeouts, connection errors
         raise _lambda_read_error(e, layer_name) from None
     return _published(layer_name, response)
 

@@ -380,10 +380,7 @@ def _gather(
     record = fetched.record
     recorded = None
     if record is not None:
-        try:
-            recorded = _lambda_version(lambda_client, inputs.layer_name, record.layer_version, listed)
-        except (ClientError, BotoCoreError) as e:
-            raise _lambda_error(e, inputs.layer_name) from None
+        recorded = _lambda_version(lambda_client, inputs.layer_name, record.layer_version, listed)
     lambda_facts = LambdaFacts(listed=listed, recorded=recorded)
     local = LocalFacts(
         layer_name=inputs.layer_name,
@@ -582,10 +579,7 @@ def read_layer_record(
     if fetched.record is None:
         return None
     record = fetched.record
-    try:
-        found = get_layer_version(lambda_client=lambda_client, layer_name=record.layer_name, version=record.layer_version)
-    except (ClientError, BotoCoreError) as e:
-        raise _lambda_error(e, record.layer_name) from None
+    found = get_layer_version(lambda_client=lambda_client, layer_name=record.layer_name, version=record.layer_version)
     return dataclasses.replace(record, version_exists=found is not None and not record_mismatch(record, found))
 
 
@@ -598,10 +592,7 @@ def _verified(plan: LayerPlan, inputs: LayerInputs, lambda_client: LambdaClient)
     if plan.changed or plan.record is None:
         return plan
     record = plan.record
-    try:
-        found = get_layer_version(lambda_client=lambda_client, layer_name=inputs.layer_name, version=record.layer_version)
-    except (ClientError, BotoCoreError) as e:
-        raise _lambda_error(e, inputs.layer_name) from None
+    found = get_layer_version(lambda_client=lambda_client, layer_name=inputs.layer_name, version=record.layer_version)
     why = "it no longer exists" if found is None else record_mismatch(record, found)
     if not why:
         return plan
