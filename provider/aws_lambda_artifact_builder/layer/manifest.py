@@ -1,7 +1,7 @@
 """The manifest model: the runtime set a lock pins for a Lambda target, its fingerprint, and diffs.
 
 The tools that wrote a lock are the source of truth for what it means: a uv lock is read
-through ``uv export --locked --no-dev --no-emit-project`` (``--locked`` is uv's own staleness
+through ``uv export --locked --no-default-groups --no-emit-project`` (``--locked`` is uv's own staleness
 check; a function folder inside a workspace is exported from its own folder, which uv maps to
 its member), a poetry lock through ``poetry export --only main`` (poetry-plugin-export checks
 the lock is fresh). Both give requirements lines with markers and hashes; the markers are
