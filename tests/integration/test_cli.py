@@ -180,7 +180,7 @@ def test_lock_detection_says_which_locks_it_found(configured):
     (configured.parent / "requirements.txt").write_text("alab-demo-core==1.0.0\n")
     several = alab("layer", "plan", cwd=configured.parent)
     assert several.returncode == 1
-    assert f"found uv.lock and requirements.txt in {configured.parent}, cannot choose: pass --tool" in several.stderr
+    assert f"found requirements.txt and uv.lock in {configured.parent}, cannot choose: pass --tool" in several.stderr
     assert "(uv or pip)" in several.stderr
     (configured.parent / "requirements.txt").unlink()
     (configured.parent / "uv.lock").unlink()
