@@ -181,7 +181,7 @@ def test_lock_detection_says_which_locks_it_found(configured):
     several = alab("layer", "plan", cwd=configured.parent)
     assert several.returncode == 1
     assert f"found requirements.txt and uv.lock in {configured.parent}, cannot choose: pass --tool" in several.stderr
-    assert "(uv or pip)" in several.stderr
+    assert "(pip or uv)" in several.stderr
     (configured.parent / "requirements.txt").unlink()
     (configured.parent / "uv.lock").unlink()
     none = alab("layer", "plan", cwd=configured.parent)
