@@ -186,7 +186,7 @@ def test_lock_detection_says_which_locks_it_found(configured):
     (configured.parent / "uv.lock").unlink()
     none = alab("layer", "plan", cwd=configured.parent)
     assert none.returncode == 1
-    assert "no lock file in" in none.stderr and "looked for uv.lock, poetry.lock, requirements.txt" in none.stderr
+    assert "no lock file in" in none.stderr and "looked for requirements.txt, poetry.lock, uv.lock" in none.stderr
 
 
 def test_keep_last_deletes_old_versions_with_their_records_and_no_staging_zip_stays(
