@@ -159,8 +159,7 @@ def test_flags_override_the_table_which_overrides_defaults(tmp_path):
 
 def test_the_tool_must_be_given_when_several_locks_exist(tmp_path):
     _project(tmp_path, locks=("uv.lock", "requirements.txt"))
-    locks, tools = r"(uv.lock and requirements.txt|requirements.txt and uv.lock)", r"\((uv or pip|pip or uv)\)"
-    with pytest.raises(CliError, match=rf"found {locks} in .*, cannot choose: pass --tool .*{tools}"):
+    with pytest.raises(CliError, match=r"found requirements.txt and uv.lock in .*, cannot choose: pass --tool .*\(pip or uv\)"):
         resolve_settings(_args("--project", str(tmp_path), "--layer-name", "x", "--s3dir", "s3://b/p/"))
 
 
