@@ -27,6 +27,14 @@ PREFIX = "apps/tamper/"
 LAST = f"{PREFIX}layer/last-requirements.txt"
 
 
+def _target(tool: str, bucket: str, s3_client: Any, lambda_client: Any) -> dict[str, Any]:
+    """The layer every test here deploys, through the test's clients."""
+    return dict(
+        layer_name=LAYER, s3dir_lambda=f"s3://{bucket}/{PREFIX}", tool=tool, s3_client=s3_client,
+        lambda_client=lambda_client,
+    )
+
+
 def _edit_record(s3_client: Any, bucket: str, *, body: bytes | None = None, **meta: str) -> None:
     """Rewrite the ``last-`` object with some metadata (and maybe its body) changed, as an intruder would."""
     got = s3_client.get_object(Bucket=bucket, Key=LAST)
@@ -119,10 +127,7 @@ def test_a_tampered_record_is_detected_and_the_deploy_ends_on_this_layers_versio
     name, project_copy, credentials, s3_client, lambda_client, bucket
 ):
     path = project_copy("pip")
-    target = dict(
-        layer_name=LAYER, s3dir_lambda=f"s3://{bucket}/{PREFIX}", tool="pip", s3_client=s3_client,
-        lambda_client=lambda_client,
-    )
+    target = _target("pip", bucket, s3_client, lambda_client)
     deploy_layer(path_pyproject_toml=path, credentials=credentials, verbose=False, **target)
     set_pin(path, "alab-demo-core", "1.1.0")
     v2 = deploy_layer(path_pyproject_toml=path, credentials=credentials, verbose=False, **target).to_dict()
@@ -159,10 +164,7 @@ def test_a_wrong_shaped_record_counts_as_changed_and_is_rewritten(
     body, meta, project_copy, credentials, s3_client, lambda_client, bucket
 ):
     path = project_copy("pip")
-    target = dict(
-        layer_name=LAYER, s3dir_lambda=f"s3://{bucket}/{PREFIX}", tool="pip", s3_client=s3_client,
-        lambda_client=lambda_client,
-    )
+    target = _target("pip", bucket, s3_client, lambda_client)
     deploy_layer(path_pyproject_toml=path, credentials=credentials, verbose=False, **target)
     set_pin(path, "alab-demo-core", "1.1.0")
     deploy_layer(path_pyproject_toml=path, credentials=credentials, verbose=False, **target)
@@ -191,10 +193,7 @@ def test_a_planted_version_with_our_fingerprint_but_other_code_is_not_adopted(
 ):
     """Someone allowed only to publish plants the next lock's fingerprint first: the deploy publishes its own."""
     path = project_copy("pip")
-    target = dict(
-        layer_name=LAYER, s3dir_lambda=f"s3://{bucket}/{PREFIX}", tool="pip", s3_client=s3_client,
-        lambda_client=lambda_client,
-    )
+    target = _target("pip", bucket, s3_client, lambda_client)
     deploy_layer(path_pyproject_toml=path, credentials=credentials, verbose=False, **target)
     set_pin(path, "alab-demo-core", "1.1.0")
     fingerprint = local_fingerprint(path_pyproject_toml=path, tool="pip")
@@ -221,10 +220,7 @@ def test_a_planted_version_with_our_fingerprint_but_other_code_is_not_adopted(
 def test_a_wrong_shaped_recorded_lock_is_a_reason_not_a_crash(body, project_copy, credentials, s3_client, lambda_client, bucket):
     """The recorded uv.lock is read for the package diff: a hand-edited one is "cannot be read", and rewritten."""
     path = project_copy("uv")
-    target = dict(
-        layer_name=LAYER, s3dir_lambda=f"s3://{bucket}/{PREFIX}", tool="uv", s3_client=s3_client,
-        lambda_client=lambda_client,
-    )
+    target = _target("uv", bucket, s3_client, lambda_client)
     deploy_layer(path_pyproject_toml=path, credentials=credentials, verbose=False, **target)
     key = f"{PREFIX}layer/last-uv.lock"
     got = s3_client.get_object(Bucket=bucket, Key=key)
