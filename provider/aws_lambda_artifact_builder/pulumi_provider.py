@@ -185,7 +185,10 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
         inputs = dict(news)
         if known and not failures and inputs.get("fingerprint") is None:
             # The program could not compute it at declaration; the inputs are valid now.
-            inputs["fingerprint"] = local_fingerprint(**_fingerprint_kwargs(LayerProps.from_props(news)))
+            try:
+                inputs["fingerprint"] = local_fingerprint(**_fingerprint_kwargs(LayerProps.from_props(news)))
+            except LayerError as e:
+                failures.append(("path_pyproject_toml", str(e)))
         return dynamic.CheckResult(inputs, [dynamic.CheckFailure(p, r) for p, r in failures])
 
     # -------------------------------------------------------------- diff
@@ -262,16 +265,7 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
             return dynamic.ReadResult("", {})
         outs = dict(props)
         if current and record is not None:
-            outs.update(
-                layer_name=record.layer_name,
-                layer_version=record.layer_version,
-                layer_version_arn=record.layer_version_arn,
-                layer_arn=record.layer_arn,
-                fingerprint=record.fingerprint,
-                code_sha256=record.code_sha256,
-                code_size=record.code_size,
-                s3uri_manifest=record.s3uri_manifest,
-            )
+            outs.update(record.facts.to_dict())
         return dynamic.ReadResult(id_, outs)
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
@@ -309,18 +303,7 @@ def _fingerprint_kwargs(layer: LayerProps) -> dict[str, Any]:
 def _outputs(props: dict[str, Any], deployment: LayerDeployment, published: list[int]) -> dict[str, Any]:
     """The inputs minus the secrets (Diff and Delete read the old outputs), plus what was deployed."""
     outs = {k: v for k, v in props.items() if k not in SECRET_INPUTS and k != PROVIDER_KEY}
-    outs.update(
-        layer_name=deployment.layer_name,
-        layer_version=deployment.layer_version,
-        layer_version_arn=deployment.layer_version_arn,
-        layer_arn=deployment.layer_arn,
-        fingerprint=deployment.fingerprint,
-        code_sha256=deployment.code_sha256,
-        code_size=deployment.code_size,
-        s3uri_manifest=deployment.s3uri_manifest,
-        published_versions=published,
-        published=deployment.published,
-    )
+    outs.update(deployment.facts.to_dict(), published_versions=published, published=deployment.published)
     return outs
 
 
@@ -332,7 +315,11 @@ def _declared_fingerprint(
     ignore_packages: list[str] | None,
     packaging: dict[str, Any] | None = None,
 ) -> str | None:
-    """The local fingerprint at declaration; ``None`` when the inputs are invalid, so Check names the input."""
+    """The local fingerprint at declaration; ``None`` when the inputs are invalid, so Check names the input.
+
+    Any failure counts (a hostile lock makes a reader raise whatever it raises): the program must not
+    stop on a bad file, Check reports it on ``path_pyproject_toml`` with the file named.
+    """
     try:
         return local_fingerprint(
             path_pyproject_toml=Path(path_pyproject_toml),
@@ -342,17 +329,18 @@ def _declared_fingerprint(
             ignore_packages=ignore_packages,
             packaging_options=packaging_options_from(packaging or {}),
         )
-    except (LayerError, OSError, TypeError, ValueError):
+    except Exception:  # noqa: BLE001 - reported by Check, see above
         return None
 
 
 def _declared_packages(path_pyproject_toml: str, tool: str, python_version: str, architecture: str) -> dict[str, str] | None:
     """The target's locked runtime pins, ``{name: version}``: an input, so that the engine's own diff
-    (`pulumi preview --diff`) shows which packages a changed lock moves. ``None`` when unreadable."""
+    (`pulumi preview --diff`) shows which packages a changed lock moves. ``None`` when unreadable (for
+    any reason, as in :func:`_declared_fingerprint`: Check names the input)."""
     try:
         target = LayerTarget(python_version=python_version, architecture=architecture)
         return dict(sorted(read_local_manifest(path_pyproject_toml, tool, target).dependencies.items()))
-    except (LayerError, OSError, ValueError):
+    except Exception:  # noqa: BLE001 - reported by Check
         return None
 
 

@@ -3,6 +3,8 @@
 - API: ``validate_layer_inputs`` returns ``(property, message)`` (what Pulumi Check and Terraform
   validate report), ``deploy_layer`` raises ``LayerError``; nothing is written to S3 or Lambda.
 - CLI: exit 1, one ``error:`` line, never ``error: unexpected``.
+- Pulumi: declaring the resource never fails; the preview fails in Check on ``path_pyproject_toml``.
+- Terraform: ``terraform plan`` reports a diagnostic on each resource's ``path_pyproject_toml``.
 - ``index_password_env`` names only a variable meant for an index password, never an AWS credential.
 """
 
@@ -154,4 +156,28 @@ def test_terraform_plan_names_the_hostile_file_on_each_resource(
         mine = [" ".join(b.split()) for b in blocks if re.search(rf"with alab_layer\.case_{n}\b", b)]
         assert any(b.startswith("Invalid path_pyproject_toml") for b in mine), (case.id, mine, result.stderr)
     assert "Traceback" not in result.stderr and "unexpected" not in result.stderr
+    assert (s3_snapshot(s3_client, bucket), all_layer_versions(lambda_client)) == before
+
+
+# ---------------------------------------------------------------------------- Pulumi
+def test_pulumi_check_names_the_hostile_file(
+    hostile_project, open_stack, declare_layer, bucket, s3_client, lambda_client,
+):
+    """Declaring the resource reads the lock (fingerprint, packages): a hostile file must not fail the program,
+    but the preview's Check, on ``path_pyproject_toml``, naming the file; nothing reaches S3 or Lambda."""
+    from pulumi_engine_harness import CheckFailed
+
+    stack = open_stack()  # one provider process answers every preview, as in one `pulumi preview`
+    before = s3_snapshot(s3_client, bucket), all_layer_versions(lambda_client)
+    for case in HOSTILE:
+        path = hostile_project(case)
+        goal = declare_layer(
+            layer_name=LAYER, path_pyproject_toml=str(path), s3dir_lambda=f"s3://{bucket}/hostile/", tool="uv"
+        )
+        with pytest.raises(CheckFailed) as failed:
+            stack.preview(goal)
+        props = [prop for prop, _ in failed.value.failures]
+        assert props == ["path_pyproject_toml"], (case.id, failed.value.failures)
+        assert str(path.parent) in failed.value.failures[0][1], (case.id, failed.value.failures)
+    assert {e.method for e in stack.server.transcript} == {"Configure", "Check"}
     assert (s3_snapshot(s3_client, bucket), all_layer_versions(lambda_client)) == before

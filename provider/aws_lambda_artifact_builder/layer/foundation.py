@@ -345,6 +345,10 @@ class LayerS3Layout:
         """The claim a deploy that found a change holds while it builds and publishes (``claim.py``)."""
         return self.s3dir_lambda.joinpath("layer", "deploy-claim.json")
 
+    def get_s3path_publish_intent(self, fingerprint: str) -> S3Path:
+        """The CodeSha256 a deploy is about to publish with this fingerprint (``publish.write_publish_intent``)."""
+        return self.s3dir_lambda.joinpath("layer", f"intent-{fingerprint}.json")
+
     def get_s3dir_layer_version(self, layer_version: int) -> S3Path:
         if isinstance(layer_version, bool) or not isinstance(layer_version, int) or layer_version < 1:
             raise LayerError(f"layer version must be an integer >= 1, not {layer_version!r}")

@@ -35,6 +35,7 @@ from ..constants import DEFAULT_PYTHON_VERSION, DEFAULT_ARCHITECTURE
 from ..errors import AwsError, LayerError, aws_error
 from ..typehint import T_PRINTER
 from .clients import error_code, http_status, is_missing_key, make_clients, resolve_clients, without_automatic_retries
+from .facts import VersionFacts
 from .foundation import MANIFEST_NAMES, LayerS3Layout
 from .inputs import STATEMENT_PREFIX, LayerInputs, LayerPermission, resolve_layer_inputs
 from .package import PackagingOptions
@@ -97,9 +98,24 @@ class LayerDeployment:
     #: Versions deleted by ``keep_last`` retention in this run.
     deleted_versions: tuple[int, ...] = ()
 
+    @classmethod
+    def from_facts(
+        cls, facts: VersionFacts, *, published: bool, adopted: bool = False, deleted_versions: Iterable[int] = ()
+    ) -> LayerDeployment:
+        values = facts.to_dict()
+        s3path_manifest = S3Path(values.pop("s3uri_manifest"))
+        return cls(
+            published=published, s3path_manifest=s3path_manifest, adopted=adopted,
+            deleted_versions=tuple(deleted_versions), **values,
+        )  # fmt: skip
+
     @property
     def s3uri_manifest(self) -> str:
         return str(self.s3path_manifest.uri)
+
+    @property
+    def facts(self) -> VersionFacts:
+        return VersionFacts.of(self)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -382,7 +398,7 @@ def _published_despite(
 
 # ---------------------------------------------------------------------------- intent (crash recovery)
 def _intent_s3path(inputs: LayerInputs) -> S3Path:
-    return inputs.s3_layout.s3dir_lambda.joinpath("layer", f"intent-{inputs.fingerprint}.json")
+    return inputs.s3_layout.get_s3path_publish_intent(inputs.fingerprint)
 
 
 def write_publish_intent(*, s3_client: S3Client, inputs: LayerInputs, code_sha256: str) -> None:
@@ -450,7 +466,8 @@ def is_our_version(version: PublishedVersion, *, s3_client: S3Client, inputs: La
 
 
 def make_record(*, published: PublishedVersion, inputs: LayerInputs) -> LayerRecord:
-    return LayerRecord(
+    """The record of a version this deploy published or adopted, for the local inputs."""
+    facts = VersionFacts(
         layer_name=published.layer_name,
         layer_version=published.version,
         layer_version_arn=published.layer_version_arn,
@@ -459,11 +476,12 @@ def make_record(*, published: PublishedVersion, inputs: LayerInputs) -> LayerRec
         code_sha256=published.code_sha256,
         code_size=published.code_size,
         s3uri_manifest=inputs.s3uri_manifest_for(published.version),
-        tool=inputs.tool.value,
-        python_version=inputs.target.python_version,
-        architecture=inputs.target.architecture,
-        version_exists=True,
     )
+    target = inputs.target
+    return LayerRecord.from_facts(
+        facts, tool=inputs.tool.value, python_version=target.python_version, architecture=target.architecture,
+        version_exists=True,
+    )  # fmt: skip
 
 
 def record_layer_version(
@@ -601,16 +619,6 @@ def publish_layer_version(
 def deployment_from_record(
     record: LayerRecord, *, published: bool, adopted: bool = False, deleted_versions: Iterable[int] = ()
 ) -> LayerDeployment:
-    return LayerDeployment(
-        published=published,
-        layer_name=record.layer_name,
-        layer_version=record.layer_version,
-        layer_version_arn=record.layer_version_arn,
-        layer_arn=record.layer_arn,
-        fingerprint=record.fingerprint,
-        code_sha256=record.code_sha256,
-        code_size=record.code_size,
-        s3path_manifest=S3Path(record.s3uri_manifest),
-        adopted=adopted,
-        deleted_versions=tuple(deleted_versions),
+    return LayerDeployment.from_facts(
+        record.facts, published=published, adopted=adopted, deleted_versions=deleted_versions
     )

@@ -23,6 +23,7 @@ from s3pathlib.api import S3Path
 
 from ..errors import LayerError
 from .clients import error_code, is_missing_key, is_precondition_failure
+from .facts import VersionFacts
 
 if TYPE_CHECKING:  # pragma: no cover
     from mypy_boto3_s3 import S3Client
@@ -78,6 +79,19 @@ class LayerRecord:
     version_exists: bool | None = None
     #: The recorded (normalised) manifest text, for package diffs.
     manifest_content: str = dataclasses.field(default="", repr=False, compare=False)
+
+    @classmethod
+    def from_facts(
+        cls, facts: VersionFacts, *, tool: str, python_version: str, architecture: str, version_exists: bool | None = None
+    ) -> LayerRecord:
+        return cls(
+            **facts.to_dict(), tool=tool, python_version=python_version, architecture=architecture,
+            version_exists=version_exists,
+        )  # fmt: skip
+
+    @property
+    def facts(self) -> VersionFacts:
+        return VersionFacts.of(self)
 
     def to_metadata(self) -> dict[str, str]:
         """S3 object metadata (ASCII strings) carrying every fact of the record."""

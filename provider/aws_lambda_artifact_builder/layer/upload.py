@@ -61,12 +61,32 @@ def upload_layer_zip_to_s3(
     printer: T_PRINTER = print,
 ) -> S3Path:
     """Upload the packaged layer zip to the staging key; returns that key's ``S3Path``."""
-    log: T_PRINTER = printer if verbose else (lambda _msg: None)
-    s3_client = s3_client or make_clients()[0]
     path_zip = LayerPathLayout(path_pyproject_toml=Path(path_pyproject_toml)).path_build_lambda_layer_zip
+    s3path = LayerS3Layout(s3dir_lambda=coerce_s3dir(s3dir_lambda)).s3path_temp_layer_zip
+    upload_zip(
+        s3_client=s3_client or make_clients()[0],
+        path_zip=path_zip,
+        s3path=s3path,
+        metadata=metadata,
+        verbose=verbose,
+        printer=printer,
+    )
+    return s3path
+
+
+def upload_zip(
+    *,
+    s3_client: S3Client,
+    path_zip: Path,
+    s3path: S3Path,
+    metadata: dict[str, str] | None = None,
+    verbose: bool = True,
+    printer: T_PRINTER = print,
+) -> None:
+    """Upload one zip (wherever the pipeline obtained it) to ``s3path`` in parts of 16 MB."""
+    log: T_PRINTER = printer if verbose else (lambda _msg: None)
     if not path_zip.is_file():
         raise LayerError(f"no layer zip at {path_zip}: build and package the layer first")
-    s3path = LayerS3Layout(s3dir_lambda=coerce_s3dir(s3dir_lambda)).s3path_temp_layer_zip
     size = path_zip.stat().st_size
     log(f"[upload] {path_zip} ({size / 1e6:.1f} MB) to {s3path.uri}")
     started = time.monotonic()
@@ -84,4 +104,3 @@ def upload_layer_zip_to_s3(
     except S3UploadFailedError as e:
         raise LayerError(f"s3dir_lambda {s3path.uri}: could not upload the layer zip: {e}") from None
     log(f"[upload] done in {time.monotonic() - started:.1f}s")
-    return s3path

@@ -34,8 +34,8 @@ from ..errors import LayerError
 from ..typehint import T_PRINTER
 from .claim import DeployClaim
 from .clients import resolve_clients
-from .foundation import MANIFEST_NAMES, Credentials, LayerS3Layout, coerce_s3dir, coerce_tool
-from .inputs import LayerInputs, parse_permissions, resolve_layer_inputs, validate_layer_name
+from .foundation import Credentials, LayerS3Layout, coerce_s3dir, coerce_tool
+from .inputs import LayerInputs, LayerPermission, parse_permissions, resolve_layer_inputs
 from .manifest import (
     PackageChanges,
     RuntimeSet,
@@ -45,16 +45,17 @@ from .manifest import (
     recorded_runtime_set,
 )
 from .package import LayerZipInfo, PackagingOptions, create_layer_zip_file
+from .facts import VersionFacts
+from .pipeline import DeployEffects, Settings, run_deploy
 from .publish import (
     LayerDeployment,
+    PublishedVersion,
     apply_retention,
     check_other_records,
+    check_record_owner,
     clear_publish_intent,
     clear_staged_zip,
-    check_record_owner,
     delete_version_records,
-    deployment_from_record,
-    PublishedVersion,
     find_layer_version_by_fingerprint,
     get_layer_version,
     is_our_version,
@@ -67,7 +68,7 @@ from .publish import (
 )
 from .record import FetchedRecord, LayerRecord, fetch_record
 from .target import LayerTarget
-from .upload import upload_layer_zip_to_s3
+from .upload import upload_zip
 
 if TYPE_CHECKING:  # pragma: no cover
     from mypy_boto3_lambda import LambdaClient
@@ -311,15 +312,11 @@ class _Reads:
             raise _lambda_error(e, self.layer_name) from None
 
 
-def _start_reads(
-    *, layer_name: str, s3_layout: LayerS3Layout, manifest_name: str, s3_client: S3Client, lambda_client: LambdaClient
-) -> _Reads:
+def _start_reads(inputs: LayerInputs, s3_client: S3Client, lambda_client: LambdaClient) -> _Reads:
     fetch = functools.partial(
-        fetch_record,
-        s3_client=s3_client,
-        s3path=s3_layout.get_s3path_last_manifest(manifest_name),
-        s3uri_manifest_for=lambda v: s3_layout.get_s3path_versioned_manifest(v, manifest_name).uri,
+        fetch_record, s3_client=s3_client, s3path=inputs.s3path_last_manifest, s3uri_manifest_for=inputs.s3uri_manifest_for
     )
+    layer_name = inputs.layer_name
     return _Reads(
         layer_name=layer_name,
         record=_in_background(fetch),
@@ -328,16 +325,8 @@ def _start_reads(
     )
 
 
-def _plan(inputs: LayerInputs, s3_client: S3Client, lambda_client: LambdaClient, reads: _Reads | None = None) -> LayerPlan:
-    if reads is None:
-        reads = _start_reads(
-            layer_name=inputs.layer_name,
-            s3_layout=inputs.s3_layout,
-            manifest_name=inputs.manifest_name,
-            s3_client=s3_client,
-            lambda_client=lambda_client,
-        )
-    fetched, listed = reads.results()
+def _plan(inputs: LayerInputs, s3_client: S3Client, lambda_client: LambdaClient) -> LayerPlan:
+    fetched, listed = _start_reads(inputs, s3_client, lambda_client).results()
     check_record_owner(fetched, layer_name=inputs.layer_name, s3dir_lambda=inputs.s3_layout.s3dir_lambda)
     return _decide(inputs, fetched, listed, lambda_client)
 
@@ -523,39 +512,14 @@ def plan_layer(
     region: str | None = None,
     endpoint_url: str | None = None,
 ) -> LayerPlan:
-    """Would a deploy publish? One S3 GET (alongside one Lambda listing); no build, no write.
-
-    The two requests start before the local lock is read and fingerprinted, so that the local
-    work overlaps the round trips.
-    """
+    """Would a deploy publish? One S3 GET (alongside one Lambda listing); no build, no write."""
+    inputs = resolve_layer_inputs(
+        layer_name=layer_name, path_pyproject_toml=path_pyproject_toml, s3dir_lambda=s3dir_lambda, tool=tool,
+        python_version=python_version, architecture=architecture, ignore_packages=ignore_packages,
+        packaging_options=packaging_options,
+    )  # fmt: skip
     s3_client, lambda_client = resolve_clients(s3_client, lambda_client, region, endpoint_url)
-    try:
-        reads: _Reads | None = _start_reads(
-            layer_name=validate_layer_name(layer_name),
-            s3_layout=LayerS3Layout(s3dir_lambda=coerce_s3dir(s3dir_lambda)),
-            manifest_name=MANIFEST_NAMES[coerce_tool(tool)],
-            s3_client=s3_client,
-            lambda_client=lambda_client,
-        )
-    except LayerError:
-        reads = None  # resolve_layer_inputs below reports every bad input
-    try:
-        inputs = resolve_layer_inputs(
-            layer_name=layer_name,
-            path_pyproject_toml=path_pyproject_toml,
-            s3dir_lambda=s3dir_lambda,
-            tool=tool,
-            python_version=python_version,
-            architecture=architecture,
-            ignore_packages=ignore_packages,
-            packaging_options=packaging_options,
-        )
-    except BaseException:
-        if reads is not None:
-            both: list[Future[Any]] = [reads.record, reads.page]
-            wait(both, timeout=aws_deadline_seconds())
-        raise
-    return _plan(inputs, s3_client, lambda_client, reads)
+    return _plan(inputs, s3_client, lambda_client)
 
 
 def read_layer_record(
@@ -570,7 +534,7 @@ def read_layer_record(
     """The ``last-`` record of ``s3dir_lambda`` for a tool, with ``version_exists`` from Lambda."""
     s3_client, lambda_client = resolve_clients(s3_client, lambda_client, region, endpoint_url)
     layout = LayerS3Layout(s3dir_lambda=coerce_s3dir(s3dir_lambda))
-    name = MANIFEST_NAMES[coerce_tool(tool)]
+    name = coerce_tool(tool).manifest_name
     fetched = fetch_record(
         s3_client=s3_client,
         s3path=layout.get_s3path_last_manifest(name),
@@ -628,89 +592,165 @@ def _build_folder_lock(inputs: LayerInputs, log: T_PRINTER) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
-def _build_and_package(
-    inputs: LayerInputs,
-    *,
-    build_in: str,
-    credentials: Credentials | None,
-    image: str | None,
-    container_runtime: str | None,
-    verbose: bool,
-    printer: T_PRINTER,
-    log: T_PRINTER,
-) -> LayerZipInfo:
-    """Build the locked runtime set into ``python/`` and zip it (size-checked before writing)."""
+@dataclasses.dataclass(frozen=True)
+class BuildSettings:
+    """How ``build_artifact`` builds: where, with which image and index login, how loudly."""
+
+    build_in: str = DEFAULT_BUILD_IN
+    credentials: Credentials | None = None
+    image: str | None = None
+    container_runtime: str | None = None
+    verbose: bool = True
+    printer: T_PRINTER = print
+
+    def log(self, msg: str) -> None:
+        if self.verbose:
+            self.printer(msg)
+
+
+def check_build_possible(inputs: LayerInputs, settings: BuildSettings) -> None:
+    """Before any claim, build or S3 write: what the lock already tells about a local build."""
+    if settings.build_in == "local":
+        from .build import check_local_build_possible
+
+        check_local_build_possible(inputs.manifest, inputs.target)
+
+
+def build_artifact(inputs: LayerInputs, settings: BuildSettings) -> LayerZipInfo:
+    """The default :data:`~.pipeline.ObtainArtifact`: build the locked runtime set into ``python/`` and zip it."""
     started = time.monotonic()
-    log(f"[build] installing {inputs.manifest.name} for {inputs.target.runtime} {inputs.target.architecture} ({build_in})")
+    target = inputs.target
+    settings.log(f"[build] installing {inputs.manifest.name} for {target.runtime} {target.architecture} ({settings.build_in})")
     common: dict[str, Any] = dict(
         tool=inputs.tool,
         path_pyproject_toml=inputs.path_layout.path_pyproject_toml,
-        python_version=inputs.target.python_version,
-        architecture=inputs.target.architecture,
-        credentials=credentials,
-        verbose=verbose,
-        printer=printer,
+        python_version=target.python_version,
+        architecture=target.architecture,
+        credentials=settings.credentials,
+        verbose=settings.verbose,
+        printer=settings.printer,
     )
-    if build_in == "local":
+    if settings.build_in == "local":
         from .build import build_layer_artifacts_in_local
 
         build_layer_artifacts_in_local(skip_prompt=True, **common)
     else:
         from .build_container import build_layer_artifacts_in_container
 
-        build_layer_artifacts_in_container(image=image, container_runtime=container_runtime, **common)
-    log(f"[build] done in {time.monotonic() - started:.1f}s")
+        build_layer_artifacts_in_container(image=settings.image, container_runtime=settings.container_runtime, **common)
+    settings.log(f"[build] done in {time.monotonic() - started:.1f}s")
     started = time.monotonic()
     info = create_layer_zip_file(
         path_pyproject_toml=inputs.path_layout.path_pyproject_toml,
         ignore_packages=inputs.ignore_packages,
         options=inputs.packaging_options,
-        python_version=inputs.target.python_version,
-        verbose=verbose,
-        printer=printer,
+        python_version=target.python_version,
+        verbose=settings.verbose,
+        printer=settings.printer,
     )
-    log(
+    settings.log(
         f"[package] {info.path.name}: {info.zipped_size / 1e6:.1f} MB zipped, "
         f"{info.unzipped_size / 1e6:.1f} MB unzipped, in {time.monotonic() - started:.1f}s"
     )
     return info
 
 
-def _finish(
-    record: LayerRecord,
-    *,
-    s3_client: S3Client,
-    lambda_client: LambdaClient,
-    s3_layout: LayerS3Layout,
-    published: bool,
-    adopted: bool,
-    keep_last: int | None,
-    permissions: Any,
-    log: T_PRINTER,
-) -> LayerDeployment:
-    """Grants and retention, which converge on every deploy, changed or not."""
-    wanted = parse_permissions(permissions)
-    if wanted is not None:
-        added, removed = sync_layer_version_permissions(
-            lambda_client=lambda_client, layer_name=record.layer_name, version=record.layer_version, permissions=wanted
+class AwsGateway:
+    """The :class:`~.pipeline.LayerGateway` of S3 and Lambda: each method one step of ``publish``/``record``/``claim``."""
+
+    def __init__(self, s3_client: S3Client, lambda_client: LambdaClient, *, verbose: bool, printer: T_PRINTER) -> None:
+        self.s3_client = s3_client
+        self.lambda_client = lambda_client
+        self.verbose = verbose
+        self.printer = printer
+
+    def log(self, msg: str) -> None:
+        if self.verbose:
+            self.printer(msg)
+
+    def plan(self, inputs: LayerInputs) -> LayerPlan:
+        return _plan(inputs, self.s3_client, self.lambda_client)
+
+    def verify(self, plan: LayerPlan, inputs: LayerInputs) -> LayerPlan:
+        return _verified(plan, inputs, self.lambda_client)
+
+    def claim(self, inputs: LayerInputs) -> DeployClaim:
+        return DeployClaim(
+            s3_client=self.s3_client,
+            s3path=inputs.s3_layout.s3path_deploy_claim,
+            purpose=f"layer {inputs.layer_name} fingerprint {inputs.fingerprint[:12]}",
+            printer=self.log,
         )
-        if added or removed:
-            log(f"[permissions] version {record.layer_version}: granted {added or 'none'}, revoked {removed or 'none'}")
-    deleted: list[int] = []
-    if keep_last is not None:
-        deleted = apply_retention(
-            lambda_client=lambda_client,
-            layer_name=record.layer_name,
+
+    def remove_stale_claim(self, inputs: LayerInputs) -> None:
+        try:
+            self.claim(inputs).remove_if_stale()
+        except (LayerError, ClientError, BotoCoreError) as e:
+            self.log(f"[claim] could not remove a stale claim ({e}); it is taken over by the next changed deploy")
+
+    def check_other_records(self, inputs: LayerInputs) -> None:
+        check_other_records(s3_client=self.s3_client, inputs=inputs)
+
+    def find_adoptable(self, inputs: LayerInputs) -> PublishedVersion | None:
+        return find_layer_version_by_fingerprint(
+            lambda_client=self.lambda_client,
+            layer_name=inputs.layer_name,
+            fingerprint=inputs.fingerprint,
+            trusted=functools.partial(is_our_version, s3_client=self.s3_client, inputs=inputs),
+        )
+
+    def upload(self, inputs: LayerInputs, artifact: LayerZipInfo) -> None:
+        upload_zip(
+            s3_client=self.s3_client,
+            path_zip=artifact.path,
+            s3path=inputs.s3_layout.s3path_temp_layer_zip,
+            metadata={"fingerprint": inputs.fingerprint},
+            verbose=self.verbose,
+            printer=self.printer,
+        )
+
+    def write_intent(self, inputs: LayerInputs, code_sha256: str) -> None:
+        write_publish_intent(s3_client=self.s3_client, inputs=inputs, code_sha256=code_sha256)
+
+    def publish(self, inputs: LayerInputs, code_sha256: str) -> PublishedVersion:
+        return publish_staged_zip(
+            lambda_client=self.lambda_client,
+            layer_name=inputs.layer_name,
+            s3path_zip=inputs.s3_layout.s3path_temp_layer_zip,
+            target=inputs.target,
+            fingerprint=inputs.fingerprint,
+            code_sha256=code_sha256,
+            printer=self.log,
+        )
+
+    def record(self, inputs: LayerInputs, published: PublishedVersion, expected_etag: str | None) -> VersionFacts:
+        record = make_record(published=published, inputs=inputs)
+        record_layer_version(
+            s3_client=self.s3_client, inputs=inputs, record=record, expected_etag=expected_etag, printer=self.log
+        )
+        return record.facts
+
+    def clear_intent(self, inputs: LayerInputs) -> None:
+        clear_publish_intent(s3_client=self.s3_client, inputs=inputs)
+
+    def clear_staged(self, inputs: LayerInputs) -> None:
+        clear_staged_zip(s3_client=self.s3_client, s3_layout=inputs.s3_layout)
+
+    def sync_permissions(self, facts: VersionFacts, wanted: list[LayerPermission]) -> tuple[list[str], list[str]]:
+        return sync_layer_version_permissions(
+            lambda_client=self.lambda_client, layer_name=facts.layer_name, version=facts.layer_version, permissions=wanted
+        )
+
+    def apply_retention(self, facts: VersionFacts, keep_last: int) -> list[int]:
+        return apply_retention(
+            lambda_client=self.lambda_client,
+            layer_name=facts.layer_name,
             keep_last=keep_last,
-            current_version=record.layer_version,
+            current_version=facts.layer_version,
         )
-        if deleted:
-            records = delete_version_records(s3_client=s3_client, s3_layout=s3_layout, versions=deleted)
-            log(
-                f"[retention] deleted versions {deleted} of {record.layer_name} (keep_last={keep_last}) "
-                f"and their {len(records)} record(s) in S3"
-            )
-    return deployment_from_record(record, published=published, adopted=adopted, deleted_versions=deleted)
+
+    def delete_version_records(self, inputs: LayerInputs, versions: list[int]) -> list[str]:
+        return delete_version_records(s3_client=self.s3_client, s3_layout=inputs.s3_layout, versions=versions)
 
 
 def deploy_layer(
@@ -736,108 +776,26 @@ def deploy_layer(
     verbose: bool = True,
     printer: T_PRINTER = print,
 ) -> LayerDeployment:
-    """Publish a new layer version if and only if the fingerprint recorded in S3 differs; see the module."""
-    log: T_PRINTER = printer if verbose else (lambda _msg: None)
+    """Publish a new layer version if and only if the fingerprint recorded in S3 differs; see the module
+    and ``pipeline`` (the stages, composed here with S3, Lambda and the builder)."""
     inputs = resolve_layer_inputs(
-        layer_name=layer_name,
-        path_pyproject_toml=path_pyproject_toml,
-        s3dir_lambda=s3dir_lambda,
-        tool=tool,
-        python_version=python_version,
-        architecture=architecture,
-        ignore_packages=ignore_packages,
-        keep_last=keep_last,
-        permissions=permissions,
-        build_in=build_in,
-        credentials=credentials,
+        layer_name=layer_name, path_pyproject_toml=path_pyproject_toml, s3dir_lambda=s3dir_lambda, tool=tool,
+        python_version=python_version, architecture=architecture, ignore_packages=ignore_packages,
+        keep_last=keep_last, permissions=permissions, build_in=build_in, credentials=credentials,
         packaging_options=packaging_options,
-    )
+    )  # fmt: skip
     s3_client, lambda_client = resolve_clients(s3_client, lambda_client, region, endpoint_url)
-    finish = functools.partial(
-        _finish,
-        s3_client=s3_client,
-        lambda_client=lambda_client,
-        s3_layout=inputs.s3_layout,
-        keep_last=keep_last,
-        permissions=permissions,
-        log=log,
+    build = BuildSettings(build_in, credentials, image, container_runtime, verbose, printer)
+    gateway = AwsGateway(s3_client, lambda_client, verbose=verbose, printer=printer)
+    effects = DeployEffects(
+        gateway=gateway,
+        obtain_artifact=functools.partial(build_artifact, settings=build),  # the artifact seam (see pipeline)
+        log=gateway.log,
+        build_folder_lock=functools.partial(_build_folder_lock, log=gateway.log),
+        background=_in_background,
     )
-    claim = DeployClaim(
-        s3_client=s3_client,
-        s3path=inputs.s3_layout.s3path_deploy_claim,
-        purpose=f"layer {inputs.layer_name} fingerprint {inputs.fingerprint[:12]}",
-        printer=log,
+    settings = Settings(keep_last=keep_last, permissions=parse_permissions(permissions))
+    outcome = run_deploy(inputs, settings, effects, before_claim=functools.partial(check_build_possible, inputs, build))
+    return LayerDeployment.from_facts(
+        outcome.facts, published=outcome.published, adopted=outcome.adopted, deleted_versions=outcome.deleted_versions
     )
-    plan = _plan(inputs, s3_client, lambda_client)
-    if not plan.changed:
-        stale = _in_background(claim.remove_if_stale)  # a crashed run's claim, side by side with the check
-        plan = _verified(plan, inputs, lambda_client)
-        try:
-            stale.result()
-        except (LayerError, ClientError, BotoCoreError) as e:
-            log(f"[claim] could not remove a stale claim ({e}); it is taken over by the next changed deploy")
-    log(f"[plan] {plan.reason}")
-    if not plan.changed:
-        assert plan.record is not None
-        return finish(plan.record, published=False, adopted=False)
-    if build_in == "local":  # known from the lock before any claim, build or S3 write
-        from .build import check_local_build_possible
-
-        check_local_build_possible(inputs.manifest, inputs.target)
-    with claim:
-        plan = _verified(_plan(inputs, s3_client, lambda_client), inputs, lambda_client)
-        if not plan.changed:
-            log(f"[plan] another deploy recorded version {plan.current_version} meanwhile")
-            assert plan.record is not None
-            return finish(plan.record, published=False, adopted=False)
-        check_other_records(s3_client=s3_client, inputs=inputs)
-        found = find_layer_version_by_fingerprint(
-            lambda_client=lambda_client,
-            layer_name=inputs.layer_name,
-            fingerprint=inputs.fingerprint,
-            trusted=functools.partial(is_our_version, s3_client=s3_client, inputs=inputs),
-        )
-        adopted = found is not None
-        if found is not None:
-            log(f"[publish] adopting version {found.version}, published earlier with this fingerprint")
-        else:
-            with _build_folder_lock(inputs, log):
-                zip_info = _build_and_package(
-                    inputs,
-                    build_in=build_in,
-                    credentials=credentials,
-                    image=image,
-                    container_runtime=container_runtime,
-                    verbose=verbose,
-                    printer=printer,
-                    log=log,
-                )
-                claim.ensure_held()
-                upload_layer_zip_to_s3(
-                    s3dir_lambda=inputs.s3_layout.s3dir_lambda,
-                    path_pyproject_toml=inputs.path_layout.path_pyproject_toml,
-                    s3_client=s3_client,
-                    metadata={"fingerprint": inputs.fingerprint},
-                    verbose=verbose,
-                    printer=printer,
-                )
-            claim.ensure_held()
-            write_publish_intent(s3_client=s3_client, inputs=inputs, code_sha256=zip_info.code_sha256)
-            found = publish_staged_zip(
-                lambda_client=lambda_client,
-                layer_name=inputs.layer_name,
-                s3path_zip=inputs.s3_layout.s3path_temp_layer_zip,
-                target=inputs.target,
-                fingerprint=inputs.fingerprint,
-                code_sha256=zip_info.code_sha256,
-                printer=log,
-            )
-        claim.ensure_held()
-        record = make_record(published=found, inputs=inputs)
-        record_layer_version(
-            s3_client=s3_client, inputs=inputs, record=record, expected_etag=plan.record_etag, printer=log
-        )
-        clear_publish_intent(s3_client=s3_client, inputs=inputs)
-        if not adopted:
-            clear_staged_zip(s3_client=s3_client, s3_layout=inputs.s3_layout)
-        return finish(record, published=not adopted, adopted=adopted)

@@ -268,17 +268,7 @@ class LayerResource(Resource):
         published = list((prior or {}).get("published_versions") or [])
         if deployment.published and deployment.layer_version not in published:
             published.append(deployment.layer_version)
-        return {
-            **planned,
-            "layer_version": deployment.layer_version,
-            "layer_version_arn": deployment.layer_version_arn,
-            "layer_arn": deployment.layer_arn,
-            "fingerprint": deployment.fingerprint,
-            "code_sha256": deployment.code_sha256,
-            "code_size": deployment.code_size,
-            "s3uri_manifest": deployment.s3uri_manifest,
-            "published_versions": published,
-        }
+        return {**planned, **deployment.facts.to_dict(), "published_versions": published}
 
     def read(self, ctx: ReadContext, current: State) -> State | None:
         """Refresh from the S3 record and Lambda; a record or version that is gone removes the object,
@@ -297,16 +287,7 @@ class LayerResource(Resource):
             return None
         if record.layer_name != layer_name:
             return current  # another layer's record: plan reports it as an error on s3dir_lambda
-        return {
-            **current,
-            "layer_version": record.layer_version,
-            "layer_version_arn": record.layer_version_arn,
-            "layer_arn": record.layer_arn,
-            "fingerprint": record.fingerprint,
-            "code_sha256": record.code_sha256,
-            "code_size": record.code_size,
-            "s3uri_manifest": record.s3uri_manifest,
-        }
+        return {**current, **record.facts.to_dict()}
 
     def delete(self, ctx: DeleteContext, current: State) -> State | None:
         """Published versions are immutable and other stacks may use them: keep them unless asked."""

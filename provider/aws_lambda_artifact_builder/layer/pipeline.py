@@ -1,0 +1,225 @@
+"""The deploy pipeline: plan → (claim, re-plan) → obtain the artifact → upload → publish → record → finish.
+
+Each stage is a small function; its effects come in through :class:`DeployEffects`, after the
+pattern of aws-lambda-builders' actions:
+
+- ``gateway`` (:class:`LayerGateway`): every S3 and Lambda call a deploy makes (the plan's reads, the
+  claim, upload, publish, record, grants, retention); ``workflow.AwsGateway`` is the real one;
+- ``obtain_artifact`` (:data:`ObtainArtifact`): the packaged layer zip for the inputs, built and packaged
+  here (``workflow.build_artifact``) or fetched from elsewhere (an artifact store) — the one seam where
+  such a source plugs in;
+- ``build_folder_lock``, ``background`` and ``log``: how the project's build folder is shared, how the
+  stale-claim clean-up overlaps the check of an unchanged plan, where progress goes.
+
+``workflow.deploy_layer`` composes the stages with the real effects; ``tests/unit/test_pipeline.py``
+runs them with fakes. This module imports no AWS library and runs no process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, ContextManager, Protocol, TypeVar
+
+from ..typehint import T_PRINTER
+from .facts import VersionFacts
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .inputs import LayerInputs, LayerPermission
+    from .package import LayerZipInfo
+    from .publish import PublishedVersion
+    from .workflow import LayerPlan
+
+_T = TypeVar("_T")
+
+
+class Claim(Protocol):
+    """The deploy claim of one ``s3dir_lambda`` (``claim.DeployClaim``): held inside ``with``."""
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(self, *exc: Any) -> Any: ...
+
+    def ensure_held(self) -> None:
+        """Raise if the claim was lost (another deploy took over): nothing more may be written."""
+
+
+class LayerGateway(Protocol):
+    """Every S3 and Lambda effect of a deploy, one method per step."""
+
+    def plan(self, inputs: LayerInputs) -> LayerPlan: ...
+
+    def verify(self, plan: LayerPlan, inputs: LayerInputs) -> LayerPlan:
+        """An unchanged plan checked once more against Lambda's own CodeSha256 (changed if it fails)."""
+
+    def remove_stale_claim(self, inputs: LayerInputs) -> None:
+        """Remove a dead run's claim; never raises (a failure is logged and left to the next deploy)."""
+
+    def claim(self, inputs: LayerInputs) -> Claim: ...
+
+    def check_other_records(self, inputs: LayerInputs) -> None: ...
+
+    def find_adoptable(self, inputs: LayerInputs) -> PublishedVersion | None:
+        """A version already published with this fingerprint and code of ours (crash recovery)."""
+
+    def upload(self, inputs: LayerInputs, artifact: LayerZipInfo) -> None: ...
+
+    def write_intent(self, inputs: LayerInputs, code_sha256: str) -> None: ...
+
+    def publish(self, inputs: LayerInputs, code_sha256: str) -> PublishedVersion: ...
+
+    def record(self, inputs: LayerInputs, published: PublishedVersion, expected_etag: str | None) -> VersionFacts:
+        """Write the versioned manifest and move ``last-`` to the version; returns what was recorded."""
+
+    def clear_intent(self, inputs: LayerInputs) -> None: ...
+
+    def clear_staged(self, inputs: LayerInputs) -> None: ...
+
+    def sync_permissions(self, facts: VersionFacts, wanted: list[LayerPermission]) -> tuple[list[str], list[str]]: ...
+
+    def apply_retention(self, facts: VersionFacts, keep_last: int) -> list[int]: ...
+
+    def delete_version_records(self, inputs: LayerInputs, versions: list[int]) -> list[str]: ...
+
+
+#: The seam for the packaged layer: build and package it, or fetch it from elsewhere. It returns the
+#: zip on the local disk (``LayerZipInfo.path``, its CodeSha256); it runs holding the build folder lock.
+ObtainArtifact = Callable[["LayerInputs"], "LayerZipInfo"]
+
+
+def _now(fn: Callable[[], _T]) -> Future[_T]:
+    """Run at once on this thread (the default ``background``)."""
+    future: Future[_T] = Future()
+    try:
+        future.set_result(fn())
+    except Exception as e:  # noqa: BLE001 - handed to the caller through the future
+        future.set_exception(e)
+    return future
+
+
+@contextlib.contextmanager
+def _no_lock(_inputs: LayerInputs) -> Iterator[None]:
+    yield
+
+
+@dataclasses.dataclass(frozen=True)
+class DeployEffects:
+    """What the stages do to the world, injected."""
+
+    gateway: LayerGateway
+    obtain_artifact: ObtainArtifact
+    log: T_PRINTER = lambda _msg: None  # noqa: E731 - a silent default printer
+    #: Held from obtaining the artifact until it is uploaded (the build folder is per project).
+    build_folder_lock: Callable[[LayerInputs], ContextManager[None]] = _no_lock
+    background: Callable[[Callable[[], Any]], Future[Any]] = _now
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """What converges on every deploy, changed or not: grants and retention."""
+
+    keep_last: int | None = None
+    #: ``None``: leave the grants alone; a list: exactly these.
+    permissions: list[LayerPermission] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class DeployOutcome:
+    """The version a deploy ended on, and what it did."""
+
+    facts: VersionFacts
+    published: bool
+    adopted: bool
+    deleted_versions: tuple[int, ...] = ()
+
+
+# ---------------------------------------------------------------------------- stages
+def plan_stage(inputs: LayerInputs, fx: DeployEffects) -> LayerPlan:
+    """The plan; an unchanged one is verified against Lambda while a dead run's claim is removed."""
+    plan = fx.gateway.plan(inputs)
+    if not plan.changed:
+        stale = fx.background(lambda: fx.gateway.remove_stale_claim(inputs))
+        plan = fx.gateway.verify(plan, inputs)
+        stale.result()
+    fx.log(f"[plan] {plan.reason}")
+    return plan
+
+
+def obtain_and_upload(inputs: LayerInputs, claim: Claim, fx: DeployEffects) -> LayerZipInfo:
+    """Build-or-fetch the zip and stage it in S3, holding the project's build folder throughout."""
+    with fx.build_folder_lock(inputs):
+        artifact = fx.obtain_artifact(inputs)
+        claim.ensure_held()
+        fx.gateway.upload(inputs, artifact)
+    return artifact
+
+
+def publish_stage(inputs: LayerInputs, claim: Claim, fx: DeployEffects) -> tuple[PublishedVersion, bool]:
+    """The version to record and whether it was adopted: an earlier one of ours, or a new publish."""
+    found = fx.gateway.find_adoptable(inputs)
+    if found is not None:
+        fx.log(f"[publish] adopting version {found.version}, published earlier with this fingerprint")
+        return found, True
+    artifact = obtain_and_upload(inputs, claim, fx)
+    claim.ensure_held()
+    fx.gateway.write_intent(inputs, artifact.code_sha256)
+    return fx.gateway.publish(inputs, artifact.code_sha256), False
+
+
+def record_stage(
+    inputs: LayerInputs, published: PublishedVersion, *, adopted: bool, expected_etag: str | None, claim: Claim, fx: DeployEffects
+) -> VersionFacts:
+    """Record the version in S3 (only while the claim is ours), then drop what publishing left."""
+    claim.ensure_held()
+    facts = fx.gateway.record(inputs, published, expected_etag)
+    fx.gateway.clear_intent(inputs)
+    if not adopted:
+        fx.gateway.clear_staged(inputs)
+    return facts
+
+
+def finish_stage(
+    inputs: LayerInputs, facts: VersionFacts, settings: Settings, fx: DeployEffects, *, published: bool, adopted: bool
+) -> DeployOutcome:
+    """Grants and retention, which converge on every deploy, changed or not."""
+    if settings.permissions is not None:
+        added, removed = fx.gateway.sync_permissions(facts, settings.permissions)
+        if added or removed:
+            fx.log(f"[permissions] version {facts.layer_version}: granted {added or 'none'}, revoked {removed or 'none'}")
+    deleted: list[int] = []
+    if settings.keep_last is not None:
+        deleted = fx.gateway.apply_retention(facts, settings.keep_last)
+        if deleted:
+            records = fx.gateway.delete_version_records(inputs, deleted)
+            fx.log(
+                f"[retention] deleted versions {deleted} of {facts.layer_name} (keep_last={settings.keep_last}) "
+                f"and their {len(records)} record(s) in S3"
+            )
+    return DeployOutcome(facts=facts, published=published, adopted=adopted, deleted_versions=tuple(deleted))
+
+
+def _recorded(plan: LayerPlan) -> VersionFacts:
+    assert plan.record is not None, "an unchanged plan names its record"
+    return VersionFacts.of(plan.record)
+
+
+def run_deploy(
+    inputs: LayerInputs, settings: Settings, fx: DeployEffects, *, before_claim: Callable[[], None] = lambda: None
+) -> DeployOutcome:
+    """Publish if and only if the plan says changed; ``before_claim`` runs checks that need no claim."""
+    plan = plan_stage(inputs, fx)
+    if not plan.changed:
+        return finish_stage(inputs, _recorded(plan), settings, fx, published=False, adopted=False)
+    before_claim()
+    claim = fx.gateway.claim(inputs)
+    with claim:
+        plan = fx.gateway.verify(fx.gateway.plan(inputs), inputs)  # a concurrent deploy may have finished
+        if not plan.changed:
+            fx.log(f"[plan] another deploy recorded version {plan.current_version} meanwhile")
+            return finish_stage(inputs, _recorded(plan), settings, fx, published=False, adopted=False)
+        fx.gateway.check_other_records(inputs)
+        published, adopted = publish_stage(inputs, claim, fx)
+        facts = record_stage(inputs, published, adopted=adopted, expected_etag=plan.record_etag, claim=claim, fx=fx)
+        return finish_stage(inputs, facts, settings, fx, published=not adopted, adopted=adopted)
