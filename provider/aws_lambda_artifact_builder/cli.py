@@ -91,7 +91,7 @@ def read_config(path_pyproject_toml: Path) -> dict[str, Any]:
     """``[tool.aws_lambda_artifact_builder]`` of a project, checked against ``CONFIG_KEYS``."""
     try:
         data = tomllib.loads(path_pyproject_toml.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as e:  # Recursion: nested thousands deep
         raise CliError(f"{path_pyproject_toml} is not valid UTF-8 TOML: {e}") from None
     tool = data.get("tool", {})
     config = tool.get(CONFIG_TABLE, {}) if isinstance(tool, dict) else None

@@ -32,6 +32,7 @@ class Hostile:
     id: str
     file: str
     edit: Callable[[str], bytes]
+    tool: str = "uv"
 
 
 def _deps_string(text: str) -> bytes:
@@ -49,14 +50,18 @@ HOSTILE = [
     Hostile("uv.lock name a table", "uv.lock", lambda t: t.replace('name = "alab-demo-core"', "name = { x = 1 }", 1).encode()),
     Hostile("uv.lock package a string", "uv.lock",
             lambda t: re.sub(r"\[\[package\]\][\s\S]*", 'package = "x"\n', t).encode()),
+    # Read by our own code (pip locks have no tool that parses pyproject.toml for us): tomllib recurses.
+    Hostile("pyproject arrays nested 3000 deep", "pyproject.toml",
+            lambda t: (t + "\n[tool.x]\ny = " + "[" * 3000 + "]" * 3000 + "\n").encode(), tool="pip"),
 ]
 
 
 @pytest.fixture()
 def hostile_project(project_copy) -> Callable[[Hostile], Path]:
-    template = project_copy("uv")
+    templates = {tool: project_copy(tool) for tool in sorted({case.tool for case in HOSTILE})}
 
     def make(case: Hostile) -> Path:
+        template = templates[case.tool]
         dest = template.parent.with_name("hostile-" + re.sub(r"\W+", "-", case.id))
         shutil.copytree(template.parent, dest)
         path = dest / case.file
@@ -69,7 +74,7 @@ def hostile_project(project_copy) -> Callable[[Hostile], Path]:
 @pytest.mark.parametrize("case", HOSTILE, ids=[c.id for c in HOSTILE])
 def test_a_hostile_project_file_is_a_problem_of_the_input(case, hostile_project, bucket, s3_client, lambda_client):
     path = hostile_project(case)
-    args = dict(layer_name=LAYER, path_pyproject_toml=str(path), s3dir_lambda=f"s3://{bucket}/hostile/", tool="uv")
+    args = dict(layer_name=LAYER, path_pyproject_toml=str(path), s3dir_lambda=f"s3://{bucket}/hostile/", tool=case.tool)
     problems = validate_layer_inputs(**args)  # never raises
     assert [prop for prop, _ in problems] == ["path_pyproject_toml"], problems
     before = s3_snapshot(s3_client, bucket), all_layer_versions(lambda_client)
@@ -79,7 +84,7 @@ def test_a_hostile_project_file_is_a_problem_of_the_input(case, hostile_project,
 
     for command in ("plan", "deploy"):
         result = alab(
-            "layer", command, "--project", str(path), "--layer-name", LAYER, "--s3dir", args["s3dir_lambda"], "--tool", "uv"
+            "layer", command, "--project", str(path), "--layer-name", LAYER, "--s3dir", args["s3dir_lambda"], "--tool", case.tool
         )
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert result.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: "), result.stderr
@@ -133,7 +138,7 @@ def test_terraform_plan_names_the_hostile_file_on_each_resource(
     resources = {
         f"case_{n}": dict(
             layer_name=LAYER, path_pyproject_toml=str(hostile_project(case)), s3dir_lambda=f"s3://{bucket}/hostile/",
-            tool="uv", python_version="3.12", architecture="x86_64",
+            tool=case.tool, python_version="3.12", architecture="x86_64",
         )
         for n, case in enumerate(HOSTILE)
     }
@@ -172,7 +177,7 @@ def test_pulumi_check_names_the_hostile_file(
     for case in HOSTILE:
         path = hostile_project(case)
         goal = declare_layer(
-            layer_name=LAYER, path_pyproject_toml=str(path), s3dir_lambda=f"s3://{bucket}/hostile/", tool="uv"
+            layer_name=LAYER, path_pyproject_toml=str(path), s3dir_lambda=f"s3://{bucket}/hostile/", tool=case.tool
         )
         with pytest.raises(CheckFailed) as failed:
             stack.preview(goal)

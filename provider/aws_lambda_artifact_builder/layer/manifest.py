@@ -582,7 +582,7 @@ def _load_toml(text: str, name: str) -> dict[str, Any]:
     """Parsed TOML, shared between the readers of one lock (a big lock takes tens of ms): read-only."""
     try:
         return _parse_toml(text)
-    except tomllib.TOMLDecodeError as e:
+    except (tomllib.TOMLDecodeError, RecursionError) as e:  # RecursionError: arrays nested thousands deep
         raise ManifestError(f"{name} is not valid TOML: {e}") from None
 
 
