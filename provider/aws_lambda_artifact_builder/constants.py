@@ -20,6 +20,11 @@ class LayerBuildToolEnum(str, enum.Enum):
         """The file next to ``pyproject.toml`` that pins this tool's dependencies."""
         return {"pip": "requirements.txt", "poetry": "poetry.lock", "uv": "uv.lock"}[self.value]
 
+    @property
+    def lock_hint(self) -> str:
+        """What to do when this tool's manifest is missing or stale (ends an error message)."""
+        return {"pip": "pin your runtime dependencies in it", "poetry": "run `poetry lock`", "uv": "run `uv lock`"}[self.value]
+
 
 #: Python versions Lambda offers as managed runtimes today; a newer one is accepted with a warning.
 SUPPORTED_PYTHON_VERSIONS: tuple[str, ...] = ("3.10", "3.11", "3.12", "3.13", "3.14")

@@ -349,6 +349,27 @@ def _absolute(path: str) -> str:
     return str(Path(path).expanduser().absolute())
 
 
+def _declared_lock(
+    path_pyproject_toml: pulumi.Input[str],
+    tool: pulumi.Input[str],
+    python_version: pulumi.Input[str],
+    architecture: pulumi.Input[str],
+    ignore_packages: pulumi.Input[list[str]] | None,
+    options: dict[str, pulumi.Input[Any]],
+) -> tuple[pulumi.Output[str], pulumi.Output[str | None], pulumi.Output[dict[str, str] | None]]:
+    """What the program reads from the lock at declaration: the absolute path, the fingerprint, the pins."""
+    path = pulumi.Output.from_input(path_pyproject_toml).apply(lambda p: _absolute(str(p)))
+    packaging_names = [f.name for f in spec_fields() if f.option.packaging and f.name in options]
+    packaging = pulumi.Output.all(*(options[n] for n in packaging_names)).apply(
+        lambda values: dict(zip(packaging_names, values))
+    )
+    fingerprint = pulumi.Output.all(path, tool, python_version, architecture, ignore_packages, packaging).apply(
+        lambda args: _declared_fingerprint(*args)
+    )
+    packages = pulumi.Output.all(path, tool, python_version, architecture).apply(lambda args: _declared_packages(*args))
+    return path, fingerprint, packages
+
+
 class LambdaLayer(dynamic.Resource, module="aws_lambda_artifact_builder", name="LambdaLayer"):
     """A Lambda layer built from a project's lock file, published only when its S3 fingerprint changes."""
 
@@ -392,16 +413,8 @@ class LambdaLayer(dynamic.Resource, module="aws_lambda_artifact_builder", name="
         unknown = sorted(set(options) - known)
         if unknown:
             raise TypeError(f"LambdaLayer got unexpected arguments {', '.join(unknown)}; options: {', '.join(sorted(known))}")
-        path = pulumi.Output.from_input(path_pyproject_toml).apply(lambda p: _absolute(str(p)))
-        packaging_names = [f.name for f in spec_fields() if f.option.packaging and f.name in options]
-        packaging = pulumi.Output.all(*(options[n] for n in packaging_names)).apply(
-            lambda values: dict(zip(packaging_names, values))
-        )
-        fingerprint = pulumi.Output.all(path, tool, python_version, architecture, ignore_packages, packaging).apply(
-            lambda args: _declared_fingerprint(*args)
-        )
-        packages = pulumi.Output.all(path, tool, python_version, architecture).apply(
-            lambda args: _declared_packages(*args)
+        path, fingerprint, packages = _declared_lock(
+            path_pyproject_toml, tool, python_version, architecture, ignore_packages, options
         )
         secret_credentials: pulumi.Output[Any] | None = (
             None

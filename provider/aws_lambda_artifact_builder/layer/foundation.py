@@ -284,12 +284,7 @@ class LayerPathLayout:
 
     def get_path_manifest(self, tool: LayerBuildToolEnum | str) -> Path:
         """The manifest that pins a tool's dependencies: the source of truth of the layer."""
-        tool = coerce_tool(tool)
-        return {
-            LayerBuildToolEnum.pip: self.path_requirements_txt,
-            LayerBuildToolEnum.poetry: self.path_poetry_lock,
-            LayerBuildToolEnum.uv: self.path_uv_lock,
-        }[tool]
+        return self.dir_project_root / coerce_tool(tool).manifest_name
 
 
 def coerce_tool(tool: Any) -> LayerBuildToolEnum:
@@ -418,7 +413,7 @@ class LayerManifestManager(BaseLogger):
 
     @property
     def manifest_name(self) -> str:
-        return MANIFEST_NAMES[self.layer_build_tool]
+        return self.layer_build_tool.manifest_name
 
     @property
     def path_manifest(self) -> Path:

@@ -650,7 +650,7 @@ def _uv_export(uv: str, dir_project: Path, path_lock: Path, *, check: bool, offl
     if "needs to be updated" in said:
         raise ManifestError(f"{path_lock} is stale: uv says: {said}")
     stale = ManifestError(
-        f"{path_lock} is stale: it does not satisfy pyproject.toml (uv export --locked: {said}); run `uv lock`"
+        f"{path_lock} is stale: it does not satisfy pyproject.toml (uv export --locked: {said}); {LayerBuildToolEnum.uv.lock_hint}"
     )
     if offline and "network was disabled" in said:
         try:
@@ -1064,7 +1064,7 @@ def _poetry1_export(poetry: str, dir_project: Path, path_lock: Path, said: str) 
     lock_text = path_lock.read_text(encoding="utf-8")
     recorded = re.search(r'^content-hash\s*=\s*"([^"]*)"', lock_text, re.M)
     if recorded is None or recorded.group(1) != poetry_content_hash(_load_toml(text, str(path_pyproject))):
-        raise ManifestError(f"{path_lock} is stale: pyproject.toml changed since it was locked; run `poetry lock`")
+        raise ManifestError(f"{path_lock} is stale: pyproject.toml changed since it was locked; {LayerBuildToolEnum.poetry.lock_hint}")
     converted = _poetry1_pyproject_for_poetry2(text)
     if converted == text:
         raise ManifestError(f"{path_lock}: `poetry export` refused the project: {said}")
@@ -1154,8 +1154,7 @@ def read_local_manifest(
     if tool is LayerBuildToolEnum.uv and not path.is_file():
         path = find_uv_lock(layout.dir_project_root) or path
     if not path.is_file():
-        hint = {"pip": "pin your runtime dependencies in it", "poetry": "run `poetry lock`", "uv": "run `uv lock`"}
-        raise ManifestError(f"{path.name} not found at {path}; {hint[tool.value]}")
+        raise ManifestError(f"{path.name} not found at {path}; {tool.lock_hint}")
     try:
         summary = _read_runtime_set(tool, layout, path, target)
     except ManifestError as e:

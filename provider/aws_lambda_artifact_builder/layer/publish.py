@@ -31,12 +31,12 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError, PartialCredentialsError
 from s3pathlib.api import S3Path
 
-from ..constants import DEFAULT_PYTHON_VERSION, DEFAULT_ARCHITECTURE
+from ..constants import DEFAULT_ARCHITECTURE, DEFAULT_PYTHON_VERSION, LayerBuildToolEnum
 from ..errors import AwsError, LayerError, aws_error
 from ..typehint import T_PRINTER
 from .clients import error_code, http_status, is_missing_key, make_clients, resolve_clients, without_automatic_retries
 from .facts import VersionFacts
-from .foundation import MANIFEST_NAMES, LayerS3Layout
+from .foundation import LayerS3Layout
 from .inputs import STATEMENT_PREFIX, LayerInputs, LayerPermission, resolve_layer_inputs
 from .package import PackagingOptions
 from .record import (
@@ -535,10 +535,10 @@ def check_other_records(*, s3_client: S3Client, inputs: LayerInputs) -> None:
     A plan reads only its own tool's record (one request); before publishing, a deploy also
     makes sure no other layer records into this folder through another tool's manifest.
     """
-    for tool, name in MANIFEST_NAMES.items():
+    for tool in LayerBuildToolEnum:
         if tool is inputs.tool:
             continue
-        s3path = inputs.s3_layout.get_s3path_last_manifest(name)
+        s3path = inputs.s3_layout.get_s3path_last_manifest(tool.manifest_name)
         try:
             metadata = s3_client.head_object(Bucket=s3path.bucket, Key=s3path.key).get("Metadata", {})
         except ClientError as e:

@@ -396,72 +396,59 @@ def _decide(
     return decide(fetched, lambda_facts, local)
 
 
+def _without_current(common: dict[str, Any], local: LocalFacts, reason: str, record: LayerRecord | None) -> LayerPlan:
+    """A changed plan with no version to keep: nothing recorded, or a record Lambda contradicts."""
+    return LayerPlan(
+        changed=True,
+        reason=reason,
+        current_version=None,
+        current_layer_version_arn=None,
+        package_changes=diff_dependencies({}, local.dependencies),
+        recorded_fingerprint=record.fingerprint if record is not None else None,
+        record=record,
+        **common,
+    )
+
+
 def decide(fetched: FetchedRecord, lambda_facts: LambdaFacts, local: LocalFacts) -> LayerPlan:
     """Would a deploy publish, and why: pure, from the record as read, Lambda's facts and the local ones."""
     uri = local.s3uri_record
     record = fetched.record
-    common = dict(
+    common: dict[str, Any] = dict(
         layer_name=local.layer_name, fingerprint=local.fingerprint, s3uri_record=uri, record_etag=fetched.etag
     )
     adoptable = _adoptable(lambda_facts.listed, local.fingerprint)
     adopts = f"a deploy adopts version {adoptable}, published earlier with this fingerprint"
     if record is None:
         why = fetched.problem or f"no earlier version is recorded at {uri}"
-        return LayerPlan(
-            changed=True,
-            reason=f"{why}: {adopts if adoptable is not None else 'a deploy publishes the first version'}",
-            current_version=None,
-            current_layer_version_arn=None,
-            package_changes=diff_dependencies({}, local.dependencies),
-            recorded_fingerprint=None,
-            record=None,
-            **common,  # type: ignore[arg-type]
-        )
+        then = adopts if adoptable is not None else "a deploy publishes the first version"
+        return _without_current(common, local, f"{why}: {then}", None)
     in_lambda = lambda_facts.recorded
     exists = in_lambda is not None
     mismatch = record_mismatch(record, in_lambda) if in_lambda is not None else ""
     record = dataclasses.replace(record, version_exists=exists)
     if mismatch:
-        return LayerPlan(
-            changed=True,
-            reason=f"the record at {uri} does not match Lambda: {mismatch}; "
-            f"{adopts if adoptable is not None else 'a deploy publishes a new version'}",
-            current_version=None,
-            current_layer_version_arn=None,
-            package_changes=diff_dependencies({}, local.dependencies),
-            recorded_fingerprint=record.fingerprint,
-            record=record,
-            **common,  # type: ignore[arg-type]
-        )
-    current = dict(
+        then = adopts if adoptable is not None else "a deploy publishes a new version"
+        return _without_current(common, local, f"the record at {uri} does not match Lambda: {mismatch}; {then}", record)
+    common.update(
         current_version=record.layer_version if exists else None,
         current_layer_version_arn=record.layer_version_arn if exists else None,
         recorded_fingerprint=record.fingerprint,
         record=record,
     )
     if exists and record.fingerprint == local.fingerprint:
-        return LayerPlan(
-            changed=False,
-            reason=f"the fingerprint recorded for version {record.layer_version} at {uri} matches the local manifest",
-            package_changes=PackageChanges(),
-            **current,  # type: ignore[arg-type]
-            **common,  # type: ignore[arg-type]
+        reason = f"the fingerprint recorded for version {record.layer_version} at {uri} matches the local manifest"
+        return LayerPlan(changed=False, reason=reason, package_changes=PackageChanges(), **common)
+    if exists and local.same_set_of_older_format:
+        reason = (
+            f"version {record.layer_version} recorded at {uri} was fingerprinted by an older format; "
+            f"its runtime set equals the local one"
         )
+        return LayerPlan(changed=False, reason=reason, package_changes=PackageChanges(), **common)
     old_deps = local.recorded_dependencies
     changes = diff_dependencies(old_deps or {}, local.dependencies)
-    if exists and local.same_set_of_older_format:
-        return LayerPlan(
-            changed=False,
-            reason=(
-                f"version {record.layer_version} recorded at {uri} was fingerprinted by an older format; "
-                f"its runtime set equals the local one"
-            ),
-            package_changes=PackageChanges(),
-            **current,  # type: ignore[arg-type]
-            **common,  # type: ignore[arg-type]
-        )
     reason = _change_reason(record, exists, adoptable, adopts, old_deps, changes, local)
-    return LayerPlan(changed=True, reason=reason, package_changes=changes, **current, **common)  # type: ignore[arg-type]
+    return LayerPlan(changed=True, reason=reason, package_changes=changes, **common)
 
 
 def _change_reason(
