@@ -8,6 +8,11 @@ concurrent deploy may have finished meanwhile), adopts a version already publish
 fingerprint (a run that died before recording, or a return to an earlier lock) or builds,
 packages, uploads and publishes, and records the version in S3.
 
+The deploy's steps are the stages of ``pipeline.run_deploy``; this module gives them their real
+effects: ``AwsGateway`` (S3 and Lambda, through ``publish``/``record``/``claim``/``upload``) and
+``build_artifact`` (build and package on this machine or in a container), the default source of the
+packaged zip at the pipeline's ``obtain_artifact`` seam.
+
 Every front end (CLI, Pulumi, Terraform) calls these functions; none re-implements them.
 """
 
@@ -776,7 +781,8 @@ def deploy_layer(
     gateway = AwsGateway(s3_client, lambda_client, verbose=verbose, printer=printer)
     effects = DeployEffects(
         gateway=gateway,
-        obtain_artifact=functools.partial(build_artifact, settings=build),  # the artifact seam (see pipeline)
+        # The artifact seam (pipeline.ObtainArtifact): an artifact store wraps or replaces this one callable.
+        obtain_artifact=functools.partial(build_artifact, settings=build),
         log=gateway.log,
         build_folder_lock=functools.partial(_build_folder_lock, log=gateway.log),
         background=_in_background,
