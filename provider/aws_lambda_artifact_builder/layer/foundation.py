@@ -391,12 +391,13 @@ class BaseLogger:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class LayerManifestManager(BaseLogger):
-    """Ties a project's local manifest to its record in S3."""
+    """Ties a project's local manifest to its record in S3: the names and keys the core uses too
+    (``inputs.LayerInputs.manifest_manager``), which needs no client."""
 
     path_pyproject_toml: Path
     s3dir_lambda: S3Path
     layer_build_tool: LayerBuildToolEnum
-    s3_client: S3Client
+    s3_client: S3Client | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path_pyproject_toml", Path(self.path_pyproject_toml).absolute())

@@ -10,6 +10,7 @@ values, including the local fingerprint.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,7 +20,7 @@ from s3pathlib.api import S3Path
 
 from ..constants import DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN, DEFAULT_PYTHON_VERSION, BuildInEnum, LayerBuildToolEnum
 from ..errors import LayerError, LayerInputError
-from .foundation import MANIFEST_NAMES, Credentials, LayerPathLayout, LayerS3Layout, coerce_s3dir, coerce_tool
+from .foundation import Credentials, LayerManifestManager, LayerPathLayout, LayerS3Layout, coerce_s3dir, coerce_tool
 from .manifest import LocalManifest, compute_fingerprint, normalize_manifest_text, read_local_manifest
 from .package import PackagingOptions
 from .target import LayerTarget
@@ -88,9 +89,18 @@ class LayerInputs:
     packaging_options: PackagingOptions
     fingerprint: str
 
+    @functools.cached_property
+    def manifest_manager(self) -> LayerManifestManager:
+        """The seed's manager of this manifest and its S3 record: every name and key below comes from it."""
+        return LayerManifestManager(
+            path_pyproject_toml=self.path_layout.path_pyproject_toml,
+            s3dir_lambda=self.s3_layout.s3dir_lambda,
+            layer_build_tool=self.tool,
+        )
+
     @property
     def manifest_name(self) -> str:
-        return MANIFEST_NAMES[self.tool]
+        return self.manifest_manager.manifest_name
 
     @property
     def manifest_text(self) -> str:
@@ -99,10 +109,10 @@ class LayerInputs:
 
     @property
     def s3path_last_manifest(self) -> S3Path:
-        return self.s3_layout.get_s3path_last_manifest(self.manifest_name)
+        return self.manifest_manager.s3path_last_manifest
 
     def s3uri_manifest_for(self, version: int) -> str:
-        return str(self.s3_layout.get_s3path_versioned_manifest(version, self.manifest_name).uri)
+        return str(self.manifest_manager.get_versioned_manifest(version).uri)
 
 
 def _check_ignore_packages(ignore_packages: Any) -> list[str] | None:
