@@ -53,6 +53,7 @@ from ..constants import DEFAULT_EXCLUDED_PACKAGES, LayerBuildToolEnum
 from ..errors import LayerError, ManifestError
 from ..errors import mask_url_credentials
 from .foundation import LayerPathLayout, coerce_tool
+from .source_tree import source_tree_digest, tree_signature
 from .target import LayerTarget
 
 #: Bump when the canonical record below changes meaning, so old records never match new ones.
@@ -60,7 +61,7 @@ from .target import LayerTarget
 FINGERPRINT_FORMAT_VERSION = 2
 
 #: Bump when the cached runtime set changes shape.
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2
 
 DependencySet = dict[str, str]
 
@@ -106,13 +107,18 @@ class RuntimePackage:
     #: A local source to build into a wheel: an absolute folder or a ``git+URL@commit``; not fingerprinted
     #: (``source`` is).
     build_from: str | None = None
+    #: sha256 of a local folder's files (``source_tree.source_tree_digest``): its code changes while its
+    #: version does not. ``""`` for everything else, so rows of sets without local folders keep their
+    #: format-2 digest.
+    content: str = ""
 
     @property
     def is_local(self) -> bool:
         return self.build_from is not None
 
     def fingerprint_row(self) -> list[Any]:
-        return [self.name, self.version, self.source, list(self.hashes)]
+        row: list[Any] = [self.name, self.version, self.source, list(self.hashes)]
+        return row + [self.content] if self.content else row
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -127,6 +133,7 @@ class RuntimePackage:
             hashes=tuple(data.get("hashes", ())),
             filenames=tuple(files) if files is not None else None,
             build_from=data.get("build_from"),
+            content=str(data.get("content", "")),
         )
 
 
@@ -802,7 +809,7 @@ class LocalManifest:
 
 @dataclasses.dataclass(frozen=True)
 class _Summary:
-    """What a plan needs of a cached runtime set."""
+    """What a plan needs of a runtime set; ``load()`` gives the full set (for a build)."""
 
     dependencies: DependencySet
     digest: str
@@ -827,24 +834,12 @@ def _dir_cache(layout: LayerPathLayout) -> Path:
     return layout.dir_build_lambda / "runtime-set-cache"
 
 
-def _cache_get(dir_cache: Path, key: str) -> _Summary | None:
-    """The summary of a cached runtime set; the full set is read only when asked for."""
-    path = dir_cache / f"{key}.json"
+def _cache_load(dir_cache: Path, key: str) -> RuntimeSet | None:
+    """The runtime set the tool exported for ``key`` (local sources without their contents)."""
     try:
-        summary = json.loads((dir_cache / f"{key}.summary.json").read_text(encoding="utf-8"))
-        deps, digest = dict(summary["dependencies"]), str(summary["digest"])
+        return RuntimeSet.from_json(json.loads((dir_cache / f"{key}.json").read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if not path.is_file():
-        return None
-
-    def load() -> RuntimeSet:
-        try:
-            return RuntimeSet.from_json(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise ManifestError(f"the cached runtime set {path} is unreadable ({e}); delete {dir_cache}") from None
-
-    return _Summary(dependencies=deps, digest=digest, load=load)
 
 
 def _write_atomic(path: Path, data: Any) -> None:
@@ -857,16 +852,13 @@ def _cache_put(dir_cache: Path, key: str, runtime_set: RuntimeSet) -> None:
     try:
         dir_cache.mkdir(parents=True, exist_ok=True)
         _write_atomic(dir_cache / f"{key}.json", runtime_set.to_json())
-        _write_atomic(
-            dir_cache / f"{key}.summary.json", {"dependencies": runtime_set.dependencies, "digest": runtime_set.digest}
-        )
         for old in sorted(dir_cache.glob("*.json"), key=lambda p: p.stat().st_mtime)[:-64]:
             old.unlink(missing_ok=True)
     except OSError:
         pass  # a cache that cannot be written only costs time
 
 
-def _signature(files: Sequence[Path]) -> list[list[Any]] | None:
+def _signature(files: Sequence[Path | str]) -> list[list[Any]] | None:
     """What ``stat`` says of each file: a file rewritten since has another size, mtime or inode."""
     out: list[list[Any]] = []
     for path in files:
@@ -883,16 +875,48 @@ def _stat_index_path(dir_cache: Path, tool: LayerBuildToolEnum, target: LayerTar
     return dir_cache / f"stat-{tool.value}-{target.python_version}-{target.architecture}-{tag}.json"
 
 
-def _stat_lookup(index: Path, tool_id: str) -> str | None:
-    """The cache key recorded for files whose stat is unchanged (no file is read but the index)."""
+def _local_folders(runtime_set: RuntimeSet) -> list[str]:
+    return sorted({p.build_from for p in runtime_set.packages if p.build_from and not p.build_from.startswith("git+")})
+
+
+def _with_contents(runtime_set: RuntimeSet, contents: Mapping[str, str]) -> RuntimeSet:
+    """The set with each local folder's ``content`` digest filled in."""
+    if not contents:
+        return runtime_set
+    packages = (
+        dataclasses.replace(p, content=contents.get(p.build_from, "")) if p.build_from in contents else p
+        for p in runtime_set.packages
+    )
+    return RuntimeSet(packages=tuple(packages), index_options=runtime_set.index_options)
+
+
+def _tree_states(folders: Iterable[str]) -> list[list[str]]:
+    """``[folder, stat signature, content digest]`` of each local source folder."""
+    return [[f, tree_signature(Path(f)), source_tree_digest(Path(f))] for f in folders]
+
+
+def _stat_lookup(index: Path, tool_id: str, dir_cache: Path) -> _Summary | None:
+    """The summary recorded for files (and local source trees) whose ``stat`` is unchanged: only
+    the index is read, no lock, no export."""
     try:
         entry = json.loads(index.read_text(encoding="utf-8"))
-        files = [Path(row[0]) for row in entry["files"]]
+        files, trees, key = entry["files"], entry["trees"], str(entry["key"])
+        deps, digest = dict(entry["dependencies"]), str(entry["digest"])
+        if entry.get("tool") != tool_id or _signature([row[0] for row in files]) != files:
+            return None
+        if any(tree_signature(Path(folder)) != sig for folder, sig, _ in trees):
+            return None
     except (OSError, ValueError, KeyError, TypeError, IndexError):
         return None
-    if entry.get("tool") != tool_id or _signature(files) != entry["files"]:
-        return None
-    return str(entry["key"])
+    contents = {folder: content for folder, _, content in trees}
+
+    def load() -> RuntimeSet:
+        loaded = _cache_load(dir_cache, key)
+        if loaded is None:
+            raise ManifestError(f"the cached runtime set {dir_cache / key}.json is unreadable; delete {dir_cache}")
+        return _with_contents(loaded, contents)
+
+    return _Summary(dependencies=deps, digest=digest, load=load)
 
 
 def _requires_python_uv(lock_text: str, name: str) -> str | None:
@@ -963,8 +987,10 @@ def _read_runtime_set(
     """The runtime set of a lock for the target, through the tool.
 
     Cached under ``build/lambda/runtime-set-cache`` by the digest of the lock, the pyproject files,
-    the target and the tool's build; a repeated read of unchanged files (same ``stat``) reads only
-    a small index and the summary, neither spawning the tool nor parsing the lock.
+    the target and the tool's build; a repeated read of unchanged files (same ``stat``, local
+    source trees included) reads only a small index, neither spawning the tool nor parsing the lock.
+    Local sources get the digest of their files (``source_tree``), computed again when a tree's
+    ``stat`` changes.
     """
     real_lock = lock_bytes is None
     if tool is LayerBuildToolEnum.pip:
@@ -986,10 +1012,9 @@ def _read_runtime_set(
     dir_cache = _dir_cache(layout)
     stat_index = _stat_index_path(dir_cache, tool, target, path_lock)
     if real_lock:
-        key = _stat_lookup(stat_index, tool_id)
-        cached = _cache_get(dir_cache, key) if key else None
-        if cached is not None:
-            return cached
+        hit = _stat_lookup(stat_index, tool_id, dir_cache)
+        if hit is not None:
+            return hit
     content = path_lock.read_bytes() if lock_bytes is None else lock_bytes
     lock_text = _decode(content, str(path_lock)) if real_lock else normalize_manifest_text(content)
     files = [path_lock, layout.path_pyproject_toml] if real_lock else [layout.path_pyproject_toml]
@@ -999,17 +1024,20 @@ def _read_runtime_set(
     signature = _signature(files)
     extra = b"" if real_lock else b"recorded\0" + content
     key = _cache_key(tool, target, tool_id, files, extra)
-    cached = _cache_get(dir_cache, key)
-    if cached is None:
-        runtime_set = _export_runtime_set(tool, exe, layout, path_lock, target, lock_text, real_lock=real_lock)
-        _cache_put(dir_cache, key, runtime_set)
-        cached = _summary_of(runtime_set)
+    exported = _cache_load(dir_cache, key)
+    if exported is None:
+        exported = _export_runtime_set(tool, exe, layout, path_lock, target, lock_text, real_lock=real_lock)
+        _cache_put(dir_cache, key, exported)
+    trees = _tree_states(_local_folders(exported))
+    runtime_set = _with_contents(exported, {folder: digest for folder, _, digest in trees})
     if real_lock and signature is not None and _signature(files) == signature:
+        entry = {"files": signature, "key": key, "tool": tool_id, "trees": trees}
+        entry.update(dependencies=runtime_set.dependencies, digest=runtime_set.digest)
         try:
-            _write_atomic(stat_index, {"files": signature, "key": key, "tool": tool_id})
+            _write_atomic(stat_index, entry)
         except OSError:
             pass
-    return cached
+    return _summary_of(runtime_set)
 
 
 def _export_runtime_set(
