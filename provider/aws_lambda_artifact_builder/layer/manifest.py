@@ -884,7 +884,7 @@ def _with_contents(runtime_set: RuntimeSet, contents: Mapping[str, str]) -> Runt
     if not contents:
         return runtime_set
     packages = (
-        dataclasses.replace(p, content=contents.get(p.build_from, "")) if p.build_from in contents else p
+        dataclasses.replace(p, content=contents[p.build_from]) if p.build_from is not None and p.build_from in contents else p
         for p in runtime_set.packages
     )
     return RuntimeSet(packages=tuple(packages), index_options=runtime_set.index_options)
@@ -1031,7 +1031,7 @@ def _read_runtime_set(
     trees = _tree_states(_local_folders(exported))
     runtime_set = _with_contents(exported, {folder: digest for folder, _, digest in trees})
     if real_lock and signature is not None and _signature(files) == signature:
-        entry = {"files": signature, "key": key, "tool": tool_id, "trees": trees}
+        entry: dict[str, Any] = {"files": signature, "key": key, "tool": tool_id, "trees": trees}
         entry.update(dependencies=runtime_set.dependencies, digest=runtime_set.digest)
         try:
             _write_atomic(stat_index, entry)
