@@ -84,7 +84,18 @@ def _decode(content: bytes, name: str) -> str:
 
 def normalize_excluded_packages(ignore_packages: Iterable[str] | None) -> tuple[str, ...]:
     """Sorted canonical names of the excluded distributions; ``None`` means the defaults."""
-    names = DEFAULT_EXCLUDED_PACKAGES if ignore_packages is None else ignore_packages
+    if ignore_packages is None:
+        return _default_excluded()
+    return _normalized_names(ignore_packages)
+
+
+@functools.lru_cache(maxsize=1)
+def _default_excluded() -> tuple[str, ...]:
+    """The defaults, normalised once per process (every plan asks)."""
+    return _normalized_names(DEFAULT_EXCLUDED_PACKAGES)
+
+
+def _normalized_names(names: Iterable[str]) -> tuple[str, ...]:
     if isinstance(names, str):
         raise ManifestError(f"ignore_packages must be a list of names, not the string {names!r}")
     return tuple(sorted({canonicalize_name(str(n)) for n in names}))
@@ -621,10 +632,17 @@ def _require_tool(name: str, why: str) -> str:
     return found
 
 
-def _tool_identity(path: str) -> str:
-    """Which build of a tool runs, without running it: its path, size and mtime."""
-    st = os.stat(path)
-    return f"{path}:{st.st_size}:{st.st_mtime_ns}"
+def _tool_with_identity(name: str, why: str) -> tuple[str, str]:
+    """The tool (as ``find_tool``) and which build of it runs, without running it: path, size, mtime.
+    One ``stat`` when it sits next to this Python (a plan asks on every call)."""
+    beside = os.path.join(os.path.dirname(sys.executable), name)
+    try:
+        st = os.stat(beside)
+        found = beside
+    except OSError:
+        found = _require_tool(name, why)
+        st = os.stat(found)
+    return found, f"{found}:{st.st_size}:{st.st_mtime_ns}"
 
 
 def _run_tool(argv: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -1007,8 +1025,7 @@ def _read_runtime_set(
         if real_lock:
             _check_pins_satisfy(runtime_set.dependencies, pyproject, target, name=str(path_lock))
         return _summary_of(runtime_set)
-    exe = _require_tool(tool.value, f"read {path_lock.name}")
-    tool_id = _tool_identity(exe)
+    exe, tool_id = _tool_with_identity(tool.value, f"read {path_lock.name}")
     dir_cache = _dir_cache(layout)
     stat_index = _stat_index_path(dir_cache, tool, target, path_lock)
     if real_lock:
