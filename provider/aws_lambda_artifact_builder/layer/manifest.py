@@ -686,10 +686,15 @@ def _uv_export(uv: str, dir_project: Path, path_lock: Path, *, check: bool, offl
             raise stale from None  # the index could not be asked (login, network): uv's offline verdict
     if "No solution found" in said or "unsatisfiable" in said:
         raise stale
-    if check and re.search(r"interpreter|pyenv|no python|python.*not found", said, re.I):
-        # uv checks a lock with an interpreter that requires-python allows; without one on this
-        # machine it can still read the lock as written (not checked for staleness).
-        return _uv_export(uv, dir_project, path_lock, check=False, offline=offline)
+    if re.search(r"interpreter|pyenv|no python|python.*not found", said, re.I):
+        # uv checks a lock only with an interpreter that requires-python allows, and never downloads
+        # one here: reading the lock unchecked (--frozen) would let a stale lock through.
+        spec = _requires_python_uv(path_lock.read_text(encoding="utf-8", errors="replace"), str(path_lock))
+        said = next((ln.strip() for ln in (result.stderr or "").splitlines() if ln.startswith("error:")), said)
+        raise ManifestError(
+            f"{path_lock}: uv checks the lock with a Python that requires-python allows ({spec or 'any'}) and finds "
+            f"none on this machine (uv says: {said[:200]}); install one (`uv python install`) or set UV_PYTHON to one"
+        )
     raise ManifestError(f"{path_lock}: `uv export` refused the lock: {said}")
 
 
