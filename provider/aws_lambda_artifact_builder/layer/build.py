@@ -58,6 +58,7 @@ from .install_plan import (
     target_tags,
 )
 from .manifest import (
+    LocalManifest,
     RuntimePackage,
     find_tool,
     git_commit_of,
@@ -358,6 +359,30 @@ def build_sdist_wheels(
     return built
 
 
+def _installer_command(tool: LayerBuildToolEnum, target: LayerTarget, path_bin: Path | str | None) -> list[str]:
+    """uv (``path_bin`` or found), the given pip, or this Python's pip (see ``installer_for``)."""
+    if installer_for(tool, target) == "uv":
+        return [_resolve_tool("uv", path_bin)]
+    if tool is LayerBuildToolEnum.pip and path_bin is not None:
+        return [_resolve_tool("pip", path_bin)]
+    return [sys.executable, "-m", "pip"]
+
+
+def _pins_with_built_wheels(
+    manifest: LocalManifest, target: LayerTarget, layout: LayerPathLayout, *, logger: BaseLogger, credentials: Credentials | None
+) -> list[LockedPin]:
+    """The manifest's pins, with sdist-only pins and local sources replaced by wheels built here."""
+    pins = pins_for_manifest(manifest)
+    missing = pins_without_target_wheel(pins, target)
+    if missing:
+        dir_out = layout.dir_build_lambda_layer / "sdist-wheels"
+        built = build_sdist_wheels(missing, target, dir_out, tool=manifest.tool, logger=logger, credentials=credentials)
+        pins = [p for p in pins if p not in missing] + built
+    dir_local = layout.dir_build_lambda_layer / "local-wheels"
+    pins += build_local_wheels(local_sources(manifest), target, dir_local, logger=logger, credentials=credentials)
+    return sorted(pins, key=lambda p: p.name)
+
+
 def _build_in_local(
     *,
     tool: LayerBuildToolEnum,
@@ -374,35 +399,16 @@ def _build_in_local(
     target = LayerTarget(python_version=python_version, architecture=architecture)
     layout = LayerPathLayout(path_pyproject_toml=Path(path_pyproject_toml))
     manifest = read_local_manifest(layout.path_pyproject_toml, tool, target)
-    pins = pins_for_manifest(manifest)
     check_local_build_possible(manifest, target)
-    missing = pins_without_target_wheel(pins, target)
-    installer = installer_for(tool, target)
-    if installer == "uv":
-        command: list[str] = [_resolve_tool("uv", path_bin)]
-    elif tool is LayerBuildToolEnum.pip and path_bin is not None:
-        command = [_resolve_tool("pip", path_bin)]
-    else:
-        command = [sys.executable, "-m", "pip"]
+    command = _installer_command(tool, target, path_bin)
     logger.log(f"Build a layer for {target.runtime} {target.architecture} from {manifest.path} with {tool.value}")
     layout.clean(skip_prompt=skip_prompt)
     layout.mkdirs()
     layout.copy_pyproject_toml(printer=logger.log)
     layout.copy_file(manifest.path, layout.dir_repo / manifest.path.name, printer=logger.log)
-    if missing:
-        built = build_sdist_wheels(
-            missing, target, layout.dir_build_lambda_layer / "sdist-wheels", tool=tool, logger=logger, credentials=credentials
-        )
-        pins = [p for p in pins if p not in missing] + built
-    pins += build_local_wheels(
-        local_sources(manifest), target, layout.dir_build_lambda_layer / "local-wheels", logger=logger, credentials=credentials
-    )
-    pins.sort(key=lambda p: p.name)
-    options: tuple[str, ...] = ()
-    logins: dict[str, str] = {}
-    if tool is LayerBuildToolEnum.pip:
-        options = requirement_index_options(manifest.content, base_dir=manifest.path.parent)
-        logins = requirement_index_logins(manifest.content)
+    pins = _pins_with_built_wheels(manifest, target, layout, logger=logger, credentials=credentials)
+    is_pip = tool is LayerBuildToolEnum.pip
+    options = requirement_index_options(manifest.content, base_dir=manifest.path.parent) if is_pip else ()
     steps = plan_install_steps(
         tool=tool,
         target=target,
@@ -419,7 +425,7 @@ def _build_in_local(
         credentials=credentials,
         logger=logger,
         explain=lambda output: explain_install_failure(output, pins, target, tool, credentials),
-        secret_env=logins,
+        secret_env=requirement_index_logins(manifest.content) if is_pip else {},
     )
     check_installed(layout.dir_python, pins, target, manifest_name=str(manifest.path))
     logger.log(f"Installed {len(pins)} distributions into {layout.dir_python}")

@@ -1017,19 +1017,7 @@ def _read_runtime_set(
     """
     real_lock = lock_bytes is None
     if tool is LayerBuildToolEnum.pip:
-        content = path_lock.read_bytes() if lock_bytes is None else lock_bytes
-        text = _decode(content, str(path_lock))
-        pyproject = _read_toml_file(layout.path_pyproject_toml)
-        _check_python(
-            _project_requires_python(pyproject, str(layout.path_pyproject_toml)),
-            target,
-            str(path_lock),
-            "requires-python in pyproject.toml",
-        )
-        runtime_set = requirements_runtime_set(text.replace("\r\n", "\n"), target, name=str(path_lock))
-        if real_lock:
-            _check_pins_satisfy(runtime_set.dependencies, pyproject, target, name=str(path_lock))
-        return _summary_of(runtime_set)
+        return _summary_of(_requirements_set(layout, path_lock, target, lock_bytes))
     exe, tool_id = _tool_with_identity(tool.value, f"read {path_lock.name}")
     dir_cache = _dir_cache(layout)
     stat_index = _stat_index_path(dir_cache, tool, target, path_lock)
@@ -1060,6 +1048,20 @@ def _read_runtime_set(
         except OSError:
             pass
     return _summary_of(runtime_set)
+
+
+def _requirements_set(layout: LayerPathLayout, path_lock: Path, target: LayerTarget, lock_bytes: bytes | None) -> RuntimeSet:
+    """requirements.txt's runtime set (no tool to ask, so no cache: the file is small); a recorded
+    body (``lock_bytes``) is not checked against pyproject.toml."""
+    content = path_lock.read_bytes() if lock_bytes is None else lock_bytes
+    text = _decode(content, str(path_lock))
+    pyproject = _read_toml_file(layout.path_pyproject_toml)
+    where = str(layout.path_pyproject_toml)
+    _check_python(_project_requires_python(pyproject, where), target, str(path_lock), "requires-python in pyproject.toml")
+    runtime_set = requirements_runtime_set(text.replace("\r\n", "\n"), target, name=str(path_lock))
+    if lock_bytes is None:
+        _check_pins_satisfy(runtime_set.dependencies, pyproject, target, name=str(path_lock))
+    return runtime_set
 
 
 def _export_runtime_set(
