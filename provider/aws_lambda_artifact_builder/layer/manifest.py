@@ -16,8 +16,10 @@ index options) is small, and every rule pip applies to it is kept here (see
 ``parse_requirements_txt``).
 
 The fingerprint covers the runtime set for the target (canonical name, version, source without
-login, locked artifact hashes) and the target, packaging options and exclusions: a dev-group,
-cosmetic or project-version change publishes nothing. Reading a lock costs a tool run, so a
+login, locked artifact hashes; for a local folder the digest of its files, see ``source_tree``) and
+the target, packaging options and exclusions: a dev-group, cosmetic or project-version change
+publishes nothing. uv checks a lock only with a Python that ``requires-python`` allows; without
+one the read is refused (never done ``--frozen``, which would let a stale lock through). Reading a lock costs a tool run, so a
 runtime set is cached under ``build/lambda/`` by the digest of everything it depends on.
 """
 
