@@ -41,7 +41,7 @@ from aws_lambda_artifact_builder.api import (
     build_layer_artifacts_in_local,
     create_layer_zip_file,
 )
-from aws_lambda_artifact_builder.layer.build import target_platforms, uv_python_platform
+from aws_lambda_artifact_builder.layer.install_plan import target_platforms, uv_python_platform
 from aws_lambda_artifact_builder.layer.manifest import _parse_toml
 
 CACHE_VARS = ("PIP_CACHE_DIR", "UV_CACHE_DIR", "POETRY_CACHE_DIR")

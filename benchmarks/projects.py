@@ -23,7 +23,7 @@ if str(DIR_REPO / "tests") not in sys.path:
     sys.path.insert(0, str(DIR_REPO / "tests"))
 
 from aws_lambda_artifact_builder.api import Credentials  # noqa: E402
-from aws_lambda_artifact_builder.layer.build import KEEP_ENV  # noqa: E402
+from aws_lambda_artifact_builder.layer.install_plan import KEEP_ENV  # noqa: E402
 from support.projects import make_project  # noqa: E402
 from support.servers import PrivateIndex  # noqa: E402
 from support.wheels import build_all_fixture_wheels  # noqa: E402

@@ -3,6 +3,7 @@ poetry path dependency are built into wheels and installed with the rest."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,8 @@ def _installed(path_pyproject: Path) -> set[str]:
     return {p.name.split("-")[0].lower() for p in dir_python.glob("*.dist-info")}
 
 
-def test_function_folder_in_a_uv_workspace_builds_its_member(tmp_path, private_index, dir_tool_cache, credentials):
+def _uv_workspace(tmp_path: Path, private_index, dir_tool_cache) -> Path:
+    """A uv workspace whose function folder depends on its member libs/shared; the function's pyproject.toml."""
     root = tmp_path / "monorepo"
     (root / "functions" / "orders").mkdir(parents=True)
     (root / "pyproject.toml").write_text(
@@ -55,6 +57,12 @@ def test_function_folder_in_a_uv_workspace_builds_its_member(tmp_path, private_i
         '[tool.uv.sources]\nshared-lib = { workspace = true }\n'
     )
     lock("uv", root, private_index, dir_tool_cache)
+    return fn
+
+
+def test_function_folder_in_a_uv_workspace_builds_its_member(tmp_path, private_index, dir_tool_cache, credentials):
+    fn = _uv_workspace(tmp_path, private_index, dir_tool_cache)
+    root = fn.parent.parent.parent
     manifest = read_local_manifest(fn, "uv", LayerTarget("3.12", "x86_64"))
     assert manifest.path == root / "uv.lock"
     assert manifest.dependencies == {"alab-demo-core": "1.0.0", "alab-demo-extra": "1.0.0", "shared-lib": "0.3.0"}
@@ -72,7 +80,8 @@ def test_function_folder_in_a_uv_workspace_builds_its_member(tmp_path, private_i
     assert (LayerPathLayout(path_pyproject_toml=fn).dir_python / "shared_lib" / "__init__.py").read_text() == "VALUE = 3\n"
 
 
-def test_poetry_path_dependency_is_built_and_installed(tmp_path, private_index, dir_tool_cache, credentials):
+def _poetry_project(tmp_path: Path, private_index, dir_tool_cache) -> Path:
+    """A poetry project with the path dependency ../libs/shared; its pyproject.toml."""
     _lib(tmp_path / "libs" / "shared")
     project = tmp_path / "fn"
     project.mkdir()
@@ -86,6 +95,12 @@ def test_poetry_path_dependency_is_built_and_installed(tmp_path, private_index, 
         '[tool.poetry]\npackage-mode = false\n'
     )
     lock("poetry", project, private_index, dir_tool_cache)
+    return path
+
+
+def test_poetry_path_dependency_is_built_and_installed(tmp_path, private_index, dir_tool_cache, credentials):
+    path = _poetry_project(tmp_path, private_index, dir_tool_cache)
+    project = path.parent
     manifest = read_local_manifest(path, "poetry", LayerTarget("3.12", "x86_64"))
     assert manifest.dependencies == {"alab-demo-core": "1.0.0", "alab-demo-extra": "1.0.0", "shared-lib": "0.3.0"}
     from aws_lambda_artifact_builder.layer.manifest import recorded_runtime_set
@@ -94,6 +109,39 @@ def test_poetry_path_dependency_is_built_and_installed(tmp_path, private_index, 
     assert recorded.packages == manifest.runtime_set.packages
     build_layer_artifacts_using_poetry_in_local(path_pyproject_toml=path, credentials=credentials, skip_prompt=True, verbose=False)
     assert _installed(path) == {"alab_demo_core", "alab_demo_extra", "shared_lib"}
+
+
+@pytest.mark.parametrize("tool", ["uv", "poetry"])
+def test_the_code_of_a_local_source_is_part_of_the_fingerprint(tmp_path, private_index, dir_tool_cache, tool):
+    """Same version, other code: publishes. A touch, a __pycache__, build output: publishes nothing."""
+    from aws_lambda_artifact_builder.layer.inputs import local_fingerprint
+
+    make = _uv_workspace if tool == "uv" else _poetry_project
+    path = make(tmp_path, private_index, dir_tool_cache)
+    code = next(tmp_path.rglob("libs/shared/shared_lib/__init__.py"))
+    before = local_fingerprint(path_pyproject_toml=path, tool=tool)
+    assert local_fingerprint(path_pyproject_toml=path, tool=tool) == before  # the repeated read (stat index)
+
+    os.utime(code, (1, 1))
+    (code.parent / "__pycache__").mkdir()
+    (code.parent / "__pycache__" / "__init__.cpython-312.pyc").write_bytes(b"\0")
+    (code.parent.parent / "build" / "lib").mkdir(parents=True)
+    (code.parent.parent / "build" / "lib" / "x.py").write_text("stale build output\n")
+    assert local_fingerprint(path_pyproject_toml=path, tool=tool) == before
+
+    code.write_text("VALUE = 4\n")
+    changed = local_fingerprint(path_pyproject_toml=path, tool=tool)
+    assert changed != before
+    manifest = read_local_manifest(path, tool, LayerTarget("3.12", "x86_64"))
+    assert manifest.dependencies["shared-lib"] == "0.3.0"  # the version did not move, the code did
+    (lib,) = [p for p in manifest.runtime_set.packages if p.is_local]
+    assert lib.content and lib.build_from and Path(lib.build_from).resolve() == code.parent.parent.resolve()
+
+    (code.parent / "helpers.py").write_text("")
+    assert local_fingerprint(path_pyproject_toml=path, tool=tool) not in (before, changed)
+    (code.parent / "helpers.py").unlink()
+    code.write_text("VALUE = 3\n")
+    assert local_fingerprint(path_pyproject_toml=path, tool=tool) == before
 
 
 def test_git_dependency_without_a_commit_is_refused_by_a_build(tmp_path):

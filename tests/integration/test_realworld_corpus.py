@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -26,8 +27,10 @@ from aws_lambda_artifact_builder.api import (
     build_layer_artifacts_using_uv_in_local,
     read_local_manifest,
 )
+from aws_lambda_artifact_builder.layer.manifest import find_uv_lock
 from aws_lambda_artifact_builder.layer.package import read_distributions
 from conftest import IN_CI
+from support.pythons import python_for_lock
 from fixtures.realworld import generate
 
 DIR_CORPUS = Path(__file__).resolve().parent.parent / "fixtures" / "realworld"
@@ -88,12 +91,28 @@ def corpus_copy(tmp_path_factory: pytest.TempPathFactory):
     return copy
 
 
+def use_python_for_uv(tool: str, path_pyproject: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """uv checks a lock only with a Python its requires-python allows (never downloaded here): UV_PYTHON
+    names one when this interpreter is not."""
+    path_lock = find_uv_lock(path_pyproject.parent) if tool == "uv" else None
+    if path_lock is None:
+        return
+    exe = python_for_lock(path_lock)
+    if exe is None:
+        if IN_CI:
+            pytest.fail(f"no Python that {path_lock.name}'s requires-python allows is installed")
+        pytest.skip(f"no Python that {path_lock.name}'s requires-python allows is installed: uv cannot check the lock")
+    if exe != sys.executable:
+        monkeypatch.setenv("UV_PYTHON", exe)
+
+
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("case", CASES)
-def test_runtime_set_matches_the_peers(case: str, target: str, corpus_copy):
+def test_runtime_set_matches_the_peers(case: str, target: str, corpus_copy, monkeypatch):
     spec = expected(case)
     want = spec["targets"][target]
     path_pyproject = corpus_copy(case)
+    use_python_for_uv(spec["tool"], path_pyproject, monkeypatch)
     if "refused" in want:
         with pytest.raises(LayerError) as info:
             read_local_manifest(path_pyproject, spec["tool"], target_of(target))
@@ -144,6 +163,7 @@ def test_local_build_installs_the_peers_set(case: str, pypi_reachable: None, tmp
     if (dest / "git-src").is_dir():
         serve_git_sources(dest, tmp_path, monkeypatch)
     path_pyproject = dest / spec["project"]
+    use_python_for_uv(spec["tool"], path_pyproject, monkeypatch)
     python_version, architecture = build["target"].split("-")
     kwargs = dict(
         path_pyproject_toml=path_pyproject, python_version=python_version, architecture=architecture,

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 from packaging.tags import Tag
 
 from aws_lambda_artifact_builder.api import Credentials, LayerError, LayerTarget, ManifestError, plan_install_steps
-from aws_lambda_artifact_builder.layer.build import (
+from aws_lambda_artifact_builder.layer.build import check_installed, pip_transport_env
+from aws_lambda_artifact_builder.layer.install_plan import (
     KEEP_ENV,
     LockedPin,
-    check_installed,
     locked_pins,
     mask_secrets,
     pins_without_target_wheel,
-    pip_transport_env,
     requirement_index_options,
     target_platforms,
     target_tags,
@@ -231,10 +231,15 @@ def test_child_env_drops_the_users_installer_settings_but_keeps_transport():
 
 
 def test_pip_transport_settings_are_carried_over_and_nothing_else(tmp_path: Path):
-    conf = tmp_path / "pip.conf"
+    """pip reads its own configuration (here the user's ~/.config/pip/pip.conf); only transport settings come over."""
+    conf = tmp_path / "home" / ".config" / "pip" / "pip.conf"
+    conf.parent.mkdir(parents=True)
     conf.write_text("[global]\ncert = /etc/corp-ca.pem\nfind-links = /opt/wheels\nindex-url = https://x/simple\n"
                     "[install]\ntimeout = 60\nno-binary = :all:\n")
-    assert pip_transport_env([tmp_path / "missing.conf", conf]) == {"PIP_CERT": "/etc/corp-ca.pem", "PIP_TIMEOUT": "60"}
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "XDG_"))}
+    environ["HOME"] = str(tmp_path / "home")
+    assert pip_transport_env(environ) == {"PIP_CERT": "/etc/corp-ca.pem", "PIP_TIMEOUT": "60"}
+    assert pip_transport_env({**environ, "PIP_CONFIG_FILE": os.devnull}) == {}
 
 
 def test_masking_removes_the_password_raw_encoded_and_in_urls():
@@ -283,7 +288,7 @@ def test_old_poetry_locks_keep_files_in_metadata_and_unknown_files_are_not_a_mis
 
 # ---------------------------------------------------------------------------- issue 11/14: floors, logins, find-links
 def test_amazon_linux_2_runtimes_install_uv_locks_with_pip_down_from_manylinux_2_26():
-    from aws_lambda_artifact_builder.layer.build import installer_for
+    from aws_lambda_artifact_builder.layer.install_plan import installer_for
 
     for version in ("3.10", "3.11"):
         target = LayerTarget(python_version=version, architecture="x86_64")
@@ -298,7 +303,7 @@ def test_amazon_linux_2_runtimes_install_uv_locks_with_pip_down_from_manylinux_2
 
 
 def test_logins_inside_requirements_reach_pip_through_the_environment_only(tmp_path: Path):
-    from aws_lambda_artifact_builder.layer.build import requirement_index_logins
+    from aws_lambda_artifact_builder.layer.install_plan import requirement_index_logins
 
     text = (
         "--index-url http://user:p@ss@w0rd@pkgs.example.com/simple/\n"

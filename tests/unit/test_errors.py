@@ -16,7 +16,7 @@ from aws_lambda_artifact_builder.errors import (
     aws_error,
     redact,
 )
-from aws_lambda_artifact_builder.layer.build import mask_secrets
+from aws_lambda_artifact_builder.layer.install_plan import mask_secrets
 from aws_lambda_artifact_builder.layer.clients import make_clients
 from aws_lambda_artifact_builder.layer.inputs import LayerPermission, resolve_layer_inputs
 from aws_lambda_artifact_builder.layer.publish import get_layer_version, sync_layer_version_permissions

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from aws_lambda_artifact_builder.api import Credentials, LayerPathLayout, create_layer_zip_file
 from aws_lambda_artifact_builder.cli import _one_line
-from aws_lambda_artifact_builder.layer.build import mask_secrets
+from aws_lambda_artifact_builder.layer.install_plan import mask_secrets
 from aws_lambda_artifact_builder.layer.package import ZIP_ENTRIES_WITHOUT_ZIP64
 from test_package import install
 

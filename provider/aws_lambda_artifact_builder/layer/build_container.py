@@ -42,7 +42,6 @@ from .build import (
     local_sources,
     pins_for_manifest,
     mask_secrets,
-    pip_config_files,
     pip_transport_env,
     plan_install_steps,
     requirement_index_options,
@@ -638,7 +637,7 @@ def build_layer_artifacts_in_container(
     dir_cache = Path(dir_cache).absolute() if dir_cache is not None else default_cache_dir()
     dir_cache.mkdir(parents=True, exist_ok=True)
     # What the host's installers would use to reach an index: the environment over pip's config files.
-    host_env = {**pip_transport_env(pip_config_files(os.environ)), **os.environ}
+    host_env = {**pip_transport_env(os.environ), **os.environ}
     path_ca_bundle = find_ca_bundle(host_env)
 
     logger.log(

@@ -212,31 +212,40 @@ def check_layer_inputs(
     if isinstance(packaging_options, PackagingOptions):  # each option on the input the front ends show
         check("unzipped_size_limit", _check_size_limit, packaging_options.unzipped_size_limit)
         check("compile_bytecode", _check_compile_bytecode, packaging_options.compile_bytecode)
-    if not isinstance(path_pyproject_toml, (str, Path)) or not str(path_pyproject_toml):
-        errors.append(("path_pyproject_toml", f"path_pyproject_toml must be a path, not {path_pyproject_toml!r}"))
-    elif not Path(path_pyproject_toml).is_file():
-        errors.append(("path_pyproject_toml", f"path_pyproject_toml {str(path_pyproject_toml)!r} is not a file"))
+    problem = _path_problem(path_pyproject_toml)
+    if problem:
+        errors.append(("path_pyproject_toml", problem))
     elif "tool" in values and "python_version" in values and "architecture" in values:
         target = LayerTarget(python_version=values["python_version"], architecture=values["architecture"])
         check("path_pyproject_toml", read_local_manifest, Path(path_pyproject_toml), values["tool"], target)
     if errors:
         return errors, None
-    options = packaging_options or PackagingOptions()
+    return [], _resolved(values, Path(path_pyproject_toml), packaging_options or PackagingOptions())
+
+
+def _path_problem(path_pyproject_toml: Any) -> str:
+    if not isinstance(path_pyproject_toml, (str, Path)) or not str(path_pyproject_toml):
+        return f"path_pyproject_toml must be a path, not {path_pyproject_toml!r}"
+    if not Path(path_pyproject_toml).is_file():
+        return f"path_pyproject_toml {str(path_pyproject_toml)!r} is not a file"
+    return ""
+
+
+def _resolved(values: dict[str, Any], path_pyproject_toml: Path, options: PackagingOptions) -> LayerInputs:
+    """The inputs from the checked values (``values["path_pyproject_toml"]`` is the read manifest)."""
     target = LayerTarget(python_version=values["python_version"], architecture=values["architecture"])
     manifest: LocalManifest = values["path_pyproject_toml"]
-    fingerprint = _fingerprint(values["tool"], manifest, target, values["ignore_packages"], options)
-    inputs = LayerInputs(
+    return LayerInputs(
         layer_name=values["layer_name"],
         tool=values["tool"],
         target=target,
-        path_layout=LayerPathLayout(path_pyproject_toml=Path(path_pyproject_toml)),
+        path_layout=LayerPathLayout(path_pyproject_toml=path_pyproject_toml),
         s3_layout=LayerS3Layout(s3dir_lambda=values["s3dir_lambda"]),
         manifest=manifest,
         ignore_packages=values["ignore_packages"],
         packaging_options=options,
-        fingerprint=fingerprint,
+        fingerprint=_fingerprint(values["tool"], manifest, target, values["ignore_packages"], options),
     )
-    return [], inputs
 
 
 def validate_layer_inputs(

@@ -16,8 +16,10 @@ index options) is small, and every rule pip applies to it is kept here (see
 ``parse_requirements_txt``).
 
 The fingerprint covers the runtime set for the target (canonical name, version, source without
-login, locked artifact hashes) and the target, packaging options and exclusions: a dev-group,
-cosmetic or project-version change publishes nothing. Reading a lock costs a tool run, so a
+login, locked artifact hashes; for a local folder the digest of its files, see ``source_tree``) and
+the target, packaging options and exclusions: a dev-group, cosmetic or project-version change
+publishes nothing. uv checks a lock only with a Python that ``requires-python`` allows; without
+one the read is refused (never done ``--frozen``, which would let a stale lock through). Reading a lock costs a tool run, so a
 runtime set is cached under ``build/lambda/`` by the digest of everything it depends on.
 """
 
@@ -53,6 +55,7 @@ from ..constants import DEFAULT_EXCLUDED_PACKAGES, LayerBuildToolEnum
 from ..errors import LayerError, ManifestError
 from ..errors import mask_url_credentials
 from .foundation import LayerPathLayout, coerce_tool
+from .source_tree import source_tree_digest, tree_signature
 from .target import LayerTarget
 
 #: Bump when the canonical record below changes meaning, so old records never match new ones.
@@ -60,7 +63,7 @@ from .target import LayerTarget
 FINGERPRINT_FORMAT_VERSION = 2
 
 #: Bump when the cached runtime set changes shape.
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2
 
 DependencySet = dict[str, str]
 
@@ -83,7 +86,18 @@ def _decode(content: bytes, name: str) -> str:
 
 def normalize_excluded_packages(ignore_packages: Iterable[str] | None) -> tuple[str, ...]:
     """Sorted canonical names of the excluded distributions; ``None`` means the defaults."""
-    names = DEFAULT_EXCLUDED_PACKAGES if ignore_packages is None else ignore_packages
+    if ignore_packages is None:
+        return _default_excluded()
+    return _normalized_names(ignore_packages)
+
+
+@functools.lru_cache(maxsize=1)
+def _default_excluded() -> tuple[str, ...]:
+    """The defaults, normalised once per process (every plan asks)."""
+    return _normalized_names(DEFAULT_EXCLUDED_PACKAGES)
+
+
+def _normalized_names(names: Iterable[str]) -> tuple[str, ...]:
     if isinstance(names, str):
         raise ManifestError(f"ignore_packages must be a list of names, not the string {names!r}")
     return tuple(sorted({canonicalize_name(str(n)) for n in names}))
@@ -106,13 +120,18 @@ class RuntimePackage:
     #: A local source to build into a wheel: an absolute folder or a ``git+URL@commit``; not fingerprinted
     #: (``source`` is).
     build_from: str | None = None
+    #: sha256 of a local folder's files (``source_tree.source_tree_digest``): its code changes while its
+    #: version does not. ``""`` for everything else, so rows of sets without local folders keep their
+    #: format-2 digest.
+    content: str = ""
 
     @property
     def is_local(self) -> bool:
         return self.build_from is not None
 
     def fingerprint_row(self) -> list[Any]:
-        return [self.name, self.version, self.source, list(self.hashes)]
+        row: list[Any] = [self.name, self.version, self.source, list(self.hashes)]
+        return row + [self.content] if self.content else row
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -127,6 +146,7 @@ class RuntimePackage:
             hashes=tuple(data.get("hashes", ())),
             filenames=tuple(files) if files is not None else None,
             build_from=data.get("build_from"),
+            content=str(data.get("content", "")),
         )
 
 
@@ -614,10 +634,17 @@ def _require_tool(name: str, why: str) -> str:
     return found
 
 
-def _tool_identity(path: str) -> str:
-    """Which build of a tool runs, without running it: its path, size and mtime."""
-    st = os.stat(path)
-    return f"{path}:{st.st_size}:{st.st_mtime_ns}"
+def _tool_with_identity(name: str, why: str) -> tuple[str, str]:
+    """The tool (as ``find_tool``) and which build of it runs, without running it: path, size, mtime.
+    One ``stat`` when it sits next to this Python (a plan asks on every call)."""
+    beside = os.path.join(os.path.dirname(sys.executable), name)
+    try:
+        st = os.stat(beside)
+        found = beside
+    except OSError:
+        found = _require_tool(name, why)
+        st = os.stat(found)
+    return found, f"{found}:{st.st_size}:{st.st_mtime_ns}"
 
 
 def _run_tool(argv: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -661,10 +688,15 @@ def _uv_export(uv: str, dir_project: Path, path_lock: Path, *, check: bool, offl
             raise stale from None  # the index could not be asked (login, network): uv's offline verdict
     if "No solution found" in said or "unsatisfiable" in said:
         raise stale
-    if check and re.search(r"interpreter|pyenv|no python|python.*not found", said, re.I):
-        # uv checks a lock with an interpreter that requires-python allows; without one on this
-        # machine it can still read the lock as written (not checked for staleness).
-        return _uv_export(uv, dir_project, path_lock, check=False, offline=offline)
+    if re.search(r"interpreter|pyenv|no python|python.*not found", said, re.I):
+        # uv checks a lock only with an interpreter that requires-python allows, and never downloads
+        # one here: reading the lock unchecked (--frozen) would let a stale lock through.
+        spec = _requires_python_uv(path_lock.read_text(encoding="utf-8", errors="replace"), str(path_lock))
+        said = next((ln.strip() for ln in (result.stderr or "").splitlines() if ln.startswith("error:")), said)
+        raise ManifestError(
+            f"{path_lock}: uv checks the lock with a Python that requires-python allows ({spec or 'any'}) and finds "
+            f"none on this machine (uv says: {said[:200]}); install one (`uv python install`) or set UV_PYTHON to one"
+        )
     raise ManifestError(f"{path_lock}: `uv export` refused the lock: {said}")
 
 
@@ -802,7 +834,7 @@ class LocalManifest:
 
 @dataclasses.dataclass(frozen=True)
 class _Summary:
-    """What a plan needs of a cached runtime set."""
+    """What a plan needs of a runtime set; ``load()`` gives the full set (for a build)."""
 
     dependencies: DependencySet
     digest: str
@@ -827,24 +859,12 @@ def _dir_cache(layout: LayerPathLayout) -> Path:
     return layout.dir_build_lambda / "runtime-set-cache"
 
 
-def _cache_get(dir_cache: Path, key: str) -> _Summary | None:
-    """The summary of a cached runtime set; the full set is read only when asked for."""
-    path = dir_cache / f"{key}.json"
+def _cache_load(dir_cache: Path, key: str) -> RuntimeSet | None:
+    """The runtime set the tool exported for ``key`` (local sources without their contents)."""
     try:
-        summary = json.loads((dir_cache / f"{key}.summary.json").read_text(encoding="utf-8"))
-        deps, digest = dict(summary["dependencies"]), str(summary["digest"])
+        return RuntimeSet.from_json(json.loads((dir_cache / f"{key}.json").read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if not path.is_file():
-        return None
-
-    def load() -> RuntimeSet:
-        try:
-            return RuntimeSet.from_json(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise ManifestError(f"the cached runtime set {path} is unreadable ({e}); delete {dir_cache}") from None
-
-    return _Summary(dependencies=deps, digest=digest, load=load)
 
 
 def _write_atomic(path: Path, data: Any) -> None:
@@ -857,16 +877,13 @@ def _cache_put(dir_cache: Path, key: str, runtime_set: RuntimeSet) -> None:
     try:
         dir_cache.mkdir(parents=True, exist_ok=True)
         _write_atomic(dir_cache / f"{key}.json", runtime_set.to_json())
-        _write_atomic(
-            dir_cache / f"{key}.summary.json", {"dependencies": runtime_set.dependencies, "digest": runtime_set.digest}
-        )
         for old in sorted(dir_cache.glob("*.json"), key=lambda p: p.stat().st_mtime)[:-64]:
             old.unlink(missing_ok=True)
     except OSError:
         pass  # a cache that cannot be written only costs time
 
 
-def _signature(files: Sequence[Path]) -> list[list[Any]] | None:
+def _signature(files: Sequence[Path | str]) -> list[list[Any]] | None:
     """What ``stat`` says of each file: a file rewritten since has another size, mtime or inode."""
     out: list[list[Any]] = []
     for path in files:
@@ -883,16 +900,48 @@ def _stat_index_path(dir_cache: Path, tool: LayerBuildToolEnum, target: LayerTar
     return dir_cache / f"stat-{tool.value}-{target.python_version}-{target.architecture}-{tag}.json"
 
 
-def _stat_lookup(index: Path, tool_id: str) -> str | None:
-    """The cache key recorded for files whose stat is unchanged (no file is read but the index)."""
+def _local_folders(runtime_set: RuntimeSet) -> list[str]:
+    return sorted({p.build_from for p in runtime_set.packages if p.build_from and not p.build_from.startswith("git+")})
+
+
+def _with_contents(runtime_set: RuntimeSet, contents: Mapping[str, str]) -> RuntimeSet:
+    """The set with each local folder's ``content`` digest filled in."""
+    if not contents:
+        return runtime_set
+    packages = (
+        dataclasses.replace(p, content=contents[p.build_from]) if p.build_from is not None and p.build_from in contents else p
+        for p in runtime_set.packages
+    )
+    return RuntimeSet(packages=tuple(packages), index_options=runtime_set.index_options)
+
+
+def _tree_states(folders: Iterable[str]) -> list[list[str]]:
+    """``[folder, stat signature, content digest]`` of each local source folder."""
+    return [[f, tree_signature(Path(f)), source_tree_digest(Path(f))] for f in folders]
+
+
+def _stat_lookup(index: Path, tool_id: str, dir_cache: Path) -> _Summary | None:
+    """The summary recorded for files (and local source trees) whose ``stat`` is unchanged: only
+    the index is read, no lock, no export."""
     try:
         entry = json.loads(index.read_text(encoding="utf-8"))
-        files = [Path(row[0]) for row in entry["files"]]
+        files, trees, key = entry["files"], entry["trees"], str(entry["key"])
+        deps, digest = dict(entry["dependencies"]), str(entry["digest"])
+        if entry.get("tool") != tool_id or _signature([row[0] for row in files]) != files:
+            return None
+        if any(tree_signature(Path(folder)) != sig for folder, sig, _ in trees):
+            return None
     except (OSError, ValueError, KeyError, TypeError, IndexError):
         return None
-    if entry.get("tool") != tool_id or _signature(files) != entry["files"]:
-        return None
-    return str(entry["key"])
+    contents = {folder: content for folder, _, content in trees}
+
+    def load() -> RuntimeSet:
+        loaded = _cache_load(dir_cache, key)
+        if loaded is None:
+            raise ManifestError(f"the cached runtime set {dir_cache / key}.json is unreadable; delete {dir_cache}")
+        return _with_contents(loaded, contents)
+
+    return _Summary(dependencies=deps, digest=digest, load=load)
 
 
 def _requires_python_uv(lock_text: str, name: str) -> str | None:
@@ -963,33 +1012,21 @@ def _read_runtime_set(
     """The runtime set of a lock for the target, through the tool.
 
     Cached under ``build/lambda/runtime-set-cache`` by the digest of the lock, the pyproject files,
-    the target and the tool's build; a repeated read of unchanged files (same ``stat``) reads only
-    a small index and the summary, neither spawning the tool nor parsing the lock.
+    the target and the tool's build; a repeated read of unchanged files (same ``stat``, local
+    source trees included) reads only a small index, neither spawning the tool nor parsing the lock.
+    Local sources get the digest of their files (``source_tree``), computed again when a tree's
+    ``stat`` changes.
     """
     real_lock = lock_bytes is None
     if tool is LayerBuildToolEnum.pip:
-        content = path_lock.read_bytes() if lock_bytes is None else lock_bytes
-        text = _decode(content, str(path_lock))
-        pyproject = _read_toml_file(layout.path_pyproject_toml)
-        _check_python(
-            _project_requires_python(pyproject, str(layout.path_pyproject_toml)),
-            target,
-            str(path_lock),
-            "requires-python in pyproject.toml",
-        )
-        runtime_set = requirements_runtime_set(text.replace("\r\n", "\n"), target, name=str(path_lock))
-        if real_lock:
-            _check_pins_satisfy(runtime_set.dependencies, pyproject, target, name=str(path_lock))
-        return _summary_of(runtime_set)
-    exe = _require_tool(tool.value, f"read {path_lock.name}")
-    tool_id = _tool_identity(exe)
+        return _summary_of(_requirements_set(layout, path_lock, target, lock_bytes))
+    exe, tool_id = _tool_with_identity(tool.value, f"read {path_lock.name}")
     dir_cache = _dir_cache(layout)
     stat_index = _stat_index_path(dir_cache, tool, target, path_lock)
     if real_lock:
-        key = _stat_lookup(stat_index, tool_id)
-        cached = _cache_get(dir_cache, key) if key else None
-        if cached is not None:
-            return cached
+        hit = _stat_lookup(stat_index, tool_id, dir_cache)
+        if hit is not None:
+            return hit
     content = path_lock.read_bytes() if lock_bytes is None else lock_bytes
     lock_text = _decode(content, str(path_lock)) if real_lock else normalize_manifest_text(content)
     files = [path_lock, layout.path_pyproject_toml] if real_lock else [layout.path_pyproject_toml]
@@ -999,17 +1036,34 @@ def _read_runtime_set(
     signature = _signature(files)
     extra = b"" if real_lock else b"recorded\0" + content
     key = _cache_key(tool, target, tool_id, files, extra)
-    cached = _cache_get(dir_cache, key)
-    if cached is None:
-        runtime_set = _export_runtime_set(tool, exe, layout, path_lock, target, lock_text, real_lock=real_lock)
-        _cache_put(dir_cache, key, runtime_set)
-        cached = _summary_of(runtime_set)
+    exported = _cache_load(dir_cache, key)
+    if exported is None:
+        exported = _export_runtime_set(tool, exe, layout, path_lock, target, lock_text, real_lock=real_lock)
+        _cache_put(dir_cache, key, exported)
+    trees = _tree_states(_local_folders(exported))
+    runtime_set = _with_contents(exported, {folder: digest for folder, _, digest in trees})
     if real_lock and signature is not None and _signature(files) == signature:
+        entry: dict[str, Any] = {"files": signature, "key": key, "tool": tool_id, "trees": trees}
+        entry.update(dependencies=runtime_set.dependencies, digest=runtime_set.digest)
         try:
-            _write_atomic(stat_index, {"files": signature, "key": key, "tool": tool_id})
+            _write_atomic(stat_index, entry)
         except OSError:
             pass
-    return cached
+    return _summary_of(runtime_set)
+
+
+def _requirements_set(layout: LayerPathLayout, path_lock: Path, target: LayerTarget, lock_bytes: bytes | None) -> RuntimeSet:
+    """requirements.txt's runtime set (no tool to ask, so no cache: the file is small); a recorded
+    body (``lock_bytes``) is not checked against pyproject.toml."""
+    content = path_lock.read_bytes() if lock_bytes is None else lock_bytes
+    text = _decode(content, str(path_lock))
+    pyproject = _read_toml_file(layout.path_pyproject_toml)
+    where = str(layout.path_pyproject_toml)
+    _check_python(_project_requires_python(pyproject, where), target, str(path_lock), "requires-python in pyproject.toml")
+    runtime_set = requirements_runtime_set(text.replace("\r\n", "\n"), target, name=str(path_lock))
+    if lock_bytes is None:
+        _check_pins_satisfy(runtime_set.dependencies, pyproject, target, name=str(path_lock))
+    return runtime_set
 
 
 def _export_runtime_set(
