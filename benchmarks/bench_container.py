@@ -60,7 +60,9 @@ def engines_available() -> tuple[list[str], list[str]]:
     return engines, skipped
 
 
-def measure(*, image: str | None, python_version: str = "3.11", rounds: int = 3) -> tuple[list[Ratio], list[str]]:
+def measure(
+    *, image: str | None, python_version: str = "3.11", rounds: int = 3, tools: tuple[str, ...] = TOOLS
+) -> tuple[list[Ratio], list[str]]:
     """Every row of this benchmark (none when no engine or image is at hand), and notes."""
     if not image:
         return [], ["container rows skipped: no image named (--image or ALAB_CONTAINER_TEST_IMAGE; "
@@ -75,7 +77,7 @@ def measure(*, image: str | None, python_version: str = "3.11", rounds: int = 3)
         projects = make_realistic_projects(work)
         common = dict(python_version=python_version, architecture=architecture, verbose=False)
         rows = []
-        for tool in TOOLS:
+        for tool in tools:
             path = projects[tool]
             builds: dict[str, Callable[[], object]] = {
                 "local": lambda tool=tool, path=path: build_layer_artifacts_in_local(
@@ -117,8 +119,10 @@ def main() -> None:
     parser.add_argument("--image", default=os.environ.get("ALAB_CONTAINER_TEST_IMAGE"), help="image with the target's Python")
     parser.add_argument("--python-version", default="3.11", help="the image's Python")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--tool", action="append", choices=TOOLS, help="measure only this tool (repeatable)")
     args = parser.parse_args()
-    rows, notes = measure(image=args.image, python_version=args.python_version, rounds=args.rounds)
+    tools = tuple(args.tool or TOOLS)
+    rows, notes = measure(image=args.image, python_version=args.python_version, rounds=args.rounds, tools=tools)
     if not rows:
         sys.exit("\n".join(notes))
     print(markdown_table(rows))

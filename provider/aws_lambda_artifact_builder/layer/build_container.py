@@ -74,7 +74,7 @@ from .build_container_runner import (
     list_build_containers,
 )
 from .foundation import BaseLogger, Credentials, LayerPathLayout, coerce_tool
-from .manifest import LocalManifest, RuntimePackage, read_local_manifest
+from .manifest import LocalManifest, RuntimePackage, find_tool, missing_tool_message, read_local_manifest
 from .target import LayerTarget
 
 __all__ = [
@@ -258,13 +258,16 @@ def _built_for_host_only(dir_wheel: Path, target: LayerTarget) -> bool:
 def _make_sdist(package: RuntimePackage, dir_out: Path, session: _Session) -> Path:
     """An sdist of a local folder, made on the host (no compiler runs): the container builds its wheel."""
     assert package.build_from is not None
-    if package.build_from.startswith("git+") or shutil.which("uv") is None:
+    if package.build_from.startswith("git+"):
         raise LayerError(
             f"{package.name} ({package.source}) has compiled code and comes from git: a container build makes "
             f"wheels of compiled local sources from a folder only; vendor it as a path dependency or publish it"
         )
+    uv = find_tool("uv")
+    if uv is None:
+        raise LayerError(missing_tool_message("uv"))
     dir_out.mkdir(parents=True, exist_ok=True)
-    argv = [str(shutil.which("uv")), "build", "--sdist", "--out-dir", str(dir_out), package.build_from]
+    argv = [uv, "build", "--sdist", "--out-dir", str(dir_out), package.build_from]
     result = subprocess.run(argv, capture_output=True, text=True, env=session.host_env)
     sdists = sorted(dir_out.glob("*.tar.gz"))
     if result.returncode != 0 or len(sdists) != 1:
@@ -275,7 +278,9 @@ def _make_sdist(package: RuntimePackage, dir_out: Path, session: _Session) -> Pa
 def _wheel_pin(package: RuntimePackage, dir_wheel: Path, target: LayerTarget) -> LockedPin:
     """The pin of a wheel the container built, checked like a host-built one (one wheel, target tags, version)."""
     wheels = sorted(dir_wheel.glob("*.whl"))
-    if len(wheels) != 1 or not parse_wheel_filename(wheels[0].name)[3] & target_tags(target):
+    tags = parse_wheel_filename(wheels[0].name)[3] if len(wheels) == 1 else frozenset()
+    # Built in the container, a wheel with compiled code is tagged linux_<cpu>: for this target (check_wheel_tags).
+    if not tags or not (tags & target_tags(target) or all(t.platform == f"linux_{target.machine}" for t in tags)):
         names = [w.name for w in wheels]
         raise LayerError(f"building {package.name} in the container gave {names}, not one wheel for {target.runtime}")
     if parse_wheel_filename(wheels[0].name)[1] != Version(package.version):
