@@ -3,7 +3,10 @@
 Locks the realistic set from PyPI (numpy, pydantic, requests, orjson, ...; see projects.py) for pip
 (requirements.txt), poetry (poetry.lock) and uv (uv.lock), then for each tool and each container
 engine that answers (docker, podman) times, interleaved round by round,
-- container build ÷ local build of the same lock for the same target, warm caches (goal <= 1.3).
+- container build ÷ local build of the same lock for the same target, warm caches (goal <= 1.3);
+- for uv, container build ÷ the raw ``uv pip install`` of the lock's export on the host (what
+  bench_build calls "raw uv"): the container's own cost, since a local build of a uv lock for an
+  Amazon Linux 2 target (python3.10/3.11) installs with pip, which hides it.
 Both sides build the layer's ``python/`` tree only; packaging is the same host code for both. Each
 row also says whether the two packaged layer.zip files are byte-identical.
 
@@ -25,6 +28,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench_build import raw_installer
 from projects import REALISTIC, TOOLS, make_realistic_projects
 from ratios import Ratio, markdown_table, time_ratio
 
@@ -32,6 +36,7 @@ from aws_lambda_artifact_builder.api import (
     LayerError,
     build_layer_artifacts_in_container,
     build_layer_artifacts_in_local,
+    LayerTarget,
     create_layer_zip_file,
 )
 from aws_lambda_artifact_builder.layer.build_container import detect_container_engine
@@ -93,10 +98,14 @@ def measure(
                     dir_cache=work / "container-cache",
                     **common,
                 )
+            if tool == "uv":
+                target = LayerTarget(python_version=python_version, architecture=architecture)
+                builds["raw uv"] = raw_installer("uv", path, target, None, work / "raw-target")
             digests = {}  # the first build of each also warms its caches
             for name, build in builds.items():
                 build()
-                digests[name] = create_layer_zip_file(path_pyproject_toml=path, verbose=False).sha256
+                if name != "raw uv":  # it installs outside the project
+                    digests[name] = create_layer_zip_file(path_pyproject_toml=path, verbose=False).sha256
             times = interleaved(builds, rounds)
             for runtime in engines:
                 same = "same zip" if digests[runtime] == digests["local"] else "zip DIFFERS"
@@ -104,6 +113,11 @@ def measure(
                     f"container build ÷ local build, {tool} ({same})", f"{REALISTIC}, in {runtime}",
                     times[runtime], times["local"], "≤ 1.3",
                 ))
+                if "raw uv" in times:
+                    rows.append(time_ratio(
+                        "container build ÷ raw uv on the host, uv", f"{REALISTIC}, in {runtime}",
+                        times[runtime], times["raw uv"], "≤ 1.3",
+                    ))
         info = create_layer_zip_file(path_pyproject_toml=projects["uv"], verbose=False)
         notes.append(
             f"Container builds target python{python_version} {architecture} in {image} (the local build the same); "

@@ -18,6 +18,7 @@ from aws_lambda_artifact_builder.layer.build_container_plan import (
     ContainerEngine,
     ContainerRun,
     agent_request,
+    container_failure_message,
     container_plan,
     container_user,
     default_image,
@@ -26,6 +27,7 @@ from aws_lambda_artifact_builder.layer.build_container_plan import (
     make_container_name,
     parse_exit_line,
     plan_container_steps,
+    plan_wheel_steps,
     staging_dir,
 )
 
@@ -230,3 +232,27 @@ def test_the_container_starts_the_agent_with_python3_else_python() -> None:
     command = interpreter_command(image="img:1", python_version="3.11", script="/var/task/s.py")
     assert command[:2] == ("sh", "-c") and command[-2:] == ("/var/task/s.py", "--agent")
     assert "python3 python" in command[2] and "has neither python3 nor python" in command[2]
+
+
+def test_compiled_local_sources_are_built_from_their_sdists_by_the_pinned_pip_without_dependencies() -> None:
+    steps = plan_wheel_steps({"native-lib": "/var/task/b/native-lib-0.2.0.tar.gz", "a-lib": "/var/task/b/a.tar.gz"}, "/var/task/w")
+    assert [s.argv for s in steps] == [
+        ("{tools_python}", "-m", "pip", "wheel", "--no-deps", "--no-input", "-w", "/var/task/w/a-lib", "/var/task/b/a.tar.gz"),
+        ("{tools_python}", "-m", "pip", "wheel", "--no-deps", "--no-input", "-w", "/var/task/w/native-lib",
+         "/var/task/b/native-lib-0.2.0.tar.gz"),
+    ]
+    assert all(s.env == {"PIP_CONFIG_FILE": os.devnull} and not s.secret_env_names for s in steps)
+
+
+@pytest.mark.parametrize(
+    ("tail", "expected"),
+    [
+        (["aws-lambda-artifact-builder error: pip install failed", "out"], "pip install failed"),
+        (["exec /bin/sh: exec format error"], "architecture x86_64 is not runnable on this x86_64 docker engine"),
+        (["Error: unable to upgrade to tcp, received 409"], "the image img:1 cannot run the build: it has no /bin/sh"),
+        (["something else"], "the build container alab-layer-uv-py311-x86_64-abc failed with exit code 3"),
+    ],
+)
+def test_a_failure_is_named_in_its_first_line(tmp_path: Path, tail: list[str], expected: str) -> None:
+    message = container_failure_message(returncode=3, tail=tail, run=make_run(tmp_path), target=X86_311)
+    assert message.splitlines()[0].startswith(expected)
