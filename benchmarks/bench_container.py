@@ -79,7 +79,7 @@ def measure(
     architecture = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[platform.machine().lower()]
     work = Path(tempfile.mkdtemp(prefix="alab-bench-container-"))
     try:
-        projects = make_realistic_projects(work)
+        projects = make_realistic_projects(work, tools)
         common = dict(python_version=python_version, architecture=architecture, verbose=False)
         rows = []
         for tool in tools:
@@ -118,7 +118,7 @@ def measure(
                         "container build ÷ raw uv on the host, uv", f"{REALISTIC}, in {runtime}",
                         times[runtime], times["raw uv"], "≤ 1.3",
                     ))
-        info = create_layer_zip_file(path_pyproject_toml=projects["uv"], verbose=False)
+        info = create_layer_zip_file(path_pyproject_toml=projects[tools[-1]], verbose=False)
         notes.append(
             f"Container builds target python{python_version} {architecture} in {image} (the local build the same); "
             f"{info.file_count} files, {info.unzipped_size / 1e6:.1f} MB unzipped; warm caches."
