@@ -223,9 +223,11 @@ def test_the_agent_request_holds_the_secret_values_and_its_exit_line_is_recognis
     line = agent_request(path_plan="/var/task/p.json", env={"UV_INDEX_CORP_PASSWORD": PASSWORD}, token="t0k")
     assert line.endswith("\n") and line.count("\n") == 1  # one line per build
     assert json.loads(line) == {"plan": "/var/task/p.json", "env": {"UV_INDEX_CORP_PASSWORD": PASSWORD}, "token": "t0k"}
-    assert parse_exit_line("t0k exit 0", "t0k") == 0 and parse_exit_line("t0k exit 17", "t0k") == 17
+    assert parse_exit_line("t0k exit 0", "t0k") == ("", 0) and parse_exit_line("t0k exit 17", "t0k") == ("", 17)
     assert parse_exit_line("other exit 0", "t0k") is None and parse_exit_line("t0k exit", "t0k") is None
-    assert parse_exit_line("pip says t0k exit 0", "t0k") is None
+    assert parse_exit_line("t0k exit 0 more", "t0k") is None
+    # A command's last output without a newline shares the line.
+    assert parse_exit_line("Installed 11 packagest0k exit 0", "t0k") == ("Installed 11 packages", 0)
 
 
 def test_the_container_starts_the_agent_with_python3_else_python() -> None:

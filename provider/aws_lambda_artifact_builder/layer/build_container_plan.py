@@ -191,10 +191,13 @@ def agent_request(*, path_plan: str, env: Mapping[str, str], token: str) -> str:
     return json.dumps({"plan": path_plan, "env": dict(env), "token": token}) + "\n"
 
 
-def parse_exit_line(line: str, token: str) -> int | None:
-    """The build's exit code when ``line`` is the agent's last line for ``token``."""
+def parse_exit_line(line: str, token: str) -> tuple[str, int] | None:
+    """(output before it, the build's exit code) when ``line`` ends with the agent's last line for ``token``;
+    a command's output without a final newline may precede it on the same line."""
     head, _, code = line.rpartition(" exit ")
-    return int(code) if head == token and code.isdigit() else None
+    if not head.endswith(token) or not code.isdigit():
+        return None
+    return head[: -len(token)], int(code)
 
 
 # --- the plan the in-container script runs --------------------------------------------------------

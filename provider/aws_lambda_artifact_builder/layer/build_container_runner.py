@@ -271,12 +271,15 @@ def _exchange(kept: KeptContainer, request: str, token: str, credentials: Creden
         pass  # the container is gone; its output says why
     for raw in kept.proc.stdout:
         line = raw.rstrip("\n")
-        code = parse_exit_line(line, token)
-        if code is not None:
-            return code
-        line = mask_secrets(line, credentials)
-        logger.log(line)
-        tail.append(line)
+        end = parse_exit_line(line, token)
+        if end is not None:
+            line = end[0]
+        if line or end is None:
+            line = mask_secrets(line, credentials)
+            logger.log(line)
+            tail.append(line)
+        if end is not None:
+            return end[1]
     return kept.proc.wait() or 1
 
 
