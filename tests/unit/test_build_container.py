@@ -258,3 +258,26 @@ def test_compiled_local_sources_are_built_from_their_sdists_by_the_pinned_pip_wi
 def test_a_failure_is_named_in_its_first_line(tmp_path: Path, tail: list[str], expected: str) -> None:
     message = container_failure_message(returncode=3, tail=tail, run=make_run(tmp_path), target=X86_311)
     assert message.splitlines()[0].startswith(expected)
+
+
+def test_only_the_most_recently_used_idle_containers_are_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    from aws_lambda_artifact_builder.layer import build_container_runner as runner
+
+    removed: list[str] = []
+    monkeypatch.setattr(runner, "remove_container", lambda engine, name: removed.append(name))
+    monkeypatch.setattr(runner, "_kept", {})
+    kept = []
+    for i in range(4):
+        run = make_run(tmp_path, name=f"c{i}", image=f"img:{i}")
+        proc = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        kept.append(runner.KeptContainer(run=run, proc=proc, identity=(), last_used=float(i)))
+        runner._kept[run.reuse_key()] = kept[-1]
+    kept[0].lock.acquire()  # the oldest is building: it stays
+    runner._evict_idle(2)
+    assert removed == ["c1"] and [k.run.name for k in runner._kept.values()] == ["c0", "c2", "c3"]
+    kept[0].lock.release()
+    runner.close_build_containers()
+    assert sorted(removed) == ["c0", "c1", "c2", "c3"] and not runner._kept
+    assert all(k.proc.poll() is not None for k in kept)  # the attached clients ended

@@ -208,8 +208,12 @@ class KeptContainer:
     #: One build at a time: the agent serves its input in order.
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
     pid: int = dataclasses.field(default_factory=os.getpid)
+    last_used: float = dataclasses.field(default_factory=time.monotonic)
 
 
+#: Containers kept at most (each an idle Python, ~10 MB): a program building many projects keeps the
+#: most recently used ones and removes the others.
+MAX_KEPT_CONTAINERS = 4
 _kept: dict[tuple[object, ...], KeptContainer] = {}
 _kept_lock = threading.Lock()
 
@@ -240,15 +244,28 @@ def kept_container(run: ContainerRun, env: Mapping[str, str], logger: BaseLogger
             _discard(kept)
             kept = None
         if kept is None:
+            _evict_idle(MAX_KEPT_CONTAINERS - 1)
             kept = _kept[key] = _start(run, env, logger)
         else:
             logger.log(f"--- build container {kept.run.name}: kept from an earlier build")
+        kept.last_used = time.monotonic()
         return kept
 
 
+def _evict_idle(keep: int) -> None:
+    """Remove the least recently used idle containers until at most ``keep`` remain (busy ones stay)."""
+    for kept in sorted(_kept.values(), key=lambda k: k.last_used)[: max(0, len(_kept) - keep)]:
+        if kept.lock.acquire(blocking=False):
+            try:
+                _discard(kept)
+            finally:
+                kept.lock.release()
+
+
 def _discard(kept: KeptContainer) -> None:
-    """Remove the container (which ends the attached client) and forget it."""
-    _kept.pop(kept.run.reuse_key(), None)
+    """Remove the container (which ends the attached client) and forget it (not a newer one in its place)."""
+    if _kept.get(kept.run.reuse_key()) is kept:
+        del _kept[kept.run.reuse_key()]
     remove_container(kept.run.engine, kept.run.name)
     for stream in (kept.proc.stdin, kept.proc.stdout):
         if stream is not None:
@@ -296,21 +313,31 @@ def build_in_container(
     """Run one planned build in the kept container for ``run``'s settings (``env``: the engine client's
     environment; ``request_env``: the secret and transport values, sent with the request only). A failed
     or interrupted build removes the container, so the next build starts from a fresh one."""
-    kept = kept_container(run, env, logger)
+    kept = _acquire(run, env, logger)
     token = uuid.uuid4().hex
     tail: deque[str] = deque(maxlen=ERROR_TAIL_LINES)
     code = 1
-    with kept.lock:
+    try:
         logger.log(f"--- build in {kept.run.name}: {path_plan}")
-        try:
-            code = _exchange(kept, agent_request(path_plan=path_plan, env=request_env, token=token), token,
-                             credentials, logger, tail)  # fmt: skip
-        finally:
-            if code != 0:
-                with _kept_lock:
-                    _discard(kept)
+        request = agent_request(path_plan=path_plan, env=request_env, token=token)
+        code = _exchange(kept, request, token, credentials, logger, tail)
+    finally:
+        if code != 0:
+            with _kept_lock:
+                _discard(kept)
+        kept.lock.release()
     if code != 0:
         raise LayerError(container_failure_message(returncode=code, tail=tail, run=kept.run, target=target))
+
+
+def _acquire(run: ContainerRun, env: Mapping[str, str], logger: BaseLogger) -> KeptContainer:
+    """The kept container for ``run``, locked for one build (another one if it was removed meanwhile)."""
+    while True:
+        kept = kept_container(run, env, logger)
+        kept.lock.acquire()
+        if _kept.get(run.reuse_key()) is kept:
+            return kept
+        kept.lock.release()
 
 
 def close_build_containers() -> None:
