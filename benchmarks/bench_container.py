@@ -3,7 +3,10 @@
 Locks the realistic set from PyPI (numpy, pydantic, requests, orjson, ...; see projects.py) for pip
 (requirements.txt), poetry (poetry.lock) and uv (uv.lock), then for each tool and each container
 engine that answers (docker, podman) times, interleaved round by round,
-- container build ÷ local build of the same lock for the same target, warm caches (goal <= 1.3).
+- container build ÷ local build of the same lock for the same target, warm caches (goal <= 1.3);
+- for uv, container build ÷ the raw ``uv pip install`` of the lock's export on the host (what
+  bench_build calls "raw uv"): the container's own cost, since a local build of a uv lock for an
+  Amazon Linux 2 target (python3.10/3.11) installs with pip, which hides it.
 Both sides build the layer's ``python/`` tree only; packaging is the same host code for both. Each
 row also says whether the two packaged layer.zip files are byte-identical.
 
@@ -25,6 +28,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench_build import raw_installer
 from projects import REALISTIC, TOOLS, make_realistic_projects
 from ratios import Ratio, markdown_table, time_ratio
 
@@ -32,6 +36,7 @@ from aws_lambda_artifact_builder.api import (
     LayerError,
     build_layer_artifacts_in_container,
     build_layer_artifacts_in_local,
+    LayerTarget,
     create_layer_zip_file,
 )
 from aws_lambda_artifact_builder.layer.build_container import detect_container_engine
@@ -60,7 +65,9 @@ def engines_available() -> tuple[list[str], list[str]]:
     return engines, skipped
 
 
-def measure(*, image: str | None, python_version: str = "3.11", rounds: int = 3) -> tuple[list[Ratio], list[str]]:
+def measure(
+    *, image: str | None, python_version: str = "3.11", rounds: int = 3, tools: tuple[str, ...] = TOOLS
+) -> tuple[list[Ratio], list[str]]:
     """Every row of this benchmark (none when no engine or image is at hand), and notes."""
     if not image:
         return [], ["container rows skipped: no image named (--image or ALAB_CONTAINER_TEST_IMAGE; "
@@ -72,10 +79,10 @@ def measure(*, image: str | None, python_version: str = "3.11", rounds: int = 3)
     architecture = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[platform.machine().lower()]
     work = Path(tempfile.mkdtemp(prefix="alab-bench-container-"))
     try:
-        projects = make_realistic_projects(work)
+        projects = make_realistic_projects(work, tools)
         common = dict(python_version=python_version, architecture=architecture, verbose=False)
         rows = []
-        for tool in TOOLS:
+        for tool in tools:
             path = projects[tool]
             builds: dict[str, Callable[[], object]] = {
                 "local": lambda tool=tool, path=path: build_layer_artifacts_in_local(
@@ -91,10 +98,14 @@ def measure(*, image: str | None, python_version: str = "3.11", rounds: int = 3)
                     dir_cache=work / "container-cache",
                     **common,
                 )
+            if tool == "uv":
+                target = LayerTarget(python_version=python_version, architecture=architecture)
+                builds["raw uv"] = raw_installer("uv", path, target, None, work / "raw-target")
             digests = {}  # the first build of each also warms its caches
             for name, build in builds.items():
                 build()
-                digests[name] = create_layer_zip_file(path_pyproject_toml=path, verbose=False).sha256
+                if name != "raw uv":  # it installs outside the project
+                    digests[name] = create_layer_zip_file(path_pyproject_toml=path, verbose=False).sha256
             times = interleaved(builds, rounds)
             for runtime in engines:
                 same = "same zip" if digests[runtime] == digests["local"] else "zip DIFFERS"
@@ -102,7 +113,12 @@ def measure(*, image: str | None, python_version: str = "3.11", rounds: int = 3)
                     f"container build ÷ local build, {tool} ({same})", f"{REALISTIC}, in {runtime}",
                     times[runtime], times["local"], "≤ 1.3",
                 ))
-        info = create_layer_zip_file(path_pyproject_toml=projects["uv"], verbose=False)
+                if "raw uv" in times:
+                    rows.append(time_ratio(
+                        "container build ÷ raw uv on the host, uv", f"{REALISTIC}, in {runtime}",
+                        times[runtime], times["raw uv"], "≤ 1.3",
+                    ))
+        info = create_layer_zip_file(path_pyproject_toml=projects[tools[-1]], verbose=False)
         notes.append(
             f"Container builds target python{python_version} {architecture} in {image} (the local build the same); "
             f"{info.file_count} files, {info.unzipped_size / 1e6:.1f} MB unzipped; warm caches."
@@ -117,8 +133,10 @@ def main() -> None:
     parser.add_argument("--image", default=os.environ.get("ALAB_CONTAINER_TEST_IMAGE"), help="image with the target's Python")
     parser.add_argument("--python-version", default="3.11", help="the image's Python")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--tool", action="append", choices=TOOLS, help="measure only this tool (repeatable)")
     args = parser.parse_args()
-    rows, notes = measure(image=args.image, python_version=args.python_version, rounds=args.rounds)
+    tools = tuple(args.tool or TOOLS)
+    rows, notes = measure(image=args.image, python_version=args.python_version, rounds=args.rounds, tools=tools)
     if not rows:
         sys.exit("\n".join(notes))
     print(markdown_table(rows))

@@ -7,6 +7,7 @@ test skips when the engine or image is absent; with CI=true it fails instead.
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import re
@@ -36,6 +37,7 @@ from aws_lambda_artifact_builder.api import (
 )
 from aws_lambda_artifact_builder.layer.build_container import (
     ContainerEngine,
+    close_build_containers,
     detect_container_engine,
     list_build_containers,
 )
@@ -134,35 +136,47 @@ def test_container_build_gives_the_local_builds_zip_and_keeps_the_login_secret(
     layout.path_private_repository_credentials_in_local.write_text(credentials.password)
     environ_before = dict(os.environ)
     logs: list[str] = []
+    build = functools.partial(
+        BUILDERS[tool],
+        path_pyproject_toml=path_pyproject,
+        python_version=PYTHON,
+        architecture=ARCH,
+        credentials=credentials,
+        image=container_image,
+        container_runtime=engine.runtime,
+        dir_cache=container_cache,
+        printer=logs.append,
+    )
+    close_build_containers()  # the first build below starts a fresh container
     with watch_processes(monkeypatch) as watch:
-        BUILDERS[tool](
-            path_pyproject_toml=path_pyproject,
-            python_version=PYTHON,
-            architecture=ARCH,
-            credentials=credentials,
-            image=container_image,
-            container_runtime=engine.runtime,
-            dir_cache=container_cache,
-            printer=logs.append,
-        )
-    info = create_layer_zip_file(path_pyproject_toml=path_pyproject, verbose=False)
+        build()
+    fresh = create_layer_zip_file(path_pyproject_toml=path_pyproject, verbose=False)
+    with watch_processes(monkeypatch) as watch_kept:
+        build()  # in the container the first build left running
+    kept = create_layer_zip_file(path_pyproject_toml=path_pyproject, verbose=False)
 
-    assert info.sha256 == local_sha256  # byte-identical to the local build of the same lock
+    # byte-identical to the local build of the same lock, in a fresh container and in a kept one
+    assert fresh.sha256 == kept.sha256 == local_sha256
     assert installed(path_pyproject) == RUNTIME_SET
     assert not list(layout.dir_python.glob("alab_demo_devtool*"))
     assert {p.stat().st_uid for p in layout.dir_python.rglob("*")} == {os.geteuid()}
+    # No container started or entered (an engine probe older than its TTL may be repeated).
+    assert not [s.argv for s in watch_kept.spawned if s.argv[0] == engine.executable and s.argv[1] != "info"]
+    running = list_build_containers(engine, path_pyproject.parent)
+    assert len(running) == 1
+    close_build_containers()
     assert list_build_containers(engine, path_pyproject.parent) == []
 
     secrets = [credentials.password, quote(credentials.password, safe="")]
     runs = [s for s in watch.spawned if s.argv[1:2] == ["run"]]
-    assert len(runs) == 1 and runs[0].argv[0] == engine.executable
-    # The login reached the engine client through its environment, and argv only names it.
-    assert any(secrets[1] in v or secrets[0] in v for v in (runs[0].env or {}).values())
-    for record in watch.spawned:
+    assert len(runs) == 1 and runs[0].argv[0] == engine.executable and running[0] in runs[0].argv
+    # The login travels in the build's request only: neither argv nor the engine client's environment has it.
+    assert not any(secret in v for secret in secrets for v in (runs[0].env or {}).values())
+    for record in watch.spawned + watch_kept.spawned:
         assert not any(secret in arg for secret in secrets for arg in record.argv), record.argv
     # /proc shows the processes inside the container too (same kernel): none has the login.
     assert any(re.match(r"python3? -u /var/task/build/lambda/", c) for c in watch.cmdlines)
-    assert not [c for c in watch.cmdlines if any(secret in c for secret in secrets)]
+    assert not [c for c in watch.cmdlines | watch_kept.cmdlines if any(secret in c for secret in secrets)]
     assert not [line for line in logs if any(secret in line for secret in secrets)]
     assert not layout.path_private_repository_credentials_in_local.exists()
     assert not files_containing(path_pyproject.parent, [s.encode() for s in secrets])
@@ -253,6 +267,37 @@ def test_ctrl_c_removes_the_running_container(
             child.kill()
         index.close()
     assert child.returncode != 0 and "KeyboardInterrupt" in output
+    assert list_build_containers(engine, path_pyproject.parent) == []
+
+
+@pytest.mark.parametrize("end", ["exit", "SIGKILL"])
+def test_the_kept_container_ends_with_the_process(
+    end: str, engine: ContainerEngine, container_image: str, container_cache: Path, project_copy, credentials: Credentials
+):
+    """At a normal exit the process removes its container; killed, it leaves the agent's input closed,
+    so the agent exits and the engine removes the container (--rm)."""
+    path_pyproject = project_copy("uv")
+    script = textwrap.dedent(
+        f"""
+        import os, signal
+        from aws_lambda_artifact_builder.api import Credentials, build_layer_artifacts_in_container
+        build_layer_artifacts_in_container(
+            tool="uv", path_pyproject_toml={str(path_pyproject)!r}, python_version={PYTHON!r},
+            architecture={ARCH!r}, image={container_image!r}, container_runtime={engine.runtime!r},
+            dir_cache={str(container_cache)!r}, verbose=False,
+            credentials=Credentials(index_name={credentials.index_name!r}, index_url={credentials.index_url!r},
+                                    username={credentials.username!r}, password={credentials.password!r}),
+        )
+        print("built", flush=True)
+        if {end!r} == "SIGKILL":
+            os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert "built" in result.stdout, result.stderr
+    deadline = time.monotonic() + 60
+    while list_build_containers(engine, path_pyproject.parent) and time.monotonic() < deadline:
+        time.sleep(0.5)
     assert list_build_containers(engine, path_pyproject.parent) == []
 
 

@@ -15,7 +15,8 @@ from collections.abc import Iterator
 import pytest
 
 from aws_lambda_artifact_builder.api import LayerError, build_layer_artifacts_using_uv_in_container
-from aws_lambda_artifact_builder.layer.build_container import _probe_engine_cached, detect_container_engine
+from aws_lambda_artifact_builder.layer.build_container import close_build_containers, detect_container_engine
+from aws_lambda_artifact_builder.layer.build_container_runner import _probe_engine_cached
 from conftest import IN_CI
 
 PYTHON = os.environ.get("ALAB_CONTAINER_TEST_PYTHON", "3.11")
@@ -52,6 +53,7 @@ def derived_images() -> Iterator[dict[str, str]]:
         assert result.returncode == 0, result.stderr
         images[name] = tag
     yield images
+    close_build_containers()  # the containers kept on these images go before them
     for tag in images.values():
         subprocess.run(["podman", "rmi", "--force", tag], capture_output=True)
 
@@ -82,7 +84,7 @@ def test_the_engine_probe_is_asked_once(monkeypatch):
     if shutil.which("podman") is None:
         _need("podman is not installed")
     calls: list[str] = []
-    import aws_lambda_artifact_builder.layer.build_container as bc
+    import aws_lambda_artifact_builder.layer.build_container_runner as bc
 
     real = bc._probe_engine
     monkeypatch.setattr(bc, "_probed_engines", {})

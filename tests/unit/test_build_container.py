@@ -11,20 +11,23 @@ import pytest
 from aws_lambda_artifact_builder.api import Credentials, LayerError, LayerPathLayout, LayerTarget
 from aws_lambda_artifact_builder.constants import LayerBuildToolEnum
 from aws_lambda_artifact_builder.layer.build import LockedPin
-from aws_lambda_artifact_builder.layer.build_container import (
+from aws_lambda_artifact_builder.layer.build_container import check_wheel_tags, move_tree, remove_stale_staging
+from aws_lambda_artifact_builder.layer.build_container_plan import (
     DIR_PROJECT_IN_CONTAINER,
     PATH_CA_BUNDLE_IN_CONTAINER,
     ContainerEngine,
     ContainerRun,
-    check_wheel_tags,
+    agent_request,
+    container_failure_message,
     container_plan,
     container_user,
     default_image,
     find_ca_bundle,
+    interpreter_command,
     make_container_name,
-    move_tree,
+    parse_exit_line,
     plan_container_steps,
-    remove_stale_staging,
+    plan_wheel_steps,
     staging_dir,
 )
 
@@ -40,6 +43,7 @@ PINS = [
 
 
 def make_run(tmp_path: Path, **overrides: object) -> ContainerRun:
+    """A kept build container's settings; ``overrides`` replace fields."""
     fields: dict[str, object] = dict(
         engine=ROOTFUL,
         image="img:1",
@@ -49,7 +53,6 @@ def make_run(tmp_path: Path, **overrides: object) -> ContainerRun:
         dir_project_root=tmp_path / "proj",
         dir_cache=tmp_path / "cache",
         path_ca_bundle=tmp_path / "ca.pem",
-        env_names=("UV_INDEX_CORP_PASSWORD", "HTTPS_PROXY"),
         user="1000:1000",
         network="host",
         command=("python", "-u", "/var/task/build/lambda/script.py"),
@@ -69,18 +72,16 @@ def test_container_names_are_readable_and_unique_per_build() -> None:
     assert all(n.startswith("alab-layer-uv-py311-x86_64-") for n in names)
 
 
-def test_run_argv_passes_secrets_by_name_and_mounts_project_cache_and_ca(tmp_path: Path) -> None:
+def test_run_argv_attaches_the_agent_and_mounts_project_cache_and_ca(tmp_path: Path) -> None:
     argv = make_run(tmp_path).argv()
-    assert argv[:2] == ["/usr/bin/docker", "run"]
-    assert "--rm" not in argv  # podman's docker API loses the exit code with it; the runner removes it
+    assert argv[:4] == ["/usr/bin/docker", "run", "--interactive", "--rm"]  # builds are requests on its input
     assert argv[argv.index("--platform") + 1] == "linux/amd64"
     labels = [argv[i + 1] for i, a in enumerate(argv) if a == "--label"]
     assert labels == ["aws-lambda-artifact-builder.build=b1", f"aws-lambda-artifact-builder.project={tmp_path / 'proj'}"]
     mounts = [argv[i + 1] for i, a in enumerate(argv) if a == "--mount"]
     assert f"type=bind,source={tmp_path / 'proj'},target={DIR_PROJECT_IN_CONTAINER}" in mounts
     assert f"type=bind,source={tmp_path / 'ca.pem'},target={PATH_CA_BUNDLE_IN_CONTAINER},readonly" in mounts
-    envs = [argv[i + 1] for i, a in enumerate(argv) if a == "--env"]
-    assert envs == ["UV_INDEX_CORP_PASSWORD", "HTTPS_PROXY"]  # names only: the values stay in the client's env
+    assert "--env" not in argv and "-e" not in argv  # the login and proxies travel in each build's request
     assert argv[argv.index("--user") + 1] == "1000:1000"
     assert argv[argv.index("--network") + 1] == "host"
     assert argv[-4:] == ["img:1", "python", "-u", "/var/task/build/lambda/script.py"]
@@ -142,7 +143,7 @@ def test_container_plan_names_secrets_but_never_holds_them(tmp_path: Path, tool:
         requirement_options=(),
     )
     plan = container_plan(
-        tool=tool, target=X86_311, image="img:1", steps=steps, path_ca_bundle=tmp_path / "ca.pem", dir_tmp="/var/task/t"
+        tool=tool, target=X86_311, image="img:1", steps=steps, path_ca_bundle=tmp_path / "ca.pem", dir_build="/c/s"
     )
     text = json.dumps(plan)
     assert PASSWORD not in text and "s3cr%40t" not in text
@@ -151,8 +152,10 @@ def test_container_plan_names_secrets_but_never_holds_them(tmp_path: Path, tool:
     assert plan["tools"]["requirements"] == {
         "pip": ["pip==26.3"], "poetry": ["pip==26.3", "poetry==2.5.1"], "uv": ["uv==0.13.9"]
     }[tool.value]
-    assert plan["env"]["TMPDIR"] == "/var/task/t"
-    no_ca = container_plan(tool=tool, target=X86_311, image="img:1", steps=steps, path_ca_bundle=None, dir_tmp="/t")
+    # Whatever a build writes outside python/ is in its own folder, so a kept container carries nothing over.
+    assert plan["env"]["TMPDIR"] == "/c/s/tmp" and plan["env"]["HOME"] == "/c/s/home"
+    assert plan["env"]["POETRY_CONFIG_DIR"].startswith("/c/s/home/")
+    no_ca = container_plan(tool=tool, target=X86_311, image="img:1", steps=steps, path_ca_bundle=None, dir_build="/t")
     assert "SSL_CERT_FILE" not in no_ca["env"]
 
 
@@ -205,3 +208,76 @@ def test_only_stale_staging_folders_are_removed(tmp_path: Path) -> None:
     os.utime(old, (1_000_000, 1_000_000))
     remove_stale_staging(tmp_path, now=1_000_000 + 2 * 24 * 3600)
     assert not old.exists() and young.exists()
+
+
+def test_containers_are_reused_for_the_same_settings_only(tmp_path: Path) -> None:
+    run = make_run(tmp_path)
+    assert make_run(tmp_path, name="other", build_id="b2").reuse_key() == run.reuse_key()
+    for field, value in [("image", "img:2"), ("dir_project_root", tmp_path / "p2"), ("dir_cache", tmp_path / "c2"),
+                         ("path_ca_bundle", None), ("user", None), ("network", None), ("platform", "linux/arm64"),
+                         ("engine", ROOTLESS)]:
+        assert make_run(tmp_path, **{field: value}).reuse_key() != run.reuse_key(), field
+
+
+def test_the_agent_request_holds_the_secret_values_and_its_exit_line_is_recognised() -> None:
+    line = agent_request(path_plan="/var/task/p.json", env={"UV_INDEX_CORP_PASSWORD": PASSWORD}, token="t0k")
+    assert line.endswith("\n") and line.count("\n") == 1  # one line per build
+    assert json.loads(line) == {"plan": "/var/task/p.json", "env": {"UV_INDEX_CORP_PASSWORD": PASSWORD}, "token": "t0k"}
+    assert parse_exit_line("t0k exit 0", "t0k") == ("", 0) and parse_exit_line("t0k exit 17", "t0k") == ("", 17)
+    assert parse_exit_line("other exit 0", "t0k") is None and parse_exit_line("t0k exit", "t0k") is None
+    assert parse_exit_line("t0k exit 0 more", "t0k") is None
+    # A command's last output without a newline shares the line.
+    assert parse_exit_line("Installed 11 packagest0k exit 0", "t0k") == ("Installed 11 packages", 0)
+
+
+def test_the_container_starts_the_agent_with_python3_else_python() -> None:
+    command = interpreter_command(image="img:1", python_version="3.11", script="/var/task/s.py")
+    assert command[:2] == ("sh", "-c") and command[-2:] == ("/var/task/s.py", "--agent")
+    assert "python3 python" in command[2] and "has neither python3 nor python" in command[2]
+
+
+def test_compiled_local_sources_are_built_from_their_sdists_by_the_pinned_pip_without_dependencies() -> None:
+    steps = plan_wheel_steps({"native-lib": "/var/task/b/native-lib-0.2.0.tar.gz", "a-lib": "/var/task/b/a.tar.gz"}, "/var/task/w")
+    assert [s.argv for s in steps] == [
+        ("{tools_python}", "-m", "pip", "wheel", "--no-deps", "--no-input", "-w", "/var/task/w/a-lib", "/var/task/b/a.tar.gz"),
+        ("{tools_python}", "-m", "pip", "wheel", "--no-deps", "--no-input", "-w", "/var/task/w/native-lib",
+         "/var/task/b/native-lib-0.2.0.tar.gz"),
+    ]
+    assert all(s.env == {"PIP_CONFIG_FILE": os.devnull} and not s.secret_env_names for s in steps)
+
+
+@pytest.mark.parametrize(
+    ("tail", "expected"),
+    [
+        (["aws-lambda-artifact-builder error: pip install failed", "out"], "pip install failed"),
+        (["exec /bin/sh: exec format error"], "architecture x86_64 is not runnable on this x86_64 docker engine"),
+        (["Error: unable to upgrade to tcp, received 409"], "the image img:1 cannot run the build: it has no /bin/sh"),
+        (["something else"], "the build container alab-layer-uv-py311-x86_64-abc failed with exit code 3"),
+    ],
+)
+def test_a_failure_is_named_in_its_first_line(tmp_path: Path, tail: list[str], expected: str) -> None:
+    message = container_failure_message(returncode=3, tail=tail, run=make_run(tmp_path), target=X86_311)
+    assert message.splitlines()[0].startswith(expected)
+
+
+def test_only_the_most_recently_used_idle_containers_are_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    from aws_lambda_artifact_builder.layer import build_container_runner as runner
+
+    removed: list[str] = []
+    monkeypatch.setattr(runner, "remove_container", lambda engine, name: removed.append(name))
+    monkeypatch.setattr(runner, "_kept", {})
+    kept = []
+    for i in range(4):
+        run = make_run(tmp_path, name=f"c{i}", image=f"img:{i}")
+        proc = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        kept.append(runner.KeptContainer(run=run, proc=proc, identity=(), last_used=float(i)))
+        runner._kept[run.reuse_key()] = kept[-1]
+    kept[0].lock.acquire()  # the oldest is building: it stays
+    runner._evict_idle(2)
+    assert removed == ["c1"] and [k.run.name for k in runner._kept.values()] == ["c0", "c2", "c3"]
+    kept[0].lock.release()
+    runner.close_build_containers()
+    assert sorted(removed) == ["c0", "c1", "c2", "c3"] and not runner._kept
+    assert all(k.proc.poll() is not None for k in kept)  # the attached clients ended

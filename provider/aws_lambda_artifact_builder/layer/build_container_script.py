@@ -11,6 +11,12 @@ local build, see ``build_container.py``); this script only
 3. runs the planned commands, replacing ``{python}``, ``{tools_python}``, ``{uv}``, ``{poetry}``.
 
 Secrets arrive as environment variables only; they are never written to a file or printed.
+
+Run as ``<script> --agent``, it stays in the container and runs one build per request read from
+its standard input (a JSON line: the plan's path, the secret and transport variables, an end
+token), answering with the build's output and a last line ``<token> exit <code>``. A kept
+container thus costs a build no engine call at all (``docker exec`` costs ~0.2 s, as much as a
+warm uv install). It exits when its input closes, which the host's exit or death causes.
 """
 
 from __future__ import annotations
@@ -59,15 +65,15 @@ def check_interpreter(plan: dict[str, Any]) -> None:
         )
 
 
-def tool_env(plan: dict[str, Any]) -> dict[str, str]:
+def tool_env(plan: dict[str, Any], environ: dict[str, str]) -> dict[str, str]:
     """Environment for installing a build tool: the plan's settings without the index login."""
-    env = {k: v for k, v in os.environ.items() if k not in plan["secret_env_names"]}
+    env = {k: v for k, v in environ.items() if k not in plan["secret_env_names"]}
     env.update(plan["env"])
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     return env
 
 
-def ensure_tools(plan: dict[str, Any]) -> dict[str, str]:
+def ensure_tools(plan: dict[str, Any], environ: dict[str, str]) -> dict[str, str]:
     """The executables the plan's argv placeholders stand for, installing the pinned tools when missing.
 
     ``{python}`` is the image's interpreter (the target); ``{tools_python}`` the virtualenv's, which
@@ -90,10 +96,10 @@ def ensure_tools(plan: dict[str, Any]) -> dict[str, str]:
         else:
             log(f"installing {' '.join(requirements)} into the build cache")
             shutil.rmtree(dir_venv, ignore_errors=True)
-            run([sys.executable, "-m", "venv", str(dir_venv)], env=tool_env(plan), what="creating the tools venv")
+            run([sys.executable, "-m", "venv", str(dir_venv)], env=tool_env(plan, environ), what="creating the tools venv")
             run(
                 [str(dir_venv / "bin" / "python"), "-m", "pip", "install", "--quiet", *requirements],
-                env=tool_env(plan),
+                env=tool_env(plan, environ),
                 what=f"installing {' '.join(requirements)}",
             )
             path_ready.write_text("\n".join(requirements))
@@ -107,16 +113,17 @@ def ensure_tools(plan: dict[str, Any]) -> dict[str, str]:
 
 
 def run(argv: list[str], *, env: dict[str, str], what: str, cwd: str | None = None) -> None:
-    result = subprocess.run(argv, env=env, cwd=cwd)
+    # No input: in agent mode standard input carries the next requests.
+    result = subprocess.run(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL)
     if result.returncode != 0:
         raise BuildError(f"{what} failed with exit code {result.returncode}: {' '.join(argv)}")
 
 
-def step_env(plan: dict[str, Any], step: dict[str, Any]) -> dict[str, str]:
+def step_env(plan: dict[str, Any], step: dict[str, Any], environ: dict[str, str]) -> dict[str, str]:
     """Like the local build: drop inherited installer settings (but the login and transport ones), add the step's."""
     keep = set(plan["keep_env"]) | set(step["secret_env_names"])
     prefixes = tuple(step["unset_env"])
-    env = {k: v for k, v in os.environ.items() if k in keep or not k.startswith(prefixes)}
+    env = {k: v for k, v in environ.items() if k in keep or not k.startswith(prefixes)}
     env.update(plan["env"])
     env.update(step["env"])
     missing = [name for name in step["secret_env_names"] if name not in env]
@@ -125,28 +132,51 @@ def step_env(plan: dict[str, Any], step: dict[str, Any]) -> dict[str, str]:
     return env
 
 
-def run_steps(plan: dict[str, Any], tools: dict[str, str]) -> None:
+def run_steps(plan: dict[str, Any], tools: dict[str, str], environ: dict[str, str]) -> None:
     for step in plan["steps"]:
         for path, text in step["files"].items():
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             Path(path).write_text(text, encoding="utf-8")
         argv = [tools.get(arg, arg) for arg in step["argv"]]
         log(f"--- {step['description']}: {' '.join(argv)}")
-        run(argv, env=step_env(plan, step), what=step["description"], cwd=step["cwd"])
+        run(argv, env=step_env(plan, step, environ), what=step["description"], cwd=step["cwd"])
 
 
-def main(path_plan: str) -> int:
-    plan = json.loads(Path(path_plan).read_text(encoding="utf-8"))
+def main(path_plan: str, environ: dict[str, str] | None = None) -> int:
+    """One build; ``environ`` is the container's environment plus what the host passed in."""
+    environ = dict(os.environ) if environ is None else environ
     try:
-        Path(plan["env"]["TMPDIR"]).mkdir(parents=True, exist_ok=True)
+        try:
+            plan = json.loads(Path(path_plan).read_text(encoding="utf-8"))
+        except OSError as e:
+            raise BuildError(f"the build plan is not visible in the container: {e}") from None
+        # Everything the build writes outside python/ goes below the build's own folder (HOME, TMPDIR).
+        for name in ("TMPDIR", "HOME"):
+            Path(plan["env"][name]).mkdir(parents=True, exist_ok=True)
         check_interpreter(plan)
-        tools = ensure_tools(plan)
-        run_steps(plan, tools)
+        tools = ensure_tools(plan, environ)
+        run_steps(plan, tools, environ)
     except BuildError as e:
         print(ERROR_PREFIX + str(e), file=sys.stderr, flush=True)
         return 1
     return 0
 
 
+def agent() -> int:
+    """Serve builds read from standard input, one at a time, until it closes (see the module docstring)."""
+    os.dup2(1, 2)  # one stream, so that an error line cannot overtake the exit line
+    for line in sys.stdin:
+        request = json.loads(line)
+        environ = {**os.environ, **request["env"]}
+        try:
+            code = main(request["plan"], environ)
+        except Exception as e:  # noqa: BLE001 - the host must get its exit line whatever happened
+            print(f"{ERROR_PREFIX}the build script failed: {type(e).__name__}: {e}", flush=True)
+            code = 1
+        sys.stderr.flush()
+        print(f"{request['token']} exit {code}", flush=True)
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(agent() if sys.argv[1] == "--agent" else main(sys.argv[1]))
