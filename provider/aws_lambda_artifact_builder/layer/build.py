@@ -165,12 +165,26 @@ _PIP_TRANSPORT_KEYS = {
 _PIP_CONFIG_LINE = re.compile(r"^(global|install)\.([a-z-]+)=(.*)$")
 
 
+#: Variables that decide which files pip reads its configuration from.
+_PIP_CONFIG_LOCATION_VARS = ("HOME", "XDG_CONFIG_HOME", "XDG_CONFIG_DIRS", "PIP_CONFIG_FILE", "VIRTUAL_ENV")
+_pip_transport_cache: dict[tuple[str | None, ...], dict[str, str]] = {}
+
+
 def pip_transport_env(environ: Mapping[str, str]) -> dict[str, str]:
     """TLS, proxy, timeout and cache settings of the user's pip configuration, as ``PIP_*`` variables.
 
     pip finds and reads its own files (``pip config list``, run with ``environ``); index, find-links
     and every other setting that could change what is installed are ignored. ``{}`` when pip cannot tell.
+    Asking pip costs a process start (~0.3 s), so the answer is kept per process for the same
+    config locations (a long-lived Pulumi or Terraform provider asks once).
     """
+    key = tuple(environ.get(name) for name in _PIP_CONFIG_LOCATION_VARS)
+    if key not in _pip_transport_cache:
+        _pip_transport_cache[key] = _ask_pip_transport_env(environ)
+    return dict(_pip_transport_cache[key])
+
+
+def _ask_pip_transport_env(environ: Mapping[str, str]) -> dict[str, str]:
     try:
         result = subprocess.run(
             [sys.executable, "-m", "pip", "config", "list", "--disable-pip-version-check"],
