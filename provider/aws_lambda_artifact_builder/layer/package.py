@@ -44,10 +44,30 @@ class PackagingOptions:
     compile_bytecode: bool = False
     #: Refuse to package when the unzipped layer is larger than this (Lambda's limit by default).
     unzipped_size_limit: int = LAYER_UNZIPPED_SIZE_LIMIT
+    #: Slim options (opt-in; see ``slim_layer_files``): ``strip --strip-debug`` every ELF shared object,
+    #: drop ``tests/`` folders, ``*.pyi`` stubs and documentation inside the distributions.
+    strip_debug_symbols: bool = False
+    drop_tests: bool = False
+    drop_type_stubs: bool = False
+    drop_docs: bool = False
 
     def fingerprint_fields(self) -> dict[str, Any]:
-        """The options that change the layer's bytes (the size limit does not)."""
-        return {"compile_bytecode": self.compile_bytecode}
+        """The options that change the layer's bytes (the size limit does not).
+
+        A slim option enters only when it is on, so the fingerprints of every layer recorded
+        before these options existed stay what they were (no republish after an upgrade).
+        """
+        fields: dict[str, Any] = {"compile_bytecode": self.compile_bytecode}
+        fields.update({name: True for name in SLIM_OPTIONS if getattr(self, name)})
+        return fields
+
+    @property
+    def slim(self) -> bool:
+        return any(getattr(self, name) for name in SLIM_OPTIONS)
+
+
+#: The slim packaging options, each a boolean field of :class:`PackagingOptions`.
+SLIM_OPTIONS: tuple[str, ...] = ("strip_debug_symbols", "drop_tests", "drop_type_stubs", "drop_docs")
 
 
 #: Every entry's timestamp: the earliest a zip can hold, so no build time leaks into the bytes.
@@ -232,8 +252,18 @@ class LayerContent:
         return sorted(self.distribution_sizes.items(), key=lambda kv: (-kv[1], kv[0]))[:count]
 
 
-def collect_layer_content(dir_python: Path, *, ignore_packages: Iterable[str] | None = None) -> LayerContent:
-    """The layer's files: the tree less excluded distributions and pruned files, RECORDs rewritten."""
+def collect_layer_content(
+    dir_python: Path,
+    *,
+    ignore_packages: Iterable[str] | None = None,
+    options: PackagingOptions | None = None,
+    dir_scratch: Path | None = None,
+) -> LayerContent:
+    """The layer's files: the tree less excluded distributions and pruned files, RECORDs rewritten.
+
+    With slim ``options`` (``layer/slim.py``) some files are left out and shared objects are shipped
+    stripped (copies written to ``dir_scratch``, default: ``slim`` beside ``dir_python``'s parent).
+    """
     dir_python = Path(dir_python)
     if not dir_python.is_dir():
         raise LayerError(f"{dir_python} does not exist: build the layer before packaging it")
@@ -253,6 +283,11 @@ def collect_layer_content(dir_python: Path, *, ignore_packages: Iterable[str] | 
     # A file goes with its excluded distribution unless a kept one owns it too (namespace packages).
     dropped = {rel for rel in owner_count if not kept_owner_count.get(rel)}
     kept = {rel: path for rel, path in tree.items() if rel not in dropped and not _is_pruned(rel, path)}
+    if options is not None and options.slim:
+        from .slim import slim_layer_files
+
+        scratch = dir_scratch if dir_scratch is not None else dir_python.parent.parent / "slim"
+        kept = slim_layer_files(kept, options, dir_scratch=scratch)
     sizes: dict[str, int] = {}
     records: dict[str, bytes] = {}
     for dist in dists:
@@ -435,7 +470,10 @@ def create_layer_zip_file(
     layout = LayerPathLayout(path_pyproject_toml=Path(path_pyproject_toml))
     path_zip = layout.path_build_lambda_layer_zip
     path_zip.unlink(missing_ok=True)
-    content = collect_layer_content(layout.dir_python, ignore_packages=ignore_packages)
+    content = collect_layer_content(
+        layout.dir_python, ignore_packages=ignore_packages, options=options,
+        dir_scratch=layout.dir_build_lambda_layer / "slim",
+    )
     entries = list(content.entries)
     if options.compile_bytecode:
         entries += compile_bytecode_entries(content.entries, python_version=python_version)

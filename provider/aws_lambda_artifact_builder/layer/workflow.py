@@ -34,6 +34,7 @@ from ..errors import LayerError
 from ..typehint import T_PRINTER
 from .claim import DeployClaim
 from .clients import resolve_clients
+from .evidence import store_version_evidence
 from .foundation import MANIFEST_NAMES, Credentials, LayerS3Layout, coerce_s3dir, coerce_tool
 from .inputs import LayerInputs, parse_permissions, resolve_layer_inputs, validate_layer_name
 from .manifest import (
@@ -836,6 +837,11 @@ def deploy_layer(
         record = make_record(published=found, inputs=inputs)
         record_layer_version(
             s3_client=s3_client, inputs=inputs, record=record, expected_etag=plan.record_etag, printer=log
+        )
+        # SBOM and provenance beside the record (layer/evidence.py; a failure there is a warning).
+        store_version_evidence(
+            s3_client=s3_client, inputs=inputs, record=record, built=not adopted, build_in=build_in,
+            image=image, container_runtime=container_runtime, printer=log,
         )
         clear_publish_intent(s3_client=s3_client, inputs=inputs)
         if not adopted:
