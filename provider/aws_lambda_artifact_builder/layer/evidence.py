@@ -95,7 +95,7 @@ def zipped_distributions(path_zip: Path, *, prefix: str = "python/") -> list[Zip
         for folder in folders:
             if not folder.endswith(".dist-info"):
                 continue
-            dist = importlib.metadata.PathDistribution(zipfile.Path(zf, f"{prefix}{folder}/"))  # type: ignore[arg-type]
+            dist = importlib.metadata.PathDistribution(zipfile.Path(zf, f"{prefix}{folder}/"))
             metadata = dist.metadata
             wheel = dist.read_text("WHEEL") or ""
             tags = frozenset(

@@ -73,8 +73,8 @@ def elf_machine(path: Path) -> str | None:
         header = f.read(20)
     if len(header) < 20 or header[:4] != b"\x7fELF":
         return None
-    order = "little" if header[5] == 1 else "big"
-    return _ELF_MACHINES.get(int.from_bytes(header[18:20], order), "other")
+    machine = int.from_bytes(header[18:20], "little" if header[5] == 1 else "big")
+    return _ELF_MACHINES.get(machine, "other")
 
 
 def find_strip(machine: str) -> str | None:
