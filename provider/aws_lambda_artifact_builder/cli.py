@@ -12,6 +12,7 @@ variable (``ALAB_INDEX_PASSWORD`` unless ``index_password_env`` names another ``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import functools
 import importlib.metadata
@@ -19,7 +20,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -277,6 +278,31 @@ def _printer(args: argparse.Namespace, err: Any) -> Any:
     return lambda line: print(line, file=err, flush=True)
 
 
+@contextlib.contextmanager
+def _build_folder_held(path_pyproject_toml: Path, *, wait: bool) -> Iterator[Path]:
+    """The project's build folder, held as a deploy holds it (``flock`` on ``build/lambda/layer-build.lock``,
+    see ``workflow.py``): a build or clean never pulls the tree from under a deploy, nor the reverse."""
+    import fcntl
+
+    from .layer.foundation import LayerPathLayout
+
+    layout = LayerPathLayout(path_pyproject_toml=path_pyproject_toml)
+    layout.dir_build_lambda.mkdir(parents=True, exist_ok=True)
+    fd = os.open(layout.dir_build_lambda / "layer-build.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                raise CliError(
+                    f"a deploy or build is using {layout.dir_build_lambda_layer} right now; try again once it is done"
+                ) from None
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield layout.dir_build_lambda_layer
+    finally:
+        os.close(fd)
+
+
 def cmd_layer_build(args: argparse.Namespace, out: Any, err: Any) -> int:
     """Build and package the layer as a deploy would, and report its size; no AWS request at all."""
     from .layer.evidence import write_local_sbom
@@ -300,21 +326,24 @@ def cmd_layer_build(args: argparse.Namespace, out: Any, err: Any) -> int:
         tool=kwargs["tool"], path_pyproject_toml=path, python_version=target.python_version,
         architecture=target.architecture, credentials=credentials, verbose=not args.quiet, printer=printer,
     )
-    if kwargs["build_in"] == "local":
-        from .layer.build import build_layer_artifacts_in_local, check_local_build_possible
-        from .layer.manifest import read_local_manifest
+    with _build_folder_held(path, wait=True):
+        if kwargs["build_in"] == "local":
+            from .layer.build import build_layer_artifacts_in_local, check_local_build_possible
+            from .layer.manifest import read_local_manifest
 
-        check_local_build_possible(read_local_manifest(path, kwargs["tool"], target), target)
-        build_layer_artifacts_in_local(skip_prompt=True, **common)
-    else:
-        from .layer.build_container import build_layer_artifacts_in_container
+            check_local_build_possible(read_local_manifest(path, kwargs["tool"], target), target)
+            build_layer_artifacts_in_local(skip_prompt=True, **common)
+        else:
+            from .layer.build_container import build_layer_artifacts_in_container
 
-        build_layer_artifacts_in_container(image=kwargs["image"], container_runtime=kwargs["container_runtime"], **common)
-    info = create_layer_zip_file(
-        path_pyproject_toml=path, ignore_packages=ignore, options=kwargs["packaging_options"],
-        python_version=target.python_version, verbose=not args.quiet, printer=printer,
-    )
-    sbom = write_local_sbom(info, path_pyproject_toml=path, tool=kwargs["tool"], target=target)
+            build_layer_artifacts_in_container(
+                image=kwargs["image"], container_runtime=kwargs["container_runtime"], **common
+            )
+        info = create_layer_zip_file(
+            path_pyproject_toml=path, ignore_packages=ignore, options=kwargs["packaging_options"],
+            python_version=target.python_version, verbose=not args.quiet, printer=printer,
+        )
+        sbom = write_local_sbom(info, path_pyproject_toml=path, tool=kwargs["tool"], target=target)
     result = {
         "zip": str(info.path),
         "sha256": info.sha256,
@@ -486,27 +515,18 @@ def cmd_layer_sbom(args: argparse.Namespace, out: Any, err: Any) -> int:
 
 def cmd_layer_clean(args: argparse.Namespace, out: Any, err: Any) -> int:
     """Remove the build folder (``build/lambda/layer``) and nothing else; refuse while a deploy builds there."""
-    import fcntl
     import shutil
 
     from .layer.foundation import LayerPathLayout
 
-    layout = LayerPathLayout(path_pyproject_toml=_project_file(args.project))
-    folder = layout.dir_build_lambda_layer
+    path = _project_file(args.project)
+    folder = LayerPathLayout(path_pyproject_toml=path).dir_build_lambda_layer
     if not folder.exists():
         print(f"Nothing to clean: {folder} does not exist", file=out)
         return 0
-    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
-    lock = layout.dir_build_lambda / "layer-build.lock"  # held by a deploy while it builds (workflow.py)
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise CliError(f"a deploy or build is using {folder} right now; run alab layer clean once it is done") from None
+    with _build_folder_held(path, wait=False):
+        size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
         shutil.rmtree(folder)
-    finally:
-        os.close(fd)
     print(f"Removed {folder} ({_human_size(size)})", file=out)
     return 0
 

@@ -4,6 +4,7 @@ user runs them: the console script as a process against the moto server and the 
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import importlib.metadata
 import json
@@ -93,6 +94,11 @@ def test_build_needs_no_aws_and_clean_removes_only_the_build_folder(configured, 
     report = json.loads(as_json.stdout)
     assert report["zip"] == str(path_zip) and report["zipped_size"] == path_zip.stat().st_size
     assert report["sha256"] == hashlib.sha256(path_zip.read_bytes()).hexdigest()  # the same bytes again
+
+    with open(project / "build" / "lambda" / "layer-build.lock", "a+") as held:  # as a running deploy holds it
+        fcntl.flock(held, fcntl.LOCK_EX)
+        busy = alab("layer", "clean", "--project", str(project))
+    assert busy.returncode == 1 and "is using" in busy.stderr and path_zip.is_file()
 
     before = sorted(p.relative_to(project) for p in project.rglob("*") if "build" not in p.parts)
     cleaned = alab("layer", "clean", "--project", str(project))
