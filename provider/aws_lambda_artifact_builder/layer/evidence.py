@@ -230,13 +230,21 @@ def builder_version() -> str:
         return "unknown"
 
 
-def sbom_for_zip(path_zip: Path, manifest: LocalManifest, target: LayerTarget) -> str:
-    digest = hashlib.sha256(path_zip.read_bytes()).hexdigest()
+def file_sha256(path: Path) -> hashlib._Hash:
+    """The sha256 of a file read in chunks (a layer zip can be 250 MB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest
+
+
+def sbom_for_zip(path_zip: Path, manifest: LocalManifest, target: LayerTarget, *, zip_sha256: str | None = None) -> str:
     return make_sbom(
         zipped_distributions(path_zip),
         runtime_set=manifest.runtime_set,
         file_hashes=lock_file_hashes(manifest),
-        zip_sha256=digest,
+        zip_sha256=zip_sha256 or file_sha256(path_zip).hexdigest(),
         target=target,
     )
 
@@ -245,7 +253,7 @@ def write_local_sbom(info: LayerZipInfo, *, path_pyproject_toml: Path, tool: str
     """``sbom.cdx.json`` beside a zip ``alab layer build`` made."""
     manifest = read_local_manifest(path_pyproject_toml, tool, target)
     path = info.path.with_name(SBOM_NAME)
-    path.write_text(sbom_for_zip(info.path, manifest, target), encoding="utf-8")
+    path.write_text(sbom_for_zip(info.path, manifest, target, zip_sha256=info.sha256), encoding="utf-8")
     return path
 
 
@@ -357,12 +365,11 @@ def store_version_evidence(
         return []
     path_zip = inputs.path_layout.path_build_lambda_layer_zip
     try:
-        data = path_zip.read_bytes()
-        digest = hashlib.sha256(data)
+        digest = file_sha256(path_zip)
         if base64.b64encode(digest.digest()).decode("ascii") != record.code_sha256:
             printer(f"[evidence] warning: {path_zip} is no longer the zip of version {record.layer_version}: no SBOM")
             return []
-        sbom = sbom_for_zip(path_zip, inputs.manifest, inputs.target)
+        sbom = sbom_for_zip(path_zip, inputs.manifest, inputs.target, zip_sha256=digest.hexdigest())
         provenance = make_provenance(
             inputs=inputs, record=record, zip_sha256=digest.hexdigest(),
             sbom_sha256=hashlib.sha256(sbom.encode("utf-8")).hexdigest(), build_in=build_in, image=image,
