@@ -141,3 +141,43 @@ def test_the_spec_declares_each_option_for_every_front_end():
     from aws_lambda_artifact_builder.cli import CONFIG_KEYS
 
     assert all(CONFIG_KEYS[name] is bool for name in SLIM_OPTIONS)
+
+
+FAKE_STRIP = """#!/bin/sh
+# strip --strip-debug -o OUT IN, as strip does to a patchelf-edited object: bytes of a loaded segment change
+/bin/cp "$4" "$3"
+printf 'XXXX' | /bin/dd of="$3" bs=1 seek=4100 conv=notrunc 2>/dev/null
+"""
+
+
+def test_an_object_strip_would_change_the_loaded_image_of_is_shipped_as_it_was(project: Path, tmp_path: Path, monkeypatch):
+    fake = tmp_path / "fake-bin"
+    fake.mkdir()
+    (fake / "x86_64-linux-gnu-strip").write_text(FAKE_STRIP)
+    (fake / "x86_64-linux-gnu-strip").chmod(0o755)
+    monkeypatch.setenv("PATH", str(fake))
+    lines: list[str] = []
+    info = create_layer_zip_file(
+        path_pyproject_toml=project, options=PackagingOptions(strip_debug_symbols=True), printer=lines.append
+    )
+    original = (LayerPathLayout(path_pyproject_toml=project).dir_python / "pkg" / "_native.so").read_bytes()
+    assert zipfile.ZipFile(info.path).read("python/pkg/_native.so") == original
+    assert any(
+        "strip_debug_symbols: 1 object(s) shipped unstripped, as strip would move their loadable segments" in line
+        and "pkg/_native.so" in line
+        for line in lines
+    ), lines
+
+
+def test_the_loaded_image_check_sees_moved_and_changed_segments(tmp_path: Path):
+    from aws_lambda_artifact_builder.layer.slim import _load_segments, same_loaded_image
+
+    _native_library(tmp_path / "a.so")
+    original = (tmp_path / "a.so").read_bytes()
+    subprocess.run(["strip", "--strip-debug", "-o", str(tmp_path / "b.so"), str(tmp_path / "a.so")], check=True)
+    assert same_loaded_image(original, (tmp_path / "b.so").read_bytes())
+    changed = bytearray(original)
+    flags, offset, *_ = _load_segments(original)[1]
+    changed[offset + 4 : offset + 8] = b"XXXX"
+    assert not same_loaded_image(original, bytes(changed))
+    assert not same_loaded_image(original, original[:100])  # program headers cut off

@@ -247,6 +247,8 @@ class LayerContent:
     excluded: list[str]
     #: ``name version`` -> RECORD paths leaving the tree (installed elsewhere, not in the layer).
     outside: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    #: ELF objects ``strip_debug_symbols`` left as they were (see ``layer/slim.py``).
+    unstripped: tuple[str, ...] = ()
 
     def largest_distributions(self, count: int = LARGEST_COUNT) -> list[tuple[str, int]]:
         return sorted(self.distribution_sizes.items(), key=lambda kv: (-kv[1], kv[0]))[:count]
@@ -283,11 +285,12 @@ def collect_layer_content(
     # A file goes with its excluded distribution unless a kept one owns it too (namespace packages).
     dropped = {rel for rel in owner_count if not kept_owner_count.get(rel)}
     kept = {rel: path for rel, path in tree.items() if rel not in dropped and not _is_pruned(rel, path)}
+    unstripped: list[str] = []
     if options is not None and options.slim:
         from .slim import slim_layer_files
 
         scratch = dir_scratch if dir_scratch is not None else dir_python.parent.parent / "slim"
-        kept = slim_layer_files(kept, options, dir_scratch=scratch)
+        kept, unstripped = slim_layer_files(kept, options, dir_scratch=scratch)
     sizes: dict[str, int] = {}
     records: dict[str, bytes] = {}
     for dist in dists:
@@ -312,7 +315,10 @@ def collect_layer_content(
             entries.append(LayerEntry(path=rel, source=kept[rel], data=None, executable=bool(mode & 0o111)))
     excluded = sorted(d.name for d in dists if d.name in excluded_names)
     outside = {f"{d.name} {d.version}": d.outside for d in dists if d.outside and d.name not in excluded_names}
-    return LayerContent(entries=entries, distribution_sizes=sizes, excluded=excluded, outside=outside)
+    return LayerContent(
+        entries=entries, distribution_sizes=sizes, excluded=excluded, outside=outside,
+        unstripped=tuple(unstripped),
+    )
 
 
 def compile_bytecode_entries(entries: Iterable[LayerEntry], *, python_version: str | None) -> list[LayerEntry]:
@@ -442,6 +448,12 @@ def _packaging_warnings(content: LayerContent, entry_count: int) -> list[str]:
         lines.append(
             f"[package] warning: {dist} lists {len(paths)} file(s) outside the layer's python/ tree, which the "
             f"installer put elsewhere (or dropped) and the layer does not hold: {shown}"
+        )
+    if content.unstripped:
+        shown = ", ".join(content.unstripped[:3]) + (" …" if len(content.unstripped) > 3 else "")
+        lines.append(
+            f"[package] strip_debug_symbols: {len(content.unstripped)} object(s) shipped unstripped, as strip would "
+            f"move their loadable segments (edited by patchelf): {shown}"
         )
     if entry_count > ZIP_ENTRIES_WITHOUT_ZIP64:
         lines.append(
