@@ -128,9 +128,9 @@ def measure(*, python_version: str = "3.11", architecture: str = "x86_64") -> tu
         if python is None:
             notes.append(f"Smoke import not run: no python{target.python_version} on this machine.")
         else:
-            path_zip = create_layer_zip_file(
-                path_pyproject_toml=path, options=variants[-1][1], verbose=False
-            ).path
+            lines: list[str] = []
+            path_zip = create_layer_zip_file(path_pyproject_toml=path, options=variants[-1][1], printer=lines.append).path
+            notes += [line.replace("[package] ", "") for line in lines if "strip_debug_symbols" in line]
             ok, failed = smoke_import(path_zip, python, work)
             verdict = "all import" if not failed else "FAILED: " + "; ".join(f"{k}: {v}" for k, v in failed.items())
             notes.append(
