@@ -252,3 +252,17 @@ def test_the_zip_digest_in_the_sbom_is_lambdas(configured, credentials, lambda_c
     digest = sbom["metadata"]["component"]["hashes"][0]["content"]
     code = lambda_client.get_layer_version(LayerName="sample-deps", VersionNumber=1)["Content"]["CodeSha256"]
     assert base64.b64encode(bytes.fromhex(digest)).decode() == code
+
+
+def test_a_slim_option_is_a_flag_that_changes_the_fingerprint(configured, credentials):
+    project = str(configured.parent)
+    deployed = alab("layer", "deploy", "--project", project, "--quiet", env=_env(credentials))
+    assert deployed.returncode == 0, deployed.stderr
+    same = alab("layer", "plan", "--project", project, "--no-drop-tests", "--detailed-exitcode")
+    assert same.returncode == 0, same.stdout + same.stderr  # off is the default: the recorded fingerprint holds
+    slim = alab("layer", "plan", "--project", project, "--drop-tests", "--detailed-exitcode")
+    assert slim.returncode == 2, slim.stdout + slim.stderr
+    assert "not the package versions: the lock file, excluded packages or packaging options differ" in slim.stdout
+    configured.write_text(configured.read_text() + "drop_type_stubs = true\n")
+    from_config = alab("layer", "plan", "--project", project, "--json")
+    assert json.loads(from_config.stdout)["changed"] is True
