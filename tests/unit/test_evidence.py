@@ -114,3 +114,21 @@ def test_the_sbom_is_valid_and_the_same_for_the_same_zip(tmp_path: Path):
     assert data["components"][0]["licenses"] == [{"license": {"id": "MIT"}}]  # an SPDX id, as the library makes it
     other = make_sbom(dists, runtime_set=RuntimeSet(packages=()), file_hashes={}, zip_sha256="0" * 64, target=target)
     assert json.loads(other)["serialNumber"] != data["serialNumber"]  # another zip, another SBOM
+
+
+def test_the_provenance_names_the_container_images_digest():
+    """The image digest comes from the engine (docker or podman); runs where an engine and test image are set up."""
+    import os
+
+    import pytest
+
+    from aws_lambda_artifact_builder.layer.evidence import image_digest
+
+    image = os.environ.get("ALAB_CONTAINER_TEST_IMAGE")
+    if not image or not os.environ.get("DOCKER_HOST"):
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("ALAB_CONTAINER_TEST_IMAGE and DOCKER_HOST must be set in CI (scripts/setup-container-engine.sh)")
+        pytest.skip("no container engine set up (eval \"$(scripts/setup-container-engine.sh)\")")
+    digest = image_digest(image, None)
+    assert digest is not None and "sha256:" in digest and len(digest.rsplit("sha256:", 1)[1]) == 64
+    assert image_digest("localhost/alab-no-such-image:0", None) is None

@@ -274,19 +274,23 @@ def tool_version(tool: LayerBuildToolEnum) -> str | None:
 
 
 def image_digest(image: str, container_runtime: str | None) -> str | None:
-    """The image's repo digest (or ID) as the container engine has it; ``None`` when it cannot say."""
+    """The image's repo digest (``name@sha256:…``), else its ID (``sha256:…``), as the container engine has
+    it (docker's and podman's ``image inspect`` both know these two); ``None`` when it cannot say."""
     try:
         from .build_container import detect_container_engine
 
         engine = detect_container_engine(container_runtime)
         result = subprocess.run(
-            [engine.executable, "image", "inspect", "--format", "{{.Digest}} {{.Id}}", image],
+            [engine.executable, "image", "inspect", "--format", "{{.Id}} {{range .RepoDigests}}{{.}} {{end}}", image],
             capture_output=True, text=True, timeout=60, check=False,
         )
     except Exception:  # noqa: BLE001 - the digest is informative; no engine means no digest
         return None
     words = result.stdout.split()
-    return next((w for w in words if w.startswith("sha256:")), words[-1] if words else None) if result.returncode == 0 else None
+    if result.returncode != 0 or not words:
+        return None
+    image_id = words[0] if words[0].startswith("sha256:") else f"sha256:{words[0]}"
+    return words[1] if len(words) > 1 else image_id
 
 
 def make_provenance(
