@@ -628,7 +628,11 @@ def build_parser(classes: Iterable[type] = SPEC_CLASSES) -> argparse.ArgumentPar
     layer = commands.add_parser("layer", help="plan or deploy a dependency layer")
     layer_commands = layer.add_subparsers(dest="layer_command", required=True, metavar="ACTION")
 
-    plan = layer_commands.add_parser("plan", help="would a deploy publish? (no build, no write)")
+    plan = layer_commands.add_parser(
+        "plan", help="would a deploy publish? (no build, no write)",
+        description="Would a deploy publish, and why? It takes every flag deploy takes (one set of flags and "
+        "configuration keys for every command) and ignores those only a build or a publish uses.",
+    )
     _add_layer_options(plan, classes)
     plan.add_argument(
         "--detailed-exitcode", action="store_true", help="exit 0 for no change, 2 for a change, 1 for an error"
