@@ -22,6 +22,7 @@ import bench_build
 import bench_container
 import bench_plan
 import bench_pulumi
+import bench_slim
 from ratios import Ratio, machine, markdown_table
 
 DIR_BENCH = Path(__file__).resolve().parent
@@ -56,6 +57,10 @@ def main() -> None:
     container_rows, container_notes = bench_container.measure(image=image, rounds=1 if quick else 3)
     rows += container_rows
     notes += container_notes
+    print("bench_slim ...", file=sys.stderr)
+    slim_rows, slim_notes = bench_slim.measure()
+    rows += slim_rows
+    notes += slim_notes
 
     took = time.monotonic() - started
     text = "\n".join(

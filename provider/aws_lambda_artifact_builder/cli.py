@@ -12,12 +12,15 @@ variable (``ALAB_INDEX_PASSWORD`` unless ``index_password_env`` names another ``
 from __future__ import annotations
 
 import argparse
+import contextlib
+import datetime as dt
+import functools
 import importlib.metadata
 import json
 import os
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -170,8 +173,12 @@ def _credentials(settings: dict[str, Any]) -> Credentials | None:
     )
 
 
-def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """Flags over the project's configuration table over built-in defaults; required ones checked."""
+#: What ``plan`` and ``deploy`` need besides the project; ``build`` needs neither, ``list`` only the folder.
+LAYER_REQUIRED: tuple[str, ...] = ("layer_name", "s3dir_lambda")
+
+
+def resolve_settings(args: argparse.Namespace, required: Iterable[str] = LAYER_REQUIRED) -> dict[str, Any]:
+    """Flags over the project's configuration table over built-in defaults; ``required`` ones checked."""
     path = _project_file(args.project)
     config = read_config(path)
     settings: dict[str, Any] = dict(config)
@@ -185,7 +192,7 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
     settings.setdefault("build_in", DEFAULT_BUILD_IN)
     flags = {"layer_name": "--layer-name", "s3dir_lambda": "--s3dir"}
     for key, flag in flags.items():
-        if not settings.get(key):
+        if key in required and not settings.get(key):
             raise CliError(f"{key} is required: pass {flag} or set {key} in [tool.{CONFIG_TABLE}] of {path}")
     if not settings.get("tool"):
         settings["tool"] = _guess_tool(path)
@@ -254,6 +261,314 @@ def cmd_layer_deploy(args: argparse.Namespace, out: Any, err: Any) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- build, list, diff, sbom, clean
+def _human_size(size: int) -> str:
+    """Bytes in the unit that reads best (decimal, as S3 and Lambda's limits are written)."""
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")
+
+
+def _printer(args: argparse.Namespace, err: Any) -> Any:
+    if args.quiet:
+        return lambda _line: None
+    return lambda line: print(line, file=err, flush=True)
+
+
+@contextlib.contextmanager
+def _build_folder_held(path_pyproject_toml: Path, *, wait: bool) -> Iterator[Path]:
+    """The project's build folder, held as a deploy holds it (``flock`` on ``build/lambda/layer-build.lock``,
+    see ``workflow.py``): a build or clean never pulls the tree from under a deploy, nor the reverse."""
+    import fcntl
+
+    from .layer.foundation import LayerPathLayout
+
+    layout = LayerPathLayout(path_pyproject_toml=path_pyproject_toml)
+    layout.dir_build_lambda.mkdir(parents=True, exist_ok=True)
+    fd = os.open(layout.dir_build_lambda / "layer-build.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                raise CliError(
+                    f"a deploy or build is using {layout.dir_build_lambda_layer} right now; try again once it is done"
+                ) from None
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield layout.dir_build_lambda_layer
+    finally:
+        os.close(fd)
+
+
+def cmd_layer_build(args: argparse.Namespace, out: Any, err: Any) -> int:
+    """Build and package the layer as a deploy would, and report its size; no AWS request at all."""
+    from .layer.evidence import write_local_sbom
+    from .layer.inputs import local_fingerprint
+    from .layer.package import create_layer_zip_file
+    from .layer.target import LayerTarget
+
+    settings = resolve_settings(args, required=())
+    credentials = _credentials(settings)
+    args._secret = credentials.password if credentials else None
+    kwargs = core_kwargs(settings, deploy=True)
+    target = LayerTarget(python_version=kwargs["python_version"], architecture=kwargs["architecture"])
+    path = settings["path_pyproject_toml"]
+    ignore = settings.get("ignore_packages")
+    fingerprint = local_fingerprint(
+        path_pyproject_toml=path, tool=kwargs["tool"], python_version=target.python_version,
+        architecture=target.architecture, ignore_packages=ignore, packaging_options=kwargs["packaging_options"],
+    )
+    printer = _printer(args, err)
+    common: dict[str, Any] = dict(
+        tool=kwargs["tool"], path_pyproject_toml=path, python_version=target.python_version,
+        architecture=target.architecture, credentials=credentials, verbose=not args.quiet, printer=printer,
+    )
+    with _build_folder_held(path, wait=True):
+        if kwargs["build_in"] == "local":
+            from .layer.build import build_layer_artifacts_in_local, check_local_build_possible
+            from .layer.manifest import read_local_manifest
+
+            check_local_build_possible(read_local_manifest(path, kwargs["tool"], target), target)
+            build_layer_artifacts_in_local(skip_prompt=True, **common)
+        else:
+            from .layer.build_container import build_layer_artifacts_in_container
+
+            build_layer_artifacts_in_container(
+                image=kwargs["image"], container_runtime=kwargs["container_runtime"], **common
+            )
+        info = create_layer_zip_file(
+            path_pyproject_toml=path, ignore_packages=ignore, options=kwargs["packaging_options"],
+            python_version=target.python_version, verbose=not args.quiet, printer=printer,
+        )
+        sbom = write_local_sbom(info, path_pyproject_toml=path, tool=kwargs["tool"], target=target)
+    result = {
+        "zip": str(info.path),
+        "sha256": info.sha256,
+        "code_sha256": info.code_sha256,
+        "zipped_size": info.zipped_size,
+        "unzipped_size": info.unzipped_size,
+        "file_count": info.file_count,
+        "fingerprint": fingerprint,
+        "runtime": target.runtime,
+        "architecture": target.architecture,
+        "largest_distributions": [{"name": n, "size": s} for n, s in info.largest_distributions],
+        "excluded": info.excluded,
+        "sbom": str(sbom),
+    }
+    if args.json:
+        print(json.dumps(result, indent=2), file=out)
+        return 0
+    limit = kwargs["packaging_options"].unzipped_size_limit
+    print(f"Built {info.path}", file=out)
+    print(f"  target       {target.runtime} {target.architecture} ({kwargs['tool']}, {kwargs['build_in']})", file=out)
+    print(
+        f"  size         {_human_size(info.zipped_size)} zipped, {_human_size(info.unzipped_size)} unzipped "
+        f"({info.unzipped_size / limit:.0%} of the {_human_size(limit)} limit), {info.file_count} files",
+        file=out,
+    )
+    print(f"  sha256       {info.sha256}", file=out)
+    print(f"  fingerprint  {fingerprint}", file=out)
+    print(f"  sbom         {sbom}", file=out)
+    if info.largest_distributions:
+        print("  largest:", file=out)
+        for name, size in info.largest_distributions:
+            print(f"    {_human_size(size):>9}  {name}", file=out)
+    if info.excluded:
+        print(f"  excluded     {', '.join(info.excluded)}", file=out)
+    return 0
+
+
+def _history_layout(settings: dict[str, Any]) -> tuple[Any, str]:
+    from .layer.foundation import MANIFEST_NAMES, LayerS3Layout, coerce_tool
+
+    return LayerS3Layout(s3dir_lambda=settings["s3dir_lambda"]), MANIFEST_NAMES[coerce_tool(settings["tool"])]
+
+
+def _recorded_dependencies(record: Any, path_pyproject_toml: Path) -> dict[str, str]:
+    """The runtime set a recorded manifest pins for the record's own target, read as a plan reads it."""
+    from .layer.manifest import recorded_runtime_set
+    from .layer.target import LayerTarget
+
+    target = LayerTarget(python_version=record.python_version, architecture=record.architecture)
+    return dict(recorded_runtime_set(record.tool, record.manifest_content, path_pyproject_toml, target).dependencies)
+
+
+def cmd_layer_list(args: argparse.Namespace, out: Any, err: Any) -> int:
+    """The versions the S3 records hold, oldest first (S3 only: what each was built from)."""
+    from .layer.history import list_recorded_versions
+
+    settings = resolve_settings(args, required=("s3dir_lambda",))
+    layout, manifest_name = _history_layout(settings)
+    s3_client = _clients(settings, args)["s3_client"]
+    versions = list_recorded_versions(s3_client=s3_client, layout=layout, manifest_name=manifest_name)
+    rows = []
+    for item in versions:
+        try:
+            count: int | None = len(_recorded_dependencies(item.record, settings["path_pyproject_toml"]))
+        except LayerError:
+            count = None  # a manifest this project can no longer read: shown as unknown
+        rows.append({**item.to_dict(), "package_count": count})
+    if args.json:
+        print(json.dumps(rows, indent=2), file=out)
+        return 0
+    where = layout.s3dir_lambda.joinpath("layer").to_dir().uri
+    if not rows:
+        print(f"No version is recorded in {where} for {manifest_name}", file=out)
+        return 0
+    print(f"Versions recorded in {where} ({manifest_name}):", file=out)
+    header = ("VERSION", "RECORDED (UTC)", "FINGERPRINT", "SIZE", "PACKAGES", "SBOM", "PROVENANCE", "ARN")
+    table = [header]
+    for row in rows:
+        recorded = dt.datetime.fromisoformat(row["recorded_at"]).astimezone(dt.timezone.utc)
+        table.append((
+            str(row["layer_version"]), recorded.strftime("%Y-%m-%d %H:%M:%S"), row["fingerprint"][:12],
+            _human_size(row["code_size"]), "?" if row["package_count"] is None else str(row["package_count"]),
+            "yes" if row["sbom"] else "no", "yes" if row["provenance"] else "no", row["layer_version_arn"],
+        ))
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    for r in table:
+        print("  " + "  ".join(cell.ljust(width) for cell, width in zip(r, widths)).rstrip(), file=out)
+    return 0
+
+
+def _version_argument(value: str) -> int | str:
+    """``local`` or a version number (``3``, ``v3``)."""
+    text = value.strip().lower()
+    if text == "local":
+        return "local"
+    number = text[1:] if text.startswith("v") else text
+    if number.isdigit() and int(number) >= 1:
+        return int(number)
+    raise argparse.ArgumentTypeError(f"{value!r} is neither a layer version number (1, 2, …) nor 'local'")
+
+
+def _version_number(value: str) -> int:
+    """A recorded version number (``3``, ``v3``)."""
+    which = _version_argument(value)
+    if isinstance(which, int):
+        return which
+    raise argparse.ArgumentTypeError("a version number is needed here (alab layer list shows them), not 'local'")
+
+
+def _dependencies_of(which: int | str, settings: dict[str, Any], args: argparse.Namespace) -> dict[str, str]:
+    from .layer.history import read_version_record
+    from .layer.manifest import read_local_manifest
+    from .layer.target import LayerTarget
+
+    if which == "local":
+        target = LayerTarget(python_version=settings["python_version"], architecture=settings["architecture"])
+        return dict(read_local_manifest(settings["path_pyproject_toml"], settings["tool"], target).dependencies)
+    assert isinstance(which, int)
+    layout, manifest_name = _history_layout(settings)
+    s3_client = _clients(settings, args)["s3_client"]
+    record = read_version_record(s3_client=s3_client, layout=layout, version=which, manifest_name=manifest_name)
+    if record is None:
+        where = layout.get_s3path_versioned_manifest(which, manifest_name).uri
+        raise CliError(f"version {which} is not recorded: no {where} (alab layer list shows the recorded versions)")
+    return _recorded_dependencies(record, settings["path_pyproject_toml"])
+
+
+def cmd_layer_diff(args: argparse.Namespace, out: Any, err: Any) -> int:
+    """Which packages differ between two recorded versions, or a version and the local lock."""
+    from .layer.manifest import diff_dependencies
+
+    needs_s3 = any(isinstance(v, int) for v in (args.old, args.new))
+    settings = resolve_settings(args, required=("s3dir_lambda",) if needs_s3 else ())
+    changes = diff_dependencies(_dependencies_of(args.old, settings, args), _dependencies_of(args.new, settings, args))
+    old, new = (f"version {v}" if isinstance(v, int) else "the local lock" for v in (args.old, args.new))
+    if args.json:
+        print(json.dumps({"old": args.old, "new": args.new, "package_changes": changes.to_dict()}, indent=2), file=out)
+        return 0
+    if changes.is_empty:
+        print(f"No package differs between {old} and {new}", file=out)
+        return 0
+    count = len(changes.lines())
+    print(f"{count} package{'' if count == 1 else 's'} differ from {old} to {new}:", file=out)
+    for line in changes.lines():
+        print(f"  {line}", file=out)
+    return 0
+
+
+def cmd_layer_sbom(args: argparse.Namespace, out: Any, err: Any) -> int:
+    """Print the CycloneDX SBOM stored with a version (``layer/NNNNNN/sbom.cdx.json``)."""
+    from .layer.history import SBOM_NAME, read_version_file
+
+    settings = resolve_settings(args, required=("s3dir_lambda",))
+    layout, _ = _history_layout(settings)
+    s3_client = _clients(settings, args)["s3_client"]
+    name = SBOM_NAME if not args.provenance else "provenance.json"
+    data = read_version_file(s3_client=s3_client, layout=layout, version=args.version, name=name)
+    if data is None:
+        where = layout.get_s3dir_layer_version(args.version).joinpath(name).uri
+        raise CliError(
+            f"version {args.version} has no {'SBOM' if not args.provenance else 'provenance record'} at {where}: "
+            f"it was published before they were recorded, adopted without a build, or is not recorded here"
+        )
+    out.write(data.decode("utf-8"))
+    if not data.endswith(b"\n"):
+        out.write("\n")
+    return 0
+
+
+def cmd_layer_clean(args: argparse.Namespace, out: Any, err: Any) -> int:
+    """Remove the build folder (``build/lambda/layer``) and nothing else; refuse while a deploy builds there."""
+    import shutil
+
+    from .layer.foundation import LayerPathLayout
+
+    path = _project_file(args.project)
+    folder = LayerPathLayout(path_pyproject_toml=path).dir_build_lambda_layer
+    if not folder.exists():
+        print(f"Nothing to clean: {folder} does not exist", file=out)
+        return 0
+    with _build_folder_held(path, wait=False):
+        size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+        shutil.rmtree(folder)
+    print(f"Removed {folder} ({_human_size(size)})", file=out)
+    return 0
+
+
+def add_layer_commands(layer_commands: Any, add_layer_options: Any) -> None:
+    """``alab layer build|list|diff|sbom|clean``: the commands besides plan and deploy."""
+    build = layer_commands.add_parser(
+        "build", help="build and package the layer and report its size (no AWS)",
+        description="Build and package the layer exactly as a deploy would, into build/lambda/layer/layer.zip, "
+        "with its SBOM beside it; no AWS request is made, so no credentials or region are needed.",
+    )
+    add_layer_options(build)
+    build.add_argument("--quiet", action="store_true", help="no progress output")
+    build.set_defaults(handler=cmd_layer_build)
+
+    listing = layer_commands.add_parser("list", help="the published versions the S3 records hold")
+    add_layer_options(listing)
+    listing.set_defaults(handler=cmd_layer_list)
+
+    diff = layer_commands.add_parser(
+        "diff", help="package diff between two recorded versions, or a version and the local lock",
+        description="Package diff between two recorded versions (alab layer diff 3 5) or a recorded version and "
+        "the local lock (alab layer diff 3 local).",
+    )
+    diff.add_argument("old", type=_version_argument, metavar="A", help="a recorded version number, or 'local'")
+    diff.add_argument("new", type=_version_argument, metavar="B", help="a recorded version number, or 'local'")
+    add_layer_options(diff)
+    diff.set_defaults(handler=cmd_layer_diff)
+
+    sbom = layer_commands.add_parser("sbom", help="print the CycloneDX SBOM recorded with a version")
+    sbom.add_argument("version", type=_version_number, metavar="VERSION", help="a recorded version number")
+    sbom.add_argument("--provenance", action="store_true", help="print the version's provenance record instead")
+    add_layer_options(sbom)
+    sbom.set_defaults(handler=cmd_layer_sbom)
+
+    clean = layer_commands.add_parser("clean", help="remove the build folder (build/lambda/layer), nothing else")
+    clean.add_argument(
+        "--project", help="the project's pyproject.toml or its folder (default: the nearest one upward)"
+    )
+    clean.set_defaults(handler=cmd_layer_clean)
+
+
 # ---------------------------------------------------------------------------- parser
 def _package_version() -> str:
     """The installed distribution's version (its metadata, so it is the one pip reports)."""
@@ -283,10 +598,21 @@ def _add_spec_argument(p: argparse.ArgumentParser, field: SpecField) -> None:
     p.add_argument(*opt.cli_flags(field.name), **kwargs)
 
 
-def _add_layer_options(p: argparse.ArgumentParser, command: str, classes: Iterable[type]) -> None:
+def _add_layer_options(p: argparse.ArgumentParser, classes: Iterable[type]) -> None:
+    """The same flags for every layer command: each option of the spec that has a CLI flag, the index login
+    and where AWS is. A command ignores those it has no use for (``plan`` builds nothing), so one
+    ``[tool.aws_lambda_artifact_builder]`` table and one set of flags serve every command."""
     for field in spec_fields(classes):
-        if command in field.option.commands:
+        if field.option.commands:
             _add_spec_argument(p, field)
+    p.add_argument("--index-name", dest="index_name", help="name of the private index (default: private)")
+    p.add_argument("--index-url", dest="index_url", help="private index URL, without login")
+    p.add_argument("--index-username", dest="index_username", help="login name for --index-url")
+    p.add_argument(
+        "--index-password-env", dest="index_password_env", metavar="VAR",
+        help=f"environment variable holding the index password (default: {DEFAULT_PASSWORD_ENV})",
+    )
+    p.add_argument("--credentials-file", dest="credentials_file", help="Credentials JSON file (mode 0600)")
     p.add_argument("--region", help="AWS region (default: boto3's)")
     p.add_argument("--endpoint-url", help="AWS endpoint (default: boto3's, e.g. AWS_ENDPOINT_URL)")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
@@ -302,25 +628,22 @@ def build_parser(classes: Iterable[type] = SPEC_CLASSES) -> argparse.ArgumentPar
     layer = commands.add_parser("layer", help="plan or deploy a dependency layer")
     layer_commands = layer.add_subparsers(dest="layer_command", required=True, metavar="ACTION")
 
-    plan = layer_commands.add_parser("plan", help="would a deploy publish? (no build, no write)")
-    _add_layer_options(plan, "plan", classes)
+    plan = layer_commands.add_parser(
+        "plan", help="would a deploy publish? (no build, no write)",
+        description="Would a deploy publish, and why? It takes every flag deploy takes (one set of flags and "
+        "configuration keys for every command) and ignores those only a build or a publish uses.",
+    )
+    _add_layer_options(plan, classes)
     plan.add_argument(
         "--detailed-exitcode", action="store_true", help="exit 0 for no change, 2 for a change, 1 for an error"
     )
     plan.set_defaults(handler=cmd_layer_plan)
 
     deploy = layer_commands.add_parser("deploy", help="publish a new version if the manifest changed")
-    _add_layer_options(deploy, "deploy", classes)
-    deploy.add_argument("--index-name", dest="index_name", help="name of the private index (default: private)")
-    deploy.add_argument("--index-url", dest="index_url", help="private index URL, without login")
-    deploy.add_argument("--index-username", dest="index_username")
-    deploy.add_argument(
-        "--index-password-env", dest="index_password_env", metavar="VAR",
-        help=f"environment variable holding the index password (default: {DEFAULT_PASSWORD_ENV})",
-    )
-    deploy.add_argument("--credentials-file", dest="credentials_file", help="Credentials JSON file (mode 0600)")
+    _add_layer_options(deploy, classes)
     deploy.add_argument("--quiet", action="store_true", help="no progress output")
     deploy.set_defaults(handler=cmd_layer_deploy)
+    add_layer_commands(layer_commands, functools.partial(_add_layer_options, classes=classes))
     add_terraform_commands(commands)
     return parser
 

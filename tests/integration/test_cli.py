@@ -195,13 +195,18 @@ def test_keep_last_deletes_old_versions_with_their_records_and_no_staging_zip_st
     project = str(configured.parent)
     first = alab("layer", "deploy", "--project", project, env=_env(credentials))
     assert first.returncode == 0, first.stderr
-    assert set(s3_snapshot(s3_client, bucket)) == {"apps/sample/layer/000001/uv.lock", "apps/sample/layer/last-uv.lock"}
+    evidence = {"sbom.cdx.json", "provenance.json"}  # beside each version's record (layer/evidence.py)
+    assert set(s3_snapshot(s3_client, bucket)) == {
+        *(f"apps/sample/layer/000001/{name}" for name in {"uv.lock", *evidence}), "apps/sample/layer/last-uv.lock"
+    }
 
     set_pin(configured, "alab-demo-core", "1.1.0")
     lock("uv", configured.parent, private_index, dir_tool_cache)
     second = alab("layer", "deploy", "--project", project, "--keep-last", "1", env=_env(credentials))
     assert second.returncode == 0, second.stderr
     assert "deleted   versions 1 (keep_last)" in second.stdout
-    assert "deleted versions [1] of sample-deps (keep_last=1) and their 1 record(s) in S3" in second.stderr
+    assert "deleted versions [1] of sample-deps (keep_last=1) and their 3 record(s) in S3" in second.stderr
     assert layer_versions(lambda_client, "sample-deps") == [2]
-    assert set(s3_snapshot(s3_client, bucket)) == {"apps/sample/layer/000002/uv.lock", "apps/sample/layer/last-uv.lock"}
+    assert set(s3_snapshot(s3_client, bucket)) == {
+        *(f"apps/sample/layer/000002/{name}" for name in {"uv.lock", *evidence}), "apps/sample/layer/last-uv.lock"
+    }

@@ -69,6 +69,8 @@ def test_first_publish_records_the_version_in_s3_and_lambda(tool, project_copy, 
     keys = set(s3_snapshot(s3_client, bucket))
     assert keys == {  # the staging zip is gone once published and recorded: Lambda has its own copy
         f"apps/sample/layer/000001/{manifest}",
+        "apps/sample/layer/000001/sbom.cdx.json",  # SBOM and provenance beside the record (layer/evidence.py)
+        "apps/sample/layer/000001/provenance.json",
         f"apps/sample/layer/last-{manifest}",
     }
     record = read_layer_record(s3dir_lambda=target["s3dir_lambda"], tool=tool, s3_client=s3_client, lambda_client=lambda_client)

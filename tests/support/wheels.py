@@ -42,6 +42,9 @@ def build_wheel(dir_package: Path, dir_out: Path) -> Path:
         f"Requires-Python: {project.get('requires-python', '>=3')}",
     ]
     metadata += [f"Requires-Dist: {req}" for req in project.get("dependencies", [])]
+    if isinstance(project.get("license"), str):  # PEP 639: an SPDX expression
+        metadata.append(f"License-Expression: {project['license']}")
+    metadata += [f"Classifier: {c}" for c in project.get("classifiers", [])]
     files[f"{info}/METADATA"] = ("\n".join(metadata) + "\n").encode()
     purelib = "true" if tag == "py3-none-any" else "false"
     files[f"{info}/WHEEL"] = (

@@ -11,6 +11,7 @@ import dataclasses
 import pytest
 
 from aws_lambda_artifact_builder.cli import CONFIG_KEYS, build_parser, config_keys
+from aws_lambda_artifact_builder.layer.package import SLIM_OPTIONS
 from aws_lambda_artifact_builder.layer.spec import (
     DEPLOY_ONLY,
     SPEC_CLASSES,
@@ -50,7 +51,8 @@ def test_a_dummy_field_becomes_a_cli_flag_and_a_config_key():
     assert args.dummy_level == 7
     args = parser.parse_args(["layer", "deploy", "--dummy-mode", "fast", "--dummy-level", "1"])
     assert (args.dummy_mode, args.dummy_level) == ("fast", 1)
-    assert "dummy_mode" not in _dests(parser, "plan")
+    assert "dummy_mode" in _dests(parser, "plan")  # plan takes every flag deploy takes, and ignores this one
+    assert "dummy_mode" not in core_kwargs({"dummy_mode": "fast"}, deploy=False, classes=EXTENDED)
     with pytest.raises(SystemExit):
         parser.parse_args(["layer", "deploy", "--dummy-mode", "medium"])
     assert config_keys(EXTENDED)["dummy_level"] is int
@@ -104,7 +106,7 @@ def test_the_drift_of_the_issue_is_gone():
     """``image``/``container_runtime`` and the packaging options reach the CLI, pyproject and Terraform."""
     deploy = _dests(build_parser(), "deploy")
     tf = {a.name for a in LAYER_SCHEMA.attributes}
-    for name in ("image", "container_runtime", "compile_bytecode", "unzipped_size_limit"):
+    for name in ("image", "container_runtime", "compile_bytecode", "unzipped_size_limit", *SLIM_OPTIONS):
         assert name in deploy and name in CONFIG_KEYS and name in tf
 
 

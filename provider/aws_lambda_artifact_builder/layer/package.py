@@ -44,10 +44,30 @@ class PackagingOptions:
     compile_bytecode: bool = False
     #: Refuse to package when the unzipped layer is larger than this (Lambda's limit by default).
     unzipped_size_limit: int = LAYER_UNZIPPED_SIZE_LIMIT
+    #: Slim options (opt-in; see ``slim_layer_files``): ``strip --strip-debug`` every ELF shared object,
+    #: drop ``tests/`` folders, ``*.pyi`` stubs and documentation inside the distributions.
+    strip_debug_symbols: bool = False
+    drop_tests: bool = False
+    drop_type_stubs: bool = False
+    drop_docs: bool = False
 
     def fingerprint_fields(self) -> dict[str, Any]:
-        """The options that change the layer's bytes (the size limit does not)."""
-        return {"compile_bytecode": self.compile_bytecode}
+        """The options that change the layer's bytes (the size limit does not).
+
+        A slim option enters only when it is on, so the fingerprints of every layer recorded
+        before these options existed stay what they were (no republish after an upgrade).
+        """
+        fields: dict[str, Any] = {"compile_bytecode": self.compile_bytecode}
+        fields.update({name: True for name in SLIM_OPTIONS if getattr(self, name)})
+        return fields
+
+    @property
+    def slim(self) -> bool:
+        return any(getattr(self, name) for name in SLIM_OPTIONS)
+
+
+#: The slim packaging options, each a boolean field of :class:`PackagingOptions`.
+SLIM_OPTIONS: tuple[str, ...] = ("strip_debug_symbols", "drop_tests", "drop_type_stubs", "drop_docs")
 
 
 #: Every entry's timestamp: the earliest a zip can hold, so no build time leaks into the bytes.
@@ -227,13 +247,25 @@ class LayerContent:
     excluded: list[str]
     #: ``name version`` -> RECORD paths leaving the tree (installed elsewhere, not in the layer).
     outside: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    #: ELF objects ``strip_debug_symbols`` left as they were (see ``layer/slim.py``).
+    unstripped: tuple[str, ...] = ()
 
     def largest_distributions(self, count: int = LARGEST_COUNT) -> list[tuple[str, int]]:
         return sorted(self.distribution_sizes.items(), key=lambda kv: (-kv[1], kv[0]))[:count]
 
 
-def collect_layer_content(dir_python: Path, *, ignore_packages: Iterable[str] | None = None) -> LayerContent:
-    """The layer's files: the tree less excluded distributions and pruned files, RECORDs rewritten."""
+def collect_layer_content(
+    dir_python: Path,
+    *,
+    ignore_packages: Iterable[str] | None = None,
+    options: PackagingOptions | None = None,
+    dir_scratch: Path | None = None,
+) -> LayerContent:
+    """The layer's files: the tree less excluded distributions and pruned files, RECORDs rewritten.
+
+    With slim ``options`` (``layer/slim.py``) some files are left out and shared objects are shipped
+    stripped (copies written to ``dir_scratch``, default: ``slim`` beside ``dir_python``'s parent).
+    """
     dir_python = Path(dir_python)
     if not dir_python.is_dir():
         raise LayerError(f"{dir_python} does not exist: build the layer before packaging it")
@@ -253,6 +285,12 @@ def collect_layer_content(dir_python: Path, *, ignore_packages: Iterable[str] | 
     # A file goes with its excluded distribution unless a kept one owns it too (namespace packages).
     dropped = {rel for rel in owner_count if not kept_owner_count.get(rel)}
     kept = {rel: path for rel, path in tree.items() if rel not in dropped and not _is_pruned(rel, path)}
+    unstripped: list[str] = []
+    if options is not None and options.slim:
+        from .slim import slim_layer_files
+
+        scratch = dir_scratch if dir_scratch is not None else dir_python.parent.parent / "slim"
+        kept, unstripped = slim_layer_files(kept, options, dir_scratch=scratch)
     sizes: dict[str, int] = {}
     records: dict[str, bytes] = {}
     for dist in dists:
@@ -277,7 +315,10 @@ def collect_layer_content(dir_python: Path, *, ignore_packages: Iterable[str] | 
             entries.append(LayerEntry(path=rel, source=kept[rel], data=None, executable=bool(mode & 0o111)))
     excluded = sorted(d.name for d in dists if d.name in excluded_names)
     outside = {f"{d.name} {d.version}": d.outside for d in dists if d.outside and d.name not in excluded_names}
-    return LayerContent(entries=entries, distribution_sizes=sizes, excluded=excluded, outside=outside)
+    return LayerContent(
+        entries=entries, distribution_sizes=sizes, excluded=excluded, outside=outside,
+        unstripped=tuple(unstripped),
+    )
 
 
 def compile_bytecode_entries(entries: Iterable[LayerEntry], *, python_version: str | None) -> list[LayerEntry]:
@@ -408,6 +449,12 @@ def _packaging_warnings(content: LayerContent, entry_count: int) -> list[str]:
             f"[package] warning: {dist} lists {len(paths)} file(s) outside the layer's python/ tree, which the "
             f"installer put elsewhere (or dropped) and the layer does not hold: {shown}"
         )
+    if content.unstripped:
+        shown = ", ".join(content.unstripped[:3]) + (" …" if len(content.unstripped) > 3 else "")
+        lines.append(
+            f"[package] strip_debug_symbols: {len(content.unstripped)} object(s) shipped unstripped, as strip would "
+            f"move their loadable segments (edited by patchelf): {shown}"
+        )
     if entry_count > ZIP_ENTRIES_WITHOUT_ZIP64:
         lines.append(
             f"[package] warning: the zip has {entry_count:,d} entries, more than {ZIP_ENTRIES_WITHOUT_ZIP64:,d}, so "
@@ -435,7 +482,10 @@ def create_layer_zip_file(
     layout = LayerPathLayout(path_pyproject_toml=Path(path_pyproject_toml))
     path_zip = layout.path_build_lambda_layer_zip
     path_zip.unlink(missing_ok=True)
-    content = collect_layer_content(layout.dir_python, ignore_packages=ignore_packages)
+    content = collect_layer_content(
+        layout.dir_python, ignore_packages=ignore_packages, options=options,
+        dir_scratch=layout.dir_build_lambda_layer / "slim",
+    )
     entries = list(content.entries)
     if options.compile_bytecode:
         entries += compile_bytecode_entries(content.entries, python_version=python_version)

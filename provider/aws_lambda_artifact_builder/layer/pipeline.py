@@ -114,6 +114,8 @@ class DeployEffects:
     #: Held from obtaining the artifact until it is uploaded (the build folder is per project).
     build_folder_lock: Callable[[LayerInputs], ContextManager[None]] = _no_lock
     background: Callable[[Callable[[], Any]], Future[Any]] = _now
+    #: Describe a recorded version (its SBOM and provenance); ``built`` is false for an adopted one.
+    describe: Callable[[LayerInputs, VersionFacts, bool], None] = lambda _inputs, _facts, _built: None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,6 +176,7 @@ def record_stage(
     """Record the version in S3 (only while the claim is ours), then drop what publishing left."""
     claim.ensure_held()
     facts = fx.gateway.record(inputs, published, expected_etag)
+    fx.describe(inputs, facts, not adopted)
     fx.gateway.clear_intent(inputs)
     if not adopted:
         fx.gateway.clear_staged(inputs)

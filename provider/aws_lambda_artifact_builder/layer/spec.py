@@ -136,6 +136,26 @@ class LayerSpec:
         kind=bool,
         packaging=True,
     )
+    strip_debug_symbols: bool = option(
+        False,
+        help="Slim: ship shared objects as `strip --strip-debug` makes them (needs binutils' strip, or "
+        "llvm-strip, for the target's architecture; packaging fails without one).",
+        kind=bool,
+        packaging=True,
+    )
+    drop_tests: bool = option(
+        False, help="Slim: leave out the tests/ folders inside the distributions.", kind=bool, packaging=True
+    )
+    drop_type_stubs: bool = option(
+        False, help="Slim: leave out *.pyi type stubs.", kind=bool, packaging=True
+    )
+    drop_docs: bool = option(
+        False,
+        help="Slim: leave out doc/ and docs/ folders that hold no Python code, and *.md/*.rst files "
+        "(licences and *.dist-info are always kept).",
+        kind=bool,
+        packaging=True,
+    )
     unzipped_size_limit: int = option(
         LAYER_UNZIPPED_SIZE_LIMIT,
         help=f"Refuse to package a layer larger than this many bytes unzipped (default {LAYER_UNZIPPED_SIZE_LIMIT}).",

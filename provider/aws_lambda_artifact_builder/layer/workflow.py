@@ -39,6 +39,7 @@ from ..errors import LayerError
 from ..typehint import T_PRINTER
 from .claim import DeployClaim
 from .clients import resolve_clients
+from .evidence import store_version_evidence
 from .foundation import Credentials, LayerS3Layout, coerce_s3dir, coerce_tool
 from .inputs import LayerInputs, LayerPermission, parse_permissions, resolve_layer_inputs
 from .manifest import (
@@ -608,6 +609,14 @@ def check_build_possible(inputs: LayerInputs, settings: BuildSettings) -> None:
         check_local_build_possible(inputs.manifest, inputs.target)
 
 
+def _describe(inputs: LayerInputs, facts: VersionFacts, built: bool, *, s3_client: S3Client, settings: BuildSettings) -> None:
+    """SBOM and provenance beside the record (``layer/evidence.py``; a failure there is a warning)."""
+    store_version_evidence(
+        s3_client=s3_client, inputs=inputs, record=facts, built=built, build_in=settings.build_in,
+        image=settings.image, container_runtime=settings.container_runtime, printer=settings.log,
+    )  # fmt: skip
+
+
 def build_artifact(inputs: LayerInputs, settings: BuildSettings) -> LayerZipInfo:
     """The default :data:`~.pipeline.ObtainArtifact`: build the locked runtime set into ``python/`` and zip it."""
     started = time.monotonic()
@@ -786,6 +795,7 @@ def deploy_layer(
         log=gateway.log,
         build_folder_lock=functools.partial(_build_folder_lock, log=gateway.log),
         background=_in_background,
+        describe=functools.partial(_describe, s3_client=s3_client, settings=build),
     )
     settings = Settings(keep_last=keep_last, permissions=parse_permissions(permissions))
     outcome = run_deploy(inputs, settings, effects, before_claim=functools.partial(check_build_possible, inputs, build))

@@ -1,0 +1,394 @@
+"""SBOM and provenance of a layer: what is in the zip, and how and where it was made.
+
+* ``sbom.cdx.json``: a CycloneDX 1.6 JSON SBOM made with ``cyclonedx-python-lib`` from the zip
+  itself (every ``python/*.dist-info`` in it, read with ``importlib.metadata``): name, version,
+  ``pkg:pypi`` purl, licence (``License-Expression``, else a one-line ``License``, else the
+  trove classifiers) and the sha256 of the wheel installed when the lock says which file that was
+  (its tags equal the dist-info's ``WHEEL`` tags). It is deterministic: its serial number derives
+  from the zip's sha256 and it carries no timestamp, so two builds of one lock give the same SBOM.
+* ``provenance.json``: the tool and its version, the lock's digest, the fingerprint, the target,
+  where it was built (host or container image and its digest), this tool's version and the time.
+
+Both are written next to the version's record (``layer/NNNNNN/``, ``LayerS3Layout``) once a
+version is published and recorded (``store_version_evidence``, called once by the deploy), and
+the SBOM beside the zip by ``alab layer build``. They are never inside the zip, which stays
+byte-reproducible.
+
+The lock's per-file hashes are read from ``uv.lock``/``poetry.lock`` with ``tomllib`` here because
+neither tool's export says which hash belongs to which file (``uv export`` lists them per package).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import hashlib
+import importlib.metadata
+import json
+import platform
+import subprocess
+import sys
+import uuid
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
+
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.tags import parse_tag
+
+from ..constants import LayerBuildToolEnum
+from ..typehint import T_PRINTER
+from .history import PROVENANCE_NAME, SBOM_NAME
+from .manifest import LocalManifest, RuntimeSet, find_tool, read_local_manifest
+from .target import LayerTarget
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mypy_boto3_s3 import S3Client
+
+    from .facts import VersionFacts
+    from .inputs import LayerInputs
+    from .package import LayerZipInfo
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+PROVENANCE_FORMAT = "alab-provenance/1"
+_DIST = "aws-lambda-artifact-builder"
+
+
+@dataclasses.dataclass(frozen=True)
+class ZippedDistribution:
+    """One distribution as the zip holds it."""
+
+    name: str
+    version: str
+    #: ``License-Expression``, a one-line ``License``, or the licence names of the trove classifiers.
+    licenses: tuple[str, ...]
+    #: The dist-info's ``WHEEL`` tags (empty when it has none).
+    tags: frozenset[str]
+
+
+def _licenses(metadata: Any) -> tuple[str, ...]:
+    expression = (metadata.get("License-Expression") or "").strip()
+    if expression:
+        return (expression,)
+    text = (metadata.get("License") or "").strip()
+    if text and "\n" not in text and len(text) <= 100:
+        return (text,)
+    classifiers = metadata.get_all("Classifier") or []
+    named = [c.split("::")[-1].strip() for c in classifiers if c.startswith("License ::") and c.count("::") >= 2]
+    return tuple(sorted(set(named)))
+
+
+def zipped_distributions(path_zip: Path, *, prefix: str = "python/") -> list[ZippedDistribution]:
+    """Every distribution whose ``.dist-info`` the zip holds below ``prefix``, sorted by canonical name."""
+    found = []
+    with zipfile.ZipFile(path_zip) as zf:
+        folders = sorted(
+            {n[len(prefix) :].split("/")[0] for n in zf.namelist() if n.startswith(prefix) and ".dist-info/" in n}
+        )
+        for folder in folders:
+            if not folder.endswith(".dist-info"):
+                continue
+            dist = importlib.metadata.PathDistribution(zipfile.Path(zf, f"{prefix}{folder}/"))
+            metadata = dist.metadata
+            wheel = dist.read_text("WHEEL") or ""
+            tags = frozenset(
+                str(t)
+                for line in wheel.splitlines()
+                if line.startswith("Tag:")
+                for t in parse_tag(line.split(":", 1)[1].strip())
+            )
+            found.append(
+                ZippedDistribution(
+                    name=str(metadata["Name"]), version=str(metadata["Version"]), licenses=_licenses(metadata), tags=tags
+                )
+            )
+    return sorted(found, key=lambda d: canonicalize_name(d.name))
+
+
+def lock_file_hashes(manifest: LocalManifest) -> dict[str, str]:
+    """``file name -> sha256:<hex>`` for every file a ``uv.lock`` or ``poetry.lock`` lists (none for pip)."""
+    if manifest.tool is LayerBuildToolEnum.pip:
+        return {}
+    try:
+        data = tomllib.loads(manifest.path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return {}
+    files: list[Mapping[str, Any]] = []
+    for entry in data.get("package", []):
+        if not isinstance(entry, dict):
+            continue
+        if manifest.tool is LayerBuildToolEnum.uv:
+            files += [w for w in entry.get("wheels", []) if isinstance(w, dict)]
+            if isinstance(entry.get("sdist"), dict):
+                files.append(entry["sdist"])
+        else:
+            files += [f for f in entry.get("files", []) or [] if isinstance(f, dict)]
+    meta_files = data.get("metadata", {}).get("files", {})  # poetry lock-version 1.x
+    if isinstance(meta_files, dict):
+        files += [f for group in meta_files.values() if isinstance(group, list) for f in group if isinstance(f, dict)]
+    hashes = {}
+    for f in files:
+        where = str(f.get("file") or f.get("filename") or f.get("url") or f.get("path") or "")
+        name = unquote(PurePosixPath(urlsplit(where).path).name)
+        if name and f.get("hash"):
+            hashes[name] = str(f["hash"])
+    return hashes
+
+
+def installed_wheel(dist: ZippedDistribution, runtime_set: RuntimeSet, file_hashes: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """(wheel file name, ``sha256:<hex>``) of what the lock installed for ``dist``, as far as it says."""
+    name = canonicalize_name(dist.name)
+    package = next((p for p in runtime_set.packages if canonicalize_name(p.name) == name), None)
+    if package is None:
+        return None, None
+    for filename in package.filenames or ():
+        try:
+            _, _, _, tags = parse_wheel_filename(filename)
+        except InvalidWheelFilename:
+            continue
+        if dist.tags and {str(t) for t in tags} == dist.tags:
+            return filename, file_hashes.get(filename)
+    if len(package.hashes) == 1:  # requirements.txt with one --hash: it is the installed file's
+        return None, package.hashes[0]
+    return None, None
+
+
+def make_sbom(
+    dists: list[ZippedDistribution],
+    *,
+    runtime_set: RuntimeSet,
+    file_hashes: Mapping[str, str],
+    zip_sha256: str,
+    target: LayerTarget,
+) -> str:
+    """The CycloneDX 1.6 JSON SBOM of a zip's distributions (deterministic: see the module)."""
+    from cyclonedx.contrib.license.factories import LicenseFactory
+    from cyclonedx.contrib.this.builders import this_component
+    from cyclonedx.model import HashAlgorithm, HashType, Property
+    from cyclonedx.model.bom import Bom, BomMetaData
+    from cyclonedx.model.component import Component, ComponentType
+    from cyclonedx.output import make_outputter
+    from cyclonedx.schema import OutputFormat, SchemaVersion
+    from packageurl import PackageURL
+
+    factory = LicenseFactory()
+    components = []
+    for dist in dists:
+        purl = PackageURL(type="pypi", name=canonicalize_name(dist.name), version=dist.version)
+        wheel, digest = installed_wheel(dist, runtime_set, file_hashes)
+        hashes = []
+        if digest and digest.startswith("sha256:"):
+            hashes.append(HashType(alg=HashAlgorithm.SHA_256, content=digest.split(":", 1)[1]))
+        components.append(
+            Component(
+                type=ComponentType.LIBRARY,
+                name=dist.name,
+                version=dist.version,
+                purl=purl,
+                bom_ref=purl.to_string(),
+                hashes=hashes,
+                licenses=[factory.make_from_string(text) for text in dist.licenses],
+                properties=[Property(name="alab:wheel", value=wheel)] if wheel else [],
+            )
+        )
+    root = Component(
+        type=ComponentType.FILE,
+        name="layer.zip",
+        bom_ref="layer.zip",
+        hashes=[HashType(alg=HashAlgorithm.SHA_256, content=zip_sha256)],
+        properties=[
+            Property(name="alab:runtime", value=target.runtime),
+            Property(name="alab:architecture", value=target.architecture),
+        ],
+    )
+    ours = Component(type=ComponentType.APPLICATION, name=_DIST, version=builder_version(), bom_ref=_DIST)
+    bom = Bom(
+        serial_number=uuid.uuid5(uuid.NAMESPACE_URL, f"urn:alab:layer-zip:sha256:{zip_sha256}"),
+        metadata=BomMetaData(component=root, tools=[]),
+        components=components,
+    )
+    bom.metadata.tools.components.update([ours, this_component()])
+    bom.register_dependency(root, components)
+    for component in components:
+        bom.register_dependency(component, [])
+    data = json.loads(make_outputter(bom, OutputFormat.JSON, SchemaVersion.V1_6).output_as_string())
+    data.get("metadata", {}).pop("timestamp", None)  # time belongs to the provenance: the SBOM is reproducible
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def builder_version() -> str:
+    try:
+        return importlib.metadata.version(_DIST)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def file_sha256(path: Path) -> hashlib._Hash:
+    """The sha256 of a file read in chunks (a layer zip can be 250 MB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest
+
+
+def sbom_for_zip(path_zip: Path, manifest: LocalManifest, target: LayerTarget, *, zip_sha256: str | None = None) -> str:
+    return make_sbom(
+        zipped_distributions(path_zip),
+        runtime_set=manifest.runtime_set,
+        file_hashes=lock_file_hashes(manifest),
+        zip_sha256=zip_sha256 or file_sha256(path_zip).hexdigest(),
+        target=target,
+    )
+
+
+def write_local_sbom(info: LayerZipInfo, *, path_pyproject_toml: Path, tool: str, target: LayerTarget) -> Path:
+    """``sbom.cdx.json`` beside a zip ``alab layer build`` made."""
+    manifest = read_local_manifest(path_pyproject_toml, tool, target)
+    path = info.path.with_name(SBOM_NAME)
+    path.write_text(sbom_for_zip(info.path, manifest, target, zip_sha256=info.sha256), encoding="utf-8")
+    return path
+
+
+def tool_version(tool: LayerBuildToolEnum) -> str | None:
+    """``uv 0.9.5`` or the like: the tool that read the lock on this host (``None`` if it does not answer)."""
+    argv = [sys.executable, "-m", "pip", "--version"] if tool is LayerBuildToolEnum.pip else None
+    if argv is None:
+        exe = find_tool(tool.value)
+        if exe is None:
+            return None
+        argv = [exe, "--version"]
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    text = result.stdout.strip().splitlines()
+    return text[0] if result.returncode == 0 and text else None
+
+
+def image_digest(image: str, container_runtime: str | None) -> str | None:
+    """The image's repo digest (``name@sha256:…``), else its ID (``sha256:…``), as the container engine has
+    it (docker's and podman's ``image inspect`` both know these two); ``None`` when it cannot say."""
+    try:
+        from .build_container import detect_container_engine
+
+        engine = detect_container_engine(container_runtime)
+        result = subprocess.run(
+            [engine.executable, "image", "inspect", "--format", "{{.Id}} {{range .RepoDigests}}{{.}} {{end}}", image],
+            capture_output=True, text=True, timeout=60, check=False,
+        )
+    except Exception:  # noqa: BLE001 - the digest is informative; no engine means no digest
+        return None
+    words = result.stdout.split()
+    if result.returncode != 0 or not words:
+        return None
+    image_id = words[0] if words[0].startswith("sha256:") else f"sha256:{words[0]}"
+    return words[1] if len(words) > 1 else image_id
+
+
+def make_provenance(
+    *,
+    inputs: LayerInputs,
+    record: VersionFacts,
+    zip_sha256: str,
+    sbom_sha256: str,
+    build_in: str,
+    image: str | None,
+    container_runtime: str | None,
+    now: dt.datetime | None = None,
+) -> str:
+    """The provenance record of a published version (see the module)."""
+    container = None
+    if build_in == "container":
+        from .build_container import default_image
+
+        name = image or default_image(inputs.target)
+        container = {"image": name, "digest": image_digest(name, container_runtime)}
+    data = {
+        "format": PROVENANCE_FORMAT,
+        "builder": {"name": _DIST, "version": builder_version()},
+        "tool": {
+            "name": inputs.tool.value,
+            "version": tool_version(inputs.tool),
+            "note": "the version on the host that read the lock" if container else "",
+        },
+        "lock": {"file": inputs.manifest.path.name, "sha256": hashlib.sha256(inputs.manifest.content).hexdigest()},
+        "fingerprint": inputs.fingerprint,
+        "target": {
+            "runtime": inputs.target.runtime,
+            "python_version": inputs.target.python_version,
+            "architecture": inputs.target.architecture,
+        },
+        "packaging": inputs.packaging_options.fingerprint_fields(),
+        "build": {
+            "place": build_in,
+            "container": container,
+            "host": {"system": platform.system(), "machine": platform.machine(), "python": platform.python_version()},
+        },
+        "layer": {
+            "name": record.layer_name,
+            "version": record.layer_version,
+            "arn": record.layer_version_arn,
+            "code_sha256": record.code_sha256,
+            "code_size": record.code_size,
+            "zip_sha256": zip_sha256,
+        },
+        "sbom": {"file": SBOM_NAME, "sha256": sbom_sha256},
+        "created_at": (now or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds"),
+    }
+    return json.dumps(data, indent=2) + "\n"
+
+
+def store_version_evidence(
+    *,
+    s3_client: S3Client,
+    inputs: LayerInputs,
+    record: VersionFacts,
+    built: bool,
+    build_in: str,
+    image: str | None,
+    container_runtime: str | None,
+    printer: T_PRINTER,
+) -> list[str]:
+    """Write ``sbom.cdx.json`` and ``provenance.json`` beside a published version's record; their S3 URIs.
+
+    Only a deploy that built the zip can describe it: an adopted version keeps what its own
+    publish stored. A zip in the build folder that is no longer the published one (another
+    build of the project ran since) is not described. A failure is a warning: the version is
+    published and recorded, and ``alab layer list`` shows what it lacks.
+    """
+    if not built:
+        printer(f"[evidence] version {record.layer_version} was adopted, not built: nothing new to describe")
+        return []
+    path_zip = inputs.path_layout.path_build_lambda_layer_zip
+    try:
+        digest = file_sha256(path_zip)
+        if base64.b64encode(digest.digest()).decode("ascii") != record.code_sha256:
+            printer(f"[evidence] warning: {path_zip} is no longer the zip of version {record.layer_version}: no SBOM")
+            return []
+        sbom = sbom_for_zip(path_zip, inputs.manifest, inputs.target, zip_sha256=digest.hexdigest())
+        provenance = make_provenance(
+            inputs=inputs, record=record, zip_sha256=digest.hexdigest(),
+            sbom_sha256=hashlib.sha256(sbom.encode("utf-8")).hexdigest(), build_in=build_in, image=image,
+            container_runtime=container_runtime,
+        )
+        written = []
+        s3dir = inputs.s3_layout.get_s3dir_layer_version(record.layer_version)
+        for name, text in ((SBOM_NAME, sbom), (PROVENANCE_NAME, provenance)):
+            s3path = s3dir.joinpath(name)
+            s3_client.put_object(
+                Bucket=s3path.bucket, Key=s3path.key, Body=text.encode("utf-8"), ContentType="application/json"
+            )
+            written.append(s3path.uri)
+    except Exception as e:  # noqa: BLE001 - see the docstring: the publish stands
+        printer(f"[evidence] warning: could not store the SBOM and provenance of version {record.layer_version}: {e}")
+        return []
+    printer(f"[evidence] wrote {', '.join(written)}")
+    return written
