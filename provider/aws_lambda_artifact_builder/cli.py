@@ -30,6 +30,7 @@ from .layer.foundation import Credentials
 from .constants import DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN, DEFAULT_PYTHON_VERSION, LayerBuildToolEnum
 from .layer.spec import SPEC_CLASSES, SpecField, core_kwargs, spec_fields
 from .terraform_provider.install import add_terraform_commands
+from .cli_targets import add_push_command, add_target_arguments, deploy_to_targets  # [store]
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -47,6 +48,7 @@ CLI_ONLY_KEYS: dict[str, type] = {
     "index_username": str,
     "index_password_env": str,
     "credentials_file": str,
+    "targets": list,  # [store] [[tool.aws_lambda_artifact_builder.targets]] region, role_arn, s3dir
 }
 
 _TYPE_WORDS = {int: "a whole number", str: "a string", list: "a list", bool: "true or false"}
@@ -230,18 +232,13 @@ def cmd_layer_plan(args: argparse.Namespace, out: Any, err: Any) -> int:
 
 
 def cmd_layer_deploy(args: argparse.Namespace, out: Any, err: Any) -> int:
-    from .layer.workflow import deploy_layer
-
     settings = resolve_settings(args)
     credentials = _credentials(settings)
     args._secret = credentials.password if credentials else None
-    deployment = deploy_layer(
-        **_common(settings, deploy=True),
-        **_clients(settings, args),
-        credentials=credentials,
-        verbose=not args.quiet,
-        printer=lambda line: print(line, file=err, flush=True),
-    )
+    # [store] every deploy goes through the artifact store, to one or more targets (cli_targets.py)
+    deployment = deploy_to_targets(args, settings, credentials, out, err)
+    if deployment is None:
+        return 0 if not getattr(args, "_targets_failed", False) else 1
     if args.json:
         print(json.dumps(deployment.to_dict(), indent=2), file=out)
     else:
@@ -287,7 +284,10 @@ def _add_layer_options(p: argparse.ArgumentParser, command: str, classes: Iterab
     for field in spec_fields(classes):
         if command in field.option.commands:
             _add_spec_argument(p, field)
-    p.add_argument("--region", help="AWS region (default: boto3's)")
+    if command == "deploy":  # [store] one copy per region (and per --role-arn): layer/targets.py
+        add_target_arguments(p)
+    else:
+        p.add_argument("--region", help="AWS region (default: boto3's)")
     p.add_argument("--endpoint-url", help="AWS endpoint (default: boto3's, e.g. AWS_ENDPOINT_URL)")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 
@@ -321,6 +321,7 @@ def build_parser(classes: Iterable[type] = SPEC_CLASSES) -> argparse.ArgumentPar
     deploy.add_argument("--credentials-file", dest="credentials_file", help="Credentials JSON file (mode 0600)")
     deploy.add_argument("--quiet", action="store_true", help="no progress output")
     deploy.set_defaults(handler=cmd_layer_deploy)
+    add_push_command(layer_commands, lambda p: _add_layer_options(p, "deploy", classes))  # [store]
     add_terraform_commands(commands)
     return parser
 

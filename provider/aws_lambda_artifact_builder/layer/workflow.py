@@ -66,8 +66,8 @@ from .publish import (
     write_publish_intent,
 )
 from .record import FetchedRecord, LayerRecord, fetch_record
+from .store import ArtifactStore, obtain_staged_artifact  # [store hook]
 from .target import LayerTarget
-from .upload import upload_layer_zip_to_s3
 
 if TYPE_CHECKING:  # pragma: no cover
     from mypy_boto3_lambda import LambdaClient
@@ -735,6 +735,7 @@ def deploy_layer(
     endpoint_url: str | None = None,
     verbose: bool = True,
     printer: T_PRINTER = print,
+    artifact_store: ArtifactStore | None = None,  # [store hook] build once, publish everywhere (layer/store.py)
 ) -> LayerDeployment:
     """Publish a new layer version if and only if the fingerprint recorded in S3 differs; see the module."""
     log: T_PRINTER = printer if verbose else (lambda _msg: None)
@@ -801,35 +802,31 @@ def deploy_layer(
         if found is not None:
             log(f"[publish] adopting version {found.version}, published earlier with this fingerprint")
         else:
-            with _build_folder_lock(inputs, log):
-                zip_info = _build_and_package(
-                    inputs,
-                    build_in=build_in,
-                    credentials=credentials,
-                    image=image,
-                    container_runtime=container_runtime,
-                    verbose=verbose,
-                    printer=printer,
-                    log=log,
-                )
-                claim.ensure_held()
-                upload_layer_zip_to_s3(
-                    s3dir_lambda=inputs.s3_layout.s3dir_lambda,
-                    path_pyproject_toml=inputs.path_layout.path_pyproject_toml,
-                    s3_client=s3_client,
-                    metadata={"fingerprint": inputs.fingerprint},
-                    verbose=verbose,
-                    printer=printer,
-                )
+            # ---- [store hook] obtain the packaged artifact (build or fetch), staged at layer/layer.zip ----
+            code_sha256 = obtain_staged_artifact(
+                inputs,
+                store=artifact_store,
+                s3_client=s3_client,
+                build=functools.partial(
+                    _build_and_package, inputs, build_in=build_in, credentials=credentials, image=image,
+                    container_runtime=container_runtime, verbose=verbose, printer=printer, log=log,
+                ),
+                build_lock=functools.partial(_build_folder_lock, inputs, log),
+                ensure_held=claim.ensure_held,
+                verbose=verbose,
+                printer=printer,
+                log=log,
+            )
+            # ---- [store hook] end ----
             claim.ensure_held()
-            write_publish_intent(s3_client=s3_client, inputs=inputs, code_sha256=zip_info.code_sha256)
+            write_publish_intent(s3_client=s3_client, inputs=inputs, code_sha256=code_sha256)
             found = publish_staged_zip(
                 lambda_client=lambda_client,
                 layer_name=inputs.layer_name,
                 s3path_zip=inputs.s3_layout.s3path_temp_layer_zip,
                 target=inputs.target,
                 fingerprint=inputs.fingerprint,
-                code_sha256=zip_info.code_sha256,
+                code_sha256=code_sha256,
                 printer=log,
             )
         claim.ensure_held()

@@ -1,0 +1,240 @@
+"""Build once, publish everywhere: the artifact store, many regions and accounts, many runners.
+
+Against the moto server: regions are real moto regions, other accounts are reached through STS
+``AssumeRole`` (moto attributes what assumed credentials create to the role's account), runners
+are separate ``alab`` processes with their own build folders. Builds are counted from the
+``[build] installing`` progress line every build prints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from aws_lambda_artifact_builder.layer.foundation import LayerS3Layout
+from aws_lambda_artifact_builder.layer.targets import DeployTarget, deploy_layer_to_targets, expand_targets
+from fault_proxy import FaultProxy, Rule
+from reliability_helpers import alab_argv
+
+LAYER = "multi-deps"
+REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
+ROLES = ("arn:aws:iam::111111111111:role/alab-deployer", "arn:aws:iam::222222222222:role/alab-deployer")
+BUILD_LINE = "[build] installing"
+
+
+def assumed(role_arn: str | None, region: str, service: str, endpoint_url: str) -> Any:
+    """A client as the role (or as the caller), the way a test looks into another account."""
+    if role_arn is None:
+        return boto3.client(service, region_name=region, endpoint_url=endpoint_url)
+    creds = boto3.client("sts", region_name=region, endpoint_url=endpoint_url).assume_role(
+        RoleArn=role_arn, RoleSessionName="test"
+    )["Credentials"]
+    return boto3.client(
+        service, region_name=region, endpoint_url=endpoint_url, aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"],
+    )
+
+
+def bucket_name(prefix: str, region: str, account: str | None = None) -> str:
+    return f"{prefix}-{account}-{region}" if account else f"{prefix}-{region}"
+
+
+def make_buckets(endpoint_url: str, prefix: str, roles: tuple[str | None, ...] = (None,)) -> None:
+    for role in roles:
+        account = role.split(":")[4] if role else None
+        for region in REGIONS:
+            s3 = assumed(role, region, "s3", endpoint_url)
+            kwargs: dict[str, Any] = {}
+            if region != "us-east-1":
+                kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+            s3.create_bucket(Bucket=bucket_name(prefix, region, account), **kwargs)
+
+
+def versions(role: str | None, region: str, endpoint_url: str) -> list[dict[str, Any]]:
+    client = assumed(role, region, "lambda", endpoint_url)
+    try:
+        listed = client.list_layer_versions(LayerName=LAYER)["LayerVersions"]
+    except client.exceptions.ResourceNotFoundException:
+        return []
+    return [client.get_layer_version(LayerName=LAYER, VersionNumber=v["Version"]) for v in listed]
+
+
+def runner_copy(project_copy: Any, tmp_path: Path, name: str) -> Path:
+    """One more build folder of the same locked project (another runner's checkout)."""
+    source = tmp_path / "project-pip"
+    if not source.exists():
+        project_copy("pip")
+    dest = tmp_path / name
+    shutil.copytree(source, dest, ignore=shutil.ignore_patterns("build", ".venv"))
+    return dest / "pyproject.toml"
+
+
+def layer_args(path: Path, credentials: Any) -> dict[str, Any]:
+    return dict(layer_name=LAYER, path_pyproject_toml=str(path), tool="pip", credentials=credentials)
+
+
+def test_one_lock_three_regions_two_accounts_six_versions_one_build(aws, project_copy, credentials):
+    make_buckets(aws.endpoint_url, "alab-acct", ROLES)
+    targets = expand_targets(REGIONS, ROLES, "s3://alab-acct-{account}-{region}/apps/")
+    assert len(targets) == 6
+    lines: list[str] = []
+    path = project_copy("pip")
+    result = deploy_layer_to_targets(targets=targets, printer=lines.append, **layer_args(path, credentials))
+    result.raise_for_failures()
+
+    assert result.builds == 1 and sum(BUILD_LINE in line for line in lines) == 1, "\n".join(lines)
+    shas = set()
+    for role in ROLES:
+        account = role.split(":")[4]
+        for region in REGIONS:
+            found = versions(role, region, aws.endpoint_url)
+            assert len(found) == 1, (account, region, found)
+            assert f":{region}:{account}:" in found[0]["LayerVersionArn"]
+            shas.add(found[0]["Content"]["CodeSha256"])
+            s3 = assumed(role, region, "s3", aws.endpoint_url)
+            record = s3.head_object(Bucket=bucket_name("alab-acct", region, account), Key="apps/layer/last-requirements.txt")
+            assert record["Metadata"]["layer-version"] == "1"
+    assert len(shas) == 1, shas
+    home = assumed(ROLES[0], REGIONS[0], "s3", aws.endpoint_url)
+    stored = home.get_object(Bucket=bucket_name("alab-acct", REGIONS[0], "111111111111"),
+                             Key=f"apps/layer/artifacts/{result.outcomes[0].deployment.fingerprint}/layer.json")
+    assert json.loads(stored["Body"].read())["code_sha256"] == shas.pop()
+
+    again: list[str] = []
+    rerun = deploy_layer_to_targets(targets=targets, printer=again.append, **layer_args(path, credentials))
+    assert rerun.builds == 0 and not rerun.failed
+    assert not any(o.deployment.published for o in rerun.outcomes if o.deployment)
+    assert all(len(versions(r, g, aws.endpoint_url)) == 1 for r in ROLES for g in REGIONS)
+
+
+def test_eight_runners_three_regions_at_once_build_once_and_publish_three_versions(aws, project_copy, credentials, tmp_path):
+    make_buckets(aws.endpoint_url, "alab-race")
+    env = dict(os.environ, ALAB_INDEX_PASSWORD=credentials.password)
+    procs = []
+    for i in range(8):
+        path = runner_copy(project_copy, tmp_path, f"runner-{i}")
+        regions = REGIONS[i % 3:] + REGIONS[: i % 3]  # each runner starts with another region
+        argv = alab_argv(
+            "layer", "deploy", "--project", str(path), "--layer-name", LAYER, "--tool", "pip",
+            "--s3dir", "s3://alab-race-{region}/apps/", "--index-url", credentials.index_url,
+            "--index-username", credentials.username, "--json",
+            *[arg for region in regions for arg in ("--region", region)],
+        )
+        procs.append(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
+    outputs = [p.communicate(timeout=600) for p in procs]
+    for p, (out, err) in zip(procs, outputs):
+        assert p.returncode == 0, err
+    builds = sum(err.count(BUILD_LINE) for _, err in outputs)
+    assert builds == 1, "\n=====\n".join(err for _, err in outputs)
+
+    published = {region: versions(None, region, aws.endpoint_url) for region in REGIONS}
+    assert all(len(v) == 1 for v in published.values()), published
+    assert len({v[0]["Content"]["CodeSha256"] for v in published.values()}) == 1
+    for out, _ in outputs:  # every runner converged on the same three versions
+        arns = {t["region"]: t["deployment"]["layer_version_arn"] for t in json.loads(out)["targets"]}
+        assert arns == {region: published[region][0]["LayerVersionArn"] for region in REGIONS}
+
+
+def test_one_region_failing_midway_then_rerun_finishes_only_that_region(aws, project_copy, credentials):
+    make_buckets(aws.endpoint_url, "alab-fault")
+    failing = REGIONS[2]
+    targets = expand_targets(REGIONS, [], "s3://alab-fault-{region}/apps/")
+    path = project_copy("pip")
+    proxy = FaultProxy(aws.endpoint_url)
+    # Staging the zip in the failing region's bucket never gets an answer back (copy and upload alike).
+    proxy.add(Rule("PUT", rf"^/{bucket_name('alab-fault', failing)}/apps/layer/layer\.zip", "drop", times=1000))
+    lines: list[str] = []
+    try:
+        first = deploy_layer_to_targets(
+            targets=targets, endpoint_url=proxy.url, printer=lines.append, **layer_args(path, credentials)
+        )
+    finally:
+        proxy.close()
+    assert [o.target.region for o in first.failed] == [failing], "\n".join(lines)
+    assert first.builds == 1
+    with pytest.raises(Exception, match="rerun to finish only the failed ones"):
+        first.raise_for_failures()
+    before = {region: versions(None, region, aws.endpoint_url) for region in REGIONS}
+    assert [len(before[r]) for r in REGIONS] == [1, 1, 0]
+
+    lines = []
+    rerun = deploy_layer_to_targets(targets=targets, printer=lines.append, **layer_args(path, credentials))
+    rerun.raise_for_failures()
+    assert rerun.builds == 0 and not any(BUILD_LINE in line for line in lines), "\n".join(lines)
+    by_region = {o.target.region: o.deployment for o in rerun.outcomes}
+    assert by_region[failing].published
+    assert not by_region[REGIONS[0]].published and not by_region[REGIONS[1]].published
+    after = {region: versions(None, region, aws.endpoint_url) for region in REGIONS}
+    assert after[REGIONS[0]] == before[REGIONS[0]] and after[REGIONS[1]] == before[REGIONS[1]]
+    assert len({v[0]["Content"]["CodeSha256"] for v in after.values()}) == 1
+
+
+def test_tampered_stored_artifact_is_refused_and_rebuilt_never_published(aws, project_copy, credentials, s3_client):
+    make_buckets(aws.endpoint_url, "alab-tamper")
+    path = project_copy("pip")
+    home = DeployTarget(region=REGIONS[0], s3dir_lambda="s3://alab-tamper-{region}/apps/")
+    first = deploy_layer_to_targets(targets=[home], printer=lambda _l: None, **layer_args(path, credentials))
+    first.raise_for_failures()
+    deployed = first.outcomes[0].deployment
+    layout = LayerS3Layout(s3dir_lambda="s3://alab-tamper-us-east-1/apps/")
+    key = layout.get_s3path_artifact_zip(deployed.fingerprint).key
+    original = s3_client.head_object(Bucket="alab-tamper-us-east-1", Key=key)
+    # A writer keeps the metadata (it claims the old CodeSha256) but swaps the bytes.
+    s3_client.put_object(Bucket="alab-tamper-us-east-1", Key=key, Body=b"PK\x05\x06" + b"\0" * 18, Metadata=original["Metadata"])
+
+    lines: list[str] = []
+    second = deploy_layer_to_targets(
+        targets=[home, DeployTarget(region=REGIONS[1], s3dir_lambda="s3://alab-tamper-{region}/apps/")],
+        printer=lines.append, **layer_args(path, credentials),
+    )
+    second.raise_for_failures()
+    assert any("[store] refused" in line for line in lines), "\n".join(lines)
+    assert second.builds == 1
+    new = versions(None, REGIONS[1], aws.endpoint_url)
+    assert len(new) == 1 and new[0]["Content"]["CodeSha256"] == deployed.code_sha256
+    restored = s3_client.head_object(Bucket="alab-tamper-us-east-1", Key=key)
+    assert restored["Metadata"]["code-sha256"] == deployed.code_sha256 and restored["ContentLength"] > 22
+
+
+def test_push_in_one_job_then_deploy_from_store_in_another_never_builds(aws, project_copy, credentials, tmp_path):
+    make_buckets(aws.endpoint_url, "alab-split")
+    env = dict(os.environ, ALAB_INDEX_PASSWORD=credentials.password)
+    common = ("--layer-name", LAYER, "--tool", "pip", "--s3dir", "s3://alab-split-{region}/apps/", "--region", REGIONS[0])
+    missing = subprocess.run(
+        alab_argv("layer", "deploy", "--project", str(runner_copy(project_copy, tmp_path, "job-0")), *common, "--from-store"),
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert missing.returncode == 1 and "not in the artifact store" in missing.stderr, missing.stderr
+    assert BUILD_LINE not in missing.stderr
+
+    push = subprocess.run(
+        alab_argv(
+            "layer", "push", "--project", str(runner_copy(project_copy, tmp_path, "job-1")), *common,
+            "--index-url", credentials.index_url, "--index-username", credentials.username, "--json",
+        ),
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert push.returncode == 0, push.stderr
+    pushed = json.loads(push.stdout)
+    assert pushed["built"] is True and push.stderr.count(BUILD_LINE) == 1
+    assert versions(None, REGIONS[0], aws.endpoint_url) == []  # push never publishes
+
+    deploy = subprocess.run(
+        alab_argv(
+            "layer", "deploy", "--project", str(runner_copy(project_copy, tmp_path, "job-2")), *common,
+            "--region", REGIONS[1], "--from-store", "--json",
+        ),
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert deploy.returncode == 0, deploy.stderr
+    assert BUILD_LINE not in deploy.stderr
+    for region in REGIONS[:2]:
+        found = versions(None, region, aws.endpoint_url)
+        assert len(found) == 1 and found[0]["Content"]["CodeSha256"] == pushed["code_sha256"]
