@@ -63,7 +63,8 @@ def versions(role: str | None, region: str, endpoint_url: str) -> list[dict[str,
         listed = client.list_layer_versions(LayerName=LAYER)["LayerVersions"]
     except client.exceptions.ResourceNotFoundException:
         return []
-    return [client.get_layer_version(LayerName=LAYER, VersionNumber=v["Version"]) for v in listed]
+    found = [client.get_layer_version(LayerName=LAYER, VersionNumber=v["Version"]) for v in listed]
+    return [{k: v for k, v in item.items() if k != "ResponseMetadata"} for item in found]
 
 
 def runner_copy(project_copy: Any, tmp_path: Path, name: str) -> Path:

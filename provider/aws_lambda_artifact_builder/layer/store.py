@@ -127,12 +127,11 @@ class ArtifactStore:
                 return None
             s3path = self.layout.get_s3path_artifact_zip(fingerprint)
             path = Path(self._dir.name) / f"{fingerprint}.zip"
-            try:
-                head = self.s3_client.head_object(Bucket=s3path.bucket, Key=s3path.key)
+            try:  # one GET: the bytes, their ETag and the metadata they were written with belong together
+                head = self.s3_client.get_object(Bucket=s3path.bucket, Key=s3path.key)
                 etag = str(head["ETag"])
-                self.s3_client.download_file(
-                    s3path.bucket, s3path.key, str(path), ExtraArgs={"IfMatch": etag}, Config=_TRANSFER
-                )
+                with open(path, "wb") as f:
+                    shutil.copyfileobj(head["Body"], f, 1 << 20)
             except ClientError as e:
                 if not is_missing_key(e):
                     raise s3_error(e, s3path, "download the stored artifact") from None

@@ -94,7 +94,7 @@ def expand_targets(regions: Sequence[str], role_arns: Sequence[str], s3dir: str)
 
 
 # ---------------------------------------------------------------------------- credentials
-class _AssumedRole(CredentialProvider):  # type: ignore[misc]
+class _AssumedRole(CredentialProvider):
     """botocore's own refreshing assume-role credentials, fed from the caller's credentials."""
 
     METHOD = CANONICAL_NAME = "alab-assume-role"
@@ -107,7 +107,7 @@ class _AssumedRole(CredentialProvider):  # type: ignore[misc]
         return DeferredRefreshableCredentials(refresh_using=self._fetcher.fetch_credentials, method=self.METHOD)
 
 
-def _session(target: DeployTarget, endpoint_url: str | None) -> boto3.session.Session:
+def _session(target: DeployTarget, role_arn: str, endpoint_url: str | None) -> boto3.session.Session:
     base = boto3.session.Session(region_name=target.region)
     source = base.get_credentials()
     if source is None:
@@ -115,7 +115,7 @@ def _session(target: DeployTarget, endpoint_url: str | None) -> boto3.session.Se
     fetcher = AssumeRoleCredentialFetcher(
         client_creator=functools.partial(base.client, region_name=target.region, endpoint_url=endpoint_url),
         source_credentials=source,
-        role_arn=target.role_arn,
+        role_arn=role_arn,
         extra_args={"RoleSessionName": "alab-layer-deploy"},
         cache={},  # in memory only: assumed credentials are never written anywhere
     )
@@ -128,7 +128,7 @@ def target_clients(target: DeployTarget, endpoint_url: str | None = None) -> tup
     """S3 and Lambda clients in the target's region, as the target's role when it names one."""
     if target.role_arn is None:
         return make_clients(region=target.region, endpoint_url=endpoint_url)
-    session = _session(target, endpoint_url)
+    session = _session(target, target.role_arn, endpoint_url)
     return (
         session.client("s3", endpoint_url=endpoint_url, config=_CONFIG),
         session.client("lambda", endpoint_url=endpoint_url, config=_CONFIG),
