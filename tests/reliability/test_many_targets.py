@@ -135,6 +135,12 @@ def test_eight_runners_three_regions_at_once_build_once_and_publish_three_versio
     builds = sum(err.count(BUILD_LINE) for _, err in outputs)
     assert builds == 1, "\n=====\n".join(err for _, err in outputs)
 
+    s3 = boto3.client("s3", endpoint_url=aws.endpoint_url)
+    stored = [
+        f"{bucket_name('alab-race', region)}/{o['Key']}" for region in REGIONS
+        for o in s3.list_objects_v2(Bucket=bucket_name("alab-race", region), Prefix="apps/layer/artifacts/").get("Contents", [])
+    ]
+    assert len([key for key in stored if key.endswith("/layer.zip")]) == 1, stored  # one store, whatever the order
     published = {region: versions(None, region, aws.endpoint_url) for region in REGIONS}
     assert all(len(v) == 1 for v in published.values()), published
     assert len({v[0]["Content"]["CodeSha256"] for v in published.values()}) == 1

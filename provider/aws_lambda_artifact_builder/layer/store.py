@@ -221,7 +221,9 @@ class ArtifactStore:
         return stored
 
     # ------------------------------------------------------------------ staging
-    def stage(self, artifact: StoredArtifact, *, s3_client: S3Client, s3path: S3Path, metadata: dict[str, str]) -> None:
+    def stage(
+        self, artifact: StoredArtifact, *, s3_client: S3Client, s3path: S3Path, metadata: dict[str, str], log: T_PRINTER
+    ) -> None:
         """Put the checked artifact at a target's staging key: a server-side copy, else an upload."""
         try:
             s3_client.copy_object(
@@ -233,10 +235,10 @@ class ArtifactStore:
                 Metadata=metadata,
                 MetadataDirective="REPLACE",
             )
-            self.printer(f"[store] copied {artifact.s3path_zip.uri} to {s3path.uri}")
+            log(f"[store] copied {artifact.s3path_zip.uri} to {s3path.uri}")
             return
         except (ClientError, BotoCoreError) as e:
-            self.printer(f"[store] server-side copy to {s3path.uri} failed ({e}); uploading the checked copy")
+            log(f"[store] server-side copy to {s3path.uri} failed ({e}); uploading the checked copy")
         try:
             s3_client.upload_file(
                 str(artifact.path_local), s3path.bucket, s3path.key,
@@ -317,5 +319,5 @@ def obtain_staged_artifact(
         return info.code_sha256
     artifact = obtain_from_store(store, inputs.fingerprint, build=build, build_lock=build_lock, log=log)
     ensure_held()
-    store.stage(artifact, s3_client=s3_client, s3path=inputs.s3_layout.s3path_temp_layer_zip, metadata=metadata)
+    store.stage(artifact, s3_client=s3_client, s3path=inputs.s3_layout.s3path_temp_layer_zip, metadata=metadata, log=log)
     return artifact.code_sha256

@@ -208,10 +208,17 @@ class MultiDeployment:
         return {"builds": self.builds, "targets": [o.to_dict() for o in self.outcomes]}
 
 
+def store_target_of(targets: Sequence[DeployTarget]) -> DeployTarget:
+    """Where the store lives when none is named: the same target whatever order runners list them in
+    (the caller's own account first, then by region), so a fleet shares one store and builds once."""
+    return min(targets, key=lambda t: (t.role_arn or "", t.region, t.s3dir_lambda))
+
+
 def deploy_layer_to_targets(
     *,
     targets: Sequence[DeployTarget],
     from_store: bool = False,
+    store_target: DeployTarget | None = None,
     endpoint_url: str | None = None,
     verbose: bool = True,
     printer: T_PRINTER = print,
@@ -221,6 +228,7 @@ def deploy_layer_to_targets(
 
     ``layer`` holds ``deploy_layer``'s layer options (name, project, tool, …) without ``s3dir_lambda``
     and the clients. ``from_store=True`` never builds: a fingerprint missing from the store fails.
+    The store is ``store_target``'s s3dir, by default :func:`store_target_of` the targets.
     A failed target does not stop the others; see :meth:`MultiDeployment.raise_for_failures`.
     """
     from .workflow import deploy_layer
@@ -231,8 +239,12 @@ def deploy_layer_to_targets(
     if len(set(zip(labels, [t.s3dir_lambda for t in targets]))) != len(targets):
         raise LayerError(f"the same target is given twice: {', '.join(labels)}")
     resolved = [(t, resolve_s3dir(t, endpoint_url), target_clients(t, endpoint_url)) for t in targets]
-    home_s3dir, (home_s3, _) = resolved[0][1], resolved[0][2]
-    store = ArtifactStore(s3_client=home_s3, s3dir=home_s3dir, may_build=not from_store, printer=_prefixed(printer, labels[0], verbose))
+    home = store_target or store_target_of(targets)
+    home_s3dir = resolve_s3dir(home, endpoint_url)
+    home_s3 = next((c[0] for t, _, c in resolved if t == home), None) or target_clients(home, endpoint_url)[0]
+    store = ArtifactStore(
+        s3_client=home_s3, s3dir=home_s3dir, may_build=not from_store, printer=printer if verbose else (lambda _msg: None)
+    )
 
     def one(target: DeployTarget, s3dir: str, clients: tuple[S3Client, LambdaClient]) -> TargetOutcome:
         log = _prefixed(printer, target.label, True)
