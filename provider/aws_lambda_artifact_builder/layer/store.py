@@ -203,7 +203,7 @@ class ArtifactStore:
         if etag is not None:
             local = Path(self._dir.name) / f"{fingerprint}.zip"
             shutil.copyfile(path_zip, local)
-            self.printer(f"[store] stored {s3path.uri} (CodeSha256 {code_sha256}, {size / 1e6:.1f} MB)")
+            self.printer(f"[upload] stored {s3path.uri} in the artifact store (CodeSha256 {code_sha256}, {size / 1e6:.1f} MB)")
             found = StoredArtifact(
                 fingerprint=fingerprint, code_sha256=code_sha256, size=size, s3path_zip=s3path, etag=etag,
                 path_local=local,

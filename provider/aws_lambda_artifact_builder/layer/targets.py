@@ -231,6 +231,7 @@ def deploy_layer_to_targets(
     The store is ``store_target``'s s3dir, by default :func:`store_target_of` the targets.
     A failed target does not stop the others; see :meth:`MultiDeployment.raise_for_failures`.
     """
+    from .inputs import resolve_layer_inputs
     from .workflow import deploy_layer
 
     if not targets:
@@ -239,6 +240,10 @@ def deploy_layer_to_targets(
     if len(set(zip(labels, [t.s3dir_lambda for t in targets]))) != len(targets):
         raise LayerError(f"the same target is given twice: {', '.join(labels)}")
     resolved = [(t, resolve_s3dir(t, endpoint_url), target_clients(t, endpoint_url)) for t in targets]
+    if len(resolved) > 1:  # a bad input fails once, not once per target
+        resolve_layer_inputs(
+            s3dir_lambda=resolved[0][1], **{k: v for k, v in layer.items() if k not in ("image", "container_runtime")}
+        )
     home = store_target or store_target_of(targets)
     home_s3dir = resolve_s3dir(home, endpoint_url)
     home_s3 = next((c[0] for t, _, c in resolved if t == home), None) or target_clients(home, endpoint_url)[0]
@@ -247,14 +252,16 @@ def deploy_layer_to_targets(
     )
 
     def one(target: DeployTarget, s3dir: str, clients: tuple[S3Client, LambdaClient]) -> TargetOutcome:
-        log = _prefixed(printer, target.label, True)
+        log = _prefixed(printer, target.label, True) if len(resolved) > 1 else printer
         try:
             check_bucket_region(target, s3dir, clients[0])
             deployment = deploy_layer(
                 **layer, s3dir_lambda=s3dir, s3_client=clients[0], lambda_client=clients[1],
                 artifact_store=store, verbose=verbose, printer=log,
             )
-        except (LayerError, ClientError, BotoCoreError) as e:
+        except Exception as e:  # noqa: BLE001 - one target's failure must not stop the others
+            if len(resolved) == 1:
+                raise
             log(f"[target] failed: {e}")
             return TargetOutcome(target=target, s3dir_lambda=s3dir, error=str(e))
         return TargetOutcome(target=target, s3dir_lambda=s3dir, deployment=deployment)
