@@ -19,6 +19,7 @@ import boto3
 import pytest
 
 from aws_lambda_artifact_builder.layer.foundation import LayerS3Layout
+from aws_lambda_artifact_builder.layer.store import ArtifactStore
 from aws_lambda_artifact_builder.layer.targets import DeployTarget, deploy_layer_to_targets, expand_targets
 from fault_proxy import FaultProxy, Rule
 from reliability_helpers import alab_argv
@@ -83,14 +84,22 @@ def layer_args(path: Path, credentials: Any) -> dict[str, Any]:
 
 def test_one_lock_three_regions_two_accounts_six_versions_one_build(aws, project_copy, credentials):
     make_buckets(aws.endpoint_url, "alab-acct", ROLES)
-    targets = expand_targets(REGIONS, ROLES, "s3://alab-acct-{account}-{region}/apps/")
-    assert len(targets) == 6
-    lines: list[str] = []
     path = project_copy("pip")
-    result = deploy_layer_to_targets(targets=targets, printer=lines.append, **layer_args(path, credentials))
-    result.raise_for_failures()
+    env = dict(os.environ, ALAB_INDEX_PASSWORD=credentials.password)
+    common = (
+        "--project", str(path), "--layer-name", LAYER, "--tool", "pip", "--s3dir", "s3://alab-acct-{account}-{region}/apps/",
+        "--index-url", credentials.index_url, "--index-username", credentials.username, "--json",
+    )
+    first = subprocess.run(
+        alab_argv("layer", "deploy", *common, *[a for r in REGIONS for a in ("--region", r)],
+                  *[a for r in ROLES for a in ("--role-arn", r)]),
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert first.returncode == 0, first.stderr
+    result = json.loads(first.stdout)
+    assert len(result["targets"]) == 6 and all(t["deployment"]["published"] for t in result["targets"])
+    assert result["builds"] == 1 and first.stderr.count(BUILD_LINE) == 1, first.stderr
 
-    assert result.builds == 1 and sum(BUILD_LINE in line for line in lines) == 1, "\n".join(lines)
     shas = set()
     for role in ROLES:
         account = role.split(":")[4]
@@ -103,16 +112,40 @@ def test_one_lock_three_regions_two_accounts_six_versions_one_build(aws, project
             record = s3.head_object(Bucket=bucket_name("alab-acct", region, account), Key="apps/layer/last-requirements.txt")
             assert record["Metadata"]["layer-version"] == "1"
     assert len(shas) == 1, shas
-    home = assumed(ROLES[0], REGIONS[0], "s3", aws.endpoint_url)
-    stored = home.get_object(Bucket=bucket_name("alab-acct", REGIONS[0], "111111111111"),
-                             Key=f"apps/layer/artifacts/{result.outcomes[0].deployment.fingerprint}/layer.json")
+    fingerprint = result["targets"][0]["deployment"]["fingerprint"]
+    home = assumed(ROLES[0], REGIONS[2], "s3", aws.endpoint_url)  # ap-southeast-2 sorts first: the store
+    stored = home.get_object(Bucket=bucket_name("alab-acct", "ap-southeast-2", "111111111111"),
+                             Key=f"apps/layer/artifacts/{fingerprint}/layer.json")
     assert json.loads(stored["Body"].read())["code_sha256"] == shas.pop()
 
-    again: list[str] = []
-    rerun = deploy_layer_to_targets(targets=targets, printer=again.append, **layer_args(path, credentials))
-    assert rerun.builds == 0 and not rerun.failed
-    assert not any(o.deployment.published for o in rerun.outcomes if o.deployment)
+    # The same six targets declared in pyproject.toml: nothing to build, nothing to publish.
+    targets = "".join(
+        f'\n[[tool.aws_lambda_artifact_builder.targets]]\nregion = "{region}"\nrole_arn = "{role}"\n'
+        for role in ROLES for region in REGIONS
+    )
+    path.write_text(path.read_text() + "\n[tool.aws_lambda_artifact_builder]\n" + targets)
+    again = subprocess.run(alab_argv("layer", "deploy", *common), capture_output=True, text=True, env=env, timeout=600)
+    assert again.returncode == 0, again.stderr
+    rerun = json.loads(again.stdout)
+    assert rerun["builds"] == 0 and len(rerun["targets"]) == 6
+    assert not any(t["deployment"]["published"] for t in rerun["targets"])
     assert all(len(versions(r, g, aws.endpoint_url)) == 1 for r in ROLES for g in REGIONS)
+
+
+def test_a_second_writer_of_a_fingerprint_is_harmless(aws, s3_client, tmp_path):
+    s3_client.create_bucket(Bucket="alab-writers")
+    fingerprint = "ab" * 32
+    zips = []
+    for i, content in enumerate((b"first build", b"second build")):
+        zips.append(tmp_path / f"{i}.zip")
+        zips[-1].write_bytes(content)
+    with ArtifactStore(s3_client=s3_client, s3dir="s3://alab-writers/apps/", printer=lambda _l: None) as one, \
+            ArtifactStore(s3_client=s3_client, s3dir="s3://alab-writers/apps/", printer=lambda _l: None) as two:
+        first = one.put(fingerprint, zips[0])
+        second = two.put(fingerprint, zips[1])  # lost the race: it uses what the first stored
+        assert second.code_sha256 == first.code_sha256 and second.path_local.read_bytes() == b"first build"
+    body = s3_client.get_object(Bucket="alab-writers", Key=f"apps/layer/artifacts/{fingerprint}/layer.zip")["Body"]
+    assert body.read() == b"first build"
 
 
 def test_eight_runners_three_regions_at_once_build_once_and_publish_three_versions(aws, project_copy, credentials, tmp_path):
