@@ -116,12 +116,12 @@ def cmd_layer_push(args: argparse.Namespace, out: Any, err: Any) -> int:
     settings = resolve_settings(args)
     credentials = _credentials(settings)
     args._secret = credentials.password if credentials else None
-    target = _targets(args, settings)[0]
+    targets = _targets(args, settings)
     options = _layer_options(settings)
     for key in ("keep_last", "permissions"):
         options.pop(key, None)
     uri, code_sha256, built = push_layer_artifact(
-        target=target,
+        targets=targets,
         endpoint_url=args.endpoint_url,
         credentials=credentials,
         verbose=not args.quiet,

@@ -147,6 +147,18 @@ def test_a_second_writer_of_a_fingerprint_is_harmless(aws, s3_client, tmp_path):
     body = s3_client.get_object(Bucket="alab-writers", Key=f"apps/layer/artifacts/{fingerprint}/layer.zip")["Body"]
     assert body.read() == b"first build"
 
+    # A writer that died between the zip and its description left an orphan: the next build replaces it.
+    orphan = "cd" * 32
+    s3_client.put_object(Bucket="alab-writers", Key=f"apps/layer/artifacts/{orphan}/layer.zip", Body=b"half",
+                         Metadata={"code-sha256": "x"})
+    with ArtifactStore(s3_client=s3_client, s3dir="s3://alab-writers/apps/", printer=lambda _l: None) as three:
+        assert three.fetch(orphan) is None
+        stored = three.put(orphan, zips[1])
+    with ArtifactStore(s3_client=s3_client, s3dir="s3://alab-writers/apps/", printer=lambda _l: None) as four:
+        found = four.fetch(orphan)
+        assert found is not None and found.code_sha256 == stored.code_sha256
+        assert found.path_local.read_bytes() == b"second build"
+
 
 def test_eight_runners_three_regions_at_once_build_once_and_publish_three_versions(aws, project_copy, credentials, tmp_path):
     make_buckets(aws.endpoint_url, "alab-race")
@@ -246,7 +258,11 @@ def test_tampered_stored_artifact_is_refused_and_rebuilt_never_published(aws, pr
 def test_push_in_one_job_then_deploy_from_store_in_another_never_builds(aws, project_copy, credentials, tmp_path):
     make_buckets(aws.endpoint_url, "alab-split")
     env = dict(os.environ, ALAB_INDEX_PASSWORD=credentials.password)
-    common = ("--layer-name", LAYER, "--tool", "pip", "--s3dir", "s3://alab-split-{region}/apps/", "--region", REGIONS[0])
+    # push and deploy name the same targets, so they agree on where the store is
+    common = (
+        "--layer-name", LAYER, "--tool", "pip", "--s3dir", "s3://alab-split-{region}/apps/",
+        "--region", REGIONS[0], "--region", REGIONS[1],
+    )
     missing = subprocess.run(
         alab_argv("layer", "deploy", "--project", str(runner_copy(project_copy, tmp_path, "job-0")), *common, "--from-store"),
         capture_output=True, text=True, env=env, timeout=300,
@@ -269,7 +285,7 @@ def test_push_in_one_job_then_deploy_from_store_in_another_never_builds(aws, pro
     deploy = subprocess.run(
         alab_argv(
             "layer", "deploy", "--project", str(runner_copy(project_copy, tmp_path, "job-2")), *common,
-            "--region", REGIONS[1], "--from-store", "--json",
+            "--from-store", "--json",
         ),
         capture_output=True, text=True, env=env, timeout=300,
     )

@@ -179,21 +179,39 @@ class ArtifactStore:
                 return None
             raise s3_error(e, s3path, "write to the artifact store") from None
 
+    def _put_zip(self, s3path: S3Path, path_zip: Path, fingerprint: str, code_sha256: str) -> str | None:
+        with open(path_zip, "rb") as f:
+            return self._put_if_absent(
+                s3path, Body=f, ContentType="application/zip",
+                Metadata={"fingerprint": fingerprint, "code-sha256": code_sha256},
+            )
+
+    def _other_zip(self, s3path: S3Path, fingerprint: str, code_sha256: str) -> tuple[bool, str | None]:
+        """Whether the zip another writer stored holds our bytes, and its ETag when it is an orphan to replace.
+
+        An orphan is a zip without ``layer.json``: its writer died in between. Only the holder of the
+        build claim calls this, so nobody else is writing it; it is replaced (``If-Match`` on its ETag).
+        """
+        try:
+            theirs = self.s3_client.head_object(Bucket=s3path.bucket, Key=s3path.key)
+        except ClientError:
+            return False, None
+        if theirs.get("Metadata", {}).get("code-sha256") == code_sha256:
+            return True, None
+        return False, (str(theirs["ETag"]) if self._read_info(fingerprint) is None else None)
+
     def put(self, fingerprint: str, path_zip: Path) -> StoredArtifact:
         """Store a freshly packaged zip; when another writer stored this fingerprint first, theirs wins."""
         code_sha256, size = file_code_sha256(path_zip)
         s3path = self.layout.get_s3path_artifact_zip(fingerprint)
-        with open(path_zip, "rb") as f:
-            etag = self._put_if_absent(
-                s3path, Body=f, ContentType="application/zip",
-                Metadata={"fingerprint": fingerprint, "code-sha256": code_sha256},
-            )
+        etag = self._put_zip(s3path, path_zip, fingerprint, code_sha256)
+        same = False
         if etag is None:
-            try:
-                theirs = self.s3_client.head_object(Bucket=s3path.bucket, Key=s3path.key)
-                same = theirs.get("Metadata", {}).get("code-sha256") == code_sha256
-            except ClientError:
-                same = False
+            same, orphan = self._other_zip(s3path, fingerprint, code_sha256)
+            if orphan is not None:
+                self.printer(f"[store] replacing {s3path.uri}, left without its description by a writer that stopped")
+                self._delete(fingerprint, etag=orphan)
+                etag = self._put_zip(s3path, path_zip, fingerprint, code_sha256)
         if etag is not None or same:
             info = {"fingerprint": fingerprint, "code_sha256": code_sha256, "size": size}
             self._put_if_absent(

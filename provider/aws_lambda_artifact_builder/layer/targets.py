@@ -279,7 +279,7 @@ def _prefixed(printer: T_PRINTER, label: str, verbose: bool) -> T_PRINTER:
 
 def push_layer_artifact(
     *,
-    target: DeployTarget,
+    targets: Sequence[DeployTarget],
     endpoint_url: str | None = None,
     build_in: str = "local",
     credentials: Any = None,
@@ -289,11 +289,13 @@ def push_layer_artifact(
     printer: T_PRINTER = print,
     **layer: Any,
 ) -> tuple[str, str, bool]:
-    """Build the layer into the store of ``target``'s s3dir unless it is there: ``(s3uri, CodeSha256, built)``.
+    """Build the layer into the store of ``targets`` unless it is there: ``(s3uri, CodeSha256, built)``.
 
     The first half of the split "``alab layer push`` in one CI job, ``alab layer deploy --from-store`` in
-    another"; it never publishes. ``layer`` holds the layer options as ``resolve_layer_inputs`` takes them.
+    another" (give both the same targets: the store is :func:`store_target_of` them); it never publishes.
+    ``layer`` holds the layer options as ``resolve_layer_inputs`` takes them.
     """
+    target = store_target_of(targets)
     from .inputs import resolve_layer_inputs
     from .workflow import _build_and_package, _build_folder_lock
 
