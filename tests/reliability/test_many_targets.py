@@ -231,15 +231,15 @@ def test_one_region_failing_midway_then_rerun_finishes_only_that_region(aws, pro
 def test_tampered_stored_artifact_is_refused_and_rebuilt_never_published(aws, project_copy, credentials, s3_client):
     make_buckets(aws.endpoint_url, "alab-tamper")
     path = project_copy("pip")
-    home = DeployTarget(region=REGIONS[0], s3dir_lambda="s3://alab-tamper-{region}/apps/")
+    home = DeployTarget(region=REGIONS[2], s3dir_lambda="s3://alab-tamper-{region}/apps/")  # sorts first: the store
     first = deploy_layer_to_targets(targets=[home], printer=lambda _l: None, **layer_args(path, credentials))
     first.raise_for_failures()
     deployed = first.outcomes[0].deployment
-    layout = LayerS3Layout(s3dir_lambda="s3://alab-tamper-us-east-1/apps/")
+    layout = LayerS3Layout(s3dir_lambda="s3://alab-tamper-ap-southeast-2/apps/")
     key = layout.get_s3path_artifact_zip(deployed.fingerprint).key
-    original = s3_client.head_object(Bucket="alab-tamper-us-east-1", Key=key)
+    original = s3_client.head_object(Bucket="alab-tamper-ap-southeast-2", Key=key)
     # A writer keeps the metadata (it claims the old CodeSha256) but swaps the bytes.
-    s3_client.put_object(Bucket="alab-tamper-us-east-1", Key=key, Body=b"PK\x05\x06" + b"\0" * 18, Metadata=original["Metadata"])
+    s3_client.put_object(Bucket="alab-tamper-ap-southeast-2", Key=key, Body=b"PK\x05\x06" + b"\0" * 18, Metadata=original["Metadata"])
 
     lines: list[str] = []
     second = deploy_layer_to_targets(
@@ -251,7 +251,7 @@ def test_tampered_stored_artifact_is_refused_and_rebuilt_never_published(aws, pr
     assert second.builds == 1
     new = versions(None, REGIONS[1], aws.endpoint_url)
     assert len(new) == 1 and new[0]["Content"]["CodeSha256"] == deployed.code_sha256
-    restored = s3_client.head_object(Bucket="alab-tamper-us-east-1", Key=key)
+    restored = s3_client.head_object(Bucket="alab-tamper-ap-southeast-2", Key=key)
     assert restored["Metadata"]["code-sha256"] == deployed.code_sha256 and restored["ContentLength"] > 22
 
 
