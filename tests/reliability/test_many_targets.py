@@ -294,3 +294,22 @@ def test_push_in_one_job_then_deploy_from_store_in_another_never_builds(aws, pro
     for region in REGIONS[:2]:
         found = versions(None, region, aws.endpoint_url)
         assert len(found) == 1 and found[0]["Content"]["CodeSha256"] == pushed["code_sha256"]
+
+
+def test_a_stored_zip_replaced_after_its_check_is_not_copied_the_checked_bytes_are_uploaded(aws, s3_client, tmp_path):
+    s3_client.create_bucket(Bucket="alab-stage")
+    fingerprint = "ef" * 32
+    path = tmp_path / "layer.zip"
+    path.write_bytes(b"checked bytes")
+    lines: list[str] = []
+    with ArtifactStore(s3_client=s3_client, s3dir="s3://alab-stage/apps/", printer=lines.append) as store:
+        stored = store.put(fingerprint, path)
+        first = LayerS3Layout(s3dir_lambda="s3://alab-stage/first/").s3path_temp_layer_zip
+        store.stage(stored, s3_client=s3_client, s3path=first, metadata={}, log=lines.append)
+        assert lines[-1].startswith("[store] copied"), lines  # server-side while the stored zip is the checked one
+        # Replaced between the check and the copy: the copy names the checked ETag, so it must not go through.
+        s3_client.put_object(Bucket="alab-stage", Key=stored.s3path_zip.key, Body=b"swapped")
+        staging = LayerS3Layout(s3dir_lambda="s3://alab-stage/other/").s3path_temp_layer_zip
+        store.stage(stored, s3_client=s3_client, s3path=staging, metadata={"fingerprint": fingerprint}, log=lines.append)
+    assert s3_client.get_object(Bucket="alab-stage", Key=staging.key)["Body"].read() == b"checked bytes"
+    assert any("changed after it was checked; uploading the checked copy" in line for line in lines), lines

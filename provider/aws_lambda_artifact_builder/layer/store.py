@@ -244,7 +244,7 @@ class ArtifactStore:
     ) -> None:
         """Put the checked artifact at a target's staging key: a server-side copy, else an upload."""
         try:
-            s3_client.copy_object(
+            copied = s3_client.copy_object(
                 CopySource={"Bucket": artifact.s3path_zip.bucket, "Key": artifact.s3path_zip.key},
                 CopySourceIfMatch=artifact.etag,
                 Bucket=s3path.bucket,
@@ -253,8 +253,12 @@ class ArtifactStore:
                 Metadata=metadata,
                 MetadataDirective="REPLACE",
             )
-            log(f"[store] copied {artifact.s3path_zip.uri} to {s3path.uri}")
-            return
+            # The store's zip is one part, so a copy of the same bytes has the same ETag (its MD5): checked
+            # here too, as not every S3 implementation honours CopySourceIfMatch.
+            if copied.get("CopyObjectResult", {}).get("ETag") == artifact.etag:
+                log(f"[store] copied {artifact.s3path_zip.uri} to {s3path.uri}")
+                return
+            log(f"[store] {artifact.s3path_zip.uri} changed after it was checked; uploading the checked copy")
         except (ClientError, BotoCoreError) as e:
             log(f"[store] server-side copy to {s3path.uri} failed ({e}); uploading the checked copy")
         try:
