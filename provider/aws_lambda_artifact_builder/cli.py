@@ -33,6 +33,7 @@ from .layer.foundation import Credentials
 from .constants import DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN, DEFAULT_PYTHON_VERSION, LayerBuildToolEnum
 from .layer.spec import SPEC_CLASSES, SpecField, core_kwargs, spec_fields
 from .terraform_provider.install import add_terraform_commands
+from .cli_targets import add_push_command, add_target_arguments, deploy_to_targets  # [store]
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -50,6 +51,7 @@ CLI_ONLY_KEYS: dict[str, type] = {
     "index_username": str,
     "index_password_env": str,
     "credentials_file": str,
+    "targets": list,  # [store] [[tool.aws_lambda_artifact_builder.targets]] region, role_arn, s3dir
 }
 
 _TYPE_WORDS = {int: "a whole number", str: "a string", list: "a list", bool: "true or false"}
@@ -200,8 +202,20 @@ def resolve_settings(args: argparse.Namespace, required: Iterable[str] = LAYER_R
 
 
 # ---------------------------------------------------------------------------- commands
+def _one_region(settings: dict[str, Any], args: argparse.Namespace) -> str | None:
+    """The region of a command that works in one place (only deploy and push take several targets)."""
+    region = settings.get("region")
+    if getattr(args, "role_arn", None) or getattr(args, "from_store", False):
+        raise CliError("--role-arn and --from-store work with `alab layer deploy` and `alab layer push` only")
+    if isinstance(region, list):
+        if len(region) > 1:
+            raise CliError("--region more than once works with `alab layer deploy` and `alab layer push` only")
+        region = region[0] if region else None
+    return region
+
+
 def _clients(settings: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-    s3_client, lambda_client = make_clients(region=settings.get("region"), endpoint_url=args.endpoint_url)
+    s3_client, lambda_client = make_clients(region=_one_region(settings, args), endpoint_url=args.endpoint_url)
     return {"s3_client": s3_client, "lambda_client": lambda_client}
 
 
@@ -237,18 +251,13 @@ def cmd_layer_plan(args: argparse.Namespace, out: Any, err: Any) -> int:
 
 
 def cmd_layer_deploy(args: argparse.Namespace, out: Any, err: Any) -> int:
-    from .layer.workflow import deploy_layer
-
     settings = resolve_settings(args)
     credentials = _credentials(settings)
     args._secret = credentials.password if credentials else None
-    deployment = deploy_layer(
-        **_common(settings, deploy=True),
-        **_clients(settings, args),
-        credentials=credentials,
-        verbose=not args.quiet,
-        printer=lambda line: print(line, file=err, flush=True),
-    )
+    # [store] every deploy goes through the artifact store, to one or more targets (cli_targets.py)
+    deployment = deploy_to_targets(args, settings, credentials, out, err)
+    if deployment is None:
+        return 0 if not getattr(args, "_targets_failed", False) else 1
     if args.json:
         print(json.dumps(deployment.to_dict(), indent=2), file=out)
     else:
@@ -613,7 +622,9 @@ def _add_layer_options(p: argparse.ArgumentParser, classes: Iterable[type]) -> N
         help=f"environment variable holding the index password (default: {DEFAULT_PASSWORD_ENV})",
     )
     p.add_argument("--credentials-file", dest="credentials_file", help="Credentials JSON file (mode 0600)")
-    p.add_argument("--region", help="AWS region (default: boto3's)")
+    # [store] --region once per region and --role-arn once per account (layer/targets.py): deploy and push
+    # publish to each; the other commands take one region of the caller's account.
+    add_target_arguments(p)
     p.add_argument("--endpoint-url", help="AWS endpoint (default: boto3's, e.g. AWS_ENDPOINT_URL)")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 
@@ -644,6 +655,7 @@ def build_parser(classes: Iterable[type] = SPEC_CLASSES) -> argparse.ArgumentPar
     deploy.add_argument("--quiet", action="store_true", help="no progress output")
     deploy.set_defaults(handler=cmd_layer_deploy)
     add_layer_commands(layer_commands, functools.partial(_add_layer_options, classes=classes))
+    add_push_command(layer_commands, functools.partial(_add_layer_options, classes=classes))  # [store]
     add_terraform_commands(commands)
     return parser
 

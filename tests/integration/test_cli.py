@@ -196,7 +196,7 @@ def test_keep_last_deletes_old_versions_with_their_records_and_no_staging_zip_st
     first = alab("layer", "deploy", "--project", project, env=_env(credentials))
     assert first.returncode == 0, first.stderr
     evidence = {"sbom.cdx.json", "provenance.json"}  # beside each version's record (layer/evidence.py)
-    assert set(s3_snapshot(s3_client, bucket)) == {
+    assert set(_records(s3_client, bucket)) == {
         *(f"apps/sample/layer/000001/{name}" for name in {"uv.lock", *evidence}), "apps/sample/layer/last-uv.lock"
     }
 
@@ -207,6 +207,14 @@ def test_keep_last_deletes_old_versions_with_their_records_and_no_staging_zip_st
     assert "deleted   versions 1 (keep_last)" in second.stdout
     assert "deleted versions [1] of sample-deps (keep_last=1) and their 3 record(s) in S3" in second.stderr
     assert layer_versions(lambda_client, "sample-deps") == [2]
-    assert set(s3_snapshot(s3_client, bucket)) == {
+    assert set(_records(s3_client, bucket)) == {
         *(f"apps/sample/layer/000002/{name}" for name in {"uv.lock", *evidence}), "apps/sample/layer/last-uv.lock"
     }
+    # The artifact store keeps each fingerprint's zip and description (retention does not prune it yet).
+    stored = sorted(k.rsplit("/", 1)[1] for k in s3_snapshot(s3_client, bucket) if "/layer/artifacts/" in k)
+    assert stored == ["layer.json", "layer.json", "layer.zip", "layer.zip"]
+
+
+def _records(s3_client, bucket: str) -> list[str]:
+    """Every object but the artifact store's (``layer/artifacts/``), which keeps zips on purpose."""
+    return [k for k in s3_snapshot(s3_client, bucket) if "/layer/artifacts/" not in k]

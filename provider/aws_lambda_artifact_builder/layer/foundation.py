@@ -344,6 +344,24 @@ class LayerS3Layout:
         """The CodeSha256 a deploy is about to publish with this fingerprint (``publish.write_publish_intent``)."""
         return self.s3dir_lambda.joinpath("layer", f"intent-{fingerprint}.json")
 
+    # ---- artifact store (``layer/store.py``): one packaged zip per fingerprint ----
+    def get_s3dir_artifact(self, fingerprint: str) -> S3Path:
+        """The folder of one fingerprint's packaged zip and its description, shared by every target."""
+        if not re.fullmatch(r"[0-9a-f]{64}", fingerprint or ""):
+            raise LayerError(f"fingerprint {fingerprint!r} is not a sha256 hex digest")
+        return self.s3dir_lambda.joinpath("layer", "artifacts", fingerprint).to_dir()
+
+    def get_s3path_artifact_zip(self, fingerprint: str) -> S3Path:
+        return self.get_s3dir_artifact(fingerprint).joinpath("layer.zip")
+
+    def get_s3path_artifact_info(self, fingerprint: str) -> S3Path:
+        """``{"fingerprint", "code_sha256", "size"}`` of the stored zip, written after it."""
+        return self.get_s3dir_artifact(fingerprint).joinpath("layer.json")
+
+    def get_s3path_build_claim(self, fingerprint: str) -> S3Path:
+        """The claim a runner holds while it builds a fingerprint the store lacks (``claim.py``'s lease)."""
+        return self.get_s3dir_artifact(fingerprint).joinpath("build-claim.json")
+
     def get_s3dir_layer_version(self, layer_version: int) -> S3Path:
         if isinstance(layer_version, bool) or not isinstance(layer_version, int) or layer_version < 1:
             raise LayerError(f"layer version must be an integer >= 1, not {layer_version!r}")

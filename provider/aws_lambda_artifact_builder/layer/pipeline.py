@@ -116,6 +116,10 @@ class DeployEffects:
     background: Callable[[Callable[[], Any]], Future[Any]] = _now
     #: Describe a recorded version (its SBOM and provenance); ``built`` is false for an adopted one.
     describe: Callable[[LayerInputs, VersionFacts, bool], None] = lambda _inputs, _facts, _built: None
+    #: Stage the zip at the staging key another way and return its CodeSha256: the artifact store
+    #: fetches the fingerprint's zip (or builds and stores it once across runners) and copies it
+    #: server-side. ``None``: ``obtain_artifact`` here, then ``gateway.upload``.
+    stage_artifact: Callable[[LayerInputs, Claim], str] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,10 +168,13 @@ def publish_stage(inputs: LayerInputs, claim: Claim, fx: DeployEffects) -> tuple
     if found is not None:
         fx.log(f"[publish] adopting version {found.version}, published earlier with this fingerprint")
         return found, True
-    artifact = obtain_and_upload(inputs, claim, fx)
+    if fx.stage_artifact is not None:
+        code_sha256 = fx.stage_artifact(inputs, claim)
+    else:
+        code_sha256 = obtain_and_upload(inputs, claim, fx).code_sha256
     claim.ensure_held()
-    fx.gateway.write_intent(inputs, artifact.code_sha256)
-    return fx.gateway.publish(inputs, artifact.code_sha256), False
+    fx.gateway.write_intent(inputs, code_sha256)
+    return fx.gateway.publish(inputs, code_sha256), False
 
 
 def record_stage(

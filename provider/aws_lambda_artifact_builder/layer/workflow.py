@@ -52,7 +52,7 @@ from .manifest import (
 )
 from .package import LayerZipInfo, PackagingOptions, create_layer_zip_file
 from .facts import VersionFacts
-from .pipeline import DeployEffects, Settings, run_deploy
+from .pipeline import Claim, DeployEffects, Settings, run_deploy
 from .publish import (
     LayerDeployment,
     PublishedVersion,
@@ -73,6 +73,7 @@ from .publish import (
     write_publish_intent,
 )
 from .record import FetchedRecord, LayerRecord, fetch_record
+from .store import ArtifactStore, obtain_from_store
 from .target import LayerTarget
 from .upload import upload_zip
 
@@ -617,6 +618,24 @@ def _describe(inputs: LayerInputs, facts: VersionFacts, built: bool, *, s3_clien
     )  # fmt: skip
 
 
+def _stage_from_store(
+    inputs: LayerInputs, claim: Claim, *, store: ArtifactStore, s3_client: S3Client, settings: BuildSettings
+) -> str:
+    """The pipeline's ``stage_artifact`` with an artifact store (``layer/store.py``): the fingerprint's
+    stored zip, or one built and stored once across runners, copied to this target's staging key."""
+    artifact = obtain_from_store(
+        store,
+        inputs.fingerprint,
+        build=functools.partial(build_artifact, inputs, settings),
+        build_lock=functools.partial(_build_folder_lock, inputs, settings.log),
+        log=settings.log,
+    )
+    claim.ensure_held()
+    metadata = {"fingerprint": inputs.fingerprint}
+    store.stage(artifact, s3_client=s3_client, s3path=inputs.s3_layout.s3path_temp_layer_zip, metadata=metadata, log=settings.log)
+    return artifact.code_sha256
+
+
 def build_artifact(inputs: LayerInputs, settings: BuildSettings) -> LayerZipInfo:
     """The default :data:`~.pipeline.ObtainArtifact`: build the locked runtime set into ``python/`` and zip it."""
     started = time.monotonic()
@@ -776,6 +795,7 @@ def deploy_layer(
     endpoint_url: str | None = None,
     verbose: bool = True,
     printer: T_PRINTER = print,
+    artifact_store: ArtifactStore | None = None,
 ) -> LayerDeployment:
     """Publish a new layer version if and only if the fingerprint recorded in S3 differs; see the module
     and ``pipeline`` (the stages, composed here with S3, Lambda and the builder)."""
@@ -796,9 +816,15 @@ def deploy_layer(
         build_folder_lock=functools.partial(_build_folder_lock, log=gateway.log),
         background=_in_background,
         describe=functools.partial(_describe, s3_client=s3_client, settings=build),
-    )
+        stage_artifact=None if artifact_store is None else functools.partial(
+            _stage_from_store, store=artifact_store, s3_client=s3_client, settings=build
+        ),
+    )  # fmt: skip
     settings = Settings(keep_last=keep_last, permissions=parse_permissions(permissions))
-    outcome = run_deploy(inputs, settings, effects, before_claim=functools.partial(check_build_possible, inputs, build))
+    # A deploy that never builds (--from-store) needs no check of what a build could do.
+    never_builds = artifact_store is not None and not artifact_store.may_build
+    before_claim = (lambda: None) if never_builds else functools.partial(check_build_possible, inputs, build)
+    outcome = run_deploy(inputs, settings, effects, before_claim=before_claim)
     return LayerDeployment.from_facts(
         outcome.facts, published=outcome.published, adopted=outcome.adopted, deleted_versions=outcome.deleted_versions
     )

@@ -1,0 +1,305 @@
+"""The artifact store: one packaged layer zip per fingerprint in S3, built once, published everywhere.
+
+After a build the zip is stored under ``{s3dir}/layer/artifacts/{fingerprint}/layer.zip`` and its
+description (``layer.json``: fingerprint, CodeSha256, size) beside it, each written with
+``If-None-Match: *``. The zip is written first and carries its CodeSha256 in its own metadata, so
+the description names bytes that are there. A second writer of the same fingerprint is harmless:
+its writes fail the precondition and it uses the stored artifact instead of its own, so every
+region and account publishes the same CodeSha256. Exclusivity comes from the build claim (the
+deploy claim's lease, ``claim.py``, on ``build-claim.json``), never from moto's conditional writes.
+
+A deploy that needs a stored fingerprint downloads the zip once, checks its sha256 and size
+against the description and the object's metadata, then copies that very object (``If-Match`` on
+the ETag it checked) to each target's staging key, server-side where the target's credentials can
+read the store, else by uploading the checked local copy. A zip that does not match is refused:
+it is deleted (so the next build can store a good one) and rebuilt, or, without build
+permission (``--from-store``), the deploy fails naming it; it is never published.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import BotoCoreError, ClientError
+from s3pathlib.api import S3Path
+
+from ..errors import LayerError
+from ..typehint import T_PRINTER
+from .claim import DeployClaim
+from .clients import is_missing_key, is_precondition_failure
+from .foundation import LayerS3Layout, coerce_s3dir
+from .package import LayerZipInfo
+from .publish import file_code_sha256
+from .record import s3_error
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mypy_boto3_s3 import S3Client
+
+_TRANSFER = TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024, max_concurrency=4)
+
+
+class ArtifactMissing(LayerError):
+    """The store has no (good) artifact for the fingerprint and this deploy may not build it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredArtifact:
+    """One fingerprint's zip in the store, as checked by this process."""
+
+    fingerprint: str
+    #: Base64 sha256, the form Lambda reports as ``CodeSha256``.
+    code_sha256: str
+    size: int
+    s3path_zip: S3Path
+    #: ETag of the store object whose bytes were checked: copies name it with ``If-Match``.
+    etag: str
+    #: The checked bytes on this machine, for targets that cannot read the store.
+    path_local: Path
+
+
+class ArtifactStore:
+    """The store below one ``s3dir`` (the first target's), read and written with ``s3_client``.
+
+    One instance serves every target of a run (thread-safe): the artifact is checked once per
+    process and copied to each target. ``may_build=False`` is ``alab layer deploy --from-store``.
+    """
+
+    def __init__(
+        self, *, s3_client: S3Client, s3dir: S3Path | str, may_build: bool = True, printer: T_PRINTER = print
+    ) -> None:
+        self.s3_client = s3_client
+        self.layout = LayerS3Layout(s3dir_lambda=coerce_s3dir(s3dir))
+        self.may_build = may_build
+        self.printer = printer
+        self._dir = tempfile.TemporaryDirectory(prefix="alab-store-")
+        self._checked: dict[str, StoredArtifact] = {}
+        self._lock = threading.Lock()
+        #: How many builds this process ran for the store (read by callers that report it).
+        self.builds = 0
+
+    def close(self) -> None:
+        self._dir.cleanup()
+
+    def __enter__(self) -> ArtifactStore:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ reading
+    def _read_info(self, fingerprint: str) -> dict[str, Any] | None:
+        s3path = self.layout.get_s3path_artifact_info(fingerprint)
+        try:
+            body = self.s3_client.get_object(Bucket=s3path.bucket, Key=s3path.key)["Body"].read()
+        except ClientError as e:
+            if is_missing_key(e):
+                return None
+            raise s3_error(e, s3path, "read the stored artifact's description") from None
+        try:
+            info = json.loads(body)
+            if info["fingerprint"] == fingerprint and isinstance(info["code_sha256"], str) and int(info["size"]) >= 0:
+                return dict(info)
+        except (ValueError, KeyError, TypeError):
+            pass
+        return {"fingerprint": fingerprint, "code_sha256": "", "size": -1}  # unreadable: refused below
+
+    def fetch(self, fingerprint: str) -> StoredArtifact | None:
+        """The stored artifact, downloaded and checked once per process; ``None`` when there is none.
+
+        A stored zip that does not match its description is refused: deleted, and ``None`` returned.
+        """
+        with self._lock:
+            if fingerprint in self._checked:
+                return self._checked[fingerprint]
+            info = self._read_info(fingerprint)
+            if info is None:
+                return None
+            s3path = self.layout.get_s3path_artifact_zip(fingerprint)
+            path = Path(self._dir.name) / f"{fingerprint}.zip"
+            try:  # one GET: the bytes, their ETag and the metadata they were written with belong together
+                head = self.s3_client.get_object(Bucket=s3path.bucket, Key=s3path.key)
+                etag = str(head["ETag"])
+                with open(path, "wb") as f:
+                    shutil.copyfileobj(head["Body"], f, 1 << 20)
+            except ClientError as e:
+                if not is_missing_key(e):
+                    raise s3_error(e, s3path, "download the stored artifact") from None
+                self.printer(f"[store] refused {s3path.uri}: its description is there but the zip is not")
+                self._delete(fingerprint, etag=None)
+                return None
+            code_sha256, size = file_code_sha256(path)
+            claimed = {info["code_sha256"], head.get("Metadata", {}).get("code-sha256", "")}
+            if claimed != {code_sha256} or int(info["size"]) != size:
+                self.printer(
+                    f"[store] refused {s3path.uri}: its bytes have sha256 {code_sha256} ({size} bytes), its "
+                    f"description says {info['code_sha256'] or 'nothing readable'} ({info['size']} bytes); "
+                    f"it is deleted and never published"
+                )
+                path.unlink()
+                self._delete(fingerprint, etag=etag)
+                return None
+            found = StoredArtifact(
+                fingerprint=fingerprint, code_sha256=code_sha256, size=size, s3path_zip=s3path, etag=etag,
+                path_local=path,
+            )
+            self._checked[fingerprint] = found
+            self.printer(f"[store] found {s3path.uri} (CodeSha256 {code_sha256}, {size / 1e6:.1f} MB)")
+            return found
+
+    def _delete(self, fingerprint: str, *, etag: str | None) -> None:
+        """Remove a refused artifact (the zip only if it is still the one refused), so a good one can be stored."""
+        zip_path = self.layout.get_s3path_artifact_zip(fingerprint)
+        info_path = self.layout.get_s3path_artifact_info(fingerprint)
+        try:
+            if etag is not None:
+                self.s3_client.delete_object(Bucket=zip_path.bucket, Key=zip_path.key, IfMatch=etag)
+            self.s3_client.delete_object(Bucket=info_path.bucket, Key=info_path.key)
+        except ClientError as e:
+            if not (is_precondition_failure(e) or is_missing_key(e)):
+                raise s3_error(e, zip_path, "delete a refused stored artifact") from None
+
+    # ------------------------------------------------------------------ writing
+    def _put_if_absent(self, s3path: S3Path, **kwargs: Any) -> str | None:
+        """``PutObject`` with ``If-None-Match: *``: the new ETag, or ``None`` when the key exists."""
+        try:
+            return str(self.s3_client.put_object(Bucket=s3path.bucket, Key=s3path.key, IfNoneMatch="*", **kwargs)["ETag"])
+        except ClientError as e:
+            if is_precondition_failure(e):
+                return None
+            raise s3_error(e, s3path, "write to the artifact store") from None
+
+    def _put_zip(self, s3path: S3Path, path_zip: Path, fingerprint: str, code_sha256: str) -> str | None:
+        with open(path_zip, "rb") as f:
+            return self._put_if_absent(
+                s3path, Body=f, ContentType="application/zip",
+                Metadata={"fingerprint": fingerprint, "code-sha256": code_sha256},
+            )
+
+    def _other_zip(self, s3path: S3Path, fingerprint: str, code_sha256: str) -> tuple[bool, str | None]:
+        """Whether the zip another writer stored holds our bytes, and its ETag when it is an orphan to replace.
+
+        An orphan is a zip without ``layer.json``: its writer died in between. Only the holder of the
+        build claim calls this, so nobody else is writing it; it is replaced (``If-Match`` on its ETag).
+        """
+        try:
+            theirs = self.s3_client.head_object(Bucket=s3path.bucket, Key=s3path.key)
+        except ClientError:
+            return False, None
+        if theirs.get("Metadata", {}).get("code-sha256") == code_sha256:
+            return True, None
+        return False, (str(theirs["ETag"]) if self._read_info(fingerprint) is None else None)
+
+    def put(self, fingerprint: str, path_zip: Path) -> StoredArtifact:
+        """Store a freshly packaged zip; when another writer stored this fingerprint first, theirs wins."""
+        code_sha256, size = file_code_sha256(path_zip)
+        s3path = self.layout.get_s3path_artifact_zip(fingerprint)
+        etag = self._put_zip(s3path, path_zip, fingerprint, code_sha256)
+        same = False
+        if etag is None:
+            same, orphan = self._other_zip(s3path, fingerprint, code_sha256)
+            if orphan is not None:
+                self.printer(f"[store] replacing {s3path.uri}, left without its description by a writer that stopped")
+                self._delete(fingerprint, etag=orphan)
+                etag = self._put_zip(s3path, path_zip, fingerprint, code_sha256)
+        if etag is not None or same:
+            info = {"fingerprint": fingerprint, "code_sha256": code_sha256, "size": size}
+            self._put_if_absent(
+                self.layout.get_s3path_artifact_info(fingerprint),
+                Body=json.dumps(info, sort_keys=True).encode("utf-8"), ContentType="application/json",
+            )
+        if etag is not None:
+            local = Path(self._dir.name) / f"{fingerprint}.zip"
+            shutil.copyfile(path_zip, local)
+            self.printer(f"[upload] stored {s3path.uri} in the artifact store (CodeSha256 {code_sha256}, {size / 1e6:.1f} MB)")
+            found = StoredArtifact(
+                fingerprint=fingerprint, code_sha256=code_sha256, size=size, s3path_zip=s3path, etag=etag,
+                path_local=local,
+            )
+            with self._lock:
+                self._checked[fingerprint] = found
+            return found
+        self.printer(f"[store] {s3path.uri} was stored by another runner meanwhile; using that one")
+        stored = self.fetch(fingerprint)
+        if stored is None:
+            raise LayerError(
+                f"{s3path.uri} exists but cannot be used (written without its description, or refused): "
+                f"rerun the deploy"
+            )
+        return stored
+
+    # ------------------------------------------------------------------ staging
+    def stage(
+        self, artifact: StoredArtifact, *, s3_client: S3Client, s3path: S3Path, metadata: dict[str, str], log: T_PRINTER
+    ) -> None:
+        """Put the checked artifact at a target's staging key: a server-side copy, else an upload."""
+        try:
+            copied = s3_client.copy_object(
+                CopySource={"Bucket": artifact.s3path_zip.bucket, "Key": artifact.s3path_zip.key},
+                CopySourceIfMatch=artifact.etag,
+                Bucket=s3path.bucket,
+                Key=s3path.key,
+                ContentType="application/zip",
+                Metadata=metadata,
+                MetadataDirective="REPLACE",
+            )
+            # The store's zip is one part, so a copy of the same bytes has the same ETag (its MD5): checked
+            # here too, as not every S3 implementation honours CopySourceIfMatch.
+            if copied.get("CopyObjectResult", {}).get("ETag") == artifact.etag:
+                log(f"[store] copied {artifact.s3path_zip.uri} to {s3path.uri}")
+                return
+            log(f"[store] {artifact.s3path_zip.uri} changed after it was checked; uploading the checked copy")
+        except (ClientError, BotoCoreError) as e:
+            log(f"[store] server-side copy to {s3path.uri} failed ({e}); uploading the checked copy")
+        try:
+            s3_client.upload_file(
+                str(artifact.path_local), s3path.bucket, s3path.key,
+                ExtraArgs={"ContentType": "application/zip", "Metadata": metadata}, Config=_TRANSFER,
+            )
+        except ClientError as e:
+            raise s3_error(e, s3path, "upload the layer zip") from None
+        except BotoCoreError as e:
+            raise LayerError(f"{s3path.uri}: could not upload the layer zip: {e}") from None
+
+
+def obtain_from_store(
+    store: ArtifactStore,
+    fingerprint: str,
+    *,
+    build: Callable[[], LayerZipInfo],
+    build_lock: Callable[[], contextlib.AbstractContextManager[None]],
+    log: T_PRINTER,
+) -> StoredArtifact:
+    """The stored artifact; built (once across runners, under the build claim) and stored when absent."""
+    found = store.fetch(fingerprint)
+    if found is not None:
+        return found
+    where = store.layout.get_s3path_artifact_zip(fingerprint).uri
+    if not store.may_build:
+        raise ArtifactMissing(
+            f"fingerprint {fingerprint[:12]}… is not in the artifact store ({where}) and this deploy does not "
+            f"build (--from-store): run `alab layer push` for this lock first, or deploy without --from-store"
+        )
+    claim = DeployClaim(
+        s3_client=store.s3_client,
+        s3path=store.layout.get_s3path_build_claim(fingerprint),
+        purpose=f"build of fingerprint {fingerprint[:12]}",
+        printer=log,
+    )
+    with claim:
+        found = store.fetch(fingerprint)  # another runner may have built it while we waited
+        if found is not None:
+            return found
+        with build_lock():
+            info = build()
+            store.builds += 1
+            claim.ensure_held()
+            return store.put(fingerprint, info.path)

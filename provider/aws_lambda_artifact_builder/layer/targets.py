@@ -1,0 +1,312 @@
+"""Many regions and accounts from one build: a deploy target is (region, optional role ARN, s3dir).
+
+Lambda reads a layer's zip only from a bucket in its own region, so each target has its own
+``s3dir`` (``{region}`` and ``{account}`` in it are filled in per target) with its own record and
+deploy claim: a failure in one target leaves the others recorded, and a rerun finishes only
+what is missing (the others plan "unchanged"). The artifact store lives in the first target's
+``s3dir``; every target that needs the fingerprint copies the one stored zip (``store.py``), so
+every published copy has the same CodeSha256, and across runners it is built once (build claim).
+
+Targets deploy side by side, one thread each. Another account is reached through STS
+``AssumeRole`` with the caller's credentials; the assumed credentials live in memory only and
+are refreshed by botocore when they near expiry (a long build must not outlive them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import botocore.session
+from botocore.config import Config
+from botocore.credentials import (
+    AssumeRoleCredentialFetcher,
+    CredentialProvider,
+    CredentialResolver,
+    Credentials as BotoCredentials,
+    DeferredRefreshableCredentials,
+)
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..errors import LayerError
+from ..typehint import T_PRINTER
+from .clients import make_clients
+from .foundation import coerce_s3dir
+from .publish import LayerDeployment
+from .store import ArtifactStore, obtain_from_store
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_s3 import S3Client
+
+_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::(?P<account>\d{12}):role/[\w+=,.@/-]{1,512}")
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+_CONFIG = Config(connect_timeout=10, read_timeout=60, retries={"mode": "standard", "max_attempts": 3})
+
+
+@dataclasses.dataclass(frozen=True)
+class DeployTarget:
+    """Where one copy of the layer is published: a region, optionally another account, and its s3dir."""
+
+    region: str
+    #: May contain ``{region}`` and ``{account}``.
+    s3dir_lambda: str
+    role_arn: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.region, str) or not _REGION.fullmatch(self.region):
+            raise LayerError(f"target region {self.region!r} is not an AWS region name like 'eu-west-1'")
+        if self.role_arn is not None and not _ROLE_ARN.fullmatch(self.role_arn):
+            raise LayerError(f"target role_arn {self.role_arn!r} is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)")
+
+    @property
+    def account(self) -> str | None:
+        """The account the role is in (``None``: the caller's own)."""
+        m = _ROLE_ARN.fullmatch(self.role_arn or "")
+        return m.group("account") if m else None
+
+    @property
+    def label(self) -> str:
+        return self.region + (f"/{self.account}" if self.account else "")
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any], *, default_s3dir: str | None) -> DeployTarget:
+        """A ``targets`` item of ``[tool.aws_lambda_artifact_builder]``: region, role_arn, s3dir."""
+        unknown = sorted(set(raw) - {"region", "role_arn", "s3dir_lambda", "s3dir"})
+        if unknown:
+            raise LayerError(f"targets item {dict(raw)!r}: unknown keys {', '.join(unknown)} (known: region, role_arn, s3dir)")
+        s3dir = raw.get("s3dir_lambda") or raw.get("s3dir") or default_s3dir
+        if not isinstance(s3dir, str) or not isinstance(raw.get("region"), str):
+            raise LayerError(f"targets item {dict(raw)!r} needs a region and an s3dir (or a top-level s3dir_lambda)")
+        role = raw.get("role_arn") or None
+        return cls(region=raw["region"], s3dir_lambda=s3dir, role_arn=role if isinstance(role, str) else None)
+
+
+def expand_targets(regions: Sequence[str], role_arns: Sequence[str], s3dir: str) -> list[DeployTarget]:
+    """``--region`` × ``--role-arn`` (an empty role ARN is the caller's own account)."""
+    roles: Sequence[str | None] = [r or None for r in role_arns] or [None]
+    return [DeployTarget(region=region, s3dir_lambda=s3dir, role_arn=role) for role in roles for region in regions]
+
+
+# ---------------------------------------------------------------------------- credentials
+class _AssumedRole(CredentialProvider):
+    """botocore's own refreshing assume-role credentials, fed from the caller's credentials."""
+
+    METHOD = CANONICAL_NAME = "alab-assume-role"
+
+    def __init__(self, fetcher: AssumeRoleCredentialFetcher) -> None:
+        super().__init__()
+        self._fetcher = fetcher
+
+    def load(self) -> BotoCredentials:
+        return DeferredRefreshableCredentials(refresh_using=self._fetcher.fetch_credentials, method=self.METHOD)
+
+
+def _session(target: DeployTarget, role_arn: str, endpoint_url: str | None) -> boto3.session.Session:
+    base = boto3.session.Session(region_name=target.region)
+    source = base.get_credentials()
+    if source is None:
+        raise LayerError(f"target {target.label}: no AWS credentials to assume role {target.role_arn} with")
+    fetcher = AssumeRoleCredentialFetcher(
+        client_creator=functools.partial(base.client, region_name=target.region, endpoint_url=endpoint_url),
+        source_credentials=source,
+        role_arn=role_arn,
+        extra_args={"RoleSessionName": "alab-layer-deploy"},
+        cache={},  # in memory only: assumed credentials are never written anywhere
+    )
+    core = botocore.session.Session()
+    core.register_component("credential_provider", CredentialResolver([_AssumedRole(fetcher)]))
+    return boto3.session.Session(botocore_session=core, region_name=target.region)
+
+
+def target_clients(target: DeployTarget, endpoint_url: str | None = None) -> tuple[S3Client, LambdaClient]:
+    """S3 and Lambda clients in the target's region, as the target's role when it names one."""
+    if target.role_arn is None:
+        return make_clients(region=target.region, endpoint_url=endpoint_url)
+    session = _session(target, target.role_arn, endpoint_url)
+    return (
+        session.client("s3", endpoint_url=endpoint_url, config=_CONFIG),
+        session.client("lambda", endpoint_url=endpoint_url, config=_CONFIG),
+    )
+
+
+def _caller_account(region: str, endpoint_url: str | None) -> str:
+    sts = boto3.session.Session(region_name=region).client("sts", endpoint_url=endpoint_url, config=_CONFIG)
+    return str(sts.get_caller_identity()["Account"])
+
+
+def resolve_s3dir(target: DeployTarget, endpoint_url: str | None = None) -> str:
+    """The target's s3dir with ``{region}`` and ``{account}`` filled in, checked."""
+    s3dir = target.s3dir_lambda.replace("{region}", target.region)
+    if "{account}" in s3dir:
+        s3dir = s3dir.replace("{account}", target.account or _caller_account(target.region, endpoint_url))
+    return str(coerce_s3dir(s3dir).uri)
+
+
+def check_bucket_region(target: DeployTarget, s3dir: str, s3_client: S3Client) -> None:
+    """Lambda in one region cannot read a layer zip from a bucket in another: say so before any build."""
+    bucket = coerce_s3dir(s3dir).bucket
+    try:
+        location = s3_client.get_bucket_location(Bucket=bucket).get("LocationConstraint")
+    except (ClientError, BotoCoreError):
+        return  # not allowed to ask: the deploy's own S3 calls report a missing or denied bucket
+    region = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)
+    if region != target.region:
+        raise LayerError(
+            f"target {target.label}: bucket {bucket!r} of {s3dir} is in {region}, but Lambda in {target.region} "
+            f"reads layer zips only from a bucket in its own region: give each region its own bucket "
+            f"(e.g. s3dir 's3://my-layers-{{region}}/prefix/')"
+        )
+
+
+# ---------------------------------------------------------------------------- deploy
+@dataclasses.dataclass(frozen=True)
+class TargetOutcome:
+    target: DeployTarget
+    s3dir_lambda: str
+    deployment: LayerDeployment | None = None
+    #: Why this target failed (``""`` when it succeeded).
+    error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "region": self.target.region,
+            "role_arn": self.target.role_arn,
+            "s3dir_lambda": self.s3dir_lambda,
+            "deployment": self.deployment.to_dict() if self.deployment else None,
+            "error": self.error,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class MultiDeployment:
+    """What a deploy to several targets ended on, target by target."""
+
+    outcomes: tuple[TargetOutcome, ...]
+    #: Builds this process ran (0 when every target found its fingerprint recorded or stored).
+    builds: int
+
+    @property
+    def failed(self) -> tuple[TargetOutcome, ...]:
+        return tuple(o for o in self.outcomes if o.error)
+
+    def raise_for_failures(self) -> None:
+        if self.failed:
+            ok = len(self.outcomes) - len(self.failed)
+            lines = "; ".join(f"{o.target.label}: {o.error}" for o in self.failed)
+            raise LayerError(
+                f"{len(self.failed)} of {len(self.outcomes)} targets failed ({lines}); the other {ok} are "
+                f"deployed and recorded: rerun to finish only the failed ones"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"builds": self.builds, "targets": [o.to_dict() for o in self.outcomes]}
+
+
+def store_target_of(targets: Sequence[DeployTarget]) -> DeployTarget:
+    """Where the store lives when none is named: the same target whatever order runners list them in
+    (the caller's own account first, then by region), so a fleet shares one store and builds once."""
+    return min(targets, key=lambda t: (t.role_arn or "", t.region, t.s3dir_lambda))
+
+
+def deploy_layer_to_targets(
+    *,
+    targets: Sequence[DeployTarget],
+    from_store: bool = False,
+    store_target: DeployTarget | None = None,
+    endpoint_url: str | None = None,
+    verbose: bool = True,
+    printer: T_PRINTER = print,
+    **layer: Any,
+) -> MultiDeployment:
+    """``deploy_layer`` to every target side by side, sharing one artifact store; see the module.
+
+    ``layer`` holds ``deploy_layer``'s layer options (name, project, tool, …) without ``s3dir_lambda``
+    and the clients. ``from_store=True`` never builds: a fingerprint missing from the store fails.
+    The store is ``store_target``'s s3dir, by default :func:`store_target_of` the targets.
+    A failed target does not stop the others; see :meth:`MultiDeployment.raise_for_failures`.
+    """
+    from .inputs import resolve_layer_inputs
+    from .workflow import deploy_layer
+
+    if not targets:
+        raise LayerError("no deploy target: give at least one region (--region) or a targets list")
+    labels = [t.label for t in targets]
+    if len(set(zip(labels, [t.s3dir_lambda for t in targets]))) != len(targets):
+        raise LayerError(f"the same target is given twice: {', '.join(labels)}")
+    resolved = [(t, resolve_s3dir(t, endpoint_url), target_clients(t, endpoint_url)) for t in targets]
+    if len(resolved) > 1:  # a bad input fails once, not once per target
+        resolve_layer_inputs(
+            s3dir_lambda=resolved[0][1], **{k: v for k, v in layer.items() if k not in ("image", "container_runtime")}
+        )
+    home = store_target or store_target_of(targets)
+    home_s3dir = resolve_s3dir(home, endpoint_url)
+    home_s3 = next((c[0] for t, _, c in resolved if t == home), None) or target_clients(home, endpoint_url)[0]
+    store = ArtifactStore(
+        s3_client=home_s3, s3dir=home_s3dir, may_build=not from_store, printer=printer if verbose else (lambda _msg: None)
+    )
+
+    def one(target: DeployTarget, s3dir: str, clients: tuple[S3Client, LambdaClient]) -> TargetOutcome:
+        log = _prefixed(printer, target.label, True) if len(resolved) > 1 else printer
+        try:
+            check_bucket_region(target, s3dir, clients[0])
+            deployment = deploy_layer(
+                **layer, s3dir_lambda=s3dir, s3_client=clients[0], lambda_client=clients[1],
+                artifact_store=store, verbose=verbose, printer=log,
+            )
+        except Exception as e:  # noqa: BLE001 - one target's failure must not stop the others
+            if len(resolved) == 1:
+                raise
+            log(f"[target] failed: {e}")
+            return TargetOutcome(target=target, s3dir_lambda=s3dir, error=str(e))
+        return TargetOutcome(target=target, s3dir_lambda=s3dir, deployment=deployment)
+
+    with store, ThreadPoolExecutor(max_workers=min(len(resolved), 8), thread_name_prefix="alab-target") as pool:
+        outcomes = tuple(pool.map(lambda r: one(*r), resolved))
+    return MultiDeployment(outcomes=outcomes, builds=store.builds)
+
+
+def _prefixed(printer: T_PRINTER, label: str, verbose: bool) -> T_PRINTER:
+    if not verbose:
+        return lambda _msg: None
+    return lambda msg: printer(f"[{label}] {msg}")
+
+
+def push_layer_artifact(
+    *,
+    targets: Sequence[DeployTarget],
+    endpoint_url: str | None = None,
+    build_in: str = "local",
+    credentials: Any = None,
+    image: str | None = None,
+    container_runtime: str | None = None,
+    verbose: bool = True,
+    printer: T_PRINTER = print,
+    **layer: Any,
+) -> tuple[str, str, bool]:
+    """Build the layer into the store of ``targets`` unless it is there: ``(s3uri, CodeSha256, built)``.
+
+    The first half of the split "``alab layer push`` in one CI job, ``alab layer deploy --from-store`` in
+    another" (give both the same targets: the store is :func:`store_target_of` them); it never publishes.
+    ``layer`` holds the layer options as ``resolve_layer_inputs`` takes them.
+    """
+    target = store_target_of(targets)
+    from .inputs import resolve_layer_inputs
+    from .workflow import BuildSettings, _build_folder_lock, build_artifact
+
+    log: T_PRINTER = printer if verbose else (lambda _msg: None)
+    s3dir = resolve_s3dir(target, endpoint_url)
+    inputs = resolve_layer_inputs(s3dir_lambda=s3dir, build_in=build_in, credentials=credentials, **layer)
+    s3_client, _ = target_clients(target, endpoint_url)
+    with ArtifactStore(s3_client=s3_client, s3dir=s3dir, printer=log) as store:
+        settings = BuildSettings(build_in, credentials, image, container_runtime, verbose, printer)
+        build: Callable[[], Any] = functools.partial(build_artifact, inputs, settings)
+        artifact = obtain_from_store(
+            store, inputs.fingerprint, build=build, build_lock=functools.partial(_build_folder_lock, inputs, log), log=log
+        )
+        return str(artifact.s3path_zip.uri), artifact.code_sha256, store.builds > 0

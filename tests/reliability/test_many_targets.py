@@ -1,0 +1,315 @@
+"""Build once, publish everywhere: the artifact store, many regions and accounts, many runners.
+
+Against the moto server: regions are real moto regions, other accounts are reached through STS
+``AssumeRole`` (moto attributes what assumed credentials create to the role's account), runners
+are separate ``alab`` processes with their own build folders. Builds are counted from the
+``[build] installing`` progress line every build prints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from aws_lambda_artifact_builder.layer.foundation import LayerS3Layout
+from aws_lambda_artifact_builder.layer.store import ArtifactStore
+from aws_lambda_artifact_builder.layer.targets import DeployTarget, deploy_layer_to_targets, expand_targets
+from fault_proxy import FaultProxy, Rule
+from reliability_helpers import alab_argv
+
+LAYER = "multi-deps"
+REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
+ROLES = ("arn:aws:iam::111111111111:role/alab-deployer", "arn:aws:iam::222222222222:role/alab-deployer")
+BUILD_LINE = "[build] installing"
+
+
+def assumed(role_arn: str | None, region: str, service: str, endpoint_url: str) -> Any:
+    """A client as the role (or as the caller), the way a test looks into another account."""
+    if role_arn is None:
+        return boto3.client(service, region_name=region, endpoint_url=endpoint_url)
+    creds = boto3.client("sts", region_name=region, endpoint_url=endpoint_url).assume_role(
+        RoleArn=role_arn, RoleSessionName="test"
+    )["Credentials"]
+    return boto3.client(
+        service, region_name=region, endpoint_url=endpoint_url, aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"],
+    )
+
+
+def bucket_name(prefix: str, region: str, account: str | None = None) -> str:
+    return f"{prefix}-{account}-{region}" if account else f"{prefix}-{region}"
+
+
+def make_buckets(endpoint_url: str, prefix: str, roles: tuple[str | None, ...] = (None,)) -> None:
+    for role in roles:
+        account = role.split(":")[4] if role else None
+        for region in REGIONS:
+            s3 = assumed(role, region, "s3", endpoint_url)
+            kwargs: dict[str, Any] = {}
+            if region != "us-east-1":
+                kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+            s3.create_bucket(Bucket=bucket_name(prefix, region, account), **kwargs)
+
+
+def versions(role: str | None, region: str, endpoint_url: str) -> list[dict[str, Any]]:
+    client = assumed(role, region, "lambda", endpoint_url)
+    try:
+        listed = client.list_layer_versions(LayerName=LAYER)["LayerVersions"]
+    except client.exceptions.ResourceNotFoundException:
+        return []
+    found = [client.get_layer_version(LayerName=LAYER, VersionNumber=v["Version"]) for v in listed]
+    return [{k: v for k, v in item.items() if k != "ResponseMetadata"} for item in found]
+
+
+def runner_copy(project_copy: Any, tmp_path: Path, name: str) -> Path:
+    """One more build folder of the same locked project (another runner's checkout)."""
+    source = tmp_path / "project-pip"
+    if not source.exists():
+        project_copy("pip")
+    dest = tmp_path / name
+    shutil.copytree(source, dest, ignore=shutil.ignore_patterns("build", ".venv"))
+    return dest / "pyproject.toml"
+
+
+def layer_args(path: Path, credentials: Any) -> dict[str, Any]:
+    return dict(layer_name=LAYER, path_pyproject_toml=str(path), tool="pip", credentials=credentials)
+
+
+def test_one_lock_three_regions_two_accounts_six_versions_one_build(aws, project_copy, credentials):
+    make_buckets(aws.endpoint_url, "alab-acct", ROLES)
+    path = project_copy("pip")
+    env = dict(os.environ, ALAB_INDEX_PASSWORD=credentials.password)
+    common = (
+        "--project", str(path), "--layer-name", LAYER, "--tool", "pip", "--s3dir", "s3://alab-acct-{account}-{region}/apps/",
+        "--index-url", credentials.index_url, "--index-username", credentials.username, "--json",
+    )
+    first = subprocess.run(
+        alab_argv("layer", "deploy", *common, *[a for r in REGIONS for a in ("--region", r)],
+                  *[a for r in ROLES for a in ("--role-arn", r)]),
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert first.returncode == 0, first.stderr
+    result = json.loads(first.stdout)
+    assert len(result["targets"]) == 6 and all(t["deployment"]["published"] for t in result["targets"])
+    assert result["builds"] == 1 and first.stderr.count(BUILD_LINE) == 1, first.stderr
+
+    shas = set()
+    for role in ROLES:
+        account = role.split(":")[4]
+        for region in REGIONS:
+            found = versions(role, region, aws.endpoint_url)
+            assert len(found) == 1, (account, region, found)
+            assert f":{region}:{account}:" in found[0]["LayerVersionArn"]
+            shas.add(found[0]["Content"]["CodeSha256"])
+            s3 = assumed(role, region, "s3", aws.endpoint_url)
+            record = s3.head_object(Bucket=bucket_name("alab-acct", region, account), Key="apps/layer/last-requirements.txt")
+            assert record["Metadata"]["layer-version"] == "1"
+    assert len(shas) == 1, shas
+    fingerprint = result["targets"][0]["deployment"]["fingerprint"]
+    home = assumed(ROLES[0], REGIONS[2], "s3", aws.endpoint_url)  # ap-southeast-2 sorts first: the store
+    stored = home.get_object(Bucket=bucket_name("alab-acct", "ap-southeast-2", "111111111111"),
+                             Key=f"apps/layer/artifacts/{fingerprint}/layer.json")
+    assert json.loads(stored["Body"].read())["code_sha256"] == shas.pop()
+
+    # The same six targets declared in pyproject.toml: nothing to build, nothing to publish.
+    targets = "".join(
+        f'\n[[tool.aws_lambda_artifact_builder.targets]]\nregion = "{region}"\nrole_arn = "{role}"\n'
+        for role in ROLES for region in REGIONS
+    )
+    path.write_text(path.read_text() + "\n[tool.aws_lambda_artifact_builder]\n" + targets)
+    again = subprocess.run(alab_argv("layer", "deploy", *common), capture_output=True, text=True, env=env, timeout=600)
+    assert again.returncode == 0, again.stderr
+    rerun = json.loads(again.stdout)
+    assert rerun["builds"] == 0 and len(rerun["targets"]) == 6
+    assert not any(t["deployment"]["published"] for t in rerun["targets"])
+    assert all(len(versions(r, g, aws.endpoint_url)) == 1 for r in ROLES for g in REGIONS)
+
+
+def test_a_second_writer_of_a_fingerprint_is_harmless(aws, s3_client, tmp_path):
+    s3_client.create_bucket(Bucket="alab-writers")
+    fingerprint = "ab" * 32
+    zips = []
+    for i, content in enumerate((b"first build", b"second build")):
+        zips.append(tmp_path / f"{i}.zip")
+        zips[-1].write_bytes(content)
+    with ArtifactStore(s3_client=s3_client, s3dir="s3://alab-writers/apps/", printer=lambda _l: None) as one, \
+            ArtifactStore(s3_client=s3_client, s3dir="s3://alab-writers/apps/", printer=lambda _l: None) as two:
+        first = one.put(fingerprint, zips[0])
+        second = two.put(fingerprint, zips[1])  # lost the race: it uses what the first stored
+        assert second.code_sha256 == first.code_sha256 and second.path_local.read_bytes() == b"first build"
+    body = s3_client.get_object(Bucket="alab-writers", Key=f"apps/layer/artifacts/{fingerprint}/layer.zip")["Body"]
+    assert body.read() == b"first build"
+
+    # A writer that died between the zip and its description left an orphan: the next build replaces it.
+    orphan = "cd" * 32
+    s3_client.put_object(Bucket="alab-writers", Key=f"apps/layer/artifacts/{orphan}/layer.zip", Body=b"half",
+                         Metadata={"code-sha256": "x"})
+    with ArtifactStore(s3_client=s3_client, s3dir="s3://alab-writers/apps/", printer=lambda _l: None) as three:
+        assert three.fetch(orphan) is None
+        stored = three.put(orphan, zips[1])
+    with ArtifactStore(s3_client=s3_client, s3dir="s3://alab-writers/apps/", printer=lambda _l: None) as four:
+        found = four.fetch(orphan)
+        assert found is not None and found.code_sha256 == stored.code_sha256
+        assert found.path_local.read_bytes() == b"second build"
+
+
+def test_eight_runners_three_regions_at_once_build_once_and_publish_three_versions(aws, project_copy, credentials, tmp_path):
+    make_buckets(aws.endpoint_url, "alab-race")
+    env = dict(os.environ, ALAB_INDEX_PASSWORD=credentials.password)
+    procs = []
+    for i in range(8):
+        path = runner_copy(project_copy, tmp_path, f"runner-{i}")
+        regions = REGIONS[i % 3:] + REGIONS[: i % 3]  # each runner starts with another region
+        argv = alab_argv(
+            "layer", "deploy", "--project", str(path), "--layer-name", LAYER, "--tool", "pip",
+            "--s3dir", "s3://alab-race-{region}/apps/", "--index-url", credentials.index_url,
+            "--index-username", credentials.username, "--json",
+            *[arg for region in regions for arg in ("--region", region)],
+        )
+        procs.append(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
+    outputs = [p.communicate(timeout=600) for p in procs]
+    for p, (out, err) in zip(procs, outputs):
+        assert p.returncode == 0, err
+    builds = sum(err.count(BUILD_LINE) for _, err in outputs)
+    assert builds == 1, "\n=====\n".join(err for _, err in outputs)
+
+    s3 = boto3.client("s3", endpoint_url=aws.endpoint_url)
+    stored = [
+        f"{bucket_name('alab-race', region)}/{o['Key']}" for region in REGIONS
+        for o in s3.list_objects_v2(Bucket=bucket_name("alab-race", region), Prefix="apps/layer/artifacts/").get("Contents", [])
+    ]
+    assert len([key for key in stored if key.endswith("/layer.zip")]) == 1, stored  # one store, whatever the order
+    published = {region: versions(None, region, aws.endpoint_url) for region in REGIONS}
+    assert all(len(v) == 1 for v in published.values()), published
+    assert len({v[0]["Content"]["CodeSha256"] for v in published.values()}) == 1
+    for out, _ in outputs:  # every runner converged on the same three versions
+        arns = {t["region"]: t["deployment"]["layer_version_arn"] for t in json.loads(out)["targets"]}
+        assert arns == {region: published[region][0]["LayerVersionArn"] for region in REGIONS}
+
+
+def test_one_region_failing_midway_then_rerun_finishes_only_that_region(aws, project_copy, credentials):
+    make_buckets(aws.endpoint_url, "alab-fault")
+    failing = REGIONS[2]
+    targets = expand_targets(REGIONS, [], "s3://alab-fault-{region}/apps/")
+    path = project_copy("pip")
+    proxy = FaultProxy(aws.endpoint_url)
+    # Staging the zip in the failing region's bucket never gets an answer back (copy and upload alike).
+    proxy.add(Rule("PUT", rf"^/{bucket_name('alab-fault', failing)}/apps/layer/layer\.zip", "drop", times=1000))
+    lines: list[str] = []
+    try:
+        first = deploy_layer_to_targets(
+            targets=targets, endpoint_url=proxy.url, printer=lines.append, **layer_args(path, credentials)
+        )
+    finally:
+        proxy.close()
+    assert [o.target.region for o in first.failed] == [failing], "\n".join(lines)
+    assert first.builds == 1
+    with pytest.raises(Exception, match="rerun to finish only the failed ones"):
+        first.raise_for_failures()
+    before = {region: versions(None, region, aws.endpoint_url) for region in REGIONS}
+    assert [len(before[r]) for r in REGIONS] == [1, 1, 0]
+
+    lines = []
+    rerun = deploy_layer_to_targets(targets=targets, printer=lines.append, **layer_args(path, credentials))
+    rerun.raise_for_failures()
+    assert rerun.builds == 0 and not any(BUILD_LINE in line for line in lines), "\n".join(lines)
+    by_region = {o.target.region: o.deployment for o in rerun.outcomes}
+    assert by_region[failing].published
+    assert not by_region[REGIONS[0]].published and not by_region[REGIONS[1]].published
+    after = {region: versions(None, region, aws.endpoint_url) for region in REGIONS}
+    assert after[REGIONS[0]] == before[REGIONS[0]] and after[REGIONS[1]] == before[REGIONS[1]]
+    assert len({v[0]["Content"]["CodeSha256"] for v in after.values()}) == 1
+
+
+def test_tampered_stored_artifact_is_refused_and_rebuilt_never_published(aws, project_copy, credentials, s3_client):
+    make_buckets(aws.endpoint_url, "alab-tamper")
+    path = project_copy("pip")
+    home = DeployTarget(region=REGIONS[2], s3dir_lambda="s3://alab-tamper-{region}/apps/")  # sorts first: the store
+    first = deploy_layer_to_targets(targets=[home], printer=lambda _l: None, **layer_args(path, credentials))
+    first.raise_for_failures()
+    deployed = first.outcomes[0].deployment
+    layout = LayerS3Layout(s3dir_lambda="s3://alab-tamper-ap-southeast-2/apps/")
+    key = layout.get_s3path_artifact_zip(deployed.fingerprint).key
+    original = s3_client.head_object(Bucket="alab-tamper-ap-southeast-2", Key=key)
+    # A writer keeps the metadata (it claims the old CodeSha256) but swaps the bytes.
+    s3_client.put_object(Bucket="alab-tamper-ap-southeast-2", Key=key, Body=b"PK\x05\x06" + b"\0" * 18, Metadata=original["Metadata"])
+
+    lines: list[str] = []
+    second = deploy_layer_to_targets(
+        targets=[home, DeployTarget(region=REGIONS[1], s3dir_lambda="s3://alab-tamper-{region}/apps/")],
+        printer=lines.append, **layer_args(path, credentials),
+    )
+    second.raise_for_failures()
+    assert any("[store] refused" in line for line in lines), "\n".join(lines)
+    assert second.builds == 1
+    new = versions(None, REGIONS[1], aws.endpoint_url)
+    assert len(new) == 1 and new[0]["Content"]["CodeSha256"] == deployed.code_sha256
+    restored = s3_client.head_object(Bucket="alab-tamper-ap-southeast-2", Key=key)
+    assert restored["Metadata"]["code-sha256"] == deployed.code_sha256 and restored["ContentLength"] > 22
+
+
+def test_push_in_one_job_then_deploy_from_store_in_another_never_builds(aws, project_copy, credentials, tmp_path):
+    make_buckets(aws.endpoint_url, "alab-split")
+    env = dict(os.environ, ALAB_INDEX_PASSWORD=credentials.password)
+    # push and deploy name the same targets, so they agree on where the store is
+    common = (
+        "--layer-name", LAYER, "--tool", "pip", "--s3dir", "s3://alab-split-{region}/apps/",
+        "--region", REGIONS[0], "--region", REGIONS[1],
+    )
+    missing = subprocess.run(
+        alab_argv("layer", "deploy", "--project", str(runner_copy(project_copy, tmp_path, "job-0")), *common, "--from-store"),
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert missing.returncode == 1 and "not in the artifact store" in missing.stderr, missing.stderr
+    assert BUILD_LINE not in missing.stderr
+
+    push = subprocess.run(
+        alab_argv(
+            "layer", "push", "--project", str(runner_copy(project_copy, tmp_path, "job-1")), *common,
+            "--index-url", credentials.index_url, "--index-username", credentials.username, "--json",
+        ),
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert push.returncode == 0, push.stderr
+    pushed = json.loads(push.stdout)
+    assert pushed["built"] is True and push.stderr.count(BUILD_LINE) == 1
+    assert versions(None, REGIONS[0], aws.endpoint_url) == []  # push never publishes
+
+    deploy = subprocess.run(
+        alab_argv(
+            "layer", "deploy", "--project", str(runner_copy(project_copy, tmp_path, "job-2")), *common,
+            "--from-store", "--json",
+        ),
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert deploy.returncode == 0, deploy.stderr
+    assert BUILD_LINE not in deploy.stderr
+    for region in REGIONS[:2]:
+        found = versions(None, region, aws.endpoint_url)
+        assert len(found) == 1 and found[0]["Content"]["CodeSha256"] == pushed["code_sha256"]
+
+
+def test_a_stored_zip_replaced_after_its_check_is_not_copied_the_checked_bytes_are_uploaded(aws, s3_client, tmp_path):
+    s3_client.create_bucket(Bucket="alab-stage")
+    fingerprint = "ef" * 32
+    path = tmp_path / "layer.zip"
+    path.write_bytes(b"checked bytes")
+    lines: list[str] = []
+    with ArtifactStore(s3_client=s3_client, s3dir="s3://alab-stage/apps/", printer=lines.append) as store:
+        stored = store.put(fingerprint, path)
+        first = LayerS3Layout(s3dir_lambda="s3://alab-stage/first/").s3path_temp_layer_zip
+        store.stage(stored, s3_client=s3_client, s3path=first, metadata={}, log=lines.append)
+        assert lines[-1].startswith("[store] copied"), lines  # server-side while the stored zip is the checked one
+        # Replaced between the check and the copy: the copy names the checked ETag, so it must not go through.
+        s3_client.put_object(Bucket="alab-stage", Key=stored.s3path_zip.key, Body=b"swapped")
+        staging = LayerS3Layout(s3dir_lambda="s3://alab-stage/other/").s3path_temp_layer_zip
+        store.stage(stored, s3_client=s3_client, s3path=staging, metadata={"fingerprint": fingerprint}, log=lines.append)
+    assert s3_client.get_object(Bucket="alab-stage", Key=staging.key)["Body"].read() == b"checked bytes"
+    assert any("changed after it was checked; uploading the checked copy" in line for line in lines), lines

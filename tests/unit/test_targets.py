@@ -1,0 +1,66 @@
+"""Deploy targets without AWS: validation, the region × account product, placeholders, the store's place."""
+
+from __future__ import annotations
+
+import pytest
+
+from aws_lambda_artifact_builder.errors import LayerError
+from aws_lambda_artifact_builder.layer.foundation import LayerS3Layout
+from aws_lambda_artifact_builder.layer.targets import DeployTarget, expand_targets, resolve_s3dir, store_target_of
+
+ROLE_A = "arn:aws:iam::111111111111:role/deployer"
+ROLE_B = "arn:aws:iam::222222222222:role/path/deployer"
+
+
+def test_regions_times_roles_with_an_empty_role_as_the_callers_account():
+    targets = expand_targets(["us-east-1", "eu-west-1"], [ROLE_A, ""], "s3://b-{region}/p/")
+    assert [(t.region, t.role_arn) for t in targets] == [
+        ("us-east-1", ROLE_A), ("eu-west-1", ROLE_A), ("us-east-1", None), ("eu-west-1", None),
+    ]
+    assert [t.label for t in targets[:1]] == ["us-east-1/111111111111"]
+    assert expand_targets(["us-east-1"], [], "s3://b/p/")[0].role_arn is None
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(region="mars-1", s3dir_lambda="s3://b/p/"), "is not an AWS region"),
+        (dict(region="us-east-1", s3dir_lambda="s3://b/p/", role_arn="arn:aws:iam::1:role/x"), "is not an IAM role ARN"),
+        (dict(region="us-east-1", s3dir_lambda="s3://b/p/", role_arn="arn:aws:iam::111111111111:user/x"), "is not an IAM role"),
+    ],
+)
+def test_a_bad_target_is_named(kwargs, message):
+    with pytest.raises(LayerError, match=message):
+        DeployTarget(**kwargs)
+
+
+def test_placeholders_are_filled_per_target_and_the_result_checked():
+    target = DeployTarget(region="eu-west-1", s3dir_lambda="s3://layers-{account}-{region}/app/", role_arn=ROLE_B)
+    assert resolve_s3dir(target) == "s3://layers-222222222222-eu-west-1/app/"
+    with pytest.raises(LayerError, match="not a directory"):
+        resolve_s3dir(DeployTarget(region="eu-west-1", s3dir_lambda="s3://layers-{region}/app"))
+
+
+def test_the_store_is_the_same_target_whatever_the_order():
+    targets = expand_targets(["us-east-1", "eu-west-1", "ap-southeast-2"], [ROLE_A, ""], "s3://b-{region}/p/")
+    chosen = {store_target_of(order) for order in (targets, targets[::-1], targets[2:] + targets[:2])}
+    assert chosen == {DeployTarget(region="ap-southeast-2", s3dir_lambda="s3://b-{region}/p/")}
+
+
+def test_a_targets_table_item():
+    item = DeployTarget.from_mapping({"region": "eu-west-1", "role_arn": ROLE_A}, default_s3dir="s3://b-{region}/p/")
+    assert item == DeployTarget(region="eu-west-1", s3dir_lambda="s3://b-{region}/p/", role_arn=ROLE_A)
+    with pytest.raises(LayerError, match="unknown keys bucket"):
+        DeployTarget.from_mapping({"region": "eu-west-1", "bucket": "x"}, default_s3dir="s3://b/p/")
+    with pytest.raises(LayerError, match="needs a region and an s3dir"):
+        DeployTarget.from_mapping({"region": "eu-west-1"}, default_s3dir=None)
+
+
+def test_store_keys_sit_below_the_layer_folder_by_fingerprint():
+    layout = LayerS3Layout(s3dir_lambda="s3://bkt/app/")
+    fingerprint = "0f" * 32
+    assert layout.get_s3path_artifact_zip(fingerprint).uri == f"s3://bkt/app/layer/artifacts/{fingerprint}/layer.zip"
+    assert layout.get_s3path_artifact_info(fingerprint).uri == f"s3://bkt/app/layer/artifacts/{fingerprint}/layer.json"
+    assert layout.get_s3path_build_claim(fingerprint).key == f"app/layer/artifacts/{fingerprint}/build-claim.json"
+    with pytest.raises(LayerError, match="not a sha256 hex digest"):
+        layout.get_s3path_artifact_zip("../../x")
