@@ -270,6 +270,44 @@ def test_ctrl_c_removes_the_running_container(
     assert list_build_containers(engine, path_pyproject.parent) == []
 
 
+def test_a_process_killed_during_a_build_leaves_no_container(
+    engine: ContainerEngine, container_image: str, container_cache: Path, project_copy
+):
+    """The agent's input closes with the process: it stops the running build (pip waiting on a hanging
+    index, which would wait minutes for its timeouts) and the engine removes the container."""
+    path_pyproject = project_copy("pip")
+    index = HangingIndex()
+    script = textwrap.dedent(
+        f"""
+        from aws_lambda_artifact_builder.api import Credentials, build_layer_artifacts_in_container
+        build_layer_artifacts_in_container(
+            tool="pip", path_pyproject_toml={str(path_pyproject)!r}, python_version={PYTHON!r},
+            architecture={ARCH!r}, image={container_image!r}, container_runtime={engine.runtime!r},
+            dir_cache={str(container_cache)!r},
+            credentials=Credentials(index_name="hang", index_url="http://127.0.0.1:{index.port}/simple/",
+                                    username="u", password="p"),
+        )
+        """
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not index.held and time.monotonic() < deadline and child.poll() is None:
+            time.sleep(0.1)
+        assert index.held, "pip in the container never reached the index"
+        assert list_build_containers(engine, path_pyproject.parent)
+        child.kill()
+        child.wait()
+        deadline = time.monotonic() + 45  # pip alone would wait 15 s per try, 6 tries
+        while list_build_containers(engine, path_pyproject.parent) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert list_build_containers(engine, path_pyproject.parent) == []
+    finally:
+        if child.poll() is None:
+            child.kill()
+        index.close()
+
+
 @pytest.mark.parametrize("end", ["exit", "SIGKILL"])
 def test_the_kept_container_ends_with_the_process(
     end: str, engine: ContainerEngine, container_image: str, container_cache: Path, project_copy, credentials: Credentials

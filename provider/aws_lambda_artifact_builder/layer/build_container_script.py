@@ -29,6 +29,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -162,19 +163,28 @@ def main(path_plan: str, environ: dict[str, str] | None = None) -> int:
     return 0
 
 
+def serve(request: dict[str, Any]) -> None:
+    """One build of the agent, ending with its exit line."""
+    environ = {**os.environ, **request["env"]}
+    try:
+        code = main(request["plan"], environ)
+    except Exception as e:  # noqa: BLE001 - the host must get its exit line whatever happened
+        print(f"{ERROR_PREFIX}the build script failed: {type(e).__name__}: {e}", flush=True)
+        code = 1
+    sys.stderr.flush()
+    print(f"{request['token']} exit {code}", flush=True)
+
+
 def agent() -> int:
-    """Serve builds read from standard input, one at a time, until it closes (see the module docstring)."""
+    """Serve builds read from standard input until it closes (see the module docstring).
+
+    Each build runs in a thread while this one keeps reading, so that the input closing in the middle
+    of a build (the host was killed) ends the agent at once, and the container with its processes.
+    The host sends the next build only after the last one's exit line.
+    """
     os.dup2(1, 2)  # one stream, so that an error line cannot overtake the exit line
     for line in sys.stdin:
-        request = json.loads(line)
-        environ = {**os.environ, **request["env"]}
-        try:
-            code = main(request["plan"], environ)
-        except Exception as e:  # noqa: BLE001 - the host must get its exit line whatever happened
-            print(f"{ERROR_PREFIX}the build script failed: {type(e).__name__}: {e}", flush=True)
-            code = 1
-        sys.stderr.flush()
-        print(f"{request['token']} exit {code}", flush=True)
+        threading.Thread(target=serve, args=(json.loads(line),), daemon=True).start()
     return 0
 
 
