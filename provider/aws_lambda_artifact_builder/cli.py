@@ -33,7 +33,7 @@ from .layer.foundation import Credentials
 from .constants import DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN, DEFAULT_PYTHON_VERSION, LayerBuildToolEnum
 from .layer.spec import SPEC_CLASSES, SpecField, core_kwargs, spec_fields
 from .terraform_provider.install import add_terraform_commands
-from .cli_targets import add_push_command, add_target_arguments, deploy_to_targets  # [store]
+from .cli_targets import add_push_command, add_target_arguments, cmd_layer_push, deploy_to_targets  # [store]
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -314,6 +314,8 @@ def _build_folder_held(path_pyproject_toml: Path, *, wait: bool) -> Iterator[Pat
 
 def cmd_layer_build(args: argparse.Namespace, out: Any, err: Any) -> int:
     """Build and package the layer as a deploy would, and report its size; no AWS request at all."""
+    if args.push:  # [store] the build half of a build/deploy split, as `alab layer push`
+        return cmd_layer_push(args, out, err)
     from .layer.evidence import write_local_sbom
     from .layer.inputs import local_fingerprint
     from .layer.package import create_layer_zip_file
@@ -549,6 +551,11 @@ def add_layer_commands(layer_commands: Any, add_layer_options: Any) -> None:
     )
     add_layer_options(build)
     build.add_argument("--quiet", action="store_true", help="no progress output")
+    build.add_argument(
+        "--push", action="store_true",
+        help="store the zip in the targets' artifact store instead (as `alab layer push`; needs AWS), "
+        "for a later `alab layer deploy --from-store`",
+    )
     build.set_defaults(handler=cmd_layer_build)
 
     listing = layer_commands.add_parser("list", help="the published versions the S3 records hold")

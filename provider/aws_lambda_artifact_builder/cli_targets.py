@@ -138,17 +138,7 @@ def cmd_layer_push(args: argparse.Namespace, out: Any, err: Any) -> int:
 
 def add_push_command(layer_commands: Any, add_layer_options: Callable[[argparse.ArgumentParser], None]) -> None:
     """``alab layer push``: what ``alab layer build --push`` does (the build half of build/deploy split)."""
-    from .cli import DEFAULT_PASSWORD_ENV
-
     push = layer_commands.add_parser("push", help="build the layer into the artifact store unless it is there")
     add_layer_options(push)
-    push.add_argument("--index-name", dest="index_name", help="name of the private index (default: private)")
-    push.add_argument("--index-url", dest="index_url", help="private index URL, without login")
-    push.add_argument("--index-username", dest="index_username")
-    push.add_argument(
-        "--index-password-env", dest="index_password_env", metavar="VAR",
-        help=f"environment variable holding the index password (default: {DEFAULT_PASSWORD_ENV})",
-    )
-    push.add_argument("--credentials-file", dest="credentials_file", help="Credentials JSON file (mode 0600)")
     push.add_argument("--quiet", action="store_true", help="no progress output")
     push.set_defaults(handler=cmd_layer_push)

@@ -255,7 +255,7 @@ def test_tampered_stored_artifact_is_refused_and_rebuilt_never_published(aws, pr
     assert restored["Metadata"]["code-sha256"] == deployed.code_sha256 and restored["ContentLength"] > 22
 
 
-def test_push_in_one_job_then_deploy_from_store_in_another_never_builds(aws, project_copy, credentials, tmp_path):
+def test_build_push_in_one_job_then_deploy_from_store_in_another_never_builds(aws, project_copy, credentials, tmp_path):
     make_buckets(aws.endpoint_url, "alab-split")
     env = dict(os.environ, ALAB_INDEX_PASSWORD=credentials.password)
     # push and deploy name the same targets, so they agree on where the store is
@@ -272,7 +272,7 @@ def test_push_in_one_job_then_deploy_from_store_in_another_never_builds(aws, pro
 
     push = subprocess.run(
         alab_argv(
-            "layer", "push", "--project", str(runner_copy(project_copy, tmp_path, "job-1")), *common,
+            "layer", "build", "--push", "--project", str(runner_copy(project_copy, tmp_path, "job-1")), *common,
             "--index-url", credentials.index_url, "--index-username", credentials.username, "--json",
         ),
         capture_output=True, text=True, env=env, timeout=300,
