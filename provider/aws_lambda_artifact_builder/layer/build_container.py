@@ -32,6 +32,7 @@ from packaging.tags import parse_tag
 
 from ..constants import DEFAULT_ARCHITECTURE, DEFAULT_PYTHON_VERSION, LayerBuildToolEnum
 from ..errors import LayerError
+from ..progress import count_installer_line
 from ..typehint import T_PRINTER
 from .build import (
     ERROR_TAIL_LINES,
@@ -563,7 +564,7 @@ def run_in_container(
 ) -> None:
     """Run the build container, streaming its masked output, and remove it whatever happens (Ctrl-C too)."""
     argv = run.argv()
-    logger.log(f"--- build container {run.name}: {shlex.join(argv)}")
+    logger.debug(f"--- build container {run.name}: {shlex.join(argv)}")
     tail: deque[str] = deque(maxlen=ERROR_TAIL_LINES)
     proc = subprocess.Popen(
         argv,
@@ -579,7 +580,8 @@ def run_in_container(
     try:
         for raw in proc.stdout:
             line = mask_secrets(raw.rstrip("\n"), credentials)
-            logger.log(line)
+            logger.debug(line)
+            count_installer_line(line)
             tail.append(line)
         proc.wait()
         finished = True
@@ -649,9 +651,9 @@ def build_layer_artifacts_in_container(
     layout.path_private_repository_credentials_in_local.unlink(missing_ok=True)
     layout.clean(skip_prompt=True)
     layout.mkdirs()
-    layout.copy_pyproject_toml(printer=logger.log)
-    layout.copy_file(manifest.path, layout.dir_repo / manifest.path.name, printer=logger.log)
-    layout.copy_build_script(PATH_SCRIPT_SOURCE, printer=logger.log)
+    layout.copy_pyproject_toml(printer=logger.debug)
+    layout.copy_file(manifest.path, layout.dir_repo / manifest.path.name, printer=logger.debug)
+    layout.copy_build_script(PATH_SCRIPT_SOURCE, printer=logger.debug)
     build_id = uuid.uuid4().hex
     remove_stale_staging(dir_cache, time.time())
     dir_staging, dir_staging_in_container = staging_dir(dir_cache, build_id)

@@ -20,7 +20,6 @@ import functools
 import os
 import queue
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, wait
 from pathlib import Path
@@ -31,6 +30,7 @@ from s3pathlib.api import S3Path
 
 from ..constants import DEFAULT_PYTHON_VERSION, DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN
 from ..errors import LayerError
+from ..progress import Stage, human_size, printer_adapter
 from ..typehint import T_PRINTER
 from .claim import DeployClaim
 from .clients import resolve_clients
@@ -640,8 +640,10 @@ def _build_and_package(
     log: T_PRINTER,
 ) -> LayerZipInfo:
     """Build the locked runtime set into ``python/`` and zip it (size-checked before writing)."""
-    started = time.monotonic()
+    from .build import pins_for_manifest
+
     log(f"[build] installing {inputs.manifest.name} for {inputs.target.runtime} {inputs.target.architecture} ({build_in})")
+    install = Stage("install", total=len(pins_for_manifest(inputs.manifest)))
     common: dict[str, Any] = dict(
         tool=inputs.tool,
         path_pyproject_toml=inputs.path_layout.path_pyproject_toml,
@@ -651,28 +653,31 @@ def _build_and_package(
         verbose=verbose,
         printer=printer,
     )
-    if build_in == "local":
-        from .build import build_layer_artifacts_in_local
+    with install:
+        if build_in == "local":
+            from .build import build_layer_artifacts_in_local
 
-        build_layer_artifacts_in_local(skip_prompt=True, **common)
-    else:
-        from .build_container import build_layer_artifacts_in_container
+            build_layer_artifacts_in_local(skip_prompt=True, **common)
+        else:
+            from .build_container import build_layer_artifacts_in_container
 
-        build_layer_artifacts_in_container(image=image, container_runtime=container_runtime, **common)
-    log(f"[build] done in {time.monotonic() - started:.1f}s")
-    started = time.monotonic()
-    info = create_layer_zip_file(
-        path_pyproject_toml=inputs.path_layout.path_pyproject_toml,
-        ignore_packages=inputs.ignore_packages,
-        options=inputs.packaging_options,
-        python_version=inputs.target.python_version,
-        verbose=verbose,
-        printer=printer,
-    )
-    log(
-        f"[package] {info.path.name}: {info.zipped_size / 1e6:.1f} MB zipped, "
-        f"{info.unzipped_size / 1e6:.1f} MB unzipped, in {time.monotonic() - started:.1f}s"
-    )
+            build_layer_artifacts_in_container(image=image, container_runtime=container_runtime, **common)
+        install.finish(
+            f"{install.total} packages for {inputs.target.runtime} {inputs.target.architecture} ({build_in})"
+        )
+    with Stage("package", unit="bytes") as package:
+        info = create_layer_zip_file(
+            path_pyproject_toml=inputs.path_layout.path_pyproject_toml,
+            ignore_packages=inputs.ignore_packages,
+            options=inputs.packaging_options,
+            python_version=inputs.target.python_version,
+            verbose=verbose,
+            printer=printer,
+        )
+        package.finish(
+            f"{info.path.name} {human_size(info.zipped_size)} ({human_size(info.unzipped_size)} unzipped, "
+            f"{info.file_count:,d} files)"
+        )
     return info
 
 
@@ -737,7 +742,7 @@ def deploy_layer(
     printer: T_PRINTER = print,
 ) -> LayerDeployment:
     """Publish a new layer version if and only if the fingerprint recorded in S3 differs; see the module."""
-    log: T_PRINTER = printer if verbose else (lambda _msg: None)
+    log = printer_adapter(verbose, printer, "deploy")
     inputs = resolve_layer_inputs(
         layer_name=layer_name,
         path_pyproject_toml=path_pyproject_toml,
@@ -768,15 +773,17 @@ def deploy_layer(
         purpose=f"layer {inputs.layer_name} fingerprint {inputs.fingerprint[:12]}",
         printer=log,
     )
-    plan = _plan(inputs, s3_client, lambda_client)
-    if not plan.changed:
-        stale = _in_background(claim.remove_if_stale)  # a crashed run's claim, side by side with the check
-        plan = _verified(plan, inputs, lambda_client)
-        try:
-            stale.result()
-        except (LayerError, ClientError, BotoCoreError) as e:
-            log(f"[claim] could not remove a stale claim ({e}); it is taken over by the next changed deploy")
-    log(f"[plan] {plan.reason}")
+    with Stage("plan") as plan_stage:
+        plan = _plan(inputs, s3_client, lambda_client)
+        if not plan.changed:
+            stale = _in_background(claim.remove_if_stale)  # a crashed run's claim, side by side with the check
+            plan = _verified(plan, inputs, lambda_client)
+            try:
+                stale.result()
+            except (LayerError, ClientError, BotoCoreError) as e:
+                log(f"[claim] could not remove a stale claim ({e}); it is taken over by the next changed deploy")
+        log(f"[plan] {plan.reason}")
+        plan_stage.finish(f"{'change' if plan.changed else 'no change'}: {plan.reason}")
     if not plan.changed:
         assert plan.record is not None
         return finish(plan.record, published=False, adopted=False)
@@ -800,6 +807,8 @@ def deploy_layer(
         adopted = found is not None
         if found is not None:
             log(f"[publish] adopting version {found.version}, published earlier with this fingerprint")
+            with Stage("publish") as publish_stage:
+                publish_stage.finish(f"adopted version {found.version}, published earlier with this fingerprint")
         else:
             with _build_folder_lock(inputs, log):
                 zip_info = _build_and_package(
@@ -822,21 +831,25 @@ def deploy_layer(
                     printer=printer,
                 )
             claim.ensure_held()
-            write_publish_intent(s3_client=s3_client, inputs=inputs, code_sha256=zip_info.code_sha256)
-            found = publish_staged_zip(
-                lambda_client=lambda_client,
-                layer_name=inputs.layer_name,
-                s3path_zip=inputs.s3_layout.s3path_temp_layer_zip,
-                target=inputs.target,
-                fingerprint=inputs.fingerprint,
-                code_sha256=zip_info.code_sha256,
-                printer=log,
-            )
+            with Stage("publish") as publish_stage:
+                write_publish_intent(s3_client=s3_client, inputs=inputs, code_sha256=zip_info.code_sha256)
+                found = publish_staged_zip(
+                    lambda_client=lambda_client,
+                    layer_name=inputs.layer_name,
+                    s3path_zip=inputs.s3_layout.s3path_temp_layer_zip,
+                    target=inputs.target,
+                    fingerprint=inputs.fingerprint,
+                    code_sha256=zip_info.code_sha256,
+                    printer=log,
+                )
+                publish_stage.finish(f"version {found.version} ({found.layer_version_arn})")
         claim.ensure_held()
-        record = make_record(published=found, inputs=inputs)
-        record_layer_version(
-            s3_client=s3_client, inputs=inputs, record=record, expected_etag=plan.record_etag, printer=log
-        )
+        with Stage("record") as record_stage:
+            record = make_record(published=found, inputs=inputs)
+            record_layer_version(
+                s3_client=s3_client, inputs=inputs, record=record, expected_etag=plan.record_etag, printer=log
+            )
+            record_stage.finish(f"version {record.layer_version} at {record.s3uri_manifest}")
         clear_publish_intent(s3_client=s3_client, inputs=inputs)
         if not adopted:
             clear_staged_zip(s3_client=s3_client, s3_layout=inputs.s3_layout)
