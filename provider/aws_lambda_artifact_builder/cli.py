@@ -23,7 +23,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import LayerError, aws_error, redact
+from .console import ConsoleOutput
+from .errors import LayerError, aws_error, iam_action, redact
 from .layer.clients import make_clients
 from .errors import mask_url_credentials
 from .layer.foundation import Credentials
@@ -235,13 +236,7 @@ def cmd_layer_deploy(args: argparse.Namespace, out: Any, err: Any) -> int:
     settings = resolve_settings(args)
     credentials = _credentials(settings)
     args._secret = credentials.password if credentials else None
-    deployment = deploy_layer(
-        **_common(settings, deploy=True),
-        **_clients(settings, args),
-        credentials=credentials,
-        verbose=not args.quiet,
-        printer=lambda line: print(line, file=err, flush=True),
-    )
+    deployment = deploy_layer(**_common(settings, deploy=True), **_clients(settings, args), credentials=credentials)
     if args.json:
         print(json.dumps(deployment.to_dict(), indent=2), file=out)
     else:
@@ -290,6 +285,16 @@ def _add_layer_options(p: argparse.ArgumentParser, command: str, classes: Iterab
     p.add_argument("--region", help="AWS region (default: boto3's)")
     p.add_argument("--endpoint-url", help="AWS endpoint (default: boto3's, e.g. AWS_ENDPOINT_URL)")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    add_output_options(p)
+
+
+def add_output_options(p: argparse.ArgumentParser) -> None:
+    """``-v`` and ``--quiet`` for a command (also accepted before it: ``alab -v layer deploy``)."""
+    p.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+        help="also show the installer's command and output and every step's detail",
+    )
+    p.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help="only warnings and errors")
 
 
 def build_parser(classes: Iterable[type] = SPEC_CLASSES) -> argparse.ArgumentParser:
@@ -297,6 +302,7 @@ def build_parser(classes: Iterable[type] = SPEC_CLASSES) -> argparse.ArgumentPar
     classes = tuple(classes)
     parser = _Parser(prog="alab", description="Build and publish AWS Lambda dependency layers.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_output_options(parser)
     parser.add_argument("--version", action="version", version=f"alab {_package_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     layer = commands.add_parser("layer", help="plan or deploy a dependency layer")
@@ -319,7 +325,6 @@ def build_parser(classes: Iterable[type] = SPEC_CLASSES) -> argparse.ArgumentPar
         help=f"environment variable holding the index password (default: {DEFAULT_PASSWORD_ENV})",
     )
     deploy.add_argument("--credentials-file", dest="credentials_file", help="Credentials JSON file (mode 0600)")
-    deploy.add_argument("--quiet", action="store_true", help="no progress output")
     deploy.set_defaults(handler=cmd_layer_deploy)
     add_terraform_commands(commands)
     return parser
@@ -331,21 +336,26 @@ def _one_line(message: str, secret: str | None) -> str:
 
 
 def _user_error(error: Exception) -> Exception:
-    """botocore's own failures (no credentials, no region, an AWS refusal) as one line naming the fix."""
+    """botocore's own failures (no credentials, no region, expired, a refusal) as one line naming the fix."""
     if isinstance(error, (ClientError, BotoCoreError)):
-        operation = getattr(error, "operation_name", None) or "an AWS call"
-        return aws_error(error, operation=operation, what="AWS")
+        action = iam_action(error)
+        return aws_error(error, operation=action, what=f"AWS call {action} failed")
     return error
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not hasattr(args, "quiet"):
-        args.quiet = False
     args._secret = None
+    output = ConsoleOutput(
+        sys.stderr,
+        verbose=getattr(args, "verbose", False),
+        quiet=getattr(args, "quiet", False),
+        secrets=lambda: [args._secret],
+    )
     try:
-        return int(args.handler(args, sys.stdout, sys.stderr))
+        with output:
+            return int(args.handler(args, sys.stdout, sys.stderr))
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

@@ -69,13 +69,13 @@ class ProgressEvent:
     detail: str = ""
 
     def line(self) -> str:
-        """The event as one plain line, e.g. ``upload   58.2 MB to s3://b/k (2.1s)``."""
+        """The event as one plain line, e.g. ``upload     2.1s  58.2 MB to s3://b/k``."""
         what = self.detail or self.state
         if self.state == "failed":
-            what = f"failed: {what}" if self.detail else "failed"
+            what = "failed"  # why is the error's own line
         elif self.state in ("started", "progress"):
             what = self._amount() or what
-        return f"{self.stage:<8} {what} ({human_duration(self.elapsed)})"
+        return f"{self.stage:<8}{human_duration(self.elapsed):>7}  {what}"
 
     def _amount(self) -> str:
         if self.total is None:
