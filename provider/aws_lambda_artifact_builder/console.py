@@ -121,11 +121,11 @@ class ConsoleOutput:
             task = self.tasks.pop(event.stage, None)
             if self.progress is not None and task is not None:
                 self.progress.remove_task(task)
-            self._stage_line(event)
+            if event.state == "done":  # a failed stage ends the story with the error's own line
+                self._stage_line(event)
 
     def _stage_line(self, event: ProgressEvent) -> None:
         if not self.live:
             self.write(event.line())
             return
-        mark = "[green]✓[/]" if event.state == "done" else "[red]✗[/]"
-        self.console.print(f"{mark} {escape(redact(event.line(), self.secrets()))}", soft_wrap=True)
+        self.console.print(f"[green]✓[/] {escape(redact(event.line(), self.secrets()))}", soft_wrap=True)

@@ -203,6 +203,6 @@ def test_keep_last_deletes_old_versions_with_their_records_and_no_staging_zip_st
     second = alab("layer", "deploy", "--project", project, "--keep-last", "1", env=_env(credentials))
     assert second.returncode == 0, second.stderr
     assert "deleted   versions 1 (keep_last)" in second.stdout
-    assert "deleted versions [1] of sample-deps (keep_last=1) and their 1 record(s) in S3" in second.stderr
+    assert "deleted versions 1 (keep last 1) and their 1 record(s) in S3" in second.stderr
     assert layer_versions(lambda_client, "sample-deps") == [2]
     assert set(s3_snapshot(s3_client, bucket)) == {"apps/sample/layer/000002/uv.lock", "apps/sample/layer/last-uv.lock"}

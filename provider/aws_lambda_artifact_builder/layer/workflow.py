@@ -696,25 +696,33 @@ def _finish(
     """Grants and retention, which converge on every deploy, changed or not."""
     wanted = parse_permissions(permissions)
     if wanted is not None:
-        added, removed = sync_layer_version_permissions(
-            lambda_client=lambda_client, layer_name=record.layer_name, version=record.layer_version, permissions=wanted
-        )
-        if added or removed:
-            log(f"[permissions] version {record.layer_version}: granted {added or 'none'}, revoked {removed or 'none'}")
+        with Stage("grants") as grants:
+            added, removed = sync_layer_version_permissions(
+                lambda_client=lambda_client, layer_name=record.layer_name, version=record.layer_version, permissions=wanted
+            )
+            if added or removed:
+                log(f"[permissions] version {record.layer_version}: granted {added or 'none'}, revoked {removed or 'none'}")
+            grants.finish(f"version {record.layer_version}: granted {added or 'none'}, revoked {removed or 'none'}")
     deleted: list[int] = []
     if keep_last is not None:
-        deleted = apply_retention(
-            lambda_client=lambda_client,
-            layer_name=record.layer_name,
-            keep_last=keep_last,
-            current_version=record.layer_version,
-        )
-        if deleted:
-            records = delete_version_records(s3_client=s3_client, s3_layout=s3_layout, versions=deleted)
-            log(
-                f"[retention] deleted versions {deleted} of {record.layer_name} (keep_last={keep_last}) "
-                f"and their {len(records)} record(s) in S3"
+        with Stage("retain") as retain:
+            deleted = apply_retention(
+                lambda_client=lambda_client,
+                layer_name=record.layer_name,
+                keep_last=keep_last,
+                current_version=record.layer_version,
             )
+            retain.finish(f"the last {keep_last} version(s); nothing to delete")
+            if deleted:
+                records = delete_version_records(s3_client=s3_client, s3_layout=s3_layout, versions=deleted)
+                log(
+                    f"[retention] deleted versions {deleted} of {record.layer_name} (keep_last={keep_last}) "
+                    f"and their {len(records)} record(s) in S3"
+                )
+                retain.finish(
+                    f"deleted versions {', '.join(map(str, deleted))} (keep last {keep_last}) and their "
+                    f"{len(records)} record(s) in S3"
+                )
     return deployment_from_record(record, published=published, adopted=adopted, deleted_versions=deleted)
 
 
