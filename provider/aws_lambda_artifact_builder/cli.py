@@ -62,6 +62,9 @@ CONFIG_KEYS: dict[str, type] = config_keys()
 
 _LOCK_FILES = {tool.manifest_name: tool.value for tool in LayerBuildToolEnum}
 
+#: The flag of each spec option whose flag is not ``--`` plus its name with dashes.
+_FLAG_NAMES = {f.name: f.option.cli_flags(f.name)[0] for f in spec_fields(SPEC_CLASSES)}
+
 
 class CliError(LayerError):
     """A mistake in the command line or the configuration table."""
@@ -180,6 +183,7 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, key, None)
         if value is not None and value != []:
             settings[key] = value
+            args._flags[key] = _FLAG_NAMES.get(key, "--" + key.replace("_", "-"))
     settings["path_pyproject_toml"] = path
     settings.setdefault("python_version", DEFAULT_PYTHON_VERSION)
     settings.setdefault("architecture", DEFAULT_ARCHITECTURE)
@@ -335,6 +339,17 @@ def _one_line(message: str, secret: str | None) -> str:
     return redact(text, [secret])
 
 
+def _in_cli_terms(message: str, flags: dict[str, str]) -> str:
+    """An input named as the user gave it: ``keep_last 0 must …`` reads ``--keep-last 0 must …`` when the
+    value came from that flag (from pyproject.toml, the key is the right name already)."""
+    parts = message.split("; ")
+    for i, part in enumerate(parts):
+        for key, flag in flags.items():
+            if part.startswith(f"{key} "):
+                parts[i] = flag + part[len(key) :]
+    return "; ".join(parts)
+
+
 def _user_error(error: Exception) -> Exception:
     """botocore's own failures (no credentials, no region, expired, a refusal) as one line naming the fix."""
     if isinstance(error, (ClientError, BotoCoreError)):
@@ -347,6 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args._secret = None
+    args._flags = {}
     output = ConsoleOutput(
         sys.stderr,
         verbose=getattr(args, "verbose", False),
@@ -362,7 +378,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (LayerError, ClientError, BotoCoreError, OSError) as e:
         if args.debug:
             raise
-        print(f"error: {_one_line(str(_user_error(e)), args._secret)}", file=sys.stderr)
+        message = _in_cli_terms(str(_user_error(e)), args._flags)
+        print(f"error: {_one_line(message, args._secret)}", file=sys.stderr)
         return 1
     except Exception as e:
         if args.debug:

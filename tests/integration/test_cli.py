@@ -97,12 +97,12 @@ def test_flags_override_the_configuration(configured, credentials, bucket, lambd
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--python-version", "3.9"], "python_version 3.9 is not a Lambda Python runtime"),
+        (["--python-version", "3.9"], "--python-version 3.9 is not a Lambda Python runtime"),
         (["--architecture", "sparc"], "invalid choice: 'sparc'"),
-        (["--s3dir", "my-bucket/prefix"], "s3dir_lambda 'my-bucket/prefix' is not an S3 URI"),
-        (["--layer-name", "bad name"], "layer_name 'bad name' is not a Lambda layer name"),
-        (["--keep-last", "0"], "keep_last 0 must be a whole number of at least 1 (leave it unset to keep every version)"),
-        (["--permission", "everyone"], "permissions entry 'everyone'"),
+        (["--s3dir", "my-bucket/prefix"], "--s3dir 'my-bucket/prefix' is not an S3 URI"),
+        (["--layer-name", "bad name"], "--layer-name 'bad name' is not a Lambda layer name"),
+        (["--keep-last", "0"], "--keep-last 0 must be a whole number of at least 1 (leave it unset to keep every version)"),
+        (["--permission", "everyone"], "--permission entry 'everyone'"),
         (["--tool", "poetry"], "poetry.lock not found"),
         (["--s3dir", "s3://alab-no-such-bucket/x/"], "bucket 'alab-no-such-bucket', which does not exist"),
     ],
