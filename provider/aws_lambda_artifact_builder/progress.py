@@ -163,6 +163,19 @@ class Stage:
             emit(self._event("failed"))
 
 
+@contextlib.contextmanager
+def forward_stages(printer: T_PRINTER, prefix: str = "") -> Iterator[None]:
+    """Each finished stage as one line to ``printer`` while the block runs: how Pulumi and Terraform,
+    whose logs are line-based, show the story the CLI draws."""
+
+    def hook(event: ProgressEvent) -> None:
+        if event.state == "done":
+            printer(prefix + event.line())
+
+    with observe(hook):
+        yield
+
+
 def current_stage() -> Stage | None:
     """The innermost stage running in this thread (``None`` outside any)."""
     return _current.get()

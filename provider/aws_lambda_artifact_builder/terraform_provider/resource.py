@@ -28,6 +28,7 @@ from tf.utils import Diagnostics
 
 from .. import api
 from ..errors import LayerInputError, redact
+from ..progress import forward_stages
 from ..layer.inputs import CHECKED_INPUTS
 from ..layer.spec import SPEC_CLASSES, SpecField, core_kwargs, replacing_inputs, spec_fields, type_problems
 from .servicer import WriteOnlyAttribute
@@ -265,12 +266,13 @@ class LayerResource(Resource):
         assert values is not None, "Terraform applies only known values"
         credentials = _credentials(planned.get("credentials"))
         try:
-            deployment = api.deploy_layer(
-                **core_kwargs(values, deploy=True),
-                credentials=credentials,
-                printer=_stderr_printer,
-                **self.provider.clients(),
-            )
+            with forward_stages(_stderr_printer, prefix=f"[{values['layer_name']}] "):
+                deployment = api.deploy_layer(
+                    **core_kwargs(values, deploy=True),
+                    credentials=credentials,
+                    printer=_stderr_printer,
+                    **self.provider.clients(),
+                )
         except LayerInputError as exc:  # one diagnostic per wrong input, on its attribute
             for name, reason in exc.problems:
                 diags.add_error(f"Invalid {name}", _scrub(reason, credentials), path=[name])
