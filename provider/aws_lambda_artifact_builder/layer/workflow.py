@@ -791,7 +791,8 @@ def deploy_layer(
             except (LayerError, ClientError, BotoCoreError) as e:
                 log(f"[claim] could not remove a stale claim ({e}); it is taken over by the next changed deploy")
         log(f"[plan] {plan.reason}")
-        plan_stage.finish(f"{'change' if plan.changed else 'no change'}: {plan.reason}")
+        # The record's URI is long and shown by -v's [plan] line: the story keeps to the reason.
+        plan_stage.finish(f"{'change' if plan.changed else 'no change'}: {plan.reason.replace(f' at {plan.s3uri_record}', '')}")
     if not plan.changed:
         assert plan.record is not None
         return finish(plan.record, published=False, adopted=False)
@@ -850,14 +851,14 @@ def deploy_layer(
                     code_sha256=zip_info.code_sha256,
                     printer=log,
                 )
-                publish_stage.finish(f"version {found.version} ({found.layer_version_arn})")
+                publish_stage.finish(f"version {found.version}")
         claim.ensure_held()
         with Stage("record") as record_stage:
             record = make_record(published=found, inputs=inputs)
             record_layer_version(
                 s3_client=s3_client, inputs=inputs, record=record, expected_etag=plan.record_etag, printer=log
             )
-            record_stage.finish(f"version {record.layer_version} at {record.s3uri_manifest}")
+            record_stage.finish(f"{inputs.s3path_last_manifest.basename} names version {record.layer_version}")
         clear_publish_intent(s3_client=s3_client, inputs=inputs)
         if not adopted:
             clear_staged_zip(s3_client=s3_client, s3_layout=inputs.s3_layout)
