@@ -23,7 +23,7 @@ from rich.progress import BarColumn, Progress, ProgressColumn, SpinnerColumn, Ta
 from rich.text import Text
 
 from .errors import redact
-from .progress import LOGGER_NAME, ProgressEvent, human_size, observe
+from .progress import LOGGER_NAME, STAGE_RECORD, ProgressEvent, human_size, observe
 
 
 class _AmountColumn(ProgressColumn):
@@ -43,6 +43,8 @@ class _Handler(logging.Handler):
         self.output = output
 
     def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, STAGE_RECORD, False):
+            return  # the stage's own line says it
         message = record.getMessage()
         if record.levelno >= logging.WARNING:
             message = f"{record.levelname.lower()}: {message}"

@@ -31,6 +31,9 @@ from .typehint import T_PRINTER
 
 LOGGER_NAME = "aws_lambda_artifact_builder"
 
+#: Set on the log record of a finished stage: a sink that draws the events skips it (said once).
+STAGE_RECORD = "alab_stage_done"
+
 State = Literal["started", "progress", "done", "failed"]
 Unit = Literal["items", "bytes"]
 
@@ -156,7 +159,9 @@ class Stage:
         if self._token is not None:
             _current.reset(self._token)
         if exc is None:
-            self.logger.info("%s: %s (%s)", self.name, self.detail or "done", human_duration(self.elapsed))
+            self.logger.info(
+                "%s: %s (%s)", self.name, self.detail or "done", human_duration(self.elapsed), extra={STAGE_RECORD: True}
+            )
             emit(self._event("done"))
         else:
             self.detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -377,7 +377,7 @@ class LayerZipInfo:
 
     def report_lines(self) -> list[str]:
         lines = [
-            f"{self.path}: {self.file_count} files, {_mb(self.unzipped_size)} unzipped, "
+            f"{self.path}: {self.file_count:,d} files, {_mb(self.unzipped_size)} unzipped, "
             f"{_mb(self.zipped_size)} zipped, sha256 {self.sha256}",
         ]
         lines += [f"  {human_size(size):>9}  {name}" for name, size in self.largest_distributions]
