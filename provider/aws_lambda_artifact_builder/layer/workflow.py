@@ -662,6 +662,7 @@ def _build_and_package(
             from .build_container import build_layer_artifacts_in_container
 
             build_layer_artifacts_in_container(image=image, container_runtime=container_runtime, **common)
+        log(f"[build] done in {install.elapsed:.1f}s")
         install.finish(
             f"{install.total} packages for {inputs.target.runtime} {inputs.target.architecture} ({build_in})"
         )
@@ -674,6 +675,7 @@ def _build_and_package(
             verbose=verbose,
             printer=printer,
         )
+        log(f"[package] {info.path.name}: {human_size(info.zipped_size)} zipped, {human_size(info.unzipped_size)} unzipped")
         package.finish(
             f"{info.path.name} {human_size(info.zipped_size)} ({human_size(info.unzipped_size)} unzipped, "
             f"{info.file_count:,d} files)"
