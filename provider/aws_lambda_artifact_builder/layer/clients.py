@@ -18,7 +18,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import NoRegionError
 
-from ..errors import aws_error, error_code  # error_code: re-exported for the modules that import it here
+from ..errors import aws_error
+from ..errors import error_code as error_code  # re-exported: the modules that read it here keep working
 
 if TYPE_CHECKING:  # pragma: no cover
     from mypy_boto3_lambda import LambdaClient
