@@ -24,7 +24,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .console import ConsoleOutput
-from .errors import LayerError, aws_error, iam_action, redact
+from .errors import BuildError, LayerError, aws_error, iam_action, redact
 from .layer.clients import make_clients
 from .errors import mask_url_credentials
 from .layer.foundation import Credentials
@@ -350,6 +350,16 @@ def _in_cli_terms(message: str, flags: dict[str, str]) -> str:
     return "; ".join(parts)
 
 
+def _short_build_error(message: str, verbose: bool) -> str:
+    """A failed command as what failed and its last line (the cause or the hint): its output, already
+    streamed with ``-v``, would make one line of thousands of characters."""
+    lines = [line for line in message.splitlines() if line.strip()]
+    if len(lines) <= 2:
+        return message
+    more = "" if verbose else " (rerun with -v for the command and its output)"
+    return f"{lines[0]} | {lines[-1].strip()}{more}"
+
+
 def _user_error(error: Exception) -> Exception:
     """botocore's own failures (no credentials, no region, expired, a refusal) as one line naming the fix."""
     if isinstance(error, (ClientError, BotoCoreError)):
@@ -379,6 +389,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         message = _in_cli_terms(str(_user_error(e)), args._flags)
+        if isinstance(e, BuildError):
+            message = _short_build_error(message, getattr(args, "verbose", False))
         print(f"error: {_one_line(message, args._secret)}", file=sys.stderr)
         return 1
     except Exception as e:

@@ -230,3 +230,4 @@ def test_a_wrong_flag_value_is_named_as_the_flag(configured, credentials):
     assert result.returncode == 1
     assert result.stderr.startswith("error: --keep-last 0 must be a whole number of at least 1"), result.stderr
     assert "None" not in result.stderr
+

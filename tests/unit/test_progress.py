@@ -93,3 +93,16 @@ def test_forwarded_stage_lines_name_the_layer():
 )
 def test_sizes_read_in_human_units(size, text):
     assert human_size(size) == text
+
+
+def test_a_failed_command_is_one_short_cli_line_pointing_at_v():
+    from aws_lambda_artifact_builder.cli import _short_build_error
+
+    message = "build numpy 2.5.5 from its sdist failed with exit code 1\ncommand: pip wheel …\n" + "x\n" * 40
+    message += "ERROR: No matching distribution found for numpy==2.5.5"
+    assert _short_build_error(message, verbose=False) == (
+        "build numpy 2.5.5 from its sdist failed with exit code 1 | ERROR: No matching distribution found for "
+        "numpy==2.5.5 (rerun with -v for the command and its output)"
+    )
+    assert _short_build_error(message, verbose=True).endswith("numpy==2.5.5")
+    assert _short_build_error("uv could not install the pins: refused", verbose=False) == "uv could not install the pins: refused"
