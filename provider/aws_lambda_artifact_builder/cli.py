@@ -179,6 +179,7 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
     path = _project_file(args.project)
     config = read_config(path)
     settings: dict[str, Any] = dict(config)
+    args._flags = getattr(args, "_flags", {})  # which settings came from flags, to name them so in errors
     for key in CONFIG_KEYS:
         value = getattr(args, key, None)
         if value is not None and value != []:
