@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -17,7 +16,6 @@ from support.servers import MotoServer, PrivateIndex
 from support.wheels import build_all_fixture_wheels
 
 DIR_TESTS = Path(__file__).resolve().parent
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 #: A password with characters that need URL-encoding, to prove every tool gets it right.
 INDEX_PASSWORD = "c4nary-Pa55@w/rd%" + uuid.uuid4().hex[:8]

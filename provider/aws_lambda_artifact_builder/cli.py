@@ -26,7 +26,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import LayerError, aws_error, redact
+from .console import ConsoleOutput
+from .errors import BuildError, LayerError, aws_error, iam_action, redact
+from .progress import human_size
 from .layer.clients import make_clients
 from .errors import mask_url_credentials
 from .layer.foundation import Credentials
@@ -65,6 +67,9 @@ def config_keys(classes: Iterable[type] = SPEC_CLASSES) -> dict[str, type]:
 CONFIG_KEYS: dict[str, type] = config_keys()
 
 _LOCK_FILES = {tool.manifest_name: tool.value for tool in LayerBuildToolEnum}
+
+#: The flag of each spec option whose flag is not ``--`` plus its name with dashes.
+_FLAG_NAMES = {f.name: f.option.cli_flags(f.name)[0] for f in spec_fields(SPEC_CLASSES)}
 
 
 class CliError(LayerError):
@@ -184,10 +189,12 @@ def resolve_settings(args: argparse.Namespace, required: Iterable[str] = LAYER_R
     path = _project_file(args.project)
     config = read_config(path)
     settings: dict[str, Any] = dict(config)
+    args._flags = getattr(args, "_flags", {})  # which settings came from flags, to name them so in errors
     for key in CONFIG_KEYS:
         value = getattr(args, key, None)
         if value is not None and value != []:
             settings[key] = value
+            args._flags[key] = _FLAG_NAMES.get(key, "--" + key.replace("_", "-"))
     settings["path_pyproject_toml"] = path
     settings.setdefault("python_version", DEFAULT_PYTHON_VERSION)
     settings.setdefault("architecture", DEFAULT_ARCHITECTURE)
@@ -271,22 +278,6 @@ def cmd_layer_deploy(args: argparse.Namespace, out: Any, err: Any) -> int:
 
 
 # ---------------------------------------------------------------------------- build, list, diff, sbom, clean
-def _human_size(size: int) -> str:
-    """Bytes in the unit that reads best (decimal, as S3 and Lambda's limits are written)."""
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
-
-
-def _printer(args: argparse.Namespace, err: Any) -> Any:
-    if args.quiet:
-        return lambda _line: None
-    return lambda line: print(line, file=err, flush=True)
-
-
 @contextlib.contextmanager
 def _build_folder_held(path_pyproject_toml: Path, *, wait: bool) -> Iterator[Path]:
     """The project's build folder, held as a deploy holds it (``flock`` on ``build/lambda/layer-build.lock``,
@@ -332,11 +323,10 @@ def cmd_layer_build(args: argparse.Namespace, out: Any, err: Any) -> int:
         path_pyproject_toml=path, tool=kwargs["tool"], python_version=target.python_version,
         architecture=target.architecture, ignore_packages=ignore, packaging_options=kwargs["packaging_options"],
     )
-    printer = _printer(args, err)
     common: dict[str, Any] = dict(
         tool=kwargs["tool"], path_pyproject_toml=path, python_version=target.python_version,
-        architecture=target.architecture, credentials=credentials, verbose=not args.quiet, printer=printer,
-    )
+        architecture=target.architecture, credentials=credentials,
+    )  # the library logs; ConsoleOutput (console.py) shows it
     with _build_folder_held(path, wait=True):
         if kwargs["build_in"] == "local":
             from .layer.build import build_layer_artifacts_in_local, check_local_build_possible
@@ -352,7 +342,7 @@ def cmd_layer_build(args: argparse.Namespace, out: Any, err: Any) -> int:
             )
         info = create_layer_zip_file(
             path_pyproject_toml=path, ignore_packages=ignore, options=kwargs["packaging_options"],
-            python_version=target.python_version, verbose=not args.quiet, printer=printer,
+            python_version=target.python_version,
         )
         sbom = write_local_sbom(info, path_pyproject_toml=path, tool=kwargs["tool"], target=target)
     result = {
@@ -376,8 +366,8 @@ def cmd_layer_build(args: argparse.Namespace, out: Any, err: Any) -> int:
     print(f"Built {info.path}", file=out)
     print(f"  target       {target.runtime} {target.architecture} ({kwargs['tool']}, {kwargs['build_in']})", file=out)
     print(
-        f"  size         {_human_size(info.zipped_size)} zipped, {_human_size(info.unzipped_size)} unzipped "
-        f"({info.unzipped_size / limit:.0%} of the {_human_size(limit)} limit), {info.file_count} files",
+        f"  size         {human_size(info.zipped_size)} zipped, {human_size(info.unzipped_size)} unzipped "
+        f"({info.unzipped_size / limit:.0%} of the {human_size(limit)} limit), {info.file_count} files",
         file=out,
     )
     print(f"  sha256       {info.sha256}", file=out)
@@ -386,7 +376,7 @@ def cmd_layer_build(args: argparse.Namespace, out: Any, err: Any) -> int:
     if info.largest_distributions:
         print("  largest:", file=out)
         for name, size in info.largest_distributions:
-            print(f"    {_human_size(size):>9}  {name}", file=out)
+            print(f"    {human_size(size):>9}  {name}", file=out)
     if info.excluded:
         print(f"  excluded     {', '.join(info.excluded)}", file=out)
     return 0
@@ -436,7 +426,7 @@ def cmd_layer_list(args: argparse.Namespace, out: Any, err: Any) -> int:
         recorded = dt.datetime.fromisoformat(row["recorded_at"]).astimezone(dt.timezone.utc)
         table.append((
             str(row["layer_version"]), recorded.strftime("%Y-%m-%d %H:%M:%S"), row["fingerprint"][:12],
-            _human_size(row["code_size"]), "?" if row["package_count"] is None else str(row["package_count"]),
+            human_size(row["code_size"]), "?" if row["package_count"] is None else str(row["package_count"]),
             "yes" if row["sbom"] else "no", "yes" if row["provenance"] else "no", row["layer_version_arn"],
         ))
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
@@ -538,7 +528,7 @@ def cmd_layer_clean(args: argparse.Namespace, out: Any, err: Any) -> int:
     with _build_folder_held(path, wait=False):
         size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
         shutil.rmtree(folder)
-    print(f"Removed {folder} ({_human_size(size)})", file=out)
+    print(f"Removed {folder} ({human_size(size)})", file=out)
     return 0
 
 
@@ -550,7 +540,6 @@ def add_layer_commands(layer_commands: Any, add_layer_options: Any) -> None:
         "with its SBOM beside it; no AWS request is made, so no credentials or region are needed.",
     )
     add_layer_options(build)
-    build.add_argument("--quiet", action="store_true", help="no progress output")
     build.add_argument(
         "--push", action="store_true",
         help="store the zip in the targets' artifact store instead (as `alab layer push`; needs AWS), "
@@ -634,6 +623,16 @@ def _add_layer_options(p: argparse.ArgumentParser, classes: Iterable[type]) -> N
     add_target_arguments(p)
     p.add_argument("--endpoint-url", help="AWS endpoint (default: boto3's, e.g. AWS_ENDPOINT_URL)")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    add_output_options(p)
+
+
+def add_output_options(p: argparse.ArgumentParser) -> None:
+    """``-v`` and ``--quiet`` for a command (also accepted before it: ``alab -v layer deploy``)."""
+    p.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+        help="also show the installer's command and output and every step's detail",
+    )
+    p.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help="only warnings and errors")
 
 
 def build_parser(classes: Iterable[type] = SPEC_CLASSES) -> argparse.ArgumentParser:
@@ -641,6 +640,7 @@ def build_parser(classes: Iterable[type] = SPEC_CLASSES) -> argparse.ArgumentPar
     classes = tuple(classes)
     parser = _Parser(prog="alab", description="Build and publish AWS Lambda dependency layers.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_output_options(parser)
     parser.add_argument("--version", action="version", version=f"alab {_package_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     layer = commands.add_parser("layer", help="plan or deploy a dependency layer")
@@ -659,7 +659,6 @@ def build_parser(classes: Iterable[type] = SPEC_CLASSES) -> argparse.ArgumentPar
 
     deploy = layer_commands.add_parser("deploy", help="publish a new version if the manifest changed")
     _add_layer_options(deploy, classes)
-    deploy.add_argument("--quiet", action="store_true", help="no progress output")
     deploy.set_defaults(handler=cmd_layer_deploy)
     add_layer_commands(layer_commands, functools.partial(_add_layer_options, classes=classes))
     add_push_command(layer_commands, functools.partial(_add_layer_options, classes=classes))  # [store]
@@ -672,29 +671,59 @@ def _one_line(message: str, secret: str | None) -> str:
     return redact(text, [secret])
 
 
+def _in_cli_terms(message: str, flags: dict[str, str]) -> str:
+    """An input named as the user gave it: ``keep_last 0 must …`` reads ``--keep-last 0 must …`` when the
+    value came from that flag (from pyproject.toml, the key is the right name already)."""
+    parts = message.split("; ")
+    for i, part in enumerate(parts):
+        for key, flag in flags.items():
+            if part.startswith(f"{key} "):
+                parts[i] = flag + part[len(key) :]
+    return "; ".join(parts)
+
+
+def _short_build_error(message: str, verbose: bool) -> str:
+    """A failed command as what failed and its last line (the cause or the hint): its output, already
+    streamed with ``-v``, would make one line of thousands of characters."""
+    lines = [line for line in message.splitlines() if line.strip()]
+    if len(lines) <= 2:
+        return message
+    more = "" if verbose else " (rerun with -v for the command and its output)"
+    return f"{lines[0]} | {lines[-1].strip()}{more}"
+
+
 def _user_error(error: Exception) -> Exception:
-    """botocore's own failures (no credentials, no region, an AWS refusal) as one line naming the fix."""
+    """botocore's own failures (no credentials, no region, expired, a refusal) as one line naming the fix."""
     if isinstance(error, (ClientError, BotoCoreError)):
-        operation = getattr(error, "operation_name", None) or "an AWS call"
-        return aws_error(error, operation=operation, what="AWS")
+        action = iam_action(error)
+        return aws_error(error, operation=action, what=f"AWS call {action} failed")
     return error
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not hasattr(args, "quiet"):
-        args.quiet = False
     args._secret = None
+    args._flags = {}
+    output = ConsoleOutput(
+        sys.stderr,
+        verbose=getattr(args, "verbose", False),
+        quiet=getattr(args, "quiet", False),
+        secrets=lambda: [args._secret],
+    )
     try:
-        return int(args.handler(args, sys.stdout, sys.stderr))
+        with output:
+            return int(args.handler(args, sys.stdout, sys.stderr))
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
     except (LayerError, ClientError, BotoCoreError, OSError) as e:
         if args.debug:
             raise
-        print(f"error: {_one_line(str(_user_error(e)), args._secret)}", file=sys.stderr)
+        message = _in_cli_terms(str(_user_error(e)), args._flags)
+        if isinstance(e, BuildError):
+            message = _short_build_error(message, getattr(args, "verbose", False))
+        print(f"error: {_one_line(message, args._secret)}", file=sys.stderr)
         return 1
     except Exception as e:
         if args.debug:

@@ -75,8 +75,6 @@ def deploy_to_targets(
         from_store=args.from_store,
         endpoint_url=args.endpoint_url,
         credentials=credentials,
-        verbose=not args.quiet,
-        printer=lambda line: print(line, file=err, flush=True),
         **_layer_options(settings),
     )
     if len(result.outcomes) == 1:
@@ -124,8 +122,6 @@ def cmd_layer_push(args: argparse.Namespace, out: Any, err: Any) -> int:
         targets=targets,
         endpoint_url=args.endpoint_url,
         credentials=credentials,
-        verbose=not args.quiet,
-        printer=lambda line: print(line, file=err, flush=True),
         **options,
     )
     if args.json:
@@ -140,5 +136,4 @@ def add_push_command(layer_commands: Any, add_layer_options: Callable[[argparse.
     """``alab layer push``: what ``alab layer build --push`` does (the build half of build/deploy split)."""
     push = layer_commands.add_parser("push", help="build the layer into the artifact store unless it is there")
     add_layer_options(push)
-    push.add_argument("--quiet", action="store_true", help="no progress output")
     push.set_defaults(handler=cmd_layer_push)

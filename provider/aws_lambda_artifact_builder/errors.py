@@ -48,31 +48,81 @@ class AwsError(LayerError):
         super().__init__(f"{message}; {fix}" if fix else message)
 
 
-#: How a botocore failure without an AWS answer reads, and what fixes it.
+#: How a botocore failure the user fixes by configuration reads, and what fixes it.
 _NO_CREDENTIALS_FIX = (
     "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
     "or run `aws configure` / `aws sso login`"
 )
 _NO_REGION_FIX = "no AWS region set: set AWS_REGION (or AWS_DEFAULT_REGION), pass --region, or configure a profile"
+_EXPIRED_FIX = "the AWS credentials have expired: refresh them (`aws sso login`, or new temporary credentials) and rerun"
+_UNKNOWN_CREDENTIALS_FIX = (
+    "AWS does not accept these credentials: check AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+)
+_EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired"})
+_UNKNOWN_CREDENTIAL_CODES = frozenset(
+    {"InvalidClientTokenId", "UnrecognizedClientException", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
+)
+_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "403", "Forbidden"})
+
+#: The IAM action behind each S3 API call this package makes (the rest are Lambda's, named alike).
+_S3_ACTIONS = {
+    "GetObject": "s3:GetObject",
+    "HeadObject": "s3:GetObject",
+    "PutObject": "s3:PutObject",
+    "CopyObject": "s3:PutObject",
+    "CreateMultipartUpload": "s3:PutObject",
+    "UploadPart": "s3:PutObject",
+    "CompleteMultipartUpload": "s3:PutObject",
+    "DeleteObject": "s3:DeleteObject",
+    "DeleteObjects": "s3:DeleteObject",
+    "ListObjectsV2": "s3:ListBucket",
+    "ListObjects": "s3:ListBucket",
+    "HeadBucket": "s3:ListBucket",
+}
 
 
-def aws_error(error: BaseException, *, operation: str, what: str) -> AwsError:
-    """``error`` (botocore's) as one line: ``what`` failed, why, and what fixes it.
+def error_code(error: BaseException) -> str:
+    """AWS's error code of a botocore ``ClientError`` (``""`` for anything else)."""
+    response = getattr(error, "response", None)
+    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
 
-    Missing credentials or region become the fix alone; an AWS refusal names the operation to allow.
-    """
-    from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError, PartialCredentialsError
+
+def iam_action(error: BaseException, default: str = "the AWS call") -> str:
+    """The IAM action a refused call needs, e.g. ``s3:GetObject`` or ``lambda:PublishLayerVersion``."""
+    operation = getattr(error, "operation_name", None)
+    if not operation:
+        return default
+    return _S3_ACTIONS.get(operation, f"lambda:{operation}")
+
+
+def aws_fix(error: BaseException, *, action: str, resource: str = "") -> str:
+    """What fixes a botocore failure, in one phrase; ``""`` when configuration is not the cause."""
+    from botocore.exceptions import NoCredentialsError, NoRegionError, PartialCredentialsError
 
     if isinstance(error, (NoCredentialsError, PartialCredentialsError)):
-        return AwsError(f"{what} ({operation})", operation=operation, fix=_NO_CREDENTIALS_FIX)
+        return _NO_CREDENTIALS_FIX
     if isinstance(error, NoRegionError):
-        return AwsError(f"{what} ({operation})", operation=operation, fix=_NO_REGION_FIX)
-    fix = ""
-    if isinstance(error, ClientError):
-        code = str(error.response.get("Error", {}).get("Code", ""))
-        if code in ("AccessDenied", "AccessDeniedException", "UnrecognizedClientException", "ExpiredToken"):
-            fix = f"check that the AWS identity in use is allowed {operation}"
-    return AwsError(f"{what}: {error}", operation=operation, fix=fix)
+        return _NO_REGION_FIX
+    code = error_code(error)
+    if code in _EXPIRED_CODES:
+        return _EXPIRED_FIX
+    if code in _UNKNOWN_CREDENTIAL_CODES:
+        return _UNKNOWN_CREDENTIALS_FIX
+    if code in _DENIED_CODES:
+        return f"AWS denied {action}{f' on {resource}' if resource else ''}: allow it for the AWS identity in use"
+    return ""
+
+
+def aws_error(error: BaseException, *, operation: str, what: str, resource: str = "") -> AwsError:
+    """``error`` (botocore's) as one line: ``what`` failed, why, and what fixes it.
+
+    Missing, expired or unknown credentials, a missing region and a refusal become the fix alone
+    (naming the action and resource to allow); anything else keeps botocore's text.
+    """
+    fix = aws_fix(error, action=operation, resource=resource)
+    if fix:
+        return AwsError(what, operation=operation, fix=fix)
+    return AwsError(f"{what}: {error}", operation=operation)
 
 
 MASK = "****"

@@ -27,6 +27,7 @@ import pulumi.dynamic as dynamic
 from pulumi.output import Unknown
 
 from .errors import LayerError
+from .progress import forward_stages
 from .layer.clients import make_clients
 from .layer.foundation import Credentials
 from .constants import DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN, DEFAULT_PYTHON_VERSION
@@ -219,13 +220,14 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
     def _deploy(self, layer: LayerProps) -> LayerDeployment:
         # deploy_layer serialises builds that share the project's build folder itself.
         try:
-            return deploy_layer(
-                **layer.deploy_kwargs(),
-                credentials=layer.credentials,
-                verbose=True,
-                printer=_log,
-                **self._clients(),
-            )
+            with forward_stages(_log, prefix=f"[{layer.layer_name}] "):
+                return deploy_layer(
+                    **layer.deploy_kwargs(),
+                    credentials=layer.credentials,
+                    verbose=True,
+                    printer=_log,
+                    **self._clients(),
+                )
         except LayerError as e:
             # The engine shows the exception under the resource as the SDK's Python traceback: name the layer
             # and the cause first, as one plain diagnostic line.

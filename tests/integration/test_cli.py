@@ -56,8 +56,9 @@ def test_plan_deploy_plan_with_defaults_from_pyproject(configured, credentials, 
     deployed = alab("layer", "deploy", "--project", project, env=_env(credentials))
     assert deployed.returncode == 0, deployed.stderr
     assert "Published: sample-deps version 1" in deployed.stdout
-    for step in ("[plan]", "[build]", "[package]", "[upload]", "[publish]", "[record]"):
-        assert step in deployed.stderr
+    print(deployed.stderr)
+    stages = [line.split()[0] for line in deployed.stderr.splitlines()]
+    assert stages == ["plan", "install", "package", "upload", "publish", "record"], deployed.stderr
     assert credentials.password not in deployed.stdout + deployed.stderr
     assert layer_versions(lambda_client, "sample-deps") == [1]
 
@@ -68,7 +69,7 @@ def test_plan_deploy_plan_with_defaults_from_pyproject(configured, credentials, 
     noop = alab("layer", "deploy", "--project", project, "--json", env=_env(credentials))
     assert noop.returncode == 0, noop.stderr
     assert json.loads(noop.stdout)["published"] is False
-    assert "[build]" not in noop.stderr
+    assert [line.split()[0] for line in noop.stderr.splitlines()] == ["plan"], noop.stderr
 
     set_pin(configured, "alab-demo-core", "1.1.0")
     lock("uv", configured.parent, private_index, dir_tool_cache)
@@ -96,12 +97,12 @@ def test_flags_override_the_configuration(configured, credentials, bucket, lambd
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--python-version", "3.9"], "python_version 3.9 is not a Lambda Python runtime"),
+        (["--python-version", "3.9"], "--python-version 3.9 is not a Lambda Python runtime"),
         (["--architecture", "sparc"], "invalid choice: 'sparc'"),
-        (["--s3dir", "my-bucket/prefix"], "s3dir_lambda 'my-bucket/prefix' is not an S3 URI"),
-        (["--layer-name", "bad name"], "layer_name 'bad name' is not a Lambda layer name"),
-        (["--keep-last", "0"], "keep_last 0 must be a whole number of at least 1 (leave it unset to keep every version)"),
-        (["--permission", "everyone"], "permissions entry 'everyone'"),
+        (["--s3dir", "my-bucket/prefix"], "--s3dir 'my-bucket/prefix' is not an S3 URI"),
+        (["--layer-name", "bad name"], "--layer-name 'bad name' is not a Lambda layer name"),
+        (["--keep-last", "0"], "--keep-last 0 must be a whole number of at least 1 (leave it unset to keep every version)"),
+        (["--permission", "everyone"], "--permission entry 'everyone'"),
         (["--tool", "poetry"], "poetry.lock not found"),
         (["--s3dir", "s3://alab-no-such-bucket/x/"], "bucket 'alab-no-such-bucket', which does not exist"),
     ],
@@ -205,7 +206,7 @@ def test_keep_last_deletes_old_versions_with_their_records_and_no_staging_zip_st
     second = alab("layer", "deploy", "--project", project, "--keep-last", "1", env=_env(credentials))
     assert second.returncode == 0, second.stderr
     assert "deleted   versions 1 (keep_last)" in second.stdout
-    assert "deleted versions [1] of sample-deps (keep_last=1) and their 3 record(s) in S3" in second.stderr
+    assert "deleted versions 1 (keep last 1) and their 3 record(s) in S3" in second.stderr
     assert layer_versions(lambda_client, "sample-deps") == [2]
     assert set(_records(s3_client, bucket)) == {
         *(f"apps/sample/layer/000002/{name}" for name in {"uv.lock", *evidence}), "apps/sample/layer/last-uv.lock"

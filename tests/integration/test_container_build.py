@@ -42,7 +42,7 @@ from aws_lambda_artifact_builder.layer.build_container import (
     list_build_containers,
 )
 from aws_lambda_artifact_builder.layer.package import read_distributions
-from conftest import IN_CI
+from support.ci import IN_CI
 from support.processes import files_containing, watch_processes
 from support.projects import set_pin
 

@@ -17,7 +17,7 @@ import pytest
 from aws_lambda_artifact_builder.api import LayerError, build_layer_artifacts_using_uv_in_container
 from aws_lambda_artifact_builder.layer.build_container import close_build_containers, detect_container_engine
 from aws_lambda_artifact_builder.layer.build_container_runner import _probe_engine_cached
-from conftest import IN_CI
+from support.ci import IN_CI
 
 PYTHON = os.environ.get("ALAB_CONTAINER_TEST_PYTHON", "3.11")
 

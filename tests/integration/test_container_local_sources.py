@@ -24,7 +24,7 @@ from aws_lambda_artifact_builder.layer.build_container import (
     detect_container_engine,
 )
 from aws_lambda_artifact_builder.layer.package import read_distributions
-from conftest import IN_CI
+from support.ci import IN_CI
 from support.projects import isolated_env, lock, tool_path
 
 PYTHON = os.environ.get("ALAB_CONTAINER_TEST_PYTHON", "3.11")

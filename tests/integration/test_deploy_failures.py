@@ -140,7 +140,7 @@ def test_a_replaced_staging_object_is_detected_and_never_recorded(project_copy, 
 
 @pytest.mark.parametrize(
     "die_after, published_before",
-    [("[build] done", False), ("[upload] done", False), ("[record] wrote", True)],
+    [("stage install done", False), ("stage upload done", False), ("[record] wrote", True)],
 )
 def test_a_run_killed_at_another_step_is_finished_by_the_next_run(
     die_after, published_before, project_copy, spec, credentials, s3_client, lambda_client, bucket

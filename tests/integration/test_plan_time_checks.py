@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from aws_lambda_artifact_builder.api import LayerError, LayerTarget, deploy_layer, read_local_manifest
-from conftest import IN_CI
+from support.ci import IN_CI
 from support.pythons import python_for_lock
 from support.layers import s3_snapshot
 from support.projects import lock

@@ -29,7 +29,7 @@ from aws_lambda_artifact_builder.api import (
 )
 from aws_lambda_artifact_builder.layer.manifest import find_uv_lock
 from aws_lambda_artifact_builder.layer.package import read_distributions
-from conftest import IN_CI
+from support.ci import IN_CI
 from support.pythons import python_for_lock
 from fixtures.realworld import generate
 

@@ -27,7 +27,7 @@ LAYER = "fault-deps"
 @dataclasses.dataclass(frozen=True)
 class Boundary:
     name: str
-    #: The progress line (prefix) printed right after the step: the child dies there.
+    #: The progress line (prefix) printed right after the step, or the stage's done event: the child dies there.
     after_line: str
     #: Whether the new version exists in Lambda when the child dies.
     published: bool
@@ -36,9 +36,9 @@ class Boundary:
 
 
 BOUNDARIES = [
-    Boundary("after build", "[build] done", published=False),
-    Boundary("after package", "[package] layer.zip", published=False),
-    Boundary("after upload", "[upload] done", published=False),
+    Boundary("after build", "stage install done", published=False),
+    Boundary("after package", "stage package done", published=False),
+    Boundary("after upload", "stage upload done", published=False),
     Boundary("after publish", "[publish] published", published=True),
     Boundary("after the versioned manifest", "[record] wrote", published=True),
     Boundary("after the last- record", "[record] s3://", published=True, recorded=True),

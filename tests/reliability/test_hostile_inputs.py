@@ -121,7 +121,8 @@ def test_the_cli_never_sends_an_aws_secret_as_the_index_password(where, project_
         table = '[tool.aws_lambda_artifact_builder]\nindex_password_env = "AWS_SECRET_ACCESS_KEY"\n'
         path.write_text(text.replace("[tool.aws_lambda_artifact_builder]\n", table) if "[tool.aws_lambda_artifact_builder]" in text else text + "\n" + table)
     result = alab(*argv, env=dict(os.environ, AWS_SECRET_ACCESS_KEY=credentials.password))
-    assert result.returncode == 1 and "index_password_env 'AWS_SECRET_ACCESS_KEY'" in result.stderr, result.stderr
+    named = "--index-password-env" if where == "flag" else "index_password_env"  # as the user gave it
+    assert result.returncode == 1 and f"{named} 'AWS_SECRET_ACCESS_KEY'" in result.stderr, result.stderr
     assert credentials.password not in result.stderr + result.stdout
     assert not (path.parent / "build").exists(), "nothing may be built (or sent to the index)"
 

@@ -2,7 +2,8 @@
 
 For crash and concurrency tests: the spec holds deploy_layer's keyword arguments, plus
 ``credentials_file`` (a ``Credentials.dump`` file) and ``die_after`` (a progress-line prefix:
-the process SIGKILLs itself right after printing it, i.e. exactly at that step boundary).
+the process SIGKILLs itself right after printing it, i.e. exactly at that step boundary). Each
+finished stage (a progress event) is printed as ``stage NAME done``, so a stage's end is a boundary too.
 The result is printed as one ``RESULT {json}`` line.
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from aws_lambda_artifact_builder.api import Credentials, deploy_layer
+from aws_lambda_artifact_builder.progress import ProgressEvent, observe
 
 DIR_TESTS = Path(__file__).resolve().parent.parent
 
@@ -32,7 +34,12 @@ def main() -> None:
         if die_after and line.startswith(die_after):
             os.kill(os.getpid(), signal.SIGKILL)
 
-    result = deploy_layer(credentials=credentials, printer=printer, **spec)
+    def on_event(event: ProgressEvent) -> None:
+        if event.state == "done":
+            printer(f"stage {event.stage} done")
+
+    with observe(on_event):
+        result = deploy_layer(credentials=credentials, printer=printer, **spec)
     print("RESULT " + json.dumps(result.to_dict()), flush=True)
 
 

@@ -107,7 +107,8 @@ def test_plan_apply_change_apply_destroy(
     assert plan.returncode == 2
     assert "alab_layer.deps will be created" in plan.stdout
     assert attribute(plan.stdout, "fingerprint") == f'"{expected.fingerprint}"'
-    assert attribute(plan.stdout, "publish_reason") == f'"{expected.reason}"'
+    first = f"the first version recorded at {expected.s3uri_record} (none was recorded before)"
+    assert attribute(plan.stdout, "publish_reason") == f'"{first}"'
     assert attribute(plan.stdout, "layer_version") == "(known after apply)"
     assert attribute(plan.stdout, "credentials") == "(write-only attribute)"
     assert s3_keys(s3_client, bucket) == []
@@ -308,8 +309,10 @@ def test_inputs_known_only_at_apply_defer_the_whole_decision_to_apply(
     (layer,) = [r for r in state["values"]["root_module"]["resources"] if r["type"] == "alab_layer"]
     assert layer["values"]["s3dir_lambda"] == s3dir
     assert layer["values"]["fingerprint"] == expected.fingerprint
-    assert layer["values"]["publish_reason"] == expected.reason
-    assert expected.reason.startswith("no earlier version is recorded at ")  # still true after the apply
+    # What happened, in words true after the apply (not "nothing is recorded … yet").
+    assert layer["values"]["publish_reason"] == (
+        f"the first version recorded at {expected.s3uri_record} (none was recorded before)"
+    )
     assert tf.plan("after.tfplan").returncode == 0
 
 

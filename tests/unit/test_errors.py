@@ -14,6 +14,8 @@ from aws_lambda_artifact_builder.errors import (
     LayerInputError,
     ManifestError,
     aws_error,
+    aws_fix,
+    iam_action,
     redact,
 )
 from aws_lambda_artifact_builder.layer.install_plan import mask_secrets
@@ -72,7 +74,8 @@ def test_get_layer_version_raises_an_aws_error_not_a_client_error():
             get_layer_version(lambda_client=client, layer_name="demo", version=3)
     assert not isinstance(info.value, ClientError)
     assert info.value.operation == "lambda:GetLayerVersion"
-    assert "allowed lambda:GetLayerVersion" in info.value.fix and "demo" in str(info.value)
+    assert info.value.fix == "AWS denied lambda:GetLayerVersion: allow it for the AWS identity in use"
+    assert "demo" in str(info.value)
 
 
 def test_get_layer_version_of_a_missing_version_is_none():
@@ -103,6 +106,23 @@ def test_sync_permissions_raises_an_aws_error_not_a_client_error():
 def test_no_credentials_and_no_region_name_the_fix_in_one_line(error, fix):
     message = str(aws_error(error, operation="s3:GetObject", what="layer_name 'demo'"))
     assert fix in message and "\n" not in message and message.startswith("layer_name 'demo'")
+
+
+@pytest.mark.parametrize(
+    ("code", "fix"),
+    [
+        ("ExpiredToken", "the AWS credentials have expired: refresh them"),
+        ("ExpiredTokenException", "the AWS credentials have expired: refresh them"),
+        ("InvalidAccessKeyId", "AWS does not accept these credentials"),
+        ("AccessDenied", "AWS denied s3:PutObject on bucket 'b': allow it for the AWS identity in use"),
+    ],
+)
+def test_aws_refusals_name_the_fix_with_the_action(code, fix):
+    error = ClientError({"Error": {"Code": code, "Message": "no"}}, "CreateMultipartUpload")
+    assert iam_action(error) == "s3:PutObject"
+    assert aws_fix(error, action=iam_action(error), resource="bucket 'b'").startswith(fix)
+    message = str(aws_error(error, operation=iam_action(error), what="s3dir_lambda s3://b/p/"))
+    assert message.startswith("s3dir_lambda s3://b/p/; ") and fix.split(":")[0] in message and "\n" not in message
 
 
 def test_make_clients_without_a_region_is_an_aws_error(monkeypatch, tmp_path):

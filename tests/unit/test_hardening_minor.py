@@ -60,18 +60,19 @@ def test_a_layer_of_65535_entries_is_not_flagged(tmp_path: Path):
     assert not any("ZIP64" in line for line in lines)
 
 
-def test_upload_progress_counts_every_chunk_from_many_threads_and_prints_each_step_once():
+def test_upload_progress_counts_every_chunk_from_many_threads():
     import threading
 
-    from aws_lambda_artifact_builder.layer.upload import _UploadProgress
+    from aws_lambda_artifact_builder.progress import ProgressEvent, Stage, observe
 
-    lines: list[str] = []
-    progress = _UploadProgress(size=80_000, printer=lines.append)
-    threads = [threading.Thread(target=lambda: [progress(1) for _ in range(10_000)]) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert progress.sent == 80_000
-    percents = [int(line.split("%")[0].split()[-1]) for line in lines]
-    assert percents == sorted(set(percents)) and len(percents) == 9
+    events: list[ProgressEvent] = []
+    with observe(events.append), Stage("upload", total=80_000, unit="bytes") as stage:
+        threads = [threading.Thread(target=lambda: [stage.advance(1) for _ in range(10_000)]) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert stage.done == 80_000
+    progress = [e.done for e in events if e.state == "progress"]
+    assert len(progress) == 80_000 and max(progress) == 80_000 and len(set(progress)) == 80_000
+    assert (events[0].state, events[-1].state, events[-1].done) == ("started", "done", 80_000)

@@ -2,7 +2,8 @@
 
 From the bottom (README "Layout" says the same):
 
-0. base — ``constants``, ``typehint``, ``errors``: names, enums, the error model;
+0. base — ``constants``, ``typehint``, ``errors``, ``progress``: names, enums, the error model, logging
+   and progress events;
 1. pure core — ``layer/target``, ``layer/facts``, ``layer/pipeline``: values and the deploy pipeline's
    stages over injected effects; they import only layers 0-1 and no AWS library, no ``subprocess``;
 2. local work — ``layer/foundation``, ``manifest``, ``inputs``, ``spec``, ``package``, ``slim``,
@@ -12,7 +13,7 @@ From the bottom (README "Layout" says the same):
    ``evidence``, ``store``: S3 and Lambda calls;
 4. composition — ``layer/workflow`` (``plan_layer``/``deploy_layer``, the real effects given to the
    pipeline) and ``layer/targets`` (one deploy per region/account);
-5. front ends — ``api`` (the public surface), ``cli`` and ``cli_targets``, ``pulumi_provider``,
+5. front ends — ``api`` (the public surface), ``cli`` with ``cli_targets`` and ``console``, ``pulumi_provider``,
    ``terraform_provider/*``.
 
 A module imports from its own layer or below. Front ends do not import each other, except through
@@ -33,7 +34,7 @@ DIR_PACKAGE = Path(aws_lambda_artifact_builder.__file__).parent
 PACKAGE = "aws_lambda_artifact_builder"
 
 LAYERS: dict[str, int] = {
-    "__init__": 0, "constants": 0, "typehint": 0, "errors": 0,
+    "__init__": 0, "constants": 0, "typehint": 0, "errors": 0, "progress": 0,
     "layer": 1, "layer.target": 1, "layer.facts": 1, "layer.pipeline": 1,
     "layer.foundation": 2, "layer.manifest": 2, "layer.inputs": 2, "layer.spec": 2, "layer.package": 2,
     "layer.source_tree": 2, "layer.install_plan": 2, "layer.slim": 2,
@@ -42,7 +43,7 @@ LAYERS: dict[str, int] = {
     "layer.clients": 3, "layer.record": 3, "layer.claim": 3, "layer.upload": 3, "layer.publish": 3,
     "layer.history": 3, "layer.evidence": 3, "layer.store": 3,
     "layer.workflow": 4, "layer.targets": 4,
-    "api": 5, "cli": 5, "cli_targets": 5, "__main__": 5, "pulumi_provider": 5,
+    "api": 5, "cli": 5, "cli_targets": 5, "console": 5, "__main__": 5, "pulumi_provider": 5,
     "terraform_provider": 5, "terraform_provider.install": 5, "terraform_provider.provider": 5,
     "terraform_provider.resource": 5, "terraform_provider.servicer": 5,
 }  # fmt: skip

@@ -36,6 +36,7 @@ from packaging.version import Version
 
 from ..constants import DEFAULT_ARCHITECTURE, DEFAULT_PYTHON_VERSION, LayerBuildToolEnum
 from ..errors import BuildError, LayerError
+from ..progress import count_installer_line
 from ..typehint import T_PRINTER
 from .foundation import BaseLogger, Credentials, LayerPathLayout, coerce_tool
 from .install_plan import (
@@ -118,7 +119,7 @@ def run_command(
     The only place the build stage starts a process.
     """
     shown = " ".join(mask_secrets(a, credentials) for a in argv)
-    logger.log(f"--- {description}: {shown}")
+    logger.debug(f"--- {description}: {shown}")
     tail: list[str] = []
     try:
         proc = subprocess.Popen(
@@ -137,7 +138,8 @@ def run_command(
     with proc:
         for raw in proc.stdout:
             line = mask_secrets(raw.rstrip("\n"), credentials)
-            logger.log(line)
+            logger.debug(line)
+            count_installer_line(line)
             tail.append(line)
             del tail[:-ERROR_TAIL_LINES]
     if proc.returncode == 0:
@@ -418,8 +420,8 @@ def _build_in_local(
     logger.log(f"Build a layer for {target.runtime} {target.architecture} from {manifest.path} with {tool.value}")
     layout.clean(skip_prompt=skip_prompt)
     layout.mkdirs()
-    layout.copy_pyproject_toml(printer=logger.log)
-    layout.copy_file(manifest.path, layout.dir_repo / manifest.path.name, printer=logger.log)
+    layout.copy_pyproject_toml(printer=logger.debug)
+    layout.copy_file(manifest.path, layout.dir_repo / manifest.path.name, printer=logger.debug)
     pins = _pins_with_built_wheels(manifest, target, layout, logger=logger, credentials=credentials)
     is_pip = tool is LayerBuildToolEnum.pip
     options = requirement_index_options(manifest.content, base_dir=manifest.path.parent) if is_pip else ()

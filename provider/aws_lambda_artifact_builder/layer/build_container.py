@@ -238,7 +238,7 @@ def _open_session(build: ContainerBuild, credentials: Credentials | None, logger
 
 def _prepare_build_folder(session: _Session) -> None:
     """A fresh ``build/lambda/layer`` with the project's manifests and the in-container script."""
-    layout, log = session.layout, session.logger.log
+    layout, log = session.layout, session.logger.debug
     # Earlier versions wrote the index login here; never leave it on disk, never read it.
     layout.path_private_repository_credentials_in_local.unlink(missing_ok=True)
     layout.clean(skip_prompt=True)

@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..errors import LayerError
+from ..progress import count_installer_line
 from .build import ERROR_TAIL_LINES, mask_secrets
 from .build_container_plan import (
     CONTAINER_LABEL,
@@ -226,7 +227,7 @@ def _identity(run: ContainerRun) -> tuple[object, ...]:
 
 def _start(run: ContainerRun, env: Mapping[str, str], logger: BaseLogger) -> KeptContainer:
     argv = run.argv()
-    logger.log(f"--- build container {run.name}: {shlex.join(argv)}")
+    logger.debug(f"--- build container {run.name}: {shlex.join(argv)}")
     # Its own session: a Ctrl-C in the terminal reaches the host, which removes the container itself.
     proc = subprocess.Popen(
         argv, env=dict(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -247,7 +248,7 @@ def kept_container(run: ContainerRun, env: Mapping[str, str], logger: BaseLogger
             _evict_idle(MAX_KEPT_CONTAINERS - 1)
             kept = _kept[key] = _start(run, env, logger)
         else:
-            logger.log(f"--- build container {kept.run.name}: kept from an earlier build")
+            logger.debug(f"--- build container {kept.run.name}: kept from an earlier build")
         kept.last_used = time.monotonic()
         return kept
 
@@ -293,7 +294,8 @@ def _exchange(kept: KeptContainer, request: str, token: str, credentials: Creden
             line = end[0]
         if line or end is None:
             line = mask_secrets(line, credentials)
-            logger.log(line)
+            logger.debug(line)
+            count_installer_line(line)
             tail.append(line)
         if end is not None:
             return end[1]
@@ -318,7 +320,7 @@ def build_in_container(
     tail: deque[str] = deque(maxlen=ERROR_TAIL_LINES)
     code = 1
     try:
-        logger.log(f"--- build in {kept.run.name}: {path_plan}")
+        logger.debug(f"--- build in {kept.run.name}: {path_plan}")
         request = agent_request(path_plan=path_plan, env=request_env, token=token)
         code = _exchange(kept, request, token, credentials, logger, tail)
     finally:

@@ -37,6 +37,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from s3pathlib.api import S3Path
 
 from ..errors import LayerError
+from ..progress import printer_adapter
 from ..typehint import T_PRINTER
 from .clients import is_missing_key, is_precondition_failure
 from .record import s3_error
@@ -157,7 +158,7 @@ class DeployClaim:
         self.s3path = s3path
         self.lease_seconds = lease_seconds
         self.wait_seconds = wait_seconds
-        self.printer = printer
+        self.printer = printer_adapter(True, printer, "claim")
         self.holder = ClaimHolder.current(purpose)
         self._etag: str | None = None
         self._renewed_at = 0.0

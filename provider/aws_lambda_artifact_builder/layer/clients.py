@@ -19,6 +19,7 @@ from botocore.config import Config
 from botocore.exceptions import NoRegionError
 
 from ..errors import aws_error
+from ..errors import error_code as error_code  # re-exported: the modules that read it here keep working
 
 if TYPE_CHECKING:  # pragma: no cover
     from mypy_boto3_lambda import LambdaClient
@@ -88,14 +89,6 @@ def without_automatic_retries(lambda_client: LambdaClient) -> LambdaClient:
             f"needs-retry.lambda.{name}", cast(Any, _never_retry), unique_id=f"alab-no-retry-{name}"
         )
     return lambda_client
-
-
-def error_code(error: BaseException) -> str:
-    """The AWS error code of a botocore ``ClientError`` (``""`` for anything else)."""
-    response = getattr(error, "response", None)
-    if not isinstance(response, dict):
-        return ""
-    return str(response.get("Error", {}).get("Code", ""))
 
 
 def http_status(error: BaseException) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import re
 import shutil
@@ -22,6 +23,7 @@ from s3pathlib.api import S3Path
 
 from ..constants import ZFILL, LayerBuildToolEnum
 from ..errors import LayerError, mask_url_credentials
+from ..progress import get_logger, printer_adapter
 from ..typehint import T_PRINTER
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -266,7 +268,8 @@ class LayerPathLayout:
         self.dir_python.mkdir(parents=True, exist_ok=True)
 
     def copy_file(self, p_src: Path, p_dst: Path, printer: T_PRINTER = print) -> None:
-        printer(f"Copy {p_src} to {p_dst}")
+        # The builtin print (the seed's default) means "log it": a DEBUG line, never stdout.
+        (get_logger("build").debug if printer is print else printer)(f"Copy {p_src} to {p_dst}")
         Path(p_dst).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(p_src, p_dst)
 
@@ -397,14 +400,25 @@ class LayerS3Layout:
 
 @dataclasses.dataclass(frozen=True)
 class BaseLogger:
-    """Progress output that a caller can silence (``verbose=False``) or redirect (``printer``)."""
+    """The seed's progress output, now an adapter onto ``logging`` (see ``progress.printer_adapter``):
+    every line goes to the ``stage``'s logger; ``printer`` also gets it when ``verbose`` and it is not
+    the builtin ``print`` (the default, which no longer writes to stdout)."""
 
     verbose: bool = True
     printer: T_PRINTER = print
+    stage: str = "build"
 
     def log(self, msg: str) -> None:
-        if self.verbose:
-            self.printer(msg)
+        """What a step did (``INFO``)."""
+        printer_adapter(self.verbose, self.printer, self.stage)(msg)
+
+    def debug(self, msg: str) -> None:
+        """Detail shown only on request (``DEBUG``): commands, installer output, file copies."""
+        printer_adapter(self.verbose, self.printer, self.stage, logging.DEBUG)(msg)
+
+    def warning(self, msg: str) -> None:
+        """Something the user should act on although the step went on (``WARNING``)."""
+        printer_adapter(self.verbose, self.printer, self.stage, logging.WARNING)(msg)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -31,6 +31,7 @@ from packaging.utils import canonicalize_name
 
 from ..constants import LAYER_UNZIPPED_SIZE_LIMIT
 from ..errors import LayerError
+from ..progress import advance_current, human_size, set_current_total
 from ..typehint import T_PRINTER
 from .foundation import BaseLogger, LayerPathLayout
 from .manifest import normalize_excluded_packages
@@ -385,6 +386,7 @@ def write_deterministic_zip(path: Path, entries: Iterable[LayerEntry], *, prefix
                     zf.writestr(_dir_info(name), b"")
                 else:
                     zf.writestr(_file_info(name, entry.executable), entry.read(), compresslevel=ZIP_COMPRESSLEVEL)
+                    advance_current(entry.size)  # the package stage's progress, in bytes
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
@@ -394,7 +396,7 @@ def write_deterministic_zip(path: Path, entries: Iterable[LayerEntry], *, prefix
 
 # ---------------------------------------------------------------------------- the stage
 def _mb(size: int) -> str:
-    return f"{size / 1_000_000:.1f} MB"
+    return human_size(size)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -416,10 +418,10 @@ class LayerZipInfo:
 
     def report_lines(self) -> list[str]:
         lines = [
-            f"{self.path}: {self.file_count} files, {_mb(self.unzipped_size)} unzipped, "
+            f"{self.path}: {self.file_count:,d} files, {_mb(self.unzipped_size)} unzipped, "
             f"{_mb(self.zipped_size)} zipped, sha256 {self.sha256}",
         ]
-        lines += [f"  {size:>12,d}  {name}" for name, size in self.largest_distributions]
+        lines += [f"  {human_size(size):>9}  {name}" for name, size in self.largest_distributions]
         if self.excluded:
             lines.append(f"  excluded: {', '.join(self.excluded)}")
         return lines
@@ -478,7 +480,7 @@ def create_layer_zip_file(
     needed only with ``options.compile_bytecode``. A layer over ``options.unzipped_size_limit`` is an
     error raised before the zip is written, so nothing too large is ever uploaded.
     """
-    logger = BaseLogger(verbose=verbose, printer=printer)
+    logger = BaseLogger(verbose=verbose, printer=printer, stage="package")
     layout = LayerPathLayout(path_pyproject_toml=Path(path_pyproject_toml))
     path_zip = layout.path_build_lambda_layer_zip
     path_zip.unlink(missing_ok=True)
@@ -497,6 +499,7 @@ def create_layer_zip_file(
             f"{options.unzipped_size_limit:,d} bytes ({_mb(options.unzipped_size_limit)}); largest: {largest}. "
             f"Exclude what the runtime already ships (ignore_packages) or split the dependencies into several layers"
         )
+    set_current_total(unzipped, "bytes")
     write_deterministic_zip(path_zip, entries)
     digest = hashlib.sha256()
     with open(path_zip, "rb") as f:
@@ -512,6 +515,8 @@ def create_layer_zip_file(
         largest_distributions=content.largest_distributions(),
         excluded=content.excluded,
     )
-    for line in info.report_lines() + _packaging_warnings(content, len(entries) + len(_directories(entries))):
+    for line in info.report_lines():
         logger.log(line)
+    for line in _packaging_warnings(content, len(entries) + len(_directories(entries))):
+        logger.warning(line)
     return info

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, ContextManager, Protocol, TypeVar
 
+from ..progress import Stage
 from ..typehint import T_PRINTER
 from .facts import VersionFacts
 
@@ -144,12 +145,16 @@ class DeployOutcome:
 # ---------------------------------------------------------------------------- stages
 def plan_stage(inputs: LayerInputs, fx: DeployEffects) -> LayerPlan:
     """The plan; an unchanged one is verified against Lambda while a dead run's claim is removed."""
-    plan = fx.gateway.plan(inputs)
-    if not plan.changed:
-        stale = fx.background(lambda: fx.gateway.remove_stale_claim(inputs))
-        plan = fx.gateway.verify(plan, inputs)
-        stale.result()
-    fx.log(f"[plan] {plan.reason}")
+    with Stage("plan") as stage:
+        plan = fx.gateway.plan(inputs)
+        if not plan.changed:
+            stale = fx.background(lambda: fx.gateway.remove_stale_claim(inputs))
+            plan = fx.gateway.verify(plan, inputs)
+            stale.result()
+        fx.log(f"[plan] {plan.reason}")
+        # The record's URI is long and shown by -v's [plan] line: the story keeps to the reason.
+        reason = plan.reason.replace(f" at {plan.s3uri_record}", "")
+        stage.finish(f"{'change' if plan.changed else 'no change'}: {reason}")
     return plan
 
 
@@ -167,14 +172,19 @@ def publish_stage(inputs: LayerInputs, claim: Claim, fx: DeployEffects) -> tuple
     found = fx.gateway.find_adoptable(inputs)
     if found is not None:
         fx.log(f"[publish] adopting version {found.version}, published earlier with this fingerprint")
+        with Stage("publish") as stage:
+            stage.finish(f"adopted version {found.version}, published earlier with this fingerprint")
         return found, True
     if fx.stage_artifact is not None:
         code_sha256 = fx.stage_artifact(inputs, claim)
     else:
         code_sha256 = obtain_and_upload(inputs, claim, fx).code_sha256
     claim.ensure_held()
-    fx.gateway.write_intent(inputs, code_sha256)
-    return fx.gateway.publish(inputs, code_sha256), False
+    with Stage("publish") as stage:
+        fx.gateway.write_intent(inputs, code_sha256)
+        published = fx.gateway.publish(inputs, code_sha256)
+        stage.finish(f"version {published.version}")
+    return published, False
 
 
 def record_stage(
@@ -182,7 +192,9 @@ def record_stage(
 ) -> VersionFacts:
     """Record the version in S3 (only while the claim is ours), then drop what publishing left."""
     claim.ensure_held()
-    facts = fx.gateway.record(inputs, published, expected_etag)
+    with Stage("record") as stage:
+        facts = fx.gateway.record(inputs, published, expected_etag)
+        stage.finish(f"{inputs.s3path_last_manifest.basename} names version {facts.layer_version}")
     fx.describe(inputs, facts, not adopted)
     fx.gateway.clear_intent(inputs)
     if not adopted:
@@ -195,18 +207,27 @@ def finish_stage(
 ) -> DeployOutcome:
     """Grants and retention, which converge on every deploy, changed or not."""
     if settings.permissions is not None:
-        added, removed = fx.gateway.sync_permissions(facts, settings.permissions)
-        if added or removed:
-            fx.log(f"[permissions] version {facts.layer_version}: granted {added or 'none'}, revoked {removed or 'none'}")
+        with Stage("grants") as stage:
+            added, removed = fx.gateway.sync_permissions(facts, settings.permissions)
+            granted = f"version {facts.layer_version}: granted {added or 'none'}, revoked {removed or 'none'}"
+            if added or removed:
+                fx.log(f"[permissions] {granted}")
+            stage.finish(granted)
     deleted: list[int] = []
     if settings.keep_last is not None:
-        deleted = fx.gateway.apply_retention(facts, settings.keep_last)
-        if deleted:
-            records = fx.gateway.delete_version_records(inputs, deleted)
-            fx.log(
-                f"[retention] deleted versions {deleted} of {facts.layer_name} (keep_last={settings.keep_last}) "
-                f"and their {len(records)} record(s) in S3"
-            )
+        with Stage("retain") as stage:
+            deleted = fx.gateway.apply_retention(facts, settings.keep_last)
+            stage.finish(f"the last {settings.keep_last} version(s); nothing to delete")
+            if deleted:
+                records = fx.gateway.delete_version_records(inputs, deleted)
+                fx.log(
+                    f"[retention] deleted versions {deleted} of {facts.layer_name} (keep_last={settings.keep_last}) "
+                    f"and their {len(records)} record(s) in S3"
+                )
+                stage.finish(
+                    f"deleted versions {', '.join(map(str, deleted))} (keep last {settings.keep_last}) and their "
+                    f"{len(records)} record(s) in S3"
+                )
     return DeployOutcome(facts=facts, published=published, adopted=adopted, deleted_versions=tuple(deleted))
 
 

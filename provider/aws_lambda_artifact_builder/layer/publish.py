@@ -33,6 +33,7 @@ from s3pathlib.api import S3Path
 
 from ..constants import DEFAULT_ARCHITECTURE, DEFAULT_PYTHON_VERSION, LayerBuildToolEnum
 from ..errors import AwsError, LayerError, aws_error
+from ..progress import printer_adapter
 from ..typehint import T_PRINTER
 from .clients import error_code, http_status, is_missing_key, make_clients, resolve_clients, without_automatic_retries
 from .facts import VersionFacts
@@ -345,6 +346,7 @@ def publish_staged_zip(
     printer: T_PRINTER = print,
 ) -> PublishedVersion:
     """Publish the staged zip; a CodeSha256 other than the local zip's deletes the version and raises."""
+    printer = printer_adapter(True, printer, "publish")
     printer(f"[publish] publishing layer {layer_name} for {target.runtime} {target.architecture} from {s3path_zip.uri}")
     try:
         response = without_automatic_retries(lambda_client).publish_layer_version(
@@ -497,6 +499,7 @@ def record_layer_version(
     A conflict means another run recorded in between: it is re-read, and ``last-`` is only
     moved if it does not already name a newer version, so it always ends on the newest.
     """
+    printer = printer_adapter(True, printer, "record")
     s3path_versioned = S3Path(record.s3uri_manifest)
     text = inputs.manifest_text
     write_versioned_manifest(s3_client=s3_client, s3path=s3path_versioned, record=record, body=text)
@@ -578,7 +581,7 @@ def publish_layer_version(
     for callers who run build, package and upload themselves. The arguments must be those
     the zip was built with: they make the fingerprint that is recorded.
     """
-    log: T_PRINTER = printer if verbose else (lambda _msg: None)
+    log = printer_adapter(verbose, printer, "publish")
     inputs = resolve_layer_inputs(
         layer_name=layer_name,
         path_pyproject_toml=path_pyproject_toml,

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 from s3pathlib.api import S3Path
 
-from ..errors import LayerError
+from ..errors import AwsError, LayerError, aws_fix, iam_action
 from .clients import error_code, is_missing_key, is_precondition_failure
 from .facts import VersionFacts
 
@@ -143,8 +143,9 @@ def s3_error(error: ClientError, s3path: S3Path, action: str) -> LayerError:
         return LayerError(
             f"s3dir_lambda names bucket {s3path.bucket!r}, which does not exist (trying to {action} at {s3path.uri})"
         )
-    if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
-        return LayerError(f"s3dir_lambda: access denied to {s3path.uri} while trying to {action} ({code})")
+    fix = aws_fix(error, action=iam_action(error, "s3"), resource=f"bucket {s3path.bucket!r}")
+    if fix:  # credentials, region or a refusal: the one line names the fix
+        return AwsError(f"s3dir_lambda {s3path.uri}: could not {action}", operation=iam_action(error), fix=fix)
     return LayerError(f"s3dir_lambda: could not {action} at {s3path.uri}: {error}")
 
 

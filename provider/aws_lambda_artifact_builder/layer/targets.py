@@ -34,6 +34,7 @@ from botocore.credentials import (
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import LayerError
+from ..progress import printer_adapter
 from ..typehint import T_PRINTER
 from .clients import make_clients
 from .foundation import coerce_s3dir
@@ -248,7 +249,7 @@ def deploy_layer_to_targets(
     home_s3dir = resolve_s3dir(home, endpoint_url)
     home_s3 = next((c[0] for t, _, c in resolved if t == home), None) or target_clients(home, endpoint_url)[0]
     store = ArtifactStore(
-        s3_client=home_s3, s3dir=home_s3dir, may_build=not from_store, printer=printer if verbose else (lambda _msg: None)
+        s3_client=home_s3, s3dir=home_s3dir, may_build=not from_store, printer=printer_adapter(verbose, printer, "store")
     )
 
     def one(target: DeployTarget, s3dir: str, clients: tuple[S3Client, LambdaClient]) -> TargetOutcome:
@@ -272,9 +273,14 @@ def deploy_layer_to_targets(
 
 
 def _prefixed(printer: T_PRINTER, label: str, verbose: bool) -> T_PRINTER:
-    if not verbose:
-        return lambda _msg: None
-    return lambda msg: printer(f"[{label}] {msg}")
+    """Each line of one target's deploy named by the target, logged once (``progress.printer_adapter``)."""
+    base = printer_adapter(verbose, printer, "deploy")
+
+    def log(msg: str) -> None:
+        base(f"[{label}] {msg}")
+
+    log._alab_adapter = True  # type: ignore[attr-defined]
+    return log
 
 
 def push_layer_artifact(
@@ -299,7 +305,7 @@ def push_layer_artifact(
     from .inputs import resolve_layer_inputs
     from .workflow import BuildSettings, _build_folder_lock, build_artifact
 
-    log: T_PRINTER = printer if verbose else (lambda _msg: None)
+    log = printer_adapter(verbose, printer, "store")
     s3dir = resolve_s3dir(target, endpoint_url)
     inputs = resolve_layer_inputs(s3dir_lambda=s3dir, build_in=build_in, credentials=credentials, **layer)
     s3_client, _ = target_clients(target, endpoint_url)

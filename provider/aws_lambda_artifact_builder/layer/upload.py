@@ -8,8 +8,6 @@ replaced by someone else in between.
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +17,7 @@ from botocore.exceptions import ClientError
 from s3pathlib.api import S3Path
 
 from ..errors import LayerError
+from ..progress import Stage, human_size, printer_adapter
 from ..typehint import T_PRINTER
 from .clients import make_clients
 from .foundation import LayerPathLayout, LayerS3Layout, coerce_s3dir
@@ -29,26 +28,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Parts of 16 MB: a 250 MB layer goes up in 16 parts, 4 at a time.
 _TRANSFER = TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024, max_concurrency=4)
-
-
-class _UploadProgress:
-    """Prints the share uploaded at most every 10% (boto3 calls back from several threads)."""
-
-    def __init__(self, size: int, printer: T_PRINTER) -> None:
-        self.size = max(size, 1)
-        self.sent = 0
-        self.next_step = 10
-        self.printer = printer
-        self._lock = threading.Lock()
-
-    def __call__(self, chunk: int) -> None:
-        with self._lock:  # ``+=`` from several threads would lose counts
-            self.sent += chunk
-            percent = self.sent * 100 // self.size
-            if not (self.next_step <= percent < 100):
-                return
-            self.next_step = (percent // 10 + 1) * 10
-        self.printer(f"[upload] {percent}% of {self.size / 1e6:.1f} MB")
 
 
 def upload_layer_zip_to_s3(
@@ -84,23 +63,29 @@ def upload_zip(
     printer: T_PRINTER = print,
 ) -> None:
     """Upload one zip (wherever the pipeline obtained it) to ``s3path`` in parts of 16 MB."""
-    log: T_PRINTER = printer if verbose else (lambda _msg: None)
+    log = printer_adapter(verbose, printer, "upload")
     if not path_zip.is_file():
         raise LayerError(f"no layer zip at {path_zip}: build and package the layer first")
     size = path_zip.stat().st_size
-    log(f"[upload] {path_zip} ({size / 1e6:.1f} MB) to {s3path.uri}")
-    started = time.monotonic()
+    log(f"[upload] {path_zip} ({human_size(size)}) to {s3path.uri}")
+    with Stage("upload", total=size, unit="bytes") as stage:
+        _upload(s3_client, path_zip, s3path, metadata, stage)
+        stage.finish(f"{human_size(size)} to {s3path.uri}")
+
+
+def _upload(
+    s3_client: S3Client, path_zip: Path, s3path: S3Path, metadata: dict[str, str] | None, stage: Stage
+) -> None:
     try:
         s3_client.upload_file(
             str(path_zip),
             s3path.bucket,
             s3path.key,
             ExtraArgs={"ContentType": "application/zip", "Metadata": dict(metadata or {})},
-            Callback=_UploadProgress(size, log) if verbose else None,
+            Callback=stage.advance,  # from boto3's threads: Stage.advance counts under a lock
             Config=_TRANSFER,
         )
     except ClientError as e:
         raise s3_error(e, s3path, "upload the layer zip") from None
     except S3UploadFailedError as e:
         raise LayerError(f"s3dir_lambda {s3path.uri}: could not upload the layer zip: {e}") from None
-    log(f"[upload] done in {time.monotonic() - started:.1f}s")

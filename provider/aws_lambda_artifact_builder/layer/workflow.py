@@ -25,7 +25,6 @@ import functools
 import os
 import queue
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, wait
 from pathlib import Path
@@ -36,6 +35,7 @@ from s3pathlib.api import S3Path
 
 from ..constants import DEFAULT_PYTHON_VERSION, DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN
 from ..errors import LayerError
+from ..progress import Stage, human_size, printer_adapter
 from ..typehint import T_PRINTER
 from .claim import DeployClaim
 from .clients import resolve_clients
@@ -598,8 +598,7 @@ class BuildSettings:
     printer: T_PRINTER = print
 
     def log(self, msg: str) -> None:
-        if self.verbose:
-            self.printer(msg)
+        printer_adapter(self.verbose, self.printer, "build")(msg)
 
 
 def check_build_possible(inputs: LayerInputs, settings: BuildSettings) -> None:
@@ -638,7 +637,8 @@ def _stage_from_store(
 
 def build_artifact(inputs: LayerInputs, settings: BuildSettings) -> LayerZipInfo:
     """The default :data:`~.pipeline.ObtainArtifact`: build the locked runtime set into ``python/`` and zip it."""
-    started = time.monotonic()
+    from .install_plan import pins_for_manifest
+
     target = inputs.target
     settings.log(f"[build] installing {inputs.manifest.name} for {target.runtime} {target.architecture} ({settings.build_in})")
     common: dict[str, Any] = dict(
@@ -650,28 +650,36 @@ def build_artifact(inputs: LayerInputs, settings: BuildSettings) -> LayerZipInfo
         verbose=settings.verbose,
         printer=settings.printer,
     )
-    if settings.build_in == "local":
-        from .build import build_layer_artifacts_in_local
+    with Stage("install", total=len(pins_for_manifest(inputs.manifest))) as install:
+        if settings.build_in == "local":
+            from .build import build_layer_artifacts_in_local
 
-        build_layer_artifacts_in_local(skip_prompt=True, **common)
-    else:
-        from .build_container import build_layer_artifacts_in_container
+            build_layer_artifacts_in_local(skip_prompt=True, **common)
+        else:
+            from .build_container import build_layer_artifacts_in_container
 
-        build_layer_artifacts_in_container(image=settings.image, container_runtime=settings.container_runtime, **common)
-    settings.log(f"[build] done in {time.monotonic() - started:.1f}s")
-    started = time.monotonic()
-    info = create_layer_zip_file(
-        path_pyproject_toml=inputs.path_layout.path_pyproject_toml,
-        ignore_packages=inputs.ignore_packages,
-        options=inputs.packaging_options,
-        python_version=target.python_version,
-        verbose=settings.verbose,
-        printer=settings.printer,
-    )
-    settings.log(
-        f"[package] {info.path.name}: {info.zipped_size / 1e6:.1f} MB zipped, "
-        f"{info.unzipped_size / 1e6:.1f} MB unzipped, in {time.monotonic() - started:.1f}s"
-    )
+            build_layer_artifacts_in_container(image=settings.image, container_runtime=settings.container_runtime, **common)
+        settings.log(f"[build] done in {install.elapsed:.1f}s")
+        install.finish(f"{install.total} packages for {target.runtime} {target.architecture} ({settings.build_in})")
+    return _package(inputs, settings)
+
+
+def _package(inputs: LayerInputs, settings: BuildSettings) -> LayerZipInfo:
+    """Zip the installed ``python/`` folder (size-checked before writing), as its own progress stage."""
+    with Stage("package", unit="bytes") as package:
+        info = create_layer_zip_file(
+            path_pyproject_toml=inputs.path_layout.path_pyproject_toml,
+            ignore_packages=inputs.ignore_packages,
+            options=inputs.packaging_options,
+            python_version=inputs.target.python_version,
+            verbose=settings.verbose,
+            printer=settings.printer,
+        )
+        settings.log(f"[package] {info.path.name}: {human_size(info.zipped_size)} zipped, {human_size(info.unzipped_size)} unzipped")
+        package.finish(
+            f"{info.path.name} {human_size(info.zipped_size)} ({human_size(info.unzipped_size)} unzipped, "
+            f"{info.file_count:,d} files)"
+        )
     return info
 
 
@@ -683,10 +691,7 @@ class AwsGateway:
         self.lambda_client = lambda_client
         self.verbose = verbose
         self.printer = printer
-
-    def log(self, msg: str) -> None:
-        if self.verbose:
-            self.printer(msg)
+        self.log: T_PRINTER = printer_adapter(verbose, printer, "deploy")
 
     def plan(self, inputs: LayerInputs) -> LayerPlan:
         return _plan(inputs, self.s3_client, self.lambda_client)

@@ -28,6 +28,7 @@ from tf.utils import Diagnostics
 
 from .. import api
 from ..errors import LayerInputError, redact
+from ..progress import forward_stages
 from ..layer.inputs import CHECKED_INPUTS
 from ..layer.spec import SPEC_CLASSES, SpecField, core_kwargs, replacing_inputs, spec_fields, type_problems
 from .servicer import WriteOnlyAttribute
@@ -173,6 +174,19 @@ def _stderr_printer(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _publish_reason(plan: api.LayerPlan) -> str:
+    """The plan's reason in words still true once applied (the state keeps it): a first version is
+    not "nothing recorded yet" after the apply that recorded it."""
+    first = f"no earlier version is recorded at {plan.s3uri_record}: "
+    if plan.record is None and plan.reason.startswith(first):
+        what = plan.reason[len(first) :]
+        adopted = what.removeprefix("a deploy adopts ")
+        if adopted != what:
+            return f"adopted {adopted}, as the first version recorded at {plan.s3uri_record}"
+        return f"the first version recorded at {plan.s3uri_record} (none was recorded before)"
+    return plan.reason
+
+
 class LayerResource(Resource):
     """``alab_layer``: one Lambda layer whose versions follow the lock file's fingerprint."""
 
@@ -231,7 +245,7 @@ class LayerResource(Resource):
         if current is None:
             result["layer_arn"] = Unknown
         if layer_plan.changed:
-            result["publish_reason"] = layer_plan.reason
+            result["publish_reason"] = _publish_reason(layer_plan)
             result["package_changes"] = layer_plan.package_changes.lines()
         else:
             result["publish_reason"] = (
@@ -252,12 +266,13 @@ class LayerResource(Resource):
         assert values is not None, "Terraform applies only known values"
         credentials = _credentials(planned.get("credentials"))
         try:
-            deployment = api.deploy_layer(
-                **core_kwargs(values, deploy=True),
-                credentials=credentials,
-                printer=_stderr_printer,
-                **self.provider.clients(),
-            )
+            with forward_stages(_stderr_printer, prefix=f"[{values['layer_name']}] "):
+                deployment = api.deploy_layer(
+                    **core_kwargs(values, deploy=True),
+                    credentials=credentials,
+                    printer=_stderr_printer,
+                    **self.provider.clients(),
+                )
         except LayerInputError as exc:  # one diagnostic per wrong input, on its attribute
             for name, reason in exc.problems:
                 diags.add_error(f"Invalid {name}", _scrub(reason, credentials), path=[name])

@@ -1,0 +1,133 @@
+"""What ``alab`` shows on stderr while it works: a short story, one line per stage with its time.
+
+On a terminal the running stage has a ``rich`` progress bar (install: packages; package and upload:
+bytes); otherwise (CI logs, pipes) only the stage lines are written, plainly. Log records of the
+library show at ``WARNING`` and above, everything (installer commands and output, file copies)
+with ``-v``; ``--quiet`` leaves warnings and errors only. Python warnings (a ``python_version``
+newer than the known runtimes) are one ``warning:`` line, not a ``UserWarning`` with a source line.
+Every line passes :func:`errors.redact` with the run's secret, like the CLI's error line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from collections.abc import Callable
+from types import TracebackType
+from typing import IO, Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, ProgressColumn, SpinnerColumn, Task, TaskID, TextColumn, TimeElapsedColumn
+from rich.text import Text
+
+from .errors import redact
+from .progress import LOGGER_NAME, STAGE_RECORD, ProgressEvent, human_size, observe
+
+
+class _AmountColumn(ProgressColumn):
+    """``12/42 packages`` or ``18.2 MB/58.2 MB``, from the task's unit."""
+
+    def render(self, task: Task) -> Text:
+        if task.total is None:
+            return Text("")
+        if task.fields.get("unit") == "bytes":
+            return Text(f"{human_size(task.completed)}/{human_size(task.total)}")
+        return Text(f"{int(task.completed)}/{int(task.total)} packages")
+
+
+class _Handler(logging.Handler):
+    def __init__(self, output: ConsoleOutput) -> None:
+        super().__init__()
+        self.output = output
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, STAGE_RECORD, False):
+            return  # the stage's own line says it
+        message = record.getMessage()
+        if record.levelno >= logging.WARNING:
+            message = f"{record.levelname.lower()}: {message}"
+        self.output.write(message, style="yellow" if record.levelno >= logging.WARNING else "dim")
+
+
+class ConsoleOutput:
+    """Draws progress events and log records on ``stream`` for the duration of a ``with`` block."""
+
+    def __init__(
+        self, stream: IO[str], *, verbose: bool = False, quiet: bool = False, secrets: Callable[[], list[str | None]]
+    ) -> None:
+        self.stream = stream
+        self.verbose = verbose
+        self.quiet = quiet
+        self.secrets = secrets
+        self.console = Console(file=stream, highlight=False)
+        self.live = self.console.is_terminal and not quiet
+        self.progress: Progress | None = None
+        self.tasks: dict[str, TaskID] = {}
+        self._stack = contextlib.ExitStack()
+
+    def write(self, line: str, *, style: str = "") -> None:
+        """One line, secrets removed; above the bars on a terminal, plain otherwise."""
+        line = redact(line, self.secrets())
+        if self.live:
+            self.console.print(Text(line, style=style), soft_wrap=True)
+        else:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+    def __enter__(self) -> ConsoleOutput:
+        logger = logging.getLogger(LOGGER_NAME)
+        handler = _Handler(self)
+        handler.setLevel(logging.DEBUG if self.verbose else logging.WARNING)
+        previous = logger.level
+        logger.setLevel(logging.DEBUG)
+        logger.addHandler(handler)
+        self._stack.callback(logger.setLevel, previous)
+        self._stack.callback(logger.removeHandler, handler)
+        self._stack.enter_context(warnings.catch_warnings())
+        warnings.showwarning = self._show_warning
+        if self.live:
+            self.progress = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description:<8}"),
+                BarColumn(),
+                _AmountColumn(),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self._stack.enter_context(self.progress)
+        self._stack.enter_context(observe(self.on_event))
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stack.close()
+
+    def _show_warning(self, message: Warning | str, category: type[Warning], *_args: Any, **_kwargs: Any) -> None:
+        logging.getLogger(LOGGER_NAME).warning("%s", message)
+
+    def on_event(self, event: ProgressEvent) -> None:
+        if self.quiet:
+            return
+        if self.progress is not None and event.state in ("started", "progress"):
+            task = self.tasks.get(event.stage)
+            if task is None:
+                task = self.progress.add_task(event.stage, total=event.total, unit=event.unit)
+                self.tasks[event.stage] = task
+            self.progress.update(task, completed=event.done, total=event.total, unit=event.unit)
+            return
+        if event.state in ("done", "failed"):
+            task = self.tasks.pop(event.stage, None)
+            if self.progress is not None and task is not None:
+                self.progress.remove_task(task)
+            if event.state == "done":  # a failed stage ends the story with the error's own line
+                self._stage_line(event)
+
+    def _stage_line(self, event: ProgressEvent) -> None:
+        if not self.live:
+            self.write(event.line())
+            return
+        self.console.print(f"[green]✓[/] {escape(redact(event.line(), self.secrets()))}", soft_wrap=True)

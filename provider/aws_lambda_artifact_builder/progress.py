@@ -1,0 +1,233 @@
+"""How the library says what it does: stdlib ``logging`` per stage and one progress-event hook.
+
+- **Logs**: one logger per stage under ``aws_lambda_artifact_builder`` (``.plan``, ``.install``,
+  ``.package``, ``.upload``, ``.publish``, ``.record``, …). The package installs a ``NullHandler``, so
+  the library prints nothing unless the application configures logging. Installer commands and
+  their output, and internal file copies, are ``DEBUG``; what a stage decided is ``INFO``; things the
+  user should act on are ``WARNING``.
+- **Progress**: a :class:`Stage` sends :class:`ProgressEvent` values (started, progress, done or
+  failed, with items or bytes done of a total and the elapsed time) to every hook registered with
+  :func:`observe`. The CLI draws them (bars on a terminal, one line per stage otherwise), Pulumi and
+  Terraform forward them as log lines, tests collect them.
+- **Seed API**: ``verbose``/``printer`` keep working through :func:`printer_adapter`: every line goes
+  to the stage's logger, and also to ``printer`` when ``verbose`` and ``printer`` is not the builtin
+  ``print`` (the seed's default, which no longer writes to stdout).
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import contextvars
+import dataclasses
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Literal
+
+from .typehint import T_PRINTER
+
+LOGGER_NAME = "aws_lambda_artifact_builder"
+
+#: Set on the log record of a finished stage: a sink that draws the events skips it (said once).
+STAGE_RECORD = "alab_stage_done"
+
+State = Literal["started", "progress", "done", "failed"]
+Unit = Literal["items", "bytes"]
+
+
+def get_logger(stage: str) -> logging.Logger:
+    """The logger of one stage, e.g. ``aws_lambda_artifact_builder.install``."""
+    return logging.getLogger(f"{LOGGER_NAME}.{stage}")
+
+
+def human_size(size: float) -> str:
+    """``58.2 MB``: bytes in decimal units, as S3, Lambda's console and ``rich`` show them."""
+    for unit in ("B", "kB", "MB"):
+        if abs(size) < 1000:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.2f} GB"
+
+
+def human_duration(seconds: float) -> str:
+    return f"{seconds:.1f}s" if seconds < 60 else f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+
+
+@dataclasses.dataclass(frozen=True)
+class ProgressEvent:
+    """One step of one stage: ``done`` of ``total`` items or bytes, ``elapsed`` seconds since it started.
+
+    ``detail`` says what the stage did (on ``done``) or why it stopped (on ``failed``), in one phrase.
+    """
+
+    stage: str
+    state: State
+    done: int = 0
+    total: int | None = None
+    unit: Unit = "items"
+    elapsed: float = 0.0
+    detail: str = ""
+
+    def line(self) -> str:
+        """The event as one plain line, e.g. ``upload     2.1s  58.2 MB to s3://b/k``."""
+        what = self.detail or self.state
+        if self.state == "failed":
+            what = "failed"  # why is the error's own line
+        elif self.state in ("started", "progress"):
+            what = self._amount() or what
+        return f"{self.stage:<8}{human_duration(self.elapsed):>7}  {what}"
+
+    def _amount(self) -> str:
+        if self.total is None:
+            return ""
+        if self.unit == "bytes":
+            return f"{human_size(self.done)} of {human_size(self.total)}"
+        return f"{self.done} of {self.total}"
+
+
+Hook = Callable[[ProgressEvent], object]
+_hooks: list[Hook] = []
+_hooks_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def observe(hook: Hook) -> Iterator[Hook]:
+    """Send every progress event to ``hook`` while the block runs (from any thread)."""
+    with _hooks_lock:
+        _hooks.append(hook)
+    try:
+        yield hook
+    finally:
+        with _hooks_lock:
+            _hooks.remove(hook)
+
+
+def emit(event: ProgressEvent) -> None:
+    with _hooks_lock:
+        hooks = list(_hooks)
+    for hook in hooks:
+        hook(event)
+
+
+_current: contextvars.ContextVar[Stage | None] = contextvars.ContextVar("alab_stage", default=None)
+
+
+class Stage:
+    """A stage of a deploy as a context block: started on entry, done (or failed) on exit.
+
+    ``advance`` is safe from several threads (boto3 calls an upload's callback from its workers).
+    """
+
+    def __init__(self, name: str, *, total: int | None = None, unit: Unit = "items") -> None:
+        self.name = name
+        self.total = total
+        self.unit: Unit = unit
+        self.done = 0
+        self.detail = ""
+        self.logger = get_logger(name)
+        self._started = time.monotonic()
+        self._lock = threading.Lock()
+        self._token: contextvars.Token[Stage | None] | None = None
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self._started
+
+    def _event(self, state: State) -> ProgressEvent:
+        return ProgressEvent(self.name, state, self.done, self.total, self.unit, self.elapsed, self.detail)
+
+    def __enter__(self) -> Stage:
+        self._started = time.monotonic()
+        self._token = _current.set(self)
+        emit(self._event("started"))
+        return self
+
+    def advance(self, amount: int = 1) -> None:
+        with self._lock:
+            self.done += amount
+            event = self._event("progress")
+        emit(event)
+
+    def finish(self, detail: str) -> None:
+        """What the stage did, in one phrase, for its ``done`` event and its log."""
+        self.detail = detail
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if self._token is not None:
+            _current.reset(self._token)
+        if exc is None:
+            self.logger.info(
+                "%s: %s (%s)", self.name, self.detail or "done", human_duration(self.elapsed), extra={STAGE_RECORD: True}
+            )
+            emit(self._event("done"))
+        else:
+            self.detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            emit(self._event("failed"))
+
+
+@contextlib.contextmanager
+def forward_stages(printer: T_PRINTER, prefix: str = "") -> Iterator[None]:
+    """Each finished stage as one line to ``printer`` while the block runs: how Pulumi and Terraform,
+    whose logs are line-based, show the story the CLI draws."""
+
+    def hook(event: ProgressEvent) -> None:
+        if event.state == "done":
+            printer(prefix + event.line())
+
+    with observe(hook):
+        yield
+
+
+def current_stage() -> Stage | None:
+    """The innermost stage running in this thread (``None`` outside any)."""
+    return _current.get()
+
+
+def advance_current(amount: int = 1) -> None:
+    """Advance the running stage, if any: for loops deep in a stage that know nothing of it."""
+    stage = _current.get()
+    if stage is not None:
+        stage.advance(amount)
+
+
+def set_current_total(total: int, unit: Unit) -> None:
+    """Give the running stage its total once it is known (the package stage learns it after a scan)."""
+    stage = _current.get()
+    if stage is not None:
+        stage.total, stage.unit = total, unit
+
+
+#: An installer's line for one distribution: pip's "Collecting x==1" / "Processing ./x.whl", uv's " + x==1".
+_INSTALLER_ITEM = re.compile(r"^(?:Collecting |Processing | \+ )\S")
+
+
+def count_installer_line(line: str) -> None:
+    """Count one line of installer output toward the running ``install`` stage when it names one
+    distribution (how far an install is, without the installer's help)."""
+    stage = _current.get()
+    if stage is not None and stage.name == "install" and _INSTALLER_ITEM.match(line):
+        if stage.total is None or stage.done < stage.total:
+            stage.advance()
+
+
+def printer_adapter(verbose: bool, printer: T_PRINTER, stage: str, level: int = logging.INFO) -> T_PRINTER:
+    """The seed's ``verbose``/``printer`` pair as one printer: each line to the stage's logger at
+    ``level``, and to ``printer`` when ``verbose`` and it is not the builtin ``print``.
+
+    An adapter given an adapter forwards to it without logging again, so a line is logged once.
+    """
+    logger = get_logger(stage)
+    forward = verbose and printer is not builtins.print
+    logs_already = forward and getattr(printer, "_alab_adapter", False)
+
+    def log(msg: str) -> None:
+        if forward:
+            printer(msg)
+        if not logs_already:
+            logger.log(level, "%s", msg)
+
+    log._alab_adapter = True  # type: ignore[attr-defined]
+    return log

@@ -1,0 +1,108 @@
+"""The one way the library reports: logging per stage, progress events, and the seed's printer adapter."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from aws_lambda_artifact_builder.layer.foundation import BaseLogger
+from aws_lambda_artifact_builder.progress import (
+    ProgressEvent,
+    Stage,
+    count_installer_line,
+    forward_stages,
+    human_size,
+    observe,
+    printer_adapter,
+)
+
+
+def test_the_seed_logger_prints_nothing_by_default_and_logs_each_line_once(capsys, caplog):
+    caplog.set_level(logging.DEBUG, logger="aws_lambda_artifact_builder")
+    BaseLogger().log("built")
+    BaseLogger(stage="package").debug("detail")
+    assert capsys.readouterr() == ("", "")
+    assert [(r.name, r.levelno, r.getMessage()) for r in caplog.records] == [
+        ("aws_lambda_artifact_builder.build", logging.INFO, "built"),
+        ("aws_lambda_artifact_builder.package", logging.DEBUG, "detail"),
+    ]
+
+
+def test_a_given_printer_still_gets_every_line_unless_not_verbose(caplog):
+    caplog.set_level(logging.DEBUG, logger="aws_lambda_artifact_builder")
+    lines: list[str] = []
+    BaseLogger(printer=lines.append).debug("one")
+    BaseLogger(verbose=False, printer=lines.append).log("two")
+    assert lines == ["one"]
+    assert [r.getMessage() for r in caplog.records] == ["one", "two"]
+
+
+def test_an_adapter_of_an_adapter_logs_a_line_once(caplog):
+    caplog.set_level(logging.DEBUG, logger="aws_lambda_artifact_builder")
+    lines: list[str] = []
+    outer = printer_adapter(True, lines.append, "deploy")
+    printer_adapter(True, outer, "publish")("[publish] published")
+    assert lines == ["[publish] published"]
+    assert [r.name for r in caplog.records] == ["aws_lambda_artifact_builder.deploy"]
+
+
+def test_a_stage_reports_started_progress_done_and_failed_with_its_detail():
+    events: list[ProgressEvent] = []
+    with observe(events.append):
+        with Stage("upload", total=10, unit="bytes") as stage:
+            stage.advance(4)
+            stage.advance(6)
+            stage.finish("10 B to s3://b/k")
+        with pytest.raises(ValueError), Stage("publish"):
+            raise ValueError("refused\nmore")
+    assert [(e.stage, e.state, e.done) for e in events] == [
+        ("upload", "started", 0),
+        ("upload", "progress", 4),
+        ("upload", "progress", 10),
+        ("upload", "done", 10),
+        ("publish", "started", 0),
+        ("publish", "failed", 0),
+    ]
+    assert events[3].line().split() == ["upload", f"{events[3].elapsed:.1f}s", "10", "B", "to", "s3://b/k"]
+    assert events[-1].detail == "refused"
+    with Stage("after"):  # no hook any more: nothing observes it
+        pass
+    assert len(events) == 6
+
+
+def test_installer_lines_count_toward_the_install_stage_only():
+    with Stage("install", total=2) as install:
+        for line in ("Collecting six==1.16.0", "  Downloading six.whl", " + idna==3.7", " + extra==1", "Resolved 2"):
+            count_installer_line(line)
+    assert install.done == 2  # never past the total
+    with Stage("package") as package:
+        count_installer_line("Collecting six==1.16.0")
+    assert package.done == 0
+
+
+def test_forwarded_stage_lines_name_the_layer():
+    lines: list[str] = []
+    with forward_stages(lines.append, prefix="[deps] "), Stage("plan") as stage:
+        stage.finish("no change")
+    assert len(lines) == 1 and lines[0].startswith("[deps] plan ") and lines[0].endswith("  no change")
+
+
+@pytest.mark.parametrize(
+    ("size", "text"), [(0, "0 B"), (999, "999 B"), (1_500, "1.5 kB"), (63_600_000, "63.6 MB"), (2_500_000_000, "2.50 GB")]
+)
+def test_sizes_read_in_human_units(size, text):
+    assert human_size(size) == text
+
+
+def test_a_failed_command_is_one_short_cli_line_pointing_at_v():
+    from aws_lambda_artifact_builder.cli import _short_build_error
+
+    message = "build numpy 2.5.5 from its sdist failed with exit code 1\ncommand: pip wheel …\n" + "x\n" * 40
+    message += "ERROR: No matching distribution found for numpy==2.5.5"
+    assert _short_build_error(message, verbose=False) == (
+        "build numpy 2.5.5 from its sdist failed with exit code 1 | ERROR: No matching distribution found for "
+        "numpy==2.5.5 (rerun with -v for the command and its output)"
+    )
+    assert _short_build_error(message, verbose=True).endswith("numpy==2.5.5")
+    assert _short_build_error("uv could not install the pins: refused", verbose=False) == "uv could not install the pins: refused"
