@@ -27,7 +27,7 @@ from reliability_helpers import alab_argv
 LAYER = "multi-deps"
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
 ROLES = ("arn:aws:iam::111111111111:role/alab-deployer", "arn:aws:iam::222222222222:role/alab-deployer")
-BUILD_LINE = "[build] installing"
+BUILD_LINE = "[build] installing"  # said with -v (every run below passes it)
 
 
 def assumed(role_arn: str | None, region: str, service: str, endpoint_url: str) -> Any:
@@ -91,7 +91,7 @@ def test_one_lock_three_regions_two_accounts_six_versions_one_build(aws, project
         "--index-url", credentials.index_url, "--index-username", credentials.username, "--json",
     )
     first = subprocess.run(
-        alab_argv("layer", "deploy", *common, *[a for r in REGIONS for a in ("--region", r)],
+        alab_argv("-v", "layer", "deploy", *common, *[a for r in REGIONS for a in ("--region", r)],
                   *[a for r in ROLES for a in ("--role-arn", r)]),
         capture_output=True, text=True, env=env, timeout=600,
     )
@@ -124,7 +124,7 @@ def test_one_lock_three_regions_two_accounts_six_versions_one_build(aws, project
         for role in ROLES for region in REGIONS
     )
     path.write_text(path.read_text() + "\n[tool.aws_lambda_artifact_builder]\n" + targets)
-    again = subprocess.run(alab_argv("layer", "deploy", *common), capture_output=True, text=True, env=env, timeout=600)
+    again = subprocess.run(alab_argv("-v", "layer", "deploy", *common), capture_output=True, text=True, env=env, timeout=600)
     assert again.returncode == 0, again.stderr
     rerun = json.loads(again.stdout)
     assert rerun["builds"] == 0 and len(rerun["targets"]) == 6
@@ -168,7 +168,7 @@ def test_eight_runners_three_regions_at_once_build_once_and_publish_three_versio
         path = runner_copy(project_copy, tmp_path, f"runner-{i}")
         regions = REGIONS[i % 3:] + REGIONS[: i % 3]  # each runner starts with another region
         argv = alab_argv(
-            "layer", "deploy", "--project", str(path), "--layer-name", LAYER, "--tool", "pip",
+            "-v", "layer", "deploy", "--project", str(path), "--layer-name", LAYER, "--tool", "pip",
             "--s3dir", "s3://alab-race-{region}/apps/", "--index-url", credentials.index_url,
             "--index-username", credentials.username, "--json",
             *[arg for region in regions for arg in ("--region", region)],
@@ -264,7 +264,7 @@ def test_build_push_in_one_job_then_deploy_from_store_in_another_never_builds(aw
         "--region", REGIONS[0], "--region", REGIONS[1],
     )
     missing = subprocess.run(
-        alab_argv("layer", "deploy", "--project", str(runner_copy(project_copy, tmp_path, "job-0")), *common, "--from-store"),
+        alab_argv("-v", "layer", "deploy", "--project", str(runner_copy(project_copy, tmp_path, "job-0")), *common, "--from-store"),
         capture_output=True, text=True, env=env, timeout=300,
     )
     assert missing.returncode == 1 and "not in the artifact store" in missing.stderr, missing.stderr
@@ -272,7 +272,7 @@ def test_build_push_in_one_job_then_deploy_from_store_in_another_never_builds(aw
 
     push = subprocess.run(
         alab_argv(
-            "layer", "build", "--push", "--project", str(runner_copy(project_copy, tmp_path, "job-1")), *common,
+            "-v", "layer", "build", "--push", "--project", str(runner_copy(project_copy, tmp_path, "job-1")), *common,
             "--index-url", credentials.index_url, "--index-username", credentials.username, "--json",
         ),
         capture_output=True, text=True, env=env, timeout=300,
@@ -284,7 +284,7 @@ def test_build_push_in_one_job_then_deploy_from_store_in_another_never_builds(aw
 
     deploy = subprocess.run(
         alab_argv(
-            "layer", "deploy", "--project", str(runner_copy(project_copy, tmp_path, "job-2")), *common,
+            "-v", "layer", "deploy", "--project", str(runner_copy(project_copy, tmp_path, "job-2")), *common,
             "--from-store", "--json",
         ),
         capture_output=True, text=True, env=env, timeout=300,
