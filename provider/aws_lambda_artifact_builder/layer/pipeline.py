@@ -192,9 +192,7 @@ def record_stage(
 ) -> VersionFacts:
     """Record the version in S3 (only while the claim is ours), then drop what publishing left."""
     claim.ensure_held()
-    with Stage("record") as stage:
-        facts = fx.gateway.record(inputs, published, expected_etag)
-        stage.finish(f"{inputs.s3path_last_manifest.basename} names version {facts.layer_version}")
+    facts = fx.gateway.record(inputs, published, expected_etag)
     fx.describe(inputs, facts, not adopted)
     fx.gateway.clear_intent(inputs)
     if not adopted:

@@ -749,10 +749,12 @@ class AwsGateway:
         )
 
     def record(self, inputs: LayerInputs, published: PublishedVersion, expected_etag: str | None) -> VersionFacts:
-        record = make_record(published=published, inputs=inputs)
-        record_layer_version(
-            s3_client=self.s3_client, inputs=inputs, record=record, expected_etag=expected_etag, printer=self.log
-        )
+        with Stage("record") as stage:
+            record = make_record(published=published, inputs=inputs)
+            record_layer_version(
+                s3_client=self.s3_client, inputs=inputs, record=record, expected_etag=expected_etag, printer=self.log
+            )
+            stage.finish(f"{inputs.s3path_last_manifest.basename} names version {record.layer_version}")
         return record.facts
 
     def clear_intent(self, inputs: LayerInputs) -> None:
