@@ -294,6 +294,14 @@ def test_build_push_in_one_job_then_deploy_from_store_in_another_never_builds(aw
     for region in REGIONS[:2]:
         found = versions(None, region, aws.endpoint_url)
         assert len(found) == 1 and found[0]["Content"]["CodeSha256"] == pushed["code_sha256"]
+        # The deploy that never built still describes what it published: the store's checked zip.
+        s3 = assumed(None, region, "s3", aws.endpoint_url)
+        folder = LayerS3Layout(s3dir_lambda=f"s3://alab-split-{region}/apps/").get_s3dir_layer_version(1)
+        sbom = json.loads(s3.get_object(Bucket=folder.bucket, Key=folder.key + "sbom.cdx.json")["Body"].read())
+        provenance = json.loads(s3.get_object(Bucket=folder.bucket, Key=folder.key + "provenance.json")["Body"].read())
+        assert [c["name"] for c in sbom["components"]], sbom
+        assert provenance["build"]["artifact_store"] == pushed["s3uri"]
+        assert provenance["layer"]["code_sha256"] == pushed["code_sha256"]
 
 
 def test_a_stored_zip_replaced_after_its_check_is_not_copied_the_checked_bytes_are_uploaded(aws, s3_client, tmp_path):

@@ -303,8 +303,10 @@ def make_provenance(
     image: str | None,
     container_runtime: str | None,
     now: dt.datetime | None = None,
+    from_store: str | None = None,
 ) -> str:
-    """The provenance record of a published version (see the module)."""
+    """The provenance record of a published version (see the module); ``from_store`` names the artifact
+    store's zip when this deploy published one built by another run."""
     container = None
     if build_in == "container":
         from .build_container import default_image
@@ -331,6 +333,7 @@ def make_provenance(
             "place": build_in,
             "container": container,
             "host": {"system": platform.system(), "machine": platform.machine(), "python": platform.python_version()},
+            "artifact_store": from_store,
         },
         "layer": {
             "name": record.layer_name,
@@ -356,8 +359,13 @@ def store_version_evidence(
     image: str | None,
     container_runtime: str | None,
     printer: T_PRINTER,
+    path_zip: Path | None = None,
+    from_store: str | None = None,
 ) -> list[str]:
     """Write ``sbom.cdx.json`` and ``provenance.json`` beside a published version's record; their S3 URIs.
+
+    ``path_zip`` is the zip that was published (default: the build folder's); ``from_store`` the
+    artifact store object it came from, when another run built it.
 
     Only a deploy that built the zip can describe it: an adopted version keeps what its own
     publish stored. A zip in the build folder that is no longer the published one (another
@@ -367,7 +375,7 @@ def store_version_evidence(
     if not built:
         printer(f"[evidence] version {record.layer_version} was adopted, not built: nothing new to describe")
         return []
-    path_zip = inputs.path_layout.path_build_lambda_layer_zip
+    path_zip = path_zip or inputs.path_layout.path_build_lambda_layer_zip
     try:
         digest = file_sha256(path_zip)
         if base64.b64encode(digest.digest()).decode("ascii") != record.code_sha256:
@@ -377,7 +385,7 @@ def store_version_evidence(
         provenance = make_provenance(
             inputs=inputs, record=record, zip_sha256=digest.hexdigest(),
             sbom_sha256=hashlib.sha256(sbom.encode("utf-8")).hexdigest(), build_in=build_in, image=image,
-            container_runtime=container_runtime,
+            container_runtime=container_runtime, from_store=from_store,
         )
         written = []
         s3dir = inputs.s3_layout.get_s3dir_layer_version(record.layer_version)

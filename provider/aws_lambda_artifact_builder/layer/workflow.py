@@ -73,7 +73,7 @@ from .publish import (
     write_publish_intent,
 )
 from .record import FetchedRecord, LayerRecord, fetch_record
-from .store import ArtifactStore, obtain_from_store
+from .store import ArtifactStore, StoredArtifact, obtain_from_store
 from .target import LayerTarget
 from .upload import upload_zip
 
@@ -609,16 +609,23 @@ def check_build_possible(inputs: LayerInputs, settings: BuildSettings) -> None:
         check_local_build_possible(inputs.manifest, inputs.target)
 
 
-def _describe(inputs: LayerInputs, facts: VersionFacts, built: bool, *, s3_client: S3Client, settings: BuildSettings) -> None:
-    """SBOM and provenance beside the record (``layer/evidence.py``; a failure there is a warning)."""
+def _describe(
+    inputs: LayerInputs, facts: VersionFacts, built: bool, *, s3_client: S3Client, settings: BuildSettings,
+    staged: dict[str, StoredArtifact],
+) -> None:
+    """SBOM and provenance beside the record (``layer/evidence.py``; a failure there is a warning), made
+    from the zip this deploy staged: the one it built, or the artifact store's checked copy."""
+    artifact = staged.get(inputs.fingerprint)
     store_version_evidence(
         s3_client=s3_client, inputs=inputs, record=facts, built=built, build_in=settings.build_in,
         image=settings.image, container_runtime=settings.container_runtime, printer=settings.log,
+        path_zip=artifact.path_local if artifact else None, from_store=artifact.s3path_zip.uri if artifact else None,
     )  # fmt: skip
 
 
 def _stage_from_store(
-    inputs: LayerInputs, claim: Claim, *, store: ArtifactStore, s3_client: S3Client, settings: BuildSettings
+    inputs: LayerInputs, claim: Claim, *, store: ArtifactStore, s3_client: S3Client, settings: BuildSettings,
+    staged: dict[str, StoredArtifact],
 ) -> str:
     """The pipeline's ``stage_artifact`` with an artifact store (``layer/store.py``): the fingerprint's
     stored zip, or one built and stored once across runners, copied to this target's staging key."""
@@ -629,6 +636,7 @@ def _stage_from_store(
         build_lock=functools.partial(_build_folder_lock, inputs, settings.log),
         log=settings.log,
     )
+    staged[inputs.fingerprint] = artifact
     claim.ensure_held()
     metadata = {"fingerprint": inputs.fingerprint}
     store.stage(artifact, s3_client=s3_client, s3path=inputs.s3_layout.s3path_temp_layer_zip, metadata=metadata, log=settings.log)
@@ -814,6 +822,7 @@ def deploy_layer(
     )  # fmt: skip
     s3_client, lambda_client = resolve_clients(s3_client, lambda_client, region, endpoint_url)
     build = BuildSettings(build_in, credentials, image, container_runtime, verbose, printer)
+    staged: dict[str, StoredArtifact] = {}  # the store's artifact this deploy staged, by fingerprint
     gateway = AwsGateway(s3_client, lambda_client, verbose=verbose, printer=printer)
     effects = DeployEffects(
         gateway=gateway,
@@ -822,9 +831,9 @@ def deploy_layer(
         log=gateway.log,
         build_folder_lock=functools.partial(_build_folder_lock, log=gateway.log),
         background=_in_background,
-        describe=functools.partial(_describe, s3_client=s3_client, settings=build),
+        describe=functools.partial(_describe, s3_client=s3_client, settings=build, staged=staged),
         stage_artifact=None if artifact_store is None else functools.partial(
-            _stage_from_store, store=artifact_store, s3_client=s3_client, settings=build
+            _stage_from_store, store=artifact_store, s3_client=s3_client, settings=build, staged=staged
         ),
     )  # fmt: skip
     settings = Settings(keep_last=keep_last, permissions=parse_permissions(permissions))
