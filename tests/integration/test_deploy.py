@@ -78,6 +78,10 @@ def test_first_publish_records_the_version_in_s3_and_lambda(tool, project_copy, 
     assert (record.layer_name, record.layer_version, record.fingerprint) == ("sample-deps", 1, plan.fingerprint)
     assert record.s3uri_manifest == f"s3://{bucket}/apps/sample/layer/000001/{manifest}"
     assert (record.tool, record.python_version, record.architecture) == (tool, "3.12", "x86_64")
+    facts = read_layer_record(
+        s3dir_lambda=target["s3dir_lambda"], tool=tool, s3_client=s3_client, lambda_client=lambda_client, manifest=False
+    )
+    assert facts == record and facts.manifest_content == "" and record.manifest_content == (path.parent / manifest).read_text()
     for step in ("[build]", "[package]", "[upload]", "[publish]", "[record]"):
         assert any(line.startswith(step) for line in lines), step
 

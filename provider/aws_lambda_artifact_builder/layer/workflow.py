@@ -547,8 +547,13 @@ def read_layer_record(
     lambda_client: LambdaClient | None = None,
     region: str | None = None,
     endpoint_url: str | None = None,
+    manifest: bool = True,
 ) -> LayerRecord | None:
-    """The ``last-`` record of ``s3dir_lambda`` for a tool, with ``version_exists`` from Lambda."""
+    """The ``last-`` record of ``s3dir_lambda`` for a tool, with ``version_exists`` from Lambda.
+
+    ``manifest=False`` reads the facts alone (``manifest_content`` stays empty): what a
+    provider's refresh needs, without the recorded lock's bytes.
+    """
     s3_client, lambda_client = resolve_clients(s3_client, lambda_client, region, endpoint_url)
     layout = LayerS3Layout(s3dir_lambda=coerce_s3dir(s3dir_lambda))
     name = coerce_tool(tool).manifest_name
@@ -556,6 +561,7 @@ def read_layer_record(
         s3_client=s3_client,
         s3path=layout.get_s3path_last_manifest(name),
         s3uri_manifest_for=lambda v: layout.get_s3path_versioned_manifest(v, name).uri,
+        body=manifest,
     )
     if fetched.record is None:
         return None
