@@ -253,7 +253,7 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
     def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
         layer = LayerProps.from_props(props)
         clients = self._clients()
-        record = read_layer_record(s3dir_lambda=layer.s3dir_lambda, tool=layer.tool, **clients)
+        record = read_layer_record(s3dir_lambda=layer.s3dir_lambda, tool=layer.tool, manifest=False, **clients)
         version = _as_int(props.get("layer_version"))
         current = record is not None and record.layer_version == version
         if current and record is not None and record.version_exists is not None:

@@ -78,6 +78,10 @@ def test_first_publish_records_the_version_in_s3_and_lambda(tool, project_copy, 
     assert (record.layer_name, record.layer_version, record.fingerprint) == ("sample-deps", 1, plan.fingerprint)
     assert record.s3uri_manifest == f"s3://{bucket}/apps/sample/layer/000001/{manifest}"
     assert (record.tool, record.python_version, record.architecture) == (tool, "3.12", "x86_64")
+    facts = read_layer_record(
+        s3dir_lambda=target["s3dir_lambda"], tool=tool, s3_client=s3_client, lambda_client=lambda_client, manifest=False
+    )
+    assert facts == record and facts.manifest_content == "" and record.manifest_content == (path.parent / manifest).read_text()
     for step in ("[build]", "[package]", "[upload]", "[publish]", "[record]"):
         assert any(line.startswith(step) for line in lines), step
 
@@ -109,14 +113,40 @@ def test_no_change_costs_one_s3_get_and_builds_nothing(project_copy, target, cre
     assert sorted(requests.calls) == ["lambda.ListLayerVersions", "s3.GetObject"]
 
 
-def test_changed_pin_plans_the_package_diff_then_publishes_version_2(project_copy, target, credentials, private_index, dir_tool_cache, lambda_client):
+def _record_size(s3_client, bucket: str, manifest: str) -> int:
+    return int(s3_client.head_object(Bucket=bucket, Key=f"apps/sample/layer/last-{manifest}")["ContentLength"])
+
+
+def test_a_no_op_plan_reads_the_records_facts_not_its_manifest(project_copy, target, credentials, s3_client, lambda_client, bucket):
+    """The recorded lock (up to a megabyte and more) only matters when the fingerprint moved."""
+    path = project_copy("uv")
+    _deploy(path, "uv", target, credentials)
+    size = _record_size(s3_client, bucket, "uv.lock")
+    assert size > 1000
+    requests = RequestLog.attach(s3_client, lambda_client)
+
+    plan = plan_layer(path_pyproject_toml=path, tool="uv", **target)
+
+    assert not plan.changed and plan.current_version == 1 and plan.package_changes.is_empty
+    assert sorted(requests.calls) == ["lambda.ListLayerVersions", "s3.GetObject"]
+    assert [n for c, n in requests.received if c == "s3.GetObject"] == [1]  # the first byte, not the lock
+    assert plan.record_etag == s3_client.head_object(Bucket=bucket, Key="apps/sample/layer/last-uv.lock")["ETag"]
+
+
+def test_changed_pin_plans_the_package_diff_then_publishes_version_2(
+    project_copy, target, credentials, private_index, dir_tool_cache, lambda_client, s3_client, bucket
+):
     path = project_copy("uv")
     _deploy(path, "uv", target, credentials)
     set_pin(path, "alab-demo-core", "1.1.0")
     lock("uv", path.parent, private_index, dir_tool_cache)
+    size = _record_size(s3_client, bucket, "uv.lock")
+    requests = RequestLog.attach(s3_client)
 
     plan = plan_layer(path_pyproject_toml=path, tool="uv", **target)
     assert plan.changed and plan.current_version == 1
+    # The facts first, then the recorded lock for the diff: the body crosses the wire once.
+    assert requests.received == [("s3.GetObject", 1), ("s3.GetObject", size)]
     assert plan.package_changes.changed == {"alab-demo-core": ("1.0.0", "1.1.0")}
     assert plan.package_changes.lines() == ["~ alab-demo-core 1.0.0 -> 1.1.0"]
     assert "runtime dependencies changed since version 1" in plan.reason
@@ -125,6 +155,31 @@ def test_changed_pin_plans_the_package_diff_then_publishes_version_2(project_cop
     assert result.published and result.layer_version == 2
     assert layer_versions(lambda_client, "sample-deps") == [1, 2]
     assert not plan_layer(path_pyproject_toml=path, tool="uv", **target).changed
+
+
+def test_a_record_replaced_between_its_facts_and_its_body_is_planned_again(
+    project_copy, target, credentials, private_index, dir_tool_cache, s3_client, lambda_client, bucket
+):
+    """Another deploy records between the plan's two reads: the plan reads again and stands on the new record."""
+    path = project_copy("uv")
+    _deploy(path, "uv", target, credentials)
+    set_pin(path, "alab-demo-core", "1.1.0")
+    lock("uv", path.parent, private_index, dir_tool_cache)
+    key = "apps/sample/layer/last-uv.lock"
+    replaced: list[str] = []
+
+    def replace_before_the_body_is_read(params, **_kwargs):
+        if "If-Match" in params["headers"] and not replaced:
+            got = s3_client.get_object(Bucket=bucket, Key=key)
+            body = got["Body"].read() + b"\n"
+            replaced.append(s3_client.put_object(Bucket=bucket, Key=key, Body=body, Metadata=got["Metadata"])["ETag"])
+
+    s3_client.meta.events.register("before-call.s3.GetObject", replace_before_the_body_is_read)
+    plan = plan_layer(path_pyproject_toml=path, tool="uv", **target)
+
+    assert replaced and plan.record_etag == replaced[0]
+    assert plan.changed and plan.current_version == 1
+    assert plan.package_changes.changed == {"alab-demo-core": ("1.0.0", "1.1.0")}
 
 
 def test_a_recorded_version_deleted_in_lambda_counts_as_changed(project_copy, target, credentials, lambda_client):

@@ -16,16 +16,23 @@ class RequestLog:
     """Every API call the given boto3 clients make, as ``"s3.GetObject"``, in order."""
 
     calls: list[str] = dataclasses.field(default_factory=list)
+    #: The body bytes each answer carried (its Content-Length), as ``("s3.GetObject", 1)``, in order.
+    received: list[tuple[str, int]] = dataclasses.field(default_factory=list)
 
     @classmethod
     def attach(cls, *clients: Any) -> RequestLog:
         log = cls()
         for client in clients:
             client.meta.events.register("before-call", log._record)
+            client.meta.events.register("after-call", log._received)
         return log
 
     def _record(self, model: Any, **_kwargs: Any) -> None:
         self.calls.append(f"{model.service_model.service_name}.{model.name}")
+
+    def _received(self, model: Any, http_response: Any, **_kwargs: Any) -> None:
+        size = int(http_response.headers.get("Content-Length", 0))
+        self.received.append((f"{model.service_model.service_name}.{model.name}", size))
 
     def writes(self) -> list[str]:
         """Calls that change state in S3 or Lambda."""

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from s3pathlib.api import S3Path
 
 from aws_lambda_artifact_builder.errors import LayerError
 from aws_lambda_artifact_builder.layer.facts import VersionFacts
@@ -28,7 +29,8 @@ FP = "f" * 64
 LAYER_ARN = "arn:aws:lambda:us-east-1:123456789012:layer:demo"
 SHA_RECORDED = "A" * 43 + "="
 SHA_BUILT = "B" * 43 + "="
-INPUTS: Any = SimpleNamespace(layer_name="demo", fingerprint=FP)  # the stages only pass the inputs on
+#: The stages pass the inputs on; the record stage names the record's object in its progress line.
+INPUTS: Any = SimpleNamespace(layer_name="demo", fingerprint=FP, s3path_last_manifest=S3Path("b", "l/layer/last-uv.lock"))
 
 
 def _record(version: int) -> LayerRecord:

@@ -512,7 +512,9 @@ def record_layer_version(
             printer(f"[record] {s3path_last.uri} now records version {record.layer_version}")
             return
         except RecordConflict:
-            fetched = fetch_record(s3_client=s3_client, s3path=s3path_last, s3uri_manifest_for=inputs.s3uri_manifest_for)
+            fetched = fetch_record(
+                s3_client=s3_client, s3path=s3path_last, s3uri_manifest_for=inputs.s3uri_manifest_for, body=False
+            )
             check_record_owner(fetched, layer_name=inputs.layer_name, s3dir_lambda=inputs.s3_layout.s3dir_lambda)
             current = fetched.record
             if current is not None and current.layer_version > record.layer_version:
@@ -596,8 +598,8 @@ def publish_layer_version(
     path_zip = inputs.path_layout.path_build_lambda_layer_zip
     if not path_zip.is_file():
         raise LayerError(f"no layer zip at {path_zip}: build and package the layer first")
-    fetched = fetch_record(
-        s3_client=s3_client, s3path=inputs.s3path_last_manifest, s3uri_manifest_for=inputs.s3uri_manifest_for
+    fetched = fetch_record(  # the owner and the ETag to replace: the facts alone
+        s3_client=s3_client, s3path=inputs.s3path_last_manifest, s3uri_manifest_for=inputs.s3uri_manifest_for, body=False
     )
     check_record_owner(fetched, layer_name=inputs.layer_name, s3dir_lambda=inputs.s3_layout.s3dir_lambda)
     code_sha256, _ = file_code_sha256(path_zip)

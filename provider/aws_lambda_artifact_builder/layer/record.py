@@ -4,7 +4,10 @@ After a publish the manifest is written twice below ``s3dir_lambda``: at
 ``layer/{NNNNNN}/<manifest>`` (history) and at ``layer/last-<manifest>`` (the record every
 plan reads). Both carry the facts of the version as object metadata, so one GET of the
 ``last-`` object answers a plan: the metadata says which version and fingerprint are current
-and the body (the normalised manifest) gives the package-level diff.
+and the body (the normalised manifest) gives the package-level diff. The body (a lock of up to
+a megabyte or more) matters only when the fingerprint moved, so a plan GETs ``bytes=0-0`` (the
+metadata and the whole object's ETag come with the 206) and reads the body with a second GET,
+``If-Match`` that ETag, only when its decision needs it (``fetch_record_body``).
 
 The ``last-`` object is only ever replaced with a conditional write (``If-Match`` on the ETag
 the writer read, or ``If-None-Match: *`` when there was none), so two writers can never both
@@ -22,7 +25,7 @@ from botocore.exceptions import ClientError
 from s3pathlib.api import S3Path
 
 from ..errors import AwsError, LayerError, aws_fix, iam_action
-from .clients import error_code, is_missing_key, is_precondition_failure
+from .clients import error_code, http_status, is_missing_key, is_precondition_failure
 from .facts import VersionFacts
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -116,6 +119,8 @@ class FetchedRecord:
     record: LayerRecord | None
     #: Why an existing object is not a usable record (written by another tool, damaged metadata).
     problem: str = ""
+    #: Whether ``record.manifest_content`` holds the body (``False``: only the metadata was read).
+    body_read: bool = True
 
 
 def record_from_metadata(metadata: dict[str, str], *, body: str, s3uri_manifest: str) -> LayerRecord:
@@ -149,27 +154,66 @@ def s3_error(error: ClientError, s3path: S3Path, action: str) -> LayerError:
     return LayerError(f"s3dir_lambda: could not {action} at {s3path.uri}: {error}")
 
 
-def fetch_record(*, s3_client: S3Client, s3path: S3Path, s3uri_manifest_for: Callable[[int], str]) -> FetchedRecord:
-    """GET the ``last-`` object once; ``s3uri_manifest_for(version)`` names the versioned copy."""
+class RecordConflict(Exception):
+    """The ``last-`` object changed since it was read: another writer recorded in between."""
+
+
+def fetch_record(
+    *, s3_client: S3Client, s3path: S3Path, s3uri_manifest_for: Callable[[int], str], body: bool = True
+) -> FetchedRecord:
+    """GET the ``last-`` object once; ``s3uri_manifest_for(version)`` names the versioned copy.
+
+    ``body=False`` asks for the first byte only: the record's facts and ETag without the manifest
+    (``fetch_record_body`` reads it later). An empty object has no first byte (416): it is read whole.
+    """
+    ranged: dict[str, Any] = {} if body else {"Range": "bytes=0-0"}
     try:
-        response = s3_client.get_object(Bucket=s3path.bucket, Key=s3path.key)
+        response = s3_client.get_object(Bucket=s3path.bucket, Key=s3path.key, **ranged)
     except ClientError as e:
         if is_missing_key(e):
             return FetchedRecord(s3path=s3path, etag=None, record=None)
+        if ranged and (error_code(e) == "InvalidRange" or http_status(e) == 416):
+            return fetch_record(s3_client=s3_client, s3path=s3path, s3uri_manifest_for=s3uri_manifest_for)
         raise s3_error(e, s3path, "read the layer record") from None
-    body = response["Body"].read().decode("utf-8", errors="replace")
+    data = response["Body"].read()
+    # A server that ignores Range sends 200 and the whole body; so does a one-byte object.
+    whole = not ranged or _is_whole(response.get("ContentRange"), len(data))
     etag = response["ETag"]
     metadata = response.get("Metadata", {})
     try:
-        record = record_from_metadata(metadata, body=body, s3uri_manifest="")
+        record = record_from_metadata(metadata, body=data.decode("utf-8", errors="replace") if whole else "", s3uri_manifest="")
         record = dataclasses.replace(record, s3uri_manifest=s3uri_manifest_for(record.layer_version))
     except ValueError as e:
         return FetchedRecord(s3path=s3path, etag=etag, record=None, problem=f"{s3path.uri} is not a layer record: {e}")
-    return FetchedRecord(s3path=s3path, etag=etag, record=record)
+    return FetchedRecord(s3path=s3path, etag=etag, record=record, body_read=whole)
 
 
-class RecordConflict(Exception):
-    """The ``last-`` object changed since it was read: another writer recorded in between."""
+def _is_whole(content_range: str | None, received: int) -> bool:
+    """Whether a ranged GET returned the whole object (``Content-Range: bytes 0-0/<size>``)."""
+    if not content_range:
+        return True
+    total = content_range.rpartition("/")[2]
+    return total.isdigit() and int(total) == received
+
+
+def fetch_record_body(fetched: FetchedRecord, *, s3_client: S3Client) -> FetchedRecord:
+    """The record with its manifest body: a GET ``If-Match`` the ETag read first.
+
+    ``RecordConflict`` when the object changed (or vanished) since: the facts in hand no longer
+    describe the body there, and the caller reads the record again.
+    """
+    if fetched.body_read or fetched.record is None or fetched.etag is None:
+        return fetched
+    s3path = fetched.s3path
+    try:
+        response = s3_client.get_object(Bucket=s3path.bucket, Key=s3path.key, IfMatch=fetched.etag)
+    except ClientError as e:
+        if is_precondition_failure(e) or is_missing_key(e):
+            raise RecordConflict(s3path.uri) from None
+        raise s3_error(e, s3path, "read the layer record") from None
+    body = response["Body"].read().decode("utf-8", errors="replace")
+    record = dataclasses.replace(fetched.record, manifest_content=body)
+    return dataclasses.replace(fetched, record=record, body_read=True)
 
 
 def write_versioned_manifest(*, s3_client: S3Client, s3path: S3Path, record: LayerRecord, body: str) -> None:

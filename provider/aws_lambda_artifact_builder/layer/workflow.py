@@ -1,7 +1,9 @@
 """Plan and deploy: publish a layer version only when the fingerprint recorded in S3 changed.
 
 ``plan_layer`` reads the ``last-`` record with one S3 GET while it asks Lambda, side by side,
-whether the recorded version still exists; it never builds and never writes. ``deploy_layer``
+whether the recorded version still exists; it never builds and never writes. That GET reads
+the record's facts, not its manifest body: the body is read (``If-Match`` the first ETag) only
+when the fingerprint moved and the package diff or the older-format check needs it. ``deploy_layer``
 plans, and when nothing changed returns the recorded version without building. Otherwise it
 takes the deploy claim of the ``s3dir_lambda`` (see ``claim``), plans again under it (a
 concurrent deploy may have finished meanwhile), adopts a version already published with this
@@ -72,7 +74,7 @@ from .publish import (
     sync_layer_version_permissions,
     write_publish_intent,
 )
-from .record import FetchedRecord, LayerRecord, fetch_record
+from .record import FetchedRecord, LayerRecord, RecordConflict, fetch_record, fetch_record_body
 from .store import ArtifactStore, StoredArtifact, obtain_from_store
 from .target import LayerTarget
 from .upload import upload_zip
@@ -319,10 +321,11 @@ class _Reads:
             raise _lambda_error(e, self.layer_name) from None
 
 
-def _start_reads(inputs: LayerInputs, s3_client: S3Client, lambda_client: LambdaClient) -> _Reads:
+def _start_reads(inputs: LayerInputs, s3_client: S3Client, lambda_client: LambdaClient, *, body: bool) -> _Reads:
     fetch = functools.partial(
-        fetch_record, s3_client=s3_client, s3path=inputs.s3path_last_manifest, s3uri_manifest_for=inputs.s3uri_manifest_for
-    )
+        fetch_record, s3_client=s3_client, s3path=inputs.s3path_last_manifest, s3uri_manifest_for=inputs.s3uri_manifest_for,
+        body=body,
+    )  # fmt: skip
     layer_name = inputs.layer_name
     return _Reads(
         layer_name=layer_name,
@@ -333,9 +336,22 @@ def _start_reads(inputs: LayerInputs, s3_client: S3Client, lambda_client: Lambda
 
 
 def _plan(inputs: LayerInputs, s3_client: S3Client, lambda_client: LambdaClient) -> LayerPlan:
-    fetched, listed = _start_reads(inputs, s3_client, lambda_client).results()
+    """The record's facts first, its body only if the decision needs it.
+
+    A record replaced between the two reads is a concurrent change (another deploy recorded):
+    the plan is made again from fresh reads, the second time with the body in the one GET, so
+    it stands on one version of the object and ends.
+    """
+    try:
+        return _plan_once(inputs, s3_client, lambda_client, body=False)
+    except RecordConflict:
+        return _plan_once(inputs, s3_client, lambda_client, body=True)
+
+
+def _plan_once(inputs: LayerInputs, s3_client: S3Client, lambda_client: LambdaClient, *, body: bool) -> LayerPlan:
+    fetched, listed = _start_reads(inputs, s3_client, lambda_client, body=body).results()
     check_record_owner(fetched, layer_name=inputs.layer_name, s3dir_lambda=inputs.s3_layout.s3dir_lambda)
-    return _decide(inputs, fetched, listed, lambda_client)
+    return _decide(inputs, fetched, listed, lambda_client, functools.partial(fetch_record_body, s3_client=s3_client))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -368,11 +384,15 @@ def _needs_recorded_set(record: LayerRecord | None, lambda_facts: LambdaFacts, f
     return record is not None and not (lambda_facts.recorded is not None and record.fingerprint == fingerprint)
 
 
+#: Reads the manifest body of a record read without it (``RecordConflict`` if the object changed).
+ReadBody = Callable[[FetchedRecord], FetchedRecord]
+
+
 def _gather(
-    inputs: LayerInputs, fetched: FetchedRecord, listed: _FirstPage, lambda_client: LambdaClient
-) -> tuple[LambdaFacts, LocalFacts]:
+    inputs: LayerInputs, fetched: FetchedRecord, listed: _FirstPage, lambda_client: LambdaClient, read_body: ReadBody
+) -> tuple[FetchedRecord, LambdaFacts, LocalFacts]:
     """The effects of a plan beyond its two reads: one more Lambda request when the listing is
-    truncated, and the recorded manifest read only when the decision needs it."""
+    truncated, and the recorded manifest's body read only when the decision needs it."""
     record = fetched.record
     recorded = None
     if record is not None:
@@ -387,19 +407,22 @@ def _gather(
         s3uri_record=inputs.s3path_last_manifest.uri,
     )
     if record is not None and _needs_recorded_set(record, lambda_facts, inputs.fingerprint):
+        fetched = read_body(fetched)
+        record = fetched.record
+        assert record is not None, "reading the body keeps the record"
         old_set = _recorded_set(record, inputs)
         local = dataclasses.replace(
             local,
             recorded_dependencies=old_set.dependencies if old_set is not None else None,
             same_set_of_older_format=_is_same_set_of_older_format(record, inputs, old_set),
         )
-    return lambda_facts, local
+    return fetched, lambda_facts, local
 
 
 def _decide(
-    inputs: LayerInputs, fetched: FetchedRecord, listed: _FirstPage, lambda_client: LambdaClient
+    inputs: LayerInputs, fetched: FetchedRecord, listed: _FirstPage, lambda_client: LambdaClient, read_body: ReadBody
 ) -> LayerPlan:
-    lambda_facts, local = _gather(inputs, fetched, listed, lambda_client)
+    fetched, lambda_facts, local = _gather(inputs, fetched, listed, lambda_client, read_body)
     return decide(fetched, lambda_facts, local)
 
 
@@ -524,8 +547,13 @@ def read_layer_record(
     lambda_client: LambdaClient | None = None,
     region: str | None = None,
     endpoint_url: str | None = None,
+    manifest: bool = True,
 ) -> LayerRecord | None:
-    """The ``last-`` record of ``s3dir_lambda`` for a tool, with ``version_exists`` from Lambda."""
+    """The ``last-`` record of ``s3dir_lambda`` for a tool, with ``version_exists`` from Lambda.
+
+    ``manifest=False`` reads the facts alone (``manifest_content`` stays empty): what a
+    provider's refresh needs, without the recorded lock's bytes.
+    """
     s3_client, lambda_client = resolve_clients(s3_client, lambda_client, region, endpoint_url)
     layout = LayerS3Layout(s3dir_lambda=coerce_s3dir(s3dir_lambda))
     name = coerce_tool(tool).manifest_name
@@ -533,6 +561,7 @@ def read_layer_record(
         s3_client=s3_client,
         s3path=layout.get_s3path_last_manifest(name),
         s3uri_manifest_for=lambda v: layout.get_s3path_versioned_manifest(v, name).uri,
+        body=manifest,
     )
     if fetched.record is None:
         return None

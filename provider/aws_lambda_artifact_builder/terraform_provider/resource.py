@@ -293,7 +293,7 @@ class LayerResource(Resource):
         layer_name = values["layer_name"]
         try:
             record = api.read_layer_record(
-                s3dir_lambda=values["s3dir_lambda"], tool=values["tool"], **self.provider.clients()
+                s3dir_lambda=values["s3dir_lambda"], tool=values["tool"], manifest=False, **self.provider.clients()
             )
         except Exception as exc:
             ctx.diagnostics.add_error(f"Cannot read the record of layer {layer_name}", _scrub(str(exc), None))
