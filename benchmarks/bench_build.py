@@ -31,7 +31,16 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from projects import FIXTURE, REALISTIC, REALISTIC_NOTE, TOOLS, clean_env, fixture_projects, make_realistic_projects, tool_path
+from projects import (
+    FIXTURE,
+    REALISTIC,
+    REALISTIC_NOTE,
+    TOOLS,
+    clean_env,
+    fixture_projects,
+    make_realistic_projects,
+    tool_path,
+)
 from ratios import Ratio, markdown_table, paired, size_ratio, time_ratio
 
 from aws_lambda_artifact_builder.api import (
@@ -88,11 +97,29 @@ def raw_installer(
         shutil.rmtree(dir_raw, ignore_errors=True)
         exported = work / "exported.txt"
         env = clean_env(work)
-        run([tool_path("uv"), "export", "--frozen", "--no-dev", "--no-emit-project", "-o", str(exported)], cwd=folder, env=env)
         run(
-            [tool_path("uv"), "pip", "install", "--no-deps", "--target", str(dir_raw), "--python-platform",
-             uv_python_platform(target), "--python-version", target.python_version, "--only-binary", ":all:",
-             *index, "-r", str(exported)],
+            [tool_path("uv"), "export", "--frozen", "--no-dev", "--no-emit-project", "-o", str(exported)],
+            cwd=folder,
+            env=env,
+        )
+        run(
+            [
+                tool_path("uv"),
+                "pip",
+                "install",
+                "--no-deps",
+                "--target",
+                str(dir_raw),
+                "--python-platform",
+                uv_python_platform(target),
+                "--python-version",
+                target.python_version,
+                "--only-binary",
+                ":all:",
+                *index,
+                "-r",
+                str(exported),
+            ],
             env=env,
         )
 
@@ -105,7 +132,10 @@ def raw_installer(
             POETRY_VIRTUALENVS_OPTIONS_NO_PIP="true",
         )
         if credentials:
-            env.update(POETRY_HTTP_BASIC_PRIVATE_USERNAME=credentials.username, POETRY_HTTP_BASIC_PRIVATE_PASSWORD=credentials.password)
+            env.update(
+                POETRY_HTTP_BASIC_PRIVATE_USERNAME=credentials.username,
+                POETRY_HTTP_BASIC_PRIVATE_PASSWORD=credentials.password,
+            )
         run([tool_path("poetry"), "install", "--only", "main", "--no-root", "--no-interaction"], cwd=folder, env=env)
 
     return {"pip": pip, "uv": uv, "poetry": poetry}[tool]
@@ -129,8 +159,13 @@ def measure_project(
         def ours(tool: str = tool, path: Path = path) -> None:
             _parse_toml.cache_clear()  # pay for reading the lock, as a fresh process does
             build_layer_artifacts_in_local(
-                tool=tool, path_pyproject_toml=path, python_version=target.python_version,
-                architecture=target.architecture, credentials=credentials, skip_prompt=True, verbose=False,
+                tool=tool,
+                path_pyproject_toml=path,
+                python_version=target.python_version,
+                architecture=target.architecture,
+                credentials=credentials,
+                skip_prompt=True,
+                verbose=False,
             )
 
         raw = raw_installer(tool, path, target, credentials, dir_raw)
@@ -141,7 +176,11 @@ def measure_project(
             ours()
             layer = create_layer_zip_file(path_pyproject_toml=path, verbose=False)
             raw()
-            rows.append(size_ratio(f"pruned layer size ÷ raw {tool} install size", subject, layer.unzipped_size, tree_size(dir_raw)))
+            rows.append(
+                size_ratio(
+                    f"pruned layer size ÷ raw {tool} install size", subject, layer.unzipped_size, tree_size(dir_raw)
+                )
+            )
 
         def empty_caches() -> None:
             shutil.rmtree(work / "cold-cache", ignore_errors=True)
@@ -152,8 +191,13 @@ def measure_project(
 
     ours_uv = projects["uv"]
     build_layer_artifacts_in_local(
-        tool="uv", path_pyproject_toml=ours_uv, python_version=target.python_version,
-        architecture=target.architecture, credentials=credentials, skip_prompt=True, verbose=False,
+        tool="uv",
+        path_pyproject_toml=ours_uv,
+        python_version=target.python_version,
+        architecture=target.architecture,
+        credentials=credentials,
+        skip_prompt=True,
+        verbose=False,
     )
     layout = LayerPathLayout(path_pyproject_toml=ours_uv)
     path_zip = work / "zip-r-9.zip"
@@ -165,11 +209,15 @@ def measure_project(
     t_pack, t_zip = paired(lambda: create_layer_zip_file(path_pyproject_toml=ours_uv, verbose=False), zip_r, rounds)
     rows.append(time_ratio("packaging ÷ zip -r -9 -X -q (time)", subject, t_pack, t_zip, "≤ 0.5"))
     info = create_layer_zip_file(path_pyproject_toml=ours_uv, verbose=False)
-    rows.append(size_ratio("packaging ÷ zip -r -9 -X -q (size)", subject, info.zipped_size, path_zip.stat().st_size, "≤ 1.03"))
+    rows.append(
+        size_ratio("packaging ÷ zip -r -9 -X -q (size)", subject, info.zipped_size, path_zip.stat().st_size, "≤ 1.03")
+    )
     return rows
 
 
-def measure(*, rounds: int = 5, cold_rounds: int = 3, python_version: str = "3.12", architecture: str = "x86_64") -> tuple[list[Ratio], list[str]]:
+def measure(
+    *, rounds: int = 5, cold_rounds: int = 3, python_version: str = "3.12", architecture: str = "x86_64"
+) -> tuple[list[Ratio], list[str]]:
     """Every row of this benchmark, and notes about what was measured."""
     target = LayerTarget(python_version=python_version, architecture=architecture)
     saved = {name: os.environ.get(name) for name in CACHE_VARS}
@@ -177,16 +225,27 @@ def measure(*, rounds: int = 5, cold_rounds: int = 3, python_version: str = "3.1
     try:
         with fixture_projects(work / "fixture-index") as fixture:
             rows = measure_project(
-                FIXTURE, fixture.projects, fixture.credentials, target, work / "fixture-work",
-                rounds=rounds, cold_rounds=cold_rounds,
+                FIXTURE,
+                fixture.projects,
+                fixture.credentials,
+                target,
+                work / "fixture-work",
+                rounds=rounds,
+                cold_rounds=cold_rounds,
             )
         realistic = make_realistic_projects(work / "realistic")
-        rows += measure_project(REALISTIC, realistic, None, target, work / "realistic-work", rounds=rounds, cold_rounds=cold_rounds)
+        rows += measure_project(
+            REALISTIC, realistic, None, target, work / "realistic-work", rounds=rounds, cold_rounds=cold_rounds
+        )
         digests = {}
         for tool in ("pip", "uv"):
             build_layer_artifacts_in_local(
-                tool=tool, path_pyproject_toml=realistic[tool], python_version=target.python_version,
-                architecture=target.architecture, skip_prompt=True, verbose=False,
+                tool=tool,
+                path_pyproject_toml=realistic[tool],
+                python_version=target.python_version,
+                architecture=target.architecture,
+                skip_prompt=True,
+                verbose=False,
             )
             digests[tool] = create_layer_zip_file(path_pyproject_toml=realistic[tool], verbose=False)
         info = digests["uv"]
@@ -215,7 +274,10 @@ def main() -> None:
     parser.add_argument("--architecture", default="x86_64")
     args = parser.parse_args()
     rows, notes = measure(
-        rounds=args.rounds, cold_rounds=args.cold_rounds, python_version=args.python_version, architecture=args.architecture
+        rounds=args.rounds,
+        cold_rounds=args.cold_rounds,
+        python_version=args.python_version,
+        architecture=args.architecture,
     )
     print(markdown_table(rows))
     print()

@@ -70,13 +70,17 @@ def measure(
 ) -> tuple[list[Ratio], list[str]]:
     """Every row of this benchmark (none when no engine or image is at hand), and notes."""
     if not image:
-        return [], ["container rows skipped: no image named (--image or ALAB_CONTAINER_TEST_IMAGE; "
-                    "scripts/setup-container-engine.sh makes one)"]
+        return [], [
+            "container rows skipped: no image named (--image or ALAB_CONTAINER_TEST_IMAGE; "
+            "scripts/setup-container-engine.sh makes one)"
+        ]
     engines, skipped = engines_available()
     notes = [f"container engine skipped: {reason}" for reason in skipped]
     if not engines:
         return [], notes + ["container rows skipped: no container engine answers"]
-    architecture = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[platform.machine().lower()]
+    architecture = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[
+        platform.machine().lower()
+    ]
     work = Path(tempfile.mkdtemp(prefix="alab-bench-container-"))
     try:
         projects = make_realistic_projects(work, tools)
@@ -109,15 +113,25 @@ def measure(
             times = interleaved(builds, rounds)
             for runtime in engines:
                 same = "same zip" if digests[runtime] == digests["local"] else "zip DIFFERS"
-                rows.append(time_ratio(
-                    f"container build ÷ local build, {tool} ({same})", f"{REALISTIC}, in {runtime}",
-                    times[runtime], times["local"], "≤ 1.3",
-                ))
+                rows.append(
+                    time_ratio(
+                        f"container build ÷ local build, {tool} ({same})",
+                        f"{REALISTIC}, in {runtime}",
+                        times[runtime],
+                        times["local"],
+                        "≤ 1.3",
+                    )
+                )
                 if "raw uv" in times:
-                    rows.append(time_ratio(
-                        "container build ÷ raw uv on the host, uv", f"{REALISTIC}, in {runtime}",
-                        times[runtime], times["raw uv"], "≤ 1.3",
-                    ))
+                    rows.append(
+                        time_ratio(
+                            "container build ÷ raw uv on the host, uv",
+                            f"{REALISTIC}, in {runtime}",
+                            times[runtime],
+                            times["raw uv"],
+                            "≤ 1.3",
+                        )
+                    )
         info = create_layer_zip_file(path_pyproject_toml=projects[tools[-1]], verbose=False)
         notes.append(
             f"Container builds target python{python_version} {architecture} in {image} (the local build the same); "
@@ -130,7 +144,9 @@ def measure(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
-    parser.add_argument("--image", default=os.environ.get("ALAB_CONTAINER_TEST_IMAGE"), help="image with the target's Python")
+    parser.add_argument(
+        "--image", default=os.environ.get("ALAB_CONTAINER_TEST_IMAGE"), help="image with the target's Python"
+    )
     parser.add_argument("--python-version", default="3.11", help="the image's Python")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--tool", action="append", choices=TOOLS, help="measure only this tool (repeatable)")

@@ -51,10 +51,35 @@ LAYERS = 20
 
 #: A realistic Lambda service's direct dependencies: uv locks them to 140-odd packages (1.2 MB uv.lock).
 BIG_DEPENDENCIES = [
-    "aws-lambda-powertools[all]", "boto3", "pandas", "pyarrow", "requests", "fastapi", "uvicorn[standard]",
-    "sqlalchemy", "psycopg[binary]", "httpx", "jinja2", "scipy", "matplotlib", "google-cloud-storage",
-    "celery", "flask", "pydantic-settings", "opentelemetry-sdk", "sentry-sdk", "structlog", "openpyxl",
-    "cryptography", "pyjwt", "redis", "jsonschema", "markdown", "pillow", "lxml", "beautifulsoup4",
+    "aws-lambda-powertools[all]",
+    "boto3",
+    "pandas",
+    "pyarrow",
+    "requests",
+    "fastapi",
+    "uvicorn[standard]",
+    "sqlalchemy",
+    "psycopg[binary]",
+    "httpx",
+    "jinja2",
+    "scipy",
+    "matplotlib",
+    "google-cloud-storage",
+    "celery",
+    "flask",
+    "pydantic-settings",
+    "opentelemetry-sdk",
+    "sentry-sdk",
+    "structlog",
+    "openpyxl",
+    "cryptography",
+    "pyjwt",
+    "redis",
+    "jsonschema",
+    "markdown",
+    "pillow",
+    "lxml",
+    "beautifulsoup4",
 ]
 
 
@@ -125,8 +150,12 @@ def measure(*, rounds: int = 7, samples: int = 30) -> list[Ratio]:
             big: dict[str, object] | None = None
             if path_big is not None:
                 write_test_zip(path_big)
-                big = dict(layer_name="bench-big", path_pyproject_toml=path_big, s3dir_lambda="s3://alab-bench/big/", tool="uv")
-                upload_layer_zip_to_s3(s3dir_lambda=big["s3dir_lambda"], path_pyproject_toml=path_big, s3_client=s3, verbose=False)
+                big = dict(
+                    layer_name="bench-big", path_pyproject_toml=path_big, s3dir_lambda="s3://alab-bench/big/", tool="uv"
+                )
+                upload_layer_zip_to_s3(
+                    s3dir_lambda=big["s3dir_lambda"], path_pyproject_toml=path_big, s3_client=s3, verbose=False
+                )
                 publish_layer_version(**big, s3_client=s3, lambda_client=lam, verbose=False)
                 assert not plan_layer(**big, s3_client=s3, lambda_client=lam).changed
                 packages = (path_big.parent / "uv.lock").read_text().count("[[package]]")
@@ -152,7 +181,11 @@ def measure(*, rounds: int = 7, samples: int = 30) -> list[Ratio]:
                 assert path_big is not None
                 local_fingerprint(path_pyproject_toml=path_big, tool="uv")
 
-            calls: dict[str, Callable[[], None]] = {"head": head, "plan": plan_one, "plan_default": plan_default_clients}
+            calls: dict[str, Callable[[], None]] = {
+                "head": head,
+                "plan": plan_one,
+                "plan_default": plan_default_clients,
+            }
             if big is not None:
                 calls["plan_big"] = plan_big
                 calls["local_big"] = local_big
@@ -185,14 +218,22 @@ def measure(*, rounds: int = 7, samples: int = 30) -> list[Ratio]:
 
     rows = [
         block_ratio("no-op plan_layer ÷ one S3 HEAD", blocks["plan"], blocks["head"], "≤ 1.5"),
-        block_ratio("no-op plan_layer (default clients) ÷ one S3 HEAD", blocks["plan_default"], blocks["head"], "≤ 1.5"),
-        block_ratio(f"{LAYERS}-layer plan ÷ {LAYERS} × one-layer plan", blocks["many"], blocks["plan_in_many"], "≤ 1.1", LAYERS),
+        block_ratio(
+            "no-op plan_layer (default clients) ÷ one S3 HEAD", blocks["plan_default"], blocks["head"], "≤ 1.5"
+        ),
+        block_ratio(
+            f"{LAYERS}-layer plan ÷ {LAYERS} × one-layer plan", blocks["many"], blocks["plan_in_many"], "≤ 1.1", LAYERS
+        ),
     ]
     if blocks.get("plan_big"):
-        big_row = block_ratio("no-op plan_layer, realistic uv.lock ÷ one S3 HEAD", blocks["plan_big"], blocks["head"], "≤ 1.5")
+        big_row = block_ratio(
+            "no-op plan_layer, realistic uv.lock ÷ one S3 HEAD", blocks["plan_big"], blocks["head"], "≤ 1.5"
+        )
         subject = f"uv.lock of {packages} packages from PyPI, moto server on loopback"
         rows.insert(1, dataclasses.replace(big_row, subject=subject))
-        local_row = block_ratio("local fingerprint of the realistic uv.lock (cached) ÷ one S3 HEAD", blocks["local_big"], blocks["head"], "")
+        local_row = block_ratio(
+            "local fingerprint of the realistic uv.lock (cached) ÷ one S3 HEAD", blocks["local_big"], blocks["head"], ""
+        )
         rows.insert(2, dataclasses.replace(local_row, subject=subject))
     return rows
 

@@ -50,8 +50,13 @@ from ratios import Ratio, machine, markdown_table, seconds  # noqa: E402
 def block_ratio(measure: str, ours: list[list[float]], unit: list[list[float]], goal: str = "") -> Ratio:
     samples = tuple(statistics.median(o) / statistics.median(u) for o, u in zip(ours, unit))
     flat = [statistics.median([x for block in side for x in block]) for side in (ours, unit)]
-    return Ratio(measure, "fixture uv project, provider process over gRPC", samples, goal,
-                 f"{seconds(flat[0])} ÷ {seconds(flat[1])}")
+    return Ratio(
+        measure,
+        "fixture uv project, provider process over gRPC",
+        samples,
+        goal,
+        f"{seconds(flat[0])} ÷ {seconds(flat[1])}",
+    )
 
 
 def measure(*, rounds: int = 7, samples: int = 15) -> list[Ratio]:
@@ -77,8 +82,13 @@ def measure_cli(pulumi_bin: Path, *, rounds: int, samples: int) -> list[Ratio]:
         build_all_fixture_wheels(DIR_REPO / "tests" / "fixtures" / "packages", dir_tmp / "wheels")
         index = PrivateIndex.start(dir_tmp / "wheels", dir_tmp / "index", "bench", "bench-Pa55@w/rd%")
         try:
-            s3 = boto3.client("s3", endpoint_url=moto.endpoint_url, region_name="us-east-1",
-                              aws_access_key_id="testing", aws_secret_access_key="testing")
+            s3 = boto3.client(
+                "s3",
+                endpoint_url=moto.endpoint_url,
+                region_name="us-east-1",
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+            )
             bucket = f"bench-{uuid.uuid4().hex[:12]}"
             s3.create_bucket(Bucket=bucket)
             path_pyproject = make_project("uv", dir_tmp / "app", index, dir_tmp / "tool-cache")
@@ -91,17 +101,29 @@ def measure_cli(pulumi_bin: Path, *, rounds: int, samples: int) -> list[Ratio]:
                     if n < 0:
                         Noop("noop")
                     for i in range(n):
-                        LambdaLayer(f"deps-{i}", layer_name=f"{bucket}-deps-{i}", path_pyproject_toml=str(path_pyproject),
-                                    s3dir_lambda=f"s3://{bucket}/lambda/app-{i}/", tool="uv", credentials=credentials)
+                        LambdaLayer(
+                            f"deps-{i}",
+                            layer_name=f"{bucket}-deps-{i}",
+                            path_pyproject_toml=str(path_pyproject),
+                            s3dir_lambda=f"s3://{bucket}/lambda/app-{i}/",
+                            tool="uv",
+                            credentials=credentials,
+                        )
                     pulumi.export("layers", n)
+
                 return program
 
             stacks = {}
             for n in counts:
                 project = PulumiProject.create(
-                    pulumi_bin, dir_tmp / f"stack-{n}", program=program_of(n),
-                    extra_env={"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                               "PYTHONPATH": str(DIR_REPO / "tests" / "pulumi")},
+                    pulumi_bin,
+                    dir_tmp / f"stack-{n}",
+                    program=program_of(n),
+                    extra_env={
+                        "AWS_ACCESS_KEY_ID": "testing",
+                        "AWS_SECRET_ACCESS_KEY": "testing",
+                        "PYTHONPATH": str(DIR_REPO / "tests" / "pulumi"),
+                    },
                 )
                 project.stack_init("bench", {"aws:region": "us-east-1", "alab:endpointUrl": moto.endpoint_url})
                 stacks[n] = project.stack("bench")
@@ -122,11 +144,17 @@ def measure_cli(pulumi_bin: Path, *, rounds: int, samples: int) -> list[Ratio]:
         finally:
             index.stop()
             moto.stop()
+
     def row(measure: str, ours: int, unit: int, goal: str) -> Ratio:
         ratios = tuple(statistics.median(o) / statistics.median(u) for o, u in zip(blocks[ours], blocks[unit]))
         flat = [statistics.median([x for block in blocks[m] for x in block]) for m in (ours, unit)]
-        return Ratio(measure, "fixture uv project, pulumi CLI v3.274.1, file backend", ratios, goal,
-                     f"{seconds(flat[0])} ÷ {seconds(flat[1])}")
+        return Ratio(
+            measure,
+            "fixture uv project, pulumi CLI v3.274.1, file backend",
+            ratios,
+            goal,
+            f"{seconds(flat[0])} ÷ {seconds(flat[1])}",
+        )
 
     return [
         row("real `pulumi preview` no-op, 1 layer ÷ the program without it", 1, 0, "≤ 1.3"),
@@ -174,9 +202,7 @@ def measure_harness(*, rounds: int = 7, samples: int = 15) -> list[Ratio]:
             stack = Stack(server, {"aws:region": "us-east-1"})
             stack.up(goal)  # publishes version 1; every preview below is a no-op
 
-            key_record = next(
-                o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"] if "/last-" in o["Key"]
-            )
+            key_record = next(o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"] if "/last-" in o["Key"])
             s3_client, lambda_client = make_clients()
             for _ in range(5):  # warm every path: connections, imports, the provider cache
                 s3.head_object(Bucket=bucket, Key=key_record)

@@ -102,8 +102,12 @@ def measure(*, python_version: str = "3.11", architecture: str = "x86_64") -> tu
     try:
         path = make_project(work, target)
         build_layer_artifacts_in_local(
-            tool="uv", path_pyproject_toml=path, python_version=target.python_version,
-            architecture=target.architecture, skip_prompt=True, verbose=False,
+            tool="uv",
+            path_pyproject_toml=path,
+            python_version=target.python_version,
+            architecture=target.architecture,
+            skip_prompt=True,
+            verbose=False,
         )
         plain = package_twice(path, PackagingOptions())
         variants = [(name, PackagingOptions(**{name: True})) for name in SLIM_OPTIONS]
@@ -129,7 +133,9 @@ def measure(*, python_version: str = "3.11", architecture: str = "x86_64") -> tu
             notes.append(f"Smoke import not run: no python{target.python_version} on this machine.")
         else:
             lines: list[str] = []
-            path_zip = create_layer_zip_file(path_pyproject_toml=path, options=variants[-1][1], printer=lines.append).path
+            path_zip = create_layer_zip_file(
+                path_pyproject_toml=path, options=variants[-1][1], printer=lines.append
+            ).path
             notes += [line.replace("[package] ", "") for line in lines if "strip_debug_symbols" in line]
             ok, failed = smoke_import(path_zip, python, work)
             verdict = "all import" if not failed else "FAILED: " + "; ".join(f"{k}: {v}" for k, v in failed.items())

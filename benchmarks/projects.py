@@ -45,7 +45,8 @@ PINS = [
 REALISTIC = "realistic project (PyPI)"
 REALISTIC_NOTE = (
     f"The realistic project pins {len(PINS)} wheels from PyPI, numpy, pydantic-core and orjson compiled: "
-    + ", ".join(PINS) + "."
+    + ", ".join(PINS)
+    + "."
 )
 FIXTURE = "fixture project (private index)"
 
@@ -69,7 +70,9 @@ def make_realistic_projects(work: Path, tools: tuple[str, ...] = TOOLS) -> dict[
     """One folder per tool under ``work``, locked from PyPI; returns each pyproject.toml."""
     deps = ",\n".join(f'    "{p}"' for p in PINS)
     pyproject = f'[project]\nname = "bench-app"\nversion = "0.1.0"\nrequires-python = ">=3.10,<4"\ndependencies = [\n{deps},\n]\n'
-    poetry_source = '\n[[tool.poetry.source]]\nname = "pypi-simple"\nurl = "https://pypi.org/simple/"\npriority = "primary"\n'
+    poetry_source = (
+        '\n[[tool.poetry.source]]\nname = "pypi-simple"\nurl = "https://pypi.org/simple/"\npriority = "primary"\n'
+    )
     env = clean_env(work)
     projects = {}
     for tool in tools:
@@ -82,7 +85,9 @@ def make_realistic_projects(work: Path, tools: tuple[str, ...] = TOOLS) -> dict[
         elif tool == "uv":
             subprocess.run([tool_path("uv"), "lock"], cwd=folder, env=env, check=True, capture_output=True)
         else:
-            subprocess.run([tool_path("poetry"), "lock", "--no-interaction"], cwd=folder, env=env, check=True, capture_output=True)
+            subprocess.run(
+                [tool_path("poetry"), "lock", "--no-interaction"], cwd=folder, env=env, check=True, capture_output=True
+            )
     return projects
 
 
@@ -99,7 +104,9 @@ def fixture_projects(work: Path, tools: tuple[str, ...] = TOOLS) -> Iterator[Fix
     build_all_fixture_wheels(DIR_REPO / "tests" / "fixtures" / "packages", work / "wheels")
     index = PrivateIndex.start(work / "wheels", work / "index", "bench", "bench-Pa55@w/rd%")
     try:
-        credentials = Credentials(index_name="private", index_url=index.url, username=index.username, password=index.password)
+        credentials = Credentials(
+            index_name="private", index_url=index.url, username=index.username, password=index.password
+        )
         projects = {tool: make_project(tool, work / "fixture" / tool, index, work / "lock-cache") for tool in tools}
         yield FixtureProjects(index=index, credentials=credentials, projects=projects)
     finally:

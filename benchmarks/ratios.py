@@ -36,14 +36,25 @@ class Ratio:
     def cells(self) -> list[str]:
         low, high = min(self.samples), max(self.samples)
         spread = f"{low:.2f}–{high:.2f}" if len(self.samples) > 1 else "—"
-        return [self.measure, self.subject, f"{self.median:.2f}", spread, str(len(self.samples)), self.goal, self.detail]
+        return [
+            self.measure,
+            self.subject,
+            f"{self.median:.2f}",
+            spread,
+            str(len(self.samples)),
+            self.goal,
+            self.detail,
+        ]
 
 
 HEADER = ["measure", "on", "ratio (median)", "min–max", "rounds", "goal", "medians"]
 
 
 def markdown_table(rows: Sequence[Ratio]) -> str:
-    lines = ["| " + " | ".join(HEADER) + " |", "|" + "|".join(["---", "---", "---:", "---:", "---:", "---", "---"]) + "|"]
+    lines = [
+        "| " + " | ".join(HEADER) + " |",
+        "|" + "|".join(["---", "---", "---:", "---:", "---:", "---", "---"]) + "|",
+    ]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row.cells()) + " |" for row in rows]
     return "\n".join(lines)
 

@@ -69,7 +69,8 @@ def main() -> None:
             "",
             f"Machine: {machine_before} at the start; {machine()} at the end.",
             f"Run: `make bench` at {git_revision()} on {dt.date.today().isoformat()}, {took / 60:.0f} min"
-            + (" (--quick: too few rounds to publish)" if quick else "") + ".",
+            + (" (--quick: too few rounds to publish)" if quick else "")
+            + ".",
             "",
             "Every figure is a ratio of two things measured side by side in this run, one ratio per round: the "
             "median over the rounds and their min–max. Below 1 means ours is faster or smaller. Goals are "

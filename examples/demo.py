@@ -73,7 +73,9 @@ def write_simple_index(dir_wheels: Path, dir_index: Path) -> None:
             digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
             links.append(f'<a href="../../packages/{html.escape(wheel.name)}#sha256={digest}">{wheel.name}</a><br>')
         (dir_index / "simple" / project).mkdir(parents=True)
-        (dir_index / "simple" / project / "index.html").write_text("<html><body>\n" + "\n".join(links) + "\n</body></html>\n")
+        (dir_index / "simple" / project / "index.html").write_text(
+            "<html><body>\n" + "\n".join(links) + "\n</body></html>\n"
+        )
         root_links.append(f'<a href="{project}/">{project}</a><br>')
     (dir_index / "simple" / "index.html").write_text("<html><body>\n" + "\n".join(root_links) + "\n</body></html>\n")
 
@@ -145,7 +147,9 @@ def demo(dir_tmp: Path) -> None:
 def steps(dir_tmp: Path, index_url: str, env: dict[str, str], endpoint_url: str) -> None:
     say("Copy examples/sample_app and lock it with uv")
     app = dir_tmp / "sample_app"
-    shutil.copytree(DIR_REPO / "examples" / "sample_app", app, ignore=shutil.ignore_patterns("build", ".venv", "uv.lock"))
+    shutil.copytree(
+        DIR_REPO / "examples" / "sample_app", app, ignore=shutil.ignore_patterns("build", ".venv", "uv.lock")
+    )
     pyproject = app / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace("http://127.0.0.1:8765/simple/", index_url))
     uv_lock(app, env)

@@ -48,6 +48,7 @@ from .layer.record import LayerRecord
 from .layer.spec import DeployOptions, LayerSpec
 from .layer.upload import upload_layer_zip_to_s3
 from .layer.workflow import LayerPlan, deploy_layer, plan_layer, read_layer_record
+
 # artifact store, many regions and accounts (layer/store.py, layer/targets.py)
 from .layer.store import ArtifactMissing, ArtifactStore, StoredArtifact
 from .layer.targets import DeployTarget, MultiDeployment, TargetOutcome, deploy_layer_to_targets, push_layer_artifact

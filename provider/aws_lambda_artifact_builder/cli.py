@@ -58,6 +58,7 @@ CLI_ONLY_KEYS: dict[str, type] = {
 
 _TYPE_WORDS = {int: "a whole number", str: "a string", list: "a list", bool: "true or false"}
 
+
 def config_keys(classes: Iterable[type] = SPEC_CLASSES) -> dict[str, type]:
     """Keys accepted in ``[tool.aws_lambda_artifact_builder]``, with the type each must have."""
     keys = {f.name: f.option.kind for f in spec_fields(classes) if f.option.config}
@@ -320,12 +321,19 @@ def cmd_layer_build(args: argparse.Namespace, out: Any, err: Any) -> int:
     path = settings["path_pyproject_toml"]
     ignore = settings.get("ignore_packages")
     fingerprint = local_fingerprint(
-        path_pyproject_toml=path, tool=kwargs["tool"], python_version=target.python_version,
-        architecture=target.architecture, ignore_packages=ignore, packaging_options=kwargs["packaging_options"],
+        path_pyproject_toml=path,
+        tool=kwargs["tool"],
+        python_version=target.python_version,
+        architecture=target.architecture,
+        ignore_packages=ignore,
+        packaging_options=kwargs["packaging_options"],
     )
     common: dict[str, Any] = dict(
-        tool=kwargs["tool"], path_pyproject_toml=path, python_version=target.python_version,
-        architecture=target.architecture, credentials=credentials,
+        tool=kwargs["tool"],
+        path_pyproject_toml=path,
+        python_version=target.python_version,
+        architecture=target.architecture,
+        credentials=credentials,
     )  # the library logs; ConsoleOutput (console.py) shows it
     with _build_folder_held(path, wait=True):
         if kwargs["build_in"] == "local":
@@ -341,7 +349,9 @@ def cmd_layer_build(args: argparse.Namespace, out: Any, err: Any) -> int:
                 image=kwargs["image"], container_runtime=kwargs["container_runtime"], **common
             )
         info = create_layer_zip_file(
-            path_pyproject_toml=path, ignore_packages=ignore, options=kwargs["packaging_options"],
+            path_pyproject_toml=path,
+            ignore_packages=ignore,
+            options=kwargs["packaging_options"],
             python_version=target.python_version,
         )
         sbom = write_local_sbom(info, path_pyproject_toml=path, tool=kwargs["tool"], target=target)
@@ -424,11 +434,18 @@ def cmd_layer_list(args: argparse.Namespace, out: Any, err: Any) -> int:
     table = [header]
     for row in rows:
         recorded = dt.datetime.fromisoformat(row["recorded_at"]).astimezone(dt.timezone.utc)
-        table.append((
-            str(row["layer_version"]), recorded.strftime("%Y-%m-%d %H:%M:%S"), row["fingerprint"][:12],
-            human_size(row["code_size"]), "?" if row["package_count"] is None else str(row["package_count"]),
-            "yes" if row["sbom"] else "no", "yes" if row["provenance"] else "no", row["layer_version_arn"],
-        ))
+        table.append(
+            (
+                str(row["layer_version"]),
+                recorded.strftime("%Y-%m-%d %H:%M:%S"),
+                row["fingerprint"][:12],
+                human_size(row["code_size"]),
+                "?" if row["package_count"] is None else str(row["package_count"]),
+                "yes" if row["sbom"] else "no",
+                "yes" if row["provenance"] else "no",
+                row["layer_version_arn"],
+            )
+        )
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     for r in table:
         print("  " + "  ".join(cell.ljust(width) for cell, width in zip(r, widths)).rstrip(), file=out)
@@ -535,13 +552,15 @@ def cmd_layer_clean(args: argparse.Namespace, out: Any, err: Any) -> int:
 def add_layer_commands(layer_commands: Any, add_layer_options: Any) -> None:
     """``alab layer build|list|diff|sbom|clean``: the commands besides plan and deploy."""
     build = layer_commands.add_parser(
-        "build", help="build and package the layer and report its size (no AWS)",
+        "build",
+        help="build and package the layer and report its size (no AWS)",
         description="Build and package the layer exactly as a deploy would, into build/lambda/layer/layer.zip, "
         "with its SBOM beside it; no AWS request is made, so no credentials or region are needed.",
     )
     add_layer_options(build)
     build.add_argument(
-        "--push", action="store_true",
+        "--push",
+        action="store_true",
         help="store the zip in the targets' artifact store instead (as `alab layer push`; needs AWS), "
         "for a later `alab layer deploy --from-store`",
     )
@@ -552,7 +571,8 @@ def add_layer_commands(layer_commands: Any, add_layer_options: Any) -> None:
     listing.set_defaults(handler=cmd_layer_list)
 
     diff = layer_commands.add_parser(
-        "diff", help="package diff between two recorded versions, or a version and the local lock",
+        "diff",
+        help="package diff between two recorded versions, or a version and the local lock",
         description="Package diff between two recorded versions (alab layer diff 3 5) or a recorded version and "
         "the local lock (alab layer diff 3 local).",
     )
@@ -568,9 +588,7 @@ def add_layer_commands(layer_commands: Any, add_layer_options: Any) -> None:
     sbom.set_defaults(handler=cmd_layer_sbom)
 
     clean = layer_commands.add_parser("clean", help="remove the build folder (build/lambda/layer), nothing else")
-    clean.add_argument(
-        "--project", help="the project's pyproject.toml or its folder (default: the nearest one upward)"
-    )
+    clean.add_argument("--project", help="the project's pyproject.toml or its folder (default: the nearest one upward)")
     clean.set_defaults(handler=cmd_layer_clean)
 
 
@@ -614,7 +632,9 @@ def _add_layer_options(p: argparse.ArgumentParser, classes: Iterable[type]) -> N
     p.add_argument("--index-url", dest="index_url", help="private index URL, without login")
     p.add_argument("--index-username", dest="index_username", help="login name for --index-url")
     p.add_argument(
-        "--index-password-env", dest="index_password_env", metavar="VAR",
+        "--index-password-env",
+        dest="index_password_env",
+        metavar="VAR",
         help=f"environment variable holding the index password (default: {DEFAULT_PASSWORD_ENV})",
     )
     p.add_argument("--credentials-file", dest="credentials_file", help="Credentials JSON file (mode 0600)")
@@ -629,7 +649,10 @@ def _add_layer_options(p: argparse.ArgumentParser, classes: Iterable[type]) -> N
 def add_output_options(p: argparse.ArgumentParser) -> None:
     """``-v`` and ``--quiet`` for a command (also accepted before it: ``alab -v layer deploy``)."""
     p.add_argument(
-        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
         help="also show the installer's command and output and every step's detail",
     )
     p.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help="only warnings and errors")
@@ -647,7 +670,8 @@ def build_parser(classes: Iterable[type] = SPEC_CLASSES) -> argparse.ArgumentPar
     layer_commands = layer.add_subparsers(dest="layer_command", required=True, metavar="ACTION")
 
     plan = layer_commands.add_parser(
-        "plan", help="would a deploy publish? (no build, no write)",
+        "plan",
+        help="would a deploy publish? (no build, no write)",
         description="Would a deploy publish, and why? It takes every flag deploy takes (one set of flags and "
         "configuration keys for every command) and ignores those only a build or a publish uses.",
     )

@@ -23,15 +23,24 @@ from .layer.targets import DeployTarget, MultiDeployment, deploy_layer_to_target
 
 def add_target_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--region", action="append", default=[], metavar="REGION",
+        "--region",
+        action="append",
+        default=[],
+        metavar="REGION",
         help="AWS region to publish in (repeatable: one copy per region; default: the targets list, else boto3's)",
     )
     p.add_argument(
-        "--role-arn", dest="role_arn", action="append", default=[], metavar="ARN",
+        "--role-arn",
+        dest="role_arn",
+        action="append",
+        default=[],
+        metavar="ARN",
         help="IAM role to assume for another account (repeatable: every region in every account; '' = your own)",
     )
     p.add_argument(
-        "--from-store", dest="from_store", action="store_true",
+        "--from-store",
+        dest="from_store",
+        action="store_true",
         help="never build: publish the artifact `alab layer push` stored, and fail if it is missing",
     )
 

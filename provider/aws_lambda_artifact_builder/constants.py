@@ -23,7 +23,9 @@ class LayerBuildToolEnum(str, enum.Enum):
     @property
     def lock_hint(self) -> str:
         """What to do when this tool's manifest is missing or stale (ends an error message)."""
-        return {"pip": "pin your runtime dependencies in it", "poetry": "run `poetry lock`", "uv": "run `uv lock`"}[self.value]
+        return {"pip": "pin your runtime dependencies in it", "poetry": "run `poetry lock`", "uv": "run `uv lock`"}[
+            self.value
+        ]
 
 
 #: Python versions Lambda offers as managed runtimes today; a newer one is accepted with a warning.
@@ -56,6 +58,7 @@ ARCHITECTURE_MACHINE: dict[str, str] = {
     ArchitectureEnum.x86_64.value: "x86_64",
     ArchitectureEnum.arm64.value: "aarch64",
 }
+
 
 #: The glibc version of each runtime's Amazon Linux: 2.26 on AL2 (3.10, 3.11), 2.34 on AL2023 (3.12+).
 def glibc_version(python_version: str) -> tuple[int, int]:

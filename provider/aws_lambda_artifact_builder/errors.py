@@ -54,7 +54,9 @@ _NO_CREDENTIALS_FIX = (
     "or run `aws configure` / `aws sso login`"
 )
 _NO_REGION_FIX = "no AWS region set: set AWS_REGION (or AWS_DEFAULT_REGION), pass --region, or configure a profile"
-_EXPIRED_FIX = "the AWS credentials have expired: refresh them (`aws sso login`, or new temporary credentials) and rerun"
+_EXPIRED_FIX = (
+    "the AWS credentials have expired: refresh them (`aws sso login`, or new temporary credentials) and rerun"
+)
 _UNKNOWN_CREDENTIALS_FIX = (
     "AWS does not accept these credentials: check AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
 )

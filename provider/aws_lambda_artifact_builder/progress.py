@@ -160,7 +160,11 @@ class Stage:
             _current.reset(self._token)
         if exc is None:
             self.logger.info(
-                "%s: %s (%s)", self.name, self.detail or "done", human_duration(self.elapsed), extra={STAGE_RECORD: True}
+                "%s: %s (%s)",
+                self.name,
+                self.detail or "done",
+                human_duration(self.elapsed),
+                extra={STAGE_RECORD: True},
             )
             emit(self._event("done"))
         else:

@@ -32,7 +32,15 @@ from .layer.clients import make_clients
 from .layer.foundation import Credentials
 from .constants import DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN, DEFAULT_PYTHON_VERSION
 from .layer.inputs import CHECKED_INPUTS, local_fingerprint, validate_layer_inputs
-from .layer.spec import SPEC_CLASSES, DeployOptions, core_kwargs, packaging_options_from, replacing_inputs, spec_fields, type_problems
+from .layer.spec import (
+    SPEC_CLASSES,
+    DeployOptions,
+    core_kwargs,
+    packaging_options_from,
+    replacing_inputs,
+    spec_fields,
+    type_problems,
+)
 from .layer.manifest import read_local_manifest
 from .layer.publish import LayerDeployment, delete_layer_versions, get_layer_version
 from .layer.target import LayerTarget
@@ -259,9 +267,13 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
         if current and record is not None and record.version_exists is not None:
             exists = record.version_exists
         else:  # the record moved on (another stack published) or is gone: ours may still be in Lambda
-            exists = version is not None and get_layer_version(
-                lambda_client=clients["lambda_client"], layer_name=layer.layer_name, version=version
-            ) is not None
+            exists = (
+                version is not None
+                and get_layer_version(
+                    lambda_client=clients["lambda_client"], layer_name=layer.layer_name, version=version
+                )
+                is not None
+            )
         if not exists:
             # An empty id tells the engine the resource is gone: it leaves the state.
             return dynamic.ReadResult("", {})
@@ -335,7 +347,9 @@ def _declared_fingerprint(
         return None
 
 
-def _declared_packages(path_pyproject_toml: str, tool: str, python_version: str, architecture: str) -> dict[str, str] | None:
+def _declared_packages(
+    path_pyproject_toml: str, tool: str, python_version: str, architecture: str
+) -> dict[str, str] | None:
     """The target's locked runtime pins, ``{name: version}``: an input, so that the engine's own diff
     (`pulumi preview --diff`) shows which packages a changed lock moves. ``None`` when unreadable (for
     any reason, as in :func:`_declared_fingerprint`: Check names the input)."""
@@ -414,7 +428,9 @@ class LambdaLayer(dynamic.Resource, module="aws_lambda_artifact_builder", name="
         known = {f.name for f in spec_fields() if f.option.resource}
         unknown = sorted(set(options) - known)
         if unknown:
-            raise TypeError(f"LambdaLayer got unexpected arguments {', '.join(unknown)}; options: {', '.join(sorted(known))}")
+            raise TypeError(
+                f"LambdaLayer got unexpected arguments {', '.join(unknown)}; options: {', '.join(sorted(known))}"
+            )
         path, fingerprint, packages = _declared_lock(
             path_pyproject_toml, tool, python_version, architecture, ignore_packages, options
         )

@@ -57,32 +57,104 @@ def _foreign_record(kwargs: dict[str, Any], path: Path) -> None:
 
 CASES = [
     Case("unknown tool", _set(tool="npm"), r"unknown layer build tool 'npm'", "tool"),
-    Case("python too old", _set(python_version="3.9"), r"python_version 3\.9 is not a Lambda Python runtime", "python_version"),
+    Case(
+        "python too old",
+        _set(python_version="3.9"),
+        r"python_version 3\.9 is not a Lambda Python runtime",
+        "python_version",
+    ),
     Case("python not a version", _set(python_version="latest"), r"python_version 'latest'", "python_version"),
     Case("python as a float", _set(python_version=3.12), r"python_version 3\.12 is not of the form", "python_version"),
-    Case("architecture amd64", _set(architecture="amd64"), r"architecture 'amd64' is not a Lambda architecture", "architecture"),
+    Case(
+        "architecture amd64",
+        _set(architecture="amd64"),
+        r"architecture 'amd64' is not a Lambda architecture",
+        "architecture",
+    ),
     Case("architecture aarch64", _set(architecture="aarch64"), r"architecture 'aarch64'", "architecture"),
-    Case("s3dir without scheme", _set(s3dir_lambda="my-bucket/prefix/"), r"s3dir_lambda 'my-bucket/prefix/' is not an S3 URI", "s3dir_lambda"),
-    Case("s3dir not a folder", _set(s3dir_lambda="s3://my-bucket/prefix"), r"s3dir_lambda .* is not a directory", "s3dir_lambda"),
-    Case("s3dir bad bucket name", _set(s3dir_lambda="s3://Bad_Bucket/x/"), r"s3dir_lambda .* has no valid bucket name", "s3dir_lambda"),
-    Case("s3dir missing bucket", _set(s3dir_lambda="s3://alab-no-such-bucket/x/"), r"s3dir_lambda names bucket 'alab-no-such-bucket', which does not exist"),
-    Case("layer name with spaces", _set(layer_name="bad name!"), r"layer_name 'bad name!' is not a Lambda layer name", "layer_name"),
+    Case(
+        "s3dir without scheme",
+        _set(s3dir_lambda="my-bucket/prefix/"),
+        r"s3dir_lambda 'my-bucket/prefix/' is not an S3 URI",
+        "s3dir_lambda",
+    ),
+    Case(
+        "s3dir not a folder",
+        _set(s3dir_lambda="s3://my-bucket/prefix"),
+        r"s3dir_lambda .* is not a directory",
+        "s3dir_lambda",
+    ),
+    Case(
+        "s3dir bad bucket name",
+        _set(s3dir_lambda="s3://Bad_Bucket/x/"),
+        r"s3dir_lambda .* has no valid bucket name",
+        "s3dir_lambda",
+    ),
+    Case(
+        "s3dir missing bucket",
+        _set(s3dir_lambda="s3://alab-no-such-bucket/x/"),
+        r"s3dir_lambda names bucket 'alab-no-such-bucket', which does not exist",
+    ),
+    Case(
+        "layer name with spaces",
+        _set(layer_name="bad name!"),
+        r"layer_name 'bad name!' is not a Lambda layer name",
+        "layer_name",
+    ),
     Case("empty layer name", _set(layer_name=""), r"layer_name '' is not", "layer_name"),
     Case("layer name too long", _set(layer_name="x" * 65), r"layer_name 'x{65}' is not", "layer_name"),
-    Case("missing pyproject", _set(path_pyproject_toml="/nonexistent/pyproject.toml"), r"path_pyproject_toml '/nonexistent/pyproject.toml' is not a file", "path_pyproject_toml"),
+    Case(
+        "missing pyproject",
+        _set(path_pyproject_toml="/nonexistent/pyproject.toml"),
+        r"path_pyproject_toml '/nonexistent/pyproject.toml' is not a file",
+        "path_pyproject_toml",
+    ),
     Case("missing lock", _remove("uv.lock"), r"uv\.lock not found at .*; run `uv lock`", "path_pyproject_toml"),
-    Case("stale lock", _edit("pyproject.toml", "alab-demo-core==1.0.0", "alab-demo-core==1.1.0"), r"uv\.lock is stale", "path_pyproject_toml"),
+    Case(
+        "stale lock",
+        _edit("pyproject.toml", "alab-demo-core==1.0.0", "alab-demo-core==1.1.0"),
+        r"uv\.lock is stale",
+        "path_pyproject_toml",
+    ),
     Case("lock of another tool", _set(tool="poetry"), r"poetry\.lock not found", "path_pyproject_toml"),
     Case("keep_last zero", _set(keep_last=0), r"keep_last 0 must be a whole number of at least 1", "keep_last"),
     Case("keep_last string", _set(keep_last="3"), r"keep_last '3' must be a whole number", "keep_last"),
-    Case("bad account id", _set(permissions=["12345"]), r"permissions entry '12345' is not a 12-digit account id", "permissions"),
+    Case(
+        "bad account id",
+        _set(permissions=["12345"]),
+        r"permissions entry '12345' is not a 12-digit account id",
+        "permissions",
+    ),
     Case("permissions as a string", _set(permissions="public"), r"permissions must be a list", "permissions"),
-    Case("ignore_packages as a string", _set(ignore_packages="boto3"), r"ignore_packages must be a list", "ignore_packages"),
-    Case("unknown build place", _set(build_in="lambda"), r"build_in 'lambda' must be one of: local, container", "build_in"),
-    Case("credentials of the wrong type", _set(credentials="hunter2"), r"credentials must be a Credentials object", "credentials"),
+    Case(
+        "ignore_packages as a string",
+        _set(ignore_packages="boto3"),
+        r"ignore_packages must be a list",
+        "ignore_packages",
+    ),
+    Case(
+        "unknown build place",
+        _set(build_in="lambda"),
+        r"build_in 'lambda' must be one of: local, container",
+        "build_in",
+    ),
+    Case(
+        "credentials of the wrong type",
+        _set(credentials="hunter2"),
+        r"credentials must be a Credentials object",
+        "credentials",
+    ),
     Case("wrong index password", _wrong_password, r"(?i)(401|unauthori[sz]ed|credentials|password)"),
-    Case("layer over the size limit", _set(packaging_options=PackagingOptions(unzipped_size_limit=100)), r"over the limit of 100 bytes"),
-    Case("s3dir recording another layer", _foreign_record, r"s3dir_lambda .* already records layer 'someone-elses-layer', not 'sample-deps'"),
+    Case(
+        "layer over the size limit",
+        _set(packaging_options=PackagingOptions(unzipped_size_limit=100)),
+        r"over the limit of 100 bytes",
+    ),
+    Case(
+        "s3dir recording another layer",
+        _foreign_record,
+        r"s3dir_lambda .* already records layer 'someone-elses-layer', not 'sample-deps'",
+    ),
 ]
 
 
@@ -91,7 +163,9 @@ def test_the_table_has_at_least_twenty_distinct_cases():
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_a_bad_input_is_a_clear_error_and_writes_nothing(case: Case, project_copy, bucket, s3_client, lambda_client, credentials):
+def test_a_bad_input_is_a_clear_error_and_writes_nothing(
+    case: Case, project_copy, bucket, s3_client, lambda_client, credentials
+):
     path = project_copy("uv")
     kwargs: dict[str, Any] = dict(
         layer_name="sample-deps",
@@ -117,7 +191,9 @@ def test_a_bad_input_is_a_clear_error_and_writes_nothing(case: Case, project_cop
             **{k: v for k, v in kwargs.items() if k not in ("s3_client", "lambda_client", "packaging_options")}
         )
         assert case.prop in [prop for prop, _ in problems], problems
-        plan_kwargs = {k: v for k, v in kwargs.items() if k not in ("credentials", "keep_last", "permissions", "build_in")}
+        plan_kwargs = {
+            k: v for k, v in kwargs.items() if k not in ("credentials", "keep_last", "permissions", "build_in")
+        }
         if case.prop not in ("keep_last", "permissions", "build_in", "credentials"):
             with pytest.raises(LayerError, match=case.error):
                 plan_layer(**plan_kwargs)
@@ -134,19 +210,29 @@ def test_validate_lists_every_bad_input_at_once(project_copy):
         keep_last=-1,
         permissions=["nobody"],
     )
-    assert [p for p, _ in problems] == ["layer_name", "s3dir_lambda", "python_version", "architecture", "keep_last", "permissions"]
+    assert [p for p, _ in problems] == [
+        "layer_name",
+        "s3dir_lambda",
+        "python_version",
+        "architecture",
+        "keep_last",
+        "permissions",
+    ]
 
 
 def test_good_inputs_validate_clean(project_copy, credentials):
-    assert validate_layer_inputs(
-        layer_name="sample-deps",
-        path_pyproject_toml=project_copy("uv"),
-        s3dir_lambda="s3://bucket/prefix/",
-        tool="uv",
-        keep_last=3,
-        permissions=["111122223333", "o-abcdefghij", "public"],
-        credentials=credentials,
-    ) == []
+    assert (
+        validate_layer_inputs(
+            layer_name="sample-deps",
+            path_pyproject_toml=project_copy("uv"),
+            s3dir_lambda="s3://bucket/prefix/",
+            tool="uv",
+            keep_last=3,
+            permissions=["111122223333", "o-abcdefghij", "public"],
+            credentials=credentials,
+        )
+        == []
+    )
 
 
 def test_credentials_repr_never_shows_the_password(credentials):

@@ -108,4 +108,7 @@ def test_a_holder_that_lost_its_claim_refuses_to_go_on(s3_client, claim_path):
             claim.ensure_held()
     finally:
         claim.release()
-    assert json.loads(s3_client.get_object(Bucket=claim_path.bucket, Key=claim_path.key)["Body"].read())["token"] == intruder.token
+    assert (
+        json.loads(s3_client.get_object(Bucket=claim_path.bucket, Key=claim_path.key)["Body"].read())["token"]
+        == intruder.token
+    )

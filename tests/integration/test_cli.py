@@ -46,7 +46,9 @@ def _env(credentials, password: str | None = None) -> dict[str, str]:
     return dict(os.environ, ALAB_INDEX_PASSWORD=password if password is not None else credentials.password)
 
 
-def test_plan_deploy_plan_with_defaults_from_pyproject(configured, credentials, lambda_client, private_index, dir_tool_cache):
+def test_plan_deploy_plan_with_defaults_from_pyproject(
+    configured, credentials, lambda_client, private_index, dir_tool_cache
+):
     project = str(configured.parent)
     first = alab("layer", "plan", "--project", project, "--detailed-exitcode")
     assert first.returncode == 2, first.stderr
@@ -82,8 +84,18 @@ def test_plan_deploy_plan_with_defaults_from_pyproject(configured, credentials, 
 
 def test_flags_override_the_configuration(configured, credentials, bucket, lambda_client):
     result = alab(
-        "layer", "deploy", "--project", str(configured), "--layer-name", "other-deps",
-        "--s3dir", f"s3://{bucket}/apps/other/", "--architecture", "arm64", "--quiet", "--json",
+        "layer",
+        "deploy",
+        "--project",
+        str(configured),
+        "--layer-name",
+        "other-deps",
+        "--s3dir",
+        f"s3://{bucket}/apps/other/",
+        "--architecture",
+        "arm64",
+        "--quiet",
+        "--json",
         env=_env(credentials),
     )
     assert result.returncode == 0, result.stderr
@@ -101,7 +113,10 @@ def test_flags_override_the_configuration(configured, credentials, bucket, lambd
         (["--architecture", "sparc"], "invalid choice: 'sparc'"),
         (["--s3dir", "my-bucket/prefix"], "--s3dir 'my-bucket/prefix' is not an S3 URI"),
         (["--layer-name", "bad name"], "--layer-name 'bad name' is not a Lambda layer name"),
-        (["--keep-last", "0"], "--keep-last 0 must be a whole number of at least 1 (leave it unset to keep every version)"),
+        (
+            ["--keep-last", "0"],
+            "--keep-last 0 must be a whole number of at least 1 (leave it unset to keep every version)",
+        ),
         (["--permission", "everyone"], "--permission entry 'everyone'"),
         (["--tool", "poetry"], "poetry.lock not found"),
         (["--s3dir", "s3://alab-no-such-bucket/x/"], "bucket 'alab-no-such-bucket', which does not exist"),
@@ -123,7 +138,9 @@ def test_a_wrong_index_password_is_one_masked_line(configured, credentials, s3_c
     result = alab("layer", "deploy", "--project", str(configured), env=_env(credentials, password=wrong))
     assert result.returncode == 1
     last = result.stderr.splitlines()[-1]
-    assert last.startswith("error: uv could not install the pins") and "refused the login (HTTP 403)" in last, result.stderr
+    assert last.startswith("error: uv could not install the pins") and "refused the login (HTTP 403)" in last, (
+        result.stderr
+    )
     assert wrong not in result.stdout + result.stderr
     assert s3_snapshot(s3_client, bucket) == {}
 
@@ -132,7 +149,10 @@ def test_missing_settings_and_a_bad_table_are_clear(project_copy, credentials):
     path = project_copy("uv")
     missing = alab("layer", "plan", "--project", str(path))
     assert missing.returncode == 1
-    assert "layer_name is required: pass --layer-name or set layer_name in [tool.aws_lambda_artifact_builder]" in missing.stderr
+    assert (
+        "layer_name is required: pass --layer-name or set layer_name in [tool.aws_lambda_artifact_builder]"
+        in missing.stderr
+    )
 
     path.write_text(path.read_text() + '\n[tool.aws_lambda_artifact_builder]\nlayer_nme = "x"\nkeep_last = "2"\n')
     bad = alab("layer", "plan", "--project", str(path))
@@ -152,7 +172,9 @@ def test_index_url_without_password_variable_is_an_error_naming_the_variable(con
 
 
 def test_python_dash_m_runs_the_same_cli():
-    result = subprocess.run([sys.executable, "-m", "aws_lambda_artifact_builder", "layer", "--help"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "aws_lambda_artifact_builder", "layer", "--help"], capture_output=True, text=True
+    )
     assert result.returncode == 0
     assert "plan" in result.stdout and "deploy" in result.stdout
 
@@ -198,7 +220,8 @@ def test_keep_last_deletes_old_versions_with_their_records_and_no_staging_zip_st
     assert first.returncode == 0, first.stderr
     evidence = {"sbom.cdx.json", "provenance.json"}  # beside each version's record (layer/evidence.py)
     assert set(_records(s3_client, bucket)) == {
-        *(f"apps/sample/layer/000001/{name}" for name in {"uv.lock", *evidence}), "apps/sample/layer/last-uv.lock"
+        *(f"apps/sample/layer/000001/{name}" for name in {"uv.lock", *evidence}),
+        "apps/sample/layer/last-uv.lock",
     }
 
     set_pin(configured, "alab-demo-core", "1.1.0")
@@ -209,7 +232,8 @@ def test_keep_last_deletes_old_versions_with_their_records_and_no_staging_zip_st
     assert "deleted versions 1 (keep last 1) and their 3 record(s) in S3" in second.stderr
     assert layer_versions(lambda_client, "sample-deps") == [2]
     assert set(_records(s3_client, bucket)) == {
-        *(f"apps/sample/layer/000002/{name}" for name in {"uv.lock", *evidence}), "apps/sample/layer/last-uv.lock"
+        *(f"apps/sample/layer/000002/{name}" for name in {"uv.lock", *evidence}),
+        "apps/sample/layer/last-uv.lock",
     }
     # The artifact store keeps each fingerprint's zip and description (retention does not prune it yet).
     stored = sorted(k.rsplit("/", 1)[1] for k in s3_snapshot(s3_client, bucket) if "/layer/artifacts/" in k)

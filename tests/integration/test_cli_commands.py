@@ -54,7 +54,8 @@ def _no_aws_env(credentials) -> dict[str, str]:
     """No AWS credentials, region, endpoint or configuration files at all."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(
-        AWS_CONFIG_FILE="/nonexistent/config", AWS_SHARED_CREDENTIALS_FILE="/nonexistent/credentials",
+        AWS_CONFIG_FILE="/nonexistent/config",
+        AWS_SHARED_CREDENTIALS_FILE="/nonexistent/credentials",
         ALAB_INDEX_PASSWORD=credentials.password,
     )
     return env
@@ -148,8 +149,14 @@ def test_list_diff_and_sbom_of_recorded_versions(
 
     diff = alab("layer", "diff", "1", "2", "--project", project)
     assert diff.returncode == 0, diff.stderr
-    assert diff.stdout.splitlines() == ["1 package differ from version 1 to version 2:", "  ~ alab-demo-core 1.0.0 -> 1.1.0"]
-    assert "No package differs between version 2 and the local lock" in alab("layer", "diff", "2", "local", "--project", project).stdout
+    assert diff.stdout.splitlines() == [
+        "1 package differ from version 1 to version 2:",
+        "  ~ alab-demo-core 1.0.0 -> 1.1.0",
+    ]
+    assert (
+        "No package differs between version 2 and the local lock"
+        in alab("layer", "diff", "2", "local", "--project", project).stdout
+    )
     as_json = json.loads(alab("layer", "diff", "v1", "local", "--project", project, "--json").stdout)
     assert as_json["package_changes"]["changed"] == {"alab-demo-core": {"old": "1.0.0", "new": "1.1.0"}}
     missing = alab("layer", "diff", "7", "local", "--project", project)
@@ -220,9 +227,20 @@ def test_plan_takes_every_flag_deploy_takes(configured, credentials):
 
     assert flags("plan") == flags("deploy") == flags("build")
     result = alab(
-        "layer", "plan", "--project", str(configured.parent), "--index-url", credentials.index_url,
-        "--index-username", credentials.username, "--build-in", "container", "--keep-last", "2",
-        "--detailed-exitcode", env=_env(credentials),
+        "layer",
+        "plan",
+        "--project",
+        str(configured.parent),
+        "--index-url",
+        credentials.index_url,
+        "--index-username",
+        credentials.username,
+        "--build-in",
+        "container",
+        "--keep-last",
+        "2",
+        "--detailed-exitcode",
+        env=_env(credentials),
     )
     assert result.returncode == 2, result.stderr
     assert "CHANGE: no earlier version is recorded" in result.stdout

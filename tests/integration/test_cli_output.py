@@ -25,9 +25,7 @@ STAGE_LINE = re.compile(r"^(?P<stage>[a-z]+) +(?P<elapsed>\d+\.\ds|\d+m\d\ds)  (
 
 
 def alab(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(ALAB), *args], capture_output=True, text=True, env=env or dict(os.environ), timeout=300
-    )
+    return subprocess.run([str(ALAB), *args], capture_output=True, text=True, env=env or dict(os.environ), timeout=300)
 
 
 @pytest.fixture()
@@ -100,7 +98,9 @@ def test_quiet_shows_no_story_and_json_keeps_stdout_clean(configured, credential
 def _run_in_terminal(argv: list[str], env: dict[str, str]) -> str:
     """Everything a terminal of 120 columns shows of the run (stdout and stderr), escapes included."""
     master, slave = pty.openpty()
-    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env={**env, "COLUMNS": "120", "TERM": "xterm"})
+    proc = subprocess.Popen(
+        argv, stdin=slave, stdout=slave, stderr=slave, env={**env, "COLUMNS": "120", "TERM": "xterm"}
+    )
     os.close(slave)
     chunks = []
     while True:
@@ -136,7 +136,9 @@ class _RefusingAws(http.server.BaseHTTPRequestHandler):
     def _answer(self) -> None:
         if self.path.startswith("/20"):  # Lambda's REST-JSON paths (/2015-03-31/..., /2018-10-31/...)
             body = json.dumps({"Type": "User", "message": "refused"}).encode()
-            code = self.code if self.code.endswith("Exception") or self.code == "ExpiredToken" else self.code + "Exception"
+            code = (
+                self.code if self.code.endswith("Exception") or self.code == "ExpiredToken" else self.code + "Exception"
+            )
             headers = {"Content-Type": "application/json", "x-amzn-ErrorType": code}
         else:
             body = f"<Error><Code>{self.code}</Code><Message>refused</Message></Error>".encode()
@@ -180,7 +182,11 @@ def _plan_error(project: Path, **env: str) -> str:
     return lines[0]
 
 
-NO_AWS_CONFIG = {"AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_PROFILE": "<unset>"}
+NO_AWS_CONFIG = {
+    "AWS_CONFIG_FILE": "/nonexistent",
+    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+    "AWS_PROFILE": "<unset>",
+}
 
 
 def test_no_credentials_names_the_fix(configured):
@@ -219,9 +225,9 @@ def test_access_denied_names_the_action_and_the_bucket(configured, refusing_aws,
 def test_a_python_newer_than_the_known_runtimes_is_a_one_line_warning(configured):
     result = alab("layer", "plan", "--project", str(configured), "--python-version", "3.19")
     warning = [line for line in result.stderr.splitlines() if "3.19" in line]
-    assert warning == [
-        warning[0]
-    ] and warning[0].startswith("warning: python_version 3.19 is newer than the Lambda runtimes known"), result.stderr
+    assert warning == [warning[0]] and warning[0].startswith(
+        "warning: python_version 3.19 is newer than the Lambda runtimes known"
+    ), result.stderr
     assert "UserWarning" not in result.stderr and "warnings.warn" not in result.stderr and ".py:" not in result.stderr
 
 
@@ -230,4 +236,3 @@ def test_a_wrong_flag_value_is_named_as_the_flag(configured, credentials):
     assert result.returncode == 1
     assert result.stderr.startswith("error: --keep-last 0 must be a whole number of at least 1"), result.stderr
     assert "None" not in result.stderr
-

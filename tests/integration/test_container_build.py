@@ -249,7 +249,9 @@ def test_ctrl_c_removes_the_running_container(
         )
         """
     )
-    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         started = []
         deadline = time.monotonic() + 120
@@ -310,7 +312,12 @@ def test_a_process_killed_during_a_build_leaves_no_container(
 
 @pytest.mark.parametrize("end", ["exit", "SIGKILL"])
 def test_the_kept_container_ends_with_the_process(
-    end: str, engine: ContainerEngine, container_image: str, container_cache: Path, project_copy, credentials: Credentials
+    end: str,
+    engine: ContainerEngine,
+    container_image: str,
+    container_cache: Path,
+    project_copy,
+    credentials: Credentials,
 ):
     """At a normal exit the process removes its container; killed, it leaves the agent's input closed,
     so the agent exits and the engine removes the container (--rm)."""
@@ -379,7 +386,12 @@ def test_concurrent_builds_of_the_same_target_do_not_collide(
         t.join()
     assert not errors, errors
     assert installed(first) == installed(second) == RUNTIME_SET
-    names = [line.split()[3].rstrip(":") for p in (first, second) for line in logs[p] if line.startswith("--- build container")]
+    names = [
+        line.split()[3].rstrip(":")
+        for p in (first, second)
+        for line in logs[p]
+        if line.startswith("--- build container")
+    ]
     assert len(names) == 2 and names[0] != names[1]
 
 
@@ -463,7 +475,9 @@ def test_missing_manifest_fails_before_any_engine_is_asked(project_copy, monkeyp
 
 
 def test_image_missing_and_not_pullable(engine: ContainerEngine, project_copy):
-    with pytest.raises(LayerError, match="127.0.0.1:9/alab/no-such-image:never is not available .* could not be pulled"):
+    with pytest.raises(
+        LayerError, match="127.0.0.1:9/alab/no-such-image:never is not available .* could not be pulled"
+    ):
         build_layer_artifacts_in_container(
             tool="uv",
             path_pyproject_toml=project_copy("uv"),

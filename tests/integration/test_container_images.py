@@ -47,8 +47,12 @@ def derived_images() -> Iterator[dict[str, str]]:
         tag = f"localhost/alab-test-{name.replace(' ', '-')}:{suffix}"
         containerfile = f"FROM {base}\nRUN {command}\n"
         result = subprocess.run(
-            ["podman", "build", "--quiet", "-t", tag, "-f", "-", "."], input=containerfile, capture_output=True,
-            text=True, cwd="/", timeout=600,
+            ["podman", "build", "--quiet", "-t", tag, "-f", "-", "."],
+            input=containerfile,
+            capture_output=True,
+            text=True,
+            cwd="/",
+            timeout=600,
         )
         assert result.returncode == 0, result.stderr
         images[name] = tag
@@ -62,8 +66,13 @@ def test_an_image_with_only_python3_builds(derived_images, project_copy, credent
     path = project_copy("uv")
     lines: list[str] = []
     build_layer_artifacts_using_uv_in_container(
-        path_pyproject_toml=path, python_version=PYTHON, credentials=credentials, image=derived_images["only python3"],
-        container_runtime="podman", dir_cache=tmp_path / "cache", printer=lines.append,
+        path_pyproject_toml=path,
+        python_version=PYTHON,
+        credentials=credentials,
+        image=derived_images["only python3"],
+        container_runtime="podman",
+        dir_cache=tmp_path / "cache",
+        printer=lines.append,
     )
     assert (path.parent / "build/lambda/layer/artifacts/python/alab_demo_core/__init__.py").exists(), lines
 
@@ -73,8 +82,13 @@ def test_an_image_without_python_says_so(derived_images, project_copy, credentia
     image = derived_images["no python"]
     with pytest.raises(LayerError) as raised:
         build_layer_artifacts_using_uv_in_container(
-            path_pyproject_toml=path, python_version=PYTHON, credentials=credentials, image=image,
-            container_runtime="podman", dir_cache=tmp_path / "cache", verbose=False,
+            path_pyproject_toml=path,
+            python_version=PYTHON,
+            credentials=credentials,
+            image=image,
+            container_runtime="podman",
+            dir_cache=tmp_path / "cache",
+            verbose=False,
         )
     first = str(raised.value).splitlines()[0]
     assert f"the image {image} has neither python3 nor python on PATH" in first, raised.value
@@ -88,7 +102,9 @@ def test_the_engine_probe_is_asked_once(monkeypatch):
 
     real = bc._probe_engine
     monkeypatch.setattr(bc, "_probed_engines", {})
-    monkeypatch.setattr(bc, "_probe_engine", lambda runtime, executable: calls.append(runtime) or real(runtime, executable))
+    monkeypatch.setattr(
+        bc, "_probe_engine", lambda runtime, executable: calls.append(runtime) or real(runtime, executable)
+    )
     first = detect_container_engine("podman")
     second = detect_container_engine("podman")
     assert first == second and calls == ["podman"]

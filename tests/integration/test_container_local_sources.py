@@ -106,14 +106,19 @@ def test_workspace_member_and_compiled_path_dependency_build_in_a_container(
     expected = _uv_export_set(root, dir_tool_cache)
     assert set(expected) == {"alab-demo-core", "alab-demo-extra", "shared-lib", "native-lib"}
 
-    common = dict(path_pyproject_toml=fn, python_version=PYTHON, architecture=ARCH, credentials=credentials, verbose=False)
+    common = dict(
+        path_pyproject_toml=fn, python_version=PYTHON, architecture=ARCH, credentials=credentials, verbose=False
+    )
     with pytest.raises(LayerError, match="native-lib .* has compiled code"):  # the host cannot make it for Lambda
         build_layer_artifacts_using_uv_in_local(skip_prompt=True, **common)
 
     lines: list[str] = []
     try:
         build_layer_artifacts_using_uv_in_container(
-            image=image, container_runtime=engine.runtime, dir_cache=tmp_path / "cache", **{**common, "verbose": True},
+            image=image,
+            container_runtime=engine.runtime,
+            dir_cache=tmp_path / "cache",
+            **{**common, "verbose": True},
             printer=lines.append,
         )
     finally:

@@ -43,7 +43,9 @@ def _deploy(path: Path, tool: str, target: dict, credentials, **kwargs):
 
 
 @pytest.mark.parametrize("tool", ["pip", "uv", "poetry"])
-def test_first_publish_records_the_version_in_s3_and_lambda(tool, project_copy, target, credentials, s3_client, lambda_client, bucket):
+def test_first_publish_records_the_version_in_s3_and_lambda(
+    tool, project_copy, target, credentials, s3_client, lambda_client, bucket
+):
     path = project_copy(tool)
     plan = plan_layer(path_pyproject_toml=path, tool=tool, **target)
     assert plan.changed and plan.current_version is None
@@ -73,7 +75,9 @@ def test_first_publish_records_the_version_in_s3_and_lambda(tool, project_copy, 
         "apps/sample/layer/000001/provenance.json",
         f"apps/sample/layer/last-{manifest}",
     }
-    record = read_layer_record(s3dir_lambda=target["s3dir_lambda"], tool=tool, s3_client=s3_client, lambda_client=lambda_client)
+    record = read_layer_record(
+        s3dir_lambda=target["s3dir_lambda"], tool=tool, s3_client=s3_client, lambda_client=lambda_client
+    )
     assert record is not None and record.version_exists
     assert (record.layer_name, record.layer_version, record.fingerprint) == ("sample-deps", 1, plan.fingerprint)
     assert record.s3uri_manifest == f"s3://{bucket}/apps/sample/layer/000001/{manifest}"
@@ -81,12 +85,18 @@ def test_first_publish_records_the_version_in_s3_and_lambda(tool, project_copy, 
     facts = read_layer_record(
         s3dir_lambda=target["s3dir_lambda"], tool=tool, s3_client=s3_client, lambda_client=lambda_client, manifest=False
     )
-    assert facts == record and facts.manifest_content == "" and record.manifest_content == (path.parent / manifest).read_text()
+    assert (
+        facts == record
+        and facts.manifest_content == ""
+        and record.manifest_content == (path.parent / manifest).read_text()
+    )
     for step in ("[build]", "[package]", "[upload]", "[publish]", "[record]"):
         assert any(line.startswith(step) for line in lines), step
 
 
-def test_no_change_costs_one_s3_get_and_builds_nothing(project_copy, target, credentials, s3_client, lambda_client, bucket):
+def test_no_change_costs_one_s3_get_and_builds_nothing(
+    project_copy, target, credentials, s3_client, lambda_client, bucket
+):
     path = project_copy("pip")
     first, _ = _deploy(path, "pip", target, credentials)
     shutil.rmtree(path.parent / "build")
@@ -117,7 +127,9 @@ def _record_size(s3_client, bucket: str, manifest: str) -> int:
     return int(s3_client.head_object(Bucket=bucket, Key=f"apps/sample/layer/last-{manifest}")["ContentLength"])
 
 
-def test_a_no_op_plan_reads_the_records_facts_not_its_manifest(project_copy, target, credentials, s3_client, lambda_client, bucket):
+def test_a_no_op_plan_reads_the_records_facts_not_its_manifest(
+    project_copy, target, credentials, s3_client, lambda_client, bucket
+):
     """The recorded lock (up to a megabyte and more) only matters when the fingerprint moved."""
     path = project_copy("uv")
     _deploy(path, "uv", target, credentials)
@@ -197,7 +209,9 @@ def test_a_recorded_version_deleted_in_lambda_counts_as_changed(project_copy, ta
     assert layer_versions(lambda_client, "sample-deps") == [2]
 
 
-def test_an_s3dir_recording_another_layer_is_a_clear_error(project_copy, target, credentials, s3_client, lambda_client, bucket):
+def test_an_s3dir_recording_another_layer_is_a_clear_error(
+    project_copy, target, credentials, s3_client, lambda_client, bucket
+):
     path = project_copy("pip")
     _deploy(path, "pip", target, credentials)
     before = s3_snapshot(s3_client, bucket)
@@ -211,7 +225,9 @@ def test_an_s3dir_recording_another_layer_is_a_clear_error(project_copy, target,
     assert layer_versions(lambda_client, "another-layer") == []
 
 
-def test_returning_to_an_earlier_lock_adopts_its_version(project_copy, target, credentials, private_index, dir_tool_cache, lambda_client):
+def test_returning_to_an_earlier_lock_adopts_its_version(
+    project_copy, target, credentials, private_index, dir_tool_cache, lambda_client
+):
     path = project_copy("pip")
     v1, _ = _deploy(path, "pip", target, credentials)
     set_pin(path, "alab-demo-core", "1.1.0")
@@ -227,7 +243,9 @@ def test_returning_to_an_earlier_lock_adopts_its_version(project_copy, target, c
     assert plan_layer(path_pyproject_toml=path, tool="pip", **target).current_version == 1
 
 
-def test_keep_last_deletes_only_older_versions_this_tool_published(project_copy, target, credentials, lambda_client, s3_client, bucket):
+def test_keep_last_deletes_only_older_versions_this_tool_published(
+    project_copy, target, credentials, lambda_client, s3_client, bucket
+):
     path = project_copy("pip")
     _deploy(path, "pip", target, credentials)  # version 1
     s3_client.put_object(Bucket=bucket, Key="hand/made.zip", Body=b"PK\x05\x06" + b"\x00" * 18)
@@ -249,7 +267,9 @@ def test_keep_last_deletes_only_older_versions_this_tool_published(project_copy,
 
 
 def _statements(lambda_client, version: int) -> dict[str, dict]:
-    policy = json.loads(lambda_client.get_layer_version_policy(LayerName="sample-deps", VersionNumber=version)["Policy"])
+    policy = json.loads(
+        lambda_client.get_layer_version_policy(LayerName="sample-deps", VersionNumber=version)["Policy"]
+    )
     return {s["Sid"]: s for s in policy["Statement"]}
 
 
@@ -262,7 +282,10 @@ def test_permissions_are_granted_idempotently_and_converge(project_copy, target,
     assert statements["alab-org-o-abcdefghij"]["OrganizationId"] == "o-abcdefghij"
     assert statements["alab-public"]["Principal"] == "*"
     lambda_client.add_layer_version_permission(
-        LayerName="sample-deps", VersionNumber=1, StatementId="granted-by-hand", Action="lambda:GetLayerVersion",
+        LayerName="sample-deps",
+        VersionNumber=1,
+        StatementId="granted-by-hand",
+        Action="lambda:GetLayerVersion",
         Principal="444455556666",
     )
 
@@ -302,7 +325,9 @@ def test_default_clients_take_an_explicit_region_and_endpoint(project_copy, targ
     assert not plan.changed and plan.current_version == 1
 
 
-def test_another_layer_recording_through_another_tool_is_caught_before_publishing(project_copy, target, credentials, lambda_client, s3_client, bucket):
+def test_another_layer_recording_through_another_tool_is_caught_before_publishing(
+    project_copy, target, credentials, lambda_client, s3_client, bucket
+):
     _deploy(project_copy("uv"), "uv", target, credentials)
     before = s3_snapshot(s3_client, bucket)
     with pytest.raises(LayerError, match=r"already records layer 'sample-deps' \(in .*last-uv\.lock\), not 'other'"):

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from aws_lambda_artifact_builder.api import LayerError, deploy_layer, plan_layer, publish_layer_version, upload_layer_zip_to_s3
+from aws_lambda_artifact_builder.api import (
+    LayerError,
+    deploy_layer,
+    plan_layer,
+    publish_layer_version,
+    upload_layer_zip_to_s3,
+)
 from support import deploy_child
 from support.layers import layer_versions, s3_snapshot, write_test_zip
 from support.projects import set_pin
@@ -57,13 +63,17 @@ def test_a_run_killed_after_publishing_is_finished_by_the_next_run_without_publi
     assert {"apps/sample/layer/last-requirements.txt", "apps/sample/layer/000001/requirements.txt"} <= keys
     assert "apps/sample/layer/deploy-claim.json" not in keys
     plan = plan_layer(
-        path_pyproject_toml=path, s3_client=s3_client, lambda_client=lambda_client,
+        path_pyproject_toml=path,
+        s3_client=s3_client,
+        lambda_client=lambda_client,
         **{k: v for k, v in spec.items() if k != "credentials_file"},
     )
     assert not plan.changed and plan.current_version == 1
 
 
-def test_eight_concurrent_identical_deploys_publish_exactly_one_version(project_copy, spec, lambda_client, s3_client, bucket):
+def test_eight_concurrent_identical_deploys_publish_exactly_one_version(
+    project_copy, spec, lambda_client, s3_client, bucket
+):
     path = project_copy("pip")
     children = [deploy_child.start(dict(spec, path_pyproject_toml=str(path))) for _ in range(8)]
     outputs = [c.communicate(timeout=300)[0] for c in children]
@@ -99,8 +109,10 @@ def test_concurrent_deploys_of_different_locks_each_get_a_version_and_the_record
     newest = max(results, key=lambda r: r["layer_version"])
     plans = [
         plan_layer(
-            path_pyproject_toml=v["path_pyproject_toml"], python_version=v["python_version"],
-            s3_client=s3_client, lambda_client=lambda_client,
+            path_pyproject_toml=v["path_pyproject_toml"],
+            python_version=v["python_version"],
+            s3_client=s3_client,
+            lambda_client=lambda_client,
             **{k: val for k, val in spec.items() if k != "credentials_file"},
         )
         for v in variants
@@ -113,10 +125,17 @@ def test_a_replaced_staging_object_is_detected_and_never_recorded(project_copy, 
     path = project_copy("pip")
     write_test_zip(path)
     kwargs = dict(
-        layer_name="sample-deps", path_pyproject_toml=path, s3dir_lambda=f"s3://{bucket}/apps/sample/", tool="pip",
-        s3_client=s3_client, lambda_client=lambda_client, verbose=False,
+        layer_name="sample-deps",
+        path_pyproject_toml=path,
+        s3dir_lambda=f"s3://{bucket}/apps/sample/",
+        tool="pip",
+        s3_client=s3_client,
+        lambda_client=lambda_client,
+        verbose=False,
     )
-    staged = upload_layer_zip_to_s3(s3dir_lambda=kwargs["s3dir_lambda"], path_pyproject_toml=path, s3_client=s3_client, verbose=False)
+    staged = upload_layer_zip_to_s3(
+        s3dir_lambda=kwargs["s3dir_lambda"], path_pyproject_toml=path, s3_client=s3_client, verbose=False
+    )
     s3_client.put_object(Bucket=bucket, Key=staged.key, Body=b"someone else's zip")
 
     with pytest.raises(LayerError, match="CodeSha256 .* staging object .* was replaced or is missing"):
@@ -132,7 +151,9 @@ def test_a_replaced_staging_object_is_detected_and_never_recorded(project_copy, 
         publish_layer_version(**kwargs)
     assert layer_versions(lambda_client, "sample-deps") == []
 
-    upload_layer_zip_to_s3(s3dir_lambda=kwargs["s3dir_lambda"], path_pyproject_toml=path, s3_client=s3_client, verbose=False)
+    upload_layer_zip_to_s3(
+        s3dir_lambda=kwargs["s3dir_lambda"], path_pyproject_toml=path, s3_client=s3_client, verbose=False
+    )
     deployment = publish_layer_version(**kwargs)
     assert deployment.published and deployment.layer_version == 3
     assert not plan_layer(**{k: v for k, v in kwargs.items() if k != "verbose"}).changed
@@ -152,8 +173,12 @@ def test_a_run_killed_at_another_step_is_finished_by_the_next_run(
     assert layer_versions(lambda_client, "sample-deps") == ([1] if published_before else [])
 
     result = deploy_layer(
-        path_pyproject_toml=path, credentials=credentials, s3_client=s3_client, lambda_client=lambda_client,
-        verbose=False, **{k: v for k, v in spec.items() if k != "credentials_file"},
+        path_pyproject_toml=path,
+        credentials=credentials,
+        s3_client=s3_client,
+        lambda_client=lambda_client,
+        verbose=False,
+        **{k: v for k, v in spec.items() if k != "credentials_file"},
     )
 
     assert result.layer_version == 1 and result.adopted == published_before and result.published != published_before

@@ -23,7 +23,12 @@ MANIFEST = {"pip": "requirements.txt", "uv": "uv.lock", "poetry": "poetry.lock"}
 
 @pytest.fixture()
 def target(bucket: str, s3_client, lambda_client):
-    return dict(layer_name="upgrade-deps", s3dir_lambda=f"s3://{bucket}/apps/up/", s3_client=s3_client, lambda_client=lambda_client)
+    return dict(
+        layer_name="upgrade-deps",
+        s3dir_lambda=f"s3://{bucket}/apps/up/",
+        s3_client=s3_client,
+        lambda_client=lambda_client,
+    )
 
 
 def _publish_as_format_1(s3_client, lambda_client, bucket: str, tool: str, zip_path: Path) -> str:
@@ -69,7 +74,11 @@ def test_a_format_1_record_of_the_same_runtime_set_publishes_nothing(
     old = _publish_as_format_1(s3_client, lambda_client, bucket, tool, zip_path)
     if tool != "pip":  # a dev-group change re-locks the lock: still the same runtime set
         text = path.read_text()
-        path.write_text(text.replace('alab-demo-devtool = "1.0.0"', "") if tool == "poetry" else text.replace('dev = ["alab-demo-devtool==1.0.0"]', "dev = []"))
+        path.write_text(
+            text.replace('alab-demo-devtool = "1.0.0"', "")
+            if tool == "poetry"
+            else text.replace('dev = ["alab-demo-devtool==1.0.0"]', "dev = []")
+        )
         lock(tool, path.parent, private_index, dir_tool_cache)
 
     plan = plan_layer(path_pyproject_toml=path, tool=tool, **target)

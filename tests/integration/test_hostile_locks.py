@@ -22,8 +22,10 @@ UV_CASES = {
     "invalid utf-8": lambda t: t.encode() + b"\n# \xff\xfe\n",
     "missing name": lambda t: t.replace('name = "alab-demo-core"\n', "", 1),
     "missing version": lambda t: t.replace('version = "1.0.0"\n', "", 1),
-    "table where a string belongs": lambda t: t.replace('name = "alab-demo-core"', 'name = { a = 1 }', 1),
-    "bad marker": lambda t: t.replace("[[package]]", '[[package]]\nresolution-markers = ["python_version <<< \'3\'"]', 1),
+    "table where a string belongs": lambda t: t.replace('name = "alab-demo-core"', "name = { a = 1 }", 1),
+    "bad marker": lambda t: t.replace(
+        "[[package]]", "[[package]]\nresolution-markers = [\"python_version <<< '3'\"]", 1
+    ),
     "unicode name": lambda t: t.replace('"alab-demo-extra"', '"alab-démo-extra"'),
     "not toml": lambda t: "[[package]\n" + t,
 }
@@ -46,7 +48,7 @@ def test_broken_uv_lock_is_a_one_line_error_naming_the_file(project_copy, case):
     [
         ("pyproject.toml", lambda t: t.replace('"alab-demo-core==1.0.0"', '"alab-demo-core==^abc"')),
         ("pyproject.toml", lambda t: t.replace('"alab-demo-core==1.0.0"', '"alab-demo-core; python_version <<< 3"')),
-        ("poetry.lock", lambda t: t.replace('version = "1.0.0"', 'version = { x = 1 }', 1)),
+        ("poetry.lock", lambda t: t.replace('version = "1.0.0"', "version = { x = 1 }", 1)),
         ("poetry.lock", lambda t: "\ufffe[[package]\n" + t),
     ],
 )

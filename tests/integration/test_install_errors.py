@@ -46,7 +46,9 @@ def _missing_version(path: Path, credentials: Credentials) -> tuple[Credentials,
     _replace_in(path, "alab-demo-core==1.0.0", "alab-demo-core==9.9.9")
     _replace_in(path, 'name = "alab-demo-core"\nversion = "1.0.0"', 'name = "alab-demo-core"\nversion = "9.9.9"')
     _replace_in(path, "alab_demo_core-1.0.0-", "alab_demo_core-9.9.9-")
-    _replace_in(path, '{ name = "alab-demo-core", specifier = "==1.0.0" }', '{ name = "alab-demo-core", specifier = "==9.9.9" }')
+    _replace_in(
+        path, '{ name = "alab-demo-core", specifier = "==1.0.0" }', '{ name = "alab-demo-core", specifier = "==9.9.9" }'
+    )
     return credentials, "alab-demo-core"
 
 

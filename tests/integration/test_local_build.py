@@ -44,7 +44,7 @@ def installed(path_pyproject: Path) -> dict[str, str]:
 def add_dependency(path_pyproject: Path, requirement: str) -> None:
     """Add a runtime requirement to a fixture project (pyproject and requirements.txt)."""
     text = path_pyproject.read_text()
-    path_pyproject.write_text(text.replace('dependencies = [\n', f'dependencies = [\n    "{requirement}",\n', 1))
+    path_pyproject.write_text(text.replace("dependencies = [\n", f'dependencies = [\n    "{requirement}",\n', 1))
     path_req = path_pyproject.parent / "requirements.txt"
     if path_req.exists():
         path_req.write_text(path_req.read_text() + requirement + "\n")
@@ -87,7 +87,12 @@ def test_build_installs_exactly_the_locked_runtime_set_and_packages_it_reproduci
     assert second.path.read_bytes() == first_bytes and second.sha256 == first.sha256
     with zipfile.ZipFile(second.path) as zf:
         tops = {n.split("/")[1] for n in zf.namelist() if n.count("/") >= 2}
-    assert tops == {"alab_demo_core", "alab_demo_extra", "alab_demo_core-1.0.0.dist-info", "alab_demo_extra-1.0.0.dist-info"}
+    assert tops == {
+        "alab_demo_core",
+        "alab_demo_extra",
+        "alab_demo_core-1.0.0.dist-info",
+        "alab_demo_extra-1.0.0.dist-info",
+    }
 
     secrets = [credentials.password, quote(credentials.password, safe="")]
     installs = [s for s in watch.spawned if "install" in s.argv]
@@ -149,10 +154,14 @@ def test_a_dependency_without_a_wheel_for_the_target_is_a_clear_error(
 
 def test_a_stale_lock_is_refused_before_the_previous_build_is_touched(project_copy, credentials: Credentials):
     path_pyproject = project_copy("uv")
-    build_layer_artifacts_using_uv_in_local(path_pyproject_toml=path_pyproject, credentials=credentials, skip_prompt=True, verbose=False)
+    build_layer_artifacts_using_uv_in_local(
+        path_pyproject_toml=path_pyproject, credentials=credentials, skip_prompt=True, verbose=False
+    )
     set_pin(path_pyproject, "alab-demo-core", "1.1.0")
     with pytest.raises(ManifestError, match="stale"):
-        build_layer_artifacts_using_uv_in_local(path_pyproject_toml=path_pyproject, credentials=credentials, skip_prompt=True, verbose=False)
+        build_layer_artifacts_using_uv_in_local(
+            path_pyproject_toml=path_pyproject, credentials=credentials, skip_prompt=True, verbose=False
+        )
     assert installed(path_pyproject) == RUNTIME_SET
 
 
@@ -170,8 +179,12 @@ def test_poetry_refuses_a_lock_whose_content_hash_is_stale(project_copy, credent
 def test_a_failing_install_names_the_login_and_logs_the_tools_error_without_the_password(
     tool: str, project_copy, private_index
 ):
-    wrong = Credentials(index_name="private", index_url=private_index.url, username=private_index.username,
-                        password="Wr0ng@pass/" + "x" * 8)
+    wrong = Credentials(
+        index_name="private",
+        index_url=private_index.url,
+        username=private_index.username,
+        password="Wr0ng@pass/" + "x" * 8,
+    )
     lines: list[str] = []
     with pytest.raises(LayerError) as e:
         build_layer_artifacts_in_local(

@@ -54,7 +54,7 @@ def _uv_workspace(tmp_path: Path, private_index, dir_tool_cache) -> Path:
     fn.write_text(
         '[project]\nname = "orders"\nversion = "1.0.0"\nrequires-python = ">=3.10"\n'
         'dependencies = ["shared-lib", "alab-demo-core==1.0.0"]\n\n'
-        '[tool.uv.sources]\nshared-lib = { workspace = true }\n'
+        "[tool.uv.sources]\nshared-lib = { workspace = true }\n"
     )
     lock("uv", root, private_index, dir_tool_cache)
     return fn
@@ -75,9 +75,13 @@ def test_function_folder_in_a_uv_workspace_builds_its_member(tmp_path, private_i
     recorded = recorded_runtime_set("uv", (root / "uv.lock").read_text(), fn, LayerTarget("3.12", "x86_64"))
     assert recorded.packages == manifest.runtime_set.packages
 
-    build_layer_artifacts_using_uv_in_local(path_pyproject_toml=fn, credentials=credentials, skip_prompt=True, verbose=False)
+    build_layer_artifacts_using_uv_in_local(
+        path_pyproject_toml=fn, credentials=credentials, skip_prompt=True, verbose=False
+    )
     assert _installed(fn) == {"alab_demo_core", "alab_demo_extra", "shared_lib"}
-    assert (LayerPathLayout(path_pyproject_toml=fn).dir_python / "shared_lib" / "__init__.py").read_text() == "VALUE = 3\n"
+    assert (
+        LayerPathLayout(path_pyproject_toml=fn).dir_python / "shared_lib" / "__init__.py"
+    ).read_text() == "VALUE = 3\n"
 
 
 def _poetry_project(tmp_path: Path, private_index, dir_tool_cache) -> Path:
@@ -92,7 +96,7 @@ def _poetry_project(tmp_path: Path, private_index, dir_tool_cache) -> Path:
         'dependencies = ["alab-demo-core==1.0.0", "shared-lib"]\n\n'
         f'[[tool.poetry.source]]\nname = "private"\nurl = "{private_index.url}"\npriority = "supplemental"\n\n'
         '[tool.poetry.dependencies]\nshared-lib = { path = "../libs/shared" }\n\n'
-        '[tool.poetry]\npackage-mode = false\n'
+        "[tool.poetry]\npackage-mode = false\n"
     )
     lock("poetry", project, private_index, dir_tool_cache)
     return path
@@ -105,9 +109,13 @@ def test_poetry_path_dependency_is_built_and_installed(tmp_path, private_index, 
     assert manifest.dependencies == {"alab-demo-core": "1.0.0", "alab-demo-extra": "1.0.0", "shared-lib": "0.3.0"}
     from aws_lambda_artifact_builder.layer.manifest import recorded_runtime_set
 
-    recorded = recorded_runtime_set("poetry", (project / "poetry.lock").read_text(), path, LayerTarget("3.12", "x86_64"))
+    recorded = recorded_runtime_set(
+        "poetry", (project / "poetry.lock").read_text(), path, LayerTarget("3.12", "x86_64")
+    )
     assert recorded.packages == manifest.runtime_set.packages
-    build_layer_artifacts_using_poetry_in_local(path_pyproject_toml=path, credentials=credentials, skip_prompt=True, verbose=False)
+    build_layer_artifacts_using_poetry_in_local(
+        path_pyproject_toml=path, credentials=credentials, skip_prompt=True, verbose=False
+    )
     assert _installed(path) == {"alab_demo_core", "alab_demo_extra", "shared_lib"}
 
 

@@ -25,7 +25,9 @@ def test_changing_a_pin_without_relocking_is_a_stale_lock(project_copy, tool):
     path = project_copy(tool)
     set_pin(path, "alab-demo-core", "1.1.0")
     if tool == "pip":  # requirements.txt moves with the pin; make pyproject ask for more than is pinned
-        path.write_text(path.read_text().replace('"alab-demo-extra==1.0.0"', '"alab-demo-extra==1.0.0", "alab-demo-devtool"'))
+        path.write_text(
+            path.read_text().replace('"alab-demo-extra==1.0.0"', '"alab-demo-extra==1.0.0", "alab-demo-devtool"')
+        )
     with pytest.raises(ManifestError, match="stale"):
         read_local_manifest(path, tool, LayerTarget("3.12", "x86_64"))
 

@@ -41,7 +41,9 @@ def make_pypi_project(tool: str, dest: Path, dir_cache: Path) -> Path:
     if tool == "pip":
         (dest / "requirements.txt").write_text(ORJSON + "\n")
     else:
-        subprocess.run([tool_path("uv"), "lock"], cwd=dest, env=isolated_env(dir_cache), check=True, capture_output=True)
+        subprocess.run(
+            [tool_path("uv"), "lock"], cwd=dest, env=isolated_env(dir_cache), check=True, capture_output=True
+        )
     return dest / "pyproject.toml"
 
 
@@ -51,8 +53,12 @@ def test_compiled_wheel_matches_the_target_architecture(
 ):
     path_pyproject = make_pypi_project(tool, tmp_path / "app", dir_tool_cache)
     build_layer_artifacts_in_local(
-        tool=tool, path_pyproject_toml=path_pyproject, python_version="3.12", architecture=architecture,
-        skip_prompt=True, verbose=False,
+        tool=tool,
+        path_pyproject_toml=path_pyproject,
+        python_version="3.12",
+        architecture=architecture,
+        skip_prompt=True,
+        verbose=False,
     )
     info = create_layer_zip_file(path_pyproject_toml=path_pyproject, verbose=False)
     with zipfile.ZipFile(info.path) as zf:

@@ -73,7 +73,9 @@ def test_the_quick_start_runs_as_written(fresh_venv, project_copy, bucket, crede
     )
     seen = {}
     for command in quickstart_commands()[1:]:
-        result = subprocess.run(["bash", "-c", command], cwd=path.parent, env=env, capture_output=True, text=True, timeout=600)
+        result = subprocess.run(
+            ["bash", "-c", command], cwd=path.parent, env=env, capture_output=True, text=True, timeout=600
+        )
         assert result.returncode == 0, f"{command}:\n{result.stdout}\n{result.stderr}"
         seen[" ".join(command.split()[:3])] = result
     plan = seen["alab layer plan"]
@@ -83,17 +85,27 @@ def test_the_quick_start_runs_as_written(fresh_venv, project_copy, bucket, crede
     assert layer_versions(lambda_client, "my-app-deps") == [1]
     assert (path.parent / "build" / "lambda" / "runtime-set-cache").is_dir()
     status = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=all"], cwd=path.parent, capture_output=True, text=True, check=True
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=path.parent,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert "build/" not in status.stdout, status.stdout
 
 
-def test_a_poetry_lock_without_the_poetry_extra_names_the_install_command(fresh_venv, project_copy, bucket, credentials):
+def test_a_poetry_lock_without_the_poetry_extra_names_the_install_command(
+    fresh_venv, project_copy, bucket, credentials
+):
     path = project_copy("poetry")
     env = dict(os.environ, PATH=f"{fresh_venv / 'bin'}:/usr/bin:/bin", ALAB_INDEX_PASSWORD=credentials.password)
     result = subprocess.run(
         ["alab", "layer", "plan", "--layer-name", "poetry-deps", "--s3dir", f"s3://{bucket}/poetry/"],
-        cwd=path.parent, env=env, capture_output=True, text=True, timeout=300,
+        cwd=path.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()

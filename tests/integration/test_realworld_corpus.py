@@ -56,12 +56,31 @@ def target_of(key: str) -> LayerTarget:
 
 #: Every class of lock that issue 11 names; each must be covered by at least one case.
 REQUIRED_CLASSES = {
-    "public", "optional-dependencies", "python_version-markers", "platform-markers", "arch-markers", "fork",
-    "dependency-groups", "poetry-python-key", "poetry-platform-key", "poetry-multiple-constraints",
-    "poetry-caret-or", "poetry-readme", "poetry-1.x-lock", "uv-pip-compile-universal", "poetry-export",
-    "uv-workspace", "path-dependency", "git-dependency-pinned-commit", "al2-manylinux_2_24-2_28-wheels",
-    "sdist-only-pure", "sdist-only-compiled", "requires-python-excludes-target", "pinned-twice-under-markers",
-    "mixed-hash-mode", "relative-find-links",
+    "public",
+    "optional-dependencies",
+    "python_version-markers",
+    "platform-markers",
+    "arch-markers",
+    "fork",
+    "dependency-groups",
+    "poetry-python-key",
+    "poetry-platform-key",
+    "poetry-multiple-constraints",
+    "poetry-caret-or",
+    "poetry-readme",
+    "poetry-1.x-lock",
+    "uv-pip-compile-universal",
+    "poetry-export",
+    "uv-workspace",
+    "path-dependency",
+    "git-dependency-pinned-commit",
+    "al2-manylinux_2_24-2_28-wheels",
+    "sdist-only-pure",
+    "sdist-only-compiled",
+    "requires-python-excludes-target",
+    "pinned-twice-under-markers",
+    "mixed-hash-mode",
+    "relative-find-links",
 }
 
 
@@ -146,8 +165,12 @@ def serve_git_sources(dir_case: Path, tmp_path: Path, monkeypatch: pytest.Monkey
         repo = tmp_path / "git" / src.name
         shutil.copytree(src, repo)
         env = {**os.environ, **GIT_ENV, "GIT_CONFIG_GLOBAL": os.devnull}
-        for cmd in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"], ["git", "commit", "-q", "-m", "v0.3.0"],
-                    ["git", "tag", "v0.3.0"]):
+        for cmd in (
+            ["git", "init", "-q", "-b", "main"],
+            ["git", "add", "-A"],
+            ["git", "commit", "-q", "-m", "v0.3.0"],
+            ["git", "tag", "v0.3.0"],
+        ):
             subprocess.run(cmd, cwd=repo, env=env, check=True, capture_output=True)
     gitconfig = tmp_path / "gitconfig"
     gitconfig.write_text(f'[url "file://{tmp_path}/git/"]\n\tinsteadOf = {GIT_HOST}\n')
@@ -166,8 +189,11 @@ def test_local_build_installs_the_peers_set(case: str, pypi_reachable: None, tmp
     use_python_for_uv(spec["tool"], path_pyproject, monkeypatch)
     python_version, architecture = build["target"].split("-")
     kwargs = dict(
-        path_pyproject_toml=path_pyproject, python_version=python_version, architecture=architecture,
-        skip_prompt=True, verbose=False,
+        path_pyproject_toml=path_pyproject,
+        python_version=python_version,
+        architecture=architecture,
+        skip_prompt=True,
+        verbose=False,
     )
     want = spec["targets"][build["target"]]
     if "refused" in build or "refused" in want:

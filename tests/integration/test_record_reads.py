@@ -47,7 +47,9 @@ def test_the_facts_alone_are_what_a_full_read_gives(content, metadata, s3_client
     full, facts = _fetch(s3_client, bucket, body=True), _fetch(s3_client, bucket, body=False)
 
     assert facts.etag == full.etag == s3_client.head_object(Bucket=bucket, Key=KEY)["ETag"]
-    assert facts.problem == full.problem and (facts.record is None) == (full.record is None) == ("fingerprint" not in metadata)
+    assert facts.problem == full.problem and (facts.record is None) == (full.record is None) == (
+        "fingerprint" not in metadata
+    )
     if full.record is not None:
         assert facts.record == full.record  # every fact (the manifest is not compared)
         assert facts.body_read == (len(content) <= 1)  # an empty or one-byte object came whole

@@ -43,7 +43,11 @@ def _uv_project_on_file_index(project_copy, tmp_path: Path, private_index) -> tu
     path.write_text(re.sub(r'(?m)^url = ".*"$', f'url = "{url}"', path.read_text()))
     (path.parent / "uv.lock").unlink()
     result = subprocess.run(
-        [tool_path("uv"), "lock"], cwd=path.parent, env=isolated_env(tmp_path / "lock-cache"), capture_output=True, text=True
+        [tool_path("uv"), "lock"],
+        cwd=path.parent,
+        env=isolated_env(tmp_path / "lock-cache"),
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     assert "registry = " in (path.parent / "uv.lock").read_text()
@@ -53,7 +57,9 @@ def _uv_project_on_file_index(project_copy, tmp_path: Path, private_index) -> tu
 def _build(path: Path, tool: str, credentials: Credentials | None, cache: Path, monkeypatch) -> bytes:
     monkeypatch.setenv("UV_CACHE_DIR", str(cache / "uv"))
     monkeypatch.setenv("PIP_CACHE_DIR", str(cache / "pip"))
-    build_layer_artifacts_in_local(tool=tool, path_pyproject_toml=path, credentials=credentials, skip_prompt=True, verbose=False)
+    build_layer_artifacts_in_local(
+        tool=tool, path_pyproject_toml=path, credentials=credentials, skip_prompt=True, verbose=False
+    )
     return create_layer_zip_file(path_pyproject_toml=path, verbose=False).path.read_bytes()
 
 
@@ -72,7 +78,9 @@ SOURCES: dict[str, tuple[str, Callable[..., tuple[Path, Path | None]]]] = {
 
 
 @pytest.mark.parametrize("source", list(SOURCES))
-def test_two_builds_of_one_lock_give_the_same_zip(source, project_copy, tmp_path, private_index, credentials, monkeypatch):
+def test_two_builds_of_one_lock_give_the_same_zip(
+    source, project_copy, tmp_path, private_index, credentials, monkeypatch
+):
     tool, make = SOURCES[source]
     path, dir_index = make(project_copy, tmp_path, private_index)
     creds = credentials if dir_index is None else None

@@ -8,7 +8,9 @@ from urllib.parse import quote
 from aws_lambda_artifact_builder.api import deploy_layer, plan_layer
 
 
-def test_index_login_inside_requirements_installs_and_never_reaches_s3(project_copy, private_index, bucket, s3_client, lambda_client):
+def test_index_login_inside_requirements_installs_and_never_reaches_s3(
+    project_copy, private_index, bucket, s3_client, lambda_client
+):
     path = project_copy("pip")
     # A raw "@" in the password: the user-info ends at the LAST "@".
     secret = quote(private_index.password, safe="@")
@@ -16,7 +18,12 @@ def test_index_login_inside_requirements_installs_and_never_reaches_s3(project_c
     url = private_index.url.replace("://", f"://{private_index.username}:{secret}@")
     req = path.parent / "requirements.txt"
     req.write_text(f"--index-url {url}\n" + req.read_text())
-    target = dict(layer_name="login-deps", s3dir_lambda=f"s3://{bucket}/apps/login/", s3_client=s3_client, lambda_client=lambda_client)
+    target = dict(
+        layer_name="login-deps",
+        s3dir_lambda=f"s3://{bucket}/apps/login/",
+        s3_client=s3_client,
+        lambda_client=lambda_client,
+    )
     lines: list[str] = []
     result = deploy_layer(path_pyproject_toml=path, tool="pip", printer=lines.append, **target)
     assert result.published
@@ -37,14 +44,21 @@ def test_index_login_inside_requirements_installs_and_never_reaches_s3(project_c
     assert not plan.changed and plan.fingerprint == result.fingerprint
 
 
-def test_env_variables_in_an_index_url_are_expanded_by_pip_from_the_environment(project_copy, private_index, bucket, s3_client, lambda_client, monkeypatch):
+def test_env_variables_in_an_index_url_are_expanded_by_pip_from_the_environment(
+    project_copy, private_index, bucket, s3_client, lambda_client, monkeypatch
+):
     path = project_copy("pip")
     monkeypatch.setenv("ALAB_TEST_INDEX_USER", private_index.username)
     monkeypatch.setenv("ALAB_TEST_INDEX_TOKEN", quote(private_index.password, safe=""))
     url = private_index.url.replace("://", "://${ALAB_TEST_INDEX_USER}:${ALAB_TEST_INDEX_TOKEN}@")
     req = path.parent / "requirements.txt"
     req.write_text(f"--index-url {url}\n" + req.read_text())
-    target = dict(layer_name="token-deps", s3dir_lambda=f"s3://{bucket}/apps/token/", s3_client=s3_client, lambda_client=lambda_client)
+    target = dict(
+        layer_name="token-deps",
+        s3dir_lambda=f"s3://{bucket}/apps/token/",
+        s3_client=s3_client,
+        lambda_client=lambda_client,
+    )
     result = deploy_layer(path_pyproject_toml=path, tool="pip", verbose=False, **target)
     assert result.published
     head = private_index.password.split("@")[0]

@@ -41,7 +41,9 @@ def stack_config(aws: MotoServer) -> dict[str, Any]:
 
 
 @pytest.fixture()
-def open_stack(tmp_path: Path, provider_env: dict[str, str], stack_config: dict[str, Any]) -> Iterator[Callable[..., Stack]]:
+def open_stack(
+    tmp_path: Path, provider_env: dict[str, str], stack_config: dict[str, Any]
+) -> Iterator[Callable[..., Stack]]:
     """``open_stack()`` → a stack backed by its own provider process, as each CLI run starts one."""
     servers: list[DynamicProviderServer] = []
 

@@ -56,8 +56,15 @@ class PulumiProject:
     argvs: list[list[str]] = dataclasses.field(default_factory=list)
 
     @classmethod
-    def create(cls, pulumi_bin: Path, dir_root: Path, *, name: str = "alab-example",
-               program: Callable[[], None] | None = None, extra_env: dict[str, str] | None = None) -> PulumiProject:
+    def create(
+        cls,
+        pulumi_bin: Path,
+        dir_root: Path,
+        *,
+        name: str = "alab-example",
+        program: Callable[[], None] | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> PulumiProject:
         dir_work, dir_backend, dir_home = dir_root / "project", dir_root / "backend", dir_root / "pulumi-home"
         for d in (dir_work, dir_backend, dir_home):
             d.mkdir(parents=True, exist_ok=True)
@@ -69,8 +76,14 @@ class PulumiProject:
         )
         # The dynamic provider plugin must find the virtualenv through Pulumi.yaml (pulumi/pulumi#7061), not
         # through an activated one.
-        drop = ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION", "PULUMI_ACCESS_TOKEN", "PULUMI_PYTHON_CMD",
-                "VIRTUAL_ENV")
+        drop = (
+            "AWS_ENDPOINT_URL",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "PULUMI_ACCESS_TOKEN",
+            "PULUMI_PYTHON_CMD",
+            "VIRTUAL_ENV",
+        )
         env = {k: v for k, v in os.environ.items() if k not in drop}
         env.update(
             PULUMI_BACKEND_URL=f"file://{dir_backend}",
@@ -91,10 +104,13 @@ class PulumiProject:
         """`pulumi <args>` in the project folder, as a user types it."""
         argv = [str(self.pulumi_bin), *args]
         self.argvs.append(argv)
-        result = subprocess.run(argv, cwd=self.dir_work, env=self.env, input=stdin, capture_output=True, text=True,
-                                timeout=600)
+        result = subprocess.run(
+            argv, cwd=self.dir_work, env=self.env, input=stdin, capture_output=True, text=True, timeout=600
+        )
         if check and result.returncode != 0:
-            raise AssertionError(f"`pulumi {' '.join(args)}` failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+            raise AssertionError(
+                f"`pulumi {' '.join(args)}` failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+            )
         return result
 
     def stack_init(self, stack: str, config: dict[str, str], secrets: dict[str, str] | None = None) -> None:

@@ -212,7 +212,13 @@ class ResourceState:
 
     def checkpoint_json(self) -> str:
         """The resource as the state file stores it (secrets sealed)."""
-        record = {"urn": self.urn, "type": self.type, "id": self.id, "inputs": _seal(self.inputs), "outputs": _seal(self.outputs)}
+        record = {
+            "urn": self.urn,
+            "type": self.type,
+            "id": self.id,
+            "inputs": _seal(self.inputs),
+            "outputs": _seal(self.outputs),
+        }
         return json.dumps(record, sort_keys=True)
 
 
@@ -321,7 +327,9 @@ class DynamicProviderServer:
 
 
 @contextmanager
-def provider_server(dir_log: Path, *, env: dict[str, str] | None = None, cwd: Path | None = None) -> Iterator[DynamicProviderServer]:
+def provider_server(
+    dir_log: Path, *, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> Iterator[DynamicProviderServer]:
     server = DynamicProviderServer.start(dir_log, env=env, cwd=cwd)
     try:
         yield server
@@ -431,7 +439,9 @@ class Stack:
             self.state = dataclasses.replace(self.state, inputs=checked)
         elif step.op == "create" or step.op == "replace":
             old = self.state
-            request = provider_pb2.CreateRequest(urn=urn, name=goal.name, type=goal.type, properties=to_struct(strip_secrets(checked)))
+            request = provider_pb2.CreateRequest(
+                urn=urn, name=goal.name, type=goal.type, properties=to_struct(strip_secrets(checked))
+            )
             response = self.server.call("Create", request)
             outputs = annotate_secrets(from_struct(response.properties), checked)
             self.state = ResourceState(urn=urn, type=goal.type, id=response.id, inputs=checked, outputs=outputs)

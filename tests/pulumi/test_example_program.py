@@ -55,7 +55,10 @@ def test_example_wires_the_layer_into_the_function(
     exports: dict[str, Any] = {}
     try:
         registrations = run_program(
-            lambda: runpy.run_path(str(PROGRAM)), project="alab-example", preview=False, mocks=ExampleMocks(),
+            lambda: runpy.run_path(str(PROGRAM)),
+            project="alab-example",
+            preview=False,
+            mocks=ExampleMocks(),
             exports=exports,
         )
     finally:

@@ -62,8 +62,13 @@ def layer_args(uv_project: Path, bucket: str, credentials: Credentials) -> dict[
 
 
 def test_preview_of_a_new_layer_checks_only_and_writes_nothing(
-    open_stack: Callable[[], Stack], declare_layer: Callable[..., Registration], layer_args: dict[str, Any],
-    s3_client: Any, lambda_client: Any, bucket: str, uv_project: Path,
+    open_stack: Callable[[], Stack],
+    declare_layer: Callable[..., Registration],
+    layer_args: dict[str, Any],
+    s3_client: Any,
+    lambda_client: Any,
+    bucket: str,
+    uv_project: Path,
 ) -> None:
     goal = declare_layer(**layer_args)
     stack = open_stack()
@@ -78,8 +83,14 @@ def test_preview_of_a_new_layer_checks_only_and_writes_nothing(
 
 
 def test_up_noop_change_and_second_version(
-    open_stack: Callable[[], Stack], declare_layer: Callable[..., Registration], layer_args: dict[str, Any],
-    s3_client: Any, lambda_client: Any, bucket: str, uv_project: Path, private_index: PrivateIndex,
+    open_stack: Callable[[], Stack],
+    declare_layer: Callable[..., Registration],
+    layer_args: dict[str, Any],
+    s3_client: Any,
+    lambda_client: Any,
+    bucket: str,
+    uv_project: Path,
+    private_index: PrivateIndex,
     dir_tool_cache: Path,
 ) -> None:
     stack = open_stack()
@@ -130,7 +141,9 @@ def test_up_noop_change_and_second_version(
 
 
 def test_second_stack_with_the_same_dependencies_adopts_the_version(
-    open_stack: Callable[[], Stack], declare_layer: Callable[..., Registration], layer_args: dict[str, Any],
+    open_stack: Callable[[], Stack],
+    declare_layer: Callable[..., Registration],
+    layer_args: dict[str, Any],
     lambda_client: Any,
 ) -> None:
     dev = open_stack()
@@ -150,8 +163,13 @@ def test_second_stack_with_the_same_dependencies_adopts_the_version(
 
 
 def test_stale_state_adopts_what_another_stack_published(
-    open_stack: Callable[[], Stack], declare_layer: Callable[..., Registration], layer_args: dict[str, Any],
-    lambda_client: Any, uv_project: Path, private_index: PrivateIndex, dir_tool_cache: Path,
+    open_stack: Callable[[], Stack],
+    declare_layer: Callable[..., Registration],
+    layer_args: dict[str, Any],
+    lambda_client: Any,
+    uv_project: Path,
+    private_index: PrivateIndex,
+    dir_tool_cache: Path,
 ) -> None:
     """Both stacks at v1; dev publishes v2 for new pins; prod with the same pins moves to v2 without publishing."""
     dev, prod = open_stack(), open_stack()
@@ -169,7 +187,9 @@ def test_stale_state_adopts_what_another_stack_published(
 
 
 def test_refresh_after_the_version_was_deleted_out_of_band(
-    open_stack: Callable[[], Stack], declare_layer: Callable[..., Registration], layer_args: dict[str, Any],
+    open_stack: Callable[[], Stack],
+    declare_layer: Callable[..., Registration],
+    layer_args: dict[str, Any],
     lambda_client: Any,
 ) -> None:
     stack = open_stack()
@@ -186,7 +206,9 @@ def test_refresh_after_the_version_was_deleted_out_of_band(
 
 
 def test_deleted_version_is_a_change_in_preview(
-    open_stack: Callable[[], Stack], declare_layer: Callable[..., Registration], layer_args: dict[str, Any],
+    open_stack: Callable[[], Stack],
+    declare_layer: Callable[..., Registration],
+    layer_args: dict[str, Any],
     lambda_client: Any,
 ) -> None:
     stack = open_stack()
@@ -197,7 +219,9 @@ def test_deleted_version_is_a_change_in_preview(
 
 
 def test_destroy_retains_versions_by_default(
-    open_stack: Callable[[], Stack], declare_layer: Callable[..., Registration], layer_args: dict[str, Any],
+    open_stack: Callable[[], Stack],
+    declare_layer: Callable[..., Registration],
+    layer_args: dict[str, Any],
     lambda_client: Any,
 ) -> None:
     stack = open_stack()
@@ -209,7 +233,9 @@ def test_destroy_retains_versions_by_default(
 
 
 def test_destroy_with_delete_on_destroy_deletes_only_what_it_published(
-    open_stack: Callable[[], Stack], declare_layer: Callable[..., Registration], layer_args: dict[str, Any],
+    open_stack: Callable[[], Stack],
+    declare_layer: Callable[..., Registration],
+    layer_args: dict[str, Any],
     lambda_client: Any,
 ) -> None:
     dev, prod = open_stack(), open_stack()
@@ -222,8 +248,11 @@ def test_destroy_with_delete_on_destroy_deletes_only_what_it_published(
 
 
 def test_changing_the_layer_name_replaces_and_retains_the_old_layer(
-    open_stack: Callable[[], Stack], declare_layer: Callable[..., Registration], layer_args: dict[str, Any],
-    lambda_client: Any, bucket: str,
+    open_stack: Callable[[], Stack],
+    declare_layer: Callable[..., Registration],
+    layer_args: dict[str, Any],
+    lambda_client: Any,
+    bucket: str,
 ) -> None:
     stack = open_stack()
     stack.up(declare_layer(**layer_args))
@@ -237,7 +266,9 @@ def test_changing_the_layer_name_replaces_and_retains_the_old_layer(
 
 
 def test_keep_last_change_is_an_update_without_publishing(
-    open_stack: Callable[[], Stack], declare_layer: Callable[..., Registration], layer_args: dict[str, Any],
+    open_stack: Callable[[], Stack],
+    declare_layer: Callable[..., Registration],
+    layer_args: dict[str, Any],
     lambda_client: Any,
 ) -> None:
     stack = open_stack()
@@ -250,8 +281,13 @@ def test_keep_last_change_is_an_update_without_publishing(
 
 
 def test_failing_build_surfaces_to_the_engine_and_records_nothing(
-    open_stack: Callable[[], Stack], declare_layer: Callable[..., Registration], project_copy: Callable[[str], Path],
-    credentials: Credentials, s3_client: Any, lambda_client: Any, bucket: str,
+    open_stack: Callable[[], Stack],
+    declare_layer: Callable[..., Registration],
+    project_copy: Callable[[str], Path],
+    credentials: Credentials,
+    s3_client: Any,
+    lambda_client: Any,
+    bucket: str,
 ) -> None:
     path = project_copy("pip")
     set_pin(path, "alab-demo-core", "9.9.9")  # pinned, so valid; but the index has no such version
@@ -286,8 +322,13 @@ def test_failing_build_surfaces_to_the_engine_and_records_nothing(
     ],
 )
 def test_invalid_inputs_are_check_failures_on_the_property(
-    open_stack: Callable[[], Stack], declare_layer: Callable[..., Registration], layer_args: dict[str, Any],
-    override: dict[str, Any], bad_property: str, s3_client: Any, bucket: str,
+    open_stack: Callable[[], Stack],
+    declare_layer: Callable[..., Registration],
+    layer_args: dict[str, Any],
+    override: dict[str, Any],
+    bad_property: str,
+    s3_client: Any,
+    bucket: str,
 ) -> None:
     stack = open_stack()
     with pytest.raises(CheckFailed) as excinfo:
@@ -297,7 +338,9 @@ def test_invalid_inputs_are_check_failures_on_the_property(
 
 
 def test_missing_lock_is_a_check_failure_not_a_program_crash(
-    open_stack: Callable[[], Stack], declare_layer: Callable[..., Registration], layer_args: dict[str, Any],
+    open_stack: Callable[[], Stack],
+    declare_layer: Callable[..., Registration],
+    layer_args: dict[str, Any],
     uv_project: Path,
 ) -> None:
     (uv_project.parent / "uv.lock").unlink()
@@ -309,8 +352,11 @@ def test_missing_lock_is_a_check_failure_not_a_program_crash(
 
 
 def test_unknown_inputs_in_a_preview_are_not_validated_or_planned(
-    open_stack: Callable[[], Stack], declare_layer: Callable[..., Registration], layer_args: dict[str, Any],
-    s3_client: Any, bucket: str,
+    open_stack: Callable[[], Stack],
+    declare_layer: Callable[..., Registration],
+    layer_args: dict[str, Any],
+    s3_client: Any,
+    bucket: str,
 ) -> None:
     """A bucket created by the same program is unknown during its first preview."""
     import pulumi_aws as aws
@@ -337,7 +383,9 @@ def test_unknown_inputs_in_a_preview_are_not_validated_or_planned(
 
 
 def test_parallel_creates_from_one_project_do_not_clobber_each_other(
-    open_stack: Callable[[], Stack], declare_layer: Callable[..., Registration], layer_args: dict[str, Any],
+    open_stack: Callable[[], Stack],
+    declare_layer: Callable[..., Registration],
+    layer_args: dict[str, Any],
     bucket: str,
 ) -> None:
     """The engine runs independent resources in parallel; two layers of one project share its build folder."""

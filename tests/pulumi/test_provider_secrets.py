@@ -48,8 +48,11 @@ def test_pickled_provider_captures_no_secret_and_no_client(
 
 
 def test_no_response_state_or_log_carries_the_password(
-    open_stack: Callable[[], Stack], declare_layer: Callable[..., Registration], project_copy: Callable[[str], Path],
-    credentials: Credentials, bucket: str,
+    open_stack: Callable[[], Stack],
+    declare_layer: Callable[..., Registration],
+    project_copy: Callable[[str], Path],
+    credentials: Credentials,
+    bucket: str,
 ) -> None:
     args = {
         "layer_name": f"{bucket}-deps",
@@ -81,7 +84,9 @@ def test_no_response_state_or_log_carries_the_password(
             assert isinstance(response, provider_pb2.CheckResponse)
             inputs = from_struct(response.inputs)
             assert inputs.pop("credentials")["password"] == credentials.password
-            payload = provider_pb2.CheckResponse(inputs=to_struct(inputs), failures=response.failures).SerializeToString()
+            payload = provider_pb2.CheckResponse(
+                inputs=to_struct(inputs), failures=response.failures
+            ).SerializeToString()
         else:
             payload = exchange.response_bytes()
         for form in forms:
@@ -98,8 +103,11 @@ def test_no_response_state_or_log_carries_the_password(
 
 
 def test_credentials_in_state_are_secret(
-    open_stack: Callable[[], Stack], declare_layer: Callable[..., Registration], project_copy: Callable[[str], Path],
-    credentials: Credentials, bucket: str,
+    open_stack: Callable[[], Stack],
+    declare_layer: Callable[..., Registration],
+    project_copy: Callable[[str], Path],
+    credentials: Credentials,
+    bucket: str,
 ) -> None:
     args: dict[str, Any] = {
         "layer_name": f"{bucket}-deps",

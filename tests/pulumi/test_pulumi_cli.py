@@ -40,9 +40,9 @@ DIR_SAMPLE_APP = DIR_REPO / "examples" / "sample_app"
 def s3_snapshot(s3: Any, bucket: str) -> dict[str, tuple[str, str]]:
     """Every object version of the bucket: a write of any kind changes it."""
     listing = s3.list_object_versions(Bucket=bucket)
-    return {f"{v['Key']}@{v['VersionId']}": (v["ETag"], str(v["LastModified"])) for v in listing.get("Versions", [])} | {
-        o["Key"]: (o["ETag"], str(o["LastModified"])) for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])
-    }
+    return {
+        f"{v['Key']}@{v['VersionId']}": (v["ETag"], str(v["LastModified"])) for v in listing.get("Versions", [])
+    } | {o["Key"]: (o["ETag"], str(o["LastModified"])) for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
 
 
 def layer_versions(lambda_client: Any, layer: str = LAYER) -> list[int]:
@@ -87,8 +87,12 @@ def cli_moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
 
 
 def aws_clients(moto: MotoServer) -> tuple[Any, Any]:
-    kw = {"endpoint_url": moto.endpoint_url, "region_name": "us-east-1",
-          "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    kw = {
+        "endpoint_url": moto.endpoint_url,
+        "region_name": "us-east-1",
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+    }
     return boto3.client("s3", **kw), boto3.client("lambda", **kw)
 
 
@@ -133,11 +137,21 @@ def lifecycle(
         watches.append(watch)
         stdout = getattr(result, "stdout", "") or ""
         texts.extend([stdout, getattr(result, "stderr", "") or ""])
-        summary = getattr(result, "change_summary", None) or getattr(getattr(result, "summary", None),
-                                                                      "resource_changes", None) or {}
+        summary = (
+            getattr(result, "change_summary", None)
+            or getattr(getattr(result, "summary", None), "resource_changes", None)
+            or {}
+        )
         outputs = {k: v.value for k, v in (getattr(result, "outputs", None) or {}).items()}
-        step = Step(stdout, {str(getattr(k, "value", k)): n for k, n in summary.items()}, before,
-                    s3_snapshot(s3, bucket), layer_versions(lam), builds_in(watch, dir_app), outputs)
+        step = Step(
+            stdout,
+            {str(getattr(k, "value", k)): n for k, n in summary.items()},
+            before,
+            s3_snapshot(s3, bucket),
+            layer_versions(lam),
+            builds_in(watch, dir_app),
+            outputs,
+        )
         (dir_root / f"{name}.out").write_text(stdout)  # for a reader of a failure
         steps[name] = step
         return step
@@ -202,8 +216,9 @@ def test_a_changed_pin_shows_which_packages_moved_and_up_publishes_version_2(lif
     assert preview.summary == {"same": 1, "update": 1}
     assert f"~ {LAYER_TYPE}: (update)" in preview.stdout
     # Pulumi's own diff of the packages map, and of the fingerprint; never of the pickled provider.
-    assert re.search(r'~ packages *: \{\s*~ alab-demo-core *: "1\.0\.0" => "1\.1\.0"\s*alab-demo-extra *: "1\.0\.0"',
-                     preview.stdout)
+    assert re.search(
+        r'~ packages *: \{\s*~ alab-demo-core *: "1\.0\.0" => "1\.1\.0"\s*alab-demo-extra *: "1\.0\.0"', preview.stdout
+    )
     assert re.search(r'~ fingerprint *: "[0-9a-f]{64}" => "[0-9a-f]{64}"', preview.stdout)
     assert "__provider" not in preview.stdout
     # Without --diff, the reason and the packages that moved are the provider's diagnostics (see
@@ -228,8 +243,18 @@ def test_an_update_keeps_every_output_and_a_refresh_changes_nothing(lifecycle: L
     (layer,) = [r for r in resources if r["type"] == LAYER_TYPE]
     outputs = layer["outputs"]
     assert outputs["layer_version"] == 2 and outputs["published_versions"] == [1, 2]  # pulumi/pulumi#7809
-    for key in ("layer_arn", "layer_version_arn", "code_sha256", "code_size", "s3uri_manifest", "fingerprint",
-                "packages", "layer_name", "path_pyproject_toml", "__provider"):
+    for key in (
+        "layer_arn",
+        "layer_version_arn",
+        "code_sha256",
+        "code_size",
+        "s3uri_manifest",
+        "fingerprint",
+        "packages",
+        "layer_name",
+        "path_pyproject_toml",
+        "__provider",
+    ):
         assert outputs.get(key) not in (None, "", {}), key
     assert "credentials" not in outputs
     refresh = lifecycle.steps["refresh-noop"]

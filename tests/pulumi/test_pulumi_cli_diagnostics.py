@@ -26,7 +26,10 @@ def test_provider_stderr_and_pulumi_log_are_stack_diagnostics_absent_from_the_di
 
     n = {"value": 1}
     project = PulumiProject.create(
-        pulumi_bin, tmp_path, name="probe", program=lambda: LogProbe("probe", n["value"]) and None,
+        pulumi_bin,
+        tmp_path,
+        name="probe",
+        program=lambda: LogProbe("probe", n["value"]) and None,
         extra_env={"PYTHONPATH": str(Path(__file__).resolve().parent)},
     )
     project.stack_init("dev", {})

@@ -63,7 +63,9 @@ def test_a_failing_build_is_a_clear_pulumi_error_and_records_nothing(
     text = str(failed.value)
     # First, plainly, among the stack's diagnostics: which layer, and why.
     # (the engine prints the stack's and the resource's sections in either order)
-    stack_diagnostics = text.split("Diagnostics:")[1].split("pulumi:pulumi:Stack (")[1].split("pulumi-python:dynamic")[0]
+    stack_diagnostics = (
+        text.split("Diagnostics:")[1].split("pulumi:pulumi:Stack (")[1].split("pulumi-python:dynamic")[0]
+    )
     cause = "pip could not install the pins: the index at 127.0.0.1"
     assert f"error: layer '{layer}' was not deployed: {cause}" in stack_diagnostics
     assert "has no version 9.9.9 of alab-demo-core" in stack_diagnostics
@@ -121,8 +123,11 @@ def test_ctrl_c_during_up_then_up_again_converges(
         time.sleep(0.1)
     thread.join(timeout=300)
     resources, pending = state_resources(project)
-    first = {"failed": "error" in outcome, "resources": [r["type"] for r in resources],
-             "pending": [p["type"] for p in pending]}
+    first = {
+        "failed": "error" in outcome,
+        "resources": [r["type"] for r in resources],
+        "pending": [p["type"] for p in pending],
+    }
     assert "error" in outcome, "an interrupted `pulumi up` reports the cancellation"
     if interrupts == 1:
         # One Ctrl-C: the engine lets the Create in flight finish (published, recorded, in the state), then stops.
@@ -169,11 +174,22 @@ def test_inputs_unknown_during_preview_are_checked_at_up(
 
     def program() -> None:
         upstream = Noop("upstream")
-        LambdaLayer("deps", layer_name=upstream.id.apply(lambda _id: layer), tool="pip", credentials=credentials,
-                    path_pyproject_toml=str(dir_app / "pyproject.toml"), s3dir_lambda=f"s3://{bucket}/lambda/app/")
+        LambdaLayer(
+            "deps",
+            layer_name=upstream.id.apply(lambda _id: layer),
+            tool="pip",
+            credentials=credentials,
+            path_pyproject_toml=str(dir_app / "pyproject.toml"),
+            s3dir_lambda=f"s3://{bucket}/lambda/app/",
+        )
 
-    project = PulumiProject.create(pulumi_bin, tmp_path, name="unknowns", program=program,
-                                   extra_env=AWS_ENV | {"PYTHONPATH": str(Path(__file__).resolve().parent)})
+    project = PulumiProject.create(
+        pulumi_bin,
+        tmp_path,
+        name="unknowns",
+        program=program,
+        extra_env=AWS_ENV | {"PYTHONPATH": str(Path(__file__).resolve().parent)},
+    )
     project.stack_init("dev", {"aws:region": "us-east-1", "alab:endpointUrl": fault_moto.endpoint_url})
     stack = project.stack("dev")
     preview = stack.preview(diff=True)

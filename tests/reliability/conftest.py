@@ -26,6 +26,7 @@ from support.servers import MotoServer  # noqa: E402
 from reliability_helpers import need  # noqa: E402
 from terraform_harness import AWS_PROVIDER_MIRROR, run_alab  # noqa: E402
 
+
 # ---------------------------------------------------------------------------- Pulumi
 @pytest.fixture()
 def open_stack(tmp_path: Path, aws: MotoServer) -> Iterator[Callable[[], Stack]]:
@@ -68,8 +69,15 @@ def terraform_cli_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("reliability-terraform")
     path = root / "terraform.rc"
     result = run_alab(
-        "terraform", "install", "--dir", str(root / "mirror"), "--dev-overrides",
-        "--offline-mirror", str(AWS_PROVIDER_MIRROR), "--cli-config", str(path),
+        "terraform",
+        "install",
+        "--dir",
+        str(root / "mirror"),
+        "--dev-overrides",
+        "--offline-mirror",
+        str(AWS_PROVIDER_MIRROR),
+        "--cli-config",
+        str(path),
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return path

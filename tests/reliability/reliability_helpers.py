@@ -40,7 +40,9 @@ def alab_argv(*args: str) -> list[str]:
 
 
 def alab(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(alab_argv(*args), capture_output=True, text=True, env=env or dict(os.environ), timeout=timeout)
+    return subprocess.run(
+        alab_argv(*args), capture_output=True, text=True, env=env or dict(os.environ), timeout=timeout
+    )
 
 
 # ---------------------------------------------------------------------------- the layer's history
@@ -65,7 +67,13 @@ def _objects(s3_client: Any, bucket: str, prefix: str) -> list[str]:
 
 
 def check_history(
-    *, s3_client: Any, lambda_client: Any, bucket: str, prefix: str, layer_name: str, manifest_name: str,
+    *,
+    s3_client: Any,
+    lambda_client: Any,
+    bucket: str,
+    prefix: str,
+    layer_name: str,
+    manifest_name: str,
     settled: bool = True,
 ) -> History:
     """Assert what must hold whatever runs crashed or raced, and return the history.
@@ -87,7 +95,9 @@ def check_history(
         described = parse_layer_description(got.get("Description"))
         assert described is not None, f"version {version} was not published by this tool: {got.get('Description')!r}"
         fingerprint, code_sha256 = described
-        assert got["Content"]["CodeSha256"] == code_sha256, f"version {version}: CodeSha256 differs from its description"
+        assert got["Content"]["CodeSha256"] == code_sha256, (
+            f"version {version}: CodeSha256 differs from its description"
+        )
         versions[version] = fingerprint
     assert len(set(versions.values())) == len(versions), f"a fingerprint was published twice: {versions}"
 
@@ -95,7 +105,7 @@ def check_history(
     keys = _objects(s3_client, bucket, layer_prefix)
     manifests: dict[int, str] = {}
     for key in keys:
-        rest = key[len(layer_prefix):]
+        rest = key[len(layer_prefix) :]
         folder, _, name = rest.partition("/")
         if not name or folder == "artifacts":  # the artifact store (one zip per fingerprint), not a record
             continue

@@ -75,8 +75,12 @@ BAD_INPUTS = [
     Bad("s3dir bad bucket name", "s3dir_lambda", "Bad_Bucket", {"s3dir_lambda": "s3://Bad_Bucket/x/"}),
     Bad("layer name with spaces", "layer_name", "bad name!", {"layer_name": "bad name!"}),
     Bad("layer name too long", "layer_name", "x" * 65, {"layer_name": "x" * 65}),
-    Bad("missing pyproject", "path_pyproject_toml", "/nonexistent/pyproject.toml",
-        {"path_pyproject_toml": "/nonexistent/pyproject.toml"}),
+    Bad(
+        "missing pyproject",
+        "path_pyproject_toml",
+        "/nonexistent/pyproject.toml",
+        {"path_pyproject_toml": "/nonexistent/pyproject.toml"},
+    ),
     Bad("missing lock", "path_pyproject_toml", "uv.lock", breaks_project=_remove_lock),
     Bad("stale lock", "path_pyproject_toml", "uv.lock", breaks_project=_stale_lock),
     Bad("lock of another tool", "path_pyproject_toml", "poetry.lock", {"tool": "poetry"}),
@@ -84,7 +88,9 @@ BAD_INPUTS = [
     Bad("bad account id", "permissions", "12345", {"permissions": ["12345"]}),
     Bad("unknown build place", "build_in", "lambda", {"build_in": "lambda"}),
     Bad("ignore_packages not names", "ignore_packages", "not a name!", {"ignore_packages": ["not a name!"]}),
-    Bad("s3dir missing bucket", "s3dir_lambda", MISSING_BUCKET, {"s3dir_lambda": f"s3://{MISSING_BUCKET}/x/"}, aws=True),
+    Bad(
+        "s3dir missing bucket", "s3dir_lambda", MISSING_BUCKET, {"s3dir_lambda": f"s3://{MISSING_BUCKET}/x/"}, aws=True
+    ),
     Bad("s3dir recording another layer", "s3dir_lambda", FOREIGN_LAYER, aws=True),
 ]
 LOCAL = [c for c in BAD_INPUTS if not c.aws]
@@ -113,8 +119,12 @@ def prepared(project_copy, bucket: str, s3_client, lambda_client) -> Callable[[B
                 case.breaks_project(dest / "pyproject.toml")
         s3dir = f"s3://{bucket}/bad/{dest.name}/"
         args: dict[str, Any] = dict(
-            layer_name=LAYER, path_pyproject_toml=str(dest / "pyproject.toml"), s3dir_lambda=s3dir, tool="uv",
-            python_version="3.12", architecture="x86_64",
+            layer_name=LAYER,
+            path_pyproject_toml=str(dest / "pyproject.toml"),
+            s3dir_lambda=s3dir,
+            tool="uv",
+            python_version="3.12",
+            architecture="x86_64",
         )
         if case is None:
             return args
@@ -130,7 +140,9 @@ def record_foreign_layer(args: dict[str, Any], s3_client, lambda_client) -> None
     """Another layer published and recorded in this ``s3dir_lambda`` (no build: a staged test zip)."""
     path = Path(args["path_pyproject_toml"])
     write_test_zip(path)
-    upload_layer_zip_to_s3(s3dir_lambda=args["s3dir_lambda"], path_pyproject_toml=path, s3_client=s3_client, verbose=False)
+    upload_layer_zip_to_s3(
+        s3dir_lambda=args["s3dir_lambda"], path_pyproject_toml=path, s3_client=s3_client, verbose=False
+    )
     publish_layer_version(
         **dict(args, layer_name=FOREIGN_LAYER), s3_client=s3_client, lambda_client=lambda_client, verbose=False
     )
@@ -187,7 +199,11 @@ def test_cli(case: Bad, prepared, bucket, s3_client, lambda_client):
 
 # ---------------------------------------------------------------------------- Pulumi
 def test_pulumi_check_fails_on_the_property(
-    prepared, open_stack: Callable[[], Stack], declare_layer: Callable[..., Registration], bucket, s3_client,
+    prepared,
+    open_stack: Callable[[], Stack],
+    declare_layer: Callable[..., Registration],
+    bucket,
+    s3_client,
 ):
     stack = open_stack()  # one provider process answers every preview, as in one `pulumi preview`
     for case in LOCAL:
@@ -200,8 +216,13 @@ def test_pulumi_check_fails_on_the_property(
 
 
 def test_pulumi_diff_of_an_existing_layer_fails_on_what_only_aws_shows(
-    prepared, open_stack: Callable[[], Stack], declare_layer: Callable[..., Registration], credentials, bucket,
-    s3_client, lambda_client,
+    prepared,
+    open_stack: Callable[[], Stack],
+    declare_layer: Callable[..., Registration],
+    credentials,
+    bucket,
+    s3_client,
+    lambda_client,
 ):
     args = prepared(None)
     key_record = args["s3dir_lambda"].split("/", 3)[3] + "layer/last-uv.lock"
@@ -224,9 +245,9 @@ def test_pulumi_diff_of_an_existing_layer_fails_on_what_only_aws_shows(
         # is. What the user must read is the last line: our one-line error naming what is wrong.
         last_line = failed.value.details.strip().splitlines()[-1]
         named = bucket if case.id == "s3dir missing bucket" else case.mentions
-        assert last_line.startswith("aws_lambda_artifact_builder.errors.LayerError: s3dir_lambda ") and named in last_line, (
-            failed.value.details
-        )
+        assert (
+            last_line.startswith("aws_lambda_artifact_builder.errors.LayerError: s3dir_lambda ") and named in last_line
+        ), failed.value.details
         if case.id == "s3dir recording another layer":
             s3_client.delete_object(Bucket=bucket, Key=key_record)  # the next case starts from our own record
 
@@ -257,7 +278,14 @@ def diagnostics(stderr: str) -> dict[str, list[str]]:
 
 @pytest.mark.parametrize("cases", [LOCAL, ON_AWS], ids=["input checks", "plan against AWS"])
 def test_terraform_plan_fails_on_every_case_resource(
-    cases: list[Bad], prepared, terraform_cli_config: Path, aws, tmp_path: Path, bucket, s3_client, lambda_client,
+    cases: list[Bad],
+    prepared,
+    terraform_cli_config: Path,
+    aws,
+    tmp_path: Path,
+    bucket,
+    s3_client,
+    lambda_client,
 ):
     terraform = shutil.which("terraform")
     assert terraform is not None
@@ -275,6 +303,10 @@ def test_terraform_plan_fails_on_every_case_resource(
     for n, case in enumerate(cases):
         blocks = found.get(f"case_{n}", [])
         summary = f"Invalid {case.prop}" if not case.aws else f"Cannot plan layer {LAYER}"
-        assert any(b.startswith(summary) and normal(case.mentions) in b for b in blocks), (case.id, blocks, result.stderr)
+        assert any(b.startswith(summary) and normal(case.mentions) in b for b in blocks), (
+            case.id,
+            blocks,
+            result.stderr,
+        )
     assert "Traceback" not in result.stderr
     assert (s3_snapshot(s3_client, bucket), all_layer_versions(lambda_client)) == before

@@ -34,7 +34,9 @@ def blackhole() -> Iterator[Blackhole]:
     hole.close()
 
 
-def test_a_plan_against_an_endpoint_that_never_answers_ends_with_a_clear_message(aws, blackhole, project_copy, monkeypatch):
+def test_a_plan_against_an_endpoint_that_never_answers_ends_with_a_clear_message(
+    aws, blackhole, project_copy, monkeypatch
+):
     path = project_copy("pip")
     monkeypatch.setenv("ALAB_AWS_DEADLINE_SECONDS", "3")
     outcome: list[BaseException] = []
@@ -42,8 +44,12 @@ def test_a_plan_against_an_endpoint_that_never_answers_ends_with_a_clear_message
     def run() -> None:
         try:
             plan_layer(
-                path_pyproject_toml=path, layer_name=LAYER, s3dir_lambda="s3://hanging/apps/", tool="pip",
-                endpoint_url=blackhole.url, region="us-east-1",
+                path_pyproject_toml=path,
+                layer_name=LAYER,
+                s3dir_lambda="s3://hanging/apps/",
+                tool="pip",
+                endpoint_url=blackhole.url,
+                region="us-east-1",
             )
         except BaseException as e:  # noqa: BLE001 - inspected below
             outcome.append(e)
@@ -57,9 +63,22 @@ def test_a_plan_against_an_endpoint_that_never_answers_ends_with_a_clear_message
     assert blackhole.url in str(error)
 
     cli = alab(
-        "layer", "plan", "--project", str(path), "--layer-name", LAYER, "--s3dir", "s3://hanging/apps/",
-        "--tool", "pip", "--endpoint-url", blackhole.url, "--region", "us-east-1",
-        env=dict(os.environ, ALAB_AWS_DEADLINE_SECONDS="3"), timeout=60,
+        "layer",
+        "plan",
+        "--project",
+        str(path),
+        "--layer-name",
+        LAYER,
+        "--s3dir",
+        "s3://hanging/apps/",
+        "--tool",
+        "pip",
+        "--endpoint-url",
+        blackhole.url,
+        "--region",
+        "us-east-1",
+        env=dict(os.environ, ALAB_AWS_DEADLINE_SECONDS="3"),
+        timeout=60,
     )
     assert cli.returncode == 1 and "no answer from" in cli.stderr and "unexpected" not in cli.stderr, cli.stderr
 
@@ -67,8 +86,11 @@ def test_a_plan_against_an_endpoint_that_never_answers_ends_with_a_clear_message
 def _claim(s3_client, bucket: str, **kwargs) -> DeployClaim:
     lines: list[str] = []
     claim = DeployClaim(
-        s3_client=s3_client, s3path=S3Path(f"s3://{bucket}/{PREFIX}layer/deploy-claim.json"), purpose="test",
-        printer=lines.append, **kwargs,
+        s3_client=s3_client,
+        s3path=S3Path(f"s3://{bucket}/{PREFIX}layer/deploy-claim.json"),
+        purpose="test",
+        printer=lines.append,
+        **kwargs,
     )
     claim.lines = lines  # type: ignore[attr-defined]
     return claim
@@ -83,7 +105,9 @@ def test_a_lost_claim_create_response_is_recognised_as_our_own_claim(aws, s3_cli
         claim = _claim(proxied, bucket, wait_seconds=5)
         claim.acquire()  # used to wait for its own claim until wait_seconds ran out
         try:
-            body = json.loads(s3_client.get_object(Bucket=bucket, Key=f"{PREFIX}layer/deploy-claim.json")["Body"].read())
+            body = json.loads(
+                s3_client.get_object(Bucket=bucket, Key=f"{PREFIX}layer/deploy-claim.json")["Body"].read()
+            )
             assert body["token"] == claim.holder.token
             claim.ensure_held()
         finally:
@@ -100,7 +124,9 @@ def test_a_lost_claim_create_response_is_recognised_as_our_own_claim(aws, s3_cli
 def test_a_claim_with_a_malformed_pid_is_stale(pid, s3_client, bucket):
     me = dataclasses.asdict(ClaimHolder.current("someone else"))
     s3_client.put_object(
-        Bucket=bucket, Key=f"{PREFIX}layer/deploy-claim.json", Body=json.dumps(dict(me, token="other", pid=pid)).encode()
+        Bucket=bucket,
+        Key=f"{PREFIX}layer/deploy-claim.json",
+        Body=json.dumps(dict(me, token="other", pid=pid)).encode(),
     )
     claim = _claim(s3_client, bucket, wait_seconds=3)
     claim.acquire()
@@ -117,7 +143,10 @@ def _dead_pid() -> int:
 def test_an_unchanged_rerun_removes_a_dead_runs_claim(project_copy, credentials, s3_client, lambda_client, bucket):
     path = project_copy("pip")
     target = dict(
-        layer_name=LAYER, s3dir_lambda=f"s3://{bucket}/{PREFIX}", tool="pip", s3_client=s3_client,
+        layer_name=LAYER,
+        s3dir_lambda=f"s3://{bucket}/{PREFIX}",
+        tool="pip",
+        s3_client=s3_client,
         lambda_client=lambda_client,
     )
     deploy_layer(path_pyproject_toml=path, credentials=credentials, verbose=False, **target)
@@ -128,7 +157,11 @@ def test_an_unchanged_rerun_removes_a_dead_runs_claim(project_copy, credentials,
     assert not again.published and not again.adopted
     assert any(line.startswith("[claim] removed") for line in lines), lines
     history = check_history(
-        s3_client=s3_client, lambda_client=lambda_client, bucket=bucket, prefix=PREFIX, layer_name=LAYER,
+        s3_client=s3_client,
+        lambda_client=lambda_client,
+        bucket=bucket,
+        prefix=PREFIX,
+        layer_name=LAYER,
         manifest_name="requirements.txt",
     )
     assert not history.claim_left
@@ -137,7 +170,10 @@ def test_an_unchanged_rerun_removes_a_dead_runs_claim(project_copy, credentials,
 def test_a_live_claim_is_left_alone_by_an_unchanged_rerun(project_copy, credentials, s3_client, lambda_client, bucket):
     path = project_copy("pip")
     target = dict(
-        layer_name=LAYER, s3dir_lambda=f"s3://{bucket}/{PREFIX}", tool="pip", s3_client=s3_client,
+        layer_name=LAYER,
+        s3dir_lambda=f"s3://{bucket}/{PREFIX}",
+        tool="pip",
+        s3_client=s3_client,
         lambda_client=lambda_client,
     )
     deploy_layer(path_pyproject_toml=path, credentials=credentials, verbose=False, **target)
@@ -148,10 +184,15 @@ def test_a_live_claim_is_left_alone_by_an_unchanged_rerun(project_copy, credenti
     assert json.loads(got)["token"] == live.token
 
 
-def test_after_the_record_is_deleted_the_plan_says_the_deploy_adopts(project_copy, credentials, s3_client, lambda_client, bucket):
+def test_after_the_record_is_deleted_the_plan_says_the_deploy_adopts(
+    project_copy, credentials, s3_client, lambda_client, bucket
+):
     path = project_copy("pip")
     target = dict(
-        layer_name=LAYER, s3dir_lambda=f"s3://{bucket}/{PREFIX}", tool="pip", s3_client=s3_client,
+        layer_name=LAYER,
+        s3dir_lambda=f"s3://{bucket}/{PREFIX}",
+        tool="pip",
+        s3_client=s3_client,
         lambda_client=lambda_client,
     )
     deploy_layer(path_pyproject_toml=path, credentials=credentials, verbose=False, **target)

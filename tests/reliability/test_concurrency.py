@@ -27,8 +27,22 @@ PREFIX = "apps/race/"
 
 def cli_deploy(path: Path, s3dir: str, credentials, *extra: str) -> subprocess.Popen[str]:
     argv = alab_argv(
-        "layer", "deploy", "--project", str(path), "--layer-name", LAYER, "--s3dir", s3dir, "--tool", "pip",
-        "--index-url", credentials.index_url, "--index-username", credentials.username, "--json", *extra,
+        "layer",
+        "deploy",
+        "--project",
+        str(path),
+        "--layer-name",
+        LAYER,
+        "--s3dir",
+        s3dir,
+        "--tool",
+        "pip",
+        "--index-url",
+        credentials.index_url,
+        "--index-username",
+        credentials.username,
+        "--json",
+        *extra,
     )
     env = dict(os.environ, ALAB_INDEX_PASSWORD=credentials.password)
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -64,7 +78,14 @@ def variant(project_copy: Callable[[str], Path], name: str, core: str) -> Path:
 
 
 def test_eight_deploys_of_the_same_lock_through_every_front_end_publish_one_version(
-    project_copy, credentials, bucket, tmp_path, s3_client, lambda_client, open_stack, declare_layer,
+    project_copy,
+    credentials,
+    bucket,
+    tmp_path,
+    s3_client,
+    lambda_client,
+    open_stack,
+    declare_layer,
 ):
     path = project_copy("pip")
     s3dir = f"s3://{bucket}/{PREFIX}"
@@ -72,9 +93,15 @@ def test_eight_deploys_of_the_same_lock_through_every_front_end_publish_one_vers
     path_credentials = tmp_path / "credentials.json"
     credentials.dump(path_credentials)
     stacks = [open_stack() for _ in range(2)]  # two stacks of one project, each its own provider process
-    goals = [declare_layer(stack=name, path_pyproject_toml=str(path), credentials=credentials, **args) for name in ("dev", "prod")]
+    goals = [
+        declare_layer(stack=name, path_pyproject_toml=str(path), credentials=credentials, **args)
+        for name in ("dev", "prod")
+    ]
 
-    children = [deploy_child.start(dict(args, path_pyproject_toml=str(path), credentials_file=str(path_credentials))) for _ in range(3)]
+    children = [
+        deploy_child.start(dict(args, path_pyproject_toml=str(path), credentials_file=str(path_credentials)))
+        for _ in range(3)
+    ]
     clis = [cli_deploy(path, s3dir, credentials) for _ in range(3)]
     ups = [PulumiUp(stack, goal) for stack, goal in zip(stacks, goals)]
     for up in ups:
@@ -99,14 +126,25 @@ def test_eight_deploys_of_the_same_lock_through_every_front_end_publish_one_vers
     assert sum(bool(result["published"]) for _, result, _ in reports) == 1
     assert sum("[build] installing" in progress for _, _, progress in reports) == 1
     history = check_history(
-        s3_client=s3_client, lambda_client=lambda_client, bucket=bucket, prefix=PREFIX, layer_name=LAYER,
+        s3_client=s3_client,
+        lambda_client=lambda_client,
+        bucket=bucket,
+        prefix=PREFIX,
+        layer_name=LAYER,
         manifest_name="requirements.txt",
     )
     assert sorted(history.versions) == [1]
 
 
 def test_four_deploys_of_different_locks_through_every_front_end_publish_four_versions(
-    project_copy, credentials, bucket, tmp_path, s3_client, lambda_client, open_stack, declare_layer,
+    project_copy,
+    credentials,
+    bucket,
+    tmp_path,
+    s3_client,
+    lambda_client,
+    open_stack,
+    declare_layer,
 ):
     s3dir = f"s3://{bucket}/{PREFIX}"
     args = dict(layer_name=LAYER, s3dir_lambda=s3dir, tool="pip")
@@ -117,7 +155,10 @@ def test_four_deploys_of_different_locks_through_every_front_end_publish_four_ve
     goal = declare_layer(path_pyproject_toml=str(paths[3]), python_version="3.11", credentials=credentials, **args)
 
     child = deploy_child.start(dict(args, path_pyproject_toml=str(paths[0]), credentials_file=str(path_credentials)))
-    clis = [cli_deploy(paths[1], s3dir, credentials), cli_deploy(paths[2], s3dir, credentials, "--python-version", "3.11")]
+    clis = [
+        cli_deploy(paths[1], s3dir, credentials),
+        cli_deploy(paths[2], s3dir, credentials, "--python-version", "3.11"),
+    ]
     up = PulumiUp(stack, goal)
     up.start()
 
@@ -133,7 +174,11 @@ def test_four_deploys_of_different_locks_through_every_front_end_publish_four_ve
     assert sorted(int(r["layer_version"]) for r in results) == [1, 2, 3, 4]
     assert all(r["published"] for r in results)
     history = check_history(
-        s3_client=s3_client, lambda_client=lambda_client, bucket=bucket, prefix=PREFIX, layer_name=LAYER,
+        s3_client=s3_client,
+        lambda_client=lambda_client,
+        bucket=bucket,
+        prefix=PREFIX,
+        layer_name=LAYER,
         manifest_name="requirements.txt",
     )
     assert sorted(history.versions) == [1, 2, 3, 4] and history.recorded == 4

@@ -49,17 +49,29 @@ BOUNDARIES = [
 def target(bucket: str, tmp_path: Path, credentials) -> dict[str, Any]:
     path_credentials = tmp_path / "credentials.json"
     credentials.dump(path_credentials)
-    return dict(layer_name=LAYER, s3dir_lambda=f"s3://{bucket}/apps/fault/", tool="pip", credentials_file=str(path_credentials))
+    return dict(
+        layer_name=LAYER, s3dir_lambda=f"s3://{bucket}/apps/fault/", tool="pip", credentials_file=str(path_credentials)
+    )
 
 
 @pytest.mark.parametrize("boundary", BOUNDARIES, ids=[b.name for b in BOUNDARIES])
 def test_a_deploy_killed_at_a_step_boundary_is_finished_by_the_rerun_with_one_new_version(
-    boundary: Boundary, target, project_copy, credentials, s3_client, lambda_client, bucket,
+    boundary: Boundary,
+    target,
+    project_copy,
+    credentials,
+    s3_client,
+    lambda_client,
+    bucket,
 ):
     api_args = {k: v for k, v in target.items() if k != "credentials_file"}
     history_args = dict(
-        s3_client=s3_client, lambda_client=lambda_client, bucket=bucket, prefix="apps/fault/",
-        layer_name=LAYER, manifest_name="requirements.txt",
+        s3_client=s3_client,
+        lambda_client=lambda_client,
+        bucket=bucket,
+        prefix="apps/fault/",
+        layer_name=LAYER,
+        manifest_name="requirements.txt",
     )
     path = project_copy("pip")
     first = deploy_layer(path_pyproject_toml=path, credentials=credentials, verbose=False, **api_args)
@@ -94,9 +106,24 @@ def test_a_deploy_killed_at_a_step_boundary_is_finished_by_the_rerun_with_one_ne
     # folder stays in the project, as it would on a CI runner's workspace).
     env = dict(os.environ, ALAB_INDEX_PASSWORD=credentials.password)
     later = alab(
-        "layer", "deploy", "--project", str(path), "--layer-name", LAYER, "--s3dir", target["s3dir_lambda"],
-        "--tool", "pip", "--python-version", "3.11", "--index-url", credentials.index_url,
-        "--index-username", credentials.username, "--json", env=env,
+        "layer",
+        "deploy",
+        "--project",
+        str(path),
+        "--layer-name",
+        LAYER,
+        "--s3dir",
+        target["s3dir_lambda"],
+        "--tool",
+        "pip",
+        "--python-version",
+        "3.11",
+        "--index-url",
+        credentials.index_url,
+        "--index-username",
+        credentials.username,
+        "--json",
+        env=env,
     )
     assert later.returncode == 0, later.stderr
     deployment = json.loads(later.stdout)

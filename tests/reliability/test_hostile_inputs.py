@@ -42,17 +42,34 @@ def _deps_string(text: str) -> bytes:
 HOSTILE = [
     Hostile("pyproject invalid utf-8", "pyproject.toml", lambda t: b"\xff\xfe" + t.encode()),
     Hostile("pyproject dependencies a string", "pyproject.toml", _deps_string),
-    Hostile("pyproject project a string", "pyproject.toml",
-            lambda t: t.replace("[project]\n", 'project = "x"\n[tool.other]\n', 1).encode()),
-    Hostile("pyproject bad marker", "pyproject.toml",
-            lambda t: t.replace('"alab-demo-core==1.0.0"', '"alab-demo-core==1.0.0 ; python_version >>> 3"', 1).encode()),
+    Hostile(
+        "pyproject project a string",
+        "pyproject.toml",
+        lambda t: t.replace("[project]\n", 'project = "x"\n[tool.other]\n', 1).encode(),
+    ),
+    Hostile(
+        "pyproject bad marker",
+        "pyproject.toml",
+        lambda t: t.replace('"alab-demo-core==1.0.0"', '"alab-demo-core==1.0.0 ; python_version >>> 3"', 1).encode(),
+    ),
     Hostile("uv.lock invalid utf-8", "uv.lock", lambda t: b"\xff" + t.encode()),
-    Hostile("uv.lock name a table", "uv.lock", lambda t: t.replace('name = "alab-demo-core"', "name = { x = 1 }", 1).encode()),
-    Hostile("uv.lock package a string", "uv.lock",
-            lambda t: re.sub(r"\[\[package\]\][\s\S]*", 'package = "x"\n', t).encode()),
+    Hostile(
+        "uv.lock name a table",
+        "uv.lock",
+        lambda t: t.replace('name = "alab-demo-core"', "name = { x = 1 }", 1).encode(),
+    ),
+    Hostile(
+        "uv.lock package a string",
+        "uv.lock",
+        lambda t: re.sub(r"\[\[package\]\][\s\S]*", 'package = "x"\n', t).encode(),
+    ),
     # Read by our own code (pip locks have no tool that parses pyproject.toml for us): tomllib recurses.
-    Hostile("pyproject arrays nested 3000 deep", "pyproject.toml",
-            lambda t: (t + "\n[tool.x]\ny = " + "[" * 3000 + "]" * 3000 + "\n").encode(), tool="pip"),
+    Hostile(
+        "pyproject arrays nested 3000 deep",
+        "pyproject.toml",
+        lambda t: (t + "\n[tool.x]\ny = " + "[" * 3000 + "]" * 3000 + "\n").encode(),
+        tool="pip",
+    ),
 ]
 
 
@@ -84,7 +101,16 @@ def test_a_hostile_project_file_is_a_problem_of_the_input(case, hostile_project,
 
     for command in ("plan", "deploy"):
         result = alab(
-            "layer", command, "--project", str(path), "--layer-name", LAYER, "--s3dir", args["s3dir_lambda"], "--tool", case.tool
+            "layer",
+            command,
+            "--project",
+            str(path),
+            "--layer-name",
+            LAYER,
+            "--s3dir",
+            args["s3dir_lambda"],
+            "--tool",
+            case.tool,
         )
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert result.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: "), result.stderr
@@ -93,8 +119,18 @@ def test_a_hostile_project_file_is_a_problem_of_the_input(case, hostile_project,
 
 
 # ---------------------------------------------------------------------------- index_password_env
-REFUSED = ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID", "ALAB_AWS_SECRET_ACCESS_KEY", "HOME",
-           "GITHUB_TOKEN", "MY_SECRET", "alab_index_password", "ALAB_X;rm", ""]
+REFUSED = [
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_ACCESS_KEY_ID",
+    "ALAB_AWS_SECRET_ACCESS_KEY",
+    "HOME",
+    "GITHUB_TOKEN",
+    "MY_SECRET",
+    "alab_index_password",
+    "ALAB_X;rm",
+    "",
+]
 ACCEPTED = ["ALAB_INDEX_PASSWORD", "ALAB_CORP_TOKEN", "CORP_INDEX_PASSWORD"]
 
 
@@ -112,14 +148,32 @@ def test_index_password_env_accepts_variables_named_for_it(name):
 @pytest.mark.parametrize("where", ["flag", "pyproject"])
 def test_the_cli_never_sends_an_aws_secret_as_the_index_password(where, project_copy, bucket, credentials):
     path = project_copy("pip")
-    argv = ["layer", "deploy", "--project", str(path), "--layer-name", LAYER, "--s3dir", f"s3://{bucket}/hostile/",
-            "--tool", "pip", "--index-url", credentials.index_url, "--index-username", credentials.username]
+    argv = [
+        "layer",
+        "deploy",
+        "--project",
+        str(path),
+        "--layer-name",
+        LAYER,
+        "--s3dir",
+        f"s3://{bucket}/hostile/",
+        "--tool",
+        "pip",
+        "--index-url",
+        credentials.index_url,
+        "--index-username",
+        credentials.username,
+    ]
     if where == "flag":
         argv += ["--index-password-env", "AWS_SECRET_ACCESS_KEY"]
     else:
         text = path.read_text()
         table = '[tool.aws_lambda_artifact_builder]\nindex_password_env = "AWS_SECRET_ACCESS_KEY"\n'
-        path.write_text(text.replace("[tool.aws_lambda_artifact_builder]\n", table) if "[tool.aws_lambda_artifact_builder]" in text else text + "\n" + table)
+        path.write_text(
+            text.replace("[tool.aws_lambda_artifact_builder]\n", table)
+            if "[tool.aws_lambda_artifact_builder]" in text
+            else text + "\n" + table
+        )
     result = alab(*argv, env=dict(os.environ, AWS_SECRET_ACCESS_KEY=credentials.password))
     named = "--index-password-env" if where == "flag" else "index_password_env"  # as the user gave it
     assert result.returncode == 1 and f"{named} 'AWS_SECRET_ACCESS_KEY'" in result.stderr, result.stderr
@@ -129,7 +183,13 @@ def test_the_cli_never_sends_an_aws_secret_as_the_index_password(where, project_
 
 # ---------------------------------------------------------------------------- Terraform
 def test_terraform_plan_names_the_hostile_file_on_each_resource(
-    hostile_project, terraform_cli_config: Path, aws, tmp_path: Path, bucket, s3_client, lambda_client,
+    hostile_project,
+    terraform_cli_config: Path,
+    aws,
+    tmp_path: Path,
+    bucket,
+    s3_client,
+    lambda_client,
 ):
     """The provider's input check is ``validate_layer_inputs``: each hostile file is a diagnostic on its property."""
     import json
@@ -138,8 +198,12 @@ def test_terraform_plan_names_the_hostile_file_on_each_resource(
 
     resources = {
         f"case_{n}": dict(
-            layer_name=LAYER, path_pyproject_toml=str(hostile_project(case)), s3dir_lambda=f"s3://{bucket}/hostile/",
-            tool=case.tool, python_version="3.12", architecture="x86_64",
+            layer_name=LAYER,
+            path_pyproject_toml=str(hostile_project(case)),
+            s3dir_lambda=f"s3://{bucket}/hostile/",
+            tool=case.tool,
+            python_version="3.12",
+            architecture="x86_64",
         )
         for n, case in enumerate(HOSTILE)
     }
@@ -167,7 +231,12 @@ def test_terraform_plan_names_the_hostile_file_on_each_resource(
 
 # ---------------------------------------------------------------------------- Pulumi
 def test_pulumi_check_names_the_hostile_file(
-    hostile_project, open_stack, declare_layer, bucket, s3_client, lambda_client,
+    hostile_project,
+    open_stack,
+    declare_layer,
+    bucket,
+    s3_client,
+    lambda_client,
 ):
     """Declaring the resource reads the lock (fingerprint, packages): a hostile file must not fail the program,
     but the preview's Check, on ``path_pyproject_toml``, naming the file; nothing reaches S3 or Lambda."""

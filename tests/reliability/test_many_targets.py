@@ -38,8 +38,12 @@ def assumed(role_arn: str | None, region: str, service: str, endpoint_url: str) 
         RoleArn=role_arn, RoleSessionName="test"
     )["Credentials"]
     return boto3.client(
-        service, region_name=region, endpoint_url=endpoint_url, aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"],
+        service,
+        region_name=region,
+        endpoint_url=endpoint_url,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
     )
 
 
@@ -87,13 +91,33 @@ def test_one_lock_three_regions_two_accounts_six_versions_one_build(aws, project
     path = project_copy("pip")
     env = dict(os.environ, ALAB_INDEX_PASSWORD=credentials.password)
     common = (
-        "--project", str(path), "--layer-name", LAYER, "--tool", "pip", "--s3dir", "s3://alab-acct-{account}-{region}/apps/",
-        "--index-url", credentials.index_url, "--index-username", credentials.username, "--json",
+        "--project",
+        str(path),
+        "--layer-name",
+        LAYER,
+        "--tool",
+        "pip",
+        "--s3dir",
+        "s3://alab-acct-{account}-{region}/apps/",
+        "--index-url",
+        credentials.index_url,
+        "--index-username",
+        credentials.username,
+        "--json",
     )
     first = subprocess.run(
-        alab_argv("-v", "layer", "deploy", *common, *[a for r in REGIONS for a in ("--region", r)],
-                  *[a for r in ROLES for a in ("--role-arn", r)]),
-        capture_output=True, text=True, env=env, timeout=600,
+        alab_argv(
+            "-v",
+            "layer",
+            "deploy",
+            *common,
+            *[a for r in REGIONS for a in ("--region", r)],
+            *[a for r in ROLES for a in ("--role-arn", r)],
+        ),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
     assert first.returncode == 0, first.stderr
     result = json.loads(first.stdout)
@@ -109,22 +133,29 @@ def test_one_lock_three_regions_two_accounts_six_versions_one_build(aws, project
             assert f":{region}:{account}:" in found[0]["LayerVersionArn"]
             shas.add(found[0]["Content"]["CodeSha256"])
             s3 = assumed(role, region, "s3", aws.endpoint_url)
-            record = s3.head_object(Bucket=bucket_name("alab-acct", region, account), Key="apps/layer/last-requirements.txt")
+            record = s3.head_object(
+                Bucket=bucket_name("alab-acct", region, account), Key="apps/layer/last-requirements.txt"
+            )
             assert record["Metadata"]["layer-version"] == "1"
     assert len(shas) == 1, shas
     fingerprint = result["targets"][0]["deployment"]["fingerprint"]
     home = assumed(ROLES[0], REGIONS[2], "s3", aws.endpoint_url)  # ap-southeast-2 sorts first: the store
-    stored = home.get_object(Bucket=bucket_name("alab-acct", "ap-southeast-2", "111111111111"),
-                             Key=f"apps/layer/artifacts/{fingerprint}/layer.json")
+    stored = home.get_object(
+        Bucket=bucket_name("alab-acct", "ap-southeast-2", "111111111111"),
+        Key=f"apps/layer/artifacts/{fingerprint}/layer.json",
+    )
     assert json.loads(stored["Body"].read())["code_sha256"] == shas.pop()
 
     # The same six targets declared in pyproject.toml: nothing to build, nothing to publish.
     targets = "".join(
         f'\n[[tool.aws_lambda_artifact_builder.targets]]\nregion = "{region}"\nrole_arn = "{role}"\n'
-        for role in ROLES for region in REGIONS
+        for role in ROLES
+        for region in REGIONS
     )
     path.write_text(path.read_text() + "\n[tool.aws_lambda_artifact_builder]\n" + targets)
-    again = subprocess.run(alab_argv("-v", "layer", "deploy", *common), capture_output=True, text=True, env=env, timeout=600)
+    again = subprocess.run(
+        alab_argv("-v", "layer", "deploy", *common), capture_output=True, text=True, env=env, timeout=600
+    )
     assert again.returncode == 0, again.stderr
     rerun = json.loads(again.stdout)
     assert rerun["builds"] == 0 and len(rerun["targets"]) == 6
@@ -139,8 +170,10 @@ def test_a_second_writer_of_a_fingerprint_is_harmless(aws, s3_client, tmp_path):
     for i, content in enumerate((b"first build", b"second build")):
         zips.append(tmp_path / f"{i}.zip")
         zips[-1].write_bytes(content)
-    with ArtifactStore(s3_client=s3_client, s3dir="s3://alab-writers/apps/", printer=lambda _l: None) as one, \
-            ArtifactStore(s3_client=s3_client, s3dir="s3://alab-writers/apps/", printer=lambda _l: None) as two:
+    with (
+        ArtifactStore(s3_client=s3_client, s3dir="s3://alab-writers/apps/", printer=lambda _l: None) as one,
+        ArtifactStore(s3_client=s3_client, s3dir="s3://alab-writers/apps/", printer=lambda _l: None) as two,
+    ):
         first = one.put(fingerprint, zips[0])
         second = two.put(fingerprint, zips[1])  # lost the race: it uses what the first stored
         assert second.code_sha256 == first.code_sha256 and second.path_local.read_bytes() == b"first build"
@@ -149,8 +182,12 @@ def test_a_second_writer_of_a_fingerprint_is_harmless(aws, s3_client, tmp_path):
 
     # A writer that died between the zip and its description left an orphan: the next build replaces it.
     orphan = "cd" * 32
-    s3_client.put_object(Bucket="alab-writers", Key=f"apps/layer/artifacts/{orphan}/layer.zip", Body=b"half",
-                         Metadata={"code-sha256": "x"})
+    s3_client.put_object(
+        Bucket="alab-writers",
+        Key=f"apps/layer/artifacts/{orphan}/layer.zip",
+        Body=b"half",
+        Metadata={"code-sha256": "x"},
+    )
     with ArtifactStore(s3_client=s3_client, s3dir="s3://alab-writers/apps/", printer=lambda _l: None) as three:
         assert three.fetch(orphan) is None
         stored = three.put(orphan, zips[1])
@@ -160,17 +197,32 @@ def test_a_second_writer_of_a_fingerprint_is_harmless(aws, s3_client, tmp_path):
         assert found.path_local.read_bytes() == b"second build"
 
 
-def test_eight_runners_three_regions_at_once_build_once_and_publish_three_versions(aws, project_copy, credentials, tmp_path):
+def test_eight_runners_three_regions_at_once_build_once_and_publish_three_versions(
+    aws, project_copy, credentials, tmp_path
+):
     make_buckets(aws.endpoint_url, "alab-race")
     env = dict(os.environ, ALAB_INDEX_PASSWORD=credentials.password)
     procs = []
     for i in range(8):
         path = runner_copy(project_copy, tmp_path, f"runner-{i}")
-        regions = REGIONS[i % 3:] + REGIONS[: i % 3]  # each runner starts with another region
+        regions = REGIONS[i % 3 :] + REGIONS[: i % 3]  # each runner starts with another region
         argv = alab_argv(
-            "-v", "layer", "deploy", "--project", str(path), "--layer-name", LAYER, "--tool", "pip",
-            "--s3dir", "s3://alab-race-{region}/apps/", "--index-url", credentials.index_url,
-            "--index-username", credentials.username, "--json",
+            "-v",
+            "layer",
+            "deploy",
+            "--project",
+            str(path),
+            "--layer-name",
+            LAYER,
+            "--tool",
+            "pip",
+            "--s3dir",
+            "s3://alab-race-{region}/apps/",
+            "--index-url",
+            credentials.index_url,
+            "--index-username",
+            credentials.username,
+            "--json",
             *[arg for region in regions for arg in ("--region", region)],
         )
         procs.append(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
@@ -182,8 +234,11 @@ def test_eight_runners_three_regions_at_once_build_once_and_publish_three_versio
 
     s3 = boto3.client("s3", endpoint_url=aws.endpoint_url)
     stored = [
-        f"{bucket_name('alab-race', region)}/{o['Key']}" for region in REGIONS
-        for o in s3.list_objects_v2(Bucket=bucket_name("alab-race", region), Prefix="apps/layer/artifacts/").get("Contents", [])
+        f"{bucket_name('alab-race', region)}/{o['Key']}"
+        for region in REGIONS
+        for o in s3.list_objects_v2(Bucket=bucket_name("alab-race", region), Prefix="apps/layer/artifacts/").get(
+            "Contents", []
+        )
     ]
     assert len([key for key in stored if key.endswith("/layer.zip")]) == 1, stored  # one store, whatever the order
     published = {region: versions(None, region, aws.endpoint_url) for region in REGIONS}
@@ -239,12 +294,15 @@ def test_tampered_stored_artifact_is_refused_and_rebuilt_never_published(aws, pr
     key = layout.get_s3path_artifact_zip(deployed.fingerprint).key
     original = s3_client.head_object(Bucket="alab-tamper-ap-southeast-2", Key=key)
     # A writer keeps the metadata (it claims the old CodeSha256) but swaps the bytes.
-    s3_client.put_object(Bucket="alab-tamper-ap-southeast-2", Key=key, Body=b"PK\x05\x06" + b"\0" * 18, Metadata=original["Metadata"])
+    s3_client.put_object(
+        Bucket="alab-tamper-ap-southeast-2", Key=key, Body=b"PK\x05\x06" + b"\0" * 18, Metadata=original["Metadata"]
+    )
 
     lines: list[str] = []
     second = deploy_layer_to_targets(
         targets=[home, DeployTarget(region=REGIONS[1], s3dir_lambda="s3://alab-tamper-{region}/apps/")],
-        printer=lines.append, **layer_args(path, credentials),
+        printer=lines.append,
+        **layer_args(path, credentials),
     )
     second.raise_for_failures()
     assert any("[store] refused" in line for line in lines), "\n".join(lines)
@@ -260,22 +318,54 @@ def test_build_push_in_one_job_then_deploy_from_store_in_another_never_builds(aw
     env = dict(os.environ, ALAB_INDEX_PASSWORD=credentials.password)
     # push and deploy name the same targets, so they agree on where the store is
     common = (
-        "--layer-name", LAYER, "--tool", "pip", "--s3dir", "s3://alab-split-{region}/apps/",
-        "--region", REGIONS[0], "--region", REGIONS[1],
+        "--layer-name",
+        LAYER,
+        "--tool",
+        "pip",
+        "--s3dir",
+        "s3://alab-split-{region}/apps/",
+        "--region",
+        REGIONS[0],
+        "--region",
+        REGIONS[1],
     )
     missing = subprocess.run(
-        alab_argv("-v", "layer", "deploy", "--project", str(runner_copy(project_copy, tmp_path, "job-0")), *common, "--from-store"),
-        capture_output=True, text=True, env=env, timeout=300,
+        alab_argv(
+            "-v",
+            "layer",
+            "deploy",
+            "--project",
+            str(runner_copy(project_copy, tmp_path, "job-0")),
+            *common,
+            "--from-store",
+        ),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert missing.returncode == 1 and "not in the artifact store" in missing.stderr, missing.stderr
     assert BUILD_LINE not in missing.stderr
 
     push = subprocess.run(
         alab_argv(
-            "-v", "layer", "build", "--push", "--project", str(runner_copy(project_copy, tmp_path, "job-1")), *common,
-            "--index-url", credentials.index_url, "--index-username", credentials.username, "--json",
+            "-v",
+            "layer",
+            "build",
+            "--push",
+            "--project",
+            str(runner_copy(project_copy, tmp_path, "job-1")),
+            *common,
+            "--index-url",
+            credentials.index_url,
+            "--index-username",
+            credentials.username,
+            "--json",
         ),
-        capture_output=True, text=True, env=env, timeout=300,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert push.returncode == 0, push.stderr
     pushed = json.loads(push.stdout)
@@ -284,10 +374,19 @@ def test_build_push_in_one_job_then_deploy_from_store_in_another_never_builds(aw
 
     deploy = subprocess.run(
         alab_argv(
-            "-v", "layer", "deploy", "--project", str(runner_copy(project_copy, tmp_path, "job-2")), *common,
-            "--from-store", "--json",
+            "-v",
+            "layer",
+            "deploy",
+            "--project",
+            str(runner_copy(project_copy, tmp_path, "job-2")),
+            *common,
+            "--from-store",
+            "--json",
         ),
-        capture_output=True, text=True, env=env, timeout=300,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert deploy.returncode == 0, deploy.stderr
     assert BUILD_LINE not in deploy.stderr
@@ -318,6 +417,8 @@ def test_a_stored_zip_replaced_after_its_check_is_not_copied_the_checked_bytes_a
         # Replaced between the check and the copy: the copy names the checked ETag, so it must not go through.
         s3_client.put_object(Bucket="alab-stage", Key=stored.s3path_zip.key, Body=b"swapped")
         staging = LayerS3Layout(s3dir_lambda="s3://alab-stage/other/").s3path_temp_layer_zip
-        store.stage(stored, s3_client=s3_client, s3path=staging, metadata={"fingerprint": fingerprint}, log=lines.append)
+        store.stage(
+            stored, s3_client=s3_client, s3path=staging, metadata={"fingerprint": fingerprint}, log=lines.append
+        )
     assert s3_client.get_object(Bucket="alab-stage", Key=staging.key)["Body"].read() == b"checked bytes"
     assert any("changed after it was checked; uploading the checked copy" in line for line in lines), lines

@@ -40,7 +40,9 @@ def _rule(template: Rule, fault: str, **kwargs) -> Rule:
 
 
 @pytest.mark.parametrize(
-    "fault", [dict(fault="drop"), dict(fault="delay", seconds=6)], ids=["response dropped", "response past the read timeout"]
+    "fault",
+    [dict(fault="drop"), dict(fault="delay", seconds=6)],
+    ids=["response dropped", "response past the read timeout"],
 )
 def test_a_lost_publish_response_leaves_exactly_one_version_and_it_is_recorded(
     fault, proxy, project_copy, credentials, s3_client, lambda_client, bucket
@@ -50,31 +52,47 @@ def test_a_lost_publish_response_leaves_exactly_one_version_and_it_is_recorded(
     rule = proxy.add(_rule(PUBLISH, **fault))
     lines: list[str] = []
     deployment = deploy_layer(
-        path_pyproject_toml=path, credentials=credentials, lambda_client=_proxied_lambda(proxy),
-        printer=lines.append, **target,
+        path_pyproject_toml=path,
+        credentials=credentials,
+        lambda_client=_proxied_lambda(proxy),
+        printer=lines.append,
+        **target,
     )
     assert rule.hits == 1
     publishes = [seen for seen in proxy.seen if seen[0] == "POST" and seen[1].endswith("/versions")]
     assert len(publishes) == 1, f"the publish was sent again: {publishes}"
     history = check_history(
-        s3_client=s3_client, lambda_client=lambda_client, bucket=bucket, prefix="apps/faulty/",
-        layer_name=LAYER, manifest_name="requirements.txt",
+        s3_client=s3_client,
+        lambda_client=lambda_client,
+        bucket=bucket,
+        prefix="apps/faulty/",
+        layer_name=LAYER,
+        manifest_name="requirements.txt",
     )
     assert sorted(history.versions) == [1] and history.recorded == 1
     assert deployment.layer_version == 1 and deployment.fingerprint == history.versions[1]
     got = lambda_client.get_layer_version(LayerName=LAYER, VersionNumber=1)
-    assert got["LayerVersionArn"] == deployment.layer_version_arn and got["Content"]["CodeSha256"] == deployment.code_sha256
+    assert (
+        got["LayerVersionArn"] == deployment.layer_version_arn
+        and got["Content"]["CodeSha256"] == deployment.code_sha256
+    )
     assert any("Lambda has version 1 with this code" in line for line in lines), lines
     assert not plan_layer(path_pyproject_toml=path, lambda_client=lambda_client, **target).changed
 
 
-def test_a_lost_grant_response_is_checked_not_resent(proxy, project_copy, credentials, s3_client, lambda_client, bucket):
+def test_a_lost_grant_response_is_checked_not_resent(
+    proxy, project_copy, credentials, s3_client, lambda_client, bucket
+):
     path = project_copy("pip")
     target = dict(layer_name=LAYER, s3dir_lambda=f"s3://{bucket}/apps/faulty/", tool="pip", s3_client=s3_client)
     rule = proxy.add(_rule(GRANT, "drop"))
     deploy_layer(
-        path_pyproject_toml=path, credentials=credentials, lambda_client=_proxied_lambda(proxy),
-        permissions=["111122223333"], verbose=False, **target,
+        path_pyproject_toml=path,
+        credentials=credentials,
+        lambda_client=_proxied_lambda(proxy),
+        permissions=["111122223333"],
+        verbose=False,
+        **target,
     )
     assert rule.hits == 1
     grants = [seen for seen in proxy.seen if seen[0] == "POST" and seen[1].endswith("/policy")]
@@ -94,12 +112,23 @@ def test_a_publish_refused_by_lambda_is_an_error_and_nothing_is_recorded(
     proxy.add(_rule(PUBLISH, "blackhole"))
     with pytest.raises(LayerError, match="not sent again automatically"):
         deploy_layer(
-            path_pyproject_toml=path, credentials=credentials, lambda_client=_proxied_lambda(proxy, read_timeout=2),
-            verbose=False, **target,
+            path_pyproject_toml=path,
+            credentials=credentials,
+            lambda_client=_proxied_lambda(proxy, read_timeout=2),
+            verbose=False,
+            **target,
         )
     publishes = [seen for seen in proxy.seen if seen[0] == "POST" and seen[1].endswith("/versions")]
     assert len(publishes) == 1
-    assert check_history(
-        s3_client=s3_client, lambda_client=lambda_client, bucket=bucket, prefix="apps/faulty/",
-        layer_name=LAYER, manifest_name="requirements.txt", settled=False,
-    ).versions == {}
+    assert (
+        check_history(
+            s3_client=s3_client,
+            lambda_client=lambda_client,
+            bucket=bucket,
+            prefix="apps/faulty/",
+            layer_name=LAYER,
+            manifest_name="requirements.txt",
+            settled=False,
+        ).versions
+        == {}
+    )

@@ -30,7 +30,10 @@ LAST = f"{PREFIX}layer/last-requirements.txt"
 def _target(tool: str, bucket: str, s3_client: Any, lambda_client: Any) -> dict[str, Any]:
     """The layer every test here deploys, through the test's clients."""
     return dict(
-        layer_name=LAYER, s3dir_lambda=f"s3://{bucket}/{PREFIX}", tool=tool, s3_client=s3_client,
+        layer_name=LAYER,
+        s3dir_lambda=f"s3://{bucket}/{PREFIX}",
+        tool=tool,
+        s3_client=s3_client,
         lambda_client=lambda_client,
     )
 
@@ -49,7 +52,9 @@ def _plant(s3_client: Any, lambda_client: Any, bucket: str, *, description: str)
         zf.writestr("python/alab_demo_core/__init__.py", "STOLEN = True\n")
     s3_client.put_object(Bucket=bucket, Key="planted.zip", Body=buf.getvalue())
     return lambda_client.publish_layer_version(
-        LayerName=LAYER, Description=description, Content={"S3Bucket": bucket, "S3Key": "planted.zip"},
+        LayerName=LAYER,
+        Description=description,
+        Content={"S3Bucket": bucket, "S3Key": "planted.zip"},
         CompatibleRuntimes=["python3.12"],
     )
 
@@ -102,10 +107,13 @@ def _edited_sha(s3_client, lambda_client, bucket, v2) -> str:
 def _foreign(s3_client, lambda_client, bucket, v2) -> str:
     planted = _plant(s3_client, lambda_client, bucket, description="hand-made layer")
     _edit_record(
-        s3_client, bucket, **{
-            "layer-version": str(planted["Version"]), "layer-version-arn": planted["LayerVersionArn"],
+        s3_client,
+        bucket,
+        **{
+            "layer-version": str(planted["Version"]),
+            "layer-version-arn": planted["LayerVersionArn"],
             "code-sha256": planted["Content"]["CodeSha256"],
-        }
+        },
     )
     return "not published by this tool"
 
@@ -115,7 +123,9 @@ def _copied_description(s3_client, lambda_client, bucket, v2) -> str:
     """Description and record agree (the intruder wrote both); only Lambda's CodeSha256 tells."""
     got = lambda_client.get_layer_version(LayerName=LAYER, VersionNumber=2)
     fingerprint, sha = parse_layer_description(got["Description"])
-    planted = _plant(s3_client, lambda_client, bucket, description=layer_description(fingerprint=fingerprint, code_sha256=sha))
+    planted = _plant(
+        s3_client, lambda_client, bucket, description=layer_description(fingerprint=fingerprint, code_sha256=sha)
+    )
     _edit_record(
         s3_client, bucket, **{"layer-version": str(planted["Version"]), "layer-version-arn": planted["LayerVersionArn"]}
     )
@@ -158,7 +168,15 @@ def test_a_tampered_record_is_detected_and_the_deploy_ends_on_this_layers_versio
         (None, {"code-size": "-1x"}),
         (None, {"alab-record-format": "9"}),
     ],
-    ids=["garbage body", "non-numeric version", "unknown tool", "bad python", "short fingerprint", "bad size", "format"],
+    ids=[
+        "garbage body",
+        "non-numeric version",
+        "unknown tool",
+        "bad python",
+        "short fingerprint",
+        "bad size",
+        "format",
+    ],
 )
 def test_a_wrong_shaped_record_counts_as_changed_and_is_rewritten(
     body, meta, project_copy, credentials, s3_client, lambda_client, bucket
@@ -174,8 +192,16 @@ def test_a_wrong_shaped_record_counts_as_changed_and_is_rewritten(
     plan = plan_layer(path_pyproject_toml=path, **target)
     assert plan.changed, plan.reason
     cli = alab(
-        "layer", "plan", "--project", str(path), "--layer-name", LAYER, "--s3dir", target["s3dir_lambda"],
-        "--tool", "pip",
+        "layer",
+        "plan",
+        "--project",
+        str(path),
+        "--layer-name",
+        LAYER,
+        "--s3dir",
+        target["s3dir_lambda"],
+        "--tool",
+        "pip",
     )
     assert cli.returncode == 0 and "unexpected" not in cli.stderr, cli.stderr
     deployment = deploy_layer(path_pyproject_toml=path, credentials=credentials, verbose=False, **target)
@@ -183,8 +209,13 @@ def test_a_wrong_shaped_record_counts_as_changed_and_is_rewritten(
     assert deployment.layer_version == 1 and deployment.adopted  # version 1 has this lock's fingerprint
     assert not plan_layer(path_pyproject_toml=path, **target).changed
     check_history(
-        s3_client=s3_client, lambda_client=lambda_client, bucket=bucket, prefix=PREFIX, layer_name=LAYER,
-        manifest_name="requirements.txt", settled=False,
+        s3_client=s3_client,
+        lambda_client=lambda_client,
+        bucket=bucket,
+        prefix=PREFIX,
+        layer_name=LAYER,
+        manifest_name="requirements.txt",
+        settled=False,
     )
 
 
@@ -202,7 +233,10 @@ def test_a_planted_version_with_our_fingerprint_but_other_code_is_not_adopted(
         zf.writestr("python/alab_demo_core/__init__.py", "STOLEN = True\n")
     planted_sha = _zip_sha256(buf.getvalue())
     planted = _plant(
-        s3_client, lambda_client, bucket, description=layer_description(fingerprint=fingerprint, code_sha256=planted_sha)
+        s3_client,
+        lambda_client,
+        bucket,
+        description=layer_description(fingerprint=fingerprint, code_sha256=planted_sha),
     )
     assert planted["Content"]["CodeSha256"] == planted_sha
 
@@ -214,10 +248,13 @@ def test_a_planted_version_with_our_fingerprint_but_other_code_is_not_adopted(
 
 
 @pytest.mark.parametrize(
-    "body", [b'[[package]]\nversion = "1"\n', b'package = "x"\n', b'[[package]]\nname = 1\nversion = "1"\n'],
+    "body",
+    [b'[[package]]\nversion = "1"\n', b'package = "x"\n', b'[[package]]\nname = 1\nversion = "1"\n'],
     ids=["package without name", "package is a string", "name is a number"],
 )
-def test_a_wrong_shaped_recorded_lock_is_a_reason_not_a_crash(body, project_copy, credentials, s3_client, lambda_client, bucket):
+def test_a_wrong_shaped_recorded_lock_is_a_reason_not_a_crash(
+    body, project_copy, credentials, s3_client, lambda_client, bucket
+):
     """The recorded uv.lock is read for the package diff: a hand-edited one is "cannot be read", and rewritten."""
     path = project_copy("uv")
     target = _target("uv", bucket, s3_client, lambda_client)
@@ -226,14 +263,28 @@ def test_a_wrong_shaped_recorded_lock_is_a_reason_not_a_crash(body, project_copy
     got = s3_client.get_object(Bucket=bucket, Key=key)
     s3_client.put_object(Bucket=bucket, Key=key, Body=body, Metadata=got["Metadata"])
 
-    plan = plan_layer(path_pyproject_toml=path, python_version="3.11", **target)  # another fingerprint: the body is read
+    plan = plan_layer(
+        path_pyproject_toml=path, python_version="3.11", **target
+    )  # another fingerprint: the body is read
     assert plan.changed and "cannot be read" in plan.reason, plan.reason
     cli = alab(
-        "layer", "plan", "--project", str(path), "--layer-name", LAYER, "--s3dir", target["s3dir_lambda"],
-        "--tool", "uv", "--python-version", "3.11",
+        "layer",
+        "plan",
+        "--project",
+        str(path),
+        "--layer-name",
+        LAYER,
+        "--s3dir",
+        target["s3dir_lambda"],
+        "--tool",
+        "uv",
+        "--python-version",
+        "3.11",
     )
     assert cli.returncode == 0 and "cannot be read" in cli.stdout, cli.stdout + cli.stderr
-    deployment = deploy_layer(path_pyproject_toml=path, python_version="3.11", credentials=credentials, verbose=False, **target)
+    deployment = deploy_layer(
+        path_pyproject_toml=path, python_version="3.11", credentials=credentials, verbose=False, **target
+    )
     assert deployment.published and deployment.layer_version == 2
     assert s3_client.get_object(Bucket=bucket, Key=key)["Body"].read() != body
     assert not plan_layer(path_pyproject_toml=path, python_version="3.11", **target).changed

@@ -49,7 +49,9 @@ HOST_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64":
 def canary_index(private_index: PrivateIndex, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateIndex]:
     """The fixture wheels behind a password used nowhere else: special characters, unique per run."""
     password = f"Rel-c4nary@{uuid.uuid4().hex[:10]}/p%w"
-    index = PrivateIndex.start(private_index.dir_packages, tmp_path_factory.mktemp("canary-index"), "canary-user", password)
+    index = PrivateIndex.start(
+        private_index.dir_packages, tmp_path_factory.mktemp("canary-index"), "canary-user", password
+    )
     try:
         yield index
     finally:
@@ -86,8 +88,16 @@ def canary_project(canary_templates: dict[str, Path], tmp_path: Path) -> Callabl
 
 
 @contextmanager
-def exposed(canary: Canary, monkeypatch: pytest.MonkeyPatch, *, bucket: str, s3_client: Any, lambda_client: Any,
-            projects: list[Path], extra_roots: tuple[Path, ...] = ()) -> Iterator[Exposure]:
+def exposed(
+    canary: Canary,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    bucket: str,
+    s3_client: Any,
+    lambda_client: Any,
+    projects: list[Path],
+    extra_roots: tuple[Path, ...] = (),
+) -> Iterator[Exposure]:
     """Watch every process while the body runs, then scan everything the run could have left the password in."""
     exposure = Exposure(canary)
     started = time.time() - 1  # file times have coarse resolution on some filesystems
@@ -152,17 +162,33 @@ def test_the_scanner_finds_the_password_in_every_form_it_looks_for(canary, tmp_p
 
 # ---------------------------------------------------------------------------- API: local and container builds
 def test_local_deploys_with_every_tool_leak_nothing(
-    canary, canary_credentials, canary_project, monkeypatch, bucket, s3_client, lambda_client,
+    canary,
+    canary_credentials,
+    canary_project,
+    monkeypatch,
+    bucket,
+    s3_client,
+    lambda_client,
 ):
     projects = [canary_project(tool) for tool in TOOLS]
     failing = failing_pip_project(canary_project)
-    with exposed(canary, monkeypatch, bucket=bucket, s3_client=s3_client, lambda_client=lambda_client,
-                 projects=[*projects, failing]) as exposure:
+    with exposed(
+        canary,
+        monkeypatch,
+        bucket=bucket,
+        s3_client=s3_client,
+        lambda_client=lambda_client,
+        projects=[*projects, failing],
+    ) as exposure:
         for tool, path in zip(TOOLS, projects):
             lines: list[str] = []
             deployment = deploy_layer(
-                layer_name=f"canary-{tool}", path_pyproject_toml=path, s3dir_lambda=f"s3://{bucket}/local/{tool}/",
-                tool=tool, credentials=canary_credentials, printer=lines.append,
+                layer_name=f"canary-{tool}",
+                path_pyproject_toml=path,
+                s3dir_lambda=f"s3://{bucket}/local/{tool}/",
+                tool=tool,
+                credentials=canary_credentials,
+                printer=lines.append,
             )
             assert deployment.published
             assert LayerPathLayout(path_pyproject_toml=path).path_build_lambda_layer_zip.is_file()
@@ -170,8 +196,12 @@ def test_local_deploys_with_every_tool_leak_nothing(
             exposure.scan(f"{tool} result", repr(deployment.to_dict()))
         with pytest.raises(LayerError) as raised:
             deploy_layer(
-                layer_name="canary-fails", path_pyproject_toml=failing, s3dir_lambda=f"s3://{bucket}/local/fails/",
-                tool="pip", credentials=canary_credentials, printer=lambda line: exposure.scan("failing progress", line),
+                layer_name="canary-fails",
+                path_pyproject_toml=failing,
+                s3dir_lambda=f"s3://{bucket}/local/fails/",
+                tool="pip",
+                credentials=canary_credentials,
+                printer=lambda line: exposure.scan("failing progress", line),
             )
         assert "alab-demo-core" in str(raised.value)
         exposure.scan("exception", f"{raised.value!s}\n{raised.value!r}")
@@ -180,29 +210,53 @@ def test_local_deploys_with_every_tool_leak_nothing(
 
 
 def test_container_deploys_with_every_tool_leak_nothing(
-    canary, canary_credentials, canary_project, monkeypatch, bucket, s3_client, lambda_client,
+    canary,
+    canary_credentials,
+    canary_project,
+    monkeypatch,
+    bucket,
+    s3_client,
+    lambda_client,
 ):
     engine, image = engines_with_image()
     projects = [canary_project(tool) for tool in TOOLS]
     failing = failing_pip_project(canary_project)
     common = dict(
-        build_in="container", image=image, container_runtime=engine.runtime, python_version=CONTAINER_PYTHON,
-        architecture=HOST_ARCH, credentials=canary_credentials,
+        build_in="container",
+        image=image,
+        container_runtime=engine.runtime,
+        python_version=CONTAINER_PYTHON,
+        architecture=HOST_ARCH,
+        credentials=canary_credentials,
     )
-    with exposed(canary, monkeypatch, bucket=bucket, s3_client=s3_client, lambda_client=lambda_client,
-                 projects=[*projects, failing]) as exposure:
+    with exposed(
+        canary,
+        monkeypatch,
+        bucket=bucket,
+        s3_client=s3_client,
+        lambda_client=lambda_client,
+        projects=[*projects, failing],
+    ) as exposure:
         for tool, path in zip(TOOLS, projects):
             lines: list[str] = []
             deployment = deploy_layer(
-                layer_name=f"canary-c-{tool}", path_pyproject_toml=path, s3dir_lambda=f"s3://{bucket}/container/{tool}/",
-                tool=tool, printer=lines.append, **common,
+                layer_name=f"canary-c-{tool}",
+                path_pyproject_toml=path,
+                s3dir_lambda=f"s3://{bucket}/container/{tool}/",
+                tool=tool,
+                printer=lines.append,
+                **common,
             )
             assert deployment.published
             exposure.scan(f"container {tool} progress", "\n".join(lines))
         with pytest.raises(LayerError) as raised:
             deploy_layer(
-                layer_name="canary-c-fails", path_pyproject_toml=failing, s3dir_lambda=f"s3://{bucket}/container/fails/",
-                tool="pip", printer=lambda line: exposure.scan("failing container progress", line), **common,
+                layer_name="canary-c-fails",
+                path_pyproject_toml=failing,
+                s3dir_lambda=f"s3://{bucket}/container/fails/",
+                tool="pip",
+                printer=lambda line: exposure.scan("failing container progress", line),
+                **common,
             )
         assert "alab-demo-core" in str(raised.value)
         exposure.scan("container exception", f"{raised.value!s}\n{raised.value!r}")
@@ -212,26 +266,87 @@ def test_container_deploys_with_every_tool_leak_nothing(
 
 # ---------------------------------------------------------------------------- CLI
 def test_cli_plan_deploy_and_failure_leak_nothing(
-    canary, canary_credentials, canary_project, monkeypatch, bucket, s3_client, lambda_client,
+    canary,
+    canary_credentials,
+    canary_project,
+    monkeypatch,
+    bucket,
+    s3_client,
+    lambda_client,
 ):
     path = canary_project("uv")
     failing = failing_pip_project(canary_project)
     env = dict(os.environ, ALAB_INDEX_PASSWORD=canary.password)
     login = ("--index-url", canary_credentials.index_url, "--index-username", canary_credentials.username)
-    with exposed(canary, monkeypatch, bucket=bucket, s3_client=s3_client, lambda_client=lambda_client,
-                 projects=[path, failing]) as exposure:
+    with exposed(
+        canary, monkeypatch, bucket=bucket, s3_client=s3_client, lambda_client=lambda_client, projects=[path, failing]
+    ) as exposure:
         runs = {
-            "plan": alab("layer", "plan", "--project", str(path), "--layer-name", "canary-cli",
-                         "--s3dir", f"s3://{bucket}/cli/", env=env),
-            "deploy": alab("layer", "deploy", "--project", str(path), "--layer-name", "canary-cli",
-                           "--s3dir", f"s3://{bucket}/cli/", *login, env=env),
-            "deploy --json": alab("layer", "deploy", "--project", str(path), "--layer-name", "canary-cli",
-                                  "--s3dir", f"s3://{bucket}/cli/", *login, "--json", env=env),
-            "failing deploy": alab("layer", "deploy", "--project", str(failing), "--layer-name", "canary-cli-fails",
-                                   "--s3dir", f"s3://{bucket}/cli-fails/", "--tool", "pip", *login, env=env),
-            "failing deploy --debug": alab("--debug", "layer", "deploy", "--project", str(failing),
-                                           "--layer-name", "canary-cli-fails", "--s3dir", f"s3://{bucket}/cli-fails/",
-                                           "--tool", "pip", *login, env=env),
+            "plan": alab(
+                "layer",
+                "plan",
+                "--project",
+                str(path),
+                "--layer-name",
+                "canary-cli",
+                "--s3dir",
+                f"s3://{bucket}/cli/",
+                env=env,
+            ),
+            "deploy": alab(
+                "layer",
+                "deploy",
+                "--project",
+                str(path),
+                "--layer-name",
+                "canary-cli",
+                "--s3dir",
+                f"s3://{bucket}/cli/",
+                *login,
+                env=env,
+            ),
+            "deploy --json": alab(
+                "layer",
+                "deploy",
+                "--project",
+                str(path),
+                "--layer-name",
+                "canary-cli",
+                "--s3dir",
+                f"s3://{bucket}/cli/",
+                *login,
+                "--json",
+                env=env,
+            ),
+            "failing deploy": alab(
+                "layer",
+                "deploy",
+                "--project",
+                str(failing),
+                "--layer-name",
+                "canary-cli-fails",
+                "--s3dir",
+                f"s3://{bucket}/cli-fails/",
+                "--tool",
+                "pip",
+                *login,
+                env=env,
+            ),
+            "failing deploy --debug": alab(
+                "--debug",
+                "layer",
+                "deploy",
+                "--project",
+                str(failing),
+                "--layer-name",
+                "canary-cli-fails",
+                "--s3dir",
+                f"s3://{bucket}/cli-fails/",
+                "--tool",
+                "pip",
+                *login,
+                env=env,
+            ),
         }
         assert [r.returncode for r in runs.values()] == [0, 0, 0, 1, 1], {k: r.stderr for k, r in runs.items()}
         assert "Published: canary-cli version 1" in runs["deploy"].stdout
@@ -244,15 +359,28 @@ def test_cli_plan_deploy_and_failure_leak_nothing(
 
 # ---------------------------------------------------------------------------- Pulumi
 def test_pulumi_lifecycle_and_failure_leak_nothing(
-    canary, canary_credentials, canary_project, monkeypatch, bucket, s3_client, lambda_client,
-    open_stack: Callable[[], Stack], declare_layer: Callable[..., Registration],
+    canary,
+    canary_credentials,
+    canary_project,
+    monkeypatch,
+    bucket,
+    s3_client,
+    lambda_client,
+    open_stack: Callable[[], Stack],
+    declare_layer: Callable[..., Registration],
 ):
     path = canary_project("poetry")
     failing = failing_pip_project(canary_project)
-    args = dict(layer_name="canary-pulumi", path_pyproject_toml=str(path), s3dir_lambda=f"s3://{bucket}/pulumi/",
-                tool="poetry", credentials=canary_credentials)
-    with exposed(canary, monkeypatch, bucket=bucket, s3_client=s3_client, lambda_client=lambda_client,
-                 projects=[path, failing]) as exposure:
+    args = dict(
+        layer_name="canary-pulumi",
+        path_pyproject_toml=str(path),
+        s3dir_lambda=f"s3://{bucket}/pulumi/",
+        tool="poetry",
+        credentials=canary_credentials,
+    )
+    with exposed(
+        canary, monkeypatch, bucket=bucket, s3_client=s3_client, lambda_client=lambda_client, projects=[path, failing]
+    ) as exposure:
         stack = open_stack()
         checkpoints = []
         goal = declare_layer(**args)
@@ -268,8 +396,17 @@ def test_pulumi_lifecycle_and_failure_leak_nothing(
         stack.destroy()
         broken = open_stack()
         with pytest.raises(ProviderError) as raised:
-            broken.up(declare_layer(**dict(args, layer_name="canary-pulumi-fails", path_pyproject_toml=str(failing),
-                                           tool="pip", s3dir_lambda=f"s3://{bucket}/pulumi-fails/")))
+            broken.up(
+                declare_layer(
+                    **dict(
+                        args,
+                        layer_name="canary-pulumi-fails",
+                        path_pyproject_toml=str(failing),
+                        tool="pip",
+                        s3dir_lambda=f"s3://{bucket}/pulumi-fails/",
+                    )
+                )
+            )
         assert raised.value.method == "Create" and "alab-demo-core" in raised.value.details
         with pytest.raises(CheckFailed) as check_failed:
             broken.preview(declare_layer(**dict(args, python_version="2.7")))
@@ -299,24 +436,48 @@ def test_pulumi_lifecycle_and_failure_leak_nothing(
 
 # ---------------------------------------------------------------------------- Terraform
 def test_terraform_lifecycle_and_failure_leak_nothing(
-    canary, canary_credentials, canary_project, monkeypatch, bucket, s3_client, lambda_client, aws,
-    terraform_cli_config: Path, tmp_path: Path,
+    canary,
+    canary_credentials,
+    canary_project,
+    monkeypatch,
+    bucket,
+    s3_client,
+    lambda_client,
+    aws,
+    terraform_cli_config: Path,
+    tmp_path: Path,
 ):
     path = canary_project("uv")
     failing = failing_pip_project(canary_project)
     terraform = shutil.which("terraform")
     assert terraform is not None
     variables = {
-        "bucket": bucket, "aws_endpoint_url": aws.endpoint_url, "index_name": canary_credentials.index_name,
-        "index_url": canary_credentials.index_url, "index_username": canary_credentials.username,
+        "bucket": bucket,
+        "aws_endpoint_url": aws.endpoint_url,
+        "index_name": canary_credentials.index_name,
+        "index_url": canary_credentials.index_url,
+        "index_username": canary_credentials.username,
         "index_password": canary.password,
     }
     ok = working_dir(DIR_LAYER_ONLY, terraform, terraform_cli_config, tmp_path / "tf-ok")
-    ok.env.update({f"TF_VAR_{k}": v for k, v in dict(variables, app_name="canary-tf", tool="uv", path_pyproject_toml=str(path)).items()})
+    ok.env.update(
+        {
+            f"TF_VAR_{k}": v
+            for k, v in dict(variables, app_name="canary-tf", tool="uv", path_pyproject_toml=str(path)).items()
+        }
+    )
     bad = working_dir(DIR_LAYER_ONLY, terraform, terraform_cli_config, tmp_path / "tf-fails")
-    bad.env.update({f"TF_VAR_{k}": v for k, v in dict(variables, app_name="canary-tf-fails", tool="pip", path_pyproject_toml=str(failing)).items()})
-    with exposed(canary, monkeypatch, bucket=bucket, s3_client=s3_client, lambda_client=lambda_client,
-                 projects=[path, failing]) as exposure:
+    bad.env.update(
+        {
+            f"TF_VAR_{k}": v
+            for k, v in dict(
+                variables, app_name="canary-tf-fails", tool="pip", path_pyproject_toml=str(failing)
+            ).items()
+        }
+    )
+    with exposed(
+        canary, monkeypatch, bucket=bucket, s3_client=s3_client, lambda_client=lambda_client, projects=[path, failing]
+    ) as exposure:
         ok.run("init", "-input=false")
         assert ok.plan("create.tfplan").returncode == 2
         ok.apply("create.tfplan")

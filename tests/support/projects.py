@@ -58,12 +58,17 @@ def lock(tool: str, dir_project: Path, index: PrivateIndex, dir_cache: Path) -> 
         return
     if tool == "uv":
         cmd = [tool_path("uv"), "lock"]
-        env = isolated_env(dir_cache, {"UV_INDEX_PRIVATE_USERNAME": index.username, "UV_INDEX_PRIVATE_PASSWORD": index.password})
+        env = isolated_env(
+            dir_cache, {"UV_INDEX_PRIVATE_USERNAME": index.username, "UV_INDEX_PRIVATE_PASSWORD": index.password}
+        )
     else:
         cmd = [tool_path("poetry"), "lock", "--no-interaction"]
         env = isolated_env(
             dir_cache,
-            {"POETRY_HTTP_BASIC_PRIVATE_USERNAME": index.username, "POETRY_HTTP_BASIC_PRIVATE_PASSWORD": index.password},
+            {
+                "POETRY_HTTP_BASIC_PRIVATE_USERNAME": index.username,
+                "POETRY_HTTP_BASIC_PRIVATE_PASSWORD": index.password,
+            },
         )
     result = subprocess.run(cmd, cwd=dir_project, env=env, capture_output=True, text=True)
     if result.returncode != 0:

@@ -26,8 +26,12 @@ def installed_pythons() -> dict[str, str]:
         if not re.search(r"python3\.\d+$", exe):
             continue
         try:  # a pyenv shim of a version that is not selected exists but does not run
-            out = subprocess.run([exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                                 capture_output=True, text=True, timeout=20)
+            out = subprocess.run(
+                [exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                capture_output=True,
+                text=True,
+                timeout=20,
+            )
         except (OSError, subprocess.TimeoutExpired):
             continue
         if out.returncode == 0:

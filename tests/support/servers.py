@@ -25,7 +25,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for_http(url: str, *, proc: subprocess.Popen[bytes], timeout: float = 30.0, headers: dict[str, str] | None = None) -> None:
+def wait_for_http(
+    url: str, *, proc: subprocess.Popen[bytes], timeout: float = 30.0, headers: dict[str, str] | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -118,10 +120,21 @@ class PrivateIndex:
         log = open(dir_state / "pypiserver.log", "wb")
         proc = subprocess.Popen(
             [
-                sys.executable, "-m", "pypiserver", "run",
-                "-i", "127.0.0.1", "-p", str(port),
-                "-P", str(path_htpasswd), "-a", "download,list,update",
-                "--disable-fallback", "--hash-algo", "sha256",
+                sys.executable,
+                "-m",
+                "pypiserver",
+                "run",
+                "-i",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-P",
+                str(path_htpasswd),
+                "-a",
+                "download,list,update",
+                "--disable-fallback",
+                "--hash-algo",
+                "sha256",
                 str(dir_packages),
             ],
             stdout=log,

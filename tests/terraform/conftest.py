@@ -19,7 +19,6 @@ from terraform_harness import AWS_PROVIDER_MIRROR, DIR_EXAMPLE, DIR_LAYER_ONLY, 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-
 def _need(condition: bool, reason: str) -> None:
     """Skip on a user's machine; in CI a missing prerequisite is a failure."""
     if condition:

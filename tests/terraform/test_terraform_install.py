@@ -54,8 +54,14 @@ def test_mirror_install_lets_terraform_init_and_shows_credentials_write_only(
 ) -> None:
     path_config = tmp_path / "terraform.rc"
     result = run_alab(
-        "terraform", "install", "--dir", str(tmp_path / "mirror"), "--offline-mirror", str(AWS_PROVIDER_MIRROR),
-        "--cli-config", str(path_config),
+        "terraform",
+        "install",
+        "--dir",
+        str(tmp_path / "mirror"),
+        "--offline-mirror",
+        str(AWS_PROVIDER_MIRROR),
+        "--cli-config",
+        str(path_config),
     )
     assert result.returncode == 0, result.stderr
     assert "dev_overrides" not in path_config.read_text()

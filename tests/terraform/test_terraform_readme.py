@@ -62,7 +62,8 @@ def test_the_readme_commands_deploy_the_example_from_a_fresh_copy(
     clone = tmp_path / "clone"
     for name in ("terraform", "sample_app"):
         shutil.copytree(
-            DIR_REPO / "examples" / name, clone / "examples" / name,
+            DIR_REPO / "examples" / name,
+            clone / "examples" / name,
             ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*", "build", "__pycache__"),
         )
     (clone / ".venv").symlink_to(DIR_REPO / ".venv")
@@ -84,8 +85,11 @@ def test_the_readme_commands_deploy_the_example_from_a_fresh_copy(
     versions = lambda_client.list_layer_versions(LayerName="sample-app-deps")["LayerVersions"]
     assert [v["Version"] for v in versions] == [1]
     outputs = subprocess.run(
-        [terraform_bin, "output", "-raw", "publish_reason"], cwd=clone / "examples" / "terraform",
-        env=dict(env, TF_CLI_CONFIG_FILE=str(home / ".terraform.d" / "alab.rc")), capture_output=True, text=True,
+        [terraform_bin, "output", "-raw", "publish_reason"],
+        cwd=clone / "examples" / "terraform",
+        env=dict(env, TF_CLI_CONFIG_FILE=str(home / ".terraform.d" / "alab.rc")),
+        capture_output=True,
+        text=True,
     )
     assert outputs.returncode == 0, outputs.stderr
     assert outputs.stdout.startswith("no earlier version is recorded at ") and "yet" not in outputs.stdout

@@ -37,8 +37,12 @@ X86_311 = LayerTarget(python_version="3.11", architecture="x86_64")
 ROOTFUL = ContainerEngine(runtime="docker", executable="/usr/bin/docker", architecture="x86_64", rootless=False)
 ROOTLESS = ContainerEngine(runtime="podman", executable="/usr/bin/podman", architecture="x86_64", rootless=True)
 PINS = [
-    LockedPin(name="alab-demo-core", version="1.0.0", index_url="https://pkgs.example.com/simple/", hashes=("sha256:aa",)),
-    LockedPin(name="alab-demo-extra", version="1.0.0", index_url="https://pkgs.example.com/simple/", hashes=("sha256:bb",)),
+    LockedPin(
+        name="alab-demo-core", version="1.0.0", index_url="https://pkgs.example.com/simple/", hashes=("sha256:aa",)
+    ),
+    LockedPin(
+        name="alab-demo-extra", version="1.0.0", index_url="https://pkgs.example.com/simple/", hashes=("sha256:bb",)
+    ),
 ]
 
 
@@ -77,7 +81,10 @@ def test_run_argv_attaches_the_agent_and_mounts_project_cache_and_ca(tmp_path: P
     assert argv[:4] == ["/usr/bin/docker", "run", "--interactive", "--rm"]  # builds are requests on its input
     assert argv[argv.index("--platform") + 1] == "linux/amd64"
     labels = [argv[i + 1] for i, a in enumerate(argv) if a == "--label"]
-    assert labels == ["aws-lambda-artifact-builder.build=b1", f"aws-lambda-artifact-builder.project={tmp_path / 'proj'}"]
+    assert labels == [
+        "aws-lambda-artifact-builder.build=b1",
+        f"aws-lambda-artifact-builder.project={tmp_path / 'proj'}",
+    ]
     mounts = [argv[i + 1] for i, a in enumerate(argv) if a == "--mount"]
     assert f"type=bind,source={tmp_path / 'proj'},target={DIR_PROJECT_IN_CONTAINER}" in mounts
     assert f"type=bind,source={tmp_path / 'ca.pem'},target={PATH_CA_BUNDLE_IN_CONTAINER},readonly" in mounts
@@ -119,11 +126,18 @@ def test_ca_bundle_comes_from_the_first_variable_naming_a_file(tmp_path: Path) -
 def test_container_steps_are_the_native_local_plan_on_container_paths(tmp_path: Path, tool: LayerBuildToolEnum) -> None:
     layout = LayerPathLayout(path_pyproject_toml=tmp_path / "pyproject.toml")
     steps = plan_container_steps(
-        tool=tool, target=X86_311, layout=layout, dir_python="/c/s/python", pins=PINS, credentials=CREDS,
+        tool=tool,
+        target=X86_311,
+        layout=layout,
+        dir_python="/c/s/python",
+        pins=PINS,
+        credentials=CREDS,
         requirement_options=(),
     )
     install = steps[-1]
-    assert install.argv[:3] == (("{uv}", "pip", "install") if tool is LayerBuildToolEnum.uv else ("{tools_python}", "-m", "pip"))
+    assert install.argv[:3] == (
+        ("{uv}", "pip", "install") if tool is LayerBuildToolEnum.uv else ("{tools_python}", "-m", "pip")
+    )
     assert install.argv[install.argv.index("--target") + 1] == "/c/s/python"
     assert not any("--platform" in a or "--python-platform" in a for a in install.argv)  # native
     assert all(path.startswith("/var/task/build/lambda/layer/") for path in install.files)
@@ -139,7 +153,12 @@ def test_container_steps_are_the_native_local_plan_on_container_paths(tmp_path: 
 def test_container_plan_names_secrets_but_never_holds_them(tmp_path: Path, tool: LayerBuildToolEnum) -> None:
     layout = LayerPathLayout(path_pyproject_toml=tmp_path / "pyproject.toml")
     steps = plan_container_steps(
-        tool=tool, target=X86_311, layout=layout, dir_python="/c/s/python", pins=PINS, credentials=CREDS,
+        tool=tool,
+        target=X86_311,
+        layout=layout,
+        dir_python="/c/s/python",
+        pins=PINS,
+        credentials=CREDS,
         requirement_options=(),
     )
     plan = container_plan(
@@ -149,9 +168,10 @@ def test_container_plan_names_secrets_but_never_holds_them(tmp_path: Path, tool:
     assert PASSWORD not in text and "s3cr%40t" not in text
     assert plan["secret_env_names"] == sorted({n for s in steps for n in s.secret_env_names})
     assert plan["env"]["SSL_CERT_FILE"] == plan["env"]["PIP_CERT"] == PATH_CA_BUNDLE_IN_CONTAINER
-    assert plan["tools"]["requirements"] == {
-        "pip": ["pip==26.3"], "poetry": ["pip==26.3", "poetry==2.5.1"], "uv": ["uv==0.13.9"]
-    }[tool.value]
+    assert (
+        plan["tools"]["requirements"]
+        == {"pip": ["pip==26.3"], "poetry": ["pip==26.3", "poetry==2.5.1"], "uv": ["uv==0.13.9"]}[tool.value]
+    )
     # Whatever a build writes outside python/ is in its own folder, so a kept container carries nothing over.
     assert plan["env"]["TMPDIR"] == "/c/s/tmp" and plan["env"]["HOME"] == "/c/s/home"
     assert plan["env"]["POETRY_CONFIG_DIR"].startswith("/c/s/home/")
@@ -213,9 +233,16 @@ def test_only_stale_staging_folders_are_removed(tmp_path: Path) -> None:
 def test_containers_are_reused_for_the_same_settings_only(tmp_path: Path) -> None:
     run = make_run(tmp_path)
     assert make_run(tmp_path, name="other", build_id="b2").reuse_key() == run.reuse_key()
-    for field, value in [("image", "img:2"), ("dir_project_root", tmp_path / "p2"), ("dir_cache", tmp_path / "c2"),
-                         ("path_ca_bundle", None), ("user", None), ("network", None), ("platform", "linux/arm64"),
-                         ("engine", ROOTLESS)]:
+    for field, value in [
+        ("image", "img:2"),
+        ("dir_project_root", tmp_path / "p2"),
+        ("dir_cache", tmp_path / "c2"),
+        ("path_ca_bundle", None),
+        ("user", None),
+        ("network", None),
+        ("platform", "linux/arm64"),
+        ("engine", ROOTLESS),
+    ]:
         assert make_run(tmp_path, **{field: value}).reuse_key() != run.reuse_key(), field
 
 
@@ -237,11 +264,32 @@ def test_the_container_starts_the_agent_with_python3_else_python() -> None:
 
 
 def test_compiled_local_sources_are_built_from_their_sdists_by_the_pinned_pip_without_dependencies() -> None:
-    steps = plan_wheel_steps({"native-lib": "/var/task/b/native-lib-0.2.0.tar.gz", "a-lib": "/var/task/b/a.tar.gz"}, "/var/task/w")
+    steps = plan_wheel_steps(
+        {"native-lib": "/var/task/b/native-lib-0.2.0.tar.gz", "a-lib": "/var/task/b/a.tar.gz"}, "/var/task/w"
+    )
     assert [s.argv for s in steps] == [
-        ("{tools_python}", "-m", "pip", "wheel", "--no-deps", "--no-input", "-w", "/var/task/w/a-lib", "/var/task/b/a.tar.gz"),
-        ("{tools_python}", "-m", "pip", "wheel", "--no-deps", "--no-input", "-w", "/var/task/w/native-lib",
-         "/var/task/b/native-lib-0.2.0.tar.gz"),
+        (
+            "{tools_python}",
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-input",
+            "-w",
+            "/var/task/w/a-lib",
+            "/var/task/b/a.tar.gz",
+        ),
+        (
+            "{tools_python}",
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-input",
+            "-w",
+            "/var/task/w/native-lib",
+            "/var/task/b/native-lib-0.2.0.tar.gz",
+        ),
     ]
     assert all(s.env == {"PIP_CONFIG_FILE": os.devnull} and not s.secret_env_names for s in steps)
 

@@ -24,7 +24,9 @@ from aws_lambda_artifact_builder.layer.install_plan import (
 )
 
 PASSWORD = "s3cr@t/pa%ss"
-CREDS = Credentials(index_name="corp-index", index_url="https://pkgs.example.com/simple/", username="ci", password=PASSWORD)
+CREDS = Credentials(
+    index_name="corp-index", index_url="https://pkgs.example.com/simple/", username="ci", password=PASSWORD
+)
 ARM312 = LayerTarget(python_version="3.12", architecture="arm64")
 X86_311 = LayerTarget(python_version="3.11", architecture="x86_64")
 
@@ -123,7 +125,9 @@ def test_uv_pins_carry_index_hashes_and_files_and_find_the_missing_wheel():
 
 
 def test_poetry_pins_take_the_locked_source_and_refuse_git():
-    pins = locked_pins(tool="poetry", manifest_content=POETRY_LOCK, dependencies={"orjson": "3.10.0", "internal-lib": "2.0"})
+    pins = locked_pins(
+        tool="poetry", manifest_content=POETRY_LOCK, dependencies={"orjson": "3.10.0", "internal-lib": "2.0"}
+    )
     assert {p.name: p.index_url for p in pins} == {"internal-lib": "https://pkgs.example.com/simple", "orjson": None}
     with pytest.raises(ManifestError, match="from-git 1.0 comes from a git source"):
         locked_pins(tool="poetry", manifest_content=POETRY_LOCK, dependencies={"from-git": "1.0"})
@@ -153,7 +157,9 @@ def _plan(tool: str, pins: list[LockedPin], **kw):
 
 
 def test_pip_plan_targets_the_platform_without_a_secret_anywhere_in_the_plan():
-    pins = [LockedPin(name="internal-lib", version="2.0", index_url="https://pkgs.example.com/simple", hashes=("sha256:d",))]
+    pins = [
+        LockedPin(name="internal-lib", version="2.0", index_url="https://pkgs.example.com/simple", hashes=("sha256:d",))
+    ]
     (step,) = _plan("poetry", pins, credentials=CREDS)
     argv = list(step.argv)
     assert argv[:4] == ["/usr/bin/python3", "-m", "pip", "install"]
@@ -194,7 +200,9 @@ def test_poetry_plan_keeps_pypi_default_and_puts_other_indexes_in_the_pins_file(
 
 def test_uv_plan_names_the_credentials_index_and_passes_only_names_of_secrets():
     pins = [
-        LockedPin(name="internal-lib", version="2.0", index_url="https://pkgs.example.com/simple/", hashes=("sha256:d",)),
+        LockedPin(
+            name="internal-lib", version="2.0", index_url="https://pkgs.example.com/simple/", hashes=("sha256:d",)
+        ),
         LockedPin(name="orjson", version="3.10.0", index_url="https://pypi.org/simple", hashes=("sha256:b",)),
     ]
     (step,) = _plan("uv", pins, credentials=CREDS, tool_command=["/opt/uv"])
@@ -234,8 +242,10 @@ def test_pip_transport_settings_are_carried_over_and_nothing_else(tmp_path: Path
     """pip reads its own configuration (here the user's ~/.config/pip/pip.conf); only transport settings come over."""
     conf = tmp_path / "home" / ".config" / "pip" / "pip.conf"
     conf.parent.mkdir(parents=True)
-    conf.write_text("[global]\ncert = /etc/corp-ca.pem\nfind-links = /opt/wheels\nindex-url = https://x/simple\n"
-                    "[install]\ntimeout = 60\nno-binary = :all:\n")
+    conf.write_text(
+        "[global]\ncert = /etc/corp-ca.pem\nfind-links = /opt/wheels\nindex-url = https://x/simple\n"
+        "[install]\ntimeout = 60\nno-binary = :all:\n"
+    )
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "XDG_"))}
     environ["HOME"] = str(tmp_path / "home")
     assert pip_transport_env(environ) == {"PIP_CERT": "/etc/corp-ca.pem", "PIP_TIMEOUT": "60"}
@@ -263,7 +273,9 @@ def test_check_installed_names_what_is_unpinned_extra_or_missing(tmp_path: Path)
     check_installed(tmp_path, pins, ARM312, manifest_name="requirements.txt")
     _dist(tmp_path, "stray", "0.1", ["helper"])
     with pytest.raises(LayerError) as e:
-        check_installed(tmp_path, [*pins, LockedPin(name="gone", version="1")], ARM312, manifest_name="requirements.txt")
+        check_installed(
+            tmp_path, [*pins, LockedPin(name="gone", version="1")], ARM312, manifest_name="requirements.txt"
+        )
     message = str(e.value)
     assert "gone 1 is pinned but was not installed" in message
     assert "stray 0.1 was installed but is not pinned" in message
@@ -319,8 +331,13 @@ def test_logins_inside_requirements_reach_pip_through_the_environment_only(tmp_p
     )
     assert requirement_index_logins(text) == {"ALAB_REQUIREMENTS_LOGIN_0": "user:p@ss@w0rd"}
     (step,) = plan_install_steps(
-        tool="pip", target=ARM312, pins=[LockedPin(name="foo", version="1.0")], dir_python="/o", dir_work="/w",
-        python="/py", requirement_options=options,
+        tool="pip",
+        target=ARM312,
+        pins=[LockedPin(name="foo", version="1.0")],
+        dir_python="/o",
+        dir_work="/w",
+        python="/py",
+        requirement_options=options,
     )
     dumped = json.dumps(step.to_dict())
     assert "w0rd" not in dumped and "p@ss" not in dumped

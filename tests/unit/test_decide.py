@@ -62,7 +62,15 @@ def _page(*items: _Listed, truncated: bool = False) -> _FirstPage:
 
 CASES = [
     # (id, record, lambda facts, local facts, changed, words in the reason, current version)
-    ("first deploy", None, LambdaFacts(_page()), _local(), True, ["no earlier version is recorded", "first version"], None),
+    (
+        "first deploy",
+        None,
+        LambdaFacts(_page()),
+        _local(),
+        True,
+        ["no earlier version is recorded", "first version"],
+        None,
+    ),
     ("first deploy adopts", None, LambdaFacts(_page(_listed(5))), _local(), True, ["adopts version 5"], None),
     (
         "unchanged",

@@ -48,8 +48,12 @@ def test_bad_inputs_are_data_one_problem_per_input(tmp_path):
     [
         lambda text: redact(text, [PASSWORD]),
         lambda text: _one_line(text, PASSWORD),
-        lambda text: _scrub(text, Credentials(index_name="i", index_url="https://x/simple/", username="u", password=PASSWORD)),
-        lambda text: mask_secrets(text, Credentials(index_name="i", index_url="https://x/simple/", username="u", password=PASSWORD)),
+        lambda text: _scrub(
+            text, Credentials(index_name="i", index_url="https://x/simple/", username="u", password=PASSWORD)
+        ),
+        lambda text: mask_secrets(
+            text, Credentials(index_name="i", index_url="https://x/simple/", username="u", password=PASSWORD)
+        ),
     ],
     ids=["redact", "cli", "terraform", "build"],
 )
@@ -88,7 +92,9 @@ def test_get_layer_version_of_a_missing_version_is_none():
 def test_sync_permissions_raises_an_aws_error_not_a_client_error():
     client = _lambda_client()
     with Stubber(client) as stub:
-        stub.add_client_error("get_layer_version_policy", service_error_code="AccessDeniedException", http_status_code=403)
+        stub.add_client_error(
+            "get_layer_version_policy", service_error_code="AccessDeniedException", http_status_code=403
+        )
         with pytest.raises(AwsError) as info:
             sync_layer_version_permissions(
                 lambda_client=client,
@@ -144,8 +150,18 @@ def test_the_cli_reports_missing_credentials_as_one_line_naming_the_fix(monkeypa
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     code = main(
-        ["layer", "plan", "--project", str(tmp_path), "--layer-name", "demo", "--s3dir", "s3://bucket/demo/",
-         "--region", "us-east-1"]
+        [
+            "layer",
+            "plan",
+            "--project",
+            str(tmp_path),
+            "--layer-name",
+            "demo",
+            "--s3dir",
+            "s3://bucket/demo/",
+            "--region",
+            "us-east-1",
+        ]
     )
     err = capsys.readouterr().err.strip()
     assert code == 1

@@ -52,8 +52,14 @@ def _manifest(tmp_path: Path, tool: LayerBuildToolEnum, text: str, runtime_set: 
 
 def _numpy_set() -> RuntimeSet:
     return RuntimeSet(
-        packages=(RuntimePackage(name="numpy", version="2.1.3", hashes=tuple(sorted(NUMPY_WHEELS.values())),
-                                 filenames=tuple(NUMPY_WHEELS)),)
+        packages=(
+            RuntimePackage(
+                name="numpy",
+                version="2.1.3",
+                hashes=tuple(sorted(NUMPY_WHEELS.values())),
+                filenames=tuple(NUMPY_WHEELS),
+            ),
+        )
     )
 
 
@@ -72,7 +78,9 @@ def test_the_installed_wheel_is_the_locked_file_with_the_dist_infos_tags(tmp_pat
 
 def test_one_hash_in_requirements_txt_is_the_installed_files():
     runtime_set = RuntimeSet(packages=(RuntimePackage(name="six", version="1.16.0", hashes=("sha256:" + "e" * 64,)),))
-    dist = ZippedDistribution(name="Six", version="1.16.0", licenses=(), tags=frozenset({"py2-none-any", "py3-none-any"}))
+    dist = ZippedDistribution(
+        name="Six", version="1.16.0", licenses=(), tags=frozenset({"py2-none-any", "py3-none-any"})
+    )
     assert installed_wheel(dist, runtime_set, {}) == (None, "sha256:" + "e" * 64)
 
 
@@ -100,7 +108,9 @@ def test_licences_come_from_the_dist_info_expression_first(tmp_path: Path):
 
 
 def test_the_sbom_is_valid_and_the_same_for_the_same_zip(tmp_path: Path):
-    path = _layer_zip(tmp_path / "layer.zip", {"a-1": "Metadata-Version: 2.4\nName: a\nVersion: 1\nLicense-Expression: MIT\n"})
+    path = _layer_zip(
+        tmp_path / "layer.zip", {"a-1": "Metadata-Version: 2.4\nName: a\nVersion: 1\nLicense-Expression: MIT\n"}
+    )
     dists = zipped_distributions(path)
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     target = LayerTarget(python_version="3.12", architecture="arm64")
@@ -127,8 +137,10 @@ def test_the_provenance_names_the_container_images_digest():
     image = os.environ.get("ALAB_CONTAINER_TEST_IMAGE")
     if not image or not os.environ.get("DOCKER_HOST"):
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail("ALAB_CONTAINER_TEST_IMAGE and DOCKER_HOST must be set in CI (scripts/setup-container-engine.sh)")
-        pytest.skip("no container engine set up (eval \"$(scripts/setup-container-engine.sh)\")")
+            pytest.fail(
+                "ALAB_CONTAINER_TEST_IMAGE and DOCKER_HOST must be set in CI (scripts/setup-container-engine.sh)"
+            )
+        pytest.skip('no container engine set up (eval "$(scripts/setup-container-engine.sh)")')
     digest = image_digest(image, None)
     assert digest is not None and "sha256:" in digest and len(digest.rsplit("sha256:", 1)[1]) == 64
     assert image_digest("localhost/alab-no-such-image:0", None) is None

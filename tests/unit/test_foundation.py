@@ -42,8 +42,14 @@ def test_uppercase_index_name_replaces_every_non_alphanumeric():
 @pytest.mark.parametrize(
     ("index_url", "expected"),
     [
-        ("https://pypi.example.com/repo/simple/", "https://user%40corp:p%40ss%3Aw%2Frd%25@pypi.example.com/repo/simple/"),
-        ("https://pypi.example.com/repo/simple", "https://user%40corp:p%40ss%3Aw%2Frd%25@pypi.example.com/repo/simple/"),
+        (
+            "https://pypi.example.com/repo/simple/",
+            "https://user%40corp:p%40ss%3Aw%2Frd%25@pypi.example.com/repo/simple/",
+        ),
+        (
+            "https://pypi.example.com/repo/simple",
+            "https://user%40corp:p%40ss%3Aw%2Frd%25@pypi.example.com/repo/simple/",
+        ),
         ("https://pypi.example.com/repo", "https://user%40corp:p%40ss%3Aw%2Frd%25@pypi.example.com/repo/simple/"),
         ("pypi.example.com", "https://user%40corp:p%40ss%3Aw%2Frd%25@pypi.example.com/simple/"),
         ("http://127.0.0.1:8080/simple/", "http://user%40corp:p%40ss%3Aw%2Frd%25@127.0.0.1:8080/simple/"),
@@ -62,7 +68,10 @@ def test_pip_argument_helpers():
 
 def test_tool_environments_carry_the_login():
     creds = make_credentials()
-    assert creds.uv_env() == {"UV_INDEX_MY_CORP_INDEX_USERNAME": "user@corp", "UV_INDEX_MY_CORP_INDEX_PASSWORD": PASSWORD}
+    assert creds.uv_env() == {
+        "UV_INDEX_MY_CORP_INDEX_USERNAME": "user@corp",
+        "UV_INDEX_MY_CORP_INDEX_PASSWORD": PASSWORD,
+    }
     assert creds.poetry_env() == {
         "POETRY_HTTP_BASIC_MY_CORP_INDEX_USERNAME": "user@corp",
         "POETRY_HTTP_BASIC_MY_CORP_INDEX_PASSWORD": PASSWORD,

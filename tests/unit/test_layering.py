@@ -138,7 +138,12 @@ def test_no_module_imports_a_layer_above_its_own():
 
 
 def test_nothing_in_layer_imports_a_front_end_and_front_ends_meet_only_through_api():
-    allowed = {("cli", "terraform_provider.install"), ("cli", "cli_targets"), ("cli_targets", "cli"), ("__main__", "cli")}
+    allowed = {
+        ("cli", "terraform_provider.install"),
+        ("cli", "cli_targets"),
+        ("cli_targets", "cli"),
+        ("__main__", "cli"),
+    }
     wrong = []
     for module, imports in _modules().items():
         for target in filter(None, map(_internal, imports)):

@@ -60,7 +60,12 @@ zed===4.0  # comment
 
 def test_requirements_txt_markers_are_evaluated_for_the_target():
     assert runtime_dependencies("pip", REQUIREMENTS, T312_X86) == {"foo-bar": "1.0", "zed": "4.0"}
-    assert runtime_dependencies("pip", REQUIREMENTS, T310_ARM) == {"foo-bar": "1.0", "baz": "2.0", "qux": "3.0", "zed": "4.0"}
+    assert runtime_dependencies("pip", REQUIREMENTS, T310_ARM) == {
+        "foo-bar": "1.0",
+        "baz": "2.0",
+        "qux": "3.0",
+        "zed": "4.0",
+    }
 
 
 @pytest.mark.parametrize(
@@ -105,7 +110,9 @@ def test_two_pins_that_both_hold_for_the_target_are_an_error():
 
 
 def test_hashes_on_some_lines_only_are_refused_like_pip():
-    with pytest.raises(ManifestError, match=r"requirements.txt:2: b has no --hash while other lines have one; pip refuses"):
+    with pytest.raises(
+        ManifestError, match=r"requirements.txt:2: b has no --hash while other lines have one; pip refuses"
+    ):
         requirements_runtime_set("a==1.0 --hash=sha256:aa\nb==2.0\n", T312_X86)
 
 
@@ -127,7 +134,12 @@ def test_requires_python_is_checked_against_the_target(tmp_path: Path):
 
 @pytest.mark.parametrize(
     ("spec", "allowed", "refused"),
-    [(">=3.10.4", "3.10", "3.9"), ("<3.12", "3.11", "3.12"), ("==3.12.*", "3.12", "3.13"), (">=3.11,<3.13", "3.12", "3.13")],
+    [
+        (">=3.10.4", "3.10", "3.9"),
+        ("<3.12", "3.11", "3.12"),
+        ("==3.12.*", "3.12", "3.13"),
+        (">=3.11,<3.13", "3.12", "3.13"),
+    ],
 )
 def test_python_allowed_accepts_any_patch_release(spec, allowed, refused):
     assert python_allowed(spec, allowed) and not python_allowed(spec, refused)
@@ -171,7 +183,6 @@ def test_requirements_stale_against_pyproject(tmp_path: Path):
         read_local_manifest(path, "pip", T312_X86)
 
 
-
 # ---------------------------------------------------------------------------- fingerprint (format 2: the runtime set)
 def _set(*rows, options=()):
     return RuntimeSet(
@@ -193,7 +204,11 @@ def test_fingerprint_is_stable_and_hex():
 @pytest.mark.parametrize(
     "same",
     [
-        {"runtime_set": _set(("six", "1.16.0", "", []), ("attrs", "23.1.0", "https://pypi.org/simple", ["sha256:aa", "sha256:bb"]))},
+        {
+            "runtime_set": _set(
+                ("six", "1.16.0", "", []), ("attrs", "23.1.0", "https://pypi.org/simple", ["sha256:aa", "sha256:bb"])
+            )
+        },
         {"ignore_packages": ["Botocore", "boto3", "s3transfer", "pip", "setuptools", "wheel"]},
         {"python_version": "python3.12"},
     ],
@@ -217,9 +232,22 @@ def test_fingerprint_ignores_a_rotated_token_in_an_index_url():
         {"python_version": "3.13"},
         {"architecture": "arm64"},
         {"tool": "poetry"},
-        {"runtime_set": _set(("attrs", "23.1.1", "https://pypi.org/simple", ["sha256:aa", "sha256:bb"]), ("six", "1.16.0", "", []))},
-        {"runtime_set": _set(("attrs", "23.1.0", "https://pypi.org/simple", ["sha256:aa", "sha256:cc"]), ("six", "1.16.0", "", []))},
-        {"runtime_set": _set(("attrs", "23.1.0", "https://mirror.example/simple", ["sha256:aa", "sha256:bb"]), ("six", "1.16.0", "", []))},
+        {
+            "runtime_set": _set(
+                ("attrs", "23.1.1", "https://pypi.org/simple", ["sha256:aa", "sha256:bb"]), ("six", "1.16.0", "", [])
+            )
+        },
+        {
+            "runtime_set": _set(
+                ("attrs", "23.1.0", "https://pypi.org/simple", ["sha256:aa", "sha256:cc"]), ("six", "1.16.0", "", [])
+            )
+        },
+        {
+            "runtime_set": _set(
+                ("attrs", "23.1.0", "https://mirror.example/simple", ["sha256:aa", "sha256:bb"]),
+                ("six", "1.16.0", "", []),
+            )
+        },
         {"runtime_set": _set(("attrs", "23.1.0", "https://pypi.org/simple", ["sha256:aa", "sha256:bb"]))},
         {"ignore_packages": []},
         {"packaging_options": {"compile_bytecode": True}},
@@ -239,7 +267,9 @@ def test_fingerprint_rejects_bad_inputs():
 def test_legacy_fingerprint_is_the_format_1_digest_of_the_normalised_text():
     kw = dict(tool="pip", python_version="3.12", architecture="x86_64")
     text = "foo==1.0\n"
-    assert legacy_fingerprint_v1(manifest_content=text, **kw) == legacy_fingerprint_v1(manifest_content="foo==1.0  \r\n\n", **kw)
+    assert legacy_fingerprint_v1(manifest_content=text, **kw) == legacy_fingerprint_v1(
+        manifest_content="foo==1.0  \r\n\n", **kw
+    )
     assert legacy_fingerprint_v1(manifest_content=text, **kw) != compute_fingerprint(
         runtime_set=requirements_runtime_set(text, T312_X86), **kw
     )

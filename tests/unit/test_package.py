@@ -24,7 +24,15 @@ def _record_hash(data: bytes) -> str:
     return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 
 
-def install(root: Path, name: str, version: str, files: dict[str, bytes], *, installer: str = "pip", extra_record: list[str] = ()) -> None:
+def install(
+    root: Path,
+    name: str,
+    version: str,
+    files: dict[str, bytes],
+    *,
+    installer: str = "pip",
+    extra_record: list[str] = (),
+) -> None:
     """A distribution as an installer leaves it: files, dist-info, RECORD with installer-specific lines."""
     info = f"{name.replace('-', '_')}-{version}.dist-info"
     files = {
@@ -86,9 +94,17 @@ def test_zip_holds_exactly_the_kept_files_with_rewritten_records(tmp_path: Path)
     assert files == sorted(files) and all(n.startswith("python/") for n in names)
     assert "python/" in names and "python/fancy/data/" in names
     assert "python/pipdeptree/__init__.py" in names  # `pip` excluded by name, not by prefix
-    for gone in ("python/pip/__init__.py", "python/pip-24.0.dist-info/METADATA", "python/boto3/__init__.py",
-                 "python/fancy/__pycache__/__init__.cpython-311.pyc", "python/fancy/stray.pyc", "python/bin/fancy",
-                 f"{FANCY_INFO}/INSTALLER", f"{FANCY_INFO}/REQUESTED", f"{FANCY_INFO}/direct_url.json"):
+    for gone in (
+        "python/pip/__init__.py",
+        "python/pip-24.0.dist-info/METADATA",
+        "python/boto3/__init__.py",
+        "python/fancy/__pycache__/__init__.cpython-311.pyc",
+        "python/fancy/stray.pyc",
+        "python/bin/fancy",
+        f"{FANCY_INFO}/INSTALLER",
+        f"{FANCY_INFO}/REQUESTED",
+        f"{FANCY_INFO}/direct_url.json",
+    ):
         assert gone not in names
     assert "python/top_level_module.py" in names and f"{FANCY_INFO}/METADATA" in names
     assert info.excluded == ["boto3", "pip"]
@@ -146,7 +162,9 @@ def test_size_report_and_limit(tmp_path: Path):
     create_layer_zip_file(path_pyproject_toml=project, printer=lines.append)
     assert "fancy-lib" in "\n".join(lines) and info.sha256 in lines[0]
     with pytest.raises(LayerError, match=r"over the limit of 10,000 bytes.*fancy-lib"):
-        create_layer_zip_file(path_pyproject_toml=project, options=PackagingOptions(unzipped_size_limit=10_000), verbose=False)
+        create_layer_zip_file(
+            path_pyproject_toml=project, options=PackagingOptions(unzipped_size_limit=10_000), verbose=False
+        )
     assert not info.path.exists()  # the old zip is gone, so nothing stale can be uploaded
 
 
@@ -167,20 +185,29 @@ def test_compiled_bytecode_is_hash_checked_and_only_for_the_running_python(tmp_p
     project = make_tree(tmp_path)
     running = f"{sys.version_info[0]}.{sys.version_info[1]}"
     info = create_layer_zip_file(
-        path_pyproject_toml=project, options=PackagingOptions(compile_bytecode=True), python_version=running, verbose=False
+        path_pyproject_toml=project,
+        options=PackagingOptions(compile_bytecode=True),
+        python_version=running,
+        verbose=False,
     )
     pyc = f"python/fancy/__pycache__/__init__.{sys.implementation.cache_tag}.pyc"
     with zipfile.ZipFile(info.path) as zf:
         data = zf.read(pyc)
     assert int.from_bytes(data[4:8], "little") == 0b11  # hash-based, checked: never stale, no mtimes
     again = create_layer_zip_file(
-        path_pyproject_toml=project, options=PackagingOptions(compile_bytecode=True), python_version=running, verbose=False
+        path_pyproject_toml=project,
+        options=PackagingOptions(compile_bytecode=True),
+        python_version=running,
+        verbose=False,
     )
     assert again.sha256 == info.sha256
     other = "3.10" if running != "3.10" else "3.12"
     with pytest.raises(LayerError, match="compile_bytecode needs the build Python"):
         create_layer_zip_file(
-            path_pyproject_toml=project, options=PackagingOptions(compile_bytecode=True), python_version=other, verbose=False
+            path_pyproject_toml=project,
+            options=PackagingOptions(compile_bytecode=True),
+            python_version=other,
+            verbose=False,
         )
 
 

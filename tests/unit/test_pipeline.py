@@ -30,7 +30,9 @@ LAYER_ARN = "arn:aws:lambda:us-east-1:123456789012:layer:demo"
 SHA_RECORDED = "A" * 43 + "="
 SHA_BUILT = "B" * 43 + "="
 #: The stages pass the inputs on; the record stage names the record's object in its progress line.
-INPUTS: Any = SimpleNamespace(layer_name="demo", fingerprint=FP, s3path_last_manifest=S3Path("b", "l/layer/last-uv.lock"))
+INPUTS: Any = SimpleNamespace(
+    layer_name="demo", fingerprint=FP, s3path_last_manifest=S3Path("b", "l/layer/last-uv.lock")
+)
 
 
 def _record(version: int) -> LayerRecord:
@@ -184,7 +186,7 @@ def test_a_change_builds_uploads_publishes_and_records_in_order_under_the_claim(
         "write_intent B",
         "publish",
         "ensure_held",
-        "record 4 if-match \"etag-3\"",
+        'record 4 if-match "etag-3"',
         "clear_intent",
         "clear_staged",
         "release",

@@ -89,7 +89,8 @@ def test_forwarded_stage_lines_name_the_layer():
 
 
 @pytest.mark.parametrize(
-    ("size", "text"), [(0, "0 B"), (999, "999 B"), (1_500, "1.5 kB"), (63_600_000, "63.6 MB"), (2_500_000_000, "2.50 GB")]
+    ("size", "text"),
+    [(0, "0 B"), (999, "999 B"), (1_500, "1.5 kB"), (63_600_000, "63.6 MB"), (2_500_000_000, "2.50 GB")],
 )
 def test_sizes_read_in_human_units(size, text):
     assert human_size(size) == text
@@ -105,4 +106,7 @@ def test_a_failed_command_is_one_short_cli_line_pointing_at_v():
         "numpy==2.5.5 (rerun with -v for the command and its output)"
     )
     assert _short_build_error(message, verbose=True).endswith("numpy==2.5.5")
-    assert _short_build_error("uv could not install the pins: refused", verbose=False) == "uv could not install the pins: refused"
+    assert (
+        _short_build_error("uv could not install the pins: refused", verbose=False)
+        == "uv could not install the pins: refused"
+    )

@@ -150,7 +150,9 @@ printf 'XXXX' | /bin/dd of="$3" bs=1 seek=4100 conv=notrunc 2>/dev/null
 """
 
 
-def test_an_object_strip_would_change_the_loaded_image_of_is_shipped_as_it_was(project: Path, tmp_path: Path, monkeypatch):
+def test_an_object_strip_would_change_the_loaded_image_of_is_shipped_as_it_was(
+    project: Path, tmp_path: Path, monkeypatch
+):
     fake = tmp_path / "fake-bin"
     fake.mkdir()
     (fake / "x86_64-linux-gnu-strip").write_text(FAKE_STRIP)

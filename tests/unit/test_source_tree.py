@@ -50,8 +50,16 @@ def test_touch_caches_vcs_and_build_output_keep_the_digest(tmp_path):
     os.utime(folder / "lib" / "__init__.py", (1, 1))
     assert tree_signature(folder) != signature  # a touch is seen by stat, and the contents decide
     assert source_tree_digest(folder) == before
-    for junk in ("lib/__pycache__/x.cpython-312.pyc", ".git/HEAD", "lib.egg-info/PKG-INFO", "build/lambda/x.json",
-                 "dist/lib-1.whl", ".venv/bin/python", "node_modules/x/index.js", "lib/stray.pyc"):
+    for junk in (
+        "lib/__pycache__/x.cpython-312.pyc",
+        ".git/HEAD",
+        "lib.egg-info/PKG-INFO",
+        "build/lambda/x.json",
+        "dist/lib-1.whl",
+        ".venv/bin/python",
+        "node_modules/x/index.js",
+        "lib/stray.pyc",
+    ):
         (folder / junk).parent.mkdir(parents=True, exist_ok=True)
         (folder / junk).write_text("anything")
     assert source_tree_digest(folder) == before

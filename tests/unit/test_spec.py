@@ -31,9 +31,7 @@ class ExtendedSpec(LayerSpec):
     """The spec plus one option a test adds: one field, nothing else."""
 
     dummy_level: int | None = option(None, help="A dummy option added by a test.", kind=int, replaces=True)
-    dummy_mode: str | None = option(
-        None, help="A deploy-only dummy.", choices=("fast", "slow"), commands=DEPLOY_ONLY
-    )
+    dummy_mode: str | None = option(None, help="A deploy-only dummy.", choices=("fast", "slow"), commands=DEPLOY_ONLY)
 
 
 EXTENDED = (ExtendedSpec, DeployOptions)
@@ -115,8 +113,14 @@ def test_core_kwargs_gives_plan_and_deploy_their_arguments():
 
     from aws_lambda_artifact_builder.layer.workflow import deploy_layer, plan_layer
 
-    values = {"layer_name": "x", "path_pyproject_toml": "p", "s3dir_lambda": "s3://b/", "tool": "uv",
-              "compile_bytecode": True, "keep_last": 2}
+    values = {
+        "layer_name": "x",
+        "path_pyproject_toml": "p",
+        "s3dir_lambda": "s3://b/",
+        "tool": "uv",
+        "compile_bytecode": True,
+        "keep_last": 2,
+    }
     plan_kwargs = core_kwargs(values, deploy=False)
     deploy_kwargs = core_kwargs(values, deploy=True)
     assert set(plan_kwargs) <= set(inspect.signature(plan_layer).parameters)
@@ -150,12 +154,19 @@ def test_spec_classes_are_frozen():
 def test_packaging_options_are_checked_on_their_own_input_by_pulumi_and_the_api(tmp_path):
     from aws_lambda_artifact_builder.api import PackagingOptions, validate_layer_inputs
 
-    news = {"layer_name": "demo", "path_pyproject_toml": str(tmp_path / "none.toml"), "s3dir_lambda": "s3://bucket/x/",
-            "tool": "uv", "unzipped_size_limit": 0}
+    news = {
+        "layer_name": "demo",
+        "path_pyproject_toml": str(tmp_path / "none.toml"),
+        "s3dir_lambda": "s3://bucket/x/",
+        "tool": "uv",
+        "unzipped_size_limit": 0,
+    }
     failures = {f.property: f.reason for f in LambdaLayerProvider().check({}, news).failures}
     assert "unzipped_size_limit 0 must be an integer >= 1" == failures["unzipped_size_limit"]
     problems = dict(
-        validate_layer_inputs(**{k: v for k, v in news.items() if k != "unzipped_size_limit"},
-                              packaging_options=PackagingOptions(unzipped_size_limit=0))
+        validate_layer_inputs(
+            **{k: v for k, v in news.items() if k != "unzipped_size_limit"},
+            packaging_options=PackagingOptions(unzipped_size_limit=0),
+        )
     )
     assert problems["unzipped_size_limit"] == failures["unzipped_size_limit"]

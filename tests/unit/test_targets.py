@@ -15,7 +15,10 @@ ROLE_B = "arn:aws:iam::222222222222:role/path/deployer"
 def test_regions_times_roles_with_an_empty_role_as_the_callers_account():
     targets = expand_targets(["us-east-1", "eu-west-1"], [ROLE_A, ""], "s3://b-{region}/p/")
     assert [(t.region, t.role_arn) for t in targets] == [
-        ("us-east-1", ROLE_A), ("eu-west-1", ROLE_A), ("us-east-1", None), ("eu-west-1", None),
+        ("us-east-1", ROLE_A),
+        ("eu-west-1", ROLE_A),
+        ("us-east-1", None),
+        ("eu-west-1", None),
     ]
     assert [t.label for t in targets[:1]] == ["us-east-1/111111111111"]
     assert expand_targets(["us-east-1"], [], "s3://b/p/")[0].role_arn is None
@@ -25,8 +28,14 @@ def test_regions_times_roles_with_an_empty_role_as_the_callers_account():
     "kwargs, message",
     [
         (dict(region="mars-1", s3dir_lambda="s3://b/p/"), "is not an AWS region"),
-        (dict(region="us-east-1", s3dir_lambda="s3://b/p/", role_arn="arn:aws:iam::1:role/x"), "is not an IAM role ARN"),
-        (dict(region="us-east-1", s3dir_lambda="s3://b/p/", role_arn="arn:aws:iam::111111111111:user/x"), "is not an IAM role"),
+        (
+            dict(region="us-east-1", s3dir_lambda="s3://b/p/", role_arn="arn:aws:iam::1:role/x"),
+            "is not an IAM role ARN",
+        ),
+        (
+            dict(region="us-east-1", s3dir_lambda="s3://b/p/", role_arn="arn:aws:iam::111111111111:user/x"),
+            "is not an IAM role",
+        ),
     ],
 )
 def test_a_bad_target_is_named(kwargs, message):

@@ -1,6 +1,7 @@
 """The package ships ``py.typed``, so its annotations are a promise to users: ``mypy --strict`` must accept
 them, with the boto3 stubs present (without them every S3 and Lambda call is ``Any`` and checks nothing).
-``ruff check`` (configured in pyproject.toml) runs here too, so ``make test`` enforces both.
+``ruff check`` and ``ruff format --check`` (configured in pyproject.toml) run here too, so ``make test``
+enforces all three.
 """
 
 from __future__ import annotations
@@ -28,8 +29,17 @@ def test_the_boto3_stubs_are_installed():
 
 def test_mypy_strict_accepts_the_package(tmp_path: Path):
     result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--config-file", str(DIR_ROOT / "pyproject.toml"), "--strict",
-         "--cache-dir", str(tmp_path), str(DIR_PACKAGE)],
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--config-file",
+            str(DIR_ROOT / "pyproject.toml"),
+            "--strict",
+            "--cache-dir",
+            str(tmp_path),
+            str(DIR_PACKAGE),
+        ],
         capture_output=True,
         text=True,
         cwd=DIR_ROOT,
@@ -40,6 +50,16 @@ def test_mypy_strict_accepts_the_package(tmp_path: Path):
 def test_ruff_check_passes():
     result = subprocess.run(
         [sys.executable, "-m", "ruff", "check", "provider", "tests", "benchmarks", "scripts", "examples"],
+        capture_output=True,
+        text=True,
+        cwd=DIR_ROOT,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_is_applied():
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", "provider", "tests", "benchmarks", "scripts", "examples"],
         capture_output=True,
         text=True,
         cwd=DIR_ROOT,

@@ -29,7 +29,13 @@ def test_the_description_carries_fingerprint_and_code_sha_and_fits_lambdas_limit
 
 @pytest.mark.parametrize(
     "text",
-    [None, "", "published by hand", f"aws-lambda-artifact-builder fingerprint={FP}", layer_description(fingerprint=FP[:-1], code_sha256=SHA)],
+    [
+        None,
+        "",
+        "published by hand",
+        f"aws-lambda-artifact-builder fingerprint={FP}",
+        layer_description(fingerprint=FP[:-1], code_sha256=SHA),
+    ],
 )
 def test_descriptions_of_other_versions_are_not_ours(text):
     assert parse_layer_description(text) is None
@@ -88,7 +94,9 @@ def test_valid_layer_names(name):
     assert validate_layer_name(name) == name
 
 
-@pytest.mark.parametrize("name", ["", "x" * 65, "has space", "slash/name", "arn:aws:lambda:us-east-1:1:layer:x", None, 7])
+@pytest.mark.parametrize(
+    "name", ["", "x" * 65, "has space", "slash/name", "arn:aws:lambda:us-east-1:1:layer:x", None, 7]
+)
 def test_invalid_layer_names(name):
     with pytest.raises(LayerError, match="layer_name"):
         validate_layer_name(name)
@@ -159,7 +167,9 @@ def test_flags_override_the_table_which_overrides_defaults(tmp_path):
 
 def test_the_tool_must_be_given_when_several_locks_exist(tmp_path):
     _project(tmp_path, locks=("uv.lock", "requirements.txt"))
-    with pytest.raises(CliError, match=r"found requirements.txt and uv.lock in .*, cannot choose: pass --tool .*\(pip or uv\)"):
+    with pytest.raises(
+        CliError, match=r"found requirements.txt and uv.lock in .*, cannot choose: pass --tool .*\(pip or uv\)"
+    ):
         resolve_settings(_args("--project", str(tmp_path), "--layer-name", "x", "--s3dir", "s3://b/p/"))
 
 

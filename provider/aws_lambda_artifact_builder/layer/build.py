@@ -102,6 +102,7 @@ __all__ = [
 
 # ---------------------------------------------------------------------------- running a plan
 
+
 def run_command(
     argv: Sequence[str],
     *,
@@ -147,7 +148,8 @@ def run_command(
     output = "\n".join(tail)
     hint = explain(output) if explain is not None else ""
     raise BuildError(
-        f"{description} failed with exit code {proc.returncode}\ncommand: {shown}\n{output}" + (f"\n{hint}" if hint else "")
+        f"{description} failed with exit code {proc.returncode}\ncommand: {shown}\n{output}"
+        + (f"\n{hint}" if hint else "")
     )
 
 
@@ -190,7 +192,12 @@ def _ask_pip_transport_env(environ: Mapping[str, str]) -> dict[str, str]:
     try:
         result = subprocess.run(
             [sys.executable, "-m", "pip", "config", "list", "--disable-pip-version-check"],
-            env=dict(environ), stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace", timeout=60,
+            env=dict(environ),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=60,
         )
     except (OSError, subprocess.TimeoutExpired):
         return {}
@@ -266,7 +273,9 @@ def check_installed(
             elif req.specifier and not req.specifier.contains(Version(dep.version), prereleases=True):
                 problems.append(f"{dist.name} {dist.version} requires {req}, but {manifest_name} pins {dep.version}")
     if problems:
-        raise LayerError(f"the layer built from {manifest_name} is not its exact runtime set:\n  " + "\n  ".join(problems))
+        raise LayerError(
+            f"the layer built from {manifest_name} is not its exact runtime set:\n  " + "\n  ".join(problems)
+        )
 
 
 # ---------------------------------------------------------------------------- the local builders
@@ -301,11 +310,21 @@ def build_local_wheels(
         if package.build_from.startswith("git+") and git_commit_of(package.build_from) is None:
             raise LayerError(
                 f"{package.name} {package.version} comes from git ({package.source}) without a pinned commit: "
-                f"pin it to a commit (rev = \"<40-hex sha>\") and re-lock"
+                f'pin it to a commit (rev = "<40-hex sha>") and re-lock'
             )
         dir_one = dir_out / package.name
         if package.build_from.startswith("git+") or uv is None:
-            argv = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-input", "-w", str(dir_one), package.build_from]
+            argv = [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--no-deps",
+                "--no-input",
+                "-w",
+                str(dir_one),
+                package.build_from,
+            ]
         else:
             argv = [uv, "build", "--wheel", "--out-dir", str(dir_one), package.build_from]
         # The build backend may come from the project's index: the login goes in the environment.
@@ -328,9 +347,13 @@ def build_local_wheels(
                 f"not {target.runtime} {target.architecture}; build this layer in a container"
             )
         if Version(str(version)) != Version(package.version):
-            raise LayerError(f"{package.name} built from {package.source} is {version}, but the lock pins {package.version}; re-lock")
+            raise LayerError(
+                f"{package.name} built from {package.source} is {version}, but the lock pins {package.version}; re-lock"
+            )
         digest = hashlib.sha256(wheels[0].read_bytes()).hexdigest()
-        pins.append(LockedPin(name=package.name, version=package.version, hashes=(f"sha256:{digest}",), path=str(wheels[0])))
+        pins.append(
+            LockedPin(name=package.name, version=package.version, hashes=(f"sha256:{digest}",), path=str(wheels[0]))
+        )
     return pins
 
 
@@ -361,7 +384,13 @@ def build_sdist_wheels(
         argv += ["--no-binary", pin.name, "-w", str(dir_one), "-r", str(requirements)]
         if pin.hashes:
             argv.append("--require-hashes")
-        run_command(argv, env=env, description=f"build {pin.name} {pin.version} from its sdist", credentials=credentials, logger=logger)
+        run_command(
+            argv,
+            env=env,
+            description=f"build {pin.name} {pin.version} from its sdist",
+            credentials=credentials,
+            logger=logger,
+        )
         wheels = sorted(dir_one.glob("*.whl"))
         if len(wheels) != 1 or not parse_wheel_filename(wheels[0].name)[3] & tags:
             made = wheels[0].name if wheels else "no wheel"
@@ -385,7 +414,12 @@ def _installer_command(tool: LayerBuildToolEnum, target: LayerTarget, path_bin: 
 
 
 def _pins_with_built_wheels(
-    manifest: LocalManifest, target: LayerTarget, layout: LayerPathLayout, *, logger: BaseLogger, credentials: Credentials | None
+    manifest: LocalManifest,
+    target: LayerTarget,
+    layout: LayerPathLayout,
+    *,
+    logger: BaseLogger,
+    credentials: Credentials | None,
 ) -> list[LockedPin]:
     """The manifest's pins, with sdist-only pins and local sources replaced by wheels built here."""
     pins = pins_for_manifest(manifest)

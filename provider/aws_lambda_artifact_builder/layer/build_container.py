@@ -270,7 +270,9 @@ def _make_sdist(package: RuntimePackage, dir_out: Path, session: _Session) -> Pa
     result = subprocess.run(argv, capture_output=True, text=True, env=session.host_env)
     sdists = sorted(dir_out.glob("*.tar.gz"))
     if result.returncode != 0 or len(sdists) != 1:
-        raise LayerError(f"making an sdist of {package.name} from {package.source} failed: {result.stderr.strip()[-2000:]}")
+        raise LayerError(
+            f"making an sdist of {package.name} from {package.source} failed: {result.stderr.strip()[-2000:]}"
+        )
     return sdists[0]
 
 
@@ -283,7 +285,9 @@ def _wheel_pin(package: RuntimePackage, dir_wheel: Path, target: LayerTarget) ->
         names = [w.name for w in wheels]
         raise LayerError(f"building {package.name} in the container gave {names}, not one wheel for {target.runtime}")
     if parse_wheel_filename(wheels[0].name)[1] != Version(package.version):
-        raise LayerError(f"{package.name} built from {package.source} is not {package.version}, the locked version; re-lock")
+        raise LayerError(
+            f"{package.name} built from {package.source} is not {package.version}, the locked version; re-lock"
+        )
     digest = hashlib.sha256(wheels[0].read_bytes()).hexdigest()
     return LockedPin(name=package.name, version=package.version, hashes=(f"sha256:{digest}",), path=str(wheels[0]))
 
@@ -298,19 +302,26 @@ def _local_source_pins(session: _Session) -> list[LockedPin]:
     pins, compiled = [], {}
     for package in sources:
         try:
-            pins += build_local_wheels([package], target, dir_out, logger=session.logger, credentials=session.credentials)
+            pins += build_local_wheels(
+                [package], target, dir_out, logger=session.logger, credentials=session.credentials
+            )
         except LayerError:
             if not _built_for_host_only(dir_out / package.name, target):
                 raise
             shutil.rmtree(dir_out / package.name)
-            compiled[package.name] = (package, _make_sdist(package, layout.dir_build_lambda_layer / "local-sdists" / package.name, session))
+            compiled[package.name] = (
+                package,
+                _make_sdist(package, layout.dir_build_lambda_layer / "local-sdists" / package.name, session),
+            )
     if compiled:
         build_id = uuid.uuid4().hex
         dir_staging, dir_in_container = staging_dir(session.dir_cache, build_id)
         sdists = {name: layout.get_path_in_container(sdist) for name, (_, sdist) in compiled.items()}
         try:
             session.request(
-                plan_wheel_steps(sdists, layout.get_path_in_container(dir_out)), build_id=build_id, dir_build=dir_in_container
+                plan_wheel_steps(sdists, layout.get_path_in_container(dir_out)),
+                build_id=build_id,
+                dir_build=dir_in_container,
             )
         finally:
             shutil.rmtree(dir_staging, ignore_errors=True)
@@ -332,7 +343,9 @@ def _install(session: _Session, pins: list[LockedPin]) -> None:
         dir_python=f"{dir_in_container}/python",
         pins=pins,
         credentials=session.credentials,
-        requirement_options=requirement_index_options(session.manifest.content) if build.tool is LayerBuildToolEnum.pip else (),
+        requirement_options=requirement_index_options(session.manifest.content)
+        if build.tool is LayerBuildToolEnum.pip
+        else (),
     )
     try:
         session.request(steps, build_id=build_id, dir_build=dir_in_container)

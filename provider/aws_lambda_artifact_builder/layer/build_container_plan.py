@@ -57,7 +57,13 @@ PROXY_ENV_VARS: tuple[str, ...] = tuple(
 )
 
 #: pip settings that change only how an index is reached (from the environment or pip's config files).
-PIP_TRANSPORT_ENV_VARS: tuple[str, ...] = ("PIP_PROXY", "PIP_TIMEOUT", "PIP_DEFAULT_TIMEOUT", "PIP_RETRIES", "PIP_TRUSTED_HOST")
+PIP_TRANSPORT_ENV_VARS: tuple[str, ...] = (
+    "PIP_PROXY",
+    "PIP_TIMEOUT",
+    "PIP_DEFAULT_TIMEOUT",
+    "PIP_RETRIES",
+    "PIP_TRUSTED_HOST",
+)
 
 #: Labels on every build container, so that leftovers can be found: the session id and the project root.
 CONTAINER_LABEL = "aws-lambda-artifact-builder.build"
@@ -135,8 +141,17 @@ class ContainerRun:
 
     def reuse_key(self) -> tuple[object, ...]:
         """What a kept container must share with a build to serve it: all but its name and id."""
-        return (self.engine, self.image, self.platform, self.dir_project_root, self.dir_cache,
-                self.path_ca_bundle, self.user, self.network, self.command)
+        return (
+            self.engine,
+            self.image,
+            self.platform,
+            self.dir_project_root,
+            self.dir_cache,
+            self.path_ca_bundle,
+            self.user,
+            self.network,
+            self.command,
+        )
 
     def argv(self) -> list[str]:
         for path in (self.dir_project_root, self.dir_cache, self.path_ca_bundle):

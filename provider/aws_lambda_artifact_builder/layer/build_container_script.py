@@ -97,7 +97,11 @@ def ensure_tools(plan: dict[str, Any], environ: dict[str, str]) -> dict[str, str
         else:
             log(f"installing {' '.join(requirements)} into the build cache")
             shutil.rmtree(dir_venv, ignore_errors=True)
-            run([sys.executable, "-m", "venv", str(dir_venv)], env=tool_env(plan, environ), what="creating the tools venv")
+            run(
+                [sys.executable, "-m", "venv", str(dir_venv)],
+                env=tool_env(plan, environ),
+                what="creating the tools venv",
+            )
             run(
                 [str(dir_venv / "bin" / "python"), "-m", "pip", "install", "--quiet", *requirements],
                 env=tool_env(plan, environ),

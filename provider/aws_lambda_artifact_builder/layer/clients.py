@@ -86,7 +86,9 @@ def without_automatic_retries(lambda_client: LambdaClient) -> LambdaClient:
     for name in NON_IDEMPOTENT_LAMBDA_CALLS:
         lambda_client.meta.events.register_first(
             # The stubs type handlers as returning None; a needs-retry handler's answer is its return value.
-            f"needs-retry.lambda.{name}", cast(Any, _never_retry), unique_id=f"alab-no-retry-{name}"
+            f"needs-retry.lambda.{name}",
+            cast(Any, _never_retry),
+            unique_id=f"alab-no-retry-{name}",
         )
     return lambda_client
 

@@ -106,7 +106,10 @@ def zipped_distributions(path_zip: Path, *, prefix: str = "python/") -> list[Zip
             )
             found.append(
                 ZippedDistribution(
-                    name=str(metadata["Name"]), version=str(metadata["Version"]), licenses=_licenses(metadata), tags=tags
+                    name=str(metadata["Name"]),
+                    version=str(metadata["Version"]),
+                    licenses=_licenses(metadata),
+                    tags=tags,
                 )
             )
     return sorted(found, key=lambda d: canonicalize_name(d.name))
@@ -142,7 +145,9 @@ def lock_file_hashes(manifest: LocalManifest) -> dict[str, str]:
     return hashes
 
 
-def installed_wheel(dist: ZippedDistribution, runtime_set: RuntimeSet, file_hashes: Mapping[str, str]) -> tuple[str | None, str | None]:
+def installed_wheel(
+    dist: ZippedDistribution, runtime_set: RuntimeSet, file_hashes: Mapping[str, str]
+) -> tuple[str | None, str | None]:
     """(wheel file name, ``sha256:<hex>``) of what the lock installed for ``dist``, as far as it says."""
     name = canonicalize_name(dist.name)
     package = next((p for p in runtime_set.packages if canonicalize_name(p.name) == name), None)
@@ -282,7 +287,10 @@ def image_digest(image: str, container_runtime: str | None) -> str | None:
         engine = detect_container_engine(container_runtime)
         result = subprocess.run(
             [engine.executable, "image", "inspect", "--format", "{{.Id}} {{range .RepoDigests}}{{.}} {{end}}", image],
-            capture_output=True, text=True, timeout=60, check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
     except Exception:  # noqa: BLE001 - the digest is informative; no engine means no digest
         return None
@@ -383,9 +391,14 @@ def store_version_evidence(
             return []
         sbom = sbom_for_zip(path_zip, inputs.manifest, inputs.target, zip_sha256=digest.hexdigest())
         provenance = make_provenance(
-            inputs=inputs, record=record, zip_sha256=digest.hexdigest(),
-            sbom_sha256=hashlib.sha256(sbom.encode("utf-8")).hexdigest(), build_in=build_in, image=image,
-            container_runtime=container_runtime, from_store=from_store,
+            inputs=inputs,
+            record=record,
+            zip_sha256=digest.hexdigest(),
+            sbom_sha256=hashlib.sha256(sbom.encode("utf-8")).hexdigest(),
+            build_in=build_in,
+            image=image,
+            container_runtime=container_runtime,
+            from_store=from_store,
         )
         written = []
         s3dir = inputs.s3_layout.get_s3dir_layer_version(record.layer_version)

@@ -34,9 +34,7 @@ _LAYER_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 def validate_layer_name(layer_name: object) -> str:
     if not isinstance(layer_name, str) or not _LAYER_NAME_RE.fullmatch(layer_name):
-        raise LayerError(
-            f"layer_name {layer_name!r} is not a Lambda layer name: 1 to 64 letters, digits, '-' or '_'"
-        )
+        raise LayerError(f"layer_name {layer_name!r} is not a Lambda layer name: 1 to 64 letters, digits, '-' or '_'")
     return layer_name
 
 
@@ -131,7 +129,9 @@ def _check_keep_last(keep_last: Any) -> None:
     if keep_last is None:
         return
     if isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 1:
-        raise LayerError(f"keep_last {keep_last!r} must be a whole number of at least 1 (leave it unset to keep every version)")
+        raise LayerError(
+            f"keep_last {keep_last!r} must be a whole number of at least 1 (leave it unset to keep every version)"
+        )
 
 
 def _check_credentials(credentials: Any) -> None:
@@ -162,8 +162,17 @@ def _check_compile_bytecode(value: Any) -> None:
 #: The inputs ``check_layer_inputs`` checks itself, with messages more precise than a type check.
 CHECKED_INPUTS: frozenset[str] = frozenset(
     {
-        "layer_name", "path_pyproject_toml", "s3dir_lambda", "tool", "python_version", "architecture",
-        "ignore_packages", "keep_last", "permissions", "build_in", "credentials",
+        "layer_name",
+        "path_pyproject_toml",
+        "s3dir_lambda",
+        "tool",
+        "python_version",
+        "architecture",
+        "ignore_packages",
+        "keep_last",
+        "permissions",
+        "build_in",
+        "credentials",
     }
 )
 

@@ -81,9 +81,7 @@ def _probe(index_url: str, name: str, credentials: Credentials | None) -> int | 
         return None
 
 
-def index_failure(
-    output: str, pins: Sequence[_Pin], *, tool: str, credentials: Credentials | None = None
-) -> str:
+def index_failure(output: str, pins: Sequence[_Pin], *, tool: str, credentials: Credentials | None = None) -> str:
     """One line naming why the index did not serve the pins, or ``""`` when the output shows no such cause."""
     urls = _index_urls(output, pins, credentials)
     named = [u for u in _URL_RE.findall(output) if "pypi.org" not in u]
@@ -115,7 +113,11 @@ def index_failure(
 def raise_index_failure(output: str, pins: Sequence[object], *, tool: str, credentials: Credentials | None) -> None:
     """Raise ``IndexFailure`` (one line) when the install failed because of the index."""
     plain = [
-        _Pin(name=str(getattr(p, "name", "")), version=str(getattr(p, "version", "")), index_url=getattr(p, "index_url", None))
+        _Pin(
+            name=str(getattr(p, "name", "")),
+            version=str(getattr(p, "version", "")),
+            index_url=getattr(p, "index_url", None),
+        )
         for p in pins
     ]
     line = index_failure(output, plain, tool=tool, credentials=credentials)

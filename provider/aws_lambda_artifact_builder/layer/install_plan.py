@@ -188,7 +188,9 @@ def _uv_pin(entry: Mapping[str, Any], name: str, version: str, manifest: str, da
     source = entry.get("source", {})
     if "registry" not in source:
         kind = next(iter(source), "unknown")
-        raise ManifestError(f"{manifest}: {name} {version} comes from a {kind} source; a layer installs only from indexes")
+        raise ManifestError(
+            f"{manifest}: {name} {version} comes from a {kind} source; a layer installs only from indexes"
+        )
     files = list(entry.get("wheels", [])) + ([entry["sdist"]] if "sdist" in entry else [])
     return LockedPin(
         name=name,
@@ -204,7 +206,9 @@ def _poetry_pin(entry: Mapping[str, Any], name: str, version: str, manifest: str
     source = entry.get("source") or {}
     kind = source.get("type")
     if kind not in (None, "legacy"):
-        raise ManifestError(f"{manifest}: {name} {version} comes from a {kind} source; a layer installs only from indexes")
+        raise ManifestError(
+            f"{manifest}: {name} {version} comes from a {kind} source; a layer installs only from indexes"
+        )
     files = entry.get("files")
     if files is None:  # lock-version 1.x keeps the files in [metadata.files]
         files = data.get("metadata", {}).get("files", {}).get(entry.get("name", name))
@@ -243,6 +247,7 @@ def requirement_index_options(manifest_content: bytes | str, *, base_dir: Path |
     """
     out = []
     for number, line in enumerate(_index_option_lines(manifest_content)):
+
         def swap(m: re.Match[str], n: int = number) -> str:
             login = m.group("login")
             if re.fullmatch(r"(\$\{[A-Z0-9_]+\}|:)*", login):
@@ -252,7 +257,12 @@ def requirement_index_options(manifest_content: bytes | str, *, base_dir: Path |
         line = _LOGIN.sub(swap, line)
         option, _, value = line.replace("=", " ", 1).partition(" ")
         value = value.strip()
-        if base_dir is not None and option in ("-f", "--find-links") and "://" not in value and not value.startswith("/"):
+        if (
+            base_dir is not None
+            and option in ("-f", "--find-links")
+            and "://" not in value
+            and not value.startswith("/")
+        ):
             line = f"{option} {(Path(base_dir) / value).absolute()}"
         out.append(line)
     return tuple(out)
@@ -461,8 +471,19 @@ def plan_install_steps(
     if tool is LayerBuildToolEnum.uv:
         tool_command = None  # uv's pins with their indexes, through this Python's pip (see installer_for)
     return [
-        _plan_pip(tool, target, pins, dir_python, path_pins, python, tool_command, credentials, native, where,
-                  requirement_options)
+        _plan_pip(
+            tool,
+            target,
+            pins,
+            dir_python,
+            path_pins,
+            python,
+            tool_command,
+            credentials,
+            native,
+            where,
+            requirement_options,
+        )
     ]
 
 

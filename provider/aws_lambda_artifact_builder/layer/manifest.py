@@ -308,8 +308,6 @@ def logical_lines(text: str) -> Iterable[tuple[int, str]]:
         yield start, buf.strip()
 
 
-
-
 def _parse_lines(text: str, name: str) -> tuple[list[_Line], list[str]]:
     """Requirement lines and index option lines of a requirements file."""
     lines: list[_Line] = []
@@ -388,7 +386,9 @@ def requirements_runtime_set(text: str, target: LayerTarget, *, name: str = "req
     for line in lines:
         where = f"{name}:{line.number}"
         if line.requirement is None:
-            raise ManifestError(f"{where}: {line.path} is a local folder; a requirements.txt layer installs pins from indexes")
+            raise ManifestError(
+                f"{where}: {line.path} is a local folder; a requirements.txt layer installs pins from indexes"
+            )
         req = line.requirement
         if req.url:
             raise ManifestError(f"{where}: {req.name} comes from a URL; pin it to a version from an index")
@@ -452,7 +452,9 @@ def _uv_details(entry: Mapping[str, Any]) -> tuple[str, tuple[str, ...] | None, 
     return f"{kind}:{mask_url_credentials(str(source.get(kind, '')))}", names, None, ""
 
 
-def _poetry_details(entry: Mapping[str, Any], data: Mapping[str, Any]) -> tuple[str, tuple[str, ...] | None, str | None, str]:
+def _poetry_details(
+    entry: Mapping[str, Any], data: Mapping[str, Any]
+) -> tuple[str, tuple[str, ...] | None, str | None, str]:
     source = entry.get("source") or {}
     if not isinstance(source, dict):
         source = {}
@@ -460,7 +462,9 @@ def _poetry_details(entry: Mapping[str, Any], data: Mapping[str, Any]) -> tuple[
     if files is None:  # lock-version 1.x keeps the files in [metadata.files]
         meta_files = data.get("metadata", {}).get("files", {})
         files = meta_files.get(entry.get("name")) if isinstance(meta_files, dict) else None
-    names = tuple(str(f.get("file")) for f in files if isinstance(f, dict)) if isinstance(files, list) and files else None
+    names = (
+        tuple(str(f.get("file")) for f in files if isinstance(f, dict)) if isinstance(files, list) and files else None
+    )
     kind = source.get("type")
     if kind in (None, "legacy"):
         return (_clean_url(str(source["url"])) if kind == "legacy" else ""), names, None, ""
@@ -566,7 +570,9 @@ def _export_package(
         if req.url.startswith("git+"):
             source, build_from = _git_source(req.url, _locked_git_commit(index.get((cname, version))))
             return RuntimePackage(name=cname, version=version, source=source, hashes=line.hashes, build_from=build_from)
-        raise ManifestError(f"{name}: {req.name} comes from a URL ({mask_url_credentials(req.url)}); a layer installs from indexes, folders and git commits")
+        raise ManifestError(
+            f"{name}: {req.name} comes from a URL ({mask_url_credentials(req.url)}); a layer installs from indexes, folders and git commits"
+        )
     version = _pinned_version(req, f"{name} (exported)")
     entry = index.get((cname, version)) or index.get((cname, _version_of(index, cname, version)))
     source, filenames = "", None
@@ -710,7 +716,11 @@ def poetry_content_hash(pyproject: Mapping[str, Any]) -> str:
     groups = pyproject.get("dependency-groups", {}) or {}
     poetry = pyproject.get("tool", {}).get("poetry", {}) or {}
     legacy = ("dependencies", "source", "extras", "dev-dependencies")
-    relevant_project = {k: project[k] for k in ("requires-python", "dependencies", "optional-dependencies") if project.get(k) is not None}
+    relevant_project = {
+        k: project[k]
+        for k in ("requires-python", "dependencies", "optional-dependencies")
+        if project.get(k) is not None
+    }
     relevant_poetry = {}
     for key in (*legacy, "group"):
         data = poetry.get(key)
@@ -730,9 +740,11 @@ def poetry_content_hash(pyproject: Mapping[str, Any]) -> str:
 
 
 #: Poetry 1.x source keys poetry 2 refuses, and what poetry 2 calls them.
-_POETRY1_SOURCE_KEYS = ((re.compile(r"^(\s*)default\s*=\s*true\s*$", re.M), r'\1priority = "primary"'),
-                        (re.compile(r"^(\s*)secondary\s*=\s*true\s*$", re.M), r'\1priority = "supplemental"'),
-                        (re.compile(r"^(\s*)(default|secondary)\s*=\s*false\s*$", re.M), r""))
+_POETRY1_SOURCE_KEYS = (
+    (re.compile(r"^(\s*)default\s*=\s*true\s*$", re.M), r'\1priority = "primary"'),
+    (re.compile(r"^(\s*)secondary\s*=\s*true\s*$", re.M), r'\1priority = "supplemental"'),
+    (re.compile(r"^(\s*)(default|secondary)\s*=\s*false\s*$", re.M), r""),
+)
 
 
 def _poetry1_pyproject_for_poetry2(text: str) -> str:
@@ -845,7 +857,9 @@ def _summary_of(runtime_set: RuntimeSet) -> _Summary:
     return _Summary(dependencies=runtime_set.dependencies, digest=runtime_set.digest, load=lambda: runtime_set)
 
 
-def _cache_key(tool: LayerBuildToolEnum, target: LayerTarget, tool_id: str, files: Sequence[Path], extra: bytes = b"") -> str:
+def _cache_key(
+    tool: LayerBuildToolEnum, target: LayerTarget, tool_id: str, files: Sequence[Path], extra: bytes = b""
+) -> str:
     h = hashlib.sha256()
     h.update(f"{_CACHE_FORMAT}\0{tool.value}\0{target.python_version}\0{target.architecture}\0{tool_id}\0".encode())
     for path in files:
@@ -909,7 +923,9 @@ def _with_contents(runtime_set: RuntimeSet, contents: Mapping[str, str]) -> Runt
     if not contents:
         return runtime_set
     packages = (
-        dataclasses.replace(p, content=contents[p.build_from]) if p.build_from is not None and p.build_from in contents else p
+        dataclasses.replace(p, content=contents[p.build_from])
+        if p.build_from is not None and p.build_from in contents
+        else p
         for p in runtime_set.packages
     )
     return RuntimeSet(packages=tuple(packages), index_options=runtime_set.index_options)
@@ -1052,14 +1068,18 @@ def _read_runtime_set(
     return _summary_of(runtime_set)
 
 
-def _requirements_set(layout: LayerPathLayout, path_lock: Path, target: LayerTarget, lock_bytes: bytes | None) -> RuntimeSet:
+def _requirements_set(
+    layout: LayerPathLayout, path_lock: Path, target: LayerTarget, lock_bytes: bytes | None
+) -> RuntimeSet:
     """requirements.txt's runtime set (no tool to ask, so no cache: the file is small); a recorded
     body (``lock_bytes``) is not checked against pyproject.toml."""
     content = path_lock.read_bytes() if lock_bytes is None else lock_bytes
     text = _decode(content, str(path_lock))
     pyproject = _read_toml_file(layout.path_pyproject_toml)
     where = str(layout.path_pyproject_toml)
-    _check_python(_project_requires_python(pyproject, where), target, str(path_lock), "requires-python in pyproject.toml")
+    _check_python(
+        _project_requires_python(pyproject, where), target, str(path_lock), "requires-python in pyproject.toml"
+    )
     runtime_set = requirements_runtime_set(text.replace("\r\n", "\n"), target, name=str(path_lock))
     if lock_bytes is None:
         _check_pins_satisfy(runtime_set.dependencies, pyproject, target, name=str(path_lock))
@@ -1087,7 +1107,9 @@ def _export_runtime_set(
     return export_runtime_set(export, lock_text, target, tool=tool, dir_lock=path_lock.parent, name=str(path_lock))
 
 
-def _check_pins_satisfy(pins: Mapping[str, str], pyproject: Mapping[str, Any], target: LayerTarget, *, name: str) -> None:
+def _check_pins_satisfy(
+    pins: Mapping[str, str], pyproject: Mapping[str, Any], target: LayerTarget, *, name: str
+) -> None:
     """requirements.txt has no tool to say it is stale: each runtime requirement of pyproject.toml
     whose marker holds for the target must be pinned to a version it allows."""
     project = pyproject.get("project", {})
@@ -1104,9 +1126,13 @@ def _check_pins_satisfy(pins: Mapping[str, str], pyproject: Mapping[str, Any], t
             continue
         pinned = pins.get(canonicalize_name(req.name))
         if pinned is None:
-            raise ManifestError(f"{name} is stale: pyproject.toml requires {req.name}, which is not pinned; update the pins")
+            raise ManifestError(
+                f"{name} is stale: pyproject.toml requires {req.name}, which is not pinned; update the pins"
+            )
         if not req.specifier.contains(pinned, prereleases=True):
-            raise ManifestError(f"{name} is stale: pyproject.toml requires {req}, but {pinned} is pinned; update the pins")
+            raise ManifestError(
+                f"{name} is stale: pyproject.toml requires {req}, but {pinned} is pinned; update the pins"
+            )
 
 
 def _poetry1_export(poetry: str, dir_project: Path, path_lock: Path, said: str) -> str:
@@ -1118,7 +1144,9 @@ def _poetry1_export(poetry: str, dir_project: Path, path_lock: Path, said: str) 
     lock_text = path_lock.read_text(encoding="utf-8")
     recorded = re.search(r'^content-hash\s*=\s*"([^"]*)"', lock_text, re.M)
     if recorded is None or recorded.group(1) != poetry_content_hash(_load_toml(text, str(path_pyproject))):
-        raise ManifestError(f"{path_lock} is stale: pyproject.toml changed since it was locked; {LayerBuildToolEnum.poetry.lock_hint}")
+        raise ManifestError(
+            f"{path_lock} is stale: pyproject.toml changed since it was locked; {LayerBuildToolEnum.poetry.lock_hint}"
+        )
     converted = _poetry1_pyproject_for_poetry2(text)
     if converted == text:
         raise ManifestError(f"{path_lock}: `poetry export` refused the project: {said}")
@@ -1127,7 +1155,9 @@ def _poetry1_export(poetry: str, dir_project: Path, path_lock: Path, said: str) 
     return _poetry_scratch_export(poetry, dir_project, path_lock, converted, lock_text)
 
 
-def _poetry_scratch_export(poetry: str, dir_project: Path, path_lock: Path, pyproject_text: str | None, lock_text: str) -> str:
+def _poetry_scratch_export(
+    poetry: str, dir_project: Path, path_lock: Path, pyproject_text: str | None, lock_text: str
+) -> str:
     """``poetry export`` of a copy of the project with the given pyproject.toml and lock texts."""
     with tempfile.TemporaryDirectory(prefix="alab-poetry-") as tmp:
         scratch = Path(tmp) / dir_project.name
@@ -1166,7 +1196,9 @@ def _export(tool: LayerBuildToolEnum, exe: str, dir_project: Path, path_lock: Pa
     return _poetry_export(exe, dir_project, path_lock)
 
 
-def _export_recorded(tool: LayerBuildToolEnum, exe: str, layout: LayerPathLayout, path_lock: Path, lock_text: str) -> str:
+def _export_recorded(
+    tool: LayerBuildToolEnum, exe: str, layout: LayerPathLayout, path_lock: Path, lock_text: str
+) -> str:
     """Export a recorded lock body against the project's current pyproject files, in a scratch copy.
 
     uv reads it ``--frozen``; poetry's freshness check is given the local lock's content hash, so
@@ -1187,7 +1219,9 @@ def _export_recorded(tool: LayerBuildToolEnum, exe: str, layout: LayerPathLayout
                     shutil.copyfile(p.parent / readme, dest.parent / readme)
         text = lock_text
         if tool is LayerBuildToolEnum.poetry and path_lock.is_file():
-            local = re.search(r'^content-hash\s*=\s*"[^"]*"', path_lock.read_text(encoding="utf-8", errors="replace"), re.M)
+            local = re.search(
+                r'^content-hash\s*=\s*"[^"]*"', path_lock.read_text(encoding="utf-8", errors="replace"), re.M
+            )
             if local:
                 text = re.sub(r'^content-hash\s*=\s*"[^"]*"', local.group(0), text, count=1, flags=re.M)
         (root / dir_lock.resolve().relative_to(base) / path_lock.name).write_text(text, encoding="utf-8")

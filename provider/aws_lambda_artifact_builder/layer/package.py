@@ -87,6 +87,8 @@ _UV_BOOKKEEPING_RE = re.compile(r"uv_[A-Za-z0-9_]+\.json")
 def is_installer_bookkeeping(name: str) -> bool:
     """A file an installer writes into a ``.dist-info`` about the install, not about the distribution."""
     return name in INSTALLER_METADATA or _UV_BOOKKEEPING_RE.fullmatch(name) is not None
+
+
 #: How many distributions the size report lists.
 LARGEST_COUNT = 10
 
@@ -172,7 +174,9 @@ def _scan_tree(root: Path) -> dict[str, Path]:
             if entry.is_symlink():
                 real = path.resolve()
                 if real != root and root not in real.parents:
-                    raise LayerError(f"{root / rel} is a symlink to {real}, outside the layer tree; refusing to package it")
+                    raise LayerError(
+                        f"{root / rel} is a symlink to {real}, outside the layer tree; refusing to package it"
+                    )
                 if real.is_dir():
                     if real in seen:
                         raise LayerError(f"{root / rel} is a symlink loop")
@@ -317,7 +321,10 @@ def collect_layer_content(
     excluded = sorted(d.name for d in dists if d.name in excluded_names)
     outside = {f"{d.name} {d.version}": d.outside for d in dists if d.outside and d.name not in excluded_names}
     return LayerContent(
-        entries=entries, distribution_sizes=sizes, excluded=excluded, outside=outside,
+        entries=entries,
+        distribution_sizes=sizes,
+        excluded=excluded,
+        outside=outside,
         unstripped=tuple(unstripped),
     )
 
@@ -485,7 +492,9 @@ def create_layer_zip_file(
     path_zip = layout.path_build_lambda_layer_zip
     path_zip.unlink(missing_ok=True)
     content = collect_layer_content(
-        layout.dir_python, ignore_packages=ignore_packages, options=options,
+        layout.dir_python,
+        ignore_packages=ignore_packages,
+        options=options,
         dir_scratch=layout.dir_build_lambda_layer / "slim",
     )
     entries = list(content.entries)

@@ -188,7 +188,13 @@ def publish_stage(inputs: LayerInputs, claim: Claim, fx: DeployEffects) -> tuple
 
 
 def record_stage(
-    inputs: LayerInputs, published: PublishedVersion, *, adopted: bool, expected_etag: str | None, claim: Claim, fx: DeployEffects
+    inputs: LayerInputs,
+    published: PublishedVersion,
+    *,
+    adopted: bool,
+    expected_etag: str | None,
+    claim: Claim,
+    fx: DeployEffects,
 ) -> VersionFacts:
     """Record the version in S3 (only while the claim is ours), then drop what publishing left."""
     claim.ensure_held()

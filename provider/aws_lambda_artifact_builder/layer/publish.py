@@ -59,6 +59,8 @@ DESCRIPTION_PREFIX = "aws-lambda-artifact-builder"
 _DESCRIPTION_RE = re.compile(
     rf"^{DESCRIPTION_PREFIX} fingerprint=(?P<fingerprint>[0-9a-f]{{64}}) code-sha256=(?P<sha>[A-Za-z0-9+/=]{{44}})$"
 )
+
+
 def layer_description(*, fingerprint: str, code_sha256: str) -> str:
     return f"{DESCRIPTION_PREFIX} fingerprint={fingerprint} code-sha256={code_sha256}"
 
@@ -224,15 +226,15 @@ def delete_layer_versions(
     return deleted
 
 
-def versions_beyond_retention(versions: Iterable[tuple[int, str]], *, keep_last: int, current_version: int) -> list[int]:
+def versions_beyond_retention(
+    versions: Iterable[tuple[int, str]], *, keep_last: int, current_version: int
+) -> list[int]:
     """This tool's versions older than the current one, beyond the newest ``keep_last`` (current included)."""
     ours = sorted((v for v, d in versions if parse_layer_description(d) and v < current_version), reverse=True)
     return ours[max(keep_last - 1, 0) :]
 
 
-def apply_retention(
-    *, lambda_client: LambdaClient, layer_name: str, keep_last: int, current_version: int
-) -> list[int]:
+def apply_retention(*, lambda_client: LambdaClient, layer_name: str, keep_last: int, current_version: int) -> list[int]:
     versions = list_layer_versions(lambda_client=lambda_client, layer_name=layer_name)
     doomed = versions_beyond_retention(versions, keep_last=keep_last, current_version=current_version)
     return delete_layer_versions(layer_name=layer_name, versions=doomed, lambda_client=lambda_client)
@@ -267,7 +269,9 @@ def clear_staged_zip(*, s3_client: S3Client, s3_layout: LayerS3Layout) -> None:
 # ---------------------------------------------------------------------------- permissions
 def _statement_ids(lambda_client: LambdaClient, layer_name: str, version: int) -> set[str]:
     try:
-        policy = json.loads(lambda_client.get_layer_version_policy(LayerName=layer_name, VersionNumber=version)["Policy"])
+        policy = json.loads(
+            lambda_client.get_layer_version_policy(LayerName=layer_name, VersionNumber=version)["Policy"]
+        )
     except ClientError as e:
         if error_code(e) != "ResourceNotFoundException":
             raise
@@ -453,7 +457,9 @@ def _recorded_code_sha256(s3_client: S3Client, inputs: LayerInputs, version: int
             return None
         raise s3_error(e, s3path, "read the versioned manifest") from None
     if (meta.get("layer-name"), meta.get("layer-version"), meta.get("fingerprint")) != (
-        inputs.layer_name, str(version), inputs.fingerprint
+        inputs.layer_name,
+        str(version),
+        inputs.fingerprint,
     ):
         return None
     return meta.get("code-sha256")
@@ -521,7 +527,9 @@ def record_layer_version(
                 printer(f"[record] {s3path_last.uri} already records the newer version {current.layer_version}")
                 return
             etag = fetched.etag
-    raise LayerError(f"could not record version {record.layer_version} in {s3path_last.uri}: too many concurrent writers")
+    raise LayerError(
+        f"could not record version {record.layer_version} in {s3path_last.uri}: too many concurrent writers"
+    )
 
 
 def check_record_owner(fetched: FetchedRecord, *, layer_name: str, s3dir_lambda: S3Path) -> None:
@@ -599,7 +607,10 @@ def publish_layer_version(
     if not path_zip.is_file():
         raise LayerError(f"no layer zip at {path_zip}: build and package the layer first")
     fetched = fetch_record(  # the owner and the ETag to replace: the facts alone
-        s3_client=s3_client, s3path=inputs.s3path_last_manifest, s3uri_manifest_for=inputs.s3uri_manifest_for, body=False
+        s3_client=s3_client,
+        s3path=inputs.s3path_last_manifest,
+        s3uri_manifest_for=inputs.s3uri_manifest_for,
+        body=False,
     )
     check_record_owner(fetched, layer_name=inputs.layer_name, s3dir_lambda=inputs.s3_layout.s3dir_lambda)
     code_sha256, _ = file_code_sha256(path_zip)
@@ -614,9 +625,7 @@ def publish_layer_version(
         printer=log,
     )
     record = make_record(published=published, inputs=inputs)
-    record_layer_version(
-        s3_client=s3_client, inputs=inputs, record=record, expected_etag=fetched.etag, printer=log
-    )
+    record_layer_version(s3_client=s3_client, inputs=inputs, record=record, expected_etag=fetched.etag, printer=log)
     clear_publish_intent(s3_client=s3_client, inputs=inputs)
     return deployment_from_record(record, published=True)
 

@@ -85,7 +85,13 @@ class LayerRecord:
 
     @classmethod
     def from_facts(
-        cls, facts: VersionFacts, *, tool: str, python_version: str, architecture: str, version_exists: bool | None = None
+        cls,
+        facts: VersionFacts,
+        *,
+        tool: str,
+        python_version: str,
+        architecture: str,
+        version_exists: bool | None = None,
     ) -> LayerRecord:
         return cls(
             **facts.to_dict(), tool=tool, python_version=python_version, architecture=architecture,
@@ -181,7 +187,9 @@ def fetch_record(
     etag = response["ETag"]
     metadata = response.get("Metadata", {})
     try:
-        record = record_from_metadata(metadata, body=data.decode("utf-8", errors="replace") if whole else "", s3uri_manifest="")
+        record = record_from_metadata(
+            metadata, body=data.decode("utf-8", errors="replace") if whole else "", s3uri_manifest=""
+        )
         record = dataclasses.replace(record, s3uri_manifest=s3uri_manifest_for(record.layer_version))
     except ValueError as e:
         return FetchedRecord(s3path=s3path, etag=etag, record=None, problem=f"{s3path.uri} is not a layer record: {e}")

@@ -22,8 +22,21 @@ from pathlib import Path
 #: Folders skipped anywhere in the tree.
 SKIPPED_DIRS: frozenset[str] = frozenset(
     {
-        ".git", ".hg", ".svn", ".bzr", "__pycache__", ".venv", "venv", ".tox", ".nox", ".eggs",
-        ".mypy_cache", ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints", "node_modules",
+        ".git",
+        ".hg",
+        ".svn",
+        ".bzr",
+        "__pycache__",
+        ".venv",
+        "venv",
+        ".tox",
+        ".nox",
+        ".eggs",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".ipynb_checkpoints",
+        "node_modules",
     }
 )
 #: Folders skipped next to a project file (a project's build output, e.g. ``build/lambda``).

@@ -146,9 +146,7 @@ class LayerSpec:
     drop_tests: bool = option(
         False, help="Slim: leave out the tests/ folders inside the distributions.", kind=bool, packaging=True
     )
-    drop_type_stubs: bool = option(
-        False, help="Slim: leave out *.pyi type stubs.", kind=bool, packaging=True
-    )
+    drop_type_stubs: bool = option(False, help="Slim: leave out *.pyi type stubs.", kind=bool, packaging=True)
     drop_docs: bool = option(
         False,
         help="Slim: leave out doc/ and docs/ folders that hold no Python code, and *.md/*.rst files "
@@ -284,4 +282,6 @@ def type_problems(
 
 
 def _kind_name(kind: type) -> str:
-    return {str: "a string", int: "an integer", bool: "true or false", list: "a list of strings"}.get(kind, kind.__name__)
+    return {str: "a string", int: "an integer", bool: "true or false", list: "a list of strings"}.get(
+        kind, kind.__name__
+    )

@@ -44,7 +44,9 @@ from .record import s3_error
 if TYPE_CHECKING:  # pragma: no cover
     from mypy_boto3_s3 import S3Client
 
-_TRANSFER = TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024, max_concurrency=4)
+_TRANSFER = TransferConfig(
+    multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024, max_concurrency=4
+)
 
 
 class ArtifactMissing(LayerError):
@@ -148,7 +150,11 @@ class ArtifactStore:
                 self._delete(fingerprint, etag=etag)
                 return None
             found = StoredArtifact(
-                fingerprint=fingerprint, code_sha256=code_sha256, size=size, s3path_zip=s3path, etag=etag,
+                fingerprint=fingerprint,
+                code_sha256=code_sha256,
+                size=size,
+                s3path_zip=s3path,
+                etag=etag,
                 path_local=path,
             )
             self._checked[fingerprint] = found
@@ -171,7 +177,9 @@ class ArtifactStore:
     def _put_if_absent(self, s3path: S3Path, **kwargs: Any) -> str | None:
         """``PutObject`` with ``If-None-Match: *``: the new ETag, or ``None`` when the key exists."""
         try:
-            return str(self.s3_client.put_object(Bucket=s3path.bucket, Key=s3path.key, IfNoneMatch="*", **kwargs)["ETag"])
+            return str(
+                self.s3_client.put_object(Bucket=s3path.bucket, Key=s3path.key, IfNoneMatch="*", **kwargs)["ETag"]
+            )
         except ClientError as e:
             if is_precondition_failure(e):
                 return None
@@ -180,7 +188,9 @@ class ArtifactStore:
     def _put_zip(self, s3path: S3Path, path_zip: Path, fingerprint: str, code_sha256: str) -> str | None:
         with open(path_zip, "rb") as f:
             return self._put_if_absent(
-                s3path, Body=f, ContentType="application/zip",
+                s3path,
+                Body=f,
+                ContentType="application/zip",
                 Metadata={"fingerprint": fingerprint, "code-sha256": code_sha256},
             )
 
@@ -214,14 +224,21 @@ class ArtifactStore:
             info = {"fingerprint": fingerprint, "code_sha256": code_sha256, "size": size}
             self._put_if_absent(
                 self.layout.get_s3path_artifact_info(fingerprint),
-                Body=json.dumps(info, sort_keys=True).encode("utf-8"), ContentType="application/json",
+                Body=json.dumps(info, sort_keys=True).encode("utf-8"),
+                ContentType="application/json",
             )
         if etag is not None:
             local = Path(self._dir.name) / f"{fingerprint}.zip"
             shutil.copyfile(path_zip, local)
-            self.printer(f"[upload] stored {s3path.uri} in the artifact store (CodeSha256 {code_sha256}, {size / 1e6:.1f} MB)")
+            self.printer(
+                f"[upload] stored {s3path.uri} in the artifact store (CodeSha256 {code_sha256}, {size / 1e6:.1f} MB)"
+            )
             found = StoredArtifact(
-                fingerprint=fingerprint, code_sha256=code_sha256, size=size, s3path_zip=s3path, etag=etag,
+                fingerprint=fingerprint,
+                code_sha256=code_sha256,
+                size=size,
+                s3path_zip=s3path,
+                etag=etag,
                 path_local=local,
             )
             with self._lock:
@@ -261,8 +278,11 @@ class ArtifactStore:
             log(f"[store] server-side copy to {s3path.uri} failed ({e}); uploading the checked copy")
         try:
             s3_client.upload_file(
-                str(artifact.path_local), s3path.bucket, s3path.key,
-                ExtraArgs={"ContentType": "application/zip", "Metadata": metadata}, Config=_TRANSFER,
+                str(artifact.path_local),
+                s3path.bucket,
+                s3path.key,
+                ExtraArgs={"ContentType": "application/zip", "Metadata": metadata},
+                Config=_TRANSFER,
             )
         except ClientError as e:
             raise s3_error(e, s3path, "upload the layer zip") from None

@@ -10,7 +10,14 @@ import dataclasses
 import re
 import warnings
 
-from ..constants import ARCHITECTURE_MACHINE, DEFAULT_ARCHITECTURE, DEFAULT_PYTHON_VERSION, SUPPORTED_PYTHON_VERSIONS, ArchitectureEnum, glibc_version
+from ..constants import (
+    ARCHITECTURE_MACHINE,
+    DEFAULT_ARCHITECTURE,
+    DEFAULT_PYTHON_VERSION,
+    SUPPORTED_PYTHON_VERSIONS,
+    ArchitectureEnum,
+    glibc_version,
+)
 from ..errors import LayerError
 
 

@@ -63,7 +63,9 @@ class DeployTarget:
         if not isinstance(self.region, str) or not _REGION.fullmatch(self.region):
             raise LayerError(f"target region {self.region!r} is not an AWS region name like 'eu-west-1'")
         if self.role_arn is not None and not _ROLE_ARN.fullmatch(self.role_arn):
-            raise LayerError(f"target role_arn {self.role_arn!r} is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)")
+            raise LayerError(
+                f"target role_arn {self.role_arn!r} is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)"
+            )
 
     @property
     def account(self) -> str | None:
@@ -80,7 +82,9 @@ class DeployTarget:
         """A ``targets`` item of ``[tool.aws_lambda_artifact_builder]``: region, role_arn, s3dir."""
         unknown = sorted(set(raw) - {"region", "role_arn", "s3dir_lambda", "s3dir"})
         if unknown:
-            raise LayerError(f"targets item {dict(raw)!r}: unknown keys {', '.join(unknown)} (known: region, role_arn, s3dir)")
+            raise LayerError(
+                f"targets item {dict(raw)!r}: unknown keys {', '.join(unknown)} (known: region, role_arn, s3dir)"
+            )
         s3dir = raw.get("s3dir_lambda") or raw.get("s3dir") or default_s3dir
         if not isinstance(s3dir, str) or not isinstance(raw.get("region"), str):
             raise LayerError(f"targets item {dict(raw)!r} needs a region and an s3dir (or a top-level s3dir_lambda)")
@@ -249,7 +253,10 @@ def deploy_layer_to_targets(
     home_s3dir = resolve_s3dir(home, endpoint_url)
     home_s3 = next((c[0] for t, _, c in resolved if t == home), None) or target_clients(home, endpoint_url)[0]
     store = ArtifactStore(
-        s3_client=home_s3, s3dir=home_s3dir, may_build=not from_store, printer=printer_adapter(verbose, printer, "store")
+        s3_client=home_s3,
+        s3dir=home_s3dir,
+        may_build=not from_store,
+        printer=printer_adapter(verbose, printer, "store"),
     )
 
     def one(target: DeployTarget, s3dir: str, clients: tuple[S3Client, LambdaClient]) -> TargetOutcome:
@@ -257,8 +264,13 @@ def deploy_layer_to_targets(
         try:
             check_bucket_region(target, s3dir, clients[0])
             deployment = deploy_layer(
-                **layer, s3dir_lambda=s3dir, s3_client=clients[0], lambda_client=clients[1],
-                artifact_store=store, verbose=verbose, printer=log,
+                **layer,
+                s3dir_lambda=s3dir,
+                s3_client=clients[0],
+                lambda_client=clients[1],
+                artifact_store=store,
+                verbose=verbose,
+                printer=log,
             )
         except Exception as e:  # noqa: BLE001 - one target's failure must not stop the others
             if len(resolved) == 1:
@@ -313,6 +325,10 @@ def push_layer_artifact(
         settings = BuildSettings(build_in, credentials, image, container_runtime, verbose, printer)
         build: Callable[[], Any] = functools.partial(build_artifact, inputs, settings)
         artifact = obtain_from_store(
-            store, inputs.fingerprint, build=build, build_lock=functools.partial(_build_folder_lock, inputs, log), log=log
+            store,
+            inputs.fingerprint,
+            build=build,
+            build_lock=functools.partial(_build_folder_lock, inputs, log),
+            log=log,
         )
         return str(artifact.s3path_zip.uri), artifact.code_sha256, store.builds > 0

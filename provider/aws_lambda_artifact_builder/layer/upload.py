@@ -27,7 +27,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from mypy_boto3_s3 import S3Client
 
 #: Parts of 16 MB: a 250 MB layer goes up in 16 parts, 4 at a time.
-_TRANSFER = TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024, max_concurrency=4)
+_TRANSFER = TransferConfig(
+    multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024, max_concurrency=4
+)
 
 
 def upload_layer_zip_to_s3(
@@ -73,9 +75,7 @@ def upload_zip(
         stage.finish(f"{human_size(size)} to {s3path.uri}")
 
 
-def _upload(
-    s3_client: S3Client, path_zip: Path, s3path: S3Path, metadata: dict[str, str] | None, stage: Stage
-) -> None:
+def _upload(s3_client: S3Client, path_zip: Path, s3path: S3Path, metadata: dict[str, str] | None, stage: Stage) -> None:
     try:
         s3_client.upload_file(
             str(path_zip),

@@ -200,7 +200,11 @@ def _first_page_of_versions(lambda_client: LambdaClient, layer_name: str) -> _Fi
             return _FirstPage(versions=frozenset(), truncated=False)
         raise
     listed = tuple(
-        _Listed(version=int(v["Version"]), layer_version_arn=v.get("LayerVersionArn", ""), description=v.get("Description", ""))
+        _Listed(
+            version=int(v["Version"]),
+            layer_version_arn=v.get("LayerVersionArn", ""),
+            description=v.get("Description", ""),
+        )
         for v in response.get("LayerVersions", [])
     )
     return _FirstPage(
@@ -221,7 +225,9 @@ def _lambda_version(lambda_client: LambdaClient, layer_name: str, version: int, 
     if found is None:
         return None
     return _Listed(
-        version=version, layer_version_arn=found.layer_version_arn, description=found.description,
+        version=version,
+        layer_version_arn=found.layer_version_arn,
+        description=found.description,
         code_sha256=found.code_sha256,
     )
 
@@ -268,7 +274,9 @@ def _recorded_set(record: LayerRecord, inputs: LayerInputs) -> RuntimeSet | None
     """
     try:
         target = LayerTarget(python_version=record.python_version, architecture=record.architecture)
-        return recorded_runtime_set(record.tool, record.manifest_content, inputs.path_layout.path_pyproject_toml, target)
+        return recorded_runtime_set(
+            record.tool, record.manifest_content, inputs.path_layout.path_pyproject_toml, target
+        )
     except Exception:  # noqa: BLE001 - any failure to read the recorded body means "cannot be read"
         return None
 
@@ -639,7 +647,12 @@ def check_build_possible(inputs: LayerInputs, settings: BuildSettings) -> None:
 
 
 def _describe(
-    inputs: LayerInputs, facts: VersionFacts, built: bool, *, s3_client: S3Client, settings: BuildSettings,
+    inputs: LayerInputs,
+    facts: VersionFacts,
+    built: bool,
+    *,
+    s3_client: S3Client,
+    settings: BuildSettings,
     staged: dict[str, StoredArtifact],
 ) -> None:
     """SBOM and provenance beside the record (``layer/evidence.py``; a failure there is a warning), made
@@ -653,7 +666,12 @@ def _describe(
 
 
 def _stage_from_store(
-    inputs: LayerInputs, claim: Claim, *, store: ArtifactStore, s3_client: S3Client, settings: BuildSettings,
+    inputs: LayerInputs,
+    claim: Claim,
+    *,
+    store: ArtifactStore,
+    s3_client: S3Client,
+    settings: BuildSettings,
     staged: dict[str, StoredArtifact],
 ) -> str:
     """The pipeline's ``stage_artifact`` with an artifact store (``layer/store.py``): the fingerprint's
@@ -680,7 +698,9 @@ def build_artifact(inputs: LayerInputs, settings: BuildSettings) -> LayerZipInfo
     from .install_plan import pins_for_manifest
 
     target = inputs.target
-    settings.log(f"[build] installing {inputs.manifest.name} for {target.runtime} {target.architecture} ({settings.build_in})")
+    settings.log(
+        f"[build] installing {inputs.manifest.name} for {target.runtime} {target.architecture} ({settings.build_in})"
+    )
     common: dict[str, Any] = dict(
         tool=inputs.tool,
         path_pyproject_toml=inputs.path_layout.path_pyproject_toml,
@@ -698,7 +718,9 @@ def build_artifact(inputs: LayerInputs, settings: BuildSettings) -> LayerZipInfo
         else:
             from .build_container import build_layer_artifacts_in_container
 
-            build_layer_artifacts_in_container(image=settings.image, container_runtime=settings.container_runtime, **common)
+            build_layer_artifacts_in_container(
+                image=settings.image, container_runtime=settings.container_runtime, **common
+            )
         settings.log(f"[build] done in {install.elapsed:.1f}s")
         install.finish(f"{install.total} packages for {target.runtime} {target.architecture} ({settings.build_in})")
     return _package(inputs, settings)
@@ -715,7 +737,9 @@ def _package(inputs: LayerInputs, settings: BuildSettings) -> LayerZipInfo:
             verbose=settings.verbose,
             printer=settings.printer,
         )
-        settings.log(f"[package] {info.path.name}: {human_size(info.zipped_size)} zipped, {human_size(info.unzipped_size)} unzipped")
+        settings.log(
+            f"[package] {info.path.name}: {human_size(info.zipped_size)} zipped, {human_size(info.unzipped_size)} unzipped"
+        )
         package.finish(
             f"{info.path.name} {human_size(info.zipped_size)} ({human_size(info.unzipped_size)} unzipped, "
             f"{info.file_count:,d} files)"
@@ -805,7 +829,10 @@ class AwsGateway:
 
     def sync_permissions(self, facts: VersionFacts, wanted: list[LayerPermission]) -> tuple[list[str], list[str]]:
         return sync_layer_version_permissions(
-            lambda_client=self.lambda_client, layer_name=facts.layer_name, version=facts.layer_version, permissions=wanted
+            lambda_client=self.lambda_client,
+            layer_name=facts.layer_name,
+            version=facts.layer_version,
+            permissions=wanted,
         )
 
     def apply_retention(self, facts: VersionFacts, keep_last: int) -> list[int]:

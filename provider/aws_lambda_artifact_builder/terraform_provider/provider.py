@@ -21,6 +21,7 @@ from . import PROVIDER_SOURCE, PROVIDER_TYPE
 from .resource import LayerResource
 from .servicer import AlabServicer
 
+
 class AlabProvider(Provider):
     """Serves ``alab_layer``; holds the AWS clients for one Terraform run."""
 
