@@ -9,41 +9,21 @@ import hashlib
 import importlib.metadata
 import json
 import os
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from support.layers import s3_snapshot
+from support.cli import alab, configure
 from support.projects import lock, set_pin
-
-ALAB = Path(sys.executable).parent / "alab"
-
-
-def alab(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    command = [str(ALAB)] if ALAB.exists() else [sys.executable, "-m", "aws_lambda_artifact_builder"]
-    return subprocess.run(
-        [*command, *args], capture_output=True, text=True, env=env or dict(os.environ), cwd=cwd, timeout=300
-    )
 
 
 @pytest.fixture()
 def configured(project_copy, bucket: str, credentials) -> Path:
-    path = project_copy("uv")
-    path.write_text(
-        path.read_text()
-        + f"""
-[tool.aws_lambda_artifact_builder]
-layer_name = "sample-deps"
-s3dir_lambda = "s3://{bucket}/apps/sample/"
-python_version = "3.12"
-index_url = "{credentials.index_url}"
-index_username = "{credentials.username}"
-"""
+    return configure(
+        project_copy("uv"), layer_name="sample-deps", s3dir=f"s3://{bucket}/apps/sample/", credentials=credentials
     )
-    return path
 
 
 def _env(credentials) -> dict[str, str]:

@@ -9,41 +9,25 @@ import os
 import pty
 import re
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from support.cli import ALAB, alab, configure
 from support.projects import lock, set_pin
 
-ALAB = Path(sys.executable).parent / "alab"
 STAGES = ("plan", "install", "package", "upload", "publish", "record", "grants", "retain")
 #: A stage line: its name, its time, what it did.
 STAGE_LINE = re.compile(r"^(?P<stage>[a-z]+) +(?P<elapsed>\d+\.\ds|\d+m\d\ds)  (?P<what>\S.*)$")
 
 
-def alab(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(ALAB), *args], capture_output=True, text=True, env=env or dict(os.environ), timeout=300)
-
-
 @pytest.fixture()
 def configured(project_copy, bucket: str, credentials) -> Path:
-    path = project_copy("uv")
-    path.write_text(
-        path.read_text()
-        + f"""
-[tool.aws_lambda_artifact_builder]
-layer_name = "story-deps"
-s3dir_lambda = "s3://{bucket}/apps/story/"
-python_version = "3.12"
-index_name = "private"
-index_url = "{credentials.index_url}"
-index_username = "{credentials.username}"
-"""
+    return configure(
+        project_copy("uv"), layer_name="story-deps", s3dir=f"s3://{bucket}/apps/story/", credentials=credentials
     )
-    return path
 
 
 def _env(credentials, **extra: str) -> dict[str, str]:
