@@ -33,6 +33,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from s3pathlib.api import S3Path
 
 from ..errors import LayerError
+from ..progress import Stage, human_size
 from ..typehint import T_PRINTER
 from .claim import DeployClaim
 from .clients import is_missing_key, is_precondition_failure
@@ -212,14 +213,19 @@ class ArtifactStore:
         """Store a freshly packaged zip; when another writer stored this fingerprint first, theirs wins."""
         code_sha256, size = file_code_sha256(path_zip)
         s3path = self.layout.get_s3path_artifact_zip(fingerprint)
-        etag = self._put_zip(s3path, path_zip, fingerprint, code_sha256)
-        same = False
-        if etag is None:
-            same, orphan = self._other_zip(s3path, fingerprint, code_sha256)
-            if orphan is not None:
-                self.printer(f"[store] replacing {s3path.uri}, left without its description by a writer that stopped")
-                self._delete(fingerprint, etag=orphan)
-                etag = self._put_zip(s3path, path_zip, fingerprint, code_sha256)
+        with Stage("upload", total=size, unit="bytes") as stage:
+            etag = self._put_zip(s3path, path_zip, fingerprint, code_sha256)
+            same = False
+            if etag is None:
+                same, orphan = self._other_zip(s3path, fingerprint, code_sha256)
+                if orphan is not None:
+                    self.printer(
+                        f"[store] replacing {s3path.uri}, left without its description by a writer that stopped"
+                    )
+                    self._delete(fingerprint, etag=orphan)
+                    etag = self._put_zip(s3path, path_zip, fingerprint, code_sha256)
+            where = "to the artifact store" if etag is not None else "already in the artifact store"
+            stage.finish(f"{human_size(size)} {where}: {s3path.uri}")
         if etag is not None or same:
             info = {"fingerprint": fingerprint, "code_sha256": code_sha256, "size": size}
             self._put_if_absent(

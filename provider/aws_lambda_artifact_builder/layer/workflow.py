@@ -687,9 +687,7 @@ def _stage_from_store(
     claim.ensure_held()
     metadata = {"fingerprint": inputs.fingerprint}
     s3path = inputs.s3_layout.s3path_temp_layer_zip
-    with Stage("upload", total=artifact.size, unit="bytes") as stage:
-        store.stage(artifact, s3_client=s3_client, s3path=s3path, metadata=metadata, log=settings.log)
-        stage.finish(f"{human_size(artifact.size)} to {s3path.uri} (from the artifact store)")
+    store.stage(artifact, s3_client=s3_client, s3path=s3path, metadata=metadata, log=settings.log)
     return artifact.code_sha256
 
 
