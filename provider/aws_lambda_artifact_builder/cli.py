@@ -310,7 +310,6 @@ def cmd_layer_build(args: argparse.Namespace, out: Any, err: Any) -> int:
         return cmd_layer_push(args, out, err)
     from .layer.evidence import write_local_sbom
     from .layer.inputs import local_fingerprint
-    from .layer.package import create_layer_zip_file
     from .layer.target import LayerTarget
 
     settings = resolve_settings(args, required=())
@@ -319,15 +318,27 @@ def cmd_layer_build(args: argparse.Namespace, out: Any, err: Any) -> int:
     kwargs = core_kwargs(settings, deploy=True)
     target = LayerTarget(python_version=kwargs["python_version"], architecture=kwargs["architecture"])
     path = settings["path_pyproject_toml"]
-    ignore = settings.get("ignore_packages")
     fingerprint = local_fingerprint(
         path_pyproject_toml=path,
         tool=kwargs["tool"],
         python_version=target.python_version,
         architecture=target.architecture,
-        ignore_packages=ignore,
+        ignore_packages=settings.get("ignore_packages"),
         packaging_options=kwargs["packaging_options"],
     )
+    with _build_folder_held(path, wait=True):
+        info = _build_and_zip(kwargs, path, target, credentials, settings.get("ignore_packages"))
+        sbom = write_local_sbom(info, path_pyproject_toml=path, tool=kwargs["tool"], target=target)
+    _print_build_report(out, args.json, info, kwargs, target, fingerprint, sbom)
+    return 0
+
+
+def _build_and_zip(
+    kwargs: dict[str, Any], path: Path, target: Any, credentials: Credentials | None, ignore: Any
+) -> Any:
+    """Install the runtime set here or in a container, then zip it: a deploy's build without AWS."""
+    from .layer.package import create_layer_zip_file
+
     common: dict[str, Any] = dict(
         tool=kwargs["tool"],
         path_pyproject_toml=path,
@@ -335,43 +346,47 @@ def cmd_layer_build(args: argparse.Namespace, out: Any, err: Any) -> int:
         architecture=target.architecture,
         credentials=credentials,
     )  # the library logs; ConsoleOutput (console.py) shows it
-    with _build_folder_held(path, wait=True):
-        if kwargs["build_in"] == "local":
-            from .layer.build import build_layer_artifacts_in_local, check_local_build_possible
-            from .layer.manifest import read_local_manifest
+    if kwargs["build_in"] == "local":
+        from .layer.build import build_layer_artifacts_in_local, check_local_build_possible
+        from .layer.manifest import read_local_manifest
 
-            check_local_build_possible(read_local_manifest(path, kwargs["tool"], target), target)
-            build_layer_artifacts_in_local(skip_prompt=True, **common)
-        else:
-            from .layer.build_container import build_layer_artifacts_in_container
+        check_local_build_possible(read_local_manifest(path, kwargs["tool"], target), target)
+        build_layer_artifacts_in_local(skip_prompt=True, **common)
+    else:
+        from .layer.build_container import build_layer_artifacts_in_container
 
-            build_layer_artifacts_in_container(
-                image=kwargs["image"], container_runtime=kwargs["container_runtime"], **common
-            )
-        info = create_layer_zip_file(
-            path_pyproject_toml=path,
-            ignore_packages=ignore,
-            options=kwargs["packaging_options"],
-            python_version=target.python_version,
+        build_layer_artifacts_in_container(
+            image=kwargs["image"], container_runtime=kwargs["container_runtime"], **common
         )
-        sbom = write_local_sbom(info, path_pyproject_toml=path, tool=kwargs["tool"], target=target)
-    result = {
-        "zip": str(info.path),
-        "sha256": info.sha256,
-        "code_sha256": info.code_sha256,
-        "zipped_size": info.zipped_size,
-        "unzipped_size": info.unzipped_size,
-        "file_count": info.file_count,
-        "fingerprint": fingerprint,
-        "runtime": target.runtime,
-        "architecture": target.architecture,
-        "largest_distributions": [{"name": n, "size": s} for n, s in info.largest_distributions],
-        "excluded": info.excluded,
-        "sbom": str(sbom),
-    }
-    if args.json:
+    return create_layer_zip_file(
+        path_pyproject_toml=path,
+        ignore_packages=ignore,
+        options=kwargs["packaging_options"],
+        python_version=target.python_version,
+    )
+
+
+def _print_build_report(
+    out: Any, as_json: bool, info: Any, kwargs: dict[str, Any], target: Any, fingerprint: str, sbom: Path
+) -> None:
+    """What ``alab layer build`` made: sizes against Lambda's limit, digests, the largest distributions."""
+    if as_json:
+        result = {
+            "zip": str(info.path),
+            "sha256": info.sha256,
+            "code_sha256": info.code_sha256,
+            "zipped_size": info.zipped_size,
+            "unzipped_size": info.unzipped_size,
+            "file_count": info.file_count,
+            "fingerprint": fingerprint,
+            "runtime": target.runtime,
+            "architecture": target.architecture,
+            "largest_distributions": [{"name": n, "size": s} for n, s in info.largest_distributions],
+            "excluded": info.excluded,
+            "sbom": str(sbom),
+        }
         print(json.dumps(result, indent=2), file=out)
-        return 0
+        return
     limit = kwargs["packaging_options"].unzipped_size_limit
     print(f"Built {info.path}", file=out)
     print(f"  target       {target.runtime} {target.architecture} ({kwargs['tool']}, {kwargs['build_in']})", file=out)
@@ -389,13 +404,12 @@ def cmd_layer_build(args: argparse.Namespace, out: Any, err: Any) -> int:
             print(f"    {human_size(size):>9}  {name}", file=out)
     if info.excluded:
         print(f"  excluded     {', '.join(info.excluded)}", file=out)
-    return 0
 
 
 def _history_layout(settings: dict[str, Any]) -> tuple[Any, str]:
-    from .layer.foundation import MANIFEST_NAMES, LayerS3Layout, coerce_tool
+    from .layer.foundation import LayerS3Layout, coerce_tool
 
-    return LayerS3Layout(s3dir_lambda=settings["s3dir_lambda"]), MANIFEST_NAMES[coerce_tool(settings["tool"])]
+    return LayerS3Layout(s3dir_lambda=settings["s3dir_lambda"]), coerce_tool(settings["tool"]).manifest_name
 
 
 def _recorded_dependencies(record: Any, path_pyproject_toml: Path) -> dict[str, str]:

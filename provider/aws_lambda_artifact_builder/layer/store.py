@@ -224,8 +224,8 @@ class ArtifactStore:
                     )
                     self._delete(fingerprint, etag=orphan)
                     etag = self._put_zip(s3path, path_zip, fingerprint, code_sha256)
-            stored = "the artifact store" if etag is not None else "already stored by another runner"
-            stage.finish(f"{human_size(size)} to {s3path.uri} ({stored})")
+            by = "the artifact store" if etag is not None else "already stored by another runner"
+            stage.finish(f"{human_size(size)} to {s3path.uri} ({by})")
         if etag is not None or same:
             info = {"fingerprint": fingerprint, "code_sha256": code_sha256, "size": size}
             self._put_if_absent(
