@@ -444,6 +444,7 @@ def test_files_are_owned_by_the_invoking_user_when_that_is_not_root(
 def test_no_engine_binary(project_copy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     path_pyproject = project_copy("uv")
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    monkeypatch.setenv("UV_PYTHON", sys.executable)  # uv checks the lock with a Python; none is on this PATH
     with pytest.raises(LayerError, match="docker is not installed.*podman is not installed"):
         build_layer_artifacts_in_container(tool="uv", path_pyproject_toml=path_pyproject, python_version=PYTHON)
 
