@@ -30,6 +30,7 @@ from .. import api
 from ..errors import LayerInputError, redact
 from ..progress import forward_stages
 from ..layer.inputs import CHECKED_INPUTS
+from ..layer.targets import placement_problems, resource_artifact_store
 from ..layer.spec import SPEC_CLASSES, SpecField, core_kwargs, replacing_inputs, spec_fields, type_problems
 from .servicer import WriteOnlyAttribute
 
@@ -206,7 +207,7 @@ class LayerResource(Resource):
         values = spec_values(config)
         if values is None or diags.has_errors():
             return
-        problems = type_problems(values, skip=CHECKED_INPUTS)
+        problems = type_problems(values, skip=CHECKED_INPUTS) + placement_problems(values)
         if not problems:
             kwargs = core_kwargs(values, deploy=True)
             problems = api.validate_layer_inputs(
@@ -234,7 +235,7 @@ class LayerResource(Resource):
         if values is None:  # an input comes from a resource not applied yet: everything is decided at apply
             return {**planned, **{name: Unknown for name in COMPUTED_ATTRIBUTES}}
         try:
-            layer_plan = api.plan_layer(**core_kwargs(values, deploy=False), **self.provider.clients())
+            layer_plan = api.plan_layer(**core_kwargs(values, deploy=False), **self.provider.clients(values["region"]))
         except Exception as exc:  # every failure becomes a diagnostic on the plan, not a crash
             ctx.diagnostics.add_error(f"Cannot plan layer {values['layer_name']}", _scrub(str(exc), None))
             return planned
@@ -266,12 +267,21 @@ class LayerResource(Resource):
         assert values is not None, "Terraform applies only known values"
         credentials = _credentials(planned.get("credentials"))
         try:
-            with forward_stages(_stderr_printer, prefix=f"[{values['layer_name']}] "):
+            with (
+                forward_stages(_stderr_printer, prefix=f"[{values['layer_name']}] "),
+                resource_artifact_store(
+                    values["artifact_store"],
+                    region=values["region"] or self.provider.region,
+                    endpoint_url=self.provider.endpoint_url,
+                    printer=_stderr_printer,
+                ) as store,
+            ):
                 deployment = api.deploy_layer(
                     **core_kwargs(values, deploy=True),
                     credentials=credentials,
                     printer=_stderr_printer,
-                    **self.provider.clients(),
+                    artifact_store=store,
+                    **self.provider.clients(values["region"]),
                 )
         except LayerInputError as exc:  # one diagnostic per wrong input, on its attribute
             for name, reason in exc.problems:
@@ -293,7 +303,10 @@ class LayerResource(Resource):
         layer_name = values["layer_name"]
         try:
             record = api.read_layer_record(
-                s3dir_lambda=values["s3dir_lambda"], tool=values["tool"], manifest=False, **self.provider.clients()
+                s3dir_lambda=values["s3dir_lambda"],
+                tool=values["tool"],
+                manifest=False,
+                **self.provider.clients(values["region"]),
             )
         except Exception as exc:
             ctx.diagnostics.add_error(f"Cannot read the record of layer {layer_name}", _scrub(str(exc), None))
@@ -312,7 +325,9 @@ class LayerResource(Resource):
         versions = [int(v) for v in current.get("published_versions") or []]
         try:
             api.delete_layer_versions(
-                layer_name=layer_name, versions=versions, lambda_client=self.provider.clients()["lambda_client"]
+                layer_name=layer_name,
+                versions=versions,
+                lambda_client=self.provider.clients(current.get("region"))["lambda_client"],
             )
         except Exception as exc:
             ctx.diagnostics.add_error(f"Cannot delete versions of layer {layer_name}", _scrub(str(exc), None))
