@@ -412,3 +412,59 @@ def test_parallel_creates_from_one_project_do_not_clobber_each_other(
         alone = Stack(server, dict(stacks[variant].config))
         alone.up(goal(variant, "alone"))
         assert alone.state.plain_outputs["code_sha256"] == parallel[variant], variant
+
+
+def test_one_layer_per_region_sharing_a_store_builds_once(
+    open_stack: Callable[[], Stack],
+    declare_layer: Callable[..., Registration],
+    layer_args: dict[str, Any],
+    aws: Any,
+    bucket: str,
+) -> None:
+    """The README's Pulumi snippet: `LambdaLayer` per region, one `artifact_store`; one `pulumi up` creates
+    both side by side, one build, the other region copies the stored zip."""
+    import boto3
+    from concurrent.futures import ThreadPoolExecutor
+
+    regions = ("us-east-1", "eu-west-1")
+    buckets = {"us-east-1": bucket, "eu-west-1": f"{bucket}-eu"}
+    eu_s3 = boto3.client("s3", endpoint_url=aws.endpoint_url, region_name="eu-west-1")
+    eu_s3.create_bucket(Bucket=buckets["eu-west-1"], CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    store = f"s3://{bucket}/layer-store/"
+
+    def goal(in_region: str, **extra: Any) -> Registration:
+        args = dict(layer_args, s3dir_lambda=f"s3://{buckets[in_region]}/lambda/app/")
+        args.update({"region": in_region, "artifact_store": store, **extra})
+        return declare_layer(resource_name=f"deps-{in_region}", **args)
+
+    stacks = {regions[0]: open_stack()}
+    stacks[regions[1]] = Stack(stacks[regions[0]].server, dict(stacks[regions[0]].config))  # one provider process
+    goals = {r: goal(r) for r in regions}  # the program runs first, then the engine creates side by side
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        steps = list(pool.map(lambda r: stacks[r].up(goals[r]), regions))
+    assert [s.op for s in steps] == ["create", "create"]
+    log = stacks[regions[0]].server.log_text()
+    assert log.count("[build] installing") == 1, log
+    assert "(from the artifact store)" in log
+    outs = {r: stacks[r].state.plain_outputs for r in regions}
+    assert {r: o["published"] for r, o in outs.items()} == {r: True for r in regions}
+    assert outs[regions[0]]["code_sha256"] == outs[regions[1]]["code_sha256"]
+    for region in regions:
+        assert f":{region}:" in outs[region]["layer_version_arn"]
+        lambda_in = boto3.client("lambda", endpoint_url=aws.endpoint_url, region_name=region)
+        (listed,) = lambda_in.list_layer_versions(LayerName=layer_args["layer_name"])["LayerVersions"]
+        version = lambda_in.get_layer_version(LayerName=layer_args["layer_name"], VersionNumber=listed["Version"])
+        assert version["Content"]["CodeSha256"] == outs[region]["code_sha256"]
+
+    # After the up: preview and refresh see no change in either region, and nothing is built.
+    for region in regions:
+        step = stacks[region].preview(goal(region))
+        assert step.op == "same" and step.diff.changes == DIFF_NONE, region
+        refreshed = stacks[region].refresh()
+        assert refreshed is not None and refreshed.plain_outputs["layer_version"] == outs[region]["layer_version"]
+    # The store is how, not what: moving it is no change; the region is another layer, a replacement.
+    moved = stacks[regions[1]].preview(goal(regions[1], artifact_store=f"s3://{bucket}/elsewhere/"))
+    assert moved.op == "same"
+    replaced = stacks[regions[1]].preview(goal(regions[1], region="us-west-2"))
+    assert replaced.op == "replace" and replaced.replaces == ["region"]
+    assert stacks[regions[0]].server.log_text().count("[build] installing") == 1
