@@ -44,7 +44,7 @@ from .layer.spec import (
 from .layer.manifest import read_local_manifest
 from .layer.publish import LayerDeployment, delete_layer_versions, get_layer_version
 from .layer.target import LayerTarget
-from .layer.targets import placement_problems, resource_artifact_store
+from .layer.targets import check_resource_bucket, placement_problems, resource_artifact_store
 from .layer.workflow import deploy_layer, plan_layer, read_layer_record
 
 #: Changing one of these points the resource at another layer or record: a replacement.
@@ -239,7 +239,9 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
     # -------------------------------------------------------------- create / update
     def _deploy(self, layer: LayerProps) -> LayerDeployment:
         # deploy_layer serialises builds that share the project's build folder itself.
+        clients = self._clients(layer.region)
         try:
+            check_resource_bucket(layer.region, layer.s3dir_lambda, clients["s3_client"])
             with (
                 forward_stages(_log, prefix=f"[{layer.layer_name}] "),
                 resource_artifact_store(
@@ -255,7 +257,7 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
                     verbose=True,
                     printer=_log,
                     artifact_store=store,
-                    **self._clients(layer.region),
+                    **clients,
                 )
         except LayerError as e:
             # The engine shows the exception under the resource as the SDK's Python traceback: name the layer

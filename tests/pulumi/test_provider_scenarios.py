@@ -468,3 +468,23 @@ def test_one_layer_per_region_sharing_a_store_builds_once(
     replaced = stacks[regions[1]].preview(goal(regions[1], region="us-west-2"))
     assert replaced.op == "replace" and replaced.replaces == ["region"]
     assert stacks[regions[0]].server.log_text().count("[build] installing") == 1
+
+
+def test_a_region_whose_bucket_is_elsewhere_fails_before_any_build(
+    open_stack: Callable[[], Stack],
+    declare_layer: Callable[..., Registration],
+    layer_args: dict[str, Any],
+    aws: Any,
+    uv_project: Path,
+) -> None:
+    """Lambda in eu-west-1 cannot read a zip from the test's us-east-1 bucket: say so, build nothing."""
+    import boto3
+
+    stack = open_stack()
+    with pytest.raises(ProviderError) as excinfo:
+        stack.up(declare_layer(region="eu-west-1", **layer_args))
+    assert excinfo.value.method == "Create"
+    assert "is in us-east-1, but Lambda in eu-west-1" in excinfo.value.details
+    assert not build_dir(uv_project).exists()
+    eu_lambda = boto3.client("lambda", endpoint_url=aws.endpoint_url, region_name="eu-west-1")
+    assert eu_lambda.list_layers()["Layers"] == []

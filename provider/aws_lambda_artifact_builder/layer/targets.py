@@ -358,6 +358,12 @@ def placement_problems(values: Mapping[str, Any]) -> list[tuple[str, str]]:
     return problems
 
 
+def check_resource_bucket(region: str | None, s3dir_lambda: str, s3_client: S3Client) -> None:
+    """A resource given its own ``region``: its ``s3dir_lambda`` bucket must be there (before any build)."""
+    if region:
+        check_bucket_region(DeployTarget(region=region, s3dir_lambda=s3dir_lambda), s3dir_lambda, s3_client)
+
+
 @contextlib.contextmanager
 def resource_artifact_store(
     s3dir: str | None, *, region: str | None, endpoint_url: str | None, printer: T_PRINTER

@@ -30,7 +30,7 @@ from .. import api
 from ..errors import LayerInputError, redact
 from ..progress import forward_stages
 from ..layer.inputs import CHECKED_INPUTS
-from ..layer.targets import placement_problems, resource_artifact_store
+from ..layer.targets import check_resource_bucket, placement_problems, resource_artifact_store
 from ..layer.spec import SPEC_CLASSES, SpecField, core_kwargs, replacing_inputs, spec_fields, type_problems
 from .servicer import WriteOnlyAttribute
 
@@ -266,7 +266,9 @@ class LayerResource(Resource):
         values = spec_values(planned)
         assert values is not None, "Terraform applies only known values"
         credentials = _credentials(planned.get("credentials"))
+        clients = self.provider.clients(values["region"])
         try:
+            check_resource_bucket(values["region"], values["s3dir_lambda"], clients["s3_client"])
             with (
                 forward_stages(_stderr_printer, prefix=f"[{values['layer_name']}] "),
                 resource_artifact_store(
@@ -281,7 +283,7 @@ class LayerResource(Resource):
                     credentials=credentials,
                     printer=_stderr_printer,
                     artifact_store=store,
-                    **self.provider.clients(values["region"]),
+                    **clients,
                 )
         except LayerInputError as exc:  # one diagnostic per wrong input, on its attribute
             for name, reason in exc.problems:
