@@ -417,31 +417,52 @@ def test_parallel_creates_from_one_project_do_not_clobber_each_other(
 def test_one_layer_per_region_sharing_a_store_builds_once(
     open_stack: Callable[[], Stack],
     declare_layer: Callable[..., Registration],
-    layer_args: dict[str, Any],
+    uv_project: Path,
+    credentials: Credentials,
     aws: Any,
     bucket: str,
 ) -> None:
-    """The README's Pulumi snippet: `LambdaLayer` per region, one `artifact_store`; one `pulumi up` creates
-    both side by side, one build, the other region copies the stored zip."""
-    import boto3
+    """examples/pulumi_regions (the README's snippet): a `LambdaLayer` per region, one `artifact_store`; one
+    `pulumi up` creates both side by side, one build, the other region copies the stored zip."""
+    import runpy
     from concurrent.futures import ThreadPoolExecutor
 
-    regions = ("us-east-1", "eu-west-1")
-    buckets = {"us-east-1": bucket, "eu-west-1": f"{bucket}-eu"}
-    eu_s3 = boto3.client("s3", endpoint_url=aws.endpoint_url, region_name="eu-west-1")
-    eu_s3.create_bucket(Bucket=buckets["eu-west-1"], CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    store = f"s3://{bucket}/layer-store/"
+    import boto3
+    import pulumi
 
-    def goal(in_region: str, **extra: Any) -> Registration:
-        args = dict(layer_args, s3dir_lambda=f"s3://{buckets[in_region]}/lambda/app/")
-        args.update({"region": in_region, "artifact_store": store, **extra})
-        return declare_layer(resource_name=f"deps-{in_region}", **args)
+    from pulumi_engine_harness import run_program, strip_secrets
+
+    regions = ("us-east-1", "eu-west-1")
+    for region in regions:
+        s3 = boto3.client("s3", endpoint_url=aws.endpoint_url, region_name=region)
+        where = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        s3.create_bucket(Bucket=f"{bucket}-{region}", **where)
+    program = Path(__file__).resolve().parents[2] / "examples" / "pulumi_regions" / "__main__.py"
+
+    def goals(**config: str) -> dict[str, Registration]:
+        values = {
+            "bucketPrefix": bucket,
+            "pathPyprojectToml": str(uv_project),
+            "indexUrl": credentials.index_url,
+            "indexUsername": credentials.username,
+            "indexPassword": credentials.password,
+            **config,
+        }
+        pulumi.runtime.set_all_config(
+            {f"alab-regions:{k}": v for k, v in values.items()}, ["alab-regions:indexPassword"]
+        )
+        try:
+            registrations = run_program(lambda: runpy.run_path(str(program)), project="alab-regions")
+        finally:
+            pulumi.runtime.set_all_config({})
+        return {r: next(g for g in registrations if g.name == f"sample-app-deps-{r}") for r in regions}
 
     stacks = {regions[0]: open_stack()}
     stacks[regions[1]] = Stack(stacks[regions[0]].server, dict(stacks[regions[0]].config))  # one provider process
-    goals = {r: goal(r) for r in regions}  # the program runs first, then the engine creates side by side
+    declared = goals()
+    assert {r: g.inputs["region"] for r, g in declared.items()} == {r: r for r in regions}
     with ThreadPoolExecutor(max_workers=2) as pool:
-        steps = list(pool.map(lambda r: stacks[r].up(goals[r]), regions))
+        steps = list(pool.map(lambda r: stacks[r].up(declared[r]), regions))
     assert [s.op for s in steps] == ["create", "create"]
     log = stacks[regions[0]].server.log_text()
     assert log.count("[build] installing") == 1, log
@@ -452,21 +473,28 @@ def test_one_layer_per_region_sharing_a_store_builds_once(
     for region in regions:
         assert f":{region}:" in outs[region]["layer_version_arn"]
         lambda_in = boto3.client("lambda", endpoint_url=aws.endpoint_url, region_name=region)
-        (listed,) = lambda_in.list_layer_versions(LayerName=layer_args["layer_name"])["LayerVersions"]
-        version = lambda_in.get_layer_version(LayerName=layer_args["layer_name"], VersionNumber=listed["Version"])
+        (listed,) = lambda_in.list_layer_versions(LayerName="sample-app-deps")["LayerVersions"]
+        version = lambda_in.get_layer_version(LayerName="sample-app-deps", VersionNumber=listed["Version"])
         assert version["Content"]["CodeSha256"] == outs[region]["code_sha256"]
 
     # After the up: preview and refresh see no change in either region, and nothing is built.
     for region in regions:
-        step = stacks[region].preview(goal(region))
+        step = stacks[region].preview(declared[region])
         assert step.op == "same" and step.diff.changes == DIFF_NONE, region
         refreshed = stacks[region].refresh()
         assert refreshed is not None and refreshed.plain_outputs["layer_version"] == outs[region]["layer_version"]
-    # The store is how, not what: moving it is no change; the region is another layer, a replacement.
-    moved = stacks[regions[1]].preview(goal(regions[1], artifact_store=f"s3://{bucket}/elsewhere/"))
-    assert moved.op == "same"
-    replaced = stacks[regions[1]].preview(goal(regions[1], region="us-west-2"))
-    assert replaced.op == "replace" and replaced.replaces == ["region"]
+    # The store is how, not what: moving it is no change; another region is another layer, a replacement.
+    moved = goals(artifactStore=f"s3://{bucket}-us-east-1/elsewhere/")
+    assert [stacks[r].preview(moved[r]).op for r in regions] == ["same", "same"]
+    eu = strip_secrets(declared[regions[1]].inputs)
+    kept = ("layer_name", "path_pyproject_toml", "tool", "s3dir_lambda", "artifact_store")
+    replaced = declare_layer(
+        resource_name=declared[regions[1]].name,
+        region="us-west-2",
+        credentials=credentials,
+        **{k: eu[k] for k in kept},
+    )
+    assert stacks[regions[1]].preview(replaced).replaces == ["region"]
     assert stacks[regions[0]].server.log_text().count("[build] installing") == 1
 
 
