@@ -387,3 +387,27 @@ def test_for_each_over_regions_sharing_a_store_builds_once(
     trace = (tf.workdir / "terraform-trace.log").read_text(errors="replace")
     assert trace.count("[build] installing") == 1
     assert_no_secret(tf, credentials.password)
+
+
+def test_a_state_written_before_region_and_artifact_store_existed_plans_no_change(
+    layer_terraform: Terraform,
+    aws: MotoServer,
+    bucket: str,
+    project_copy: Callable[[str], Path],
+    credentials: Credentials,
+) -> None:
+    """Schema 2 added ``region`` and ``artifact_store``; a schema-1 state (without them) is upgraded, not refused."""
+    tf = layer_terraform
+    configure(tf, aws=aws, bucket=bucket, project=project_copy("uv"), credentials=credentials)
+    tf.run("init", "-input=false")
+    tf.run("apply", "-auto-approve", "-input=false")
+    path = tf.workdir / "terraform.tfstate"
+    state = json.loads(path.read_text())
+    (instance,) = state["resources"][0]["instances"]
+    assert instance["schema_version"] == 2
+    del instance["attributes"]["region"], instance["attributes"]["artifact_store"]
+    instance["schema_version"] = 1  # as the provider before them wrote it
+    state["serial"] += 1
+    path.write_text(json.dumps(state))
+    plan = tf.plan("after-upgrade.tfplan")
+    assert plan.returncode == 0 and "No changes." in plan.stdout, plan.stdout + plan.stderr

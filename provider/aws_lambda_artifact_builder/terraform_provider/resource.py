@@ -117,10 +117,14 @@ def _resource_inputs() -> list[schema.Attribute]:
     ]
 
 
+#: 2 added ``region`` and ``artifact_store`` (spec ``Placement``): :meth:`LayerResource.upgrade` fills them in.
+SCHEMA_VERSION = 2
+
+
 def layer_schema(classes: tuple[type, ...] = SPEC_CLASSES) -> schema.Schema:
     """The ``alab_layer`` schema: one input per spec option, then the resource's own inputs and outputs."""
     return schema.Schema(
-        version=1,
+        version=SCHEMA_VERSION,
         description="A Lambda layer built from a locked Python project; a new version is published only when "
         "the fingerprint of the lock file differs from the one recorded in S3.",
         attributes=[
@@ -337,5 +341,6 @@ class LayerResource(Resource):
         return None
 
     def upgrade(self, ctx: UpgradeContext, version: int, old: State) -> State:
-        """Version 1 is the first schema; there is nothing older to convert."""
-        return old
+        """A state of an older schema lacks the attributes added since (Terraform refuses an object
+        without them): they start unset, which is what the older provider did."""
+        return {a.name: old.get(a.name) for a in LAYER_SCHEMA.attributes}
