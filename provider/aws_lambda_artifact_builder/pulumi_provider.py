@@ -11,8 +11,9 @@ engine's own diff (`pulumi preview --diff`) shows which packages a change moves.
 The provider object is dill-pickled into every resource's state: it holds no client, session or
 secret. Clients are made inside each method from the environment (``AWS_REGION``,
 ``AWS_ENDPOINT_URL``, profiles) or from stack configuration read in :meth:`configure`
-(``alab:region`` or ``aws:region``, ``alab:endpointUrl``). Index credentials travel only as a
-Pulumi secret input and are never returned as an output.
+(``alab:region`` or ``aws:region``, ``alab:endpointUrl``); a resource's own ``region`` input
+overrides the region, and its ``artifact_store`` lets resources in several regions share one build.
+Index credentials travel only as a Pulumi secret input and are never returned as an output.
 """
 
 from __future__ import annotations
@@ -239,8 +240,8 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
     # -------------------------------------------------------------- create / update
     def _deploy(self, layer: LayerProps) -> LayerDeployment:
         # deploy_layer serialises builds that share the project's build folder itself.
-        clients = self._clients(layer.region)
         try:
+            clients = self._clients(layer.region)
             check_resource_bucket(layer.region, layer.s3dir_lambda, clients["s3_client"])
             with (
                 forward_stages(_log, prefix=f"[{layer.layer_name}] "),

@@ -270,8 +270,8 @@ class LayerResource(Resource):
         values = spec_values(planned)
         assert values is not None, "Terraform applies only known values"
         credentials = _credentials(planned.get("credentials"))
-        clients = self.provider.clients(values["region"])
         try:
+            clients = self.provider.clients(values["region"])
             check_resource_bucket(values["region"], values["s3dir_lambda"], clients["s3_client"])
             with (
                 forward_stages(_stderr_printer, prefix=f"[{values['layer_name']}] "),
