@@ -11,8 +11,9 @@ engine's own diff (`pulumi preview --diff`) shows which packages a change moves.
 The provider object is dill-pickled into every resource's state: it holds no client, session or
 secret. Clients are made inside each method from the environment (``AWS_REGION``,
 ``AWS_ENDPOINT_URL``, profiles) or from stack configuration read in :meth:`configure`
-(``alab:region`` or ``aws:region``, ``alab:endpointUrl``). Index credentials travel only as a
-Pulumi secret input and are never returned as an output.
+(``alab:region`` or ``aws:region``, ``alab:endpointUrl``); a resource's own ``region`` input
+overrides the region, and its ``artifact_store`` lets resources in several regions share one build.
+Index credentials travel only as a Pulumi secret input and are never returned as an output.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from .layer.spec import (
 from .layer.manifest import read_local_manifest
 from .layer.publish import LayerDeployment, delete_layer_versions, get_layer_version
 from .layer.target import LayerTarget
+from .layer.targets import check_resource_bucket, placement_problems, resource_artifact_store
 from .layer.workflow import deploy_layer, plan_layer, read_layer_record
 
 #: Changing one of these points the resource at another layer or record: a replacement.
@@ -137,6 +139,15 @@ class LayerProps:
             options=options,
         )
 
+    @property
+    def region(self) -> str | None:
+        """The resource's own region (spec ``Placement``); ``None``: the stack's."""
+        return self.options.get("region") or None
+
+    @property
+    def artifact_store(self) -> str | None:
+        return self.options.get("artifact_store") or None
+
     def target_kwargs(self) -> dict[str, Any]:
         """The arguments of ``plan_layer``."""
         return core_kwargs(self.options, deploy=False)
@@ -175,8 +186,9 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
         self.region = req.config.get("alab:region") or req.config.get("aws:region")
         self.endpoint_url = req.config.get("alab:endpointUrl")
 
-    def _clients(self) -> dict[str, Any]:
-        s3_client, lambda_client = make_clients(region=self.region, endpoint_url=self.endpoint_url)
+    def _clients(self, region: str | None = None) -> dict[str, Any]:
+        """Clients in the resource's own ``region`` input, else the stack's."""
+        s3_client, lambda_client = make_clients(region=region or self.region, endpoint_url=self.endpoint_url)
         return {"s3_client": s3_client, "lambda_client": lambda_client}
 
     # -------------------------------------------------------------- check
@@ -186,6 +198,7 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
         known = not any(_is_unknown(news.get(k)) for k in validated)  # unknowns are checked at create/update
         if known:
             failures += type_problems(news, self.spec_classes, skip=CHECKED_INPUTS)
+            failures += placement_problems(news)
         if known and not failures:
             kwargs = LayerProps.from_props(news).deploy_kwargs()
             failures += validate_layer_inputs(
@@ -209,7 +222,7 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
             _log(f"replacing layer {olds.get('layer_name')!r}: {', '.join(replaces)} changed")
             return dynamic.DiffResult(changes=True, replaces=replaces, delete_before_replace=False)
         layer = LayerProps.from_props(news)
-        plan = plan_layer(**layer.target_kwargs(), **self._clients())
+        plan = plan_layer(**layer.target_kwargs(), **self._clients(layer.region))
         reasons = []
         if plan.changed:
             reasons.append(plan.reason)
@@ -228,13 +241,24 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
     def _deploy(self, layer: LayerProps) -> LayerDeployment:
         # deploy_layer serialises builds that share the project's build folder itself.
         try:
-            with forward_stages(_log, prefix=f"[{layer.layer_name}] "):
+            clients = self._clients(layer.region)
+            check_resource_bucket(layer.region, layer.s3dir_lambda, clients["s3_client"])
+            with (
+                forward_stages(_log, prefix=f"[{layer.layer_name}] "),
+                resource_artifact_store(
+                    layer.artifact_store,
+                    region=layer.region or self.region,
+                    endpoint_url=self.endpoint_url,
+                    printer=_log,
+                ) as store,
+            ):
                 return deploy_layer(
                     **layer.deploy_kwargs(),
                     credentials=layer.credentials,
                     verbose=True,
                     printer=_log,
-                    **self._clients(),
+                    artifact_store=store,
+                    **clients,
                 )
         except LayerError as e:
             # The engine shows the exception under the resource as the SDK's Python traceback: name the layer
@@ -260,7 +284,7 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
     # -------------------------------------------------------------- read / delete
     def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
         layer = LayerProps.from_props(props)
-        clients = self._clients()
+        clients = self._clients(layer.region)
         record = read_layer_record(s3dir_lambda=layer.s3dir_lambda, tool=layer.tool, manifest=False, **clients)
         version = _as_int(props.get("layer_version"))
         current = record is not None and record.layer_version == version
@@ -289,7 +313,7 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
             _log(f"retaining the versions of layer {layer.layer_name!r}: they are immutable and may be in use")
             return
         deleted = delete_layer_versions(
-            layer_name=layer.layer_name, versions=published, lambda_client=self._clients()["lambda_client"]
+            layer_name=layer.layer_name, versions=published, lambda_client=self._clients(layer.region)["lambda_client"]
         )
         _log(f"deleted versions {deleted} of layer {layer.layer_name!r}")
 

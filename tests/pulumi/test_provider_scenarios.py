@@ -412,3 +412,107 @@ def test_parallel_creates_from_one_project_do_not_clobber_each_other(
         alone = Stack(server, dict(stacks[variant].config))
         alone.up(goal(variant, "alone"))
         assert alone.state.plain_outputs["code_sha256"] == parallel[variant], variant
+
+
+def test_one_layer_per_region_sharing_a_store_builds_once(
+    open_stack: Callable[[], Stack],
+    declare_layer: Callable[..., Registration],
+    uv_project: Path,
+    credentials: Credentials,
+    aws: Any,
+    bucket: str,
+) -> None:
+    """examples/pulumi_regions (the README's snippet): a `LambdaLayer` per region, one `artifact_store`; one
+    `pulumi up` creates both side by side, one build, the other region copies the stored zip."""
+    import runpy
+    from concurrent.futures import ThreadPoolExecutor
+
+    import boto3
+    import pulumi
+
+    from pulumi_engine_harness import run_program, strip_secrets
+
+    regions = ("us-east-1", "eu-west-1")
+    for region in regions:
+        s3 = boto3.client("s3", endpoint_url=aws.endpoint_url, region_name=region)
+        where = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        s3.create_bucket(Bucket=f"{bucket}-{region}", **where)
+    program = Path(__file__).resolve().parents[2] / "examples" / "pulumi_regions" / "__main__.py"
+
+    def goals(**config: str) -> dict[str, Registration]:
+        values = {
+            "bucketPrefix": bucket,
+            "pathPyprojectToml": str(uv_project),
+            "indexUrl": credentials.index_url,
+            "indexUsername": credentials.username,
+            "indexPassword": credentials.password,
+            **config,
+        }
+        pulumi.runtime.set_all_config(
+            {f"alab-regions:{k}": v for k, v in values.items()}, ["alab-regions:indexPassword"]
+        )
+        try:
+            registrations = run_program(lambda: runpy.run_path(str(program)), project="alab-regions")
+        finally:
+            pulumi.runtime.set_all_config({})
+        return {r: next(g for g in registrations if g.name == f"sample-app-deps-{r}") for r in regions}
+
+    stacks = {regions[0]: open_stack()}
+    stacks[regions[1]] = Stack(stacks[regions[0]].server, dict(stacks[regions[0]].config))  # one provider process
+    declared = goals()
+    assert {r: g.inputs["region"] for r, g in declared.items()} == {r: r for r in regions}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        steps = list(pool.map(lambda r: stacks[r].up(declared[r]), regions))
+    assert [s.op for s in steps] == ["create", "create"]
+    log = stacks[regions[0]].server.log_text()
+    assert log.count("[build] installing") == 1, log
+    assert "(from the artifact store)" in log
+    outs = {r: stacks[r].state.plain_outputs for r in regions}
+    assert {r: o["published"] for r, o in outs.items()} == {r: True for r in regions}
+    assert outs[regions[0]]["code_sha256"] == outs[regions[1]]["code_sha256"]
+    for region in regions:
+        assert f":{region}:" in outs[region]["layer_version_arn"]
+        lambda_in = boto3.client("lambda", endpoint_url=aws.endpoint_url, region_name=region)
+        (listed,) = lambda_in.list_layer_versions(LayerName="sample-app-deps")["LayerVersions"]
+        version = lambda_in.get_layer_version(LayerName="sample-app-deps", VersionNumber=listed["Version"])
+        assert version["Content"]["CodeSha256"] == outs[region]["code_sha256"]
+
+    # After the up: preview and refresh see no change in either region, and nothing is built.
+    for region in regions:
+        step = stacks[region].preview(declared[region])
+        assert step.op == "same" and step.diff.changes == DIFF_NONE, region
+        refreshed = stacks[region].refresh()
+        assert refreshed is not None and refreshed.plain_outputs["layer_version"] == outs[region]["layer_version"]
+    # The store is how, not what: moving it is no change; another region is another layer, a replacement.
+    moved = goals(artifactStore=f"s3://{bucket}-us-east-1/elsewhere/")
+    assert [stacks[r].preview(moved[r]).op for r in regions] == ["same", "same"]
+    eu = strip_secrets(declared[regions[1]].inputs)
+    kept = ("layer_name", "path_pyproject_toml", "tool", "s3dir_lambda", "artifact_store")
+    replaced = declare_layer(
+        resource_name=declared[regions[1]].name,
+        region="us-west-2",
+        credentials=credentials,
+        **{k: eu[k] for k in kept},
+    )
+    assert stacks[regions[1]].preview(replaced).replaces == ["region"]
+    assert stacks[regions[0]].server.log_text().count("[build] installing") == 1
+
+
+def test_a_region_whose_bucket_is_elsewhere_fails_before_any_build(
+    open_stack: Callable[[], Stack],
+    declare_layer: Callable[..., Registration],
+    layer_args: dict[str, Any],
+    aws: Any,
+    uv_project: Path,
+) -> None:
+    """Lambda in eu-west-1 cannot read a zip from the test's us-east-1 bucket: say so, build nothing."""
+    import boto3
+
+    stack = open_stack()
+    with pytest.raises(ProviderError) as excinfo:
+        stack.up(declare_layer(region="eu-west-1", **layer_args))
+    assert excinfo.value.method == "Create"
+    assert "is in us-east-1, but Lambda in eu-west-1" in excinfo.value.details
+    assert not build_dir(uv_project).exists()
+    eu_lambda = boto3.client("lambda", endpoint_url=aws.endpoint_url, region_name="eu-west-1")
+    assert eu_lambda.list_layers()["Layers"] == []

@@ -20,7 +20,7 @@ import pytest
 from aws_lambda_artifact_builder.api import Credentials, plan_layer, read_layer_record
 from support.projects import lock, set_pin
 from support.servers import MotoServer, PrivateIndex
-from terraform_harness import DIR_LAYER_ONLY, DIR_SAMPLE_CODE, Terraform, working_dir
+from terraform_harness import DIR_LAYER_ONLY, DIR_REGIONS, DIR_SAMPLE_CODE, Terraform, working_dir
 
 APP = "tfapp"
 LAYER = f"{APP}-deps"
@@ -335,3 +335,79 @@ def test_a_failing_build_fails_the_apply_without_state_or_leaked_password(
     assert lambda_client.list_layers()["Layers"] == []
     assert not [key for key in s3_keys(s3_client, bucket) if "last-" in key]
     assert_no_secret(tf, wrong.password)
+
+
+def test_for_each_over_regions_sharing_a_store_builds_once(
+    terraform_bin: str,
+    cli_config: Path,
+    aws: MotoServer,
+    bucket: str,
+    project_copy: Callable[[str], Path],
+    credentials: Credentials,
+    tmp_path: Path,
+) -> None:
+    """The README's `for_each` snippet: one alab_layer per region, one artifact store, one build."""
+    import boto3
+
+    regions = ("eu-west-1", "us-east-1")
+    for region in regions:
+        s3 = boto3.client("s3", endpoint_url=aws.endpoint_url, region_name=region)
+        where = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        s3.create_bucket(Bucket=f"{bucket}-{region}", **where)
+    tf = working_dir(DIR_REGIONS, terraform_bin, cli_config, tmp_path / "regions")
+    configure(tf, aws=aws, bucket=bucket, project=project_copy("uv"), credentials=credentials, bucket_prefix=bucket)
+    tf.run("init", "-input=false")
+    tf.run("apply", "-auto-approve", "-input=false")
+
+    trace = (tf.workdir / "terraform-trace.log").read_text(errors="replace")
+    assert trace.count("[build] installing") == 1, "built more than once"
+    assert "(from the artifact store)" in trace
+    outputs = tf.outputs()
+    assert sorted(outputs["code_sha256"]) == sorted(regions)
+    assert len(set(outputs["code_sha256"].values())) == 1
+    for region in regions:
+        assert f":{region}:" in outputs["layer_version_arn"][region]
+        lambda_in = boto3.client("lambda", endpoint_url=aws.endpoint_url, region_name=region)
+        (listed,) = lambda_in.list_layer_versions(LayerName=LAYER)["LayerVersions"]
+        assert listed["LayerVersionArn"] == outputs["layer_version_arn"][region]
+        content = lambda_in.get_layer_version(LayerName=LAYER, VersionNumber=listed["Version"])["Content"]
+        assert content["CodeSha256"] == outputs["code_sha256"][region]
+
+    # Refresh and plan: no change in any region, nothing built.
+    plan = tf.plan("after.tfplan")
+    assert plan.returncode == 0 and "No changes." in plan.stdout, plan.stdout
+    # Moving the store is an in-place update that publishes nothing; the region forces a replacement.
+    (tf.workdir / "main_override.tf").write_text(
+        'resource "alab_layer" "deps" {\n  artifact_store = "s3://${var.bucket_prefix}-us-east-1/other-store/"\n}\n'
+    )
+    plan = tf.plan("moved.tfplan")
+    assert "must be replaced" not in plan.stdout and "will be updated in-place" in plan.stdout
+    tf.apply("moved.tfplan")
+    assert tf.outputs() == outputs
+    trace = (tf.workdir / "terraform-trace.log").read_text(errors="replace")
+    assert trace.count("[build] installing") == 1
+    assert_no_secret(tf, credentials.password)
+
+
+def test_a_state_written_before_region_and_artifact_store_existed_plans_no_change(
+    layer_terraform: Terraform,
+    aws: MotoServer,
+    bucket: str,
+    project_copy: Callable[[str], Path],
+    credentials: Credentials,
+) -> None:
+    """Schema 2 added ``region`` and ``artifact_store``; a schema-1 state (without them) is upgraded, not refused."""
+    tf = layer_terraform
+    configure(tf, aws=aws, bucket=bucket, project=project_copy("uv"), credentials=credentials)
+    tf.run("init", "-input=false")
+    tf.run("apply", "-auto-approve", "-input=false")
+    path = tf.workdir / "terraform.tfstate"
+    state = json.loads(path.read_text())
+    (instance,) = state["resources"][0]["instances"]
+    assert instance["schema_version"] == 2
+    del instance["attributes"]["region"], instance["attributes"]["artifact_store"]
+    instance["schema_version"] = 1  # as the provider before them wrote it
+    state["serial"] += 1
+    path.write_text(json.dumps(state))
+    plan = tf.plan("after-upgrade.tfplan")
+    assert plan.returncode == 0 and "No changes." in plan.stdout, plan.stdout + plan.stderr

@@ -170,3 +170,21 @@ def test_packaging_options_are_checked_on_their_own_input_by_pulumi_and_the_api(
         )
     )
     assert problems["unzipped_size_limit"] == failures["unzipped_size_limit"]
+
+
+def test_placement_reaches_terraform_and_pulumi_but_not_the_cli_nor_the_core():
+    """``region`` and ``artifact_store``: resource inputs only (the CLI has its own repeatable --region)."""
+    parser = build_parser()
+    args = parser.parse_args(["layer", "deploy", "--region", "eu-west-1", "--region", "us-east-1"])
+    assert args.region == ["eu-west-1", "us-east-1"]  # still the CLI's targets flag
+    assert "artifact_store" not in _dests(parser, "deploy") and "artifact_store" not in CONFIG_KEYS
+    attributes = {a.name: a for a in LAYER_SCHEMA.attributes}
+    assert attributes["region"].optional and attributes["region"].requires_replace
+    assert attributes["artifact_store"].optional and not attributes["artifact_store"].requires_replace
+    assert "region" in REPLACE_ON and "artifact_store" not in REPLACE_ON
+    values = {"layer_name": "x", "region": "eu-west-1", "artifact_store": "s3://store/layers/"}
+    assert not {"region", "artifact_store"} & set(core_kwargs(values, deploy=True))
+    failures = {
+        f.property for f in LambdaLayerProvider().check({}, {"region": "Europe", "artifact_store": "x"}).failures
+    }
+    assert {"region", "artifact_store"} <= failures

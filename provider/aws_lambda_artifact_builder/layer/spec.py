@@ -63,6 +63,9 @@ class Option:
     resource: bool = True
     #: The value is a field of :class:`PackagingOptions`.
     packaging: bool = False
+    #: A keyword of ``plan_layer``/``deploy_layer`` (:func:`core_kwargs`); ``False``: the front end turns
+    #: it into what it passes instead (the clients of a region, an artifact store).
+    core: bool = True
 
     def cli_flags(self, name: str) -> tuple[str, ...]:
         return self.flags or ("--" + name.replace("_", "-"),)
@@ -188,8 +191,38 @@ class DeployOptions:
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class Placement:
+    """Where a Terraform or Pulumi resource publishes and where it shares builds from.
+
+    Neither has a CLI flag or a ``[tool.aws_lambda_artifact_builder]`` key: the CLI has its own repeatable
+    ``--region`` and ``targets`` list (``layer/targets.py``) and keeps its artifact store in its targets'
+    own s3dir, so a generated ``--region`` would clash with it. ``region`` names another Lambda (a
+    replacement); ``artifact_store`` is how the zip is obtained, never what is published.
+    """
+
+    region: str | None = option(
+        None,
+        help="AWS region of this layer's Lambda and S3 calls (default: the provider's or stack's region); "
+        "s3dir_lambda's bucket must be in it.",
+        replaces=True,
+        commands=(),
+        config=False,
+        core=False,
+    )
+    artifact_store: str | None = option(
+        None,
+        help="S3 folder (s3://bucket/prefix/) of an artifact store shared by several layer resources, e.g. one "
+        "per region: a fingerprint already stored there is copied, not built again (default: no store, "
+        "build here). Changing it never republishes.",
+        commands=(),
+        config=False,
+        core=False,
+    )
+
+
 #: The classes every front end is generated from; a test passes an extended tuple.
-SPEC_CLASSES: tuple[type, ...] = (LayerSpec, DeployOptions)
+SPEC_CLASSES: tuple[type, ...] = (LayerSpec, DeployOptions, Placement)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,7 +280,7 @@ def core_kwargs(values: Mapping[str, Any], *, deploy: bool, classes: Iterable[ty
     for f in spec_fields(classes):
         if not deploy and "plan" not in f.option.commands:
             continue
-        if f.option.packaging:
+        if f.option.packaging or not f.option.core:
             continue
         value = values.get(f.name)
         kwargs[f.name] = f.default if value is None and f.has_default else value

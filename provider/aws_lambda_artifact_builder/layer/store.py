@@ -325,6 +325,10 @@ def obtain_from_store(
         if found is not None:
             return found
         with build_lock():
+            # A deploy on this machine (another resource of the same run) may have stored it meanwhile.
+            found = store.fetch(fingerprint)
+            if found is not None:
+                return found
             info = build()
             store.builds += 1
             claim.ensure_held()

@@ -14,10 +14,11 @@ are refreshed by botocore when they near expiry (a long build must not outlive t
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -153,14 +154,21 @@ def resolve_s3dir(target: DeployTarget, endpoint_url: str | None = None) -> str:
     return str(coerce_s3dir(s3dir).uri)
 
 
-def check_bucket_region(target: DeployTarget, s3dir: str, s3_client: S3Client) -> None:
-    """Lambda in one region cannot read a layer zip from a bucket in another: say so before any build."""
-    bucket = coerce_s3dir(s3dir).bucket
+def bucket_region(s3_client: S3Client, bucket: str) -> str | None:
+    """The region a bucket is in; ``None`` when we may not ask (the S3 calls that follow report it)."""
     try:
         location = s3_client.get_bucket_location(Bucket=bucket).get("LocationConstraint")
     except (ClientError, BotoCoreError):
+        return None
+    return {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)
+
+
+def check_bucket_region(target: DeployTarget, s3dir: str, s3_client: S3Client) -> None:
+    """Lambda in one region cannot read a layer zip from a bucket in another: say so before any build."""
+    bucket = coerce_s3dir(s3dir).bucket
+    region = bucket_region(s3_client, bucket)
+    if region is None:
         return  # not allowed to ask: the deploy's own S3 calls report a missing or denied bucket
-    region = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)
     if region != target.region:
         raise LayerError(
             f"target {target.label}: bucket {bucket!r} of {s3dir} is in {region}, but Lambda in {target.region} "
@@ -332,3 +340,44 @@ def push_layer_artifact(
             log=log,
         )
         return str(artifact.s3path_zip.uri), artifact.code_sha256, store.builds > 0
+
+
+# ---------------------------------------------------------------------------- one resource of a front end
+def placement_problems(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(input, reason)`` for a Terraform or Pulumi resource's ``region`` and ``artifact_store`` (spec ``Placement``)."""
+    problems = []
+    region = values.get("region")
+    if isinstance(region, str) and not _REGION.fullmatch(region):
+        problems.append(("region", f"region {region!r} is not an AWS region name like 'eu-west-1'"))
+    store = values.get("artifact_store")
+    if isinstance(store, str):
+        try:
+            coerce_s3dir(store)
+        except LayerError as e:
+            problems.append(("artifact_store", str(e).replace("s3dir_lambda", "artifact_store", 1)))
+    return problems
+
+
+def check_resource_bucket(region: str | None, s3dir_lambda: str, s3_client: S3Client) -> None:
+    """A resource given its own ``region``: its ``s3dir_lambda`` bucket must be there (before any build)."""
+    if region:
+        check_bucket_region(DeployTarget(region=region, s3dir_lambda=s3dir_lambda), s3dir_lambda, s3_client)
+
+
+@contextlib.contextmanager
+def resource_artifact_store(
+    s3dir: str | None, *, region: str | None, endpoint_url: str | None, printer: T_PRINTER
+) -> Iterator[ArtifactStore | None]:
+    """The store a Terraform or Pulumi resource's deploy shares (``None``: none, the deploy builds).
+
+    It is read and written with a client in the store bucket's own region (asked with one in
+    ``region``), so layer resources in several regions share one store and one build.
+    """
+    if s3dir is None:
+        yield None
+        return
+    probe, _ = make_clients(region=region, endpoint_url=endpoint_url)
+    home = bucket_region(probe, coerce_s3dir(s3dir).bucket) or region
+    s3_client, _ = make_clients(region=home, endpoint_url=endpoint_url)
+    with ArtifactStore(s3_client=s3_client, s3dir=s3dir, printer=printer_adapter(True, printer, "store")) as store:
+        yield store

@@ -28,7 +28,7 @@ class AlabProvider(Provider):
     def __init__(self) -> None:
         self.region: str | None = None
         self.endpoint_url: str | None = None
-        self._clients: dict[str, Any] | None = None
+        self._clients: dict[str | None, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
     def get_model_prefix(self) -> str:
@@ -60,13 +60,15 @@ class AlabProvider(Provider):
         self.region = config.get("region") or None
         self.endpoint_url = config.get("endpoint_url") or None
 
-    def clients(self) -> dict[str, Any]:
-        """``s3_client`` and ``lambda_client`` keyword arguments for the core, made once per run."""
+    def clients(self, region: str | None = None) -> dict[str, Any]:
+        """``s3_client`` and ``lambda_client`` keyword arguments for the core, in a resource's own ``region``
+        (else the provider's), made once per run and region."""
+        region = region or self.region
         with self._lock:
-            if self._clients is None:
-                s3_client, lambda_client = api.make_clients(region=self.region, endpoint_url=self.endpoint_url)
-                self._clients = {"s3_client": s3_client, "lambda_client": lambda_client}
-            return self._clients
+            if region not in self._clients:
+                s3_client, lambda_client = api.make_clients(region=region, endpoint_url=self.endpoint_url)
+                self._clients[region] = {"s3_client": s3_client, "lambda_client": lambda_client}
+            return self._clients[region]
 
     def get_data_sources(self) -> list[type[DataSource]]:
         return []

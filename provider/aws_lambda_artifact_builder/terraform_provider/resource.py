@@ -30,6 +30,7 @@ from .. import api
 from ..errors import LayerInputError, redact
 from ..progress import forward_stages
 from ..layer.inputs import CHECKED_INPUTS
+from ..layer.targets import check_resource_bucket, placement_problems, resource_artifact_store
 from ..layer.spec import SPEC_CLASSES, SpecField, core_kwargs, replacing_inputs, spec_fields, type_problems
 from .servicer import WriteOnlyAttribute
 
@@ -116,10 +117,14 @@ def _resource_inputs() -> list[schema.Attribute]:
     ]
 
 
+#: 2 added ``region`` and ``artifact_store`` (spec ``Placement``): :meth:`LayerResource.upgrade` fills them in.
+SCHEMA_VERSION = 2
+
+
 def layer_schema(classes: tuple[type, ...] = SPEC_CLASSES) -> schema.Schema:
     """The ``alab_layer`` schema: one input per spec option, then the resource's own inputs and outputs."""
     return schema.Schema(
-        version=1,
+        version=SCHEMA_VERSION,
         description="A Lambda layer built from a locked Python project; a new version is published only when "
         "the fingerprint of the lock file differs from the one recorded in S3.",
         attributes=[
@@ -206,7 +211,7 @@ class LayerResource(Resource):
         values = spec_values(config)
         if values is None or diags.has_errors():
             return
-        problems = type_problems(values, skip=CHECKED_INPUTS)
+        problems = type_problems(values, skip=CHECKED_INPUTS) + placement_problems(values)
         if not problems:
             kwargs = core_kwargs(values, deploy=True)
             problems = api.validate_layer_inputs(
@@ -234,7 +239,7 @@ class LayerResource(Resource):
         if values is None:  # an input comes from a resource not applied yet: everything is decided at apply
             return {**planned, **{name: Unknown for name in COMPUTED_ATTRIBUTES}}
         try:
-            layer_plan = api.plan_layer(**core_kwargs(values, deploy=False), **self.provider.clients())
+            layer_plan = api.plan_layer(**core_kwargs(values, deploy=False), **self.provider.clients(values["region"]))
         except Exception as exc:  # every failure becomes a diagnostic on the plan, not a crash
             ctx.diagnostics.add_error(f"Cannot plan layer {values['layer_name']}", _scrub(str(exc), None))
             return planned
@@ -266,12 +271,23 @@ class LayerResource(Resource):
         assert values is not None, "Terraform applies only known values"
         credentials = _credentials(planned.get("credentials"))
         try:
-            with forward_stages(_stderr_printer, prefix=f"[{values['layer_name']}] "):
+            clients = self.provider.clients(values["region"])
+            check_resource_bucket(values["region"], values["s3dir_lambda"], clients["s3_client"])
+            with (
+                forward_stages(_stderr_printer, prefix=f"[{values['layer_name']}] "),
+                resource_artifact_store(
+                    values["artifact_store"],
+                    region=values["region"] or self.provider.region,
+                    endpoint_url=self.provider.endpoint_url,
+                    printer=_stderr_printer,
+                ) as store,
+            ):
                 deployment = api.deploy_layer(
                     **core_kwargs(values, deploy=True),
                     credentials=credentials,
                     printer=_stderr_printer,
-                    **self.provider.clients(),
+                    artifact_store=store,
+                    **clients,
                 )
         except LayerInputError as exc:  # one diagnostic per wrong input, on its attribute
             for name, reason in exc.problems:
@@ -293,7 +309,10 @@ class LayerResource(Resource):
         layer_name = values["layer_name"]
         try:
             record = api.read_layer_record(
-                s3dir_lambda=values["s3dir_lambda"], tool=values["tool"], manifest=False, **self.provider.clients()
+                s3dir_lambda=values["s3dir_lambda"],
+                tool=values["tool"],
+                manifest=False,
+                **self.provider.clients(values["region"]),
             )
         except Exception as exc:
             ctx.diagnostics.add_error(f"Cannot read the record of layer {layer_name}", _scrub(str(exc), None))
@@ -312,7 +331,9 @@ class LayerResource(Resource):
         versions = [int(v) for v in current.get("published_versions") or []]
         try:
             api.delete_layer_versions(
-                layer_name=layer_name, versions=versions, lambda_client=self.provider.clients()["lambda_client"]
+                layer_name=layer_name,
+                versions=versions,
+                lambda_client=self.provider.clients(current.get("region"))["lambda_client"],
             )
         except Exception as exc:
             ctx.diagnostics.add_error(f"Cannot delete versions of layer {layer_name}", _scrub(str(exc), None))
@@ -320,5 +341,6 @@ class LayerResource(Resource):
         return None
 
     def upgrade(self, ctx: UpgradeContext, version: int, old: State) -> State:
-        """Version 1 is the first schema; there is nothing older to convert."""
-        return old
+        """A state of an older schema lacks the attributes added since (Terraform refuses an object
+        without them): they start unset, which is what the older provider did."""
+        return {a.name: old.get(a.name) for a in LAYER_SCHEMA.attributes}
