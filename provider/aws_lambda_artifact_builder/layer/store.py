@@ -225,7 +225,8 @@ class ArtifactStore:
                     self._delete(fingerprint, etag=orphan)
                     etag = self._put_zip(s3path, path_zip, fingerprint, code_sha256)
             by = "the artifact store" if etag is not None else "already stored by another runner"
-            stage.finish(f"{human_size(size)} to {s3path.uri} ({by})")
+            # the store's folder, not the zip's key: a 64-digit fingerprint would wrap the story's line
+            stage.finish(f"{human_size(size)} to {s3path.parent.parent.uri} ({by})")
         if etag is not None or same:
             info = {"fingerprint": fingerprint, "code_sha256": code_sha256, "size": size}
             self._put_if_absent(
