@@ -308,7 +308,7 @@ def obtain_from_store(
     """The stored artifact; built (once across runners, under the build claim) and stored when absent."""
     found = store.fetch(fingerprint)
     if found is not None:
-        return found
+        return _reused(found)
     where = store.layout.get_s3path_artifact_zip(fingerprint).uri
     if not store.may_build:
         raise ArtifactMissing(
@@ -324,13 +324,20 @@ def obtain_from_store(
     with claim:
         found = store.fetch(fingerprint)  # another runner may have built it while we waited
         if found is not None:
-            return found
+            return _reused(found)
         with build_lock():
             # A deploy on this machine (another resource of the same run) may have stored it meanwhile.
             found = store.fetch(fingerprint)
             if found is not None:
-                return found
+                return _reused(found)
             info = build()
             store.builds += 1
             claim.ensure_held()
             return store.put(fingerprint, info.path)
+
+
+def _reused(artifact: StoredArtifact) -> StoredArtifact:
+    """Say, as a stage of its own, that this deploy builds nothing: the zip comes from the store."""
+    with Stage("fetch") as stage:
+        stage.finish(f"{human_size(artifact.size)} zip, nothing built (from the artifact store)")
+    return artifact
