@@ -17,6 +17,7 @@ from typing import Any
 
 import boto3
 import pytest
+from s3pathlib.api import S3Path
 
 from aws_lambda_artifact_builder.layer.foundation import LayerS3Layout
 from aws_lambda_artifact_builder.layer.store import ArtifactStore
@@ -401,6 +402,14 @@ def test_build_push_in_one_job_then_deploy_from_store_in_another_never_builds(aw
         assert [c["name"] for c in sbom["components"]], sbom
         assert provenance["build"]["artifact_store"] == pushed["s3uri"]
         assert provenance["layer"]["code_sha256"] == pushed["code_sha256"]
+        # ... and says how the push built it: the store keeps the SBOM and build provenance beside the zip.
+        store = S3Path(pushed["s3uri"]).parent
+        built = json.loads(s3.get_object(Bucket=store.bucket, Key=store.key + "provenance.json")["Body"].read())
+        stored_sbom = json.loads(s3.get_object(Bucket=store.bucket, Key=store.key + "sbom.cdx.json")["Body"].read())
+        assert "layer" not in built and built["fingerprint"] == provenance["fingerprint"]
+        assert built["zip_sha256"] == provenance["layer"]["zip_sha256"] and stored_sbom == sbom
+        assert provenance["built_at"] == built["created_at"]
+        assert provenance["build"] == {**built["build"], "artifact_store": pushed["s3uri"]}
 
 
 def test_a_stored_zip_replaced_after_its_check_is_not_copied_the_checked_bytes_are_uploaded(aws, s3_client, tmp_path):

@@ -10,9 +10,11 @@
   where it was built (host or container image and its digest), this tool's version and the time.
 
 Both are written next to the version's record (``layer/NNNNNN/``, ``LayerS3Layout``) once a
-version is published and recorded (``store_version_evidence``, called once by the deploy), and
-the SBOM beside the zip by ``alab layer build``. They are never inside the zip, which stays
-byte-reproducible.
+version is published and recorded (``store_version_evidence``, called once by the deploy), the
+SBOM beside the zip by ``alab layer build``, and both beside a zip in the artifact store by the
+run that built it (``describe_build``; that provenance has no version). A version published from
+the store takes its builder, tool and build place from the store's provenance: the deploy that
+copied the zip did not make it. They are never inside the zip, which stays byte-reproducible.
 
 The lock's per-file hashes are read from ``uv.lock``/``poetry.lock`` with ``tomllib`` here because
 neither tool's export says which hash belongs to which file (``uv export`` lists them per package).
@@ -301,27 +303,25 @@ def image_digest(image: str, container_runtime: str | None) -> str | None:
     return words[1] if len(words) > 1 else image_id
 
 
-def make_provenance(
+def build_provenance(
     *,
     inputs: LayerInputs,
-    record: VersionFacts,
     zip_sha256: str,
     sbom_sha256: str,
     build_in: str,
     image: str | None,
     container_runtime: str | None,
     now: dt.datetime | None = None,
-    from_store: str | None = None,
-) -> str:
-    """The provenance record of a published version (see the module); ``from_store`` names the artifact
-    store's zip when this deploy published one built by another run."""
+) -> dict[str, Any]:
+    """How a zip was made, without any published version: what the artifact store keeps beside the zip,
+    and the base of every version's provenance."""
     container = None
     if build_in == "container":
         from .build_container import default_image
 
         name = image or default_image(inputs.target)
         container = {"image": name, "digest": image_digest(name, container_runtime)}
-    data = {
+    return {
         "format": PROVENANCE_FORMAT,
         "builder": {"name": _DIST, "version": builder_version()},
         "tool": {
@@ -341,20 +341,60 @@ def make_provenance(
             "place": build_in,
             "container": container,
             "host": {"system": platform.system(), "machine": platform.machine(), "python": platform.python_version()},
-            "artifact_store": from_store,
+            "artifact_store": None,
         },
-        "layer": {
-            "name": record.layer_name,
-            "version": record.layer_version,
-            "arn": record.layer_version_arn,
-            "code_sha256": record.code_sha256,
-            "code_size": record.code_size,
-            "zip_sha256": zip_sha256,
-        },
+        "zip_sha256": zip_sha256,
         "sbom": {"file": SBOM_NAME, "sha256": sbom_sha256},
         "created_at": (now or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds"),
     }
+
+
+def make_provenance(
+    *,
+    inputs: LayerInputs,
+    record: VersionFacts,
+    zip_sha256: str,
+    sbom_sha256: str,
+    build_in: str,
+    image: str | None,
+    container_runtime: str | None,
+    now: dt.datetime | None = None,
+    from_store: str | None = None,
+    stored: Mapping[str, Any] | None = None,
+) -> str:
+    """The provenance record of a published version (see the module). ``from_store`` names the artifact
+    store's zip when this deploy published one built by another run, and ``stored`` is the provenance the
+    store keeps beside it: the builder, tool and build place are then the run's that built the zip."""
+    data = build_provenance(
+        inputs=inputs, zip_sha256=zip_sha256, sbom_sha256=sbom_sha256, build_in=build_in, image=image,
+        container_runtime=container_runtime, now=now,
+    )  # fmt: skip
+    if stored is not None and stored.get("zip_sha256") == zip_sha256:
+        data.update({key: stored[key] for key in ("builder", "tool", "build") if key in stored})
+        data["built_at"] = stored.get("created_at")
+    data["build"] = {**data["build"], "artifact_store": from_store}
+    data["layer"] = {
+        "name": record.layer_name,
+        "version": record.layer_version,
+        "arn": record.layer_version_arn,
+        "code_sha256": record.code_sha256,
+        "code_size": record.code_size,
+        "zip_sha256": data.pop("zip_sha256"),
+    }
     return json.dumps(data, indent=2) + "\n"
+
+
+def describe_build(
+    path_zip: Path, *, inputs: LayerInputs, build_in: str, image: str | None, container_runtime: str | None
+) -> dict[str, str]:
+    """The SBOM and build provenance of a zip this run built, by file name, for the artifact store."""
+    zip_sha256 = file_sha256(path_zip).hexdigest()
+    sbom = sbom_for_zip(path_zip, inputs.manifest, inputs.target, zip_sha256=zip_sha256)
+    provenance = build_provenance(
+        inputs=inputs, zip_sha256=zip_sha256, sbom_sha256=hashlib.sha256(sbom.encode("utf-8")).hexdigest(),
+        build_in=build_in, image=image, container_runtime=container_runtime,
+    )  # fmt: skip
+    return {SBOM_NAME: sbom, PROVENANCE_NAME: json.dumps(provenance, indent=2) + "\n"}
 
 
 def store_version_evidence(
@@ -369,11 +409,12 @@ def store_version_evidence(
     printer: T_PRINTER,
     path_zip: Path | None = None,
     from_store: str | None = None,
+    stored: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """Write ``sbom.cdx.json`` and ``provenance.json`` beside a published version's record; their S3 URIs.
 
     ``path_zip`` is the zip that was published (default: the build folder's); ``from_store`` the
-    artifact store object it came from, when another run built it.
+    artifact store object it came from and ``stored`` the provenance the store keeps beside it.
 
     Only a deploy that built the zip can describe it: an adopted version keeps what its own
     publish stored. A zip in the build folder that is no longer the published one (another
@@ -399,6 +440,7 @@ def store_version_evidence(
             image=image,
             container_runtime=container_runtime,
             from_store=from_store,
+            stored=stored,
         )
         written = []
         s3dir = inputs.s3_layout.get_s3dir_layer_version(record.layer_version)

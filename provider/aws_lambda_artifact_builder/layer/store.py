@@ -14,6 +14,11 @@ the ETag it checked) to each target's staging key, server-side where the target'
 read the store, else by uploading the checked local copy. A zip that does not match is refused:
 it is deleted (so the next build can store a good one) and rebuilt, or, without build
 permission (``--from-store``), the deploy fails naming it; it is never published.
+
+The run that stored a zip also stores its SBOM and build provenance beside it (``sbom.cdx.json``,
+``provenance.json``; ``evidence.describe_build``), so a version published from the store says where
+and how the zip was built. They are informative, never trusted for what is published: a failure to
+write them is a warning, and an unreadable one is ignored.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import json
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,12 +43,16 @@ from ..typehint import T_PRINTER
 from .claim import DeployClaim
 from .clients import is_missing_key, is_precondition_failure
 from .foundation import LayerS3Layout, coerce_s3dir
+from .history import PROVENANCE_NAME, SBOM_NAME
 from .package import LayerZipInfo
 from .publish import file_code_sha256
 from .record import s3_error
 
 if TYPE_CHECKING:  # pragma: no cover
     from mypy_boto3_s3 import S3Client
+
+#: What the run that stored a zip writes beside it (``evidence.describe_build``).
+EVIDENCE_NAMES = (SBOM_NAME, PROVENANCE_NAME)
 
 _TRANSFER = TransferConfig(
     multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024, max_concurrency=4
@@ -165,11 +174,13 @@ class ArtifactStore:
     def _delete(self, fingerprint: str, *, etag: str | None) -> None:
         """Remove a refused artifact (the zip only if it is still the one refused), so a good one can be stored."""
         zip_path = self.layout.get_s3path_artifact_zip(fingerprint)
-        info_path = self.layout.get_s3path_artifact_info(fingerprint)
+        described = [self.layout.get_s3path_artifact_info(fingerprint)]
+        described += [self.layout.get_s3dir_artifact(fingerprint).joinpath(name) for name in EVIDENCE_NAMES]
         try:
             if etag is not None:
                 self.s3_client.delete_object(Bucket=zip_path.bucket, Key=zip_path.key, IfMatch=etag)
-            self.s3_client.delete_object(Bucket=info_path.bucket, Key=info_path.key)
+            for path in described:
+                self.s3_client.delete_object(Bucket=path.bucket, Key=path.key)
         except ClientError as e:
             if not (is_precondition_failure(e) or is_missing_key(e)):
                 raise s3_error(e, zip_path, "delete a refused stored artifact") from None
@@ -260,6 +271,24 @@ class ArtifactStore:
             )
         return stored
 
+    # ------------------------------------------------------------------ evidence
+    def put_evidence(self, fingerprint: str, texts: Mapping[str, str]) -> None:
+        """The SBOM and provenance of the zip this run stored, beside it (the first writer's stay)."""
+        folder = self.layout.get_s3dir_artifact(fingerprint)
+        for name, text in texts.items():
+            self._put_if_absent(folder.joinpath(name), Body=text.encode("utf-8"), ContentType="application/json")
+        self.printer(f"[store] wrote {', '.join(texts)} beside {folder.uri}layer.zip")
+
+    def read_provenance(self, fingerprint: str) -> dict[str, Any] | None:
+        """The build provenance stored beside a fingerprint's zip; ``None`` when absent or unreadable."""
+        s3path = self.layout.get_s3dir_artifact(fingerprint).joinpath(PROVENANCE_NAME)
+        try:
+            data = json.loads(self.s3_client.get_object(Bucket=s3path.bucket, Key=s3path.key)["Body"].read())
+        except (ClientError, ValueError) as e:
+            self.printer(f"[store] no readable {s3path.uri} ({e}): the version's provenance is this deploy's")
+            return None
+        return data if isinstance(data, dict) else None
+
     # ------------------------------------------------------------------ staging
     def stage(
         self, artifact: StoredArtifact, *, s3_client: S3Client, s3path: S3Path, metadata: dict[str, str], log: T_PRINTER
@@ -304,8 +333,10 @@ def obtain_from_store(
     build: Callable[[], LayerZipInfo],
     build_lock: Callable[[], contextlib.AbstractContextManager[None]],
     log: T_PRINTER,
+    describe: Callable[[Path], Mapping[str, str]] | None = None,
 ) -> StoredArtifact:
-    """The stored artifact; built (once across runners, under the build claim) and stored when absent."""
+    """The stored artifact; built (once across runners, under the build claim) and stored when absent,
+    with what ``describe`` says of the built zip (SBOM and provenance by file name) beside it."""
     found = store.fetch(fingerprint)
     if found is not None:
         return _reused(found)
@@ -333,7 +364,20 @@ def obtain_from_store(
             info = build()
             store.builds += 1
             claim.ensure_held()
-            return store.put(fingerprint, info.path)
+            stored = store.put(fingerprint, info.path)
+            if describe is not None:
+                _store_evidence(store, stored, describe, log)
+            return stored
+
+
+def _store_evidence(
+    store: ArtifactStore, stored: StoredArtifact, describe: Callable[[Path], Mapping[str, str]], log: T_PRINTER
+) -> None:
+    """Describe the stored bytes (ours, or an earlier writer's) beside them; a failure is only a warning."""
+    try:
+        store.put_evidence(stored.fingerprint, describe(stored.path_local))
+    except Exception as e:  # noqa: BLE001 - the zip is stored; its description is informative
+        log(f"[store] warning: could not store the SBOM and provenance beside {stored.s3path_zip.uri}: {e}")
 
 
 def _reused(artifact: StoredArtifact) -> StoredArtifact:

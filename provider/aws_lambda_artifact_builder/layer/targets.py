@@ -323,7 +323,7 @@ def push_layer_artifact(
     """
     target = store_target_of(targets)
     from .inputs import resolve_layer_inputs
-    from .workflow import BuildSettings, _build_folder_lock, build_artifact
+    from .workflow import BuildSettings, _build_folder_lock, build_artifact, describe_for_store
 
     log = printer_adapter(verbose, printer, "store")
     s3dir = resolve_s3dir(target, endpoint_url)
@@ -338,6 +338,7 @@ def push_layer_artifact(
             build=build,
             build_lock=functools.partial(_build_folder_lock, inputs, log),
             log=log,
+            describe=describe_for_store(inputs, settings),
         )
         return str(artifact.s3path_zip.uri), artifact.code_sha256, store.builds > 0
 

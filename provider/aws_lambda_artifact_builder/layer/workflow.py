@@ -41,7 +41,7 @@ from ..progress import Stage, human_size, printer_adapter
 from ..typehint import T_PRINTER
 from .claim import DeployClaim
 from .clients import resolve_clients
-from .evidence import store_version_evidence
+from .evidence import describe_build, store_version_evidence
 from .foundation import Credentials, LayerS3Layout, coerce_s3dir, coerce_tool
 from .inputs import LayerInputs, LayerPermission, parse_permissions, resolve_layer_inputs
 from .manifest import (
@@ -654,14 +654,26 @@ def _describe(
     s3_client: S3Client,
     settings: BuildSettings,
     staged: dict[str, StoredArtifact],
+    store: ArtifactStore | None = None,
 ) -> None:
     """SBOM and provenance beside the record (``layer/evidence.py``; a failure there is a warning), made
-    from the zip this deploy staged: the one it built, or the artifact store's checked copy."""
+    from the zip this deploy staged: the one it built, or the artifact store's checked copy (whose
+    builder and build place are in the store's provenance)."""
     artifact = staged.get(inputs.fingerprint)
+    stored = store.read_provenance(inputs.fingerprint) if store is not None and artifact and built else None
     store_version_evidence(
         s3_client=s3_client, inputs=inputs, record=facts, built=built, build_in=settings.build_in,
         image=settings.image, container_runtime=settings.container_runtime, printer=settings.log,
         path_zip=artifact.path_local if artifact else None, from_store=artifact.s3path_zip.uri if artifact else None,
+        stored=stored,
+    )  # fmt: skip
+
+
+def describe_for_store(inputs: LayerInputs, settings: BuildSettings) -> Callable[[Path], Mapping[str, str]]:
+    """What a run that builds for the artifact store writes beside the zip (``evidence.describe_build``)."""
+    return functools.partial(
+        describe_build, inputs=inputs, build_in=settings.build_in, image=settings.image,
+        container_runtime=settings.container_runtime,
     )  # fmt: skip
 
 
@@ -682,6 +694,7 @@ def _stage_from_store(
         build=functools.partial(build_artifact, inputs, settings),
         build_lock=functools.partial(_build_folder_lock, inputs, settings.log),
         log=settings.log,
+        describe=describe_for_store(inputs, settings),
     )
     staged[inputs.fingerprint] = artifact
     claim.ensure_held()
@@ -888,7 +901,9 @@ def deploy_layer(
         log=gateway.log,
         build_folder_lock=functools.partial(_build_folder_lock, log=gateway.log),
         background=_in_background,
-        describe=functools.partial(_describe, s3_client=s3_client, settings=build, staged=staged),
+        describe=functools.partial(
+            _describe, s3_client=s3_client, settings=build, staged=staged, store=artifact_store
+        ),
         stage_artifact=None if artifact_store is None else functools.partial(
             _stage_from_store, store=artifact_store, s3_client=s3_client, settings=build, staged=staged
         ),
