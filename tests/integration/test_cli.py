@@ -216,9 +216,10 @@ def test_keep_last_deletes_old_versions_with_their_records_and_no_staging_zip_st
         *(f"apps/sample/layer/000002/{name}" for name in {"uv.lock", *evidence}),
         "apps/sample/layer/last-uv.lock",
     }
-    # The artifact store keeps each fingerprint's zip and description (retention does not prune it yet).
+    # The artifact store keeps each fingerprint's zip, description, SBOM and provenance (retention does not
+    # prune it yet).
     stored = sorted(k.rsplit("/", 1)[1] for k in s3_snapshot(s3_client, bucket) if "/layer/artifacts/" in k)
-    assert stored == ["layer.json", "layer.json", "layer.zip", "layer.zip"]
+    assert stored == sorted(["layer.json", "layer.zip", *evidence] * 2)
 
 
 def _records(s3_client, bucket: str) -> list[str]:
