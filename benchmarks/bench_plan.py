@@ -1,9 +1,9 @@
 """What a no-op plan costs, in S3 round trips, and whether planning many layers adds overhead.
 
-Starts a moto server and a private index on loopback, locks the uv fixture project, records
-20 layers (each its own s3dir_lambda and layer name) and then measures, in the same run and
-with the same boto3 clients, in blocks of interleaved samples (one ratio per block: the median of
-the block's samples of each side):
+Starts a private index and moto servers on loopback, locks the uv fixture project, records 20
+layers (each its own s3dir_lambda and layer name) and then measures, in the same run and with the
+same boto3 clients, in blocks of interleaved samples (one ratio per block: the median of the
+block's samples of each side):
 - one S3 HEAD of a layer record (the unit),
 - a no-op ``plan_layer`` of one layer (the S3 GET of the record, overlapped with the Lambda
   listing that proves the recorded version still exists, plus reading and fingerprinting the
@@ -11,7 +11,16 @@ the block's samples of each side):
   goal <= 1.5, on the fixture project and on a realistic uv lock of 100+ packages locked from PyPI
   at bench time (skipped, with a note on stderr, when PyPI is not reachable),
 - the same with the default clients (``make_clients``, what the CLI and Pulumi use),
-- planning the 20 layers one after the other ÷ 20 x one plan of the same block, goal <= 1.1.
+- planning the 20 layers one after the other ÷ 20 x one plan of the same block, goal <= 1.1,
+- the Lambda listing alone ÷ one HEAD: with the record's GET overlapped, the slower of the two is
+  the plan's floor.
+
+Each is measured twice: with S3 and Lambda on **one** moto server, which answers the plan's two
+overlapped requests one after the other (a floor of about 1.8 HEADs that no client can beat), and
+with S3 and Lambda on **two** moto servers, as AWS serves them (separate endpoints that answer
+concurrently; boto3 reaches them through ``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL_LAMBDA``).
+moto's Lambda reads a layer's zip from its own S3, so with two servers the staged zip is also put
+on the Lambda server before each publish (setup only; nothing measured reads it).
 
 Prints a markdown table of ratios (median, min-max over the blocks). Not a test: no timing is asserted.
 
@@ -29,6 +38,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 DIR_REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(DIR_REPO / "tests"))
@@ -102,139 +112,187 @@ def make_big_uv_project(folder: Path) -> Path | None:
     return folder / "pyproject.toml"
 
 
-def block_ratio(measure: str, ours: list[list[float]], unit: list[list[float]], goal: str, scale: float = 1.0) -> Ratio:
+def block_ratio(
+    measure: str, ours: list[list[float]], unit: list[list[float]], goal: str, subject: str, scale: float = 1.0
+) -> Ratio:
     """One ratio per block: median of the block's ``ours`` ÷ (``scale`` x median of its ``unit``)."""
     samples = tuple(statistics.median(o) / (scale * statistics.median(u)) for o, u in zip(ours, unit))
     flat_ours = statistics.median([x for block in ours for x in block])
     flat_unit = statistics.median([x for block in unit for x in block])
     detail = f"{seconds(flat_ours)} ÷ {f'{scale:g} × ' if scale != 1 else ''}{seconds(flat_unit)}"
-    return Ratio(measure, "fixture uv project, moto server on loopback", samples, goal, detail)
+    return Ratio(measure, subject, samples, goal, detail)
+
+
+@dataclasses.dataclass
+class Aws:
+    """The S3 and Lambda endpoints of one layout: one moto server for both, or one each."""
+
+    layout: str
+    s3: Any
+    lam: Any
+    #: The Lambda server's own S3, where moto's Lambda looks for a layer's zip (None: the same server).
+    lambda_s3: Any = None
+
+    def record(self, **kwargs: Any) -> None:
+        """Upload, publish and record one layer version, as a first deploy leaves it."""
+        upload_layer_zip_to_s3(
+            s3dir_lambda=kwargs["s3dir_lambda"], path_pyproject_toml=kwargs["path_pyproject_toml"], s3_client=self.s3
+        )
+        if self.lambda_s3 is not None:  # the staged zip where the Lambda server can read it
+            bucket, prefix = kwargs["s3dir_lambda"].removeprefix("s3://").split("/", 1)
+            for item in self.s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []):
+                body = self.s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+                self.lambda_s3.put_object(Bucket=bucket, Key=item["Key"], Body=body)
+        publish_layer_version(**kwargs, s3_client=self.s3, lambda_client=self.lam, verbose=False)
+        assert not plan_layer(**kwargs, s3_client=self.s3, lambda_client=self.lam).changed
+
+
+def start_aws(layout: str, dir_tmp: Path, servers: list[MotoServer]) -> Aws:
+    """Moto server(s) for ``layout`` ("one" or "two"), the environment pointing at them, the bench bucket."""
+    s3_server = MotoServer.start(dir_tmp / f"moto-{layout}-s3.log")
+    servers.append(s3_server)
+    lambda_server = s3_server
+    if layout == "two":
+        lambda_server = MotoServer.start(dir_tmp / f"moto-{layout}-lambda.log")
+        servers.append(lambda_server)
+    for key in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_LAMBDA"):
+        os.environ.pop(key, None)
+    os.environ.update(
+        AWS_ENDPOINT_URL_S3=s3_server.endpoint_url,
+        AWS_ENDPOINT_URL_LAMBDA=lambda_server.endpoint_url,
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+    )
+    aws = Aws(
+        layout=layout,
+        s3=boto3.client("s3", endpoint_url=s3_server.endpoint_url, region_name="us-east-1"),
+        lam=boto3.client("lambda", endpoint_url=lambda_server.endpoint_url, region_name="us-east-1"),
+    )
+    aws.s3.create_bucket(Bucket="alab-bench")
+    if layout == "two":
+        aws.lambda_s3 = boto3.client("s3", endpoint_url=lambda_server.endpoint_url, region_name="us-east-1")
+        aws.lambda_s3.create_bucket(Bucket="alab-bench")
+    return aws
+
+
+def record_layers(aws: Aws, path: Path, path_big: Path | None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The 20 fixture layers and the realistic one, each with one recorded version."""
+    layers = []
+    for i in range(LAYERS):
+        layer = dict(
+            layer_name=f"bench-{i:02d}",
+            path_pyproject_toml=path,
+            s3dir_lambda=f"s3://alab-bench/layers/{i:02d}/",
+            tool="uv",
+        )
+        aws.record(**layer)
+        layers.append(layer)
+    big = None
+    if path_big is not None:
+        big = dict(layer_name="bench-big", path_pyproject_toml=path_big, s3dir_lambda="s3://alab-bench/big/", tool="uv")
+        aws.record(**big)
+    return layers, big
+
+
+def sample_blocks(
+    aws: Aws, layers: list[dict[str, Any]], big: dict[str, Any] | None, *, rounds: int, samples: int
+) -> dict[str, list[list[float]]]:
+    """``rounds`` blocks of ``samples`` interleaved samples of each single measure (plus 3 of the 20-layer plan)."""
+    s3, lam, one = aws.s3, aws.lam, layers[0]
+
+    def plan_all() -> None:
+        for layer in layers:
+            plan_layer(**layer, s3_client=s3, lambda_client=lam)
+
+    calls: dict[str, Callable[[], None]] = {
+        "head": lambda: s3.head_object(Bucket="alab-bench", Key="layers/00/layer/last-uv.lock"),
+        "plan": lambda: plan_layer(**one, s3_client=s3, lambda_client=lam),
+        "plan_default": lambda: plan_layer(**one),
+        "list": lambda: lam.list_layer_versions(LayerName=one["layer_name"]),
+    }
+    if big is not None:
+        calls["plan_big"] = lambda: plan_layer(**big, s3_client=s3, lambda_client=lam)
+        calls["local_big"] = lambda: local_fingerprint(path_pyproject_toml=big["path_pyproject_toml"], tool="uv")
+    for fn in calls.values():  # warm up connections and caches
+        for _ in range(10):
+            fn()
+    blocks: dict[str, list[list[float]]] = {name: [] for name in (*calls, "many", "plan_in_many")}
+    for _ in range(rounds):
+        block: dict[str, list[float]] = {name: [] for name in blocks}
+        for _ in range(samples):
+            for name, fn in calls.items():
+                started = time.perf_counter()
+                fn()
+                block[name].append(time.perf_counter() - started)
+        for _ in range(3):
+            started = time.perf_counter()
+            plan_all()
+            block["many"].append(time.perf_counter() - started)
+            for _ in range(3):
+                started = time.perf_counter()
+                calls["plan"]()
+                block["plan_in_many"].append(time.perf_counter() - started)
+        for name, values in block.items():
+            blocks[name].append(values)
+    return blocks
+
+
+def ratio_rows(blocks: dict[str, list[list[float]]], layout: str, packages: int) -> list[Ratio]:
+    """The table's rows for one server layout."""
+    where = "one moto server for S3 and Lambda" if layout == "one" else "S3 and Lambda on two moto servers"
+    fixture = f"fixture uv project, {where}"
+    realistic = f"uv.lock of {packages} packages from PyPI, {where}"
+    rows = [
+        block_ratio("no-op plan_layer ÷ one S3 HEAD", blocks["plan"], blocks["head"], "≤ 1.5", fixture),
+        block_ratio(
+            "no-op plan_layer (default clients) ÷ one S3 HEAD", blocks["plan_default"], blocks["head"], "≤ 1.5", fixture
+        ),
+    ]
+    measure = "the plan's Lambda check alone (one ListLayerVersions) ÷ one S3 HEAD"
+    rows.append(block_ratio(measure, blocks["list"], blocks["head"], "", fixture))
+    if blocks.get("plan_big"):
+        rows.insert(
+            1, block_ratio("no-op plan_layer ÷ one S3 HEAD", blocks["plan_big"], blocks["head"], "≤ 1.5", realistic)
+        )
+        if layout == "one":
+            measure = "local fingerprint of the realistic uv.lock (cached) ÷ one S3 HEAD"
+            rows.insert(2, block_ratio(measure, blocks["local_big"], blocks["head"], "", realistic))
+    if layout == "one":
+        measure = f"{LAYERS}-layer plan ÷ {LAYERS} × one-layer plan"
+        rows.append(block_ratio(measure, blocks["many"], blocks["plan_in_many"], "≤ 1.1", fixture, LAYERS))
+    return rows
 
 
 def measure(*, rounds: int = 7, samples: int = 30) -> list[Ratio]:
-    """``rounds`` blocks of ``samples`` interleaved samples of each single measure (plus 3 of the 20-layer plan)."""
+    """Both server layouts, one after the other, on the same projects."""
     saved_env = dict(os.environ)
+    servers: list[MotoServer] = []
     with tempfile.TemporaryDirectory(prefix="bench-plan-") as tmp:
         dir_tmp = Path(tmp)
-        moto = MotoServer.start(dir_tmp / "moto.log")
         build_all_fixture_wheels(DIR_REPO / "tests" / "fixtures" / "packages", dir_tmp / "wheels")
         index = PrivateIndex.start(dir_tmp / "wheels", dir_tmp / "index", "bench", "bench-Pa55@w/rd%")
         try:
-            os.environ.update(
-                AWS_ENDPOINT_URL=moto.endpoint_url,
-                AWS_DEFAULT_REGION="us-east-1",
-                AWS_ACCESS_KEY_ID="testing",
-                AWS_SECRET_ACCESS_KEY="testing",
-            )
-            s3 = boto3.client("s3", endpoint_url=moto.endpoint_url, region_name="us-east-1")
-            lam = boto3.client("lambda", endpoint_url=moto.endpoint_url, region_name="us-east-1")
-            s3.create_bucket(Bucket="alab-bench")
             path = make_project("uv", dir_tmp / "project", index, dir_tmp / "cache")
             write_test_zip(path)
-            layers = []
-            for i in range(LAYERS):
-                kwargs = dict(
-                    layer_name=f"bench-{i:02d}",
-                    path_pyproject_toml=path,
-                    s3dir_lambda=f"s3://alab-bench/layers/{i:02d}/",
-                    tool="uv",
-                )
-                upload_layer_zip_to_s3(
-                    s3dir_lambda=kwargs["s3dir_lambda"], path_pyproject_toml=path, s3_client=s3, verbose=False
-                )
-                publish_layer_version(**kwargs, s3_client=s3, lambda_client=lam, verbose=False)
-                layers.append(kwargs)
-            one = layers[0]
-            assert not plan_layer(**one, s3_client=s3, lambda_client=lam).changed
             path_big = make_big_uv_project(dir_tmp / "big")
-            big: dict[str, object] | None = None
+            packages = 0
             if path_big is not None:
                 write_test_zip(path_big)
-                big = dict(
-                    layer_name="bench-big", path_pyproject_toml=path_big, s3dir_lambda="s3://alab-bench/big/", tool="uv"
-                )
-                upload_layer_zip_to_s3(
-                    s3dir_lambda=big["s3dir_lambda"], path_pyproject_toml=path_big, s3_client=s3, verbose=False
-                )
-                publish_layer_version(**big, s3_client=s3, lambda_client=lam, verbose=False)
-                assert not plan_layer(**big, s3_client=s3, lambda_client=lam).changed
                 packages = (path_big.parent / "uv.lock").read_text().count("[[package]]")
-
-            def head() -> None:
-                s3.head_object(Bucket="alab-bench", Key="layers/00/layer/last-uv.lock")
-
-            def plan_one() -> None:
-                plan_layer(**one, s3_client=s3, lambda_client=lam)
-
-            def plan_default_clients() -> None:
-                plan_layer(**one)
-
-            def plan_all() -> None:
-                for kwargs in layers:
-                    plan_layer(**kwargs, s3_client=s3, lambda_client=lam)
-
-            def plan_big() -> None:
-                assert big is not None
-                plan_layer(**big, s3_client=s3, lambda_client=lam)  # type: ignore[arg-type]
-
-            def local_big() -> None:
-                assert path_big is not None
-                local_fingerprint(path_pyproject_toml=path_big, tool="uv")
-
-            calls: dict[str, Callable[[], None]] = {
-                "head": head,
-                "plan": plan_one,
-                "plan_default": plan_default_clients,
-            }
-            if big is not None:
-                calls["plan_big"] = plan_big
-                calls["local_big"] = local_big
-            for fn in calls.values():  # warm up connections and caches
-                for _ in range(10):
-                    fn()
-            blocks: dict[str, list[list[float]]] = {name: [] for name in (*calls, "many", "plan_in_many")}
-            for _ in range(rounds):
-                block: dict[str, list[float]] = {name: [] for name in blocks}
-                for _ in range(samples):
-                    for name, fn in calls.items():
-                        started = time.perf_counter()
-                        fn()
-                        block[name].append(time.perf_counter() - started)
-                for _ in range(3):
-                    started = time.perf_counter()
-                    plan_all()
-                    block["many"].append(time.perf_counter() - started)
-                    for _ in range(3):
-                        started = time.perf_counter()
-                        plan_one()
-                        block["plan_in_many"].append(time.perf_counter() - started)
-                for name, values in block.items():
-                    blocks[name].append(values)
+            rows: list[Ratio] = []
+            for layout in ("one", "two"):
+                aws = start_aws(layout, dir_tmp, servers)
+                layers, big = record_layers(aws, path, path_big)
+                rows += ratio_rows(sample_blocks(aws, layers, big, rounds=rounds, samples=samples), layout, packages)
+                while servers:
+                    servers.pop().stop()
         finally:
             index.stop()
-            moto.stop()
+            for server in servers:
+                server.stop()
             os.environ.clear()
             os.environ.update(saved_env)
-
-    rows = [
-        block_ratio("no-op plan_layer ÷ one S3 HEAD", blocks["plan"], blocks["head"], "≤ 1.5"),
-        block_ratio(
-            "no-op plan_layer (default clients) ÷ one S3 HEAD", blocks["plan_default"], blocks["head"], "≤ 1.5"
-        ),
-        block_ratio(
-            f"{LAYERS}-layer plan ÷ {LAYERS} × one-layer plan", blocks["many"], blocks["plan_in_many"], "≤ 1.1", LAYERS
-        ),
-    ]
-    if blocks.get("plan_big"):
-        big_row = block_ratio(
-            "no-op plan_layer, realistic uv.lock ÷ one S3 HEAD", blocks["plan_big"], blocks["head"], "≤ 1.5"
-        )
-        subject = f"uv.lock of {packages} packages from PyPI, moto server on loopback"
-        rows.insert(1, dataclasses.replace(big_row, subject=subject))
-        local_row = block_ratio(
-            "local fingerprint of the realistic uv.lock (cached) ÷ one S3 HEAD", blocks["local_big"], blocks["head"], ""
-        )
-        rows.insert(2, dataclasses.replace(local_row, subject=subject))
     return rows
 
 
