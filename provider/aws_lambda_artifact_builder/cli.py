@@ -327,43 +327,25 @@ def cmd_layer_build(args: argparse.Namespace, out: Any, err: Any) -> int:
         packaging_options=kwargs["packaging_options"],
     )
     with _build_folder_held(path, wait=True):
-        info = _build_and_zip(kwargs, path, target, credentials, settings.get("ignore_packages"))
+        info = _build_and_zip(kwargs, path, target, credentials)
         sbom = write_local_sbom(info, path_pyproject_toml=path, tool=kwargs["tool"], target=target)
     _print_build_report(out, args.json, info, kwargs, target, fingerprint, sbom)
     return 0
 
 
-def _build_and_zip(
-    kwargs: dict[str, Any], path: Path, target: Any, credentials: Credentials | None, ignore: Any
-) -> Any:
-    """Install the runtime set here or in a container, then zip it: a deploy's build without AWS."""
-    from .layer.package import create_layer_zip_file
+def _build_and_zip(kwargs: dict[str, Any], path: Path, target: Any, credentials: Credentials | None) -> Any:
+    """A deploy's build (``workflow.build_and_package``) without AWS, after the same check of the lock."""
+    from .constants import LayerBuildToolEnum
+    from .layer.manifest import read_local_manifest
+    from .layer.workflow import BuildSettings, build_and_package, check_build_possible_for
 
-    common: dict[str, Any] = dict(
-        tool=kwargs["tool"],
-        path_pyproject_toml=path,
-        python_version=target.python_version,
-        architecture=target.architecture,
-        credentials=credentials,
-    )  # the library logs; ConsoleOutput (console.py) shows it
-    if kwargs["build_in"] == "local":
-        from .layer.build import build_layer_artifacts_in_local, check_local_build_possible
-        from .layer.manifest import read_local_manifest
-
-        check_local_build_possible(read_local_manifest(path, kwargs["tool"], target), target)
-        build_layer_artifacts_in_local(skip_prompt=True, **common)
-    else:
-        from .layer.build_container import build_layer_artifacts_in_container
-
-        build_layer_artifacts_in_container(
-            image=kwargs["image"], container_runtime=kwargs["container_runtime"], **common
-        )
-    return create_layer_zip_file(
-        path_pyproject_toml=path,
-        ignore_packages=ignore,
-        options=kwargs["packaging_options"],
-        python_version=target.python_version,
-    )
+    manifest = read_local_manifest(path, kwargs["tool"], target)
+    settings = BuildSettings(kwargs["build_in"], credentials, kwargs["image"], kwargs["container_runtime"])
+    check_build_possible_for(manifest, target, settings)
+    return build_and_package(
+        manifest, LayerBuildToolEnum(kwargs["tool"]), target, path, settings,
+        ignore_packages=kwargs["ignore_packages"], packaging_options=kwargs["packaging_options"],
+    )  # fmt: skip
 
 
 def _print_build_report(

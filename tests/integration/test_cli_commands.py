@@ -68,6 +68,10 @@ def test_build_needs_no_aws_and_clean_removes_only_the_build_folder(configured, 
     assert f"sha256       {hashlib.sha256(path_zip.read_bytes()).hexdigest()}" in built.stdout
     assert "alab-demo-core" in built.stdout and "alab-demo-extra" in built.stdout
     assert (project / "build" / "lambda" / "layer" / "sbom.cdx.json").is_file()
+    # The deploy's build, with its stage lines: what was installed, then what was zipped.
+    stages = [line.split()[0] for line in built.stderr.splitlines()]
+    assert stages == ["install", "package"], built.stderr
+    assert "2 packages for python3.12 x86_64 (local)" in built.stderr and "layer.zip " in built.stderr
 
     as_json = alab("layer", "build", "--project", str(project), "--json", "--quiet", env=_no_aws_env(credentials))
     assert as_json.returncode == 0, as_json.stderr

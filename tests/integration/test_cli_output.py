@@ -18,7 +18,7 @@ import pytest
 from support.cli import ALAB, alab, configure
 from support.projects import lock, set_pin
 
-STAGES = ("plan", "install", "package", "upload", "publish", "record", "grants", "retain")
+STAGES = ("plan", "fetch", "install", "package", "upload", "publish", "record", "grants", "retain")
 #: A stage line: its name, its time, what it did.
 STAGE_LINE = re.compile(r"^(?P<stage>[a-z]+) +(?P<elapsed>\d+\.\ds|\d+m\d\ds)  (?P<what>\S.*)$")
 

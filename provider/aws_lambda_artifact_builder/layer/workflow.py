@@ -45,6 +45,7 @@ from .evidence import describe_build, store_version_evidence
 from .foundation import Credentials, LayerS3Layout, coerce_s3dir, coerce_tool
 from .inputs import LayerInputs, LayerPermission, parse_permissions, resolve_layer_inputs, validate_layer_name
 from .manifest import (
+    LocalManifest,
     PackageChanges,
     RuntimeSet,
     compute_fingerprint,
@@ -679,10 +680,14 @@ class BuildSettings:
 
 def check_build_possible(inputs: LayerInputs, settings: BuildSettings) -> None:
     """Before any claim, build or S3 write: what the lock already tells about a local build."""
+    check_build_possible_for(inputs.manifest, inputs.target, settings)
+
+
+def check_build_possible_for(manifest: LocalManifest, target: LayerTarget, settings: BuildSettings) -> None:
     if settings.build_in == "local":
         from .build import check_local_build_possible
 
-        check_local_build_possible(inputs.manifest, inputs.target)
+        check_local_build_possible(manifest, target)
 
 
 def _describe(
@@ -745,22 +750,37 @@ def _stage_from_store(
 
 def build_artifact(inputs: LayerInputs, settings: BuildSettings) -> LayerZipInfo:
     """The default :data:`~.pipeline.ObtainArtifact`: build the locked runtime set into ``python/`` and zip it."""
+    return build_and_package(
+        inputs.manifest, inputs.tool, inputs.target, inputs.path_layout.path_pyproject_toml, settings,
+        ignore_packages=inputs.ignore_packages, packaging_options=inputs.packaging_options,
+    )  # fmt: skip
+
+
+def build_and_package(
+    manifest: LocalManifest,
+    tool: LayerBuildToolEnum,
+    target: LayerTarget,
+    path_pyproject_toml: Path,
+    settings: BuildSettings,
+    *,
+    ignore_packages: list[str] | None,
+    packaging_options: PackagingOptions,
+) -> LayerZipInfo:
+    """Install the runtime set here or in a container, then zip it, each as a progress stage: a deploy's
+    build and ``alab layer build`` (which has no S3 folder or layer name, so no ``LayerInputs``)."""
     from .install_plan import pins_for_manifest
 
-    target = inputs.target
-    settings.log(
-        f"[build] installing {inputs.manifest.name} for {target.runtime} {target.architecture} ({settings.build_in})"
-    )
+    settings.log(f"[build] installing {manifest.name} for {target.runtime} {target.architecture} ({settings.build_in})")
     common: dict[str, Any] = dict(
-        tool=inputs.tool,
-        path_pyproject_toml=inputs.path_layout.path_pyproject_toml,
+        tool=tool,
+        path_pyproject_toml=path_pyproject_toml,
         python_version=target.python_version,
         architecture=target.architecture,
         credentials=settings.credentials,
         verbose=settings.verbose,
         printer=settings.printer,
     )
-    with Stage("install", total=len(pins_for_manifest(inputs.manifest))) as install:
+    with Stage("install", total=len(pins_for_manifest(manifest))) as install:
         if settings.build_in == "local":
             from .build import build_layer_artifacts_in_local
 
@@ -773,17 +793,12 @@ def build_artifact(inputs: LayerInputs, settings: BuildSettings) -> LayerZipInfo
             )
         settings.log(f"[build] done in {install.elapsed:.1f}s")
         install.finish(f"{install.total} packages for {target.runtime} {target.architecture} ({settings.build_in})")
-    return _package(inputs, settings)
-
-
-def _package(inputs: LayerInputs, settings: BuildSettings) -> LayerZipInfo:
-    """Zip the installed ``python/`` folder (size-checked before writing), as its own progress stage."""
     with Stage("package", unit="bytes") as package:
         info = create_layer_zip_file(
-            path_pyproject_toml=inputs.path_layout.path_pyproject_toml,
-            ignore_packages=inputs.ignore_packages,
-            options=inputs.packaging_options,
-            python_version=inputs.target.python_version,
+            path_pyproject_toml=path_pyproject_toml,
+            ignore_packages=ignore_packages,
+            options=packaging_options,
+            python_version=target.python_version,
             verbose=settings.verbose,
             printer=settings.printer,
         )
