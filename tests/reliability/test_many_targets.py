@@ -20,6 +20,7 @@ import pytest
 from s3pathlib.api import S3Path
 
 from aws_lambda_artifact_builder.layer.foundation import LayerS3Layout
+from aws_lambda_artifact_builder.progress import ProgressEvent, observe
 from aws_lambda_artifact_builder.layer.store import ArtifactStore
 from aws_lambda_artifact_builder.layer.targets import DeployTarget, deploy_layer_to_targets, expand_targets
 from fault_proxy import FaultProxy, Rule
@@ -196,6 +197,26 @@ def test_a_second_writer_of_a_fingerprint_is_harmless(aws, s3_client, tmp_path):
         found = four.fetch(orphan)
         assert found is not None and found.code_sha256 == stored.code_sha256
         assert found.path_local.read_bytes() == b"second build"
+
+
+def test_storing_a_zip_reports_its_bytes_as_the_upload_stage(aws, s3_client, tmp_path):
+    """The store's one-request upload still draws a byte bar: its reads are the stage's progress."""
+    s3_client.create_bucket(Bucket="alab-progress")
+    path = tmp_path / "layer.zip"
+    path.write_bytes(os.urandom(3_000_000))
+    size = path.stat().st_size
+    events: list[ProgressEvent] = []
+    with (
+        observe(events.append),
+        ArtifactStore(s3_client=s3_client, s3dir="s3://alab-progress/apps/", printer=lambda _l: None) as store,
+    ):
+        stored = store.put("ef" * 32, path)
+    upload = [e for e in events if e.stage == "upload"]
+    assert upload[0].state == "started" and upload[-1].state == "done" and upload[-1].done == size
+    progress = [e.done for e in upload if e.state == "progress"]
+    assert len(progress) > 1 and max(progress) == size and all(0 <= done <= size for done in progress)
+    body = s3_client.get_object(Bucket="alab-progress", Key=stored.s3path_zip.key)["Body"].read()
+    assert body == path.read_bytes()
 
 
 def test_eight_runners_three_regions_at_once_build_once_and_publish_three_versions(

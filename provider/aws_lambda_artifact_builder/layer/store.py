@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import json
 import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
@@ -76,6 +77,29 @@ class StoredArtifact:
     etag: str
     #: The checked bytes on this machine, for targets that cannot read the store.
     path_local: Path
+
+
+class _Counted:
+    """A zip being sent with ``PutObject`` (one request: ``If-None-Match`` has no multipart form in boto3's
+    transfer manager), its reads counted as the upload stage's bytes. botocore may read the body once to
+    sign or checksum it and rewind before sending it: a rewind sets the count back to where the file is."""
+
+    def __init__(self, f: BinaryIO, stage: Stage) -> None:
+        self._f = f
+        self._stage = stage
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._f.read(size)
+        self._stage.advance(len(data))
+        return data
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        position = self._f.seek(offset, whence)
+        self._stage.advance(position - self._stage.done)
+        return position
+
+    def tell(self) -> int:
+        return self._f.tell()
 
 
 class ArtifactStore:
@@ -197,11 +221,11 @@ class ArtifactStore:
                 return None
             raise s3_error(e, s3path, "write to the artifact store") from None
 
-    def _put_zip(self, s3path: S3Path, path_zip: Path, fingerprint: str, code_sha256: str) -> str | None:
+    def _put_zip(self, s3path: S3Path, path_zip: Path, fingerprint: str, code_sha256: str, stage: Stage) -> str | None:
         with open(path_zip, "rb") as f:
             return self._put_if_absent(
                 s3path,
-                Body=f,
+                Body=_Counted(f, stage),
                 ContentType="application/zip",
                 Metadata={"fingerprint": fingerprint, "code-sha256": code_sha256},
             )
@@ -225,7 +249,7 @@ class ArtifactStore:
         code_sha256, size = file_code_sha256(path_zip)
         s3path = self.layout.get_s3path_artifact_zip(fingerprint)
         with Stage("upload", total=size, unit="bytes") as stage:
-            etag = self._put_zip(s3path, path_zip, fingerprint, code_sha256)
+            etag = self._put_zip(s3path, path_zip, fingerprint, code_sha256, stage)
             same = False
             if etag is None:
                 same, orphan = self._other_zip(s3path, fingerprint, code_sha256)
@@ -234,7 +258,7 @@ class ArtifactStore:
                         f"[store] replacing {s3path.uri}, left without its description by a writer that stopped"
                     )
                     self._delete(fingerprint, etag=orphan)
-                    etag = self._put_zip(s3path, path_zip, fingerprint, code_sha256)
+                    etag = self._put_zip(s3path, path_zip, fingerprint, code_sha256, stage)
             by = "the artifact store" if etag is not None else "already stored by another runner"
             # the store's folder, not the zip's key: a 64-digit fingerprint would wrap the story's line
             stage.finish(f"{human_size(size)} to {s3path.parent.parent.uri} ({by})")
