@@ -21,6 +21,7 @@ import contextlib
 import contextvars
 import dataclasses
 import logging
+import os
 import re
 import threading
 import time
@@ -172,17 +173,50 @@ class Stage:
             emit(self._event("failed"))
 
 
+#: Which ``forward_stages`` block the running code belongs to (copied into the plan's worker threads).
+_forwarder: contextvars.ContextVar[object | None] = contextvars.ContextVar("alab_forwarder", default=None)
+
+
+class _ForwardWarnings(logging.Handler):
+    """The library's ``WARNING`` records of one ``forward_stages`` block, as lines."""
+
+    def __init__(self, printer: T_PRINTER, prefix: str, owner: object) -> None:
+        super().__init__(logging.WARNING)
+        self._printer, self._prefix, self._owner = printer, prefix, owner
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if _forwarder.get() is self._owner and not getattr(record, STAGE_RECORD, False):
+            self._printer(self._prefix + record.getMessage())
+
+
 @contextlib.contextmanager
-def forward_stages(printer: T_PRINTER, prefix: str = "") -> Iterator[None]:
-    """Each finished stage as one line to ``printer`` while the block runs: how Pulumi and Terraform,
-    whose logs are line-based, show the story the CLI draws."""
+def forward_stages(printer: T_PRINTER, prefix: str = "", *, warnings: bool = False) -> Iterator[None]:
+    """Each finished stage as one line to ``printer`` while the block runs (and, with ``warnings``, each
+    ``WARNING`` of the library): how Pulumi and Terraform, whose logs are line-based, show the story the
+    CLI draws. Only this block's own work is forwarded: a provider deploys several resources at once, each
+    in its own thread with its own prefix."""
+    owner = object()
+    token = _forwarder.set(owner)
 
     def hook(event: ProgressEvent) -> None:
-        if event.state == "done":
+        if event.state == "done" and _forwarder.get() is owner:
             printer(prefix + event.line())
 
-    with observe(hook):
-        yield
+    handler = _ForwardWarnings(printer, prefix, owner) if warnings else None
+    if handler is not None:
+        logging.getLogger(LOGGER_NAME).addHandler(handler)
+    try:
+        with observe(hook):
+            yield
+    finally:
+        if handler is not None:
+            logging.getLogger(LOGGER_NAME).removeHandler(handler)
+        _forwarder.reset(token)
+
+
+def details_requested() -> bool:
+    """``ALAB_VERBOSE=1`` where ``pulumi up`` runs: every detail line, as ``alab -v`` shows them."""
+    return os.environ.get("ALAB_VERBOSE", "").strip().lower() in ("1", "true", "yes")
 
 
 def current_stage() -> Stage | None:
@@ -234,4 +268,14 @@ def printer_adapter(verbose: bool, printer: T_PRINTER, stage: str, level: int = 
             logger.log(level, "%s", msg)
 
     log._alab_adapter = True  # type: ignore[attr-defined]
+    if level < logging.WARNING:
+        log._alab_warning = lambda msg: printer_adapter(  # type: ignore[attr-defined]
+            verbose, warning_of(printer), stage, logging.WARNING
+        )(msg)
     return log
+
+
+def warning_of(printer: T_PRINTER) -> T_PRINTER:
+    """The ``WARNING`` twin of a printer from :func:`printer_adapter` (any other printer as it is): for
+    what the user should act on although the step went on, shown without ``-v``."""
+    return getattr(printer, "_alab_warning", printer)

@@ -28,7 +28,7 @@ import pulumi.dynamic as dynamic
 from pulumi.output import Unknown
 
 from .errors import LayerError
-from .progress import forward_stages
+from .progress import details_requested, forward_stages
 from .layer.clients import make_clients
 from .layer.foundation import Credentials
 from .constants import DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN, DEFAULT_PYTHON_VERSION
@@ -240,22 +240,26 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
     # -------------------------------------------------------------- create / update
     def _deploy(self, layer: LayerProps) -> LayerDeployment:
         # deploy_layer serialises builds that share the project's build folder itself.
+        # The engine lists every stderr line under the stack: one line per stage and the warnings, as
+        # `alab layer deploy` prints; ALAB_VERBOSE=1 adds the installer's commands and output, as `alab -v`.
+        verbose = details_requested()
         try:
             clients = self._clients(layer.region)
             check_resource_bucket(layer.region, layer.s3dir_lambda, clients["s3_client"])
             with (
-                forward_stages(_log, prefix=f"[{layer.layer_name}] "),
+                forward_stages(_log, prefix=f"[{layer.layer_name}] ", warnings=not verbose),
                 resource_artifact_store(
                     layer.artifact_store,
                     region=layer.region or self.region,
                     endpoint_url=self.endpoint_url,
                     printer=_log,
+                    verbose=verbose,
                 ) as store,
             ):
                 return deploy_layer(
                     **layer.deploy_kwargs(),
                     credentials=layer.credentials,
-                    verbose=True,
+                    verbose=verbose,
                     printer=_log,
                     artifact_store=store,
                     **clients,

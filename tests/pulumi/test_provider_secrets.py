@@ -53,7 +53,9 @@ def test_no_response_state_or_log_carries_the_password(
     project_copy: Callable[[str], Path],
     credentials: Credentials,
     bucket: str,
+    provider_env: dict[str, str],
 ) -> None:
+    provider_env["ALAB_VERBOSE"] = "1"  # every detail line the provider can print is checked too
     args = {
         "layer_name": f"{bucket}-deps",
         "path_pyproject_toml": str(project_copy("uv")),
@@ -98,6 +100,7 @@ def test_no_response_state_or_log_carries_the_password(
             assert form.decode() not in checkpoint
         assert credentials.username not in checkpoint  # the whole credentials input is sealed
     log = stack.server.log_text()
+    assert "[build] installing" in log and "--- uv pip install" in log, log  # the installer's own lines
     for form in forms:
         assert form.decode() not in log
 

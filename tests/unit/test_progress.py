@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 import pytest
 
 from aws_lambda_artifact_builder.layer.foundation import BaseLogger
+from aws_lambda_artifact_builder.layer.workflow import _in_background
 from aws_lambda_artifact_builder.progress import (
     ProgressEvent,
     Stage,
     count_installer_line,
     forward_stages,
+    get_logger,
     human_size,
     observe,
     printer_adapter,
+    warning_of,
 )
 
 
@@ -86,6 +90,48 @@ def test_forwarded_stage_lines_name_the_layer():
     with forward_stages(lines.append, prefix="[deps] "), Stage("plan") as stage:
         stage.finish("no change")
     assert len(lines) == 1 and lines[0].startswith("[deps] plan ") and lines[0].endswith("  no change")
+
+
+def test_resources_deployed_at_once_forward_only_their_own_lines():
+    """A provider process deploys several resources at once, each in a thread with its own prefix."""
+    lines: list[str] = []
+    both_in = threading.Barrier(2)
+
+    def deploy(name: str) -> None:
+        with forward_stages(lines.append, prefix=f"[{name}] ", warnings=True):
+            both_in.wait()  # both blocks forward at the same time
+            with Stage("install") as stage:
+                stage.finish(f"built {name}")
+            log = printer_adapter(False, print, "build")
+            log(f"detail of {name}")  # INFO: not forwarded
+            warning_of(log)(f"warning of {name}")
+            # work handed to the plan's worker threads belongs to the block that handed it over
+            _in_background(lambda: get_logger("store").warning("from a worker of %s", name)).result()
+            both_in.wait()
+
+    threads = [threading.Thread(target=deploy, args=(name,)) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for name in ("a", "b"):
+        own = sorted(line.split("] ", 1)[1] for line in lines if line.startswith(f"[{name}] "))
+        assert [line.split()[0] for line in own] == ["from", "install", "warning"], lines
+        assert all(name in line.rsplit(" ", 1)[1] for line in own), lines
+    assert len(lines) == 6 and not any("detail" in line for line in lines)
+
+
+def test_a_warning_twin_logs_at_warning_and_forwards_like_its_printer(caplog):
+    got: list[str] = []
+    with caplog.at_level(logging.DEBUG, logger="aws_lambda_artifact_builder"):
+        warning_of(printer_adapter(True, got.append, "evidence"))("[evidence] warning: x")
+        warning_of(printer_adapter(False, got.append, "evidence"))("[evidence] warning: y")
+    assert got == ["[evidence] warning: x"]
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.WARNING, "[evidence] warning: x"),
+        (logging.WARNING, "[evidence] warning: y"),
+    ]
+    assert warning_of(got.append) == got.append  # any other printer is its own twin
 
 
 @pytest.mark.parametrize(

@@ -42,6 +42,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from packaging.tags import parse_tag
 
 from ..constants import LayerBuildToolEnum
+from ..progress import warning_of
 from ..typehint import T_PRINTER
 from .history import PROVENANCE_NAME, SBOM_NAME
 from .manifest import LocalManifest, RuntimeSet, find_tool, read_local_manifest
@@ -428,7 +429,9 @@ def store_version_evidence(
     try:
         digest = file_sha256(path_zip)
         if base64.b64encode(digest.digest()).decode("ascii") != record.code_sha256:
-            printer(f"[evidence] warning: {path_zip} is no longer the zip of version {record.layer_version}: no SBOM")
+            warning_of(printer)(
+                f"[evidence] warning: {path_zip} is no longer the zip of version {record.layer_version}: no SBOM"
+            )
             return []
         sbom = sbom_for_zip(path_zip, inputs.manifest, inputs.target, zip_sha256=digest.hexdigest())
         provenance = make_provenance(
@@ -451,7 +454,9 @@ def store_version_evidence(
             )
             written.append(s3path.uri)
     except Exception as e:  # noqa: BLE001 - see the docstring: the publish stands
-        printer(f"[evidence] warning: could not store the SBOM and provenance of version {record.layer_version}: {e}")
+        warning_of(printer)(
+            f"[evidence] warning: could not store the SBOM and provenance of version {record.layer_version}: {e}"
+        )
         return []
     printer(f"[evidence] wrote {', '.join(written)}")
     return written

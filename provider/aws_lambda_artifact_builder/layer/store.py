@@ -39,7 +39,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from s3pathlib.api import S3Path
 
 from ..errors import LayerError
-from ..progress import Stage, human_size
+from ..progress import Stage, human_size, warning_of
 from ..typehint import T_PRINTER
 from .claim import DeployClaim
 from .clients import is_missing_key, is_precondition_failure
@@ -401,7 +401,7 @@ def _store_evidence(
     try:
         store.put_evidence(stored.fingerprint, describe(stored.path_local))
     except Exception as e:  # noqa: BLE001 - the zip is stored; its description is informative
-        log(f"[store] warning: could not store the SBOM and provenance beside {stored.s3path_zip.uri}: {e}")
+        warning_of(log)(f"[store] warning: could not store the SBOM and provenance beside {stored.s3path_zip.uri}: {e}")
 
 
 def _reused(artifact: StoredArtifact) -> StoredArtifact:

@@ -367,7 +367,7 @@ def check_resource_bucket(region: str | None, s3dir_lambda: str, s3_client: S3Cl
 
 @contextlib.contextmanager
 def resource_artifact_store(
-    s3dir: str | None, *, region: str | None, endpoint_url: str | None, printer: T_PRINTER
+    s3dir: str | None, *, region: str | None, endpoint_url: str | None, printer: T_PRINTER, verbose: bool = True
 ) -> Iterator[ArtifactStore | None]:
     """The store a Terraform or Pulumi resource's deploy shares (``None``: none, the deploy builds).
 
@@ -380,5 +380,5 @@ def resource_artifact_store(
     probe, _ = make_clients(region=region, endpoint_url=endpoint_url)
     home = bucket_region(probe, coerce_s3dir(s3dir).bucket) or region
     s3_client, _ = make_clients(region=home, endpoint_url=endpoint_url)
-    with ArtifactStore(s3_client=s3_client, s3dir=s3dir, printer=printer_adapter(True, printer, "store")) as store:
+    with ArtifactStore(s3_client=s3_client, s3dir=s3dir, printer=printer_adapter(verbose, printer, "store")) as store:
         yield store

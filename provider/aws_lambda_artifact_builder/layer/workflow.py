@@ -21,6 +21,7 @@ Every front end (CLI, Pulumi, Terraform) calls these functions; none re-implemen
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import fcntl
 import functools
@@ -124,7 +125,8 @@ def _in_background(fn: Callable[[], _T]) -> Future[_T]:
     pool = _pools.get(os.getpid())
     if pool is None:
         pool = _pools[os.getpid()] = _DaemonPool(8)
-    return pool.submit(fn)
+    context = contextvars.copy_context()  # its stage and its front end's forwarding go with it
+    return pool.submit(lambda: context.run(fn))
 
 
 def aws_deadline_seconds() -> float:
