@@ -562,7 +562,7 @@ def test_a_layer_in_another_account_shares_the_store_and_builds_once(
     )
     store = f"s3://{bucket}/layer-store/"
     own = declare_layer(resource_name="deps-own", artifact_store=store, **layer_args)
-    other_args = {**layer_args, "s3dir_lambda": f"s3://{other_bucket}/lambda/app/"}
+    other_args = {**layer_args, "s3dir_lambda": f"s3://{other_bucket}/lambda/app/", "delete_on_destroy": True}
     other = declare_layer(
         resource_name="deps-other", region=other_region, role_arn=OTHER_ROLE, artifact_store=store, **other_args
     )
@@ -625,6 +625,9 @@ def test_a_layer_in_another_account_shares_the_store_and_builds_once(
     assert MOTO_SESSION_TOKEN_PREFIX not in first.server.log_text()
     assert first.server.log_text().count("[build] installing") == 1
     assert json.loads(stacks[1].state.checkpoint_json())["outputs"]["role_arn"] == OTHER_ROLE
+    # Destroy deletes what it published, in the role's account.
+    stacks[1].destroy()
+    assert other_lambda.list_layer_versions(LayerName=layer_args["layer_name"])["LayerVersions"] == []
 
 
 def test_a_bad_role_arn_is_a_check_failure_on_that_input(
