@@ -638,3 +638,68 @@ def test_a_bad_role_arn_is_a_check_failure_on_that_input(
     assert excinfo.value.failures == [
         ("role_arn", "role_arn 'arn:aws:iam::2222:role/x' is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)")
     ]
+
+
+def test_the_regions_example_in_two_accounts_builds_once(
+    open_stack: Callable[[], Stack], uv_project: Path, credentials: Credentials, aws: Any, bucket: str
+) -> None:
+    """examples/pulumi_regions with `roleArns` ["", another account's role]: 2 regions × 2 accounts, four
+    creates side by side in one provider process, one build, four versions with one CodeSha256."""
+    import json
+    import runpy
+    from concurrent.futures import ThreadPoolExecutor
+
+    import boto3
+    import pulumi
+
+    from pulumi_engine_harness import run_program
+
+    regions, account = ("us-east-1", "eu-west-1"), OTHER_ROLE.split(":")[4]
+    own_account = boto3.client("sts", region_name="us-east-1", endpoint_url=aws.endpoint_url).get_caller_identity()[
+        "Account"
+    ]
+    targets = {  # the example's target name: (region, role, account)
+        **{r: (r, None, own_account) for r in regions},
+        **{f"{account}-{r}": (r, OTHER_ROLE, account) for r in regions},
+    }
+    for name, (region, role, _) in targets.items():
+        s3 = (
+            as_role(role, "s3", region, aws.endpoint_url)
+            if role
+            else boto3.client("s3", endpoint_url=aws.endpoint_url, region_name=region)
+        )
+        where = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        s3.create_bucket(Bucket=f"{bucket}-{name}", **where)
+    values = {
+        "bucketPrefix": bucket,
+        "pathPyprojectToml": str(uv_project),
+        "roleArns": json.dumps(["", OTHER_ROLE]),
+        "indexUrl": credentials.index_url,
+        "indexUsername": credentials.username,
+        "indexPassword": credentials.password,
+    }
+    pulumi.runtime.set_all_config({f"alab-regions:{k}": v for k, v in values.items()}, ["alab-regions:indexPassword"])
+    program = Path(__file__).resolve().parents[2] / "examples" / "pulumi_regions" / "__main__.py"
+    try:
+        registrations = run_program(lambda: runpy.run_path(str(program)), project="alab-regions")
+    finally:
+        pulumi.runtime.set_all_config({})
+    goals = {name: next(g for g in registrations if g.name == f"sample-app-deps-{name}") for name in targets}
+    assert {n: g.inputs.get("role_arn") for n, g in goals.items()} == {n: t[1] for n, t in targets.items()}
+    first = open_stack()
+    stacks = {name: Stack(first.server, dict(first.config)) for name in targets}
+    with ThreadPoolExecutor(max_workers=len(targets)) as pool:
+        steps = list(pool.map(lambda name: stacks[name].up(goals[name]), targets))
+    assert [s.op for s in steps] == ["create"] * len(targets)
+    assert first.server.log_text().count("[build] installing") == 1
+    outs = {name: stack.state.plain_outputs for name, stack in stacks.items() if stack.state is not None}
+    assert len({o["code_sha256"] for o in outs.values()}) == 1
+    for name, (region, role, in_account) in targets.items():
+        assert f":{region}:{in_account}:layer:sample-app-deps:" in outs[name]["layer_version_arn"], name
+        lambda_in = (
+            as_role(role, "lambda", region, aws.endpoint_url)
+            if role
+            else boto3.client("lambda", endpoint_url=aws.endpoint_url, region_name=region)
+        )
+        (listed,) = lambda_in.list_layer_versions(LayerName="sample-app-deps")["LayerVersions"]
+        assert listed["LayerVersionArn"] == outs[name]["layer_version_arn"]
