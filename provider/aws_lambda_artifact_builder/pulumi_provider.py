@@ -12,7 +12,9 @@ The provider object is dill-pickled into every resource's state: it holds no cli
 secret. Clients are made inside each method from the environment (``AWS_REGION``,
 ``AWS_ENDPOINT_URL``, profiles) or from stack configuration read in :meth:`configure`
 (``alab:region`` or ``aws:region``, ``alab:endpointUrl``); a resource's own ``region`` input
-overrides the region, and its ``artifact_store`` lets resources in several regions share one build.
+overrides the region, its ``role_arn`` publishes in another account (STS ``AssumeRole`` inside each
+method; the assumed credentials are never stored), and its ``artifact_store`` (read and written with
+the stack's own credentials) lets resources in several regions and accounts share one build.
 Index credentials travel only as a Pulumi secret input and are never returned as an output.
 """
 
@@ -29,7 +31,6 @@ from pulumi.output import Unknown
 
 from .errors import LayerError
 from .progress import details_requested, forward_stages
-from .layer.clients import make_clients
 from .layer.foundation import Credentials
 from .constants import DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN, DEFAULT_PYTHON_VERSION
 from .layer.inputs import CHECKED_INPUTS, local_fingerprint, validate_layer_inputs
@@ -45,7 +46,7 @@ from .layer.spec import (
 from .layer.manifest import read_local_manifest
 from .layer.publish import LayerDeployment, delete_layer_versions, get_layer_version
 from .layer.target import LayerTarget
-from .layer.targets import check_resource_bucket, placement_problems, resource_artifact_store
+from .layer.targets import check_resource_bucket, placement_problems, resource_artifact_store, resource_clients
 from .layer.workflow import deploy_layer, plan_layer, read_layer_record
 
 #: Changing one of these points the resource at another layer or record: a replacement.
@@ -145,6 +146,11 @@ class LayerProps:
         return self.options.get("region") or None
 
     @property
+    def role_arn(self) -> str | None:
+        """The role of the account the resource publishes in (spec ``Placement``); ``None``: the stack's own."""
+        return self.options.get("role_arn") or None
+
+    @property
     def artifact_store(self) -> str | None:
         return self.options.get("artifact_store") or None
 
@@ -186,9 +192,12 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
         self.region = req.config.get("alab:region") or req.config.get("aws:region")
         self.endpoint_url = req.config.get("alab:endpointUrl")
 
-    def _clients(self, region: str | None = None) -> dict[str, Any]:
-        """Clients in the resource's own ``region`` input, else the stack's."""
-        s3_client, lambda_client = make_clients(region=region or self.region, endpoint_url=self.endpoint_url)
+    def _clients(self, layer: LayerProps) -> dict[str, Any]:
+        """Clients in the resource's own ``region`` input (else the stack's), as its ``role_arn`` when it
+        names one (assumed here, in memory: never pickled into the state)."""
+        s3_client, lambda_client = resource_clients(
+            layer.region or self.region, layer.role_arn, endpoint_url=self.endpoint_url
+        )
         return {"s3_client": s3_client, "lambda_client": lambda_client}
 
     # -------------------------------------------------------------- check
@@ -222,7 +231,7 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
             _log(f"replacing layer {olds.get('layer_name')!r}: {', '.join(replaces)} changed")
             return dynamic.DiffResult(changes=True, replaces=replaces, delete_before_replace=False)
         layer = LayerProps.from_props(news)
-        plan = plan_layer(**layer.target_kwargs(), **self._clients(layer.region))
+        plan = plan_layer(**layer.target_kwargs(), **self._clients(layer))
         reasons = []
         if plan.changed:
             reasons.append(plan.reason)
@@ -244,7 +253,7 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
         # `alab layer deploy` prints; ALAB_VERBOSE=1 adds the installer's commands and output, as `alab -v`.
         verbose = details_requested()
         try:
-            clients = self._clients(layer.region)
+            clients = self._clients(layer)
             check_resource_bucket(layer.region, layer.s3dir_lambda, clients["s3_client"])
             with (
                 forward_stages(_log, prefix=f"[{layer.layer_name}] ", warnings=not verbose),
@@ -288,7 +297,7 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
     # -------------------------------------------------------------- read / delete
     def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
         layer = LayerProps.from_props(props)
-        clients = self._clients(layer.region)
+        clients = self._clients(layer)
         record = read_layer_record(s3dir_lambda=layer.s3dir_lambda, tool=layer.tool, manifest=False, **clients)
         version = _as_int(props.get("layer_version"))
         current = record is not None and record.layer_version == version
@@ -317,7 +326,7 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
             _log(f"retaining the versions of layer {layer.layer_name!r}: they are immutable and may be in use")
             return
         deleted = delete_layer_versions(
-            layer_name=layer.layer_name, versions=published, lambda_client=self._clients(layer.region)["lambda_client"]
+            layer_name=layer.layer_name, versions=published, lambda_client=self._clients(layer)["lambda_client"]
         )
         _log(f"deleted versions {deleted} of layer {layer.layer_name!r}")
 

@@ -525,3 +525,190 @@ def test_a_region_whose_bucket_is_elsewhere_fails_before_any_build(
     assert not build_dir(uv_project).exists()
     eu_lambda = boto3.client("lambda", endpoint_url=aws.endpoint_url, region_name="eu-west-1")
     assert eu_lambda.list_layers()["Layers"] == []
+
+
+#: Another account, reached with STS AssumeRole (moto makes what the role creates that account's).
+OTHER_ROLE = "arn:aws:iam::222222222222:role/alab-deployer"
+#: How every session token moto's STS issues begins: none may reach the state or the log.
+MOTO_SESSION_TOKEN_PREFIX = "FQoGZXIvYXdzEBYaD"
+
+
+def as_role(role_arn: str, service: str, region: str, endpoint_url: str) -> Any:
+    import boto3
+
+    creds = boto3.client("sts", region_name=region, endpoint_url=endpoint_url).assume_role(
+        RoleArn=role_arn, RoleSessionName="test"
+    )["Credentials"]
+    return boto3.client(
+        service,
+        region_name=region,
+        endpoint_url=endpoint_url,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+
+
+def test_a_layer_in_another_account_shares_the_store_and_builds_once(
+    open_stack: Callable[[], Stack],
+    declare_layer: Callable[..., Registration],
+    layer_args: dict[str, Any],
+    aws: Any,
+    bucket: str,
+) -> None:
+    """Two `LambdaLayer`s of one lock, the second with a `role_arn` of another account (and another region):
+    one build into the store (the stack's own account), two versions with one CodeSha256, each ARN in its
+    account; the assumed credentials are in neither the state nor the log."""
+    import json
+    from concurrent.futures import ThreadPoolExecutor
+
+    import boto3
+
+    other_account, other_region = OTHER_ROLE.split(":")[4], "eu-west-1"
+    other_bucket = f"{bucket}-{other_account}"
+    as_role(OTHER_ROLE, "s3", other_region, aws.endpoint_url).create_bucket(
+        Bucket=other_bucket, CreateBucketConfiguration={"LocationConstraint": other_region}
+    )
+    store = f"s3://{bucket}/layer-store/"
+    own = declare_layer(resource_name="deps-own", artifact_store=store, **layer_args)
+    other_args = {**layer_args, "s3dir_lambda": f"s3://{other_bucket}/lambda/app/", "delete_on_destroy": True}
+    other = declare_layer(
+        resource_name="deps-other", region=other_region, role_arn=OTHER_ROLE, artifact_store=store, **other_args
+    )
+    assert other.inputs["role_arn"] == OTHER_ROLE
+    first = open_stack()
+    stacks = (first, Stack(first.server, dict(first.config)))  # one provider process, as one `pulumi up`
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        steps = list(pool.map(lambda pair: pair[0].up(pair[1]), zip(stacks, (own, other))))
+    assert [s.op for s in steps] == ["create", "create"]
+    log = first.server.log_text()
+    assert len(INSTALL_LINE.findall(log)) == 1, log
+    assert "(from the artifact store)" in log
+    outs = [s.state.plain_outputs for s in stacks if s.state is not None]
+    assert [o["published"] for o in outs] == [True, True]
+    assert outs[0]["code_sha256"] == outs[1]["code_sha256"]
+    own_account = boto3.client("sts", region_name="us-east-1", endpoint_url=aws.endpoint_url).get_caller_identity()[
+        "Account"
+    ]
+    assert own_account != other_account
+    assert f":us-east-1:{own_account}:layer:" in outs[0]["layer_version_arn"]
+    assert f":{other_region}:{other_account}:layer:" in outs[1]["layer_version_arn"]
+    # Each version is in its own account only: the stack's credentials see none in the other's region.
+    other_lambda = as_role(OTHER_ROLE, "lambda", other_region, aws.endpoint_url)
+    (listed,) = other_lambda.list_layer_versions(LayerName=layer_args["layer_name"])["LayerVersions"]
+    assert listed["LayerVersionArn"] == outs[1]["layer_version_arn"]
+    content = other_lambda.get_layer_version(LayerName=layer_args["layer_name"], VersionNumber=listed["Version"])
+    assert content["Content"]["CodeSha256"] == outs[0]["code_sha256"]
+    own_in_other_region = boto3.client("lambda", endpoint_url=aws.endpoint_url, region_name=other_region)
+    assert own_in_other_region.list_layers()["Layers"] == []
+    from aws_lambda_artifact_builder.api import read_layer_record
+
+    record = read_layer_record(
+        s3dir_lambda=other_args["s3dir_lambda"],
+        tool="uv",
+        s3_client=as_role(OTHER_ROLE, "s3", other_region, aws.endpoint_url),
+        lambda_client=other_lambda,
+        manifest=False,
+    )
+    assert record is not None and record.layer_version == outs[1]["layer_version"] and record.version_exists
+
+    # After the up: preview and refresh of the other account's layer see no change (as the role).
+    step = stacks[1].preview(other)
+    assert step.op == "same" and step.diff.changes == DIFF_NONE
+    refreshed = stacks[1].refresh()
+    assert refreshed is not None and refreshed.plain_outputs["layer_version"] == outs[1]["layer_version"]
+    # Another role is another account's layer: a replacement.
+    moved = declare_layer(
+        resource_name="deps-other",
+        region=other_region,
+        role_arn="arn:aws:iam::333333333333:role/alab-deployer",
+        artifact_store=store,
+        **other_args,
+    )
+    assert stacks[1].preview(moved).replaces == ["role_arn"]
+    for stack in stacks:
+        assert stack.state is not None
+        assert MOTO_SESSION_TOKEN_PREFIX not in stack.state.checkpoint_json()
+    wire = b"".join(e.response_bytes() for e in first.server.transcript)
+    assert MOTO_SESSION_TOKEN_PREFIX.encode() not in wire
+    assert MOTO_SESSION_TOKEN_PREFIX not in first.server.log_text()
+    assert len(INSTALL_LINE.findall(first.server.log_text())) == 1
+    assert json.loads(stacks[1].state.checkpoint_json())["outputs"]["role_arn"] == OTHER_ROLE
+    # Destroy deletes what it published, in the role's account.
+    stacks[1].destroy()
+    assert other_lambda.list_layer_versions(LayerName=layer_args["layer_name"])["LayerVersions"] == []
+
+
+def test_a_bad_role_arn_is_a_check_failure_on_that_input(
+    open_stack: Callable[[], Stack], declare_layer: Callable[..., Registration], layer_args: dict[str, Any]
+) -> None:
+    with pytest.raises(CheckFailed) as excinfo:
+        open_stack().preview(declare_layer(role_arn="arn:aws:iam::2222:role/x", **layer_args))
+    assert excinfo.value.failures == [
+        ("role_arn", "role_arn 'arn:aws:iam::2222:role/x' is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)")
+    ]
+
+
+def test_the_regions_example_in_two_accounts_builds_once(
+    open_stack: Callable[[], Stack], uv_project: Path, credentials: Credentials, aws: Any, bucket: str
+) -> None:
+    """examples/pulumi_regions with `roleArns` ["", another account's role]: 2 regions × 2 accounts, four
+    creates side by side in one provider process, one build, four versions with one CodeSha256."""
+    import json
+    import runpy
+    from concurrent.futures import ThreadPoolExecutor
+
+    import boto3
+    import pulumi
+
+    from pulumi_engine_harness import run_program
+
+    regions, account = ("us-east-1", "eu-west-1"), OTHER_ROLE.split(":")[4]
+    own_account = boto3.client("sts", region_name="us-east-1", endpoint_url=aws.endpoint_url).get_caller_identity()[
+        "Account"
+    ]
+    targets = {  # the example's target name: (region, role, account)
+        **{r: (r, None, own_account) for r in regions},
+        **{f"{account}-{r}": (r, OTHER_ROLE, account) for r in regions},
+    }
+    for name, (region, role, _) in targets.items():
+        s3 = (
+            as_role(role, "s3", region, aws.endpoint_url)
+            if role
+            else boto3.client("s3", endpoint_url=aws.endpoint_url, region_name=region)
+        )
+        where = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        s3.create_bucket(Bucket=f"{bucket}-{name}", **where)
+    values = {
+        "bucketPrefix": bucket,
+        "pathPyprojectToml": str(uv_project),
+        "roleArns": json.dumps(["", OTHER_ROLE]),
+        "indexUrl": credentials.index_url,
+        "indexUsername": credentials.username,
+        "indexPassword": credentials.password,
+    }
+    pulumi.runtime.set_all_config({f"alab-regions:{k}": v for k, v in values.items()}, ["alab-regions:indexPassword"])
+    program = Path(__file__).resolve().parents[2] / "examples" / "pulumi_regions" / "__main__.py"
+    try:
+        registrations = run_program(lambda: runpy.run_path(str(program)), project="alab-regions")
+    finally:
+        pulumi.runtime.set_all_config({})
+    goals = {name: next(g for g in registrations if g.name == f"sample-app-deps-{name}") for name in targets}
+    assert {n: g.inputs.get("role_arn") for n, g in goals.items()} == {n: t[1] for n, t in targets.items()}
+    first = open_stack()
+    stacks = {name: Stack(first.server, dict(first.config)) for name in targets}
+    with ThreadPoolExecutor(max_workers=len(targets)) as pool:
+        steps = list(pool.map(lambda name: stacks[name].up(goals[name]), targets))
+    assert [s.op for s in steps] == ["create"] * len(targets)
+    assert len(INSTALL_LINE.findall(first.server.log_text())) == 1
+    outs = {name: stack.state.plain_outputs for name, stack in stacks.items() if stack.state is not None}
+    assert len({o["code_sha256"] for o in outs.values()}) == 1
+    for name, (region, role, in_account) in targets.items():
+        assert f":{region}:{in_account}:layer:sample-app-deps:" in outs[name]["layer_version_arn"], name
+        lambda_in = (
+            as_role(role, "lambda", region, aws.endpoint_url)
+            if role
+            else boto3.client("lambda", endpoint_url=aws.endpoint_url, region_name=region)
+        )
+        (listed,) = lambda_in.list_layer_versions(LayerName="sample-app-deps")["LayerVersions"]
+        assert listed["LayerVersionArn"] == outs[name]["layer_version_arn"]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import shutil
 import signal
 import threading
@@ -105,7 +105,7 @@ def test_ctrl_c_during_up_then_up_again_converges(
     building = threading.Event()
 
     def on_output(line: str) -> None:
-        if "[build] installing" in line:  # the provider's Create is in flight
+        if re.search(r"\] plan +\d", line):  # the deploy's first stage line: the provider's Create is in flight
             building.set()
 
     def up() -> None:

@@ -452,3 +452,33 @@ def test_a_stored_zip_replaced_after_its_check_is_not_copied_the_checked_bytes_a
         )
     assert s3_client.get_object(Bucket="alab-stage", Key=staging.key)["Body"].read() == b"checked bytes"
     assert any("changed after it was checked; uploading the checked copy" in line for line in lines), lines
+
+
+def test_a_role_that_may_not_read_the_store_gets_the_checked_zip_uploaded(aws, s3_client, tmp_path):
+    """A Terraform or Pulumi resource with a ``role_arn`` keeps the store in the caller's account; when the
+    role may not read it (AWS answers the copy AccessDenied, which moto does not enforce: a botocore hook
+    answers for it), the role's bucket gets the checked local copy instead."""
+    from botocore.exceptions import ClientError
+
+    s3_client.create_bucket(Bucket="alab-own-store")
+    role_s3 = assumed(ROLES[1], "us-east-1", "s3", aws.endpoint_url)
+    role_s3.create_bucket(Bucket="alab-role-bucket")
+    denied: list[str] = []
+
+    def deny_copy(params: dict[str, Any], **_: Any) -> None:
+        denied.append(params["CopySource"]["Bucket"])
+        error = {"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}
+        raise ClientError(error, "CopyObject")
+
+    role_s3.meta.events.register("provide-client-params.s3.CopyObject", deny_copy)
+    fingerprint = "ab" * 32
+    path = tmp_path / "layer.zip"
+    path.write_bytes(b"checked bytes")
+    lines: list[str] = []
+    with ArtifactStore(s3_client=s3_client, s3dir="s3://alab-own-store/store/", printer=lines.append) as store:
+        stored = store.put(fingerprint, path)
+        staging = LayerS3Layout(s3dir_lambda="s3://alab-role-bucket/apps/").s3path_temp_layer_zip
+        store.stage(stored, s3_client=role_s3, s3path=staging, metadata={"fingerprint": fingerprint}, log=lines.append)
+    assert denied == ["alab-own-store"]
+    assert role_s3.get_object(Bucket="alab-role-bucket", Key=staging.key)["Body"].read() == b"checked bytes"
+    assert any("server-side copy to" in line and "AccessDenied" in line for line in lines), lines

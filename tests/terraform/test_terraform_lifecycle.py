@@ -20,7 +20,7 @@ import pytest
 from aws_lambda_artifact_builder.api import Credentials, plan_layer, read_layer_record
 from support.projects import lock, set_pin
 from support.servers import MotoServer, PrivateIndex
-from terraform_harness import DIR_LAYER_ONLY, DIR_REGIONS, DIR_SAMPLE_CODE, Terraform, working_dir
+from terraform_harness import DIR_ACCOUNTS, DIR_LAYER_ONLY, DIR_REGIONS, DIR_SAMPLE_CODE, Terraform, working_dir
 
 APP = "tfapp"
 LAYER = f"{APP}-deps"
@@ -389,14 +389,158 @@ def test_for_each_over_regions_sharing_a_store_builds_once(
     assert_no_secret(tf, credentials.password)
 
 
-def test_a_state_written_before_region_and_artifact_store_existed_plans_no_change(
+#: Another account, reached with STS AssumeRole (moto makes what the role creates that account's).
+OTHER_ROLE = "arn:aws:iam::222222222222:role/alab-deployer"
+#: How every session token moto's STS issues begins: none may reach a plan, the state or a log.
+MOTO_SESSION_TOKEN_PREFIX = b"FQoGZXIvYXdzEBYaD"
+
+
+def as_role(role_arn: str, service: str, region: str, endpoint_url: str) -> Any:
+    import boto3
+
+    creds = boto3.client("sts", region_name=region, endpoint_url=endpoint_url).assume_role(
+        RoleArn=role_arn, RoleSessionName="test"
+    )["Credentials"]
+    return boto3.client(
+        service,
+        region_name=region,
+        endpoint_url=endpoint_url,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+
+
+def test_for_each_over_region_and_account_targets_sharing_a_store_builds_once(
+    terraform_bin: str,
+    cli_config: Path,
+    aws: MotoServer,
+    bucket: str,
+    project_copy: Callable[[str], Path],
+    credentials: Credentials,
+    tmp_path: Path,
+) -> None:
+    """tests/terraform/accounts (the README's accounts snippet): `for_each` over (region, role_arn) targets,
+    one in another account, one store in the provider's own: one build, one CodeSha256, each ARN in its
+    account, and no assumed credential in any plan, state or log."""
+    import boto3
+
+    own_account = boto3.client("sts", region_name="us-east-1", endpoint_url=aws.endpoint_url).get_caller_identity()[
+        "Account"
+    ]
+    other_account = OTHER_ROLE.split(":")[4]
+    assert own_account != other_account
+    targets = {"own": ("us-east-1", None), "other": ("eu-west-1", OTHER_ROLE)}
+    boto3.client("s3", endpoint_url=aws.endpoint_url, region_name="us-east-1").create_bucket(Bucket=f"{bucket}-own")
+    as_role(OTHER_ROLE, "s3", "eu-west-1", aws.endpoint_url).create_bucket(
+        Bucket=f"{bucket}-other", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    tf = working_dir(DIR_ACCOUNTS, terraform_bin, cli_config, tmp_path / "accounts")
+    configure(
+        tf,
+        aws=aws,
+        bucket=bucket,
+        project=project_copy("uv"),
+        credentials=credentials,
+        bucket_prefix=bucket,
+        targets=json.dumps({key: {"region": r, "role_arn": role} for key, (r, role) in targets.items()}),
+        store_target="own",
+    )
+    tf.run("init", "-input=false")
+    tf.run("apply", "-auto-approve", "-input=false")
+
+    trace = (tf.workdir / "terraform-trace.log").read_text(errors="replace")
+    assert trace.count("[build] installing") == 1, "built more than once"
+    assert "(from the artifact store)" in trace
+    outputs = tf.outputs()
+    assert sorted(outputs["code_sha256"]) == sorted(targets)
+    assert len(set(outputs["code_sha256"].values())) == 1
+    accounts = {"own": own_account, "other": other_account}
+    for key, (region, role) in targets.items():
+        assert f":{region}:{accounts[key]}:layer:{LAYER}:" in outputs["layer_version_arn"][key]
+        lambda_in = (
+            as_role(role, "lambda", region, aws.endpoint_url)
+            if role
+            else boto3.client("lambda", endpoint_url=aws.endpoint_url, region_name=region)
+        )
+        (listed,) = lambda_in.list_layer_versions(LayerName=LAYER)["LayerVersions"]
+        assert listed["LayerVersionArn"] == outputs["layer_version_arn"][key]
+        content = lambda_in.get_layer_version(LayerName=LAYER, VersionNumber=listed["Version"])["Content"]
+        assert content["CodeSha256"] == outputs["code_sha256"][key]
+    # The other account's version is not in the provider's own account.
+    assert boto3.client("lambda", endpoint_url=aws.endpoint_url, region_name="eu-west-1").list_layers()["Layers"] == []
+
+    # Refresh (as the role) and plan: no change, nothing built; another role is another account: a replacement.
+    plan = tf.plan("after.tfplan")
+    assert plan.returncode == 0 and "No changes." in plan.stdout, plan.stdout
+    (tf.workdir / "main_override.tf").write_text(
+        'resource "alab_layer" "deps" {\n'
+        '  role_arn = each.value.role_arn == null ? null : "arn:aws:iam::333333333333:role/alab-deployer"\n}\n'
+    )
+    plan = tf.plan("moved.tfplan")
+    assert '# alab_layer.deps["other"] must be replaced' in plan.stdout, plan.stdout
+    assert '# alab_layer.deps["own"]' not in plan.stdout  # the own account's layer stays
+    assert "# forces replacement" in attribute_line(plan.stdout, "role_arn")
+    trace = (tf.workdir / "terraform-trace.log").read_text(errors="replace")
+    assert trace.count("[build] installing") == 1
+    assert_no_secret(tf, credentials.password)
+    for name, data in tf.artifacts().items():
+        assert MOTO_SESSION_TOKEN_PREFIX not in data, f"an assumed session token in {name}"
+
+
+def attribute_line(plan_output: str, name: str) -> str:
+    found = re.search(rf"^\s*[+~-]?\s*{name}\s+=.*$", plan_output, re.MULTILINE)
+    assert found, f"{name} not in the plan:\n{plan_output}"
+    return found.group(0)
+
+
+@pytest.mark.parametrize(
+    "bad", ["arn:aws:iam::2222:role/deployer", "arn:aws:iam::222222222222:user/deployer", "deployer"]
+)
+def test_a_bad_role_arn_fails_the_plan_on_that_argument(
+    terraform_bin: str,
+    cli_config: Path,
+    aws: MotoServer,
+    bucket: str,
+    project_copy: Callable[[str], Path],
+    credentials: Credentials,
+    tmp_path: Path,
+    bad: str,
+) -> None:
+    tf = working_dir(DIR_ACCOUNTS, terraform_bin, cli_config, tmp_path / "accounts")
+    configure(
+        tf,
+        aws=aws,
+        bucket=bucket,
+        project=project_copy("uv"),
+        credentials=credentials,
+        bucket_prefix=bucket,
+        targets=json.dumps({"other": {"region": "eu-west-1", "role_arn": bad}}),
+        store_target="other",
+    )
+    tf.run("init", "-input=false")
+    result = tf.run("plan", "-input=false", ok_codes=(1,))
+    assert "Invalid role_arn" in result.stderr
+    message = f"role_arn {bad!r} is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)"
+    assert message in " ".join(result.stderr.split())  # Terraform wraps the detail
+    assert "= each.value.role_arn" in result.stderr  # the diagnostic points at that argument's line
+
+
+@pytest.mark.parametrize(
+    ("schema_version", "added_since"),
+    [(2, ("role_arn",)), (1, ("region", "role_arn", "artifact_store"))],
+)
+def test_a_state_written_before_the_placement_inputs_existed_plans_no_change(
     layer_terraform: Terraform,
     aws: MotoServer,
     bucket: str,
     project_copy: Callable[[str], Path],
     credentials: Credentials,
+    schema_version: int,
+    added_since: tuple[str, ...],
 ) -> None:
-    """Schema 2 added ``region`` and ``artifact_store``; a schema-1 state (without them) is upgraded, not refused."""
+    """Schema 2 added ``region`` and ``artifact_store``, 3 ``role_arn``; an older state (without them) is
+    upgraded, not refused."""
     tf = layer_terraform
     configure(tf, aws=aws, bucket=bucket, project=project_copy("uv"), credentials=credentials)
     tf.run("init", "-input=false")
@@ -404,9 +548,10 @@ def test_a_state_written_before_region_and_artifact_store_existed_plans_no_chang
     path = tf.workdir / "terraform.tfstate"
     state = json.loads(path.read_text())
     (instance,) = state["resources"][0]["instances"]
-    assert instance["schema_version"] == 2
-    del instance["attributes"]["region"], instance["attributes"]["artifact_store"]
-    instance["schema_version"] = 1  # as the provider before them wrote it
+    assert instance["schema_version"] == 3
+    for name in added_since:
+        del instance["attributes"][name]
+    instance["schema_version"] = schema_version  # as the provider before them wrote it
     state["serial"] += 1
     path.write_text(json.dumps(state))
     plan = tf.plan("after-upgrade.tfplan")

@@ -173,18 +173,33 @@ def test_packaging_options_are_checked_on_their_own_input_by_pulumi_and_the_api(
 
 
 def test_placement_reaches_terraform_and_pulumi_but_not_the_cli_nor_the_core():
-    """``region`` and ``artifact_store``: resource inputs only (the CLI has its own repeatable --region)."""
+    """``region``, ``role_arn`` and ``artifact_store``: resource inputs only (the CLI has its own repeatable
+    --region and --role-arn)."""
     parser = build_parser()
     args = parser.parse_args(["layer", "deploy", "--region", "eu-west-1", "--region", "us-east-1"])
     assert args.region == ["eu-west-1", "us-east-1"]  # still the CLI's targets flag
-    assert "artifact_store" not in _dests(parser, "deploy") and "artifact_store" not in CONFIG_KEYS
+    args = parser.parse_args(["layer", "deploy", "--role-arn", "arn:aws:iam::111111111111:role/d"])
+    assert args.role_arn == ["arn:aws:iam::111111111111:role/d"]  # and the CLI's own --role-arn
+    for name in ("artifact_store", "role_arn"):
+        assert name not in CONFIG_KEYS
+    assert "artifact_store" not in _dests(parser, "deploy")
     attributes = {a.name: a for a in LAYER_SCHEMA.attributes}
     assert attributes["region"].optional and attributes["region"].requires_replace
+    assert attributes["role_arn"].optional and attributes["role_arn"].requires_replace
+    assert not attributes["role_arn"].sensitive  # an ARN, not a credential: plans show which account
     assert attributes["artifact_store"].optional and not attributes["artifact_store"].requires_replace
-    assert "region" in REPLACE_ON and "artifact_store" not in REPLACE_ON
-    values = {"layer_name": "x", "region": "eu-west-1", "artifact_store": "s3://store/layers/"}
-    assert not {"region", "artifact_store"} & set(core_kwargs(values, deploy=True))
-    failures = {
-        f.property for f in LambdaLayerProvider().check({}, {"region": "Europe", "artifact_store": "x"}).failures
+    assert {"region", "role_arn"} <= set(REPLACE_ON) and "artifact_store" not in REPLACE_ON
+    values = {
+        "layer_name": "x",
+        "region": "eu-west-1",
+        "role_arn": "arn:aws:iam::111111111111:role/d",
+        "artifact_store": "s3://store/layers/",
     }
-    assert {"region", "artifact_store"} <= failures
+    assert not {"region", "role_arn", "artifact_store"} & set(core_kwargs(values, deploy=True))
+    failures = {
+        f.property
+        for f in LambdaLayerProvider()
+        .check({}, {"region": "Europe", "role_arn": "deployer", "artifact_store": "x"})
+        .failures
+    }
+    assert {"region", "role_arn", "artifact_store"} <= failures

@@ -6,7 +6,14 @@ import pytest
 
 from aws_lambda_artifact_builder.errors import LayerError
 from aws_lambda_artifact_builder.layer.foundation import LayerS3Layout
-from aws_lambda_artifact_builder.layer.targets import DeployTarget, expand_targets, resolve_s3dir, store_target_of
+from aws_lambda_artifact_builder.layer.targets import (
+    DeployTarget,
+    expand_targets,
+    placement_problems,
+    resolve_s3dir,
+    resource_clients,
+    store_target_of,
+)
 
 ROLE_A = "arn:aws:iam::111111111111:role/deployer"
 ROLE_B = "arn:aws:iam::222222222222:role/path/deployer"
@@ -41,6 +48,39 @@ def test_regions_times_roles_with_an_empty_role_as_the_callers_account():
 def test_a_bad_target_is_named(kwargs, message):
     with pytest.raises(LayerError, match=message):
         DeployTarget(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "role_arn",
+    [
+        "deployer",
+        "arn:aws:iam::1:role/x",  # not a 12-digit account
+        "arn:aws:iam::111111111111:user/x",  # a user, not a role
+        "arn:aws:iam::111111111111:role/",
+        " arn:aws:iam::111111111111:role/x",
+    ],
+)
+def test_a_resources_bad_role_arn_is_named_as_a_target_s_is(role_arn):
+    """A Terraform or Pulumi resource's ``role_arn`` follows the CLI targets' rule, and the problem names it."""
+    problems = dict(placement_problems({"region": "eu-west-1", "role_arn": role_arn}))
+    assert list(problems) == ["role_arn"]
+    assert problems["role_arn"] == f"role_arn {role_arn!r} is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)"
+    with pytest.raises(LayerError) as raised:
+        DeployTarget(region="eu-west-1", s3dir_lambda="s3://b/p/", role_arn=role_arn)
+    assert str(raised.value) == f"target {problems['role_arn']}"
+
+
+def test_a_resources_good_role_arn_and_unset_placement_pass():
+    assert placement_problems({"region": "eu-west-1", "role_arn": ROLE_B, "artifact_store": "s3://bkt/store/"}) == []
+    assert placement_problems({"region": None, "role_arn": None, "artifact_store": None}) == []
+
+
+def test_a_role_needs_a_region_to_be_assumed_in(monkeypatch):
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_CONFIG_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    with pytest.raises(LayerError, match=f"{ROLE_A} is assumed in a region: set the resource's region"):
+        resource_clients(None, ROLE_A, endpoint_url=None)
 
 
 def test_placeholders_are_filled_per_target_and_the_result_checked():

@@ -197,14 +197,26 @@ class Placement:
 
     Neither has a CLI flag or a ``[tool.aws_lambda_artifact_builder]`` key: the CLI has its own repeatable
     ``--region`` and ``targets`` list (``layer/targets.py``) and keeps its artifact store in its targets'
-    own s3dir, so a generated ``--region`` would clash with it. ``region`` names another Lambda (a
-    replacement); ``artifact_store`` is how the zip is obtained, never what is published.
+    own s3dir, so a generated ``--region`` would clash with it. ``region`` and ``role_arn`` (another
+    account, as ``DeployTarget``'s) name another Lambda (a replacement); ``artifact_store`` is how the zip
+    is obtained, never what is published.
     """
 
     region: str | None = option(
         None,
         help="AWS region of this layer's Lambda and S3 calls (default: the provider's or stack's region); "
         "s3dir_lambda's bucket must be in it.",
+        replaces=True,
+        commands=(),
+        config=False,
+        core=False,
+    )
+    role_arn: str | None = option(
+        None,
+        help="IAM role (arn:aws:iam::ACCOUNT:role/NAME) whose account this layer is published in, assumed "
+        "with STS AssumeRole for its Lambda and S3 calls (credentials kept in memory only, never in state); "
+        "s3dir_lambda's bucket is that account's. The artifact_store is read and written with the "
+        "provider's own credentials (default: no role, the provider's own account).",
         replaces=True,
         commands=(),
         config=False,

@@ -51,6 +51,10 @@ _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 _CONFIG = Config(connect_timeout=10, read_timeout=60, retries={"mode": "standard", "max_attempts": 3})
 
 
+def _not_a_role(role_arn: object) -> str:
+    return f"role_arn {role_arn!r} is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)"
+
+
 @dataclasses.dataclass(frozen=True)
 class DeployTarget:
     """Where one copy of the layer is published: a region, optionally another account, and its s3dir."""
@@ -64,9 +68,7 @@ class DeployTarget:
         if not isinstance(self.region, str) or not _REGION.fullmatch(self.region):
             raise LayerError(f"target region {self.region!r} is not an AWS region name like 'eu-west-1'")
         if self.role_arn is not None and not _ROLE_ARN.fullmatch(self.role_arn):
-            raise LayerError(
-                f"target role_arn {self.role_arn!r} is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)"
-            )
+            raise LayerError(f"target {_not_a_role(self.role_arn)}")
 
     @property
     def account(self) -> str | None:
@@ -345,11 +347,15 @@ def push_layer_artifact(
 
 # ---------------------------------------------------------------------------- one resource of a front end
 def placement_problems(values: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """``(input, reason)`` for a Terraform or Pulumi resource's ``region`` and ``artifact_store`` (spec ``Placement``)."""
+    """``(input, reason)`` for a Terraform or Pulumi resource's ``region``, ``role_arn`` and ``artifact_store``
+    (spec ``Placement``), by the rules of :class:`DeployTarget`."""
     problems = []
     region = values.get("region")
     if isinstance(region, str) and not _REGION.fullmatch(region):
         problems.append(("region", f"region {region!r} is not an AWS region name like 'eu-west-1'"))
+    role_arn = values.get("role_arn")
+    if isinstance(role_arn, str) and not _ROLE_ARN.fullmatch(role_arn):
+        problems.append(("role_arn", _not_a_role(role_arn)))
     store = values.get("artifact_store")
     if isinstance(store, str):
         try:
@@ -357,6 +363,19 @@ def placement_problems(values: Mapping[str, Any]) -> list[tuple[str, str]]:
         except LayerError as e:
             problems.append(("artifact_store", str(e).replace("s3dir_lambda", "artifact_store", 1)))
     return problems
+
+
+def resource_clients(
+    region: str | None, role_arn: str | None, *, endpoint_url: str | None
+) -> tuple[S3Client, LambdaClient]:
+    """S3 and Lambda clients of a Terraform or Pulumi resource: in its ``region`` (``None``: boto3's), as its
+    ``role_arn`` when it names one (:func:`target_clients`: assumed credentials in memory only, refreshed)."""
+    if role_arn is None:
+        return make_clients(region=region, endpoint_url=endpoint_url)
+    where = region or boto3.session.Session().region_name
+    if not where:
+        raise LayerError(f"{role_arn} is assumed in a region: set the resource's region or the provider's")
+    return target_clients(DeployTarget(region=where, s3dir_lambda="", role_arn=role_arn), endpoint_url)
 
 
 def check_resource_bucket(region: str | None, s3dir_lambda: str, s3_client: S3Client) -> None:
@@ -372,7 +391,10 @@ def resource_artifact_store(
     """The store a Terraform or Pulumi resource's deploy shares (``None``: none, the deploy builds).
 
     It is read and written with a client in the store bucket's own region (asked with one in
-    ``region``), so layer resources in several regions share one store and one build.
+    ``region``), so layer resources in several regions share one store and one build; always with the
+    caller's own credentials, never a resource's ``role_arn`` (as the CLI's store, :func:`store_target_of`),
+    so resources in several accounts share it too. A role that may not read the store gets the checked
+    local copy uploaded instead of a server-side copy (``ArtifactStore.stage``).
     """
     if s3dir is None:
         yield None

@@ -16,7 +16,7 @@ from tf import runner, schema, types
 from tf.iface import Config, DataSource, Provider, Resource
 from tf.utils import Diagnostics
 
-from .. import api
+from ..layer.targets import resource_clients
 from . import PROVIDER_SOURCE, PROVIDER_TYPE
 from .resource import LayerResource
 from .servicer import AlabServicer
@@ -28,7 +28,7 @@ class AlabProvider(Provider):
     def __init__(self) -> None:
         self.region: str | None = None
         self.endpoint_url: str | None = None
-        self._clients: dict[str | None, dict[str, Any]] = {}
+        self._clients: dict[tuple[str | None, str | None], dict[str, Any]] = {}
         self._lock = threading.Lock()
 
     def get_model_prefix(self) -> str:
@@ -60,15 +60,16 @@ class AlabProvider(Provider):
         self.region = config.get("region") or None
         self.endpoint_url = config.get("endpoint_url") or None
 
-    def clients(self, region: str | None = None) -> dict[str, Any]:
+    def clients(self, region: str | None = None, role_arn: str | None = None) -> dict[str, Any]:
         """``s3_client`` and ``lambda_client`` keyword arguments for the core, in a resource's own ``region``
-        (else the provider's), made once per run and region."""
-        region = region or self.region
+        (else the provider's) and as its ``role_arn`` (else the provider's own credentials), made once per
+        run, region and role (assumed credentials stay in memory, refreshed by botocore)."""
+        key = (region or self.region, role_arn or None)
         with self._lock:
-            if region not in self._clients:
-                s3_client, lambda_client = api.make_clients(region=region, endpoint_url=self.endpoint_url)
-                self._clients[region] = {"s3_client": s3_client, "lambda_client": lambda_client}
-            return self._clients[region]
+            if key not in self._clients:
+                s3_client, lambda_client = resource_clients(*key, endpoint_url=self.endpoint_url)
+                self._clients[key] = {"s3_client": s3_client, "lambda_client": lambda_client}
+            return self._clients[key]
 
     def get_data_sources(self) -> list[type[DataSource]]:
         return []

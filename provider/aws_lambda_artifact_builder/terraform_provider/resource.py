@@ -117,8 +117,10 @@ def _resource_inputs() -> list[schema.Attribute]:
     ]
 
 
-#: 2 added ``region`` and ``artifact_store`` (spec ``Placement``): :meth:`LayerResource.upgrade` fills them in.
-SCHEMA_VERSION = 2
+#: 2 added ``region`` and ``artifact_store`` (spec ``Placement``), 3 ``role_arn``: :meth:`LayerResource.upgrade`
+#: fills them in. An added attribute needs the bump: the framework hands a same-version state to Terraform
+#: unchanged, and Terraform refuses an object that lacks an attribute of the schema.
+SCHEMA_VERSION = 3
 
 
 def layer_schema(classes: tuple[type, ...] = SPEC_CLASSES) -> schema.Schema:
@@ -239,7 +241,9 @@ class LayerResource(Resource):
         if values is None:  # an input comes from a resource not applied yet: everything is decided at apply
             return {**planned, **{name: Unknown for name in COMPUTED_ATTRIBUTES}}
         try:
-            layer_plan = api.plan_layer(**core_kwargs(values, deploy=False), **self.provider.clients(values["region"]))
+            layer_plan = api.plan_layer(
+                **core_kwargs(values, deploy=False), **self.provider.clients(values["region"], values["role_arn"])
+            )
         except Exception as exc:  # every failure becomes a diagnostic on the plan, not a crash
             ctx.diagnostics.add_error(f"Cannot plan layer {values['layer_name']}", _scrub(str(exc), None))
             return planned
@@ -271,7 +275,7 @@ class LayerResource(Resource):
         assert values is not None, "Terraform applies only known values"
         credentials = _credentials(planned.get("credentials"))
         try:
-            clients = self.provider.clients(values["region"])
+            clients = self.provider.clients(values["region"], values["role_arn"])
             check_resource_bucket(values["region"], values["s3dir_lambda"], clients["s3_client"])
             with (
                 forward_stages(_stderr_printer, prefix=f"[{values['layer_name']}] "),
@@ -312,7 +316,7 @@ class LayerResource(Resource):
                 s3dir_lambda=values["s3dir_lambda"],
                 tool=values["tool"],
                 manifest=False,
-                **self.provider.clients(values["region"]),
+                **self.provider.clients(values["region"], values["role_arn"]),
             )
         except Exception as exc:
             ctx.diagnostics.add_error(f"Cannot read the record of layer {layer_name}", _scrub(str(exc), None))
@@ -333,7 +337,7 @@ class LayerResource(Resource):
             api.delete_layer_versions(
                 layer_name=layer_name,
                 versions=versions,
-                lambda_client=self.provider.clients(current.get("region"))["lambda_client"],
+                lambda_client=self.provider.clients(current.get("region"), current.get("role_arn"))["lambda_client"],
             )
         except Exception as exc:
             ctx.diagnostics.add_error(f"Cannot delete versions of layer {layer_name}", _scrub(str(exc), None))
