@@ -37,14 +37,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from s3pathlib.api import S3Path
 
 from ..constants import DEFAULT_PYTHON_VERSION, DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN, LayerBuildToolEnum
-from ..errors import AwsError, LayerError
+from ..errors import LayerError
 from ..progress import Stage, human_size, printer_adapter
 from ..typehint import T_PRINTER
 from .claim import DeployClaim
 from .clients import resolve_clients
 from .evidence import describe_build, store_version_evidence
 from .foundation import Credentials, LayerS3Layout, coerce_s3dir, coerce_tool
-from .inputs import LayerInputs, LayerPermission, parse_permissions, resolve_layer_inputs, validate_layer_name
+from .inputs import LayerInputs, LayerPermission, parse_permissions, resolve_layer_inputs
 from .manifest import (
     LocalManifest,
     PackageChanges,
@@ -333,24 +333,11 @@ class _Reads:
 
 
 def _start_reads(inputs: LayerInputs, s3_client: S3Client, lambda_client: LambdaClient, *, body: bool) -> _Reads:
-    return _send_reads(inputs.layer_name, inputs.s3_layout, inputs.tool, s3_client, lambda_client, body=body)
-
-
-def _send_reads(
-    layer_name: str,
-    layout: LayerS3Layout,
-    tool: LayerBuildToolEnum,
-    s3_client: S3Client,
-    lambda_client: LambdaClient,
-    *,
-    body: bool,
-) -> _Reads:
-    """The record's GET and the Lambda listing, each in a background thread (keys as ``LayerInputs`` has them)."""
     fetch = functools.partial(
-        fetch_record, s3_client=s3_client, s3path=layout.get_s3path_last_manifest(tool.manifest_name),
-        s3uri_manifest_for=lambda version: layout.get_s3path_versioned_manifest(version, tool.manifest_name).uri,
+        fetch_record, s3_client=s3_client, s3path=inputs.s3path_last_manifest, s3uri_manifest_for=inputs.s3uri_manifest_for,
         body=body,
     )  # fmt: skip
+    layer_name = inputs.layer_name
     return _Reads(
         layer_name=layer_name,
         record=_in_background(fetch),
@@ -359,39 +346,21 @@ def _send_reads(
     )
 
 
-def _plan(
-    inputs: LayerInputs, s3_client: S3Client, lambda_client: LambdaClient, sent: _Reads | None = None
-) -> LayerPlan:
-    """The record's facts first, its body only if the decision needs it; ``sent``: the first reads, already
-    in flight (``_early_reads``).
+def _plan(inputs: LayerInputs, s3_client: S3Client, lambda_client: LambdaClient) -> LayerPlan:
+    """The record's facts first, its body only if the decision needs it.
 
     A record replaced between the two reads is a concurrent change (another deploy recorded):
     the plan is made again from fresh reads, the second time with the body in the one GET, so
     it stands on one version of the object and ends.
     """
     try:
-        reads = sent or _start_reads(inputs, s3_client, lambda_client, body=False)
-        return _plan_once(inputs, reads, lambda_client, s3_client)
+        return _plan_once(inputs, s3_client, lambda_client, body=False)
     except RecordConflict:
-        return _plan_once(inputs, _start_reads(inputs, s3_client, lambda_client, body=True), lambda_client, s3_client)
+        return _plan_once(inputs, s3_client, lambda_client, body=True)
 
 
-def _early_reads(
-    layer_name: Any, s3dir_lambda: Any, tool: Any, s3_client: S3Client, lambda_client: LambdaClient
-) -> _Reads | None:
-    """A plan's two reads, sent before the local lock is read and fingerprinted so that work overlaps
-    them (a no-op plan costs the slower of the two requests); ``None`` when an input they need is invalid
-    (the full check of the inputs names it, before any result is used)."""
-    try:
-        name = validate_layer_name(layer_name)
-        layout = LayerS3Layout(s3dir_lambda=coerce_s3dir(s3dir_lambda))
-        return _send_reads(name, layout, coerce_tool(tool), s3_client, lambda_client, body=False)
-    except (LayerError, ValueError, TypeError):
-        return None
-
-
-def _plan_once(inputs: LayerInputs, reads: _Reads, lambda_client: LambdaClient, s3_client: S3Client) -> LayerPlan:
-    fetched, listed = reads.results()
+def _plan_once(inputs: LayerInputs, s3_client: S3Client, lambda_client: LambdaClient, *, body: bool) -> LayerPlan:
+    fetched, listed = _start_reads(inputs, s3_client, lambda_client, body=body).results()
     check_record_owner(fetched, layer_name=inputs.layer_name, s3dir_lambda=inputs.s3_layout.s3dir_lambda)
     return _decide(inputs, fetched, listed, lambda_client, functools.partial(fetch_record_body, s3_client=s3_client))
 
@@ -572,21 +541,13 @@ def plan_layer(
     endpoint_url: str | None = None,
 ) -> LayerPlan:
     """Would a deploy publish? One S3 GET (alongside one Lambda listing); no build, no write."""
-    try:
-        s3_client, lambda_client = resolve_clients(s3_client, lambda_client, region, endpoint_url)
-    except AwsError:
-        clients = None  # said after the inputs' own problems, which come first
-    else:
-        clients = (s3_client, lambda_client)
-    sent = None if clients is None else _early_reads(layer_name, s3dir_lambda, tool, *clients)
     inputs = resolve_layer_inputs(
         layer_name=layer_name, path_pyproject_toml=path_pyproject_toml, s3dir_lambda=s3dir_lambda, tool=tool,
         python_version=python_version, architecture=architecture, ignore_packages=ignore_packages,
         packaging_options=packaging_options,
     )  # fmt: skip
-    if clients is None:
-        clients = resolve_clients(s3_client, lambda_client, region, endpoint_url)
-    return _plan(inputs, *clients, sent=sent)
+    s3_client, lambda_client = resolve_clients(s3_client, lambda_client, region, endpoint_url)
+    return _plan(inputs, s3_client, lambda_client)
 
 
 def read_layer_record(
