@@ -184,6 +184,39 @@ def test_container_build_gives_the_local_builds_zip_and_keeps_the_login_secret(
     assert dict(os.environ) == environ_before
 
 
+def test_a_login_inside_requirements_reaches_pip_in_the_container_and_nothing_else(
+    engine: ContainerEngine, container_image: str, container_cache: Path, project_copy, private_index
+):
+    """As for a local build (issue 14, item 4): the login written in requirements.txt is pip's through the
+    build request's environment; a relative --find-links is the requirements file's folder's."""
+    path_pyproject = project_copy("pip")
+    secret = quote(private_index.password, safe="@")  # a raw "@": the user-info ends at the last one
+    url = private_index.url.replace("://", f"://{private_index.username}:{secret}@")
+    req = path_pyproject.parent / "requirements.txt"
+    (path_pyproject.parent / "wheels").mkdir()  # empty: pip only looks there
+    req.write_text(f"--index-url {url}\n--find-links ./wheels\n" + req.read_text())
+    logs: list[str] = []
+    build_layer_artifacts_using_pip_in_container(  # no credentials: the index and its login are the file's
+        path_pyproject_toml=path_pyproject,
+        python_version=PYTHON,
+        architecture=ARCH,
+        image=container_image,
+        container_runtime=engine.runtime,
+        dir_cache=container_cache,
+        printer=logs.append,
+    )
+    assert installed(path_pyproject) == RUNTIME_SET
+    layout = LayerPathLayout(path_pyproject_toml=path_pyproject)
+    pieces = [secret, private_index.password.split("@")[-1]]
+    plans = list(layout.dir_build_lambda_layer.glob("container-build-plan-*.json"))
+    assert plans and "--find-links /var/task/wheels" in plans[0].read_text()
+    # Only the copy of the user's own file (as a local build makes) holds it, never what the build wrote.
+    holding = files_containing(layout.dir_build_lambda_layer, [s.encode() for s in pieces])
+    assert [p.relative_to(layout.dir_build_lambda_layer) for p in holding] == [Path("repo/requirements.txt")]
+    assert not files_containing(container_cache, [s.encode() for s in pieces])
+    assert not [line for line in logs if any(s in line for s in pieces)]
+
+
 def test_a_failed_build_removes_its_container_and_names_the_problem(
     engine: ContainerEngine, container_image: str, container_cache: Path, project_copy, credentials: Credentials
 ):

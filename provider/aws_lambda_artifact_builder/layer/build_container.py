@@ -47,6 +47,7 @@ from .build import (
     requirement_index_options,
     target_tags,
 )
+from .install_plan import requirement_index_logins
 from .build_container_plan import (
     CONTAINER_PLATFORMS,
     PATH_SCRIPT_SOURCE,
@@ -209,6 +210,8 @@ class _Session:
         secrets: dict[str, str] = {}
         for step in steps:
             secrets.update(step.secret_env(self.credentials))
+        if self.build.tool is LayerBuildToolEnum.pip:  # logins written inside requirements.txt, as locally
+            secrets.update(requirement_index_logins(self.manifest.content))
         transport = {n: self.host_env[n] for n in (*PROXY_ENV_VARS, *PIP_TRANSPORT_ENV_VARS) if self.host_env.get(n)}
         build_in_container(
             self.run(build_id),
@@ -343,7 +346,9 @@ def _install(session: _Session, pins: list[LockedPin]) -> None:
         dir_python=f"{dir_in_container}/python",
         pins=pins,
         credentials=session.credentials,
-        requirement_options=requirement_index_options(session.manifest.content)
+        requirement_options=requirement_index_options(
+            session.manifest.content, base_dir=layout.get_path_in_container(session.manifest.path.parent)
+        )
         if build.tool is LayerBuildToolEnum.pip
         else (),
     )
