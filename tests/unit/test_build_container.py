@@ -292,6 +292,14 @@ def test_compiled_local_sources_are_built_from_their_sdists_by_the_pinned_pip_wi
         ),
     ]
     assert all(s.env == {"PIP_CONFIG_FILE": os.devnull} and not s.secret_env_names for s in steps)
+    # With a private index, the build backend may come from it: its login is a secret of the request only.
+    (step,) = plan_wheel_steps({"native-lib": "/var/task/b/n.tar.gz"}, "/var/task/w", credentials=CREDS)
+    assert step.secret_env_names == ("PIP_EXTRA_INDEX_URL",)
+    assert step.secret_env(CREDS)["PIP_EXTRA_INDEX_URL"].startswith("https://ci:")
+    plan = container_plan(
+        tool=LayerBuildToolEnum.pip, target=X86_311, image="i", steps=[step], path_ca_bundle=None, dir_build="/t"
+    )
+    assert PASSWORD not in json.dumps(plan) and "PIP_EXTRA_INDEX_URL" in plan["secret_env_names"]
 
 
 @pytest.mark.parametrize(

@@ -322,7 +322,7 @@ def _local_source_pins(session: _Session) -> list[LockedPin]:
         sdists = {name: layout.get_path_in_container(sdist) for name, (_, sdist) in compiled.items()}
         try:
             session.request(
-                plan_wheel_steps(sdists, layout.get_path_in_container(dir_out)),
+                plan_wheel_steps(sdists, layout.get_path_in_container(dir_out), credentials=session.credentials),
                 build_id=build_id,
                 dir_build=dir_in_container,
             )

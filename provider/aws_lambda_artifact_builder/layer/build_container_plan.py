@@ -281,14 +281,20 @@ def plan_container_steps(
     return steps
 
 
-def plan_wheel_steps(sdists: Mapping[str, str], dir_out: str) -> list[InstallStep]:
+def plan_wheel_steps(
+    sdists: Mapping[str, str], dir_out: str, *, credentials: Credentials | None = None
+) -> list[InstallStep]:
     """Build local sources with compiled code into wheels for the target (``sdists``: name -> sdist path in
-    the container), with the pinned pip, without their dependencies (the lock pins those)."""
+    the container), with the pinned pip, without their dependencies (the lock pins those). The build
+    backend may come from the project's index, as on the host: its login is ``PIP_EXTRA_INDEX_URL``, a
+    secret variable of the request."""
+    secret = ("PIP_EXTRA_INDEX_URL",) if credentials is not None else ()
     return [
         InstallStep(
             description=f"build {name} from its sources for the target",
             argv=("{tools_python}", "-m", "pip", "wheel", "--no-deps", "--no-input", "-w", f"{dir_out}/{name}", sdist),
             env={"PIP_CONFIG_FILE": os.devnull},
+            secret_env_names=secret,
         )
         for name, sdist in sorted(sdists.items())
     ]
