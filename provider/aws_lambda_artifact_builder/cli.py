@@ -35,7 +35,13 @@ from .layer.foundation import Credentials
 from .constants import DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN, DEFAULT_PYTHON_VERSION, LayerBuildToolEnum
 from .layer.spec import SPEC_CLASSES, SpecField, core_kwargs, spec_fields
 from .terraform_provider.install import add_terraform_commands
-from .cli_targets import add_push_command, add_target_arguments, cmd_layer_push, deploy_to_targets  # [store]
+from .cli_targets import (  # [store]
+    add_push_command,
+    add_target_arguments,
+    cmd_layer_push,
+    deploy_to_targets,
+    plan_targets,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -211,13 +217,18 @@ def resolve_settings(args: argparse.Namespace, required: Iterable[str] = LAYER_R
 
 # ---------------------------------------------------------------------------- commands
 def _one_region(settings: dict[str, Any], args: argparse.Namespace) -> str | None:
-    """The region of a command that works in one place (only deploy and push take several targets)."""
+    """The region of a command that works in one place (deploy, push and plan take several targets)."""
     region = settings.get("region")
     if getattr(args, "role_arn", None) or getattr(args, "from_store", False):
-        raise CliError("--role-arn and --from-store work with `alab layer deploy` and `alab layer push` only")
+        raise CliError(
+            "--role-arn and --from-store work with `alab layer deploy`, `alab layer push` and "
+            "`alab layer plan` (--role-arn) only"
+        )
     if isinstance(region, list):
         if len(region) > 1:
-            raise CliError("--region more than once works with `alab layer deploy` and `alab layer push` only")
+            raise CliError(
+                "--region more than once works with `alab layer deploy`, `alab layer push` and `alab layer plan` only"
+            )
         region = region[0] if region else None
     return region
 
@@ -238,24 +249,35 @@ def cmd_layer_plan(args: argparse.Namespace, out: Any, err: Any) -> int:
     from .layer.workflow import plan_layer
 
     settings = resolve_settings(args)
+    targets = plan_targets(args, settings)  # [store] several regions or accounts: one plan each
+    if targets is not None:
+        if args.json:
+            print(json.dumps([{"target": label, **plan.to_dict()} for label, plan in targets], indent=2), file=out)
+        for label, plan in [] if args.json else targets:
+            _print_plan(plan, out, where=f" in {label}")
+        return 2 if args.detailed_exitcode and any(plan.changed for _, plan in targets) else 0
     plan = plan_layer(**_common(settings), **_clients(settings, args))
     if args.json:
         print(json.dumps(plan.to_dict(), indent=2), file=out)
     else:
-        state = "CHANGE" if plan.changed else "no change"
-        print(f"Layer {plan.layer_name}: {state}: {plan.reason}", file=out)
-        print(f"  fingerprint  {plan.fingerprint}", file=out)
-        if plan.recorded_fingerprint and plan.recorded_fingerprint != plan.fingerprint:
-            print(f"  recorded     {plan.recorded_fingerprint}", file=out)
-        if plan.current_layer_version_arn:
-            print(f"  current      {plan.current_layer_version_arn}", file=out)
-        for line in plan.package_changes.lines():
-            print(f"  {line}", file=out)
-        if plan.changed and plan.package_changes.is_empty:
-            print("  (no package version changed)", file=out)
+        _print_plan(plan, out)
     if args.detailed_exitcode and plan.changed:
         return 2
     return 0
+
+
+def _print_plan(plan: Any, out: Any, where: str = "") -> None:
+    state = "CHANGE" if plan.changed else "no change"
+    print(f"Layer {plan.layer_name}{where}: {state}: {plan.reason}", file=out)
+    print(f"  fingerprint  {plan.fingerprint}", file=out)
+    if plan.recorded_fingerprint and plan.recorded_fingerprint != plan.fingerprint:
+        print(f"  recorded     {plan.recorded_fingerprint}", file=out)
+    if plan.current_layer_version_arn:
+        print(f"  current      {plan.current_layer_version_arn}", file=out)
+    for line in plan.package_changes.lines():
+        print(f"  {line}", file=out)
+    if plan.changed and plan.package_changes.is_empty:
+        print("  (no package version changed)", file=out)
 
 
 def cmd_layer_deploy(args: argparse.Namespace, out: Any, err: Any) -> int:

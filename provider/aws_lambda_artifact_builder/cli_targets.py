@@ -4,6 +4,7 @@
 targets are their product; ``--role-arn ''`` is the caller's own account), or a ``targets`` list in
 ``[tool.aws_lambda_artifact_builder]``; ``{region}`` and ``{account}`` in the s3dir are filled in
 per target. ``--from-store`` never builds. ``alab layer push`` builds into the store only.
+``alab layer plan`` plans each of the same targets.
 """
 
 from __future__ import annotations
@@ -11,14 +12,25 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
 from .errors import LayerError
 from .layer.foundation import Credentials
 from .layer.publish import LayerDeployment
-from .layer.targets import DeployTarget, MultiDeployment, deploy_layer_to_targets, expand_targets, push_layer_artifact
+from .layer.targets import (
+    DeployTarget,
+    MultiDeployment,
+    deploy_layer_to_targets,
+    expand_targets,
+    push_layer_artifact,
+    resolve_s3dir,
+    target_clients,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .layer.workflow import LayerPlan
 
 
 def add_target_arguments(p: argparse.ArgumentParser) -> None:
@@ -64,6 +76,29 @@ def _targets(args: argparse.Namespace, settings: dict[str, Any]) -> list[DeployT
             raise CliError(f"no AWS region: pass --region, set region in [tool.{CONFIG_TABLE}] or AWS_REGION")
         regions = [region]
     return expand_targets(regions, args.role_arn, s3dir)
+
+
+def plan_targets(args: argparse.Namespace, settings: dict[str, Any]) -> list[tuple[str, LayerPlan]] | None:
+    """``(target label, plan)`` of every target when the command names several (``--region`` more than once,
+    ``--role-arn``, or a ``targets`` list, as deploy takes them); ``None`` for one place, planned as before."""
+    from .cli import CliError, _common
+    from .layer.workflow import plan_layer
+
+    if args.from_store:
+        raise CliError("--from-store works with `alab layer deploy` only: a plan never builds")
+    regions = [r for r in args.region if r]
+    if len(regions) < 2 and not args.role_arn and (regions or not settings.get("targets")):
+        return None
+    options = _common(settings)
+    options.pop("s3dir_lambda")
+    plans = []
+    for target in _targets(args, settings):
+        s3_client, lambda_client = target_clients(target, args.endpoint_url)
+        s3dir = resolve_s3dir(target, args.endpoint_url)
+        plans.append(
+            (target.label, plan_layer(**options, s3dir_lambda=s3dir, s3_client=s3_client, lambda_client=lambda_client))
+        )
+    return plans
 
 
 def _layer_options(settings: dict[str, Any]) -> dict[str, Any]:

@@ -164,6 +164,20 @@ def test_one_lock_three_regions_two_accounts_six_versions_one_build(aws, project
     assert not any(t["deployment"]["published"] for t in rerun["targets"])
     assert all(len(versions(r, g, aws.endpoint_url)) == 1 for r in ROLES for g in REGIONS)
 
+    # `alab layer plan` plans the same six targets: no change anywhere, then one whose version is gone.
+    def plan() -> tuple[int, dict[str, bool]]:
+        done = subprocess.run(
+            alab_argv("layer", "plan", *common, "--detailed-exitcode"), capture_output=True, text=True, env=env
+        )
+        assert done.returncode in (0, 2), done.stderr
+        return done.returncode, {p["target"]: p["changed"] for p in json.loads(done.stdout)}
+
+    labels = {f"{g}/{r.split(':')[4]}" for r in ROLES for g in REGIONS}
+    assert plan() == (0, dict.fromkeys(labels, False))
+    assumed(ROLES[1], REGIONS[0], "lambda", aws.endpoint_url).delete_layer_version(LayerName=LAYER, VersionNumber=1)
+    gone = f"{REGIONS[0]}/{ROLES[1].split(':')[4]}"
+    assert plan() == (2, {label: label == gone for label in labels})
+
 
 def test_a_second_writer_of_a_fingerprint_is_harmless(aws, s3_client, tmp_path):
     s3_client.create_bucket(Bucket="alab-writers")
