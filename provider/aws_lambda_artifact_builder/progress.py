@@ -180,21 +180,21 @@ _forwarder: contextvars.ContextVar[object | None] = contextvars.ContextVar("alab
 class _ForwardWarnings(logging.Handler):
     """The library's ``WARNING`` records of one ``forward_stages`` block, as lines."""
 
-    def __init__(self, printer: T_PRINTER, prefix: str, owner: object) -> None:
+    def __init__(self, printer: T_PRINTER, owner: object) -> None:
         super().__init__(logging.WARNING)
-        self._printer, self._prefix, self._owner = printer, prefix, owner
+        self._printer, self._owner = printer, owner
 
     def emit(self, record: logging.LogRecord) -> None:
         if _forwarder.get() is self._owner and not getattr(record, STAGE_RECORD, False):
-            self._printer(self._prefix + record.getMessage())
+            self._printer(record.getMessage())
 
 
 @contextlib.contextmanager
-def forward_stages(printer: T_PRINTER, prefix: str = "", *, warnings: bool = False) -> Iterator[None]:
-    """Each finished stage as one line to ``printer`` while the block runs (and, with ``warnings``, each
-    ``WARNING`` of the library): how Pulumi and Terraform, whose logs are line-based, show the story the
-    CLI draws. Only this block's own work is forwarded: a provider deploys several resources at once, each
-    in its own thread with its own prefix."""
+def forward_stages(printer: T_PRINTER, prefix: str = "", *, warnings: T_PRINTER | None = None) -> Iterator[None]:
+    """Each finished stage as one line to ``printer`` while the block runs (and each ``WARNING`` of the
+    library to ``warnings``): how Pulumi and Terraform, whose logs are line-based, show the story the CLI
+    draws. Only this block's own work is forwarded: a provider deploys several resources at once, each in
+    its own thread with its own prefix."""
     owner = object()
     token = _forwarder.set(owner)
 
@@ -202,7 +202,7 @@ def forward_stages(printer: T_PRINTER, prefix: str = "", *, warnings: bool = Fal
         if event.state == "done" and _forwarder.get() is owner:
             printer(prefix + event.line())
 
-    handler = _ForwardWarnings(printer, prefix, owner) if warnings else None
+    handler = _ForwardWarnings(warnings, owner) if warnings is not None else None
     if handler is not None:
         logging.getLogger(LOGGER_NAME).addHandler(handler)
     try:

@@ -31,6 +31,7 @@ from pulumi.output import Unknown
 
 from .errors import LayerError
 from .progress import details_requested, forward_stages
+from .typehint import T_PRINTER
 from .layer.foundation import Credentials
 from .constants import DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN, DEFAULT_PYTHON_VERSION
 from .layer.inputs import CHECKED_INPUTS, local_fingerprint, validate_layer_inputs
@@ -62,6 +63,11 @@ _CREDENTIAL_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(C
 def _log(msg: str) -> None:
     """Provider progress goes to stderr, which the engine shows as diagnostics (stdout carries the port)."""
     print(msg, file=sys.stderr, flush=True)
+
+
+def _prefixed(layer_name: str) -> T_PRINTER:
+    """``_log`` with the layer's name in front, as its stage lines have it."""
+    return lambda msg: _log(f"[{layer_name}] {msg}")
 
 
 def _is_unknown(value: Any) -> bool:
@@ -256,7 +262,9 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
             clients = self._clients(layer)
             check_resource_bucket(layer.region, layer.s3dir_lambda, clients["s3_client"])
             with (
-                forward_stages(_log, prefix=f"[{layer.layer_name}] ", warnings=not verbose),
+                forward_stages(
+                    _log, prefix=f"[{layer.layer_name}] ", warnings=None if verbose else _prefixed(layer.layer_name)
+                ),
                 resource_artifact_store(
                     layer.artifact_store,
                     region=layer.region or self.region,

@@ -98,7 +98,7 @@ def test_resources_deployed_at_once_forward_only_their_own_lines():
     both_in = threading.Barrier(2)
 
     def deploy(name: str) -> None:
-        with forward_stages(lines.append, prefix=f"[{name}] ", warnings=True):
+        with forward_stages(lines.append, prefix=f"[{name}] ", warnings=lambda m: lines.append(f"[{name}] {m}")):
             both_in.wait()  # both blocks forward at the same time
             with Stage("install") as stage:
                 stage.finish(f"built {name}")

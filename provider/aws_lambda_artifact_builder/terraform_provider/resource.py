@@ -274,11 +274,12 @@ class LayerResource(Resource):
         values = spec_values(planned)
         assert values is not None, "Terraform applies only known values"
         credentials = _credentials(planned.get("credentials"))
+        warnings: list[str] = []  # what the user should know although the apply went on
         try:
             clients = self.provider.clients(values["region"], values["role_arn"])
             check_resource_bucket(values["region"], values["s3dir_lambda"], clients["s3_client"])
             with (
-                forward_stages(_stderr_printer, prefix=f"[{values['layer_name']}] "),
+                forward_stages(_stderr_printer, prefix=f"[{values['layer_name']}] ", warnings=warnings.append),
                 resource_artifact_store(
                     values["artifact_store"],
                     region=values["region"] or self.provider.region,
@@ -300,6 +301,9 @@ class LayerResource(Resource):
         except Exception as exc:  # a failed build or publish is reported to Terraform, with secrets removed
             diags.add_error(f"Cannot deploy layer {values['layer_name']}", _scrub(str(exc), credentials))
             return prior
+        finally:  # Terraform prints warnings after the apply; stderr reaches only its log (TF_LOG)
+            for line in dict.fromkeys(warnings):
+                diags.add_warning(f"Layer {values['layer_name']}", _scrub(line, credentials))
         published = list((prior or {}).get("published_versions") or [])
         if deployment.published and deployment.layer_version not in published:
             published.append(deployment.layer_version)
