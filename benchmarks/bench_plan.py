@@ -15,12 +15,14 @@ block's samples of each side):
 - the Lambda listing alone ÷ one HEAD: with the record's GET overlapped, the slower of the two is
   the plan's floor.
 
-Each is measured twice: with S3 and Lambda on **one** moto server, which answers the plan's two
-overlapped requests one after the other (a floor of about 1.8 HEADs that no client can beat), and
-with S3 and Lambda on **two** moto servers, as AWS serves them (separate endpoints that answer
-concurrently; boto3 reaches them through ``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL_LAMBDA``).
-moto's Lambda reads a layer's zip from its own S3, so with two servers the staged zip is also put
-on the Lambda server before each publish (setup only; nothing measured reads it).
+Each is measured in three layouts: with S3 and Lambda on **one** moto server, which answers the
+plan's two overlapped requests one after the other (a floor of about 1.8 HEADs that no client can
+beat); with S3 and Lambda on **two** moto servers, as AWS serves them (separate endpoints that
+answer concurrently; boto3 reaches them through ``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL_LAMBDA``),
+where the ratio still counts the client's CPU for two requests against one; and with each of the two
+servers **10 ms away** (``latency_proxy.py``), as an endpoint in the same region is, where the ratio
+counts round trips. moto's Lambda reads a layer's zip from its own S3, so with two servers the
+staged zip is also put on the Lambda server before each publish (setup only; nothing measured reads it).
 
 Prints a markdown table of ratios (median, min-max over the blocks). Not a test: no timing is asserted.
 
@@ -33,6 +35,7 @@ import argparse
 import dataclasses
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -147,30 +150,67 @@ class Aws:
         assert not plan_layer(**kwargs, s3_client=self.s3, lambda_client=self.lam).changed
 
 
-def start_aws(layout: str, dir_tmp: Path, servers: list[MotoServer]) -> Aws:
-    """Moto server(s) for ``layout`` ("one" or "two"), the environment pointing at them, the bench bucket."""
+@dataclasses.dataclass
+class LatencyLink:
+    """``latency_proxy.py`` in its own process: ``endpoint_url`` reaches ``upstream`` with ``rtt_ms`` added."""
+
+    proc: subprocess.Popen[str]
+    port: int
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @classmethod
+    def start(cls, upstream: MotoServer, rtt_ms: float) -> LatencyLink:
+        argv = [sys.executable, str(Path(__file__).with_name("latency_proxy.py")), str(upstream.port), str(rtt_ms)]
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        return cls(proc=proc, port=int(proc.stdout.readline()))
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+#: The round trip of the "wan" layout: S3's and Lambda's first byte within a region take 10 ms or more.
+RTT_MS = 10.0
+LAYOUTS = {
+    "one": "one moto server for S3 and Lambda",
+    "two": "S3 and Lambda on two moto servers",
+    "wan": f"S3 and Lambda on two moto servers, each {RTT_MS:g} ms away",
+}
+
+
+def start_aws(layout: str, dir_tmp: Path, servers: list[Any]) -> Aws:
+    """Moto server(s) for ``layout`` (see ``LAYOUTS``), the environment pointing at them, the bench bucket."""
     s3_server = MotoServer.start(dir_tmp / f"moto-{layout}-s3.log")
     servers.append(s3_server)
     lambda_server = s3_server
-    if layout == "two":
+    if layout != "one":
         lambda_server = MotoServer.start(dir_tmp / f"moto-{layout}-lambda.log")
         servers.append(lambda_server)
+    s3_url, lambda_url = s3_server.endpoint_url, lambda_server.endpoint_url
+    if layout == "wan":
+        links = [LatencyLink.start(s3_server, RTT_MS), LatencyLink.start(lambda_server, RTT_MS)]
+        servers.extend(links)
+        s3_url, lambda_url = links[0].endpoint_url, links[1].endpoint_url
     for key in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_LAMBDA"):
         os.environ.pop(key, None)
     os.environ.update(
-        AWS_ENDPOINT_URL_S3=s3_server.endpoint_url,
-        AWS_ENDPOINT_URL_LAMBDA=lambda_server.endpoint_url,
+        AWS_ENDPOINT_URL_S3=s3_url,
+        AWS_ENDPOINT_URL_LAMBDA=lambda_url,
         AWS_DEFAULT_REGION="us-east-1",
         AWS_ACCESS_KEY_ID="testing",
         AWS_SECRET_ACCESS_KEY="testing",
     )
     aws = Aws(
         layout=layout,
-        s3=boto3.client("s3", endpoint_url=s3_server.endpoint_url, region_name="us-east-1"),
-        lam=boto3.client("lambda", endpoint_url=lambda_server.endpoint_url, region_name="us-east-1"),
+        s3=boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1"),
+        lam=boto3.client("lambda", endpoint_url=lambda_url, region_name="us-east-1"),
     )
     aws.s3.create_bucket(Bucket="alab-bench")
-    if layout == "two":
+    if layout != "one":
         aws.lambda_s3 = boto3.client("s3", endpoint_url=lambda_server.endpoint_url, region_name="us-east-1")
         aws.lambda_s3.create_bucket(Bucket="alab-bench")
     return aws
@@ -240,7 +280,7 @@ def sample_blocks(
 
 def ratio_rows(blocks: dict[str, list[list[float]]], layout: str, packages: int) -> list[Ratio]:
     """The table's rows for one server layout."""
-    where = "one moto server for S3 and Lambda" if layout == "one" else "S3 and Lambda on two moto servers"
+    where = LAYOUTS[layout]
     fixture = f"fixture uv project, {where}"
     realistic = f"uv.lock of {packages} packages from PyPI, {where}"
     rows = [
@@ -267,7 +307,7 @@ def ratio_rows(blocks: dict[str, list[list[float]]], layout: str, packages: int)
 def measure(*, rounds: int = 7, samples: int = 30) -> list[Ratio]:
     """Both server layouts, one after the other, on the same projects."""
     saved_env = dict(os.environ)
-    servers: list[MotoServer] = []
+    servers: list[Any] = []  # moto servers and latency links
     with tempfile.TemporaryDirectory(prefix="bench-plan-") as tmp:
         dir_tmp = Path(tmp)
         build_all_fixture_wheels(DIR_REPO / "tests" / "fixtures" / "packages", dir_tmp / "wheels")
@@ -281,7 +321,7 @@ def measure(*, rounds: int = 7, samples: int = 30) -> list[Ratio]:
                 write_test_zip(path_big)
                 packages = (path_big.parent / "uv.lock").read_text().count("[[package]]")
             rows: list[Ratio] = []
-            for layout in ("one", "two"):
+            for layout in LAYOUTS:
                 aws = start_aws(layout, dir_tmp, servers)
                 layers, big = record_layers(aws, path, path_big)
                 rows += ratio_rows(sample_blocks(aws, layers, big, rounds=rounds, samples=samples), layout, packages)
