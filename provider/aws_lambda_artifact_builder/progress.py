@@ -122,14 +122,19 @@ class Stage:
     ``advance`` is safe from several threads (boto3 calls an upload's callback from its workers).
     """
 
-    def __init__(self, name: str, *, total: int | None = None, unit: Unit = "items") -> None:
+    def __init__(
+        self, name: str, *, total: int | None = None, unit: Unit = "items", started: float | None = None
+    ) -> None:
+        """``started`` (``time.monotonic()``): when the stage's work began, if before the block (it was known
+        to be a stage of its own only once done, as a fetch that found what it looked for)."""
         self.name = name
         self.total = total
         self.unit: Unit = unit
         self.done = 0
         self.detail = ""
         self.logger = get_logger(name)
-        self._started = time.monotonic()
+        self._started_at = started
+        self._started = time.monotonic() if started is None else started
         self._lock = threading.Lock()
         self._token: contextvars.Token[Stage | None] | None = None
 
@@ -141,7 +146,7 @@ class Stage:
         return ProgressEvent(self.name, state, self.done, self.total, self.unit, self.elapsed, self.detail)
 
     def __enter__(self) -> Stage:
-        self._started = time.monotonic()
+        self._started = time.monotonic() if self._started_at is None else self._started_at
         self._token = _current.set(self)
         emit(self._event("started"))
         return self

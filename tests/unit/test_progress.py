@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import pytest
 
@@ -73,6 +74,13 @@ def test_a_stage_reports_started_progress_done_and_failed_with_its_detail():
     with Stage("after"):  # no hook any more: nothing observes it
         pass
     assert len(events) == 6
+
+
+def test_a_stage_known_only_once_done_counts_its_time_from_when_its_work_began():
+    events: list[ProgressEvent] = []
+    with observe(events.append), Stage("fetch", started=time.monotonic() - 2.0) as stage:
+        stage.finish("from the store")
+    assert [e.state for e in events] == ["started", "done"] and events[-1].elapsed >= 2.0
 
 
 def test_installer_lines_count_toward_the_install_stage_only():

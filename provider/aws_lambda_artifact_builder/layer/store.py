@@ -30,6 +30,7 @@ import json
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -361,9 +362,10 @@ def obtain_from_store(
 ) -> StoredArtifact:
     """The stored artifact; built (once across runners, under the build claim) and stored when absent,
     with what ``describe`` says of the built zip (SBOM and provenance by file name) beside it."""
+    started = time.monotonic()
     found = store.fetch(fingerprint)
     if found is not None:
-        return _reused(found)
+        return _reused(found, started)
     where = store.layout.get_s3path_artifact_zip(fingerprint).uri
     if not store.may_build:
         raise ArtifactMissing(
@@ -379,12 +381,12 @@ def obtain_from_store(
     with claim:
         found = store.fetch(fingerprint)  # another runner may have built it while we waited
         if found is not None:
-            return _reused(found)
+            return _reused(found, started)
         with build_lock():
             # A deploy on this machine (another resource of the same run) may have stored it meanwhile.
             found = store.fetch(fingerprint)
             if found is not None:
-                return _reused(found)
+                return _reused(found, started)
             info = build()
             store.builds += 1
             claim.ensure_held()
@@ -404,8 +406,9 @@ def _store_evidence(
         warning_of(log)(f"[store] warning: could not store the SBOM and provenance beside {stored.s3path_zip.uri}: {e}")
 
 
-def _reused(artifact: StoredArtifact) -> StoredArtifact:
-    """Say, as a stage of its own, that this deploy builds nothing: the zip comes from the store."""
-    with Stage("fetch") as stage:
+def _reused(artifact: StoredArtifact, started: float) -> StoredArtifact:
+    """Say, as a stage of its own, that this deploy builds nothing: the zip comes from the store (its time
+    includes the download and check, and any wait for another runner's build)."""
+    with Stage("fetch", started=started) as stage:
         stage.finish(f"{human_size(artifact.size)} zip, nothing built (from the artifact store)")
     return artifact
