@@ -17,6 +17,7 @@ import pytest
 from aws_lambda_artifact_builder.api import Credentials, LayerPathLayout
 from pulumi_engine_harness import DIFF_NONE, DIFF_SOME, CheckFailed, ProviderError, Registration, Stack, urn_for_stack
 from support.projects import lock, set_pin
+from support.aws import MOTO_SESSION_TOKEN_PREFIX, as_role
 from support.servers import PrivateIndex
 
 #: The install stage's line, as the provider forwards it (``progress.forward_stages``).
@@ -529,24 +530,6 @@ def test_a_region_whose_bucket_is_elsewhere_fails_before_any_build(
 
 #: Another account, reached with STS AssumeRole (moto makes what the role creates that account's).
 OTHER_ROLE = "arn:aws:iam::222222222222:role/alab-deployer"
-#: How every session token moto's STS issues begins: none may reach the state or the log.
-MOTO_SESSION_TOKEN_PREFIX = "FQoGZXIvYXdzEBYaD"
-
-
-def as_role(role_arn: str, service: str, region: str, endpoint_url: str) -> Any:
-    import boto3
-
-    creds = boto3.client("sts", region_name=region, endpoint_url=endpoint_url).assume_role(
-        RoleArn=role_arn, RoleSessionName="test"
-    )["Credentials"]
-    return boto3.client(
-        service,
-        region_name=region,
-        endpoint_url=endpoint_url,
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-    )
 
 
 def test_a_layer_in_another_account_shares_the_store_and_builds_once(

@@ -24,6 +24,7 @@ from aws_lambda_artifact_builder.progress import ProgressEvent, observe
 from aws_lambda_artifact_builder.layer.store import ArtifactStore
 from aws_lambda_artifact_builder.layer.targets import DeployTarget, deploy_layer_to_targets, expand_targets
 from fault_proxy import FaultProxy, Rule
+from support.aws import as_role
 from reliability_helpers import alab_argv
 
 LAYER = "multi-deps"
@@ -34,19 +35,7 @@ BUILD_LINE = "[build] installing"  # said with -v (every run below passes it)
 
 def assumed(role_arn: str | None, region: str, service: str, endpoint_url: str) -> Any:
     """A client as the role (or as the caller), the way a test looks into another account."""
-    if role_arn is None:
-        return boto3.client(service, region_name=region, endpoint_url=endpoint_url)
-    creds = boto3.client("sts", region_name=region, endpoint_url=endpoint_url).assume_role(
-        RoleArn=role_arn, RoleSessionName="test"
-    )["Credentials"]
-    return boto3.client(
-        service,
-        region_name=region,
-        endpoint_url=endpoint_url,
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-    )
+    return as_role(role_arn, service, region, endpoint_url)
 
 
 def bucket_name(prefix: str, region: str, account: str | None = None) -> str:

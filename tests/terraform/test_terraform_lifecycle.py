@@ -18,6 +18,7 @@ from urllib.parse import quote
 import pytest
 
 from aws_lambda_artifact_builder.api import Credentials, plan_layer, read_layer_record
+from support.aws import MOTO_SESSION_TOKEN_PREFIX, as_role
 from support.projects import lock, set_pin
 from support.servers import MotoServer, PrivateIndex
 from terraform_harness import DIR_ACCOUNTS, DIR_LAYER_ONLY, DIR_REGIONS, DIR_SAMPLE_CODE, Terraform, working_dir
@@ -391,24 +392,6 @@ def test_for_each_over_regions_sharing_a_store_builds_once(
 
 #: Another account, reached with STS AssumeRole (moto makes what the role creates that account's).
 OTHER_ROLE = "arn:aws:iam::222222222222:role/alab-deployer"
-#: How every session token moto's STS issues begins: none may reach a plan, the state or a log.
-MOTO_SESSION_TOKEN_PREFIX = b"FQoGZXIvYXdzEBYaD"
-
-
-def as_role(role_arn: str, service: str, region: str, endpoint_url: str) -> Any:
-    import boto3
-
-    creds = boto3.client("sts", region_name=region, endpoint_url=endpoint_url).assume_role(
-        RoleArn=role_arn, RoleSessionName="test"
-    )["Credentials"]
-    return boto3.client(
-        service,
-        region_name=region,
-        endpoint_url=endpoint_url,
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-    )
 
 
 def test_for_each_over_region_and_account_targets_sharing_a_store_builds_once(
@@ -485,7 +468,7 @@ def test_for_each_over_region_and_account_targets_sharing_a_store_builds_once(
     assert trace.count("[build] installing") == 1
     assert_no_secret(tf, credentials.password)
     for name, data in tf.artifacts().items():
-        assert MOTO_SESSION_TOKEN_PREFIX not in data, f"an assumed session token in {name}"
+        assert MOTO_SESSION_TOKEN_PREFIX.encode() not in data, f"an assumed session token in {name}"
 
 
 def attribute_line(plan_output: str, name: str) -> str:
