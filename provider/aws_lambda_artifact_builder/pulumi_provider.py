@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -431,6 +432,23 @@ def _declared_lock(
     return path, fingerprint, packages
 
 
+def _check_resource_options(options: Mapping[str, Any]) -> None:
+    """The extra keywords of ``LambdaLayer`` must be options of the spec: a typo fails in the program."""
+    known = {f.name for f in spec_fields() if f.option.resource}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TypeError(
+            f"LambdaLayer got unexpected arguments {', '.join(unknown)}; options: {', '.join(sorted(known))}"
+        )
+
+
+def _secret_credentials(credentials: pulumi.Input[Credentials | dict[str, str]] | None) -> pulumi.Output[Any] | None:
+    """The index login as a Pulumi secret, so that the state and the console show it encrypted."""
+    if credentials is None:
+        return None
+    return pulumi.Output.secret(pulumi.Output.from_input(credentials).apply(_credentials_dict))
+
+
 class LambdaLayer(dynamic.Resource, module="aws_lambda_artifact_builder", name="LambdaLayer"):
     """A Lambda layer built from a project's lock file, published only when its S3 fingerprint changes."""
 
@@ -470,19 +488,9 @@ class LambdaLayer(dynamic.Resource, module="aws_lambda_artifact_builder", name="
     ) -> None:
         """The arguments named here are the common ones; every other option of the spec
         (``layer/spec.py``: ``image``, ``container_runtime``, ``compile_bytecode``, ...) is a keyword too."""
-        known = {f.name for f in spec_fields() if f.option.resource}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise TypeError(
-                f"LambdaLayer got unexpected arguments {', '.join(unknown)}; options: {', '.join(sorted(known))}"
-            )
+        _check_resource_options(options)
         path, fingerprint, packages = _declared_lock(
             path_pyproject_toml, tool, python_version, architecture, ignore_packages, options
-        )
-        secret_credentials: pulumi.Output[Any] | None = (
-            None
-            if credentials is None
-            else pulumi.Output.secret(pulumi.Output.from_input(credentials).apply(_credentials_dict))
         )
         props: dict[str, Any] = {
             "layer_name": layer_name,
@@ -492,7 +500,7 @@ class LambdaLayer(dynamic.Resource, module="aws_lambda_artifact_builder", name="
             "build_in": build_in,
             "python_version": python_version,
             "architecture": architecture,
-            "credentials": secret_credentials,
+            "credentials": _secret_credentials(credentials),
             "ignore_packages": ignore_packages,
             "keep_last": keep_last,
             "permissions": permissions,

@@ -291,6 +291,14 @@ def _resolve_tool(name: str, path_bin: Path | str | None) -> str:
     return found
 
 
+def _local_wheel_argv(build_from: str, dir_one: Path, *, uv: str | None) -> list[str]:
+    """The command that builds one local source into a wheel in ``dir_one``: ``uv build`` for a
+    folder when uv is there, else (and always for a git URL) ``pip wheel --no-deps``."""
+    if build_from.startswith("git+") or uv is None:
+        return [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-input", "-w", str(dir_one), build_from]
+    return [uv, "build", "--wheel", "--out-dir", str(dir_one), build_from]
+
+
 def build_local_wheels(
     sources: Sequence[RuntimePackage],
     target: LayerTarget,
@@ -313,20 +321,7 @@ def build_local_wheels(
                 f'pin it to a commit (rev = "<40-hex sha>") and re-lock'
             )
         dir_one = dir_out / package.name
-        if package.build_from.startswith("git+") or uv is None:
-            argv = [
-                sys.executable,
-                "-m",
-                "pip",
-                "wheel",
-                "--no-deps",
-                "--no-input",
-                "-w",
-                str(dir_one),
-                package.build_from,
-            ]
-        else:
-            argv = [uv, "build", "--wheel", "--out-dir", str(dir_one), package.build_from]
+        argv = _local_wheel_argv(package.build_from, dir_one, uv=uv)
         # The build backend may come from the project's index: the login goes in the environment.
         env = {**os.environ, **(credentials_env(credentials) if credentials is not None else {})}
         env.pop("PIP_INDEX_URL", None)

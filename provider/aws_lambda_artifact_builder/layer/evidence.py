@@ -49,7 +49,10 @@ from .manifest import LocalManifest, RuntimeSet, find_tool, read_local_manifest
 from .target import LayerTarget
 
 if TYPE_CHECKING:  # pragma: no cover
+    from cyclonedx.contrib.license.factories import LicenseFactory
+    from cyclonedx.model.component import Component
     from mypy_boto3_s3 import S3Client
+    from s3pathlib.api import S3Path
 
     from .facts import VersionFacts
     from .inputs import LayerInputs
@@ -168,6 +171,32 @@ def installed_wheel(
     return None, None
 
 
+def _library_component(
+    dist: ZippedDistribution, runtime_set: RuntimeSet, file_hashes: Mapping[str, str], factory: LicenseFactory
+) -> Component:
+    """The SBOM component of one distribution in the zip: purl, licences and, when the lock says
+    which wheel was installed, that wheel's name and sha256."""
+    from cyclonedx.model import HashAlgorithm, HashType, Property
+    from cyclonedx.model.component import Component, ComponentType
+    from packageurl import PackageURL
+
+    purl = PackageURL(type="pypi", name=canonicalize_name(dist.name), version=dist.version)
+    wheel, digest = installed_wheel(dist, runtime_set, file_hashes)
+    hashes = []
+    if digest and digest.startswith("sha256:"):
+        hashes.append(HashType(alg=HashAlgorithm.SHA_256, content=digest.split(":", 1)[1]))
+    return Component(
+        type=ComponentType.LIBRARY,
+        name=dist.name,
+        version=dist.version,
+        purl=purl,
+        bom_ref=purl.to_string(),
+        hashes=hashes,
+        licenses=[factory.make_from_string(text) for text in dist.licenses],
+        properties=[Property(name="alab:wheel", value=wheel)] if wheel else [],
+    )
+
+
 def make_sbom(
     dists: list[ZippedDistribution],
     *,
@@ -184,28 +213,9 @@ def make_sbom(
     from cyclonedx.model.component import Component, ComponentType
     from cyclonedx.output import make_outputter
     from cyclonedx.schema import OutputFormat, SchemaVersion
-    from packageurl import PackageURL
 
     factory = LicenseFactory()
-    components = []
-    for dist in dists:
-        purl = PackageURL(type="pypi", name=canonicalize_name(dist.name), version=dist.version)
-        wheel, digest = installed_wheel(dist, runtime_set, file_hashes)
-        hashes = []
-        if digest and digest.startswith("sha256:"):
-            hashes.append(HashType(alg=HashAlgorithm.SHA_256, content=digest.split(":", 1)[1]))
-        components.append(
-            Component(
-                type=ComponentType.LIBRARY,
-                name=dist.name,
-                version=dist.version,
-                purl=purl,
-                bom_ref=purl.to_string(),
-                hashes=hashes,
-                licenses=[factory.make_from_string(text) for text in dist.licenses],
-                properties=[Property(name="alab:wheel", value=wheel)] if wheel else [],
-            )
-        )
+    components = [_library_component(dist, runtime_set, file_hashes, factory) for dist in dists]
     root = Component(
         type=ComponentType.FILE,
         name="layer.zip",
@@ -398,6 +408,18 @@ def describe_build(
     return {SBOM_NAME: sbom, PROVENANCE_NAME: json.dumps(provenance, indent=2) + "\n"}
 
 
+def _put_json_files(s3_client: S3Client, s3dir: S3Path, texts: Mapping[str, str]) -> list[str]:
+    """Write each JSON text under ``s3dir`` by its file name, in order; their S3 URIs."""
+    written = []
+    for name, text in texts.items():
+        s3path = s3dir.joinpath(name)
+        s3_client.put_object(
+            Bucket=s3path.bucket, Key=s3path.key, Body=text.encode("utf-8"), ContentType="application/json"
+        )
+        written.append(s3path.uri)
+    return written
+
+
 def store_version_evidence(
     *,
     s3_client: S3Client,
@@ -445,14 +467,8 @@ def store_version_evidence(
             from_store=from_store,
             stored=stored,
         )
-        written = []
         s3dir = inputs.s3_layout.get_s3dir_layer_version(record.layer_version)
-        for name, text in ((SBOM_NAME, sbom), (PROVENANCE_NAME, provenance)):
-            s3path = s3dir.joinpath(name)
-            s3_client.put_object(
-                Bucket=s3path.bucket, Key=s3path.key, Body=text.encode("utf-8"), ContentType="application/json"
-            )
-            written.append(s3path.uri)
+        written = _put_json_files(s3_client, s3dir, {SBOM_NAME: sbom, PROVENANCE_NAME: provenance})
     except Exception as e:  # noqa: BLE001 - see the docstring: the publish stands
         warning_of(printer)(
             f"[evidence] warning: could not store the SBOM and provenance of version {record.layer_version}: {e}"

@@ -22,7 +22,7 @@ import stat
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from email.parser import BytesHeaderParser
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -259,6 +259,52 @@ class LayerContent:
         return sorted(self.distribution_sizes.items(), key=lambda kv: (-kv[1], kv[0]))[:count]
 
 
+def _ownership(
+    dists: list[InstalledDistribution], tree: Mapping[str, Path], excluded_names: set[str]
+) -> tuple[dict[str, set[str]], set[str]]:
+    """Each distribution's files (its RECORD and its dist-info folder), and the files that leave the
+    tree with the excluded distributions: a file goes with its excluded distribution unless a kept
+    one owns it too (namespace packages)."""
+    owned: dict[str, set[str]] = {}
+    owner_count: dict[str, int] = {}
+    kept_owner_count: dict[str, int] = {}
+    for dist in dists:
+        files = set(dist.files) | {rel for rel in tree if rel.startswith(dist.dist_info + "/")}
+        owned[dist.name] = files
+        for rel in files:
+            owner_count[rel] = owner_count.get(rel, 0) + 1
+            if dist.name not in excluded_names:
+                kept_owner_count[rel] = kept_owner_count.get(rel, 0) + 1
+    dropped = {rel for rel in owner_count if not kept_owner_count.get(rel)}
+    return owned, dropped
+
+
+def _rewrite_records(
+    dists: list[InstalledDistribution],
+    owned: Mapping[str, set[str]],
+    kept: Mapping[str, Path],
+    excluded_names: set[str],
+) -> tuple[dict[str, bytes], dict[str, int]]:
+    """Each kept distribution's RECORD listing the files it ships (as shipped: slimmed ones hashed
+    as stripped), by RECORD path; and its shipped bytes, by name."""
+    sizes: dict[str, int] = {}
+    records: dict[str, bytes] = {}
+    for dist in dists:
+        if dist.name in excluded_names:
+            continue
+        record_path = f"{dist.dist_info}/RECORD"
+        lines = []
+        total = 0
+        for rel in sorted(owned[dist.name] & kept.keys() - {record_path}):
+            data = kept[rel].read_bytes()
+            lines.append((rel, _record_hash(data), str(len(data))))
+            total += len(data)
+        lines.append((record_path, "", ""))
+        records[record_path] = _record_text(lines)
+        sizes[dist.name] = total + len(records[record_path])
+    return records, sizes
+
+
 def collect_layer_content(
     dir_python: Path,
     *,
@@ -277,18 +323,7 @@ def collect_layer_content(
     tree = _scan_tree(dir_python)
     dists = read_distributions(dir_python)
     excluded_names = set(normalize_excluded_packages(ignore_packages))
-    owned: dict[str, set[str]] = {}
-    owner_count: dict[str, int] = {}
-    kept_owner_count: dict[str, int] = {}
-    for dist in dists:
-        files = set(dist.files) | {rel for rel in tree if rel.startswith(dist.dist_info + "/")}
-        owned[dist.name] = files
-        for rel in files:
-            owner_count[rel] = owner_count.get(rel, 0) + 1
-            if dist.name not in excluded_names:
-                kept_owner_count[rel] = kept_owner_count.get(rel, 0) + 1
-    # A file goes with its excluded distribution unless a kept one owns it too (namespace packages).
-    dropped = {rel for rel in owner_count if not kept_owner_count.get(rel)}
+    owned, dropped = _ownership(dists, tree, excluded_names)
     kept = {rel: path for rel, path in tree.items() if rel not in dropped and not _is_pruned(rel, path)}
     unstripped: list[str] = []
     if options is not None and options.slim:
@@ -296,21 +331,7 @@ def collect_layer_content(
 
         scratch = dir_scratch if dir_scratch is not None else dir_python.parent.parent / "slim"
         kept, unstripped = slim_layer_files(kept, options, dir_scratch=scratch)
-    sizes: dict[str, int] = {}
-    records: dict[str, bytes] = {}
-    for dist in dists:
-        if dist.name in excluded_names:
-            continue
-        record_path = f"{dist.dist_info}/RECORD"
-        lines = []
-        total = 0
-        for rel in sorted(owned[dist.name] & kept.keys() - {record_path}):
-            data = kept[rel].read_bytes()
-            lines.append((rel, _record_hash(data), str(len(data))))
-            total += len(data)
-        lines.append((record_path, "", ""))
-        records[record_path] = _record_text(lines)
-        sizes[dist.name] = total + len(records[record_path])
+    records, sizes = _rewrite_records(dists, owned, kept, excluded_names)
     entries = []
     for rel in sorted(set(kept) | set(records)):
         if rel in records:

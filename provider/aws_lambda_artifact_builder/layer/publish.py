@@ -518,10 +518,7 @@ def record_layer_version(
             printer(f"[record] {s3path_last.uri} now records version {record.layer_version}")
             return
         except RecordConflict:
-            fetched = fetch_record(
-                s3_client=s3_client, s3path=s3path_last, s3uri_manifest_for=inputs.s3uri_manifest_for, body=False
-            )
-            check_record_owner(fetched, layer_name=inputs.layer_name, s3dir_lambda=inputs.s3_layout.s3dir_lambda)
+            fetched = _fetch_own_record(s3_client, inputs)
             current = fetched.record
             if current is not None and current.layer_version > record.layer_version:
                 printer(f"[record] {s3path_last.uri} already records the newer version {current.layer_version}")
@@ -540,6 +537,18 @@ def check_record_owner(fetched: FetchedRecord, *, layer_name: str, s3dir_lambda:
             f"s3dir_lambda {s3dir_lambda.uri} already records layer {record.layer_name!r}, not {layer_name!r}: "
             f"two layers must not share one record; give layer {layer_name!r} its own s3dir_lambda"
         )
+
+
+def _fetch_own_record(s3_client: S3Client, inputs: LayerInputs) -> FetchedRecord:
+    """The facts of ``last-`` (owner and ETag, no body), refused when another layer owns it."""
+    fetched = fetch_record(
+        s3_client=s3_client,
+        s3path=inputs.s3path_last_manifest,
+        s3uri_manifest_for=inputs.s3uri_manifest_for,
+        body=False,
+    )
+    check_record_owner(fetched, layer_name=inputs.layer_name, s3dir_lambda=inputs.s3_layout.s3dir_lambda)
+    return fetched
 
 
 def check_other_records(*, s3_client: S3Client, inputs: LayerInputs) -> None:
@@ -606,13 +615,7 @@ def publish_layer_version(
     path_zip = inputs.path_layout.path_build_lambda_layer_zip
     if not path_zip.is_file():
         raise LayerError(f"no layer zip at {path_zip}: build and package the layer first")
-    fetched = fetch_record(  # the owner and the ETag to replace: the facts alone
-        s3_client=s3_client,
-        s3path=inputs.s3path_last_manifest,
-        s3uri_manifest_for=inputs.s3uri_manifest_for,
-        body=False,
-    )
-    check_record_owner(fetched, layer_name=inputs.layer_name, s3dir_lambda=inputs.s3_layout.s3dir_lambda)
+    fetched = _fetch_own_record(s3_client, inputs)  # the ETag to replace
     code_sha256, _ = file_code_sha256(path_zip)
     write_publish_intent(s3_client=s3_client, inputs=inputs, code_sha256=code_sha256)
     published = publish_staged_zip(

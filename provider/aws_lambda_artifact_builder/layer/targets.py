@@ -229,6 +229,15 @@ def store_target_of(targets: Sequence[DeployTarget]) -> DeployTarget:
     return min(targets, key=lambda t: (t.role_arn or "", t.region, t.s3dir_lambda))
 
 
+def _check_targets(targets: Sequence[DeployTarget]) -> None:
+    """At least one target, and none twice (same label and s3dir): they would race on one record."""
+    if not targets:
+        raise LayerError("no deploy target: give at least one region (--region) or a targets list")
+    labels = [t.label for t in targets]
+    if len(set(zip(labels, [t.s3dir_lambda for t in targets]))) != len(targets):
+        raise LayerError(f"the same target is given twice: {', '.join(labels)}")
+
+
 def deploy_layer_to_targets(
     *,
     targets: Sequence[DeployTarget],
@@ -249,11 +258,7 @@ def deploy_layer_to_targets(
     from .inputs import resolve_layer_inputs
     from .workflow import deploy_layer
 
-    if not targets:
-        raise LayerError("no deploy target: give at least one region (--region) or a targets list")
-    labels = [t.label for t in targets]
-    if len(set(zip(labels, [t.s3dir_lambda for t in targets]))) != len(targets):
-        raise LayerError(f"the same target is given twice: {', '.join(labels)}")
+    _check_targets(targets)
     resolved = [(t, resolve_s3dir(t, endpoint_url), target_clients(t, endpoint_url)) for t in targets]
     if len(resolved) > 1:  # a bad input fails once, not once per target
         resolve_layer_inputs(
