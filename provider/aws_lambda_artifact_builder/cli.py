@@ -219,11 +219,10 @@ def resolve_settings(args: argparse.Namespace, required: Iterable[str] = LAYER_R
 def _one_region(settings: dict[str, Any], args: argparse.Namespace) -> str | None:
     """The region of a command that works in one place (deploy, push and plan take several targets)."""
     region = settings.get("region")
-    if getattr(args, "role_arn", None) or getattr(args, "from_store", False):
-        raise CliError(
-            "--role-arn and --from-store work with `alab layer deploy`, `alab layer push` and "
-            "`alab layer plan` (--role-arn) only"
-        )
+    if getattr(args, "role_arn", None):
+        raise CliError("--role-arn works with `alab layer deploy`, `alab layer push` and `alab layer plan` only")
+    if getattr(args, "from_store", False):
+        raise CliError("--from-store works with `alab layer deploy` only")
     if isinstance(region, list):
         if len(region) > 1:
             raise CliError(
@@ -253,8 +252,9 @@ def cmd_layer_plan(args: argparse.Namespace, out: Any, err: Any) -> int:
     if targets is not None:
         if args.json:
             print(json.dumps([{"target": label, **plan.to_dict()} for label, plan in targets], indent=2), file=out)
-        for label, plan in [] if args.json else targets:
-            _print_plan(plan, out, where=f" in {label}")
+        else:
+            for label, plan in targets:
+                _print_plan(plan, out, where=f" in {label}")
         return 2 if args.detailed_exitcode and any(plan.changed for _, plan in targets) else 0
     plan = plan_layer(**_common(settings), **_clients(settings, args))
     if args.json:

@@ -33,6 +33,7 @@ def open_stack(tmp_path: Path, aws: MotoServer) -> Iterator[Callable[[], Stack]]
     """``open_stack()`` → a stack with its own dynamic provider process, configured for the moto server."""
     servers: list[DynamicProviderServer] = []
     env = {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION")}
+    env["ALAB_VERBOSE"] = "1"  # every detail line, as the CLI runs here with -v: builds are counted by them
     config = {"aws:region": "us-east-1", "alab:endpointUrl": aws.endpoint_url}
 
     def open_() -> Stack:
