@@ -316,6 +316,13 @@ def test_a_failure_is_named_in_its_first_line(tmp_path: Path, tail: list[str], e
     assert message.splitlines()[0].startswith(expected)
 
 
+def test_an_interpreter_finders_exit_whose_output_the_engine_lost_is_still_named(tmp_path: Path) -> None:
+    message = container_failure_message(returncode=127, tail=[], run=make_run(tmp_path), target=X86_311)
+    assert message.startswith("the image img:1 has neither python3 nor python on PATH, or no /bin/sh")
+    other = container_failure_message(returncode=1, tail=[], run=make_run(tmp_path), target=X86_311)
+    assert other.startswith("the build container alab-layer-uv-py311-x86_64-abc failed with exit code 1")
+
+
 def test_only_the_most_recently_used_idle_containers_are_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import subprocess
 

@@ -362,4 +362,11 @@ def container_failure_message(*, returncode: int, tail: Sequence[str], run: Cont
             f"({no_shell.group(0)}); name an image with a shell and Python {target.python_version}"
         )
     head = errors[-1] if errors else f"the build container {run.name} failed with exit code {returncode}"
+    if not errors and not output.strip() and returncode == 127:
+        # The interpreter finder's exit (see interpreter_command) when the engine lost the output of a
+        # container that ended at once, as podman 4 sometimes does with attached short-lived containers.
+        head = (
+            f"the image {run.image} has neither python3 nor python on PATH, or no /bin/sh to look for them "
+            f"(exit code 127, no output): name an image with a shell and Python {target.python_version}"
+        )
     return f"{head}\n{output}\ncontainer: {shlex.join(run.argv())}"
