@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -61,9 +62,15 @@ PROVIDER_KEY = "__provider"
 _CREDENTIAL_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Credentials))
 
 
+_log_lock = threading.Lock()
+
+
 def _log(msg: str) -> None:
-    """Provider progress goes to stderr, which the engine shows as diagnostics (stdout carries the port)."""
-    print(msg, file=sys.stderr, flush=True)
+    """Provider progress goes to stderr, which the engine shows as diagnostics (stdout carries the port);
+    one write per line under a lock, as resources deployed at once would interleave their lines."""
+    with _log_lock:
+        sys.stderr.write(f"{msg}\n")
+        sys.stderr.flush()
 
 
 def _prefixed(layer_name: str) -> T_PRINTER:

@@ -9,6 +9,7 @@ translates between Terraform values and those calls.
 from __future__ import annotations
 
 import sys
+import threading
 from typing import TYPE_CHECKING, Any
 
 from msgpack import ExtType
@@ -176,9 +177,15 @@ def _scrub(message: str, credentials: api.Credentials | None) -> str:
     return redact(message, [credentials.password] if credentials is not None else [])
 
 
+_stderr_lock = threading.Lock()
+
+
 def _stderr_printer(message: str) -> None:
-    """Progress goes to stderr, which Terraform keeps in its log; stdout carries the plugin handshake."""
-    print(message, file=sys.stderr, flush=True)
+    """Progress goes to stderr, which Terraform keeps in its log; stdout carries the plugin handshake.
+    One write per line under a lock: resources applied at once would interleave their lines."""
+    with _stderr_lock:
+        sys.stderr.write(f"{message}\n")
+        sys.stderr.flush()
 
 
 def _publish_reason(plan: api.LayerPlan) -> str:
