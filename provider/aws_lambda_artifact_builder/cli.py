@@ -240,7 +240,8 @@ def _clients(settings: dict[str, Any], args: argparse.Namespace) -> dict[str, An
 
 def spec_classes(args: argparse.Namespace) -> tuple[type, ...]:
     """The spec the command line was generated from (``build_parser(classes)``)."""
-    return getattr(args, "_spec_classes", SPEC_CLASSES)  # type: ignore[no-any-return]
+    classes: tuple[type, ...] = getattr(args, "_spec_classes", SPEC_CLASSES)
+    return classes
 
 
 def layer_spec(settings: dict[str, Any], args: argparse.Namespace) -> LayerSpec:
@@ -255,7 +256,7 @@ def _common(settings: dict[str, Any], *, deploy: bool = False) -> dict[str, Any]
 
 
 def cmd_layer_plan(args: argparse.Namespace, out: Any, err: Any) -> int:
-    from .layer.workflow import plan
+    from .layer.workflow import plan as core_plan
 
     settings = resolve_settings(args)
     targets = plan_targets(args, settings)  # [store] several regions or accounts: one plan each
@@ -266,7 +267,7 @@ def cmd_layer_plan(args: argparse.Namespace, out: Any, err: Any) -> int:
             for label, plan in targets:
                 _print_plan(plan, out, where=f" in {label}")
         return 2 if args.detailed_exitcode and any(plan.changed for _, plan in targets) else 0
-    layer_plan = plan(layer_spec(settings, args), **_clients(settings, args))
+    layer_plan = core_plan(layer_spec(settings, args), **_clients(settings, args))
     if args.json:
         print(json.dumps(layer_plan.to_dict(), indent=2), file=out)
     else:

@@ -32,7 +32,7 @@ from aws_lambda_artifact_builder.layer.spec import (
     type_problems,
 )
 from aws_lambda_artifact_builder.pulumi_provider import REPLACE_ON, LambdaLayerProvider, resource_props
-from aws_lambda_artifact_builder.terraform_provider.resource import LAYER_SCHEMA, REPLACING_INPUTS, layer_schema
+from aws_lambda_artifact_builder.terraform_provider.resource import LAYER_SCHEMA, REPLACING_INPUTS
 
 
 @dataclasses.dataclass(frozen=True)
