@@ -352,3 +352,30 @@ def test_placement_reaches_terraform_and_pulumi_but_not_the_cli_nor_the_core():
         .failures
     }
     assert {"region", "role_arn", "artifact_store"} <= failures
+
+
+def test_the_cores_own_checks_are_of_spec_options():
+    """Every check the core keys by name is an option of the spec (a renamed field cannot lose its check)."""
+    from aws_lambda_artifact_builder.layer.inputs import CHECKED_INPUTS
+
+    assert CHECKED_INPUTS <= {f.name for f in spec_fields()}
+    assert "path_pyproject_toml" in CHECKED_INPUTS and "image" not in CHECKED_INPUTS
+
+
+def test_secrets_and_resource_only_options_come_from_the_spec():
+    """``credentials`` (secret) and ``delete_on_destroy`` are spec options: Terraform and Pulumi take them
+    from there, the secret one write-only and never an output; ``container_runtime`` has its choices."""
+    from aws_lambda_artifact_builder.layer.build_container_plan import CONTAINER_RUNTIMES
+    from aws_lambda_artifact_builder.pulumi_provider import SECRET_INPUTS, SETTINGS_INPUTS
+    from aws_lambda_artifact_builder.terraform_provider.servicer import WriteOnlyAttribute
+
+    fields = {f.name: f for f in spec_fields()}
+    assert fields["credentials"].option.secret and not fields["delete_on_destroy"].option.core
+    attributes = {a.name: a for a in LAYER_SCHEMA.attributes}
+    assert isinstance(attributes["credentials"], WriteOnlyAttribute) and attributes["credentials"].sensitive
+    assert not isinstance(attributes["delete_on_destroy"], WriteOnlyAttribute)
+    assert SECRET_INPUTS == ("credentials",) and "credentials" not in SETTINGS_INPUTS
+    assert "delete_on_destroy" in SETTINGS_INPUTS
+    assert fields["container_runtime"].option.choices == CONTAINER_RUNTIMES
+    assert "credentials" not in repr(DeployOptions(credentials=None))
+    assert "credentials" not in CONFIG_KEYS and "delete_on_destroy" not in CONFIG_KEYS

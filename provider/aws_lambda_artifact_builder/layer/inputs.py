@@ -179,7 +179,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
 }
 
 #: The inputs checked with a message more precise than the spec's type check.
-CHECKED_INPUTS: frozenset[str] = frozenset(_CHECKS)
+CHECKED_INPUTS: frozenset[str] = frozenset({*_CHECKS, "path_pyproject_toml"})
 
 
 def check_spec(
