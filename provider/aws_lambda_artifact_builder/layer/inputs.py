@@ -1,10 +1,12 @@
 """The inputs of a layer deploy, checked all at once before anything talks to AWS.
 
-Every front end (API, CLI, Pulumi ``check``, Terraform plan) reports bad inputs through
-``validate_layer_inputs``: one ``(property, message)`` pair per wrong input, each message
-naming the input, so a user fixes them all in one round. ``resolve_layer_inputs`` is the
-same check for the API: it raises one ``LayerError`` listing them, or returns the resolved
-values, including the local fingerprint.
+``check_spec(spec, options)`` checks a ``LayerSpec`` and ``DeployOptions`` (``layer/spec.py``) field by
+field: an option with a rule of its own in ``_CHECKS`` by that rule, every other one (a field added to
+the spec included) by its type and choices. It gives one ``(property, message)`` pair per wrong input,
+each message naming the input, so a user fixes them all in one round, and the resolved inputs (with
+the local fingerprint) when there is none; ``resolve_spec`` raises one ``LayerInputError`` instead.
+Every front end (CLI, Pulumi ``check``, Terraform validate, the core's ``plan``/``deploy``) uses it;
+``check_layer_inputs``/``validate_layer_inputs``/``resolve_layer_inputs`` are the seed's keyword shims.
 """
 
 from __future__ import annotations

@@ -7,7 +7,9 @@ whether a change means another layer (a replacement), whether it is secret, and 
 From that metadata come the CLI flags and the ``[tool.aws_lambda_artifact_builder]`` keys
 (``cli.py``), the Terraform schema (``terraform_provider/resource.py``) and the Pulumi resource's
 arguments and ``Check`` (``pulumi_provider.py``): adding an option is adding one field here, plus
-its behaviour in the core.
+its behaviour in the core. Each front end turns its values into the two objects with :func:`make_spec`
+and hands them to the core (``workflow.plan(spec)``, ``workflow.deploy(spec, options)``), which checks
+every field (``inputs.check_spec``).
 
 This module imports nothing above ``layer/package.py``: the front ends import it, never the reverse.
 """

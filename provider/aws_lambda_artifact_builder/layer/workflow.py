@@ -1,6 +1,6 @@
 """Plan and deploy: publish a layer version only when the fingerprint recorded in S3 changed.
 
-``plan_layer`` reads the ``last-`` record with one S3 GET while it asks Lambda, side by side,
+``plan`` reads the ``last-`` record with one S3 GET while it asks Lambda, side by side,
 whether the recorded version still exists; it never builds and never writes. That GET reads
 the record's facts, not its manifest body: the body is read (``If-Match`` the first ETag) only
 when the fingerprint moved and the package diff or the older-format check needs it. ``deploy_layer``
@@ -15,7 +15,10 @@ effects: ``AwsGateway`` (S3 and Lambda, through ``publish``/``record``/``claim``
 ``build_artifact`` (build and package on this machine or in a container), the default source of the
 packaged zip at the pipeline's ``obtain_artifact`` seam.
 
-Every front end (CLI, Pulumi, Terraform) calls these functions; none re-implements them.
+The core's entry points take the spec's values (``layer/spec.py``): ``plan(spec, s3_client=, lambda_client=)``
+and ``deploy(spec, options, s3_client=, lambda_client=, ...)``; every front end (CLI, Pulumi, Terraform)
+builds its ``LayerSpec``/``DeployOptions`` from the spec's metadata and calls them, none re-implements
+them. ``plan_layer``/``deploy_layer`` are the seed's keyword shims over them.
 """
 
 from __future__ import annotations
