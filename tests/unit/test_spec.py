@@ -379,3 +379,20 @@ def test_secrets_and_resource_only_options_come_from_the_spec():
     assert fields["container_runtime"].option.choices == CONTAINER_RUNTIMES
     assert "credentials" not in repr(DeployOptions(credentials=None))
     assert "credentials" not in CONFIG_KEYS and "delete_on_destroy" not in CONFIG_KEYS
+
+
+def test_the_pulumi_resource_signature_is_generated_from_the_spec():
+    """``LambdaLayer(name, *, layer_name=..., ..., opts=None)``: one documented keyword per resource option."""
+    import inspect
+
+    from aws_lambda_artifact_builder.pulumi_provider import LambdaLayer
+
+    params = inspect.signature(LambdaLayer.__init__).parameters
+    wanted = [f.name for f in spec_fields() if f.option.resource]
+    assert [p for p in params if p not in ("self", "resource_name", "opts")] == wanted
+    assert params["layer_name"].default is inspect.Parameter.empty
+    assert params["python_version"].default == LayerSpec.__dataclass_fields__["python_version"].default
+    doc = LambdaLayer.__init__.__doc__ or ""
+    assert all(f"``{name}``" in doc for name in wanted)
+    with pytest.raises(TypeError, match="missing required keyword arguments: s3dir_lambda, tool"):
+        resource_props({"layer_name": "x", "path_pyproject_toml": "p"})
