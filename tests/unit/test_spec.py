@@ -14,7 +14,7 @@ import pytest
 from s3pathlib.api import S3Path
 
 from aws_lambda_artifact_builder.cli import CONFIG_KEYS, build_parser, config_keys, main
-from aws_lambda_artifact_builder.layer.inputs import check_spec, resolve_spec
+from aws_lambda_artifact_builder.layer.inputs import check_spec, resolve_spec, spec_from_kwargs
 from aws_lambda_artifact_builder.layer.manifest import PackageChanges
 from aws_lambda_artifact_builder.layer.publish import LayerDeployment
 from aws_lambda_artifact_builder.layer.workflow import LayerPlan
@@ -272,8 +272,11 @@ def test_core_kwargs_gives_plan_and_deploy_their_arguments():
     }
     plan_kwargs = core_kwargs(values, deploy=False)
     deploy_kwargs = core_kwargs(values, deploy=True)
+    named = {n for n, p in inspect.signature(deploy_layer).parameters.items() if p.kind is p.KEYWORD_ONLY}
+    assert set(deploy_kwargs) <= named  # today every option has a keyword of its own
     assert set(plan_kwargs) <= set(inspect.signature(plan_layer).parameters)
-    assert set(deploy_kwargs) <= set(inspect.signature(deploy_layer).parameters)
+    spec, options, problems = spec_from_kwargs(**deploy_kwargs)  # what the shims build from them
+    assert (spec.compile_bytecode, options.keep_last, problems) == (True, 2, [])
     assert deploy_kwargs["packaging_options"].compile_bytecode is True
     assert deploy_kwargs["keep_last"] == 2 and "keep_last" not in plan_kwargs
     assert plan_kwargs["python_version"] == LayerSpec.__dataclass_fields__["python_version"].default
@@ -396,3 +399,17 @@ def test_the_pulumi_resource_signature_is_generated_from_the_spec():
     assert all(f"``{name}``" in doc for name in wanted)
     with pytest.raises(TypeError, match="missing required keyword arguments: s3dir_lambda, tool"):
         resource_props({"layer_name": "x", "path_pyproject_toml": "p"})
+
+
+def test_the_shims_take_any_option_of_the_spec_by_name(project: Path):
+    """A field added to the spec reaches ``plan_layer``/``deploy_layer`` without a keyword of its own (the CLI's
+    many-target path passes its options on so); a name that is no option is still a TypeError."""
+    from aws_lambda_artifact_builder.api import LayerInputError, PackagingOptions, deploy_layer, plan_layer
+
+    with pytest.raises(LayerInputError) as raised:
+        plan_layer(**_good(project), container_runtime="rkt", drop_docs="yes", s3_client=None, lambda_client=None)
+    assert [name for name, _ in raised.value.problems] == ["container_runtime", "drop_docs"]
+    with pytest.raises(TypeError, match="dummy_level"):
+        deploy_layer(**_good(project), dummy_level=1)
+    spec, _, _ = spec_from_kwargs(PackagingOptions(drop_docs=True, drop_tests=True), drop_tests=False)
+    assert (spec.drop_docs, spec.drop_tests) == (True, False)  # an option given by name wins

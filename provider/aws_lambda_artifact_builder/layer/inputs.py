@@ -247,8 +247,8 @@ def spec_from_kwargs(
             ("packaging_options", f"packaging_options must be a PackagingOptions object or None, "
              f"not {type(packaging_options).__name__}")
         )  # fmt: skip
-    elif packaging_options is not None:
-        values.update(dataclasses.asdict(packaging_options))
+    elif packaging_options is not None:  # a packaging option given by its own name wins
+        values = {**dataclasses.asdict(packaging_options), **values}
     known = set(option_values(*make_spec({})))
     unknown = sorted(set(values) - known)
     if unknown:

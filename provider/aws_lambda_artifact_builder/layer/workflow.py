@@ -529,12 +529,22 @@ def _change_reason(
     return f"the fingerprint changed since version {record.layer_version}, not the package versions: {detail}"
 
 
-def plan(spec: LayerSpec, *, s3_client: S3Client, lambda_client: LambdaClient) -> LayerPlan:
+def plan(
+    spec: LayerSpec,
+    *,
+    s3_client: S3Client | None = None,
+    lambda_client: LambdaClient | None = None,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+) -> LayerPlan:
     """Would a deploy of ``spec`` publish? One S3 GET (alongside one Lambda listing); no build, no write.
 
     The core's plan: every front end builds the :class:`LayerSpec` from the spec's metadata and calls it.
+    The spec is checked before any client is made (from ``region``/``endpoint_url`` when not given).
     """
-    return _plan(resolve_spec(spec), s3_client, lambda_client)
+    inputs = resolve_spec(spec)
+    s3_client, lambda_client = resolve_clients(s3_client, lambda_client, region, endpoint_url)
+    return _plan(inputs, s3_client, lambda_client)
 
 
 def plan_layer(
@@ -551,15 +561,17 @@ def plan_layer(
     lambda_client: LambdaClient | None = None,
     region: str | None = None,
     endpoint_url: str | None = None,
+    **options: Any,
 ) -> LayerPlan:
-    """:func:`plan` with the seed's keywords (and clients made from ``region``/``endpoint_url`` when absent)."""
+    """:func:`plan` with the seed's keywords (and clients made from ``region``/``endpoint_url`` when absent);
+    ``options``: any other option of the spec by name, so that a field added to it needs no keyword here."""
     spec, _, problems = spec_from_kwargs(
         packaging_options, layer_name=layer_name, path_pyproject_toml=path_pyproject_toml, s3dir_lambda=s3dir_lambda,
         tool=tool, python_version=python_version, architecture=architecture, ignore_packages=ignore_packages,
+        **options,
     )  # fmt: skip
     _raise_problems(spec, problems)
-    s3_client, lambda_client = resolve_clients(s3_client, lambda_client, region, endpoint_url)
-    return plan(spec, s3_client=s3_client, lambda_client=lambda_client)
+    return plan(spec, s3_client=s3_client, lambda_client=lambda_client, region=region, endpoint_url=endpoint_url)
 
 
 def _raise_problems(spec: LayerSpec, problems: list[tuple[str, str]], options: DeployOptions | None = None) -> None:
@@ -897,8 +909,10 @@ def deploy(
     spec: LayerSpec,
     options: DeployOptions | None = None,
     *,
-    s3_client: S3Client,
-    lambda_client: LambdaClient,
+    s3_client: S3Client | None = None,
+    lambda_client: LambdaClient | None = None,
+    region: str | None = None,
+    endpoint_url: str | None = None,
     verbose: bool = True,
     printer: T_PRINTER = print,
     artifact_store: ArtifactStore | None = None,
@@ -907,10 +921,12 @@ def deploy(
     and ``pipeline`` (the stages, composed here with S3, Lambda and the builder).
 
     The core's deploy: every front end builds the :class:`LayerSpec` and :class:`DeployOptions` from the
-    spec's metadata and calls it.
+    spec's metadata and calls it. The spec is checked before any client is made (from ``region``/``endpoint_url``
+    when not given).
     """
     options = DeployOptions() if options is None else options
     inputs = resolve_spec(spec, options)
+    s3_client, lambda_client = resolve_clients(s3_client, lambda_client, region, endpoint_url)
     build = BuildSettings(spec.build_in, options.credentials, spec.image, spec.container_runtime, verbose, printer)
     staged: dict[str, StoredArtifact] = {}  # the store's artifact this deploy staged, by fingerprint
     gateway = AwsGateway(s3_client, lambda_client, verbose=verbose, printer=printer)
@@ -961,17 +977,19 @@ def deploy_layer(
     verbose: bool = True,
     printer: T_PRINTER = print,
     artifact_store: ArtifactStore | None = None,
+    **more: Any,
 ) -> LayerDeployment:
-    """:func:`deploy` with the seed's keywords (and clients made from ``region``/``endpoint_url`` when absent)."""
+    """:func:`deploy` with the seed's keywords (and clients made from ``region``/``endpoint_url`` when absent);
+    ``more``: any other option of the spec by name, so that a field added to it needs no keyword here
+    (``targets.deploy_layer_to_targets`` passes the CLI's options on so)."""
     spec, options, problems = spec_from_kwargs(
         packaging_options, layer_name=layer_name, path_pyproject_toml=path_pyproject_toml, s3dir_lambda=s3dir_lambda,
         tool=tool, python_version=python_version, architecture=architecture, ignore_packages=ignore_packages,
         build_in=build_in, credentials=credentials, image=image, container_runtime=container_runtime,
-        keep_last=keep_last, permissions=permissions,
+        keep_last=keep_last, permissions=permissions, **more,
     )  # fmt: skip
     _raise_problems(spec, problems, options)
-    s3_client, lambda_client = resolve_clients(s3_client, lambda_client, region, endpoint_url)
     return deploy(
-        spec, options, s3_client=s3_client, lambda_client=lambda_client, verbose=verbose, printer=printer,
-        artifact_store=artifact_store,
+        spec, options, s3_client=s3_client, lambda_client=lambda_client, region=region, endpoint_url=endpoint_url,
+        verbose=verbose, printer=printer, artifact_store=artifact_store,
     )  # fmt: skip
