@@ -4,7 +4,8 @@
   itself (every ``python/*.dist-info`` in it, read with ``importlib.metadata``): name, version,
   ``pkg:pypi`` purl, licence (``License-Expression``, else a one-line ``License``, else the
   trove classifiers) and the sha256 of the wheel installed when the lock says which file that was
-  (its tags equal the dist-info's ``WHEEL`` tags). It is deterministic: its serial number derives
+  (its tags equal the dist-info's ``WHEEL`` tags), or, for requirements.txt, when pip's own
+  ``--report`` of the build says so (``install-report.json`` beside the zip). It is deterministic: its serial number derives
   from the zip's sha256 and it carries no timestamp, so two builds of one lock give the same SBOM.
 * ``provenance.json``: the tool and its version, the lock's digest, the fingerprint, the target,
   where it was built (host or container image and its digest), this tool's version and the time.
@@ -40,11 +41,13 @@ from urllib.parse import unquote, urlsplit
 
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.tags import parse_tag
+from packaging.version import Version
 
 from ..constants import LayerBuildToolEnum
 from ..progress import warning_of
 from ..typehint import T_PRINTER
 from .history import PROVENANCE_NAME, SBOM_NAME
+from .install_plan import INSTALL_REPORT_NAME
 from .manifest import LocalManifest, RuntimeSet, find_tool, read_local_manifest
 from .target import LayerTarget
 
@@ -151,6 +154,27 @@ def lock_file_hashes(manifest: LocalManifest) -> dict[str, str]:
     return hashes
 
 
+def reported_wheel_hashes(path_report: Path) -> dict[str, str]:
+    """``wheel file name -> sha256:<hex>`` of what ``pip install --report`` says it installed (its
+    ``download_info.archive_info.hashes``, the digest of the very file pip checked and installed);
+    empty when there is no readable report (uv, poetry, a zip this folder did not build)."""
+    try:
+        report = json.loads(path_report.read_text(encoding="utf-8"))
+        items = report["install"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    found = {}
+    for item in items if isinstance(items, list) else []:
+        info = item.get("download_info") if isinstance(item, dict) else None
+        if not isinstance(info, dict):
+            continue
+        digest = (info.get("archive_info") or {}).get("hashes", {}).get("sha256")
+        name = unquote(PurePosixPath(urlsplit(str(info.get("url", ""))).path).name)
+        if isinstance(digest, str) and name.endswith(".whl"):
+            found[name] = f"sha256:{digest}"
+    return found
+
+
 def installed_wheel(
     dist: ZippedDistribution, runtime_set: RuntimeSet, file_hashes: Mapping[str, str]
 ) -> tuple[str | None, str | None]:
@@ -159,10 +183,13 @@ def installed_wheel(
     package = next((p for p in runtime_set.packages if canonicalize_name(p.name) == name), None)
     if package is None:
         return None, None
-    for filename in package.filenames or ():
+    # A lock that names no files (requirements.txt): the wheels pip's --report says it installed.
+    for filename in package.filenames or [f for f in file_hashes if f.endswith(".whl")]:
         try:
-            _, _, _, tags = parse_wheel_filename(filename)
+            wheel_name, version, _, tags = parse_wheel_filename(filename)
         except InvalidWheelFilename:
+            continue
+        if wheel_name != name or (not package.filenames and str(version) != str(Version(dist.version))):
             continue
         if dist.tags and {str(t) for t in tags} == dist.tags:
             return filename, file_hashes.get(filename)
@@ -261,7 +288,7 @@ def sbom_for_zip(path_zip: Path, manifest: LocalManifest, target: LayerTarget, *
     return make_sbom(
         zipped_distributions(path_zip),
         runtime_set=manifest.runtime_set,
-        file_hashes=lock_file_hashes(manifest),
+        file_hashes={**reported_wheel_hashes(path_zip.with_name(INSTALL_REPORT_NAME)), **lock_file_hashes(manifest)},
         zip_sha256=zip_sha256 or file_sha256(path_zip).hexdigest(),
         target=target,
     )
