@@ -619,3 +619,127 @@ def test_two_stacks_with_disjoint_regions_share_a_named_artifact_store_and_build
         assert not own.list_objects_v2(Bucket=bucket_name("alab-named", region), Prefix="apps/layer/artifacts/").get(
             "Contents"
         )
+
+
+# ---------------------------------------------------------------------------- failures of a multi-target run
+def _deploy_argv(path: Path, credentials: Any, prefix: str, *more: str) -> list[str]:
+    return alab_argv(
+        "-v",
+        "layer",
+        "deploy",
+        "--project",
+        str(path),
+        "--layer-name",
+        LAYER,
+        "--tool",
+        "pip",
+        "--s3dir",
+        f"s3://{prefix}-{{region}}/apps/",
+        "--index-url",
+        credentials.index_url,
+        "--index-username",
+        credentials.username,
+        *[a for r in REGIONS for a in ("--region", r)],
+        *more,
+    )
+
+
+def test_a_version_published_but_not_recorded_in_one_region_fails_in_one_line_and_the_rerun_adopts_it(
+    aws, project_copy, credentials
+):
+    """The CLI's partial failure: exit 1, one `error:` line naming the failed target, the others deployed;
+    that target's version is in Lambda without its record, and the rerun adopts it: no new version."""
+    make_buckets(aws.endpoint_url, "alab-unrec")
+    failing = REGIONS[1]
+    path = project_copy("pip")
+    env = dict(os.environ, ALAB_INDEX_PASSWORD=credentials.password)
+    proxy = FaultProxy(aws.endpoint_url)
+    # Lambda published the version; writing its record (layer/000001/<manifest>) never gets an answer.
+    proxy.add(Rule("PUT", rf"^/{bucket_name('alab-unrec', failing)}/apps/layer/0+1/", "drop", times=1000))
+    try:
+        first = subprocess.run(
+            _deploy_argv(path, credentials, "alab-unrec", "--endpoint-url", proxy.url),
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+        )
+    finally:
+        proxy.close()
+    assert first.returncode == 1, first.stderr
+    errors = [line for line in first.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"1 of 3 targets failed ({failing}: " in errors[0], first.stderr
+    assert "rerun to finish only the failed ones" in errors[0]
+    assert f"Failed: {failing}: " in first.stdout and first.stdout.count("Published: ") == 2, first.stdout
+    assert [len(versions(None, region, aws.endpoint_url)) for region in REGIONS] == [1, 1, 1]
+
+    rerun = subprocess.run(
+        _deploy_argv(path, credentials, "alab-unrec", "--json"), capture_output=True, text=True, env=env, timeout=600
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    result = json.loads(rerun.stdout)
+    assert result["builds"] == 0 and BUILD_LINE not in rerun.stderr
+    by_region = {t["region"]: t["deployment"] for t in result["targets"]}
+    assert by_region[failing]["adopted"] and not by_region[failing]["published"], by_region[failing]
+    assert not any(d["published"] for d in by_region.values())
+    found = {region: versions(None, region, aws.endpoint_url) for region in REGIONS}
+    assert all(len(v) == 1 for v in found.values()), found  # adopted, never published again
+    assert by_region[failing]["layer_version_arn"] == found[failing][0]["LayerVersionArn"]
+    s3 = boto3.client("s3", region_name=failing, endpoint_url=aws.endpoint_url)
+    record = s3.head_object(Bucket=bucket_name("alab-unrec", failing), Key="apps/layer/last-requirements.txt")
+    assert record["Metadata"]["layer-version"] == "1"
+
+
+def test_a_runner_killed_mid_build_is_taken_over_one_build_succeeds_and_versions_converge(
+    aws, project_copy, credentials, tmp_path
+):
+    """SIGKILL a runner while it builds: the next runner takes over its build claim (the holder's process is
+    gone) and its deploy claims, builds once and publishes one version per region."""
+    import signal
+    import time
+
+    make_buckets(aws.endpoint_url, "alab-kill")
+    env = dict(os.environ, ALAB_INDEX_PASSWORD=credentials.password)
+    doomed = subprocess.Popen(
+        _deploy_argv(runner_copy(project_copy, tmp_path, "doomed"), credentials, "alab-kill"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,  # its installer child is killed with it
+    )
+    seen: list[str] = []
+    deadline = time.monotonic() + 300
+    assert doomed.stderr is not None
+    while time.monotonic() < deadline:
+        line = doomed.stderr.readline()
+        seen.append(line)
+        if BUILD_LINE in line or not line:
+            break
+    assert any(BUILD_LINE in line for line in seen), "".join(seen)
+    os.killpg(doomed.pid, signal.SIGKILL)
+    doomed.wait(timeout=60)
+    assert all(versions(None, region, aws.endpoint_url) == [] for region in REGIONS)
+
+    survivor = subprocess.run(
+        _deploy_argv(runner_copy(project_copy, tmp_path, "survivor"), credentials, "alab-kill", "--json"),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert survivor.returncode == 0, survivor.stderr
+    assert "[claim] took over" in survivor.stderr and "is gone" in survivor.stderr, survivor.stderr
+    assert survivor.stderr.count(BUILD_LINE) == 1 and json.loads(survivor.stdout)["builds"] == 1
+    found = {region: versions(None, region, aws.endpoint_url) for region in REGIONS}
+    assert all(len(v) == 1 for v in found.values()), found
+    assert len({v[0]["Content"]["CodeSha256"] for v in found.values()}) == 1
+    s3 = boto3.client("s3", endpoint_url=aws.endpoint_url)
+    stored = [
+        o["Key"]
+        for region in REGIONS
+        for o in s3.list_objects_v2(Bucket=bucket_name("alab-kill", region), Prefix="apps/layer/artifacts/").get(
+            "Contents", []
+        )
+    ]
+    assert len([k for k in stored if k.endswith("/layer.zip")]) == 1 and not [k for k in stored if "claim" in k]
