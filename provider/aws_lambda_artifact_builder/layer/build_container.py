@@ -213,7 +213,7 @@ class _Session:
         if self.build.tool is LayerBuildToolEnum.pip:  # logins written inside requirements.txt, as locally
             secrets.update(requirement_index_logins(self.manifest.content))
         transport = {n: self.host_env[n] for n in (*PROXY_ENV_VARS, *PIP_TRANSPORT_ENV_VARS) if self.host_env.get(n)}
-        build_in_container(
+        container = build_in_container(
             self.run(build_id),
             path_plan=self.layout.get_path_in_container(path_plan),
             env=self.host_env,
@@ -222,6 +222,10 @@ class _Session:
             target=self.build.target,
             logger=self.logger,
         )
+        from .evidence import CONTAINER_FACTS_NAME, record_container_image
+
+        path_facts = self.layout.dir_build_lambda_layer / CONTAINER_FACTS_NAME
+        record_container_image(self.engine.executable, path_facts, container)
 
 
 def _open_session(build: ContainerBuild, credentials: Credentials | None, logger: BaseLogger) -> _Session:

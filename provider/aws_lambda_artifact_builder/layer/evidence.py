@@ -7,8 +7,10 @@
   (its tags equal the dist-info's ``WHEEL`` tags), or, for requirements.txt, when pip's own
   ``--report`` of the build says so (``install-report.json`` beside the zip). It is deterministic: its serial number derives
   from the zip's sha256 and it carries no timestamp, so two builds of one lock give the same SBOM.
-* ``provenance.json``: the tool and its version, the lock's digest, the fingerprint, the target,
-  where it was built (host or container image and its digest), this tool's version and the time.
+* ``provenance.json``: the tool and its version (in a container build, as the installer there reports
+  it), the lock's digest, the fingerprint, the target, where it was built (host, or container image,
+  its digest and the ID of the image the container ran), the strip's version when
+  ``strip_debug_symbols`` is on, this tool's version and the time.
 
 Both are written next to the version's record (``layer/NNNNNN/``, ``LayerS3Layout``) once a
 version is published and recorded (``store_version_evidence``, called once by the deploy), the
@@ -341,6 +343,54 @@ def image_digest(image: str, container_runtime: str | None) -> str | None:
     return words[1] if len(words) > 1 else image_id
 
 
+#: What the build script reported from inside the build container (``build_container_script.py``), beside the zip.
+CONTAINER_FACTS_NAME = "container-build-facts.json"
+
+
+def record_container_image(executable: str, path_facts: Path, container: str) -> None:
+    """Add the ID of the image the build ``container`` ran to the build script's facts: the image a name
+    pointed at when the provenance is written may be another one by then."""
+    try:
+        facts = json.loads(path_facts.read_text(encoding="utf-8"))
+        done = subprocess.run(
+            [executable, "container", "inspect", "--format", "{{.Image}}", container],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, ValueError, KeyError, TypeError, subprocess.TimeoutExpired):
+        return  # informative only
+    image_id = done.stdout.strip()
+    if done.returncode == 0 and image_id:
+        facts["image_id"] = image_id if image_id.startswith("sha256:") else f"sha256:{image_id}"
+        path_facts.write_text(json.dumps(facts), encoding="utf-8")
+
+
+def _container_facts(inputs: LayerInputs) -> dict[str, Any]:
+    try:
+        facts = json.loads((inputs.path_layout.dir_build_lambda_layer / CONTAINER_FACTS_NAME).read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return facts if isinstance(facts, dict) else {}
+
+
+def strip_version(target: LayerTarget) -> str | None:
+    """``GNU strip (GNU Binutils for Debian) 2.40`` or the like: the strip ``strip_debug_symbols`` runs
+    (``slim.find_strip``); another release may write other bytes."""
+    from .slim import find_strip
+
+    exe = find_strip("aarch64" if target.architecture == "arm64" else "x86_64")
+    if exe is None:
+        return None
+    try:
+        done = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = done.stdout.strip().splitlines()
+    return lines[0] if done.returncode == 0 and lines else None
+
+
 def build_provenance(
     *,
     inputs: LayerInputs,
@@ -353,19 +403,24 @@ def build_provenance(
 ) -> dict[str, Any]:
     """How a zip was made, without any published version: what the artifact store keeps beside the zip,
     and the base of every version's provenance."""
-    container = None
+    container, facts = None, {}
     if build_in == "container":
         from .build_container import default_image
 
         name = image or default_image(inputs.target)
-        container = {"image": name, "digest": image_digest(name, container_runtime)}
+        facts = _container_facts(inputs)
+        container = {"image": name, "digest": image_digest(name, container_runtime), "image_id": facts.get("image_id")}
+    host_tool = tool_version(inputs.tool) if not facts.get("tool_version") else None
+    packaging = inputs.packaging_options.fingerprint_fields()
+    if inputs.packaging_options.strip_debug_symbols:
+        packaging = {**packaging, "strip_version": strip_version(inputs.target)}
     return {
         "format": PROVENANCE_FORMAT,
         "builder": {"name": _DIST, "version": builder_version()},
         "tool": {
             "name": inputs.tool.value,
-            "version": tool_version(inputs.tool),
-            "note": "the version on the host that read the lock" if container else "",
+            "version": facts.get("tool_version") or host_tool,
+            "note": "" if not container else "reported in the build container" if not host_tool else "the host's",
         },
         "lock": {"file": inputs.manifest.path.name, "sha256": hashlib.sha256(inputs.manifest.content).hexdigest()},
         "fingerprint": inputs.fingerprint,
@@ -374,7 +429,7 @@ def build_provenance(
             "python_version": inputs.target.python_version,
             "architecture": inputs.target.architecture,
         },
-        "packaging": inputs.packaging_options.fingerprint_fields(),
+        "packaging": packaging,
         "build": {
             "place": build_in,
             "container": container,
