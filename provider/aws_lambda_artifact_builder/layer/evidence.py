@@ -343,31 +343,10 @@ def image_digest(image: str, container_runtime: str | None) -> str | None:
     return words[1] if len(words) > 1 else image_id
 
 
-#: What the build script reported from inside the build container (``build_container_script.py``), beside the zip.
-CONTAINER_FACTS_NAME = "container-build-facts.json"
-
-
-def record_container_image(executable: str, path_facts: Path, container: str) -> None:
-    """Add the ID of the image the build ``container`` ran to the build script's facts: the image a name
-    pointed at when the provenance is written may be another one by then."""
-    try:
-        facts = json.loads(path_facts.read_text(encoding="utf-8"))
-        done = subprocess.run(
-            [executable, "container", "inspect", "--format", "{{.Image}}", container],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-    except (OSError, ValueError, KeyError, TypeError, subprocess.TimeoutExpired):
-        return  # informative only
-    image_id = done.stdout.strip()
-    if done.returncode == 0 and image_id:
-        facts["image_id"] = image_id if image_id.startswith("sha256:") else f"sha256:{image_id}"
-        path_facts.write_text(json.dumps(facts), encoding="utf-8")
-
-
 def _container_facts(inputs: LayerInputs) -> dict[str, Any]:
+    """What the build script reported from inside the build container (``build_container.py``)."""
+    from .build_container import CONTAINER_FACTS_NAME
+
     try:
         facts = json.loads((inputs.path_layout.dir_build_lambda_layer / CONTAINER_FACTS_NAME).read_text("utf-8"))
     except (OSError, ValueError):
