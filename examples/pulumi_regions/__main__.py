@@ -3,9 +3,11 @@
 Each region has its own bucket (Lambda reads a layer's zip only from a bucket in its own region),
 named `<bucketPrefix>-<region>`; the store lives in the first region's bucket. The first create that
 needs the lock's fingerprint builds it into the store, every other region copies the stored zip:
-one build, the same CodeSha256 in every region. tests/pulumi/test_provider_scenarios.py runs this
-program and drives the creates through the provider (side by side, as `pulumi up` does):
+one build, the same CodeSha256 in every region. Run it from this folder (its Pulumi.yaml uses the
+repository's virtualenv); tests/pulumi/test_pulumi_regions_cli.py does so with the real `pulumi` CLI
+(`pulumi up` of two regions: one build; a second stack: none), test_provider_scenarios.py through the provider:
 
+    cd examples/pulumi_regions && pulumi stack init dev
     pulumi config set bucketPrefix my-layers                   # buckets my-layers-us-east-1, my-layers-eu-west-1
     pulumi config set --path 'regions[0]' us-east-1            # default: us-east-1 and eu-west-1
     pulumi config set --path 'regions[1]' eu-west-1

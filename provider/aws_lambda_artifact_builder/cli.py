@@ -36,11 +36,13 @@ from .constants import DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN, DEFAULT_PYTHON_VE
 from .layer.spec import SPEC_CLASSES, LayerSpec, SpecField, core_kwargs, make_spec, spec_fields
 from .terraform_provider.install import add_terraform_commands
 from .cli_targets import (  # [store]
+    ReadPlace,
     add_push_command,
     add_target_arguments,
     cmd_layer_push,
     deploy_to_targets,
     plan_targets,
+    read_place,
 )
 
 if sys.version_info >= (3, 11):
@@ -421,10 +423,10 @@ def _print_build_report(
         print(f"  excluded     {', '.join(info.excluded)}", file=out)
 
 
-def _history_layout(settings: dict[str, Any]) -> tuple[Any, str]:
+def _history_layout(settings: dict[str, Any], place: ReadPlace) -> tuple[Any, str]:
     from .layer.foundation import LayerS3Layout, coerce_tool
 
-    return LayerS3Layout(s3dir_lambda=settings["s3dir_lambda"]), coerce_tool(settings["tool"]).manifest_name
+    return LayerS3Layout(s3dir_lambda=place.s3dir_lambda), coerce_tool(settings["tool"]).manifest_name
 
 
 def _recorded_dependencies(record: Any, path_pyproject_toml: Path) -> dict[str, str]:
@@ -436,46 +438,79 @@ def _recorded_dependencies(record: Any, path_pyproject_toml: Path) -> dict[str, 
     return dict(recorded_runtime_set(record.tool, record.manifest_content, path_pyproject_toml, target).dependencies)
 
 
-def cmd_layer_list(args: argparse.Namespace, out: Any, err: Any) -> int:
-    """The versions the S3 records hold, oldest first (S3 only: what each was built from)."""
+def _provenance_summary(s3_client: Any, layout: Any, version: int) -> dict[str, str] | None:
+    """Where, with what and from where a version was built, as its ``provenance.json`` says (``None``: none)."""
+    from .layer.history import PROVENANCE_NAME, read_version_file
+
+    data = read_version_file(s3_client=s3_client, layout=layout, version=version, name=PROVENANCE_NAME)
+    try:
+        provenance: Any = json.loads(data) if data is not None else None
+        build, tool, builder = provenance["build"], provenance["tool"], provenance["builder"]
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None  # absent or unreadable: informative only, the record is what counts
+    container = build.get("container") or {}
+    return {
+        "build_place": str(build.get("place")) + (f" ({container.get('image')})" if container else ""),
+        "builder": f"{builder.get('name')} {builder.get('version')}",
+        "tool": f"{tool.get('name')} {tool.get('version')}",
+        "from_store": str(build.get("artifact_store") or ""),
+    }
+
+
+def _list_rows(args: argparse.Namespace, settings: dict[str, Any], place: ReadPlace) -> tuple[list[Any], Any, str]:
     from .layer.history import list_recorded_versions
 
-    settings = resolve_settings(args, required=("s3dir_lambda",))
-    layout, manifest_name = _history_layout(settings)
-    s3_client = _clients(settings, args)["s3_client"]
-    versions = list_recorded_versions(s3_client=s3_client, layout=layout, manifest_name=manifest_name)
+    layout, manifest_name = _history_layout(settings, place)
+    versions = list_recorded_versions(s3_client=place.s3_client, layout=layout, manifest_name=manifest_name)
     rows = []
     for item in versions:
         try:
             count: int | None = len(_recorded_dependencies(item.record, settings["path_pyproject_toml"]))
         except LayerError:
             count = None  # a manifest this project can no longer read: shown as unknown
-        rows.append({**item.to_dict(), "package_count": count})
+        row = {**item.to_dict(), "package_count": count}
+        if args.provenance:
+            summary = _provenance_summary(place.s3_client, layout, row["layer_version"]) if row["provenance"] else None
+            row["provenance_summary"] = summary
+        rows.append(row)
+    return rows, layout, manifest_name
+
+
+def cmd_layer_list(args: argparse.Namespace, out: Any, err: Any) -> int:
+    """The versions the S3 records hold, oldest first (S3 only: what each was built from); ``--provenance``
+    adds how each was built (one more S3 read per version)."""
+    settings = resolve_settings(args, required=())
+    place = read_place(args, settings)
+    rows, layout, manifest_name = _list_rows(args, settings, place)
     if args.json:
         print(json.dumps(rows, indent=2), file=out)
         return 0
-    where = layout.s3dir_lambda.joinpath("layer").to_dir().uri
+    where = layout.s3dir_lambda.joinpath("layer").to_dir().uri + (f" ({place.label})" if place.label else "")
     if not rows:
         print(f"No version is recorded in {where} for {manifest_name}", file=out)
         return 0
     print(f"Versions recorded in {where} ({manifest_name}):", file=out)
     header = ("VERSION", "RECORDED (UTC)", "FINGERPRINT", "SIZE", "PACKAGES", "SBOM", "PROVENANCE", "ARN")
-    table = [header]
+    extra = ("BUILT IN", "BUILDER", "TOOL", "FROM STORE") if args.provenance else ()
+    table = [header + extra]
     for row in rows:
         recorded = dt.datetime.fromisoformat(row["recorded_at"]).astimezone(dt.timezone.utc)
-        table.append(
-            (
-                str(row["layer_version"]),
-                recorded.strftime("%Y-%m-%d %H:%M:%S"),
-                row["fingerprint"][:12],
-                human_size(row["code_size"]),
-                "?" if row["package_count"] is None else str(row["package_count"]),
-                "yes" if row["sbom"] else "no",
-                "yes" if row["provenance"] else "no",
-                row["layer_version_arn"],
-            )
+        cells = (
+            str(row["layer_version"]),
+            recorded.strftime("%Y-%m-%d %H:%M:%S"),
+            row["fingerprint"][:12],
+            human_size(row["code_size"]),
+            "?" if row["package_count"] is None else str(row["package_count"]),
+            "yes" if row["sbom"] else "no",
+            "yes" if row["provenance"] else "no",
+            row["layer_version_arn"],
         )
-    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+        summary = row.get("provenance_summary") or {}
+        more = (summary.get("build_place", "?"), summary.get("builder", "?"), summary.get("tool", "?"))
+        table.append(
+            cells + ((*more, "yes" if summary.get("from_store") else "no" if summary else "?") if extra else ())
+        )
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     for r in table:
         print("  " + "  ".join(cell.ljust(width) for cell, width in zip(r, widths)).rstrip(), file=out)
     return 0
@@ -500,7 +535,7 @@ def _version_number(value: str) -> int:
     raise argparse.ArgumentTypeError("a version number is needed here (alab layer list shows them), not 'local'")
 
 
-def _dependencies_of(which: int | str, settings: dict[str, Any], args: argparse.Namespace) -> dict[str, str]:
+def _dependencies_of(which: int | str, settings: dict[str, Any], place: ReadPlace | None) -> dict[str, str]:
     from .layer.history import read_version_record
     from .layer.manifest import read_local_manifest
     from .layer.target import LayerTarget
@@ -508,10 +543,9 @@ def _dependencies_of(which: int | str, settings: dict[str, Any], args: argparse.
     if which == "local":
         target = LayerTarget(python_version=settings["python_version"], architecture=settings["architecture"])
         return dict(read_local_manifest(settings["path_pyproject_toml"], settings["tool"], target).dependencies)
-    assert isinstance(which, int)
-    layout, manifest_name = _history_layout(settings)
-    s3_client = _clients(settings, args)["s3_client"]
-    record = read_version_record(s3_client=s3_client, layout=layout, version=which, manifest_name=manifest_name)
+    assert isinstance(which, int) and place is not None
+    layout, manifest_name = _history_layout(settings, place)
+    record = read_version_record(s3_client=place.s3_client, layout=layout, version=which, manifest_name=manifest_name)
     if record is None:
         where = layout.get_s3path_versioned_manifest(which, manifest_name).uri
         raise CliError(f"version {which} is not recorded: no {where} (alab layer list shows the recorded versions)")
@@ -523,8 +557,11 @@ def cmd_layer_diff(args: argparse.Namespace, out: Any, err: Any) -> int:
     from .layer.manifest import diff_dependencies
 
     needs_s3 = any(isinstance(v, int) for v in (args.old, args.new))
-    settings = resolve_settings(args, required=("s3dir_lambda",) if needs_s3 else ())
-    changes = diff_dependencies(_dependencies_of(args.old, settings, args), _dependencies_of(args.new, settings, args))
+    settings = resolve_settings(args, required=())
+    place = read_place(args, settings) if needs_s3 else None
+    changes = diff_dependencies(
+        _dependencies_of(args.old, settings, place), _dependencies_of(args.new, settings, place)
+    )
     old, new = (f"version {v}" if isinstance(v, int) else "the local lock" for v in (args.old, args.new))
     if args.json:
         print(json.dumps({"old": args.old, "new": args.new, "package_changes": changes.to_dict()}, indent=2), file=out)
@@ -543,9 +580,10 @@ def cmd_layer_sbom(args: argparse.Namespace, out: Any, err: Any) -> int:
     """Print the CycloneDX SBOM stored with a version (``layer/NNNNNN/sbom.cdx.json``)."""
     from .layer.history import SBOM_NAME, read_version_file
 
-    settings = resolve_settings(args, required=("s3dir_lambda",))
-    layout, _ = _history_layout(settings)
-    s3_client = _clients(settings, args)["s3_client"]
+    settings = resolve_settings(args, required=())
+    place = read_place(args, settings)
+    layout, _ = _history_layout(settings, place)
+    s3_client = place.s3_client
     name = SBOM_NAME if not args.provenance else "provenance.json"
     data = read_version_file(s3_client=s3_client, layout=layout, version=args.version, name=name)
     if data is None:
@@ -596,6 +634,11 @@ def add_layer_commands(layer_commands: Any, add_layer_options: Any) -> None:
     build.set_defaults(handler=cmd_layer_build)
 
     listing = layer_commands.add_parser("list", help="the published versions the S3 records hold")
+    listing.add_argument(
+        "--provenance",
+        action="store_true",
+        help="also show how each version was built: build place, builder, tool, from the artifact store",
+    )
     add_layer_options(listing)
     listing.set_defaults(handler=cmd_layer_list)
 

@@ -4,12 +4,16 @@
 targets are their product; ``--role-arn ''`` is the caller's own account), or a ``targets`` list in
 ``[tool.aws_lambda_artifact_builder]``; ``{region}`` and ``{account}`` in the s3dir are filled in
 per target. ``--from-store`` never builds. ``alab layer push`` builds into the store only.
-``alab layer plan`` plans each of the same targets.
+``alab layer plan`` plans each of the same targets. ``alab layer list``, ``sbom`` and ``diff`` read
+one target (:func:`read_place`): ``--region`` and ``--role-arn`` at most once each, by default the first
+item of the ``targets`` list, else the caller's region. ``--artifact-store S3DIR`` (or the
+``artifact_store`` key) names the store, so stacks with different targets share one build.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -17,11 +21,13 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from .errors import LayerError
-from .layer.foundation import Credentials
+from .layer.clients import make_clients
+from .layer.foundation import Credentials, coerce_s3dir
 from .layer.publish import LayerDeployment
 from .layer.targets import (
     DeployTarget,
     MultiDeployment,
+    bucket_region,
     deploy_layer_to_targets,
     expand_targets,
     push_layer_artifact,
@@ -30,6 +36,9 @@ from .layer.targets import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_s3 import S3Client
+
     from .layer.workflow import LayerPlan
 
 
@@ -66,9 +75,7 @@ def _targets(args: argparse.Namespace, settings: dict[str, Any]) -> list[DeployT
     if not regions and configured:
         if args.role_arn:
             raise CliError("--role-arn combines with --region; the targets list names each target's role_arn")
-        if not all(isinstance(item, dict) for item in configured):
-            raise CliError(f"targets in [tool.{CONFIG_TABLE}] must be a list of tables (region, role_arn, s3dir)")
-        return [DeployTarget.from_mapping(item, default_s3dir=s3dir) for item in configured]
+        return _configured_targets(settings)
     if not regions:
         region = settings.get("region") if isinstance(settings.get("region"), str) else None
         region = region or boto3.session.Session().region_name
@@ -76,6 +83,66 @@ def _targets(args: argparse.Namespace, settings: dict[str, Any]) -> list[DeployT
             raise CliError(f"no AWS region: pass --region, set region in [tool.{CONFIG_TABLE}] or AWS_REGION")
         regions = [region]
     return expand_targets(regions, args.role_arn, s3dir)
+
+
+def _configured_targets(settings: dict[str, Any]) -> list[DeployTarget]:
+    from .cli import CONFIG_TABLE, CliError
+
+    configured = settings.get("targets") or []
+    if not all(isinstance(item, dict) for item in configured):
+        raise CliError(f"targets in [tool.{CONFIG_TABLE}] must be a list of tables (region, role_arn, s3dir)")
+    s3dir = settings.get("s3dir_lambda")
+    return [DeployTarget.from_mapping(item, default_s3dir=s3dir) for item in configured]
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadPlace:
+    """The one target ``alab layer list``, ``sbom`` and ``diff`` read: its filled-in s3dir and clients."""
+
+    #: The target's label where there is a choice of targets (``""``: the one place of a plain setup).
+    label: str
+    s3dir_lambda: str
+    s3_client: S3Client
+    lambda_client: LambdaClient
+
+
+def read_target(args: argparse.Namespace, settings: dict[str, Any]) -> DeployTarget | None:
+    """The target a reading command names: the ``targets`` item matching ``--region``/``--role-arn`` (the
+    first one when neither is given), else the top-level s3dir in that region and account. ``None``: no
+    region anywhere and nothing to fill in (boto3's defaults apply, as before targets existed)."""
+    from .cli import CONFIG_TABLE, CliError
+
+    if args.from_store:
+        raise CliError("--from-store works with `alab layer deploy` only")
+    regions, roles = [r for r in args.region if r], list(args.role_arn)
+    if len(regions) > 1 or len(roles) > 1:
+        raise CliError("list, sbom and diff read one target: give --region and --role-arn at most once each")
+    role = (roles[0] or None) if roles else None
+    for target in _configured_targets(settings):
+        if (not regions or target.region == regions[0]) and (not roles or target.role_arn == role):
+            return target
+    s3dir = settings.get("s3dir_lambda")
+    if not s3dir:
+        raise CliError(f"s3dir_lambda is required: pass --s3dir or set s3dir_lambda in [tool.{CONFIG_TABLE}]")
+    region = regions[0] if regions else settings.get("region") if isinstance(settings.get("region"), str) else None
+    region = region or boto3.session.Session().region_name
+    if region:
+        return DeployTarget(region=region, s3dir_lambda=str(s3dir), role_arn=role)
+    if role or "{region}" in str(s3dir):
+        raise CliError(f"no AWS region: pass --region, set region in [tool.{CONFIG_TABLE}] or AWS_REGION")
+    return None
+
+
+def read_place(args: argparse.Namespace, settings: dict[str, Any]) -> ReadPlace:
+    """:func:`read_target`'s s3dir (``{region}``/``{account}`` filled in) and clients (as its role)."""
+    target = read_target(args, settings)
+    if target is None:
+        s3_client, lambda_client = make_clients(region=None, endpoint_url=args.endpoint_url)
+        s3dir = str(coerce_s3dir(str(settings["s3dir_lambda"])).uri)
+        return ReadPlace("", s3dir, s3_client, lambda_client)
+    s3_client, lambda_client = target_clients(target, args.endpoint_url)
+    label = target.label if target.role_arn or settings.get("targets") else ""  # named where there is a choice
+    return ReadPlace(label, resolve_s3dir(target, args.endpoint_url), s3_client, lambda_client)
 
 
 def plan_targets(args: argparse.Namespace, settings: dict[str, Any]) -> list[tuple[str, LayerPlan]] | None:
@@ -109,6 +176,26 @@ def _layer_options(settings: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
+def store_target(
+    settings: dict[str, Any], targets: list[DeployTarget], endpoint_url: str | None
+) -> DeployTarget | None:
+    """The store ``--artifact-store`` (or the ``artifact_store`` key) names, as a target of the caller's own
+    account in its bucket's region; ``None``: the default, :func:`~.layer.targets.store_target_of` the targets.
+    Stacks or jobs with different targets that name one store share its builds."""
+    from .cli import CliError
+
+    named = settings.get("artifact_store")
+    if not named:
+        return None
+    try:
+        s3dir = str(coerce_s3dir(str(named)).uri)
+    except LayerError as e:
+        raise CliError(str(e).replace("s3dir_lambda", "artifact_store", 1)) from None
+    probe, _ = make_clients(region=targets[0].region, endpoint_url=endpoint_url)
+    region = bucket_region(probe, coerce_s3dir(s3dir).bucket) or targets[0].region
+    return DeployTarget(region=region, s3dir_lambda=s3dir)
+
+
 def deploy_to_targets(
     args: argparse.Namespace, settings: dict[str, Any], credentials: Credentials | None, out: Any, err: Any
 ) -> LayerDeployment | None:
@@ -117,6 +204,7 @@ def deploy_to_targets(
     result = deploy_layer_to_targets(
         targets=targets,
         from_store=args.from_store,
+        store_target=store_target(settings, targets, args.endpoint_url),
         endpoint_url=args.endpoint_url,
         credentials=credentials,
         **_layer_options(settings),
@@ -164,6 +252,7 @@ def cmd_layer_push(args: argparse.Namespace, out: Any, err: Any) -> int:
         options.pop(key, None)
     uri, code_sha256, built = push_layer_artifact(
         targets=targets,
+        store_target=store_target(settings, targets, args.endpoint_url),
         endpoint_url=args.endpoint_url,
         credentials=credentials,
         **options,

@@ -69,7 +69,8 @@ def glibc_version(python_version: str) -> tuple[int, int]:
 
 #: Lambda's limit on the unzipped size of a function plus all its layers.
 LAYER_UNZIPPED_SIZE_LIMIT = 262_144_000
-#: Lambda's limit on a zip uploaded directly with the API (larger zips go through S3, as we do).
+#: Lambda's limit on a zip uploaded directly with the API. Kept as the seed's public value (``api.py``) only:
+#: every zip goes through S3, a server-side copy per target (README "Many regions, accounts and runners").
 LAYER_ZIPPED_DIRECT_UPLOAD_LIMIT = 52_428_800
 
 #: Excluded from a layer by default: every Lambda Python runtime ships the AWS SDK, and the

@@ -485,3 +485,261 @@ def test_a_role_that_may_not_read_the_store_gets_the_checked_zip_uploaded(aws, s
     assert denied == ["alab-own-store"]
     assert role_s3.get_object(Bucket="alab-role-bucket", Key=staging.key)["Body"].read() == b"checked bytes"
     assert any("server-side copy to" in line and "AccessDenied" in line for line in lines), lines
+
+
+# ---------------------------------------------------------------------------- reading one target, naming the store
+def _targets_toml(s3dir: str, extra: dict[tuple[str, str], str]) -> str:
+    """The README's configuration: a default s3dir with ``{account}``/``{region}``, and a targets list where
+    some target has an s3dir of its own (``extra``: (role, region) -> s3dir)."""
+    items = []
+    for role in ROLES:
+        for region in REGIONS:
+            own = extra.get((role, region))
+            items.append(
+                f'[[tool.aws_lambda_artifact_builder.targets]]\nregion = "{region}"\nrole_arn = "{role}"\n'
+                + (f's3dir = "{own}"\n' if own else "")
+            )
+    return f'\n[tool.aws_lambda_artifact_builder]\ns3dir_lambda = "{s3dir}"\n' + "\n".join(items)
+
+
+def _all_stored_bytes(endpoint_url: str, bucket_role_region: list[tuple[str, str, str]]) -> bytes:
+    """Every object of the buckets, read as their accounts: what a deploy left behind in S3."""
+    found = b""
+    for bucket, role, region in bucket_role_region:
+        s3 = assumed(role, region, "s3", endpoint_url)
+        for item in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
+            found += s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+    return found
+
+
+def test_list_sbom_and_diff_read_any_target_of_a_targets_list_and_credentials_stay_off_disk(
+    aws, project_copy, credentials
+):
+    """The README's TOML end to end: 3 regions × 2 accounts, one target with its own s3dir; `alab layer
+    list`/`sbom`/`diff` read any one target (default: the first); moto's session tokens appear nowhere."""
+    from support.aws import MOTO_SESSION_TOKEN_PREFIX
+
+    make_buckets(aws.endpoint_url, "alab-read", ROLES)
+    own_s3dir = "s3://alab-read-own-eu/app/"
+    assumed(ROLES[1], "eu-west-1", "s3", aws.endpoint_url).create_bucket(
+        Bucket="alab-read-own-eu", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    path = project_copy("pip")
+    path.write_text(
+        path.read_text()
+        + _targets_toml("s3://alab-read-{account}-{region}/apps/", {(ROLES[1], "eu-west-1"): own_s3dir})
+    )
+    env = dict(os.environ, ALAB_INDEX_PASSWORD=credentials.password)
+    login = ("--index-url", credentials.index_url, "--index-username", credentials.username)
+    common = ("--project", str(path), "--layer-name", LAYER, "--tool", "pip")
+
+    def alab(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(alab_argv(*args), capture_output=True, text=True, env=env, timeout=600)
+
+    deploy = alab("-v", "layer", "deploy", *common, *login, "--json")
+    assert deploy.returncode == 0, deploy.stderr
+    result = json.loads(deploy.stdout)
+    assert result["builds"] == 1 and deploy.stderr.count(BUILD_LINE) == 1
+    by_label = {f"{t['region']}/{t['role_arn'].split(':')[4]}": t for t in result["targets"]}
+    assert by_label["eu-west-1/222222222222"]["s3dir_lambda"] == own_s3dir
+    assert len({t["deployment"]["code_sha256"] for t in result["targets"]}) == 1
+
+    first = alab("layer", "list", *common, "--json")  # default: the first target of the list
+    assert first.returncode == 0, first.stderr
+    assert [v["layer_version_arn"].split(":")[3:5] for v in json.loads(first.stdout)] == [["us-east-1", "111111111111"]]
+    own = ("--region", "eu-west-1", "--role-arn", ROLES[1])
+    listed = alab("layer", "list", *common, *own, "--provenance")
+    assert listed.returncode == 0, listed.stderr
+    assert "alab-read-own-eu/app/layer/ (eu-west-1/222222222222)" in listed.stdout, listed.stdout
+    assert "BUILT IN" in listed.stdout and "local" in listed.stdout and ":eu-west-1:222222222222:" in listed.stdout
+    sbom = alab("layer", "sbom", "1", *common, *own)
+    assert sbom.returncode == 0, sbom.stderr
+    assert {c["name"] for c in json.loads(sbom.stdout)["components"]}, sbom.stdout
+    other = ("--region", "ap-southeast-2", "--role-arn", ROLES[1])
+    provenance = alab("layer", "sbom", "1", "--provenance", *common, *other)
+    assert provenance.returncode == 0, provenance.stderr
+    recorded = json.loads(provenance.stdout)
+    assert recorded["layer"]["arn"].startswith(f"arn:aws:lambda:ap-southeast-2:222222222222:layer:{LAYER}:")
+    assert recorded["layer"]["code_sha256"] == result["targets"][0]["deployment"]["code_sha256"]
+    diff = alab("layer", "diff", "1", "local", *common, *other)
+    assert diff.returncode == 0 and "No package differs" in diff.stdout, diff.stderr
+    two = alab("layer", "list", *common, "--region", "eu-west-1", "--region", "us-east-1")
+    assert two.returncode == 1 and "read one target" in two.stderr
+
+    # Assumed-role credentials are kept in memory only: not in any output, file or stored object.
+    outputs = "".join(p.stdout + p.stderr for p in (deploy, first, listed, sbom, provenance, diff))
+    assert MOTO_SESSION_TOKEN_PREFIX not in outputs
+    build_files = [p for p in (path.parent / "build").rglob("*") if p.is_file()]
+    assert build_files and not any(MOTO_SESSION_TOKEN_PREFIX.encode() in p.read_bytes() for p in build_files)
+    buckets = [(bucket_name("alab-read", g, r.split(":")[4]), r, g) for r in ROLES for g in REGIONS]
+    stored = _all_stored_bytes(aws.endpoint_url, [*buckets, ("alab-read-own-eu", ROLES[1], "eu-west-1")])
+    assert b'"components"' in stored  # the SBOMs and provenance were read too
+    assert MOTO_SESSION_TOKEN_PREFIX.encode() not in stored
+
+
+def test_two_stacks_with_disjoint_regions_share_a_named_artifact_store_and_build_once(
+    aws, project_copy, credentials, tmp_path
+):
+    """`--artifact-store` (or the `artifact_store` key): stacks whose targets differ still share one build."""
+    make_buckets(aws.endpoint_url, "alab-named")
+    boto3.client("s3", region_name="eu-west-1", endpoint_url=aws.endpoint_url).create_bucket(
+        Bucket="alab-named-store", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    store = "s3://alab-named-store/shared/"
+    env = dict(os.environ, ALAB_INDEX_PASSWORD=credentials.password)
+    common = ("--layer-name", LAYER, "--tool", "pip", "--s3dir", "s3://alab-named-{region}/apps/", "--json")
+    login = ("--index-url", credentials.index_url, "--index-username", credentials.username)
+    stack_a = runner_copy(project_copy, tmp_path, "stack-a")
+    stack_b = runner_copy(project_copy, tmp_path, "stack-b")
+    stack_b.write_text(stack_b.read_text() + f'\n[tool.aws_lambda_artifact_builder]\nartifact_store = "{store}"\n')
+    runs = [
+        subprocess.run(
+            alab_argv("-v", "layer", "deploy", "--project", str(project), *common, *login, *args),
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+        )
+        for project, args in (
+            (stack_a, ("--region", REGIONS[0], "--artifact-store", store)),
+            (stack_b, ("--region", REGIONS[1], "--region", REGIONS[2])),  # the store from pyproject.toml
+        )
+    ]
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+    assert [json.loads(r.stdout).get("builds", r.stderr.count(BUILD_LINE)) for r in runs] == [1, 0]
+    assert sum(r.stderr.count(BUILD_LINE) for r in runs) == 1, runs[1].stderr
+    shas = {versions(None, region, aws.endpoint_url)[0]["Content"]["CodeSha256"] for region in REGIONS}
+    assert len(shas) == 1 and all(len(versions(None, g, aws.endpoint_url)) == 1 for g in REGIONS)
+    s3 = boto3.client("s3", region_name="eu-west-1", endpoint_url=aws.endpoint_url)
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="alab-named-store").get("Contents", [])]
+    assert len([k for k in keys if k.startswith("shared/layer/artifacts/") and k.endswith("/layer.zip")]) == 1
+    for region in REGIONS:  # no target's own s3dir holds a store
+        own = boto3.client("s3", region_name=region, endpoint_url=aws.endpoint_url)
+        assert not own.list_objects_v2(Bucket=bucket_name("alab-named", region), Prefix="apps/layer/artifacts/").get(
+            "Contents"
+        )
+
+
+# ---------------------------------------------------------------------------- failures of a multi-target run
+def _deploy_argv(path: Path, credentials: Any, prefix: str, *more: str) -> list[str]:
+    return alab_argv(
+        "-v",
+        "layer",
+        "deploy",
+        "--project",
+        str(path),
+        "--layer-name",
+        LAYER,
+        "--tool",
+        "pip",
+        "--s3dir",
+        f"s3://{prefix}-{{region}}/apps/",
+        "--index-url",
+        credentials.index_url,
+        "--index-username",
+        credentials.username,
+        *[a for r in REGIONS for a in ("--region", r)],
+        *more,
+    )
+
+
+def test_a_version_published_but_not_recorded_in_one_region_fails_in_one_line_and_the_rerun_adopts_it(
+    aws, project_copy, credentials
+):
+    """The CLI's partial failure: exit 1, one `error:` line naming the failed target, the others deployed;
+    that target's version is in Lambda without its record, and the rerun adopts it: no new version."""
+    make_buckets(aws.endpoint_url, "alab-unrec")
+    failing = REGIONS[1]
+    path = project_copy("pip")
+    env = dict(os.environ, ALAB_INDEX_PASSWORD=credentials.password)
+    proxy = FaultProxy(aws.endpoint_url)
+    # Lambda published the version; writing its record (layer/000001/<manifest>) never gets an answer.
+    proxy.add(Rule("PUT", rf"^/{bucket_name('alab-unrec', failing)}/apps/layer/0+1/", "drop", times=1000))
+    try:
+        first = subprocess.run(
+            _deploy_argv(path, credentials, "alab-unrec", "--endpoint-url", proxy.url),
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+        )
+    finally:
+        proxy.close()
+    assert first.returncode == 1, first.stderr
+    errors = [line for line in first.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"1 of 3 targets failed ({failing}: " in errors[0], first.stderr
+    assert "rerun to finish only the failed ones" in errors[0]
+    assert f"Failed: {failing}: " in first.stdout and first.stdout.count("Published: ") == 2, first.stdout
+    assert [len(versions(None, region, aws.endpoint_url)) for region in REGIONS] == [1, 1, 1]
+
+    rerun = subprocess.run(
+        _deploy_argv(path, credentials, "alab-unrec", "--json"), capture_output=True, text=True, env=env, timeout=600
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    result = json.loads(rerun.stdout)
+    assert result["builds"] == 0 and BUILD_LINE not in rerun.stderr
+    by_region = {t["region"]: t["deployment"] for t in result["targets"]}
+    assert by_region[failing]["adopted"] and not by_region[failing]["published"], by_region[failing]
+    assert not any(d["published"] for d in by_region.values())
+    found = {region: versions(None, region, aws.endpoint_url) for region in REGIONS}
+    assert all(len(v) == 1 for v in found.values()), found  # adopted, never published again
+    assert by_region[failing]["layer_version_arn"] == found[failing][0]["LayerVersionArn"]
+    s3 = boto3.client("s3", region_name=failing, endpoint_url=aws.endpoint_url)
+    record = s3.head_object(Bucket=bucket_name("alab-unrec", failing), Key="apps/layer/last-requirements.txt")
+    assert record["Metadata"]["layer-version"] == "1"
+
+
+def test_a_runner_killed_mid_build_is_taken_over_one_build_succeeds_and_versions_converge(
+    aws, project_copy, credentials, tmp_path
+):
+    """SIGKILL a runner while it builds: the next runner takes over its build claim (the holder's process is
+    gone) and its deploy claims, builds once and publishes one version per region."""
+    import signal
+    import time
+
+    make_buckets(aws.endpoint_url, "alab-kill")
+    env = dict(os.environ, ALAB_INDEX_PASSWORD=credentials.password)
+    doomed = subprocess.Popen(
+        _deploy_argv(runner_copy(project_copy, tmp_path, "doomed"), credentials, "alab-kill"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,  # its installer child is killed with it
+    )
+    seen: list[str] = []
+    deadline = time.monotonic() + 300
+    assert doomed.stderr is not None
+    while time.monotonic() < deadline:
+        line = doomed.stderr.readline()
+        seen.append(line)
+        if BUILD_LINE in line or not line:
+            break
+    assert any(BUILD_LINE in line for line in seen), "".join(seen)
+    os.killpg(doomed.pid, signal.SIGKILL)
+    doomed.wait(timeout=60)
+    assert all(versions(None, region, aws.endpoint_url) == [] for region in REGIONS)
+
+    survivor = subprocess.run(
+        _deploy_argv(runner_copy(project_copy, tmp_path, "survivor"), credentials, "alab-kill", "--json"),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert survivor.returncode == 0, survivor.stderr
+    assert "[claim] took over" in survivor.stderr and "is gone" in survivor.stderr, survivor.stderr
+    assert survivor.stderr.count(BUILD_LINE) == 1 and json.loads(survivor.stdout)["builds"] == 1
+    found = {region: versions(None, region, aws.endpoint_url) for region in REGIONS}
+    assert all(len(v) == 1 for v in found.values()), found
+    assert len({v[0]["Content"]["CodeSha256"] for v in found.values()}) == 1
+    s3 = boto3.client("s3", endpoint_url=aws.endpoint_url)
+    stored = [
+        o["Key"]
+        for region in REGIONS
+        for o in s3.list_objects_v2(Bucket=bucket_name("alab-kill", region), Prefix="apps/layer/artifacts/").get(
+            "Contents", []
+        )
+    ]
+    assert len([k for k in stored if k.endswith("/layer.zip")]) == 1 and not [k for k in stored if "claim" in k]

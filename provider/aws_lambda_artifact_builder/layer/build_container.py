@@ -213,7 +213,7 @@ class _Session:
         if self.build.tool is LayerBuildToolEnum.pip:  # logins written inside requirements.txt, as locally
             secrets.update(requirement_index_logins(self.manifest.content))
         transport = {n: self.host_env[n] for n in (*PROXY_ENV_VARS, *PIP_TRANSPORT_ENV_VARS) if self.host_env.get(n)}
-        build_in_container(
+        container = build_in_container(
             self.run(build_id),
             path_plan=self.layout.get_path_in_container(path_plan),
             env=self.host_env,
@@ -222,6 +222,48 @@ class _Session:
             target=self.build.target,
             logger=self.logger,
         )
+        path_facts = self.layout.dir_build_lambda_layer / CONTAINER_FACTS_NAME
+        record_container_image(self.engine.executable, path_facts, container)
+
+
+#: What the build script reported from inside the build container (``build_container_script.py``), beside the zip.
+CONTAINER_FACTS_NAME = "container-build-facts.json"
+
+
+#: The image ID of each build container asked so far, by its (unique) name: a kept container's next build
+#: asks the engine nothing (a container's image never changes).
+_CONTAINER_IMAGE_IDS: dict[str, str] = {}
+
+
+def _container_image_id(executable: str, container: str) -> str | None:
+    if container not in _CONTAINER_IMAGE_IDS:
+        try:
+            done = subprocess.run(
+                [executable, "container", "inspect", "--format", "{{.Image}}", container],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        image_id = done.stdout.strip()
+        if done.returncode != 0 or not image_id:
+            return None
+        _CONTAINER_IMAGE_IDS[container] = image_id if image_id.startswith("sha256:") else f"sha256:{image_id}"
+    return _CONTAINER_IMAGE_IDS[container]
+
+
+def record_container_image(executable: str, path_facts: Path, container: str) -> None:
+    """Add the ID of the image the build ``container`` ran to the build script's facts: the image a name
+    pointed at when the provenance is written may be another one by then."""
+    try:
+        facts = json.loads(path_facts.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # informative only
+    image_id = _container_image_id(executable, container)
+    if isinstance(facts, dict) and image_id:
+        path_facts.write_text(json.dumps({**facts, "image_id": image_id}), encoding="utf-8")
 
 
 def _open_session(build: ContainerBuild, credentials: Credentials | None, logger: BaseLogger) -> _Session:

@@ -311,10 +311,11 @@ def build_in_container(
     credentials: Credentials | None,
     target: LayerTarget,
     logger: BaseLogger,
-) -> None:
+) -> str:
     """Run one planned build in the kept container for ``run``'s settings (``env``: the engine client's
     environment; ``request_env``: the secret and transport values, sent with the request only). A failed
-    or interrupted build removes the container, so the next build starts from a fresh one."""
+    or interrupted build removes the container, so the next build starts from a fresh one. Returns the
+    name of the container that ran it (the provenance names its image)."""
     kept = _acquire(run, env, logger)
     token = uuid.uuid4().hex
     tail: deque[str] = deque(maxlen=ERROR_TAIL_LINES)
@@ -330,6 +331,7 @@ def build_in_container(
         kept.lock.release()
     if code != 0:
         raise LayerError(container_failure_message(returncode=code, tail=tail, run=kept.run, target=target))
+    return kept.run.name
 
 
 def _acquire(run: ContainerRun, env: Mapping[str, str], logger: BaseLogger) -> KeptContainer:

@@ -147,6 +147,21 @@ def run_steps(plan: dict[str, Any], tools: dict[str, str], environ: dict[str, st
         run(argv, env=step_env(plan, step, environ), what=step["description"], cwd=step["cwd"])
 
 
+def write_build_facts(path_plan: str, plan: dict[str, Any], tools: dict[str, str], environ: dict[str, str]) -> None:
+    """``container-build-facts.json`` beside the plan: the installer's version as it answers in here (the
+    provenance's tool version; the host adds the ID of the image that ran)."""
+    name = plan["tools"]["name"]
+    argv = [tools["{tools_python}"], "-m", "pip"] if name == "pip" else [tools["{" + name + "}"]]
+    try:
+        done = subprocess.run([*argv, "--version"], env=tool_env(plan, environ), capture_output=True, text=True)
+        version = done.stdout.strip().splitlines()[0] if done.returncode == 0 and done.stdout.strip() else None
+    except OSError:
+        version = None
+    facts = {"tool_version": version}
+    log(f"installer in the container: {version}")
+    Path(path_plan).with_name("container-build-facts.json").write_text(json.dumps(facts), encoding="utf-8")
+
+
 def main(path_plan: str, environ: dict[str, str] | None = None) -> int:
     """One build; ``environ`` is the container's environment plus what the host passed in."""
     environ = dict(os.environ) if environ is None else environ
@@ -160,6 +175,7 @@ def main(path_plan: str, environ: dict[str, str] | None = None) -> int:
             Path(plan["env"][name]).mkdir(parents=True, exist_ok=True)
         check_interpreter(plan)
         tools = ensure_tools(plan, environ)
+        write_build_facts(path_plan, plan, tools, environ)
         run_steps(plan, tools, environ)
     except BuildError as e:
         print(ERROR_PREFIX + str(e), file=sys.stderr, flush=True)

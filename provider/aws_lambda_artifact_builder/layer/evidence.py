@@ -4,10 +4,13 @@
   itself (every ``python/*.dist-info`` in it, read with ``importlib.metadata``): name, version,
   ``pkg:pypi`` purl, licence (``License-Expression``, else a one-line ``License``, else the
   trove classifiers) and the sha256 of the wheel installed when the lock says which file that was
-  (its tags equal the dist-info's ``WHEEL`` tags). It is deterministic: its serial number derives
+  (its tags equal the dist-info's ``WHEEL`` tags), or, for requirements.txt, when pip's own
+  ``--report`` of the build says so (``install-report.json`` beside the zip). It is deterministic: its serial number derives
   from the zip's sha256 and it carries no timestamp, so two builds of one lock give the same SBOM.
-* ``provenance.json``: the tool and its version, the lock's digest, the fingerprint, the target,
-  where it was built (host or container image and its digest), this tool's version and the time.
+* ``provenance.json``: the tool and its version (in a container build, as the installer there reports
+  it), the lock's digest, the fingerprint, the target, where it was built (host, or container image,
+  its digest and the ID of the image the container ran), the strip's version when
+  ``strip_debug_symbols`` is on, this tool's version and the time.
 
 Both are written next to the version's record (``layer/NNNNNN/``, ``LayerS3Layout``) once a
 version is published and recorded (``store_version_evidence``, called once by the deploy), the
@@ -40,11 +43,13 @@ from urllib.parse import unquote, urlsplit
 
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.tags import parse_tag
+from packaging.version import Version
 
 from ..constants import LayerBuildToolEnum
 from ..progress import warning_of
 from ..typehint import T_PRINTER
 from .history import PROVENANCE_NAME, SBOM_NAME
+from .install_plan import INSTALL_REPORT_NAME
 from .manifest import LocalManifest, RuntimeSet, find_tool, read_local_manifest
 from .target import LayerTarget
 
@@ -151,6 +156,27 @@ def lock_file_hashes(manifest: LocalManifest) -> dict[str, str]:
     return hashes
 
 
+def reported_wheel_hashes(path_report: Path) -> dict[str, str]:
+    """``wheel file name -> sha256:<hex>`` of what ``pip install --report`` says it installed (its
+    ``download_info.archive_info.hashes``, the digest of the very file pip checked and installed);
+    empty when there is no readable report (uv, poetry, a zip this folder did not build)."""
+    try:
+        report = json.loads(path_report.read_text(encoding="utf-8"))
+        items = report["install"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    found = {}
+    for item in items if isinstance(items, list) else []:
+        info = item.get("download_info") if isinstance(item, dict) else None
+        if not isinstance(info, dict):
+            continue
+        digest = (info.get("archive_info") or {}).get("hashes", {}).get("sha256")
+        name = unquote(PurePosixPath(urlsplit(str(info.get("url", ""))).path).name)
+        if isinstance(digest, str) and name.endswith(".whl"):
+            found[name] = f"sha256:{digest}"
+    return found
+
+
 def installed_wheel(
     dist: ZippedDistribution, runtime_set: RuntimeSet, file_hashes: Mapping[str, str]
 ) -> tuple[str | None, str | None]:
@@ -159,10 +185,13 @@ def installed_wheel(
     package = next((p for p in runtime_set.packages if canonicalize_name(p.name) == name), None)
     if package is None:
         return None, None
-    for filename in package.filenames or ():
+    # A lock that names no files (requirements.txt): the wheels pip's --report says it installed.
+    for filename in package.filenames or [f for f in file_hashes if f.endswith(".whl")]:
         try:
-            _, _, _, tags = parse_wheel_filename(filename)
+            wheel_name, version, _, tags = parse_wheel_filename(filename)
         except InvalidWheelFilename:
+            continue
+        if wheel_name != name or (not package.filenames and str(version) != str(Version(dist.version))):
             continue
         if dist.tags and {str(t) for t in tags} == dist.tags:
             return filename, file_hashes.get(filename)
@@ -261,7 +290,7 @@ def sbom_for_zip(path_zip: Path, manifest: LocalManifest, target: LayerTarget, *
     return make_sbom(
         zipped_distributions(path_zip),
         runtime_set=manifest.runtime_set,
-        file_hashes=lock_file_hashes(manifest),
+        file_hashes={**reported_wheel_hashes(path_zip.with_name(INSTALL_REPORT_NAME)), **lock_file_hashes(manifest)},
         zip_sha256=zip_sha256 or file_sha256(path_zip).hexdigest(),
         target=target,
     )
@@ -314,6 +343,33 @@ def image_digest(image: str, container_runtime: str | None) -> str | None:
     return words[1] if len(words) > 1 else image_id
 
 
+def _container_facts(inputs: LayerInputs) -> dict[str, Any]:
+    """What the build script reported from inside the build container (``build_container.py``)."""
+    from .build_container import CONTAINER_FACTS_NAME
+
+    try:
+        facts = json.loads((inputs.path_layout.dir_build_lambda_layer / CONTAINER_FACTS_NAME).read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return facts if isinstance(facts, dict) else {}
+
+
+def strip_version(target: LayerTarget) -> str | None:
+    """``GNU strip (GNU Binutils for Debian) 2.40`` or the like: the strip ``strip_debug_symbols`` runs
+    (``slim.find_strip``); another release may write other bytes."""
+    from .slim import find_strip
+
+    exe = find_strip("aarch64" if target.architecture == "arm64" else "x86_64")
+    if exe is None:
+        return None
+    try:
+        done = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = done.stdout.strip().splitlines()
+    return lines[0] if done.returncode == 0 and lines else None
+
+
 def build_provenance(
     *,
     inputs: LayerInputs,
@@ -326,19 +382,24 @@ def build_provenance(
 ) -> dict[str, Any]:
     """How a zip was made, without any published version: what the artifact store keeps beside the zip,
     and the base of every version's provenance."""
-    container = None
+    container, facts = None, {}
     if build_in == "container":
         from .build_container import default_image
 
         name = image or default_image(inputs.target)
-        container = {"image": name, "digest": image_digest(name, container_runtime)}
+        facts = _container_facts(inputs)
+        container = {"image": name, "digest": image_digest(name, container_runtime), "image_id": facts.get("image_id")}
+    host_tool = tool_version(inputs.tool) if not facts.get("tool_version") else None
+    packaging = inputs.packaging_options.fingerprint_fields()
+    if inputs.packaging_options.strip_debug_symbols:
+        packaging = {**packaging, "strip_version": strip_version(inputs.target)}
     return {
         "format": PROVENANCE_FORMAT,
         "builder": {"name": _DIST, "version": builder_version()},
         "tool": {
             "name": inputs.tool.value,
-            "version": tool_version(inputs.tool),
-            "note": "the version on the host that read the lock" if container else "",
+            "version": facts.get("tool_version") or host_tool,
+            "note": "" if not container else "reported in the build container" if not host_tool else "the host's",
         },
         "lock": {"file": inputs.manifest.path.name, "sha256": hashlib.sha256(inputs.manifest.content).hexdigest()},
         "fingerprint": inputs.fingerprint,
@@ -347,7 +408,7 @@ def build_provenance(
             "python_version": inputs.target.python_version,
             "architecture": inputs.target.architecture,
         },
-        "packaging": inputs.packaging_options.fingerprint_fields(),
+        "packaging": packaging,
         "build": {
             "place": build_in,
             "container": container,

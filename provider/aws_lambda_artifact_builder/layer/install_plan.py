@@ -97,6 +97,8 @@ KEEP_ENV: frozenset[str] = frozenset(
 
 #: File the pinned requirements are written to, below ``dir_work``.
 PINS_FILE_NAME = "layer-requirements.txt"
+#: pip's ``--report`` of the install, beside the pins (the SBOM takes each installed wheel's sha256 from it).
+INSTALL_REPORT_NAME = "install-report.json"
 #: uv names a manylinux target by these glibc minors only (``--python-platform``).
 _UV_MANYLINUX_MINORS = (17, 28, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40)
 
@@ -520,7 +522,7 @@ def _plan_pip(
     text, with_hashes = _pins_file(pins, options)
     argv = [*(tool_command or (python, "-m", "pip")), "install", "--no-deps", "--target", dir_python]
     argv += ["--no-compile", "--no-input", "--disable-pip-version-check", "--no-warn-script-location"]
-    argv += ["--progress-bar", "off"]
+    argv += ["--progress-bar", "off", "--report", str(PurePosixPath(path_pins).with_name(INSTALL_REPORT_NAME))]
     if with_hashes:
         argv.append("--require-hashes")
     if not native:

@@ -224,9 +224,10 @@ class DeployOptions:
 class Placement:
     """Where a Terraform or Pulumi resource publishes and where it shares builds from.
 
-    Neither has a CLI flag or a ``[tool.aws_lambda_artifact_builder]`` key: the CLI has its own repeatable
-    ``--region`` and ``targets`` list (``layer/targets.py``) and keeps its artifact store in its targets'
-    own s3dir, so a generated ``--region`` would clash with it. ``region`` and ``role_arn`` (another
+    ``region`` and ``role_arn`` have no CLI flag or ``[tool.aws_lambda_artifact_builder]`` key: the CLI has
+    its own repeatable ``--region`` and ``targets`` list (``layer/targets.py``), so a generated ``--region``
+    would clash with it; ``artifact_store`` is the CLI's ``--artifact-store`` (default there: its first
+    target's s3dir). ``region`` and ``role_arn`` (another
     account, as ``DeployTarget``'s) name another Lambda (a replacement); ``artifact_store`` is how the zip
     is obtained, never what is published.
     """
@@ -255,9 +256,9 @@ class Placement:
         None,
         help="S3 folder (s3://bucket/prefix/) of an artifact store shared by several layer resources, e.g. one "
         "per region: a fingerprint already stored there is copied, not built again (default: no store, "
-        "build here). Changing it never republishes.",
-        commands=(),
-        config=False,
+        "build here; the CLI's default: its first target's s3dir). Changing it never republishes.",
+        metavar="S3DIR",
+        commands=DEPLOY_ONLY,  # the CLI's --artifact-store and artifact_store key (cli_targets.py)
         core=False,
     )
 

@@ -4,7 +4,7 @@ Lambda reads a layer's zip only from a bucket in its own region, so each target 
 ``s3dir`` (``{region}`` and ``{account}`` in it are filled in per target) with its own record and
 deploy claim: a failure in one target leaves the others recorded, and a rerun finishes only
 what is missing (the others plan "unchanged"). The artifact store lives in the first target's
-``s3dir``; every target that needs the fingerprint copies the one stored zip (``store.py``), so
+``s3dir`` unless one is named (``store_target``, the CLI's ``--artifact-store``); every target that needs the fingerprint copies the one stored zip (``store.py``), so
 every published copy has the same CodeSha256, and across runners it is built once (build claim).
 
 Targets deploy side by side, one thread each. Another account is reached through STS
@@ -311,6 +311,7 @@ def _prefixed(printer: T_PRINTER, label: str, verbose: bool) -> T_PRINTER:
 def push_layer_artifact(
     *,
     targets: Sequence[DeployTarget],
+    store_target: DeployTarget | None = None,
     endpoint_url: str | None = None,
     build_in: str = "local",
     credentials: Any = None,
@@ -323,10 +324,11 @@ def push_layer_artifact(
     """Build the layer into the store of ``targets`` unless it is there: ``(s3uri, CodeSha256, built)``.
 
     The first half of the split "``alab layer push`` in one CI job, ``alab layer deploy --from-store`` in
-    another" (give both the same targets: the store is :func:`store_target_of` them); it never publishes.
-    ``layer`` holds the layer options as ``resolve_layer_inputs`` takes them.
+    another" (give both the same targets, or the same ``store_target``: by default the store is
+    :func:`store_target_of` them); it never publishes. ``layer`` holds the layer options as
+    ``resolve_layer_inputs`` takes them.
     """
-    target = store_target_of(targets)
+    target = store_target or store_target_of(targets)
     from .inputs import resolve_layer_inputs
     from .workflow import BuildSettings, _build_folder_lock, build_artifact, describe_for_store
 
