@@ -365,6 +365,15 @@ class LayerS3Layout:
         """The claim a runner holds while it builds a fingerprint the store lacks (``claim.py``'s lease)."""
         return self.get_s3dir_artifact(fingerprint).joinpath("build-claim.json")
 
+    @property
+    def s3dir_layer(self) -> S3Path:
+        """The folder of every key below (``layer/``): what ``alab layer list`` lists."""
+        return self.s3dir_lambda.joinpath("layer").to_dir()
+
+    def get_s3path_version_file(self, layer_version: int, name: str) -> S3Path:
+        """A file beside one version's manifest: its SBOM or provenance (``layer/evidence.py``)."""
+        return self.get_s3dir_layer_version(layer_version).joinpath(name)
+
     def get_s3dir_layer_version(self, layer_version: int) -> S3Path:
         if isinstance(layer_version, bool) or not isinstance(layer_version, int) or layer_version < 1:
             raise LayerError(f"layer version must be an integer >= 1, not {layer_version!r}")
