@@ -92,7 +92,7 @@ def test_flags_override_the_configuration(configured, credentials, bucket, lambd
     [
         (["--python-version", "3.9"], "--python-version 3.9 is not a Lambda Python runtime", 3),
         (["--architecture", "sparc"], "invalid choice: 'sparc'", 1),  # a usage error (argparse)
-        (["--s3dir", "my-bucket/prefix"], "--s3dir 'my-bucket/prefix' is not an S3 URI", 3),
+        (["--s3dir", "my-bucket/prefix"], "--s3dir 'my-bucket/prefix' is not an S3 URI", 1),  # the CLI's own check
         (["--layer-name", "bad name"], "--layer-name 'bad name' is not a Lambda layer name", 3),
         (
             ["--keep-last", "0"],
