@@ -443,7 +443,7 @@ def cmd_layer_list(args: argparse.Namespace, out: Any, err: Any) -> int:
     if args.json:
         print(json.dumps(rows, indent=2), file=out)
         return 0
-    where = layout.s3dir_lambda.joinpath("layer").to_dir().uri
+    where = layout.s3dir_layer.uri
     if not rows:
         print(f"No version is recorded in {where} for {manifest_name}", file=out)
         return 0
@@ -538,7 +538,7 @@ def cmd_layer_sbom(args: argparse.Namespace, out: Any, err: Any) -> int:
     name = SBOM_NAME if not args.provenance else "provenance.json"
     data = read_version_file(s3_client=s3_client, layout=layout, version=args.version, name=name)
     if data is None:
-        where = layout.get_s3dir_layer_version(args.version).joinpath(name).uri
+        where = layout.get_s3path_version_file(args.version, name).uri
         raise CliError(
             f"version {args.version} has no {'SBOM' if not args.provenance else 'provenance record'} at {where}: "
             f"it was published before they were recorded, adopted without a build, or is not recorded here"

@@ -180,7 +180,8 @@ def test_the_cli_never_sends_an_aws_secret_as_the_index_password(where, project_
         )
     result = alab(*argv, env=dict(os.environ, AWS_SECRET_ACCESS_KEY=credentials.password))
     named = "--index-password-env" if where == "flag" else "index_password_env"  # as the user gave it
-    assert result.returncode == 1 and f"{named} 'AWS_SECRET_ACCESS_KEY'" in result.stderr, result.stderr  # the CLI's table
+    # The CLI's own check of its configuration table: a usage error (exit 1).
+    assert result.returncode == 1 and f"{named} 'AWS_SECRET_ACCESS_KEY'" in result.stderr, result.stderr
     assert credentials.password not in result.stderr + result.stdout
     assert not (path.parent / "build").exists(), "nothing may be built (or sent to the index)"
 

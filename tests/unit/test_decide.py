@@ -26,7 +26,7 @@ URI = "s3://bucket/demo/layer/last-uv.lock"
 
 
 def _record(fingerprint: str = FP, version: int = 3) -> LayerRecord:
-    return LayerRecord(
+    return LayerRecord.of(
         layer_name="demo",
         layer_version=version,
         layer_version_arn=f"{LAYER_ARN}:{version}",

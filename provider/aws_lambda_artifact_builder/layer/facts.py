@@ -93,16 +93,10 @@ FIELDS_TO_META: dict[str, str] = {
 
 @dataclasses.dataclass(frozen=True)
 class LayerRecord:
-    """What S3 records about the layer version last deployed from one ``s3dir_lambda``."""
+    """What S3 records about the layer version last deployed from one ``s3dir_lambda``: the version's
+    facts and what it was built for. The facts read as the record's own attributes (``record.layer_version``)."""
 
-    layer_name: str
-    layer_version: int
-    layer_version_arn: str
-    layer_arn: str
-    fingerprint: str
-    code_sha256: str
-    code_size: int
-    s3uri_manifest: str
+    facts: VersionFacts
     tool: str
     python_version: str
     architecture: str
@@ -121,14 +115,53 @@ class LayerRecord:
         architecture: str,
         version_exists: bool | None = None,
     ) -> LayerRecord:
-        return cls(
-            **facts.to_dict(), tool=tool, python_version=python_version, architecture=architecture,
-            version_exists=version_exists,
-        )  # fmt: skip
+        return cls(facts, tool, python_version, architecture, version_exists)
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        tool: str,
+        python_version: str,
+        architecture: str,
+        version_exists: bool | None = None,
+        manifest_content: str = "",
+        **facts: Any,
+    ) -> LayerRecord:
+        """A record from the facts given one by one (``layer_name=…, layer_version=…``), as S3 metadata holds them."""
+        return cls(VersionFacts(**facts), tool, python_version, architecture, version_exists, manifest_content)
 
     @property
-    def facts(self) -> VersionFacts:
-        return VersionFacts.of(self)
+    def layer_name(self) -> str:
+        return self.facts.layer_name
+
+    @property
+    def layer_version(self) -> int:
+        return self.facts.layer_version
+
+    @property
+    def layer_version_arn(self) -> str:
+        return self.facts.layer_version_arn
+
+    @property
+    def layer_arn(self) -> str:
+        return self.facts.layer_arn
+
+    @property
+    def fingerprint(self) -> str:
+        return self.facts.fingerprint
+
+    @property
+    def code_sha256(self) -> str:
+        return self.facts.code_sha256
+
+    @property
+    def code_size(self) -> int:
+        return self.facts.code_size
+
+    @property
+    def s3uri_manifest(self) -> str:
+        return self.facts.s3uri_manifest
 
     def to_metadata(self) -> dict[str, str]:
         """S3 object metadata (ASCII strings) carrying every fact of the record."""
@@ -138,6 +171,10 @@ class LayerRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly facts (without the manifest text)."""
-        data = dataclasses.asdict(self)
-        data.pop("manifest_content")
-        return data
+        return {
+            **self.facts.to_dict(),
+            "tool": self.tool,
+            "python_version": self.python_version,
+            "architecture": self.architecture,
+            "version_exists": self.version_exists,
+        }

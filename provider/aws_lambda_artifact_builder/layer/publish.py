@@ -82,18 +82,12 @@ def file_code_sha256(path: Path) -> tuple[str, int]:
 
 @dataclasses.dataclass(frozen=True)
 class LayerDeployment:
-    """The layer version a deploy (or a stand-alone publish) ended on."""
+    """The layer version a deploy (or a stand-alone publish) ended on: its facts, and what the run did.
+    The facts read as the deployment's own attributes (``deployment.layer_version_arn``)."""
 
+    facts: VersionFacts
     #: True when this run published a new version; False when it found one (no change, or adopted).
     published: bool
-    layer_name: str
-    layer_version: int
-    layer_version_arn: str
-    layer_arn: str
-    fingerprint: str
-    code_sha256: str
-    code_size: int
-    s3path_manifest: S3Path
     #: True when an existing version with this fingerprint was recorded instead of publishing again.
     adopted: bool = False
     #: Versions deleted by ``keep_last`` retention in this run.
@@ -103,27 +97,51 @@ class LayerDeployment:
     def from_facts(
         cls, facts: VersionFacts, *, published: bool, adopted: bool = False, deleted_versions: Iterable[int] = ()
     ) -> LayerDeployment:
-        values = facts.to_dict()
-        s3path_manifest = S3Path(values.pop("s3uri_manifest"))
-        return cls(
-            published=published, s3path_manifest=s3path_manifest, adopted=adopted,
-            deleted_versions=tuple(deleted_versions), **values,
-        )  # fmt: skip
+        return cls(facts, published=published, adopted=adopted, deleted_versions=tuple(deleted_versions))
+
+    @property
+    def layer_name(self) -> str:
+        return self.facts.layer_name
+
+    @property
+    def layer_version(self) -> int:
+        return self.facts.layer_version
+
+    @property
+    def layer_version_arn(self) -> str:
+        return self.facts.layer_version_arn
+
+    @property
+    def layer_arn(self) -> str:
+        return self.facts.layer_arn
+
+    @property
+    def fingerprint(self) -> str:
+        return self.facts.fingerprint
+
+    @property
+    def code_sha256(self) -> str:
+        return self.facts.code_sha256
+
+    @property
+    def code_size(self) -> int:
+        return self.facts.code_size
 
     @property
     def s3uri_manifest(self) -> str:
-        return str(self.s3path_manifest.uri)
+        return self.facts.s3uri_manifest
 
     @property
-    def facts(self) -> VersionFacts:
-        return VersionFacts.of(self)
+    def s3path_manifest(self) -> S3Path:
+        return S3Path(self.facts.s3uri_manifest)
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data.pop("s3path_manifest")
-        data["s3uri_manifest"] = self.s3uri_manifest
-        data["deleted_versions"] = list(self.deleted_versions)
-        return data
+        return {
+            "published": self.published,
+            **self.facts.to_dict(),
+            "adopted": self.adopted,
+            "deleted_versions": list(self.deleted_versions),
+        }
 
 
 def _published(layer_name: str, response: Any) -> PublishedVersion:

@@ -74,7 +74,7 @@ def record_from_metadata(metadata: dict[str, str], *, body: str, s3uri_manifest:
     for name, pattern in _FIELD_PATTERNS.items():
         if not re.fullmatch(pattern, values[name]):
             raise ValueError(f"{FIELDS_TO_META[name]} {values[name]!r} is not well-formed")
-    return LayerRecord(**values, s3uri_manifest=s3uri_manifest, manifest_content=body)
+    return LayerRecord.of(**values, s3uri_manifest=s3uri_manifest, manifest_content=body)
 
 
 class RecordConflict(Exception):
@@ -108,7 +108,8 @@ def fetch_record(
         record = record_from_metadata(
             metadata, body=data.decode("utf-8", errors="replace") if whole else "", s3uri_manifest=""
         )
-        record = dataclasses.replace(record, s3uri_manifest=s3uri_manifest_for(record.layer_version))
+        facts = dataclasses.replace(record.facts, s3uri_manifest=s3uri_manifest_for(record.layer_version))
+        record = dataclasses.replace(record, facts=facts)
     except ValueError as e:
         return FetchedRecord(s3path=s3path, etag=etag, record=None, problem=f"{s3path.uri} is not a layer record: {e}")
     return FetchedRecord(s3path=s3path, etag=etag, record=record, body_read=whole)
