@@ -1,7 +1,8 @@
 """Plan and deploy: publish a layer version only when the fingerprint recorded in S3 changed.
 
 ``plan_layer`` reads the ``last-`` record with one S3 GET while it asks Lambda, side by side,
-whether the recorded version still exists; it never builds and never writes. That GET reads
+whether the recorded version still exists; it never builds and never writes. It gathers the facts;
+``decide`` (``layer/decide.py``, pure) makes the decision from them. That GET reads
 the record's facts, not its manifest body: the body is read (``If-Match`` the first ETag) only
 when the fingerprint moved and the package diff or the older-format check needs it. ``deploy_layer``
 plans, and when nothing changed returns the recorded version without building. Otherwise it
