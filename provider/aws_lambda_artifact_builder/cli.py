@@ -3,7 +3,7 @@
 Flags mirror ``plan_layer``/``deploy_layer``; defaults come from ``[tool.aws_lambda_artifact_builder]``
 in the project's ``pyproject.toml``, so a CI job runs ``alab layer deploy`` with no flags at all.
 Progress goes to stderr and the result to stdout (``--json`` for machines). Errors are one
-line on stderr and exit code 1, never a traceback (``--debug`` shows it). The index password
+line on stderr and an exit code per error class (``errors.EXIT_CODES``), never a traceback (``--debug`` shows it). The index password
 is never a flag, so it never shows up in a process list: it is read from an environment
 variable (``ALAB_INDEX_PASSWORD`` unless ``index_password_env`` names another ``ALAB_*`` or
 ``*_INDEX_PASSWORD`` variable; never an AWS credential) or from a ``Credentials`` JSON file.
@@ -27,7 +27,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .console import ConsoleOutput
-from .errors import BuildError, LayerError, aws_error, iam_action, redact
+from .errors import EXIT_CODES_HELP, BuildError, LayerError, exit_code, redact, user_error
 from .progress import human_size
 from .layer.clients import make_clients
 from .errors import mask_url_credentials
@@ -485,7 +485,7 @@ def cmd_layer_list(args: argparse.Namespace, out: Any, err: Any) -> int:
     if args.json:
         print(json.dumps(rows, indent=2), file=out)
         return 0
-    where = layout.s3dir_lambda.joinpath("layer").to_dir().uri + (f" ({place.label})" if place.label else "")
+    where = layout.s3dir_layer.uri + (f" ({place.label})" if place.label else "")
     if not rows:
         print(f"No version is recorded in {where} for {manifest_name}", file=out)
         return 0
@@ -587,7 +587,7 @@ def cmd_layer_sbom(args: argparse.Namespace, out: Any, err: Any) -> int:
     name = SBOM_NAME if not args.provenance else "provenance.json"
     data = read_version_file(s3_client=s3_client, layout=layout, version=args.version, name=name)
     if data is None:
-        where = layout.get_s3dir_layer_version(args.version).joinpath(name).uri
+        where = layout.get_s3path_version_file(args.version, name).uri
         raise CliError(
             f"version {args.version} has no {'SBOM' if not args.provenance else 'provenance record'} at {where}: "
             f"it was published before they were recorded, adopted without a build, or is not recorded here"
@@ -733,7 +733,7 @@ def add_output_options(p: argparse.ArgumentParser) -> None:
 def build_parser(classes: Iterable[type] = SPEC_CLASSES) -> argparse.ArgumentParser:
     """The whole command line; the layer's flags come from the spec ``classes`` (``layer/spec.py``)."""
     classes = tuple(classes)
-    parser = _Parser(prog="alab", description="Build and publish AWS Lambda dependency layers.")
+    parser = _Parser(prog="alab", description="Build and publish AWS Lambda dependency layers.", epilog=EXIT_CODES_HELP)
     parser.set_defaults(_spec_classes=classes)
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     add_output_options(parser)
@@ -750,7 +750,9 @@ def build_parser(classes: Iterable[type] = SPEC_CLASSES) -> argparse.ArgumentPar
     )
     _add_layer_options(plan, classes)
     plan.add_argument(
-        "--detailed-exitcode", action="store_true", help="exit 0 for no change, 2 for a change, 1 for an error"
+        "--detailed-exitcode",
+        action="store_true",
+        help="exit 0 for no change, 2 for a change, 1 or 3-6 for an error (see alab --help)",
     )
     plan.set_defaults(handler=cmd_layer_plan)
 
@@ -789,12 +791,9 @@ def _short_build_error(message: str, verbose: bool) -> str:
     return f"{lines[0]} | {lines[-1].strip()}{more}"
 
 
-def _user_error(error: Exception) -> Exception:
+def _user_error(error: Exception) -> BaseException:
     """botocore's own failures (no credentials, no region, expired, a refusal) as one line naming the fix."""
-    if isinstance(error, (ClientError, BotoCoreError)):
-        action = iam_action(error)
-        return aws_error(error, operation=action, what=f"AWS call {action} failed")
-    return error
+    return user_error(error)
 
 
 def main(argv: Sequence[str] | None = None, classes: Iterable[type] = SPEC_CLASSES) -> int:
@@ -818,11 +817,12 @@ def main(argv: Sequence[str] | None = None, classes: Iterable[type] = SPEC_CLASS
     except (LayerError, ClientError, BotoCoreError, OSError) as e:
         if args.debug:
             raise
-        message = _in_cli_terms(str(_user_error(e)), args._flags)
+        mapped = _user_error(e)
+        message = _in_cli_terms(str(mapped), args._flags)
         if isinstance(e, BuildError):
             message = _short_build_error(message, getattr(args, "verbose", False))
         print(f"error: {_one_line(message, args._secret)}", file=sys.stderr)
-        return 1
+        return exit_code(mapped)  # one per error class: errors.EXIT_CODES
     except Exception as e:
         if args.debug:
             raise

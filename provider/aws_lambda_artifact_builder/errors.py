@@ -8,8 +8,9 @@ One small hierarchy, all under :class:`LayerError` (a ``ValueError``, as the see
 - :class:`BuildError`: an install, container or packaging step that failed;
 - :class:`AwsError`: an S3 or Lambda call that failed, with the operation and what to do.
 
-Each front end maps them once: the CLI to one line and exit code 1, Pulumi to check failures or an
-error, Terraform to diagnostics. :func:`redact` is the one way any of them removes secrets from text.
+Each front end maps them once: the CLI to one line and an exit code per class (:data:`EXIT_CODES`),
+Pulumi to check failures or an error, Terraform to diagnostics; :func:`user_error` is their net for any
+botocore failure the core did not map. :func:`redact` is the one way any of them removes secrets from text.
 """
 
 from __future__ import annotations
@@ -115,16 +116,63 @@ def aws_fix(error: BaseException, *, action: str, resource: str = "") -> str:
     return ""
 
 
+def _network_fix(error: BaseException) -> str:
+    """What to check when the endpoint could not be reached or did not answer in time (``""`` otherwise)."""
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.exceptions import HTTPClientError
+
+    if isinstance(error, (BotoConnectionError, HTTPClientError)):
+        return "check the network and the AWS endpoint (AWS_ENDPOINT_URL, --region), then rerun"
+    return ""
+
+
 def aws_error(error: BaseException, *, operation: str, what: str, resource: str = "") -> AwsError:
     """``error`` (botocore's) as one line: ``what`` failed, why, and what fixes it.
 
     Missing, expired or unknown credentials, a missing region and a refusal become the fix alone
-    (naming the action and resource to allow); anything else keeps botocore's text.
+    (naming the action and resource to allow); anything else keeps botocore's text (one line),
+    with what to check when the endpoint was not reached.
     """
     fix = aws_fix(error, action=operation, resource=resource)
     if fix:
         return AwsError(what, operation=operation, fix=fix)
-    return AwsError(f"{what}: {error}", operation=operation)
+    text = " ".join(str(error).split())
+    return AwsError(f"{what}: {text}", operation=operation, fix=_network_fix(error))
+
+
+def user_error(error: BaseException) -> BaseException:
+    """Any botocore failure that reached a front end as an :class:`AwsError` (the rest unchanged).
+
+    The core maps every AWS call it makes (``layer.clients.aws_call``); this is each front end's
+    last net, so no user ever reads a botocore class name or a traceback for a configuration problem.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if isinstance(error, (ClientError, BotoCoreError)):
+        action = iam_action(error)
+        return aws_error(error, operation=action, what=f"AWS call {action} failed")
+    return error
+
+
+#: The CLI's exit code per error class (README "Exit codes", ``alab --help``); 2 is plan's "changes"
+#: under ``--detailed-exitcode``, 1 any other error (a usage error, an unexpected one).
+EXIT_CODES: tuple[tuple[type[LayerError], int], ...] = (
+    (LayerInputError, 3),
+    (ManifestError, 4),
+    (BuildError, 5),
+    (AwsError, 6),
+)
+
+
+EXIT_CODES_HELP = (
+    "exit codes: 0 done (plan: no change); 2 plan --detailed-exitcode: a deploy would publish; 1 a usage or "
+    "unexpected error; 3 a wrong input; 4 an unusable manifest or lock file; 5 a failed build; 6 a failed AWS call"
+)
+
+
+def exit_code(error: BaseException) -> int:
+    """The exit code the CLI ends with for ``error`` (1 when no class of the model matches)."""
+    return next((code for cls, code in EXIT_CODES if isinstance(error, cls)), 1)
 
 
 MASK = "****"

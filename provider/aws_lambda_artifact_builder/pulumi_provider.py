@@ -34,7 +34,7 @@ import pulumi
 import pulumi.dynamic as dynamic
 from pulumi.output import Unknown
 
-from .errors import LayerError
+from .errors import LayerError, user_error
 from .progress import details_requested, forward_stages
 from .typehint import T_PRINTER
 from .layer.foundation import Credentials
@@ -288,11 +288,16 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
                     artifact_store=store,
                     **clients,
                 )
-        except LayerError as e:
+        except Exception as e:
+            mapped = user_error(e)  # a botocore failure the core did not map: one AwsError line too
+            if not isinstance(mapped, LayerError):
+                raise
             # The engine shows the exception under the resource as the SDK's Python traceback: name the layer
             # and the cause first, as one plain diagnostic line.
-            _log(f"error: layer {layer.layer_name!r} was not deployed: {str(e).splitlines()[0]}")
-            raise
+            _log(f"error: layer {layer.layer_name!r} was not deployed: {str(mapped).splitlines()[0]}")
+            if mapped is e:
+                raise
+            raise mapped from None
 
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
         layer = LayerProps.from_props(props, self.spec_classes)

@@ -88,24 +88,28 @@ def test_flags_override_the_configuration(configured, credentials, bucket, lambd
 
 
 @pytest.mark.parametrize(
-    "args, message",
+    "args, message, code",
     [
-        (["--python-version", "3.9"], "--python-version 3.9 is not a Lambda Python runtime"),
-        (["--architecture", "sparc"], "invalid choice: 'sparc'"),
-        (["--s3dir", "my-bucket/prefix"], "--s3dir 'my-bucket/prefix' is not an S3 URI"),
-        (["--layer-name", "bad name"], "--layer-name 'bad name' is not a Lambda layer name"),
+        (["--python-version", "3.9"], "--python-version 3.9 is not a Lambda Python runtime", 3),
+        (["--architecture", "sparc"], "invalid choice: 'sparc'", 1),  # a usage error (argparse)
+        (["--s3dir", "my-bucket/prefix"], "--s3dir 'my-bucket/prefix' is not an S3 URI", 1),  # the CLI's own check
+        (["--layer-name", "bad name"], "--layer-name 'bad name' is not a Lambda layer name", 3),
         (
             ["--keep-last", "0"],
             "--keep-last 0 must be a whole number of at least 1 (leave it unset to keep every version)",
+            3,
         ),
-        (["--permission", "everyone"], "--permission entry 'everyone'"),
-        (["--tool", "poetry"], "poetry.lock not found"),
-        (["--s3dir", "s3://alab-no-such-bucket/x/"], "bucket 'alab-no-such-bucket', which does not exist"),
+        (["--permission", "everyone"], "--permission entry 'everyone'", 3),
+        (["--tool", "poetry"], "poetry.lock not found", 3),
+        (["--s3dir", "s3://alab-no-such-bucket/x/"], "bucket 'alab-no-such-bucket', which does not exist", 6),
     ],
 )
-def test_errors_are_one_line_with_exit_code_1(configured, credentials, s3_client, bucket, args, message):
+def test_errors_are_one_line_with_the_exit_code_of_their_class(
+    configured, credentials, s3_client, bucket, args, message, code
+):
+    """Exit codes per error class (``alab --help``): 3 a wrong input, 6 a failed AWS call, 1 a usage error."""
     result = alab("layer", "deploy", "--project", str(configured), *args, env=_env(credentials))
-    assert result.returncode == 1
+    assert result.returncode == code, result.stderr
     assert result.stdout == ""
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
@@ -117,7 +121,7 @@ def test_errors_are_one_line_with_exit_code_1(configured, credentials, s3_client
 def test_a_wrong_index_password_is_one_masked_line(configured, credentials, s3_client, bucket):
     wrong = "Wr0ng-" + credentials.password[::-1]
     result = alab("layer", "deploy", "--project", str(configured), env=_env(credentials, password=wrong))
-    assert result.returncode == 1
+    assert result.returncode == 5  # a failed build
     last = result.stderr.splitlines()[-1]
     assert last.startswith("error: uv could not install the pins") and "refused the login (HTTP 403)" in last, (
         result.stderr

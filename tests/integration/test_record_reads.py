@@ -19,7 +19,7 @@ from aws_lambda_artifact_builder.layer.record import (
 KEY = "apps/reads/layer/last-uv.lock"
 LAYER_ARN = "arn:aws:lambda:us-east-1:123456789012:layer:reads"
 
-RECORD = LayerRecord(
+RECORD = LayerRecord.of(
     layer_name="reads",
     layer_version=3,
     layer_version_arn=f"{LAYER_ARN}:3",

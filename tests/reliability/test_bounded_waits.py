@@ -80,7 +80,7 @@ def test_a_plan_against_an_endpoint_that_never_answers_ends_with_a_clear_message
         env=dict(os.environ, ALAB_AWS_DEADLINE_SECONDS="3"),
         timeout=60,
     )
-    assert cli.returncode == 1 and "no answer from" in cli.stderr and "unexpected" not in cli.stderr, cli.stderr
+    assert cli.returncode == 6 and "no answer from" in cli.stderr and "unexpected" not in cli.stderr, cli.stderr
 
 
 def _claim(s3_client, bucket: str, **kwargs) -> DeployClaim:

@@ -1,8 +1,10 @@
 """Hostile project files and settings: every one is a problem named on its input, never a crash.
 
 - API: ``validate_layer_inputs`` returns ``(property, message)`` (what Pulumi Check and Terraform
-  validate report), ``deploy_layer`` raises ``LayerError``; nothing is written to S3 or Lambda.
-- CLI: exit 1, one ``error:`` line, never ``error: unexpected``.
+  validate report), ``deploy_layer`` raises ``LayerInputError`` with the same problem; nothing is written
+  to S3 or Lambda.
+- CLI: exit 3 (a wrong input; 1 if its configuration table is what is wrong), one ``error:`` line, never
+  ``error: unexpected``.
 - Pulumi: declaring the resource never fails; the preview fails in Check on ``path_pyproject_toml``.
 - Terraform: ``terraform plan`` reports a diagnostic on each resource's ``path_pyproject_toml``.
 - ``index_password_env`` names only a variable meant for an index password, never an AWS credential.
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from aws_lambda_artifact_builder.api import LayerError, deploy_layer, validate_layer_inputs
+from aws_lambda_artifact_builder.api import LayerInputError, deploy_layer, validate_layer_inputs
 from aws_lambda_artifact_builder.cli import CliError, check_password_env_name
 from reliability_helpers import alab
 from support.layers import all_layer_versions, s3_snapshot
@@ -95,8 +97,9 @@ def test_a_hostile_project_file_is_a_problem_of_the_input(case, hostile_project,
     problems = validate_layer_inputs(**args)  # never raises
     assert [prop for prop, _ in problems] == ["path_pyproject_toml"], problems
     before = s3_snapshot(s3_client, bucket), all_layer_versions(lambda_client)
-    with pytest.raises(LayerError):
+    with pytest.raises(LayerInputError) as info:
         deploy_layer(**args, s3_client=s3_client, lambda_client=lambda_client, verbose=False)
+    assert info.value.problems == problems  # the same problem, on the same input, as validate named
     assert (s3_snapshot(s3_client, bucket), all_layer_versions(lambda_client)) == before
 
     for command in ("plan", "deploy"):
@@ -113,7 +116,8 @@ def test_a_hostile_project_file_is_a_problem_of_the_input(case, hostile_project,
             case.tool,
         )
         lines = [line for line in result.stderr.splitlines() if line.strip()]
-        assert result.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+        # 3: a wrong input; 1: the CLI's own read of the configuration table refused the file first (usage).
+        assert result.returncode in (1, 3) and len(lines) == 1 and lines[0].startswith("error: "), result.stderr
         assert "unexpected" not in lines[0] and "Traceback" not in result.stderr, lines[0]
     assert (s3_snapshot(s3_client, bucket), all_layer_versions(lambda_client)) == before
 
@@ -176,6 +180,7 @@ def test_the_cli_never_sends_an_aws_secret_as_the_index_password(where, project_
         )
     result = alab(*argv, env=dict(os.environ, AWS_SECRET_ACCESS_KEY=credentials.password))
     named = "--index-password-env" if where == "flag" else "index_password_env"  # as the user gave it
+    # The CLI's own check of its configuration table: a usage error (exit 1).
     assert result.returncode == 1 and f"{named} 'AWS_SECRET_ACCESS_KEY'" in result.stderr, result.stderr
     assert credentials.password not in result.stderr + result.stdout
     assert not (path.parent / "build").exists(), "nothing may be built (or sent to the index)"

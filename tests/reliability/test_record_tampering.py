@@ -129,7 +129,8 @@ def _copied_description(s3_client, lambda_client, bucket, v2) -> str:
     _edit_record(
         s3_client, bucket, **{"layer-version": str(planted["Version"]), "layer-version-arn": planted["LayerVersionArn"]}
     )
-    return ""  # the listing cannot tell: the deploy's GetLayerVersion does
+    # Two listed versions carry the recorded fingerprint: the plan asks Lambda for the recorded one's code.
+    return f"version {planted['Version']} holds code {planted['Content']['CodeSha256']}"
 
 
 @pytest.mark.parametrize("name", list(TAMPERINGS))
@@ -145,9 +146,9 @@ def test_a_tampered_record_is_detected_and_the_deploy_ends_on_this_layers_versio
 
     expected_reason = TAMPERINGS[name](s3_client, lambda_client, bucket, v2)
     plan = plan_layer(path_pyproject_toml=path, **target)
-    if expected_reason:
-        assert plan.changed and "does not match Lambda" in plan.reason and expected_reason in plan.reason, plan.reason
-        assert plan.current_layer_version_arn is None
+    assert plan.changed and "does not match Lambda" in plan.reason and expected_reason in plan.reason, plan.reason
+    assert plan.current_layer_version_arn is None
+    assert "a deploy adopts version 2" in plan.reason, plan.reason  # as the deploy below does
     lines: list[str] = []
     deployment = deploy_layer(path_pyproject_toml=path, credentials=credentials, printer=lines.append, **target)
     _assert_ours(deployment, lambda_client, fingerprint)
@@ -240,6 +241,13 @@ def test_a_planted_version_with_our_fingerprint_but_other_code_is_not_adopted(
     )
     assert planted["Content"]["CodeSha256"] == planted_sha
 
+    plan = plan_layer(path_pyproject_toml=path, **target)
+    assert plan.changed, plan.reason
+    assert (
+        f"version {planted['Version']} carries this fingerprint but not our code: a deploy publishes a new version"
+        in plan.reason
+    ), plan.reason
+    assert "adopts" not in plan.reason, plan.reason
     deployment = deploy_layer(path_pyproject_toml=path, credentials=credentials, verbose=False, **target)
     assert deployment.published and not deployment.adopted
     assert deployment.layer_version == planted["Version"] + 1

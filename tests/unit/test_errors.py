@@ -3,23 +3,33 @@
 from __future__ import annotations
 
 import pytest
-from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
+from botocore.exceptions import (
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    ReadTimeoutError,
+)
+from s3pathlib.api import S3Path
 from botocore.stub import Stubber
 
 from aws_lambda_artifact_builder.api import Credentials, LayerError
 from aws_lambda_artifact_builder.cli import _one_line, main
 from aws_lambda_artifact_builder.errors import (
+    EXIT_CODES_HELP,
     AwsError,
     BuildError,
     LayerInputError,
     ManifestError,
     aws_error,
     aws_fix,
+    exit_code,
     iam_action,
     redact,
+    user_error,
 )
 from aws_lambda_artifact_builder.layer.install_plan import mask_secrets
-from aws_lambda_artifact_builder.layer.clients import make_clients
+from aws_lambda_artifact_builder.layer.clients import aws_call, make_clients
 from aws_lambda_artifact_builder.layer.inputs import LayerPermission, resolve_layer_inputs
 from aws_lambda_artifact_builder.layer.publish import get_layer_version, sync_layer_version_permissions
 from aws_lambda_artifact_builder.terraform_provider.resource import _scrub
@@ -164,5 +174,59 @@ def test_the_cli_reports_missing_credentials_as_one_line_naming_the_fix(monkeypa
         ]
     )
     err = capsys.readouterr().err.strip()
-    assert code == 1
+    assert code == 6  # an AWS error (errors.EXIT_CODES)
     assert err.count("\n") == 0 and "AWS_PROFILE" in err, err
+
+
+@pytest.mark.parametrize(
+    ("error", "words"),
+    [
+        (NoCredentialsError(), "no AWS credentials found"),
+        (NoRegionError(), "no AWS region set"),
+        (EndpointConnectionError(endpoint_url="http://127.0.0.1:9"), "check the network and the AWS endpoint"),
+        (ReadTimeoutError(endpoint_url="http://127.0.0.1:9"), "check the network and the AWS endpoint"),
+        (ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "PublishLayerVersion"), "denied"),
+    ],
+    ids=["no credentials", "no region", "connection refused", "read timeout", "denied"],
+)
+def test_aws_call_maps_whatever_botocore_raises_to_one_line_aws_errors(error, words):
+    with pytest.raises(AwsError) as info:
+        with aws_call("lambda:PublishLayerVersion", "layer_name 'demo': could not publish"):
+            raise error
+    assert words in str(info.value) and "\n" not in str(info.value)
+    assert str(info.value).startswith("layer_name 'demo': could not publish")
+    with pytest.raises(AwsError) as on_s3:
+        with aws_call("s3:GetObject", "read the layer record", s3path=S3Path("s3://b/p/layer/last-uv.lock")):
+            raise error
+    assert str(on_s3.value).startswith("s3dir_lambda") and "s3://b/p/layer/last-uv.lock" in str(on_s3.value)
+
+
+def test_aws_call_leaves_other_errors_alone():
+    with pytest.raises(KeyError):
+        with aws_call("s3:GetObject", "read", s3path=S3Path("s3://b/p/x")):
+            raise KeyError("x")
+
+
+def test_user_error_is_the_front_ends_net_for_botocore():
+    mapped = user_error(NoCredentialsError())
+    assert isinstance(mapped, AwsError) and "no AWS credentials found" in str(mapped)
+    other = ValueError("x")
+    assert user_error(other) is other
+
+
+def test_each_error_class_has_its_own_exit_code_and_the_help_names_them():
+    codes = {
+        cls: exit_code(error)
+        for cls, error in [
+            (LayerInputError, LayerInputError([("layer_name", "bad")])),
+            (ManifestError, ManifestError("stale")),
+            (BuildError, BuildError("pip failed")),
+            (AwsError, AwsError("denied", operation="s3:GetObject")),
+            (LayerError, LayerError("other")),
+            (OSError, OSError("disk")),
+        ]
+    }
+    assert codes == {LayerInputError: 3, ManifestError: 4, BuildError: 5, AwsError: 6, LayerError: 1, OSError: 1}
+    assert 2 not in codes.values()  # plan --detailed-exitcode's "a deploy would publish"
+    for code, words in [(3, "wrong input"), (4, "lock file"), (5, "failed build"), (6, "failed AWS call")]:
+        assert f"{code} " in EXIT_CODES_HELP and words in EXIT_CODES_HELP

@@ -103,7 +103,7 @@ def test_invalid_layer_names(name):
 
 
 def _record() -> LayerRecord:
-    return LayerRecord(
+    return LayerRecord.of(
         layer_name="deps",
         layer_version=12,
         layer_version_arn="arn:aws:lambda:us-east-1:123456789012:layer:deps:12",

@@ -35,7 +35,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
 from ..constants import DEFAULT_ARCHITECTURE, DEFAULT_PYTHON_VERSION, LayerBuildToolEnum
-from ..errors import BuildError, LayerError
+from ..errors import BuildError, LayerError, ManifestError
 from ..progress import count_installer_line
 from ..typehint import T_PRINTER
 from .foundation import BaseLogger, Credentials, LayerPathLayout, coerce_tool
@@ -273,7 +273,7 @@ def check_installed(
             elif req.specifier and not req.specifier.contains(Version(dep.version), prereleases=True):
                 problems.append(f"{dist.name} {dist.version} requires {req}, but {manifest_name} pins {dep.version}")
     if problems:
-        raise LayerError(
+        raise BuildError(
             f"the layer built from {manifest_name} is not its exact runtime set:\n  " + "\n  ".join(problems)
         )
 
@@ -316,7 +316,7 @@ def build_local_wheels(
     for package in sources:
         assert package.build_from is not None
         if package.build_from.startswith("git+") and git_commit_of(package.build_from) is None:
-            raise LayerError(
+            raise ManifestError(
                 f"{package.name} {package.version} comes from git ({package.source}) without a pinned commit: "
                 f'pin it to a commit (rev = "<40-hex sha>") and re-lock'
             )
@@ -334,15 +334,15 @@ def build_local_wheels(
         )
         wheels = sorted(dir_one.glob("*.whl"))
         if len(wheels) != 1:
-            raise LayerError(f"building {package.name} from {package.source} gave {len(wheels)} wheels, expected one")
+            raise BuildError(f"building {package.name} from {package.source} gave {len(wheels)} wheels, expected one")
         _, version, _, wheel_tags = parse_wheel_filename(wheels[0].name)
         if not wheel_tags & tags:
-            raise LayerError(
+            raise BuildError(
                 f"{package.name} ({package.source}) has compiled code: its wheel {wheels[0].name} is for this host, "
                 f"not {target.runtime} {target.architecture}; build this layer in a container"
             )
         if Version(str(version)) != Version(package.version):
-            raise LayerError(
+            raise ManifestError(
                 f"{package.name} built from {package.source} is {version}, but the lock pins {package.version}; re-lock"
             )
         digest = hashlib.sha256(wheels[0].read_bytes()).hexdigest()
@@ -389,7 +389,7 @@ def build_sdist_wheels(
         wheels = sorted(dir_one.glob("*.whl"))
         if len(wheels) != 1 or not parse_wheel_filename(wheels[0].name)[3] & tags:
             made = wheels[0].name if wheels else "no wheel"
-            raise LayerError(
+            raise BuildError(
                 f"{pin.name} {pin.version} has no wheel for {target.runtime} {target.architecture} and its sdist has "
                 f"compiled code ({made} is for this host): build this layer in a container "
                 f"(build_layer_artifacts_using_{tool.value}_in_container)"

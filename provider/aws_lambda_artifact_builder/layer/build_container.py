@@ -34,7 +34,7 @@ from packaging.utils import parse_wheel_filename
 from packaging.version import Version
 
 from ..constants import DEFAULT_ARCHITECTURE, DEFAULT_PYTHON_VERSION, LayerBuildToolEnum
-from ..errors import LayerError
+from ..errors import BuildError, LayerError, ManifestError
 from ..typehint import T_PRINTER
 from .build import (
     InstallStep,
@@ -141,7 +141,7 @@ def check_wheel_tags(dir_python: Path, target: LayerTarget) -> None:
         shown = ", ".join(sorted(str(t) for t in tags))
         problems.append(f"{path_wheel.parent.name[: -len('.dist-info')]} ({shown})")
     if problems:
-        raise LayerError(
+        raise BuildError(
             f"the container installed wheels that {target.runtime} on {target.architecture} (glibc "
             f"{target.glibc[0]}.{target.glibc[1]}, {target.machine}) cannot load: {'; '.join(problems)}. The image "
             f"does not match Lambda's runtime: use the default image {default_image(target)}"
@@ -303,19 +303,19 @@ def _make_sdist(package: RuntimePackage, dir_out: Path, session: _Session) -> Pa
     """An sdist of a local folder, made on the host (no compiler runs): the container builds its wheel."""
     assert package.build_from is not None
     if package.build_from.startswith("git+"):
-        raise LayerError(
+        raise BuildError(
             f"{package.name} ({package.source}) has compiled code and comes from git: a container build makes "
             f"wheels of compiled local sources from a folder only; vendor it as a path dependency or publish it"
         )
     uv = find_tool("uv")
     if uv is None:
-        raise LayerError(missing_tool_message("uv"))
+        raise BuildError(missing_tool_message("uv"))
     dir_out.mkdir(parents=True, exist_ok=True)
     argv = [uv, "build", "--sdist", "--out-dir", str(dir_out), package.build_from]
     result = subprocess.run(argv, capture_output=True, text=True, env=session.host_env)
     sdists = sorted(dir_out.glob("*.tar.gz"))
     if result.returncode != 0 or len(sdists) != 1:
-        raise LayerError(
+        raise BuildError(
             f"making an sdist of {package.name} from {package.source} failed: {result.stderr.strip()[-2000:]}"
         )
     return sdists[0]
@@ -328,9 +328,9 @@ def _wheel_pin(package: RuntimePackage, dir_wheel: Path, target: LayerTarget) ->
     # Built in the container, a wheel with compiled code is tagged linux_<cpu>: for this target (check_wheel_tags).
     if not tags or not (tags & target_tags(target) or all(t.platform == f"linux_{target.machine}" for t in tags)):
         names = [w.name for w in wheels]
-        raise LayerError(f"building {package.name} in the container gave {names}, not one wheel for {target.runtime}")
+        raise BuildError(f"building {package.name} in the container gave {names}, not one wheel for {target.runtime}")
     if parse_wheel_filename(wheels[0].name)[1] != Version(package.version):
-        raise LayerError(
+        raise ManifestError(
             f"{package.name} built from {package.source} is not {package.version}, the locked version; re-lock"
         )
     digest = hashlib.sha256(wheels[0].read_bytes()).hexdigest()

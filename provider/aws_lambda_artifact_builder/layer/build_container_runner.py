@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ..errors import LayerError
+from ..errors import BuildError, LayerInputError
 from ..progress import count_installer_line
 from .build import ERROR_TAIL_LINES, mask_secrets
 from .build_container_plan import (
@@ -107,7 +107,14 @@ def detect_container_engine(container_runtime: str | None = None) -> ContainerEn
     import shutil
 
     if container_runtime is not None and container_runtime not in CONTAINER_RUNTIMES:
-        raise LayerError(f"container_runtime {container_runtime!r} is not one of: {', '.join(CONTAINER_RUNTIMES)}")
+        raise LayerInputError(
+            [
+                (
+                    "container_runtime",
+                    f"container_runtime {container_runtime!r} is not one of: {', '.join(CONTAINER_RUNTIMES)}",
+                )
+            ]
+        )
     candidates = [container_runtime] if container_runtime else list(CONTAINER_RUNTIMES)
     reasons = []
     for runtime in candidates:
@@ -119,7 +126,7 @@ def detect_container_engine(container_runtime: str | None = None) -> ContainerEn
         if isinstance(probed, ContainerEngine):
             return probed
         reasons.append(probed)
-    raise LayerError(
+    raise BuildError(
         "no container engine to build the layer in: "
         + "; ".join(reasons)
         + ". Install and start docker or podman, or build locally"
@@ -145,7 +152,7 @@ def ensure_image(engine: ContainerEngine, image: str, target: LayerTarget, log: 
     )
     if pull.returncode != 0:
         detail = (pull.stderr or pull.stdout).strip().splitlines()
-        raise LayerError(
+        raise BuildError(
             f"the build image {image} is not available for {target.architecture} and could not be pulled "
             f"with {engine.runtime}: {detail[-1] if detail else 'no output'}"
         )
@@ -172,7 +179,7 @@ def check_architecture_runnable(engine: ContainerEngine, target: LayerTarget) ->
     )
     if engine_is_local and engine.architecture == ENGINE_ARCHITECTURES.get(platform.machine().lower()):
         if not _binfmt_handler_exists(target.machine):
-            raise LayerError(
+            raise BuildError(
                 f"architecture {target.architecture} is not runnable on this {engine.architecture} host: no "
                 f"binfmt_misc handler for {target.machine} is registered. Register QEMU emulation (for example "
                 f"`docker run --privileged --rm tonistiigi/binfmt --install {target.machine}`), "
@@ -191,7 +198,7 @@ def list_build_containers(engine: ContainerEngine, dir_project_root: Path | None
     label = CONTAINER_LABEL if dir_project_root is None else f"{CONTAINER_PROJECT_LABEL}={dir_project_root}"
     result = _run_quiet([engine.executable, "ps", "--all", "--filter", f"label={label}", "--format", "{{.Names}}"])
     if result.returncode != 0:
-        raise LayerError(f"cannot list containers with {engine.runtime}: {result.stderr.strip()}")
+        raise BuildError(f"cannot list containers with {engine.runtime}: {result.stderr.strip()}")
     return sorted(line.strip() for line in result.stdout.splitlines() if line.strip())
 
 
@@ -330,7 +337,7 @@ def build_in_container(
                 _discard(kept)
         kept.lock.release()
     if code != 0:
-        raise LayerError(container_failure_message(returncode=code, tail=tail, run=kept.run, target=target))
+        raise BuildError(container_failure_message(returncode=code, tail=tail, run=kept.run, target=target))
     return kept.run.name
 
 

@@ -39,8 +39,7 @@ from s3pathlib.api import S3Path
 from ..errors import LayerError
 from ..progress import printer_adapter
 from ..typehint import T_PRINTER
-from .clients import is_missing_key, is_precondition_failure
-from .record import s3_error
+from .clients import aws_call, is_missing_key, is_precondition_failure
 
 if TYPE_CHECKING:  # pragma: no cover
     from mypy_boto3_s3 import S3Client
@@ -169,28 +168,30 @@ class DeployClaim:
     # ------------------------------------------------------------------ S3 calls
     def _put(self, condition: dict[str, str]) -> str | None:
         """A conditional write of our holder record; ``None`` when the condition failed."""
-        try:
-            response = self.s3_client.put_object(
-                Bucket=self.s3path.bucket,
-                Key=self.s3path.key,
-                Body=self.holder.to_bytes(),
-                ContentType="application/json",
-                **condition,  # type: ignore[arg-type]
-            )
-        except ClientError as e:
-            if is_precondition_failure(e) or ("IfMatch" in condition and is_missing_key(e)):
-                return None
-            raise s3_error(e, self.s3path, "write the deploy claim") from None
+        with aws_call("s3:PutObject", "write the deploy claim", s3path=self.s3path):
+            try:
+                response = self.s3_client.put_object(
+                    Bucket=self.s3path.bucket,
+                    Key=self.s3path.key,
+                    Body=self.holder.to_bytes(),
+                    ContentType="application/json",
+                    **condition,  # type: ignore[arg-type]
+                )
+            except ClientError as e:
+                if is_precondition_failure(e) or ("IfMatch" in condition and is_missing_key(e)):
+                    return None
+                raise
         return str(response["ETag"])
 
     def _observe(self) -> _Observed | None:
-        try:
-            response = self.s3_client.get_object(Bucket=self.s3path.bucket, Key=self.s3path.key)
-        except ClientError as e:
-            if is_missing_key(e):
-                return None
-            raise s3_error(e, self.s3path, "read the deploy claim") from None
-        holder = ClaimHolder.from_bytes(response["Body"].read())
+        with aws_call("s3:GetObject", "read the deploy claim", s3path=self.s3path):
+            try:
+                response = self.s3_client.get_object(Bucket=self.s3path.bucket, Key=self.s3path.key)
+            except ClientError as e:
+                if is_missing_key(e):
+                    return None
+                raise
+            holder = ClaimHolder.from_bytes(response["Body"].read())
         date = response["ResponseMetadata"].get("HTTPHeaders", {}).get("date")
         try:
             now = parsedate_to_datetime(date) if date else dt.datetime.now(dt.timezone.utc)
@@ -284,12 +285,13 @@ class DeployClaim:
             return False
         if seen.holder is not None and seen.age_seconds <= self.lease_seconds and not seen.holder.is_certainly_dead():
             return False
-        try:
-            self.s3_client.delete_object(Bucket=self.s3path.bucket, Key=self.s3path.key, IfMatch=seen.etag)
-        except ClientError as e:
-            if is_precondition_failure(e) or is_missing_key(e):
-                return False
-            raise s3_error(e, self.s3path, "delete a stale deploy claim") from None
+        with aws_call("s3:DeleteObject", "delete a stale deploy claim", s3path=self.s3path):
+            try:
+                self.s3_client.delete_object(Bucket=self.s3path.bucket, Key=self.s3path.key, IfMatch=seen.etag)
+            except ClientError as e:
+                if is_precondition_failure(e) or is_missing_key(e):
+                    return False
+                raise
         who = seen.holder.describe() if seen.holder else "an unknown holder"
         self.printer(f"[claim] removed {self.s3path.uri}, left by {who}")
         return True
@@ -302,7 +304,7 @@ class DeployClaim:
             return
         try:
             self.s3_client.delete_object(Bucket=self.s3path.bucket, Key=self.s3path.key, IfMatch=self._etag)
-        except ClientError as e:
+        except (ClientError, BotoCoreError) as e:
             if not (is_precondition_failure(e) or is_missing_key(e)):
                 self.printer(f"[claim] could not delete {self.s3path.uri} ({e}); it expires on its own")
         self._etag = None

@@ -1,4 +1,8 @@
-"""boto3 clients for S3 and Lambda, from boto3's default session unless the caller passes its own.
+"""boto3 clients for S3 and Lambda, and the one mapping of their failures to :class:`~..errors.AwsError`.
+
+Every AWS call of the package runs inside :func:`aws_call`: whatever botocore raises that the call
+site does not handle itself (a missing key, a lost condition, the publish's lost response) leaves
+as one ``AwsError`` naming the operation and the fix, never as botocore's exception.
 
 Creating a client costs tens of milliseconds, more than a no-op plan's S3 request, so the
 default clients are cached per process and per AWS environment (profile, region, endpoint,
@@ -9,21 +13,24 @@ on; a plan also has a total deadline (see ``workflow``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import NoRegionError
+from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
-from ..errors import aws_error
+from ..errors import AwsError, aws_error, aws_fix, iam_action
 from ..errors import error_code as error_code  # re-exported: the modules that read it here keep working
 
 if TYPE_CHECKING:  # pragma: no cover
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_s3 import S3Client
+    from s3pathlib.api import S3Path
 
 
 def _aws_environment_key() -> str:
@@ -107,3 +114,35 @@ def is_precondition_failure(error: BaseException) -> bool:
 
 def is_missing_key(error: BaseException) -> bool:
     return error_code(error) in ("NoSuchKey", "404", "NotFound")
+
+
+def s3_error(error: BaseException, s3path: S3Path, action: str) -> AwsError:
+    """A failed S3 call on ``s3path`` (below ``s3dir_lambda``) as one line; ``action`` says what it was for."""
+    operation = iam_action(error, "s3")
+    if error_code(error) == "NoSuchBucket":
+        return AwsError(
+            f"s3dir_lambda names bucket {s3path.bucket!r}, which does not exist (trying to {action} at {s3path.uri})",
+            operation=operation,
+        )
+    fix = aws_fix(error, action=operation, resource=f"bucket {s3path.bucket!r}")
+    if fix:  # credentials, region or a refusal: the one line names the fix
+        return AwsError(f"s3dir_lambda {s3path.uri}: could not {action}", operation=operation, fix=fix)
+    return aws_error(error, operation=operation, what=f"s3dir_lambda: could not {action} at {s3path.uri}")
+
+
+@contextlib.contextmanager
+def aws_call(operation: str, what: str, *, s3path: S3Path | None = None) -> Iterator[None]:
+    """Run AWS calls; a botocore failure escaping the block becomes an :class:`AwsError`.
+
+    ``operation`` is the IAM action (``lambda:GetLayerVersion``; an S3 call names its own). With
+    ``s3path``, ``what`` is the purpose (``read the layer record``) and the message names the object;
+    without, ``what`` is the message's start (``layer_name 'x': could not list its versions``).
+    Code that inspects an error (a 404, a lost condition) does so inside the block and re-raises
+    what it does not handle: only that reaches the mapping.
+    """
+    try:
+        yield
+    except (ClientError, BotoCoreError) as e:
+        if s3path is not None:
+            raise s3_error(e, s3path, what) from None
+        raise aws_error(e, operation=operation, what=what) from None

@@ -48,6 +48,8 @@ from packaging.version import Version
 from ..constants import LayerBuildToolEnum
 from ..progress import warning_of
 from ..typehint import T_PRINTER
+from .clients import aws_call
+from .foundation import LayerS3Layout
 from .history import PROVENANCE_NAME, SBOM_NAME
 from .install_plan import INSTALL_REPORT_NAME
 from .manifest import LocalManifest, RuntimeSet, find_tool, read_local_manifest
@@ -57,7 +59,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from cyclonedx.contrib.license.factories import LicenseFactory
     from cyclonedx.model.component import Component
     from mypy_boto3_s3 import S3Client
-    from s3pathlib.api import S3Path
 
     from .facts import VersionFacts
     from .inputs import LayerInputs
@@ -469,14 +470,15 @@ def describe_build(
     return {SBOM_NAME: sbom, PROVENANCE_NAME: json.dumps(provenance, indent=2) + "\n"}
 
 
-def _put_json_files(s3_client: S3Client, s3dir: S3Path, texts: Mapping[str, str]) -> list[str]:
+def _put_json_files(s3_client: S3Client, layout: LayerS3Layout, version: int, texts: Mapping[str, str]) -> list[str]:
     """Write each JSON text under ``s3dir`` by its file name, in order; their S3 URIs."""
     written = []
     for name, text in texts.items():
-        s3path = s3dir.joinpath(name)
-        s3_client.put_object(
-            Bucket=s3path.bucket, Key=s3path.key, Body=text.encode("utf-8"), ContentType="application/json"
-        )
+        s3path = layout.get_s3path_version_file(version, name)
+        with aws_call("s3:PutObject", f"write {name}", s3path=s3path):
+            s3_client.put_object(
+                Bucket=s3path.bucket, Key=s3path.key, Body=text.encode("utf-8"), ContentType="application/json"
+            )
         written.append(s3path.uri)
     return written
 
@@ -528,8 +530,8 @@ def store_version_evidence(
             from_store=from_store,
             stored=stored,
         )
-        s3dir = inputs.s3_layout.get_s3dir_layer_version(record.layer_version)
-        written = _put_json_files(s3_client, s3dir, {SBOM_NAME: sbom, PROVENANCE_NAME: provenance})
+        texts = {SBOM_NAME: sbom, PROVENANCE_NAME: provenance}
+        written = _put_json_files(s3_client, inputs.s3_layout, record.layer_version, texts)
     except Exception as e:  # noqa: BLE001 - see the docstring: the publish stands
         warning_of(printer)(
             f"[evidence] warning: could not store the SBOM and provenance of version {record.layer_version}: {e}"

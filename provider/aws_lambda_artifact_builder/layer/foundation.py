@@ -210,23 +210,23 @@ class LayerPathLayout:
 
     @property
     def path_requirements_txt(self) -> Path:
-        return self.dir_project_root / "requirements.txt"
+        return self.dir_project_root / LayerBuildToolEnum.pip.manifest_name
 
     @property
     def path_poetry_lock(self) -> Path:
-        return self.dir_project_root / "poetry.lock"
+        return self.dir_project_root / LayerBuildToolEnum.poetry.manifest_name
 
     @property
     def path_tmp_poetry_lock(self) -> Path:
-        return self.dir_repo / "poetry.lock"
+        return self.dir_repo / LayerBuildToolEnum.poetry.manifest_name
 
     @property
     def path_uv_lock(self) -> Path:
-        return self.dir_project_root / "uv.lock"
+        return self.dir_project_root / LayerBuildToolEnum.uv.manifest_name
 
     @property
     def path_tmp_uv_lock(self) -> Path:
-        return self.dir_repo / "uv.lock"
+        return self.dir_repo / LayerBuildToolEnum.uv.manifest_name
 
     @property
     def path_private_repository_credentials_in_local(self) -> Path:
@@ -365,6 +365,15 @@ class LayerS3Layout:
         """The claim a runner holds while it builds a fingerprint the store lacks (``claim.py``'s lease)."""
         return self.get_s3dir_artifact(fingerprint).joinpath("build-claim.json")
 
+    @property
+    def s3dir_layer(self) -> S3Path:
+        """The folder of every key below (``layer/``): what ``alab layer list`` lists."""
+        return self.s3dir_lambda.joinpath("layer").to_dir()
+
+    def get_s3path_version_file(self, layer_version: int, name: str) -> S3Path:
+        """A file beside one version's manifest: its SBOM or provenance (``layer/evidence.py``)."""
+        return self.get_s3dir_layer_version(layer_version).joinpath(name)
+
     def get_s3dir_layer_version(self, layer_version: int) -> S3Path:
         if isinstance(layer_version, bool) or not isinstance(layer_version, int) or layer_version < 1:
             raise LayerError(f"layer version must be an integer >= 1, not {layer_version!r}")
@@ -377,25 +386,25 @@ class LayerS3Layout:
         return self.s3dir_lambda.joinpath("layer", f"last-{manifest_name}")
 
     def get_s3path_layer_requirements_txt(self, layer_version: int) -> S3Path:
-        return self.get_s3path_versioned_manifest(layer_version, "requirements.txt")
+        return self.get_s3path_versioned_manifest(layer_version, LayerBuildToolEnum.pip.manifest_name)
 
     def get_s3path_layer_poetry_lock(self, layer_version: int) -> S3Path:
-        return self.get_s3path_versioned_manifest(layer_version, "poetry.lock")
+        return self.get_s3path_versioned_manifest(layer_version, LayerBuildToolEnum.poetry.manifest_name)
 
     def get_s3path_layer_uv_lock(self, layer_version: int) -> S3Path:
-        return self.get_s3path_versioned_manifest(layer_version, "uv.lock")
+        return self.get_s3path_versioned_manifest(layer_version, LayerBuildToolEnum.uv.manifest_name)
 
     @property
     def s3path_last_requirements_txt(self) -> S3Path:
-        return self.get_s3path_last_manifest("requirements.txt")
+        return self.get_s3path_last_manifest(LayerBuildToolEnum.pip.manifest_name)
 
     @property
     def s3path_last_poetry_lock(self) -> S3Path:
-        return self.get_s3path_last_manifest("poetry.lock")
+        return self.get_s3path_last_manifest(LayerBuildToolEnum.poetry.manifest_name)
 
     @property
     def s3path_last_uv_lock(self) -> S3Path:
-        return self.get_s3path_last_manifest("uv.lock")
+        return self.get_s3path_last_manifest(LayerBuildToolEnum.uv.manifest_name)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,9 +17,9 @@ from botocore.exceptions import ClientError
 from s3pathlib.api import S3Path
 
 from ..errors import LayerError
-from .clients import is_missing_key
+from .clients import aws_call, is_missing_key
 from .foundation import LayerS3Layout
-from .record import LayerRecord, record_from_metadata, s3_error
+from .record import LayerRecord, record_from_metadata
 
 if TYPE_CHECKING:  # pragma: no cover
     from mypy_boto3_s3 import S3Client
@@ -53,28 +53,27 @@ class RecordedVersion:
 
 def _version_files(s3_client: S3Client, layout: LayerS3Layout) -> dict[int, dict[str, dt.datetime]]:
     """version -> {file name: LastModified} for every object in a ``layer/NNNNNN/`` folder."""
-    prefix = layout.s3dir_lambda.joinpath("layer").to_dir()
+    prefix = layout.s3dir_layer
     found: dict[int, dict[str, dt.datetime]] = {}
     paginator = s3_client.get_paginator("list_objects_v2")
-    try:
+    with aws_call("s3:ListBucket", "list the recorded versions", s3path=prefix):
         for page in paginator.paginate(Bucket=prefix.bucket, Prefix=prefix.key):
             for obj in page.get("Contents", []):
                 match = _VERSION_DIR.fullmatch(obj["Key"][len(prefix.key) :])
                 if match:
                     found.setdefault(int(match["version"]), {})[match["name"]] = obj["LastModified"]
-    except ClientError as e:
-        raise s3_error(e, prefix, "list the recorded versions") from None
     return found
 
 
 def _get(s3_client: S3Client, s3path: S3Path, what: str) -> tuple[bytes, dict[str, str]] | None:
-    try:
-        response = s3_client.get_object(Bucket=s3path.bucket, Key=s3path.key)
-    except ClientError as e:
-        if is_missing_key(e):
-            return None
-        raise s3_error(e, s3path, f"read {what}") from None
-    return response["Body"].read(), response.get("Metadata", {})
+    with aws_call("s3:GetObject", f"read {what}", s3path=s3path):
+        try:
+            response = s3_client.get_object(Bucket=s3path.bucket, Key=s3path.key)
+        except ClientError as e:
+            if is_missing_key(e):
+                return None
+            raise
+        return response["Body"].read(), response.get("Metadata", {})
 
 
 def read_version_record(
@@ -114,5 +113,5 @@ def list_recorded_versions(*, s3_client: S3Client, layout: LayerS3Layout, manife
 
 def read_version_file(*, s3_client: S3Client, layout: LayerS3Layout, version: int, name: str) -> bytes | None:
     """One evidence file of a version (``SBOM_NAME``, ``PROVENANCE_NAME``); ``None`` when absent."""
-    got = _get(s3_client, layout.get_s3dir_layer_version(version).joinpath(name), name)
+    got = _get(s3_client, layout.get_s3path_version_file(version, name), name)
     return None if got is None else got[0]

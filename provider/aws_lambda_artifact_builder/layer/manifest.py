@@ -781,7 +781,7 @@ def _poetry_export(poetry: str, dir_project: Path, path_lock: Path, *, legacy_fa
 def find_uv_lock(dir_project: Path) -> Path | None:
     """The uv.lock of a project: its own, or its workspace root's (the nearest one above it)."""
     for folder in (dir_project, *dir_project.parents):
-        candidate = folder / "uv.lock"
+        candidate = folder / LayerBuildToolEnum.uv.manifest_name
         if candidate.is_file():
             return candidate
         if (folder / ".git").exists():

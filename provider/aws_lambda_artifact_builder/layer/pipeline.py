@@ -12,7 +12,8 @@ pattern of aws-lambda-builders' actions:
   stale-claim clean-up overlaps the check of an unchanged plan, where progress goes.
 
 ``workflow.deploy_layer`` composes the stages with the real effects; ``tests/unit/test_pipeline.py``
-runs them with fakes. This module imports no AWS library and runs no process.
+runs them with fakes. This module imports no AWS library and runs no process; it sits with the local
+work (README "Layout") only because its types do: the inputs, the packaged zip and the plan (``decide``).
 """
 
 from __future__ import annotations
@@ -21,17 +22,14 @@ import contextlib
 import dataclasses
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, ContextManager, Protocol, TypeVar
+from typing import Any, ContextManager, Protocol, TypeVar
 
 from ..progress import Stage
 from ..typehint import T_PRINTER
-from .facts import VersionFacts
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .inputs import LayerInputs, LayerPermission
-    from .package import LayerZipInfo
-    from .publish import PublishedVersion
-    from .workflow import LayerPlan
+from .decide import LayerPlan
+from .facts import PublishedVersion, VersionFacts
+from .inputs import LayerInputs, LayerPermission
+from .package import LayerZipInfo
 
 _T = TypeVar("_T")
 
@@ -87,7 +85,7 @@ class LayerGateway(Protocol):
 
 #: The seam for the packaged layer: build and package it, or fetch it from elsewhere. It returns the
 #: zip on the local disk (``LayerZipInfo.path``, its CodeSha256); it runs holding the build folder lock.
-ObtainArtifact = Callable[["LayerInputs"], "LayerZipInfo"]
+ObtainArtifact = Callable[[LayerInputs], LayerZipInfo]
 
 
 def _now(fn: Callable[[], _T]) -> Future[_T]:

@@ -20,23 +20,37 @@ record); ``deploy_layer`` in the workflow decides whether to call these steps at
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import hashlib
 import json
-import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError, PartialCredentialsError
+from botocore.exceptions import BotoCoreError, ClientError
 from s3pathlib.api import S3Path
 
 from ..constants import DEFAULT_ARCHITECTURE, DEFAULT_PYTHON_VERSION, LayerBuildToolEnum
-from ..errors import AwsError, LayerError, aws_error
+from ..errors import AwsError, LayerError, LayerInputError, aws_error
 from ..progress import printer_adapter
 from ..typehint import T_PRINTER
-from .clients import error_code, http_status, is_missing_key, make_clients, resolve_clients, without_automatic_retries
+from .clients import (
+    aws_call,
+    error_code,
+    http_status,
+    is_missing_key,
+    make_clients,
+    resolve_clients,
+    without_automatic_retries,
+)
 from .facts import VersionFacts
+
+# Re-exported: they lived here before ``facts`` (pure) held them for ``decide`` and ``pipeline``.
+from .facts import DESCRIPTION_PREFIX as DESCRIPTION_PREFIX
+from .facts import PublishedVersion as PublishedVersion
+from .facts import layer_description as layer_description
+from .facts import parse_layer_description as parse_layer_description
 from .foundation import LayerS3Layout
 from .inputs import STATEMENT_PREFIX, LayerInputs, LayerPermission, resolve_layer_inputs
 from .package import PackagingOptions
@@ -45,7 +59,6 @@ from .record import (
     LayerRecord,
     RecordConflict,
     fetch_record,
-    s3_error,
     write_last_record,
     write_versioned_manifest,
 )
@@ -54,21 +67,6 @@ from .target import LayerTarget
 if TYPE_CHECKING:  # pragma: no cover
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_s3 import S3Client
-
-DESCRIPTION_PREFIX = "aws-lambda-artifact-builder"
-_DESCRIPTION_RE = re.compile(
-    rf"^{DESCRIPTION_PREFIX} fingerprint=(?P<fingerprint>[0-9a-f]{{64}}) code-sha256=(?P<sha>[A-Za-z0-9+/=]{{44}})$"
-)
-
-
-def layer_description(*, fingerprint: str, code_sha256: str) -> str:
-    return f"{DESCRIPTION_PREFIX} fingerprint={fingerprint} code-sha256={code_sha256}"
-
-
-def parse_layer_description(description: str | None) -> tuple[str, str] | None:
-    """``(fingerprint, code_sha256)`` of a version this tool published, else ``None``."""
-    m = _DESCRIPTION_RE.match(description or "")
-    return (m.group("fingerprint"), m.group("sha")) if m else None
 
 
 def file_code_sha256(path: Path) -> tuple[str, int]:
@@ -84,18 +82,12 @@ def file_code_sha256(path: Path) -> tuple[str, int]:
 
 @dataclasses.dataclass(frozen=True)
 class LayerDeployment:
-    """The layer version a deploy (or a stand-alone publish) ended on."""
+    """The layer version a deploy (or a stand-alone publish) ended on: its facts, and what the run did.
+    The facts read as the deployment's own attributes (``deployment.layer_version_arn``)."""
 
+    facts: VersionFacts
     #: True when this run published a new version; False when it found one (no change, or adopted).
     published: bool
-    layer_name: str
-    layer_version: int
-    layer_version_arn: str
-    layer_arn: str
-    fingerprint: str
-    code_sha256: str
-    code_size: int
-    s3path_manifest: S3Path
     #: True when an existing version with this fingerprint was recorded instead of publishing again.
     adopted: bool = False
     #: Versions deleted by ``keep_last`` retention in this run.
@@ -105,40 +97,51 @@ class LayerDeployment:
     def from_facts(
         cls, facts: VersionFacts, *, published: bool, adopted: bool = False, deleted_versions: Iterable[int] = ()
     ) -> LayerDeployment:
-        values = facts.to_dict()
-        s3path_manifest = S3Path(values.pop("s3uri_manifest"))
-        return cls(
-            published=published, s3path_manifest=s3path_manifest, adopted=adopted,
-            deleted_versions=tuple(deleted_versions), **values,
-        )  # fmt: skip
+        return cls(facts, published=published, adopted=adopted, deleted_versions=tuple(deleted_versions))
+
+    @property
+    def layer_name(self) -> str:
+        return self.facts.layer_name
+
+    @property
+    def layer_version(self) -> int:
+        return self.facts.layer_version
+
+    @property
+    def layer_version_arn(self) -> str:
+        return self.facts.layer_version_arn
+
+    @property
+    def layer_arn(self) -> str:
+        return self.facts.layer_arn
+
+    @property
+    def fingerprint(self) -> str:
+        return self.facts.fingerprint
+
+    @property
+    def code_sha256(self) -> str:
+        return self.facts.code_sha256
+
+    @property
+    def code_size(self) -> int:
+        return self.facts.code_size
 
     @property
     def s3uri_manifest(self) -> str:
-        return str(self.s3path_manifest.uri)
+        return self.facts.s3uri_manifest
 
     @property
-    def facts(self) -> VersionFacts:
-        return VersionFacts.of(self)
+    def s3path_manifest(self) -> S3Path:
+        return S3Path(self.facts.s3uri_manifest)
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data.pop("s3path_manifest")
-        data["s3uri_manifest"] = self.s3uri_manifest
-        data["deleted_versions"] = list(self.deleted_versions)
-        return data
-
-
-@dataclasses.dataclass(frozen=True)
-class PublishedVersion:
-    """One layer version as Lambda reports it."""
-
-    layer_name: str
-    version: int
-    layer_version_arn: str
-    layer_arn: str
-    code_sha256: str
-    code_size: int
-    description: str
+        return {
+            "published": self.published,
+            **self.facts.to_dict(),
+            "adopted": self.adopted,
+            "deleted_versions": list(self.deleted_versions),
+        }
 
 
 def _published(layer_name: str, response: Any) -> PublishedVersion:
@@ -156,35 +159,31 @@ def _published(layer_name: str, response: Any) -> PublishedVersion:
 
 def get_layer_version(*, lambda_client: LambdaClient, layer_name: str, version: int) -> PublishedVersion | None:
     """The version, or ``None`` when Lambda no longer has it."""
-    try:
-        response = lambda_client.get_layer_version(LayerName=layer_name, VersionNumber=version)
-    except ClientError as e:
-        if error_code(e) == "ResourceNotFoundException":
-            return None
-        raise _lambda_read_error(e, layer_name) from None
-    except BotoCoreError as e:  # no credentials or region, timeouts, connection errors
-        raise _lambda_read_error(e, layer_name) from None
+    with _reading_versions("lambda:GetLayerVersion", layer_name):
+        try:
+            response = lambda_client.get_layer_version(LayerName=layer_name, VersionNumber=version)
+        except ClientError as e:
+            if error_code(e) == "ResourceNotFoundException":
+                return None
+            raise
     return _published(layer_name, response)
 
 
-def _lambda_read_error(error: BaseException, layer_name: str) -> AwsError:
-    return aws_error(
-        error,
-        operation="lambda:GetLayerVersion",
-        what=f"layer_name {layer_name!r}: could not read the layer's versions from Lambda",
-    )
+def _reading_versions(operation: str, layer_name: str) -> contextlib.AbstractContextManager[None]:
+    return aws_call(operation, f"layer_name {layer_name!r}: could not read the layer's versions from Lambda")
 
 
 def list_layer_versions(*, lambda_client: LambdaClient, layer_name: str) -> list[tuple[int, str]]:
     """``(version, description)`` of every version of the layer, newest first."""
     found: list[tuple[int, str]] = []
     paginator = lambda_client.get_paginator("list_layer_versions")
-    try:
-        for page in paginator.paginate(LayerName=layer_name):
-            found += [(int(v["Version"]), v.get("Description", "")) for v in page.get("LayerVersions", [])]
-    except ClientError as e:
-        if error_code(e) != "ResourceNotFoundException":
-            raise
+    with _reading_versions("lambda:ListLayerVersions", layer_name):
+        try:
+            for page in paginator.paginate(LayerName=layer_name):
+                found += [(int(v["Version"]), v.get("Description", "")) for v in page.get("LayerVersions", [])]
+        except ClientError as e:
+            if error_code(e) != "ResourceNotFoundException":
+                raise
     return sorted(found, reverse=True)
 
 
@@ -221,7 +220,8 @@ def delete_layer_versions(
     for version in versions:
         if get_layer_version(lambda_client=lambda_client, layer_name=layer_name, version=version) is None:
             continue
-        lambda_client.delete_layer_version(LayerName=layer_name, VersionNumber=version)
+        with aws_call("lambda:DeleteLayerVersion", f"layer_name {layer_name!r}: could not delete version {version}"):
+            lambda_client.delete_layer_version(LayerName=layer_name, VersionNumber=version)
         deleted.append(version)
     return deleted
 
@@ -249,10 +249,11 @@ def delete_version_records(*, s3_client: S3Client, s3_layout: LayerS3Layout, ver
     deleted: list[str] = []
     for version in versions:
         s3dir = s3_layout.get_s3dir_layer_version(version)
-        listed = s3_client.list_objects_v2(Bucket=s3dir.bucket, Prefix=s3dir.key)
-        for key in sorted(obj["Key"] for obj in listed.get("Contents", [])):
-            s3_client.delete_object(Bucket=s3dir.bucket, Key=key)
-            deleted.append(key)
+        with aws_call("s3:DeleteObject", f"delete the record of deleted version {version}", s3path=s3dir):
+            listed = s3_client.list_objects_v2(Bucket=s3dir.bucket, Prefix=s3dir.key)
+            for key in sorted(obj["Key"] for obj in listed.get("Contents", [])):
+                s3_client.delete_object(Bucket=s3dir.bucket, Key=key)
+                deleted.append(key)
     return deleted
 
 
@@ -294,14 +295,11 @@ def sync_layer_version_permissions(
 
     An AWS failure is an :class:`AwsError` naming the layer, the operation and the fix, never botocore's.
     """
-    try:
+    with aws_call(
+        "lambda:AddLayerVersionPermission/RemoveLayerVersionPermission/GetLayerVersionPolicy",
+        f"layer_name {layer_name!r}: could not set the permissions of version {version}",
+    ):
         return _sync_permissions(lambda_client, layer_name, version, permissions)
-    except (ClientError, NoCredentialsError, PartialCredentialsError, NoRegionError) as e:
-        raise aws_error(
-            e,
-            operation="lambda:AddLayerVersionPermission/RemoveLayerVersionPermission/GetLayerVersionPolicy",
-            what=f"layer_name {layer_name!r}: could not set the permissions of version {version}",
-        ) from None
 
 
 def _sync_permissions(
@@ -363,23 +361,37 @@ def publish_staged_zip(
     except (ClientError, BotoCoreError) as e:
         found = _published_despite(e, lambda_client, layer_name, fingerprint, code_sha256)
         if found is None:
-            raise LayerError(
-                f"publishing layer {layer_name} from {s3path_zip.uri} failed: {e}. It is not sent again "
-                f"automatically (that could publish twice); a rerun adopts the version if Lambda created it"
-            ) from None
+            raise _publish_error(e, layer_name, s3path_zip) from None
         printer(f"[publish] the publish call failed ({e}), but Lambda has version {found.version} with this code")
         printer(f"[publish] published {found.layer_version_arn}")
         return found
     published = _published(layer_name, response)
     if published.code_sha256 != code_sha256:
-        lambda_client.delete_layer_version(LayerName=layer_name, VersionNumber=published.version)
-        raise LayerError(
+        with aws_call("lambda:DeleteLayerVersion", f"layer {layer_name}: could not delete version {published.version}"):
+            lambda_client.delete_layer_version(LayerName=layer_name, VersionNumber=published.version)
+        raise AwsError(
             f"layer {layer_name} version {published.version} has CodeSha256 {published.code_sha256!r}, but the "
             f"local zip has {code_sha256!r}: the staging object {s3path_zip.uri} was replaced or is missing. "
-            f"The version was deleted and nothing was recorded; rerun the deploy"
+            f"The version was deleted and nothing was recorded",
+            operation="lambda:PublishLayerVersion",
+            fix="rerun the deploy",
         )
     printer(f"[publish] published {published.layer_version_arn}")
     return published
+
+
+def _publish_error(error: ClientError | BotoCoreError, layer_name: str, s3path_zip: S3Path) -> AwsError:
+    """A publish that failed and created nothing: botocore's reason (or the fix), and why it is not resent."""
+    mapped = aws_error(
+        error,
+        operation="lambda:PublishLayerVersion",
+        what=f"publishing layer {layer_name} from {s3path_zip.uri} failed",
+    )
+    return AwsError(
+        f"{mapped}. It is not sent again automatically (that could publish twice); a rerun adopts the version "
+        f"if Lambda created it",
+        operation=mapped.operation,
+    )
 
 
 def _published_despite(
@@ -415,12 +427,10 @@ def write_publish_intent(*, s3_client: S3Client, inputs: LayerInputs, code_sha25
     """
     s3path = _intent_s3path(inputs)
     body = {"layer_name": inputs.layer_name, "fingerprint": inputs.fingerprint, "code_sha256": code_sha256}
-    try:
+    with aws_call("s3:PutObject", "record the code about to be published", s3path=s3path):
         s3_client.put_object(
             Bucket=s3path.bucket, Key=s3path.key, Body=json.dumps(body).encode("utf-8"), ContentType="application/json"
         )
-    except ClientError as e:
-        raise s3_error(e, s3path, "record the code about to be published") from None
 
 
 def clear_publish_intent(*, s3_client: S3Client, inputs: LayerInputs) -> None:
@@ -432,14 +442,17 @@ def clear_publish_intent(*, s3_client: S3Client, inputs: LayerInputs) -> None:
         pass
 
 
-def _intended_code_sha256(s3_client: S3Client, inputs: LayerInputs) -> str | None:
+def intended_code_sha256(s3_client: S3Client, inputs: LayerInputs) -> str | None:
     s3path = _intent_s3path(inputs)
+    with aws_call("s3:GetObject", "read the code about to be published", s3path=s3path):
+        try:
+            data = s3_client.get_object(Bucket=s3path.bucket, Key=s3path.key)["Body"].read()
+        except ClientError as e:
+            if is_missing_key(e):
+                return None
+            raise
     try:
-        raw = json.loads(s3_client.get_object(Bucket=s3path.bucket, Key=s3path.key)["Body"].read())
-    except ClientError as e:
-        if is_missing_key(e):
-            return None
-        raise s3_error(e, s3path, "read the code about to be published") from None
+        raw = json.loads(data)
     except ValueError:
         return None
     if not isinstance(raw, dict) or raw.get("fingerprint") != inputs.fingerprint:
@@ -448,14 +461,15 @@ def _intended_code_sha256(s3_client: S3Client, inputs: LayerInputs) -> str | Non
     return sha if isinstance(sha, str) else None
 
 
-def _recorded_code_sha256(s3_client: S3Client, inputs: LayerInputs, version: int) -> str | None:
+def recorded_code_sha256(s3_client: S3Client, inputs: LayerInputs, version: int) -> str | None:
     s3path = S3Path(inputs.s3uri_manifest_for(version))
-    try:
-        meta = s3_client.head_object(Bucket=s3path.bucket, Key=s3path.key).get("Metadata", {})
-    except ClientError as e:
-        if is_missing_key(e):
-            return None
-        raise s3_error(e, s3path, "read the versioned manifest") from None
+    with aws_call("s3:GetObject", "read the versioned manifest", s3path=s3path):
+        try:
+            meta = s3_client.head_object(Bucket=s3path.bucket, Key=s3path.key).get("Metadata", {})
+        except ClientError as e:
+            if is_missing_key(e):
+                return None
+            raise
     if (meta.get("layer-name"), meta.get("layer-version"), meta.get("fingerprint")) != (
         inputs.layer_name,
         str(version),
@@ -468,8 +482,8 @@ def _recorded_code_sha256(s3_client: S3Client, inputs: LayerInputs, version: int
 def is_our_version(version: PublishedVersion, *, s3_client: S3Client, inputs: LayerInputs) -> bool:
     """Lambda's CodeSha256 of a version is the one a run of ours recorded (intent or versioned manifest)."""
     return version.code_sha256 in (
-        _intended_code_sha256(s3_client, inputs),
-        _recorded_code_sha256(s3_client, inputs, version.version),
+        intended_code_sha256(s3_client, inputs),
+        recorded_code_sha256(s3_client, inputs, version.version),
     )
 
 
@@ -524,8 +538,10 @@ def record_layer_version(
                 printer(f"[record] {s3path_last.uri} already records the newer version {current.layer_version}")
                 return
             etag = fetched.etag
-    raise LayerError(
-        f"could not record version {record.layer_version} in {s3path_last.uri}: too many concurrent writers"
+    raise AwsError(
+        f"could not record version {record.layer_version} in {s3path_last.uri}: too many concurrent writers",
+        operation="s3:PutObject",
+        fix="rerun the deploy",
     )
 
 
@@ -533,10 +549,19 @@ def check_record_owner(fetched: FetchedRecord, *, layer_name: str, s3dir_lambda:
     """Two layers must never share one record: that would make each one's plan flip the other's."""
     record = fetched.record
     if record is not None and record.layer_name != layer_name:
-        raise LayerError(
-            f"s3dir_lambda {s3dir_lambda.uri} already records layer {record.layer_name!r}, not {layer_name!r}: "
-            f"two layers must not share one record; give layer {layer_name!r} its own s3dir_lambda"
-        )
+        raise _shared_record(s3dir_lambda, record.layer_name, layer_name, "")
+
+
+def _shared_record(s3dir_lambda: S3Path, other: str, layer_name: str, where: str) -> LayerInputError:
+    return LayerInputError(
+        [
+            (
+                "s3dir_lambda",
+                f"s3dir_lambda {s3dir_lambda.uri} already records layer {other!r}{where}, not {layer_name!r}: two "
+                f"layers must not share one record; give layer {layer_name!r} its own s3dir_lambda",
+            )
+        ]
+    )
 
 
 def _fetch_own_record(s3_client: S3Client, inputs: LayerInputs) -> FetchedRecord:
@@ -561,19 +586,16 @@ def check_other_records(*, s3_client: S3Client, inputs: LayerInputs) -> None:
         if tool is inputs.tool:
             continue
         s3path = inputs.s3_layout.get_s3path_last_manifest(tool.manifest_name)
-        try:
-            metadata = s3_client.head_object(Bucket=s3path.bucket, Key=s3path.key).get("Metadata", {})
-        except ClientError as e:
-            if error_code(e) in ("404", "NoSuchKey", "NotFound"):
-                continue
-            raise
+        with aws_call("s3:GetObject", "read the other tools' records", s3path=s3path):
+            try:
+                metadata = s3_client.head_object(Bucket=s3path.bucket, Key=s3path.key).get("Metadata", {})
+            except ClientError as e:
+                if is_missing_key(e):
+                    continue
+                raise
         other = metadata.get("layer-name")
         if other and other != inputs.layer_name:
-            raise LayerError(
-                f"s3dir_lambda {inputs.s3_layout.s3dir_lambda.uri} already records layer {other!r} (in {s3path.uri}), "
-                f"not {inputs.layer_name!r}: two layers must not share one record; give layer "
-                f"{inputs.layer_name!r} its own s3dir_lambda"
-            )
+            raise _shared_record(inputs.s3_layout.s3dir_lambda, other, inputs.layer_name, f" (in {s3path.uri})")
 
 
 def publish_layer_version(

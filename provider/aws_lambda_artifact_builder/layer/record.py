@@ -24,31 +24,13 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 from s3pathlib.api import S3Path
 
-from ..errors import AwsError, LayerError, aws_fix, iam_action
-from .clients import error_code, http_status, is_missing_key, is_precondition_failure
-from .facts import VersionFacts
+from .clients import aws_call, error_code, http_status, is_missing_key, is_precondition_failure
+from .clients import s3_error as s3_error  # re-exported: where it used to live
+from .facts import FIELDS_TO_META, META_FORMAT, RECORD_FORMAT
+from .facts import LayerRecord as LayerRecord  # re-exported: where it used to live
 
 if TYPE_CHECKING:  # pragma: no cover
     from mypy_boto3_s3 import S3Client
-
-#: Bump when the metadata below changes meaning.
-RECORD_FORMAT = "1"
-
-_META_FORMAT = "alab-record-format"
-
-_FIELDS_TO_META: dict[str, str] = {
-    "layer_name": "layer-name",
-    "layer_version": "layer-version",
-    "layer_version_arn": "layer-version-arn",
-    "layer_arn": "layer-arn",
-    "fingerprint": "fingerprint",
-    "code_sha256": "code-sha256",
-    "code_size": "code-size",
-    "tool": "tool",
-    "python_version": "python-version",
-    "architecture": "architecture",
-}
-
 
 #: What each text field must look like; the record is only ever trusted after these checks.
 _FIELD_PATTERNS: dict[str, str] = {
@@ -61,58 +43,6 @@ _FIELD_PATTERNS: dict[str, str] = {
     "python_version": r"3\.[0-9]{1,2}",
     "architecture": r"x86_64|arm64",
 }
-
-
-@dataclasses.dataclass(frozen=True)
-class LayerRecord:
-    """What S3 records about the layer version last deployed from one ``s3dir_lambda``."""
-
-    layer_name: str
-    layer_version: int
-    layer_version_arn: str
-    layer_arn: str
-    fingerprint: str
-    code_sha256: str
-    code_size: int
-    s3uri_manifest: str
-    tool: str
-    python_version: str
-    architecture: str
-    #: Whether Lambda still has the version; ``None`` when not checked.
-    version_exists: bool | None = None
-    #: The recorded (normalised) manifest text, for package diffs.
-    manifest_content: str = dataclasses.field(default="", repr=False, compare=False)
-
-    @classmethod
-    def from_facts(
-        cls,
-        facts: VersionFacts,
-        *,
-        tool: str,
-        python_version: str,
-        architecture: str,
-        version_exists: bool | None = None,
-    ) -> LayerRecord:
-        return cls(
-            **facts.to_dict(), tool=tool, python_version=python_version, architecture=architecture,
-            version_exists=version_exists,
-        )  # fmt: skip
-
-    @property
-    def facts(self) -> VersionFacts:
-        return VersionFacts.of(self)
-
-    def to_metadata(self) -> dict[str, str]:
-        """S3 object metadata (ASCII strings) carrying every fact of the record."""
-        meta = {_META_FORMAT: RECORD_FORMAT}
-        meta.update({key: str(getattr(self, name)) for name, key in _FIELDS_TO_META.items()})
-        return meta
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly facts (without the manifest text)."""
-        data = dataclasses.asdict(self)
-        data.pop("manifest_content")
-        return data
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,33 +61,20 @@ class FetchedRecord:
 
 def record_from_metadata(metadata: dict[str, str], *, body: str, s3uri_manifest: str) -> LayerRecord:
     """Parse object metadata into a record; ``ValueError`` names what is missing or wrong."""
-    if metadata.get(_META_FORMAT) != RECORD_FORMAT:
-        raise ValueError(f"record format {metadata.get(_META_FORMAT)!r} is not {RECORD_FORMAT!r}")
-    missing = [key for key in _FIELDS_TO_META.values() if key not in metadata]
+    if metadata.get(META_FORMAT) != RECORD_FORMAT:
+        raise ValueError(f"record format {metadata.get(META_FORMAT)!r} is not {RECORD_FORMAT!r}")
+    missing = [key for key in FIELDS_TO_META.values() if key not in metadata]
     if missing:
         raise ValueError(f"metadata lacks {', '.join(missing)}")
-    values: dict[str, Any] = {name: metadata[key] for name, key in _FIELDS_TO_META.items()}
+    values: dict[str, Any] = {name: metadata[key] for name, key in FIELDS_TO_META.items()}
     for name in ("layer_version", "code_size"):
         if not re.fullmatch(r"[0-9]{1,12}", values[name]):
-            raise ValueError(f"{_FIELDS_TO_META[name]} {values[name]!r} is not a number")
+            raise ValueError(f"{FIELDS_TO_META[name]} {values[name]!r} is not a number")
         values[name] = int(values[name])
     for name, pattern in _FIELD_PATTERNS.items():
         if not re.fullmatch(pattern, values[name]):
-            raise ValueError(f"{_FIELDS_TO_META[name]} {values[name]!r} is not well-formed")
-    return LayerRecord(**values, s3uri_manifest=s3uri_manifest, manifest_content=body)
-
-
-def s3_error(error: ClientError, s3path: S3Path, action: str) -> LayerError:
-    """A clear error naming ``s3dir_lambda`` for the S3 failures a user can fix."""
-    code = error_code(error)
-    if code == "NoSuchBucket":
-        return LayerError(
-            f"s3dir_lambda names bucket {s3path.bucket!r}, which does not exist (trying to {action} at {s3path.uri})"
-        )
-    fix = aws_fix(error, action=iam_action(error, "s3"), resource=f"bucket {s3path.bucket!r}")
-    if fix:  # credentials, region or a refusal: the one line names the fix
-        return AwsError(f"s3dir_lambda {s3path.uri}: could not {action}", operation=iam_action(error), fix=fix)
-    return LayerError(f"s3dir_lambda: could not {action} at {s3path.uri}: {error}")
+            raise ValueError(f"{FIELDS_TO_META[name]} {values[name]!r} is not well-formed")
+    return LayerRecord.of(**values, s3uri_manifest=s3uri_manifest, manifest_content=body)
 
 
 class RecordConflict(Exception):
@@ -173,15 +90,16 @@ def fetch_record(
     (``fetch_record_body`` reads it later). An empty object has no first byte (416): it is read whole.
     """
     ranged: dict[str, Any] = {} if body else {"Range": "bytes=0-0"}
-    try:
-        response = s3_client.get_object(Bucket=s3path.bucket, Key=s3path.key, **ranged)
-    except ClientError as e:
-        if is_missing_key(e):
-            return FetchedRecord(s3path=s3path, etag=None, record=None)
-        if ranged and (error_code(e) == "InvalidRange" or http_status(e) == 416):
-            return fetch_record(s3_client=s3_client, s3path=s3path, s3uri_manifest_for=s3uri_manifest_for)
-        raise s3_error(e, s3path, "read the layer record") from None
-    data = response["Body"].read()
+    with aws_call("s3:GetObject", "read the layer record", s3path=s3path):
+        try:
+            response = s3_client.get_object(Bucket=s3path.bucket, Key=s3path.key, **ranged)
+        except ClientError as e:
+            if is_missing_key(e):
+                return FetchedRecord(s3path=s3path, etag=None, record=None)
+            if ranged and (error_code(e) == "InvalidRange" or http_status(e) == 416):
+                return fetch_record(s3_client=s3_client, s3path=s3path, s3uri_manifest_for=s3uri_manifest_for)
+            raise
+        data = response["Body"].read()
     # A server that ignores Range sends 200 and the whole body; so does a one-byte object.
     whole = not ranged or _is_whole(response.get("ContentRange"), len(data))
     etag = response["ETag"]
@@ -190,7 +108,8 @@ def fetch_record(
         record = record_from_metadata(
             metadata, body=data.decode("utf-8", errors="replace") if whole else "", s3uri_manifest=""
         )
-        record = dataclasses.replace(record, s3uri_manifest=s3uri_manifest_for(record.layer_version))
+        facts = dataclasses.replace(record.facts, s3uri_manifest=s3uri_manifest_for(record.layer_version))
+        record = dataclasses.replace(record, facts=facts)
     except ValueError as e:
         return FetchedRecord(s3path=s3path, etag=etag, record=None, problem=f"{s3path.uri} is not a layer record: {e}")
     return FetchedRecord(s3path=s3path, etag=etag, record=record, body_read=whole)
@@ -213,20 +132,21 @@ def fetch_record_body(fetched: FetchedRecord, *, s3_client: S3Client) -> Fetched
     if fetched.body_read or fetched.record is None or fetched.etag is None:
         return fetched
     s3path = fetched.s3path
-    try:
-        response = s3_client.get_object(Bucket=s3path.bucket, Key=s3path.key, IfMatch=fetched.etag)
-    except ClientError as e:
-        if is_precondition_failure(e) or is_missing_key(e):
-            raise RecordConflict(s3path.uri) from None
-        raise s3_error(e, s3path, "read the layer record") from None
-    body = response["Body"].read().decode("utf-8", errors="replace")
+    with aws_call("s3:GetObject", "read the layer record", s3path=s3path):
+        try:
+            response = s3_client.get_object(Bucket=s3path.bucket, Key=s3path.key, IfMatch=fetched.etag)
+        except ClientError as e:
+            if is_precondition_failure(e) or is_missing_key(e):
+                raise RecordConflict(s3path.uri) from None
+            raise
+        body = response["Body"].read().decode("utf-8", errors="replace")
     record = dataclasses.replace(fetched.record, manifest_content=body)
     return dataclasses.replace(fetched, record=record, body_read=True)
 
 
 def write_versioned_manifest(*, s3_client: S3Client, s3path: S3Path, record: LayerRecord, body: str) -> None:
     """The history copy of one version's manifest; rewriting it with the same facts is harmless."""
-    try:
+    with aws_call("s3:PutObject", "write the versioned manifest", s3path=s3path):
         s3_client.put_object(
             Bucket=s3path.bucket,
             Key=s3path.key,
@@ -234,8 +154,6 @@ def write_versioned_manifest(*, s3_client: S3Client, s3path: S3Path, record: Lay
             ContentType="text/plain; charset=utf-8",
             Metadata=record.to_metadata(),
         )
-    except ClientError as e:
-        raise s3_error(e, s3path, "write the versioned manifest") from None
 
 
 def write_last_record(
@@ -243,17 +161,18 @@ def write_last_record(
 ) -> str:
     """Replace the ``last-`` object only if it is still the one read (``None``: only if absent)."""
     condition: dict[str, Any] = {"IfMatch": expected_etag} if expected_etag is not None else {"IfNoneMatch": "*"}
-    try:
-        response = s3_client.put_object(
-            Bucket=s3path.bucket,
-            Key=s3path.key,
-            Body=body.encode("utf-8"),
-            ContentType="text/plain; charset=utf-8",
-            Metadata=record.to_metadata(),
-            **condition,
-        )
-    except ClientError as e:
-        if is_precondition_failure(e) or (expected_etag is not None and is_missing_key(e)):
-            raise RecordConflict(s3path.uri) from None
-        raise s3_error(e, s3path, "write the layer record") from None
+    with aws_call("s3:PutObject", "write the layer record", s3path=s3path):
+        try:
+            response = s3_client.put_object(
+                Bucket=s3path.bucket,
+                Key=s3path.key,
+                Body=body.encode("utf-8"),
+                ContentType="text/plain; charset=utf-8",
+                Metadata=record.to_metadata(),
+                **condition,
+            )
+        except ClientError as e:
+            if is_precondition_failure(e) or (expected_etag is not None and is_missing_key(e)):
+                raise RecordConflict(s3path.uri) from None
+            raise
     return str(response["ETag"])

@@ -13,15 +13,13 @@ from typing import TYPE_CHECKING
 
 from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
-from botocore.exceptions import ClientError
 from s3pathlib.api import S3Path
 
-from ..errors import LayerError
+from ..errors import AwsError, LayerError
 from ..progress import Stage, human_size, printer_adapter
 from ..typehint import T_PRINTER
-from .clients import make_clients
+from .clients import aws_call, make_clients
 from .foundation import LayerPathLayout, LayerS3Layout, coerce_s3dir
-from .record import s3_error
 
 if TYPE_CHECKING:  # pragma: no cover
     from mypy_boto3_s3 import S3Client
@@ -77,15 +75,17 @@ def upload_zip(
 
 def _upload(s3_client: S3Client, path_zip: Path, s3path: S3Path, metadata: dict[str, str] | None, stage: Stage) -> None:
     try:
-        s3_client.upload_file(
-            str(path_zip),
-            s3path.bucket,
-            s3path.key,
-            ExtraArgs={"ContentType": "application/zip", "Metadata": dict(metadata or {})},
-            Callback=stage.advance,  # from boto3's threads: Stage.advance counts under a lock
-            Config=_TRANSFER,
-        )
-    except ClientError as e:
-        raise s3_error(e, s3path, "upload the layer zip") from None
-    except S3UploadFailedError as e:
-        raise LayerError(f"s3dir_lambda {s3path.uri}: could not upload the layer zip: {e}") from None
+        with aws_call("s3:PutObject", "upload the layer zip", s3path=s3path):
+            s3_client.upload_file(
+                str(path_zip),
+                s3path.bucket,
+                s3path.key,
+                ExtraArgs={"ContentType": "application/zip", "Metadata": dict(metadata or {})},
+                Callback=stage.advance,  # from boto3's threads: Stage.advance counts under a lock
+                Config=_TRANSFER,
+            )
+    except S3UploadFailedError as e:  # boto3's own wrapper of a failed part
+        text = " ".join(str(e).split())
+        raise AwsError(
+            f"s3dir_lambda {s3path.uri}: could not upload the layer zip: {text}", operation="s3:PutObject"
+        ) from None

@@ -1,7 +1,8 @@
 """Plan and deploy: publish a layer version only when the fingerprint recorded in S3 changed.
 
 ``plan`` reads the ``last-`` record with one S3 GET while it asks Lambda, side by side,
-whether the recorded version still exists; it never builds and never writes. That GET reads
+whether the recorded version still exists; it never builds and never writes. It gathers the facts;
+``decide`` (``layer/decide.py``, pure) makes the decision from them. That GET reads
 the record's facts, not its manifest body: the body is read (``If-Match`` the first ETag) only
 when the fingerprint moved and the package diff or the older-format check needs it. ``deploy_layer``
 plans, and when nothing changed returns the recorded version without building. Otherwise it
@@ -40,25 +41,32 @@ from botocore.exceptions import BotoCoreError, ClientError
 from s3pathlib.api import S3Path
 
 from ..constants import DEFAULT_PYTHON_VERSION, DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN, LayerBuildToolEnum
-from ..errors import LayerError, LayerInputError
+from ..errors import AwsError, LayerError, LayerInputError
 from ..progress import Stage, human_size, printer_adapter
 from ..typehint import T_PRINTER
 from .claim import DeployClaim
-from .clients import resolve_clients
+from .clients import aws_call, error_code, resolve_clients
 from .evidence import describe_build, store_version_evidence
 from .foundation import Credentials, LayerS3Layout, coerce_s3dir, coerce_tool
 from .inputs import LayerInputs, LayerPermission, check_spec, parse_permissions, resolve_spec, spec_from_kwargs
 from .manifest import (
     LocalManifest,
-    PackageChanges,
     RuntimeSet,
     compute_fingerprint,
-    diff_dependencies,
     legacy_fingerprint_v1,
     recorded_runtime_set,
 )
 from .package import LayerZipInfo, PackagingOptions, create_layer_zip_file
 from .facts import VersionFacts
+
+# The decision is pure (``decide``); the names it had here stay importable from here.
+from .decide import Adoption, FirstPage, ListedVersion, is_unchanged_candidate, needs_code_check
+from .decide import LambdaFacts as LambdaFacts
+from .decide import LayerPlan as LayerPlan
+from .decide import LocalFacts as LocalFacts
+from .decide import decide as decide
+from .decide import needs_recorded_set, versions_with_fingerprint
+from .decide import record_mismatch as record_mismatch
 from .pipeline import Claim, DeployEffects, Settings, run_deploy
 from .publish import (
     LayerDeployment,
@@ -71,10 +79,11 @@ from .publish import (
     delete_version_records,
     find_layer_version_by_fingerprint,
     get_layer_version,
+    intended_code_sha256,
     is_our_version,
     make_record,
-    parse_layer_description,
     publish_staged_zip,
+    recorded_code_sha256,
     record_layer_version,
     sync_layer_version_permissions,
     write_publish_intent,
@@ -90,6 +99,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from mypy_boto3_s3 import S3Client
 
 _T = TypeVar("_T")
+
+#: The names these had before they moved to ``decide`` (tests and callers import them from here).
+_Listed = ListedVersion
+_FirstPage = FirstPage
 
 
 class _DaemonPool:
@@ -141,136 +154,49 @@ def aws_deadline_seconds() -> float:
         return 120.0
 
 
-@dataclasses.dataclass(frozen=True)
-class LayerPlan:
-    """Whether a deploy would publish, why, and which packages moved."""
-
-    changed: bool
-    reason: str
-    layer_name: str
-    fingerprint: str
-    current_version: int | None
-    current_layer_version_arn: str | None
-    #: Packages added, removed or changed between the recorded manifest and the local one.
-    package_changes: PackageChanges
-    recorded_fingerprint: str | None
-    s3uri_record: str
-    #: The record as read (with ``version_exists`` filled in), ``None`` when there is none.
-    record: LayerRecord | None = dataclasses.field(default=None, repr=False)
-    #: ETag of the ``last-`` object as read: a deploy replaces the record only if it is unchanged.
-    record_etag: str | None = dataclasses.field(default=None, repr=False, compare=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "changed": self.changed,
-            "reason": self.reason,
-            "layer_name": self.layer_name,
-            "fingerprint": self.fingerprint,
-            "recorded_fingerprint": self.recorded_fingerprint,
-            "current_version": self.current_version,
-            "current_layer_version_arn": self.current_layer_version_arn,
-            "package_changes": self.package_changes.to_dict(),
-            "s3uri_record": self.s3uri_record,
-        }
-
-
-def _lambda_error(error: ClientError | BotoCoreError, layer_name: str) -> LayerError:
-    return LayerError(f"layer_name {layer_name!r}: could not read the layer's versions from Lambda: {error}")
-
-
-@dataclasses.dataclass(frozen=True)
-class _Listed:
-    """One layer version as Lambda lists it: enough to check a record without another request."""
-
-    version: int
-    layer_version_arn: str
-    description: str
-    #: Only known when the version was fetched on its own (``GetLayerVersion``), not listed.
-    code_sha256: str | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class _FirstPage:
-    """The newest versions of a layer, as one ``ListLayerVersions`` call returns them."""
-
-    versions: frozenset[int]
-    #: Whether Lambda has more (older) versions than this page holds.
-    truncated: bool
-    listed: tuple[_Listed, ...] = ()
-
-
-def _first_page_of_versions(lambda_client: LambdaClient, layer_name: str) -> _FirstPage:
-    try:
-        response = lambda_client.list_layer_versions(LayerName=layer_name)
-    except ClientError as e:
-        if e.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-            return _FirstPage(versions=frozenset(), truncated=False)
-        raise
+def _first_page_of_versions(lambda_client: LambdaClient, layer_name: str) -> FirstPage:
+    with aws_call(
+        "lambda:ListLayerVersions", f"layer_name {layer_name!r}: could not read the layer's versions from Lambda"
+    ):
+        try:
+            response = lambda_client.list_layer_versions(LayerName=layer_name)
+        except ClientError as e:
+            if error_code(e) == "ResourceNotFoundException":
+                return FirstPage(versions=frozenset(), truncated=False)
+            raise
     listed = tuple(
-        _Listed(
+        ListedVersion(
             version=int(v["Version"]),
             layer_version_arn=v.get("LayerVersionArn", ""),
             description=v.get("Description", ""),
         )
         for v in response.get("LayerVersions", [])
     )
-    return _FirstPage(
+    return FirstPage(
         versions=frozenset(v.version for v in listed), truncated=bool(response.get("NextMarker")), listed=listed
     )
 
 
-def _lambda_version(lambda_client: LambdaClient, layer_name: str, version: int, page: _FirstPage) -> _Listed | None:
+def _lambda_version(
+    lambda_client: LambdaClient, layer_name: str, version: int, page: FirstPage
+) -> ListedVersion | None:
     """The recorded version as Lambda has it: from the page fetched alongside the record, else asked once."""
     for item in page.listed:
         if item.version == version:
             return item
     if version in page.versions:  # a page built without the listed items
-        return _Listed(version=version, layer_version_arn="", description="")
+        return ListedVersion(version=version, layer_version_arn="", description="")
     if not page.truncated or version > max(page.versions, default=0):
         return None
     found = get_layer_version(lambda_client=lambda_client, layer_name=layer_name, version=version)
     if found is None:
         return None
-    return _Listed(
+    return ListedVersion(
         version=version,
         layer_version_arn=found.layer_version_arn,
         description=found.description,
         code_sha256=found.code_sha256,
     )
-
-
-def record_mismatch(record: LayerRecord, listed: _Listed | PublishedVersion) -> str:
-    """Why the recorded version is not what Lambda has (``""`` when the record holds).
-
-    Anyone who can write the ``s3dir_lambda`` can edit the record: its ARN must be this
-    layer's version (the one Lambda lists in this account and region), and the version's
-    description (written by the publishing run) must carry the recorded fingerprint and
-    CodeSha256, as must Lambda's own CodeSha256 where it is known.
-    """
-    arn = listed.layer_version_arn
-    version = listed.version
-    if arn and record.layer_version_arn != arn:
-        return f"the record names {record.layer_version_arn}, but version {version} of this layer is {arn}"
-    if arn and record.layer_arn != arn.rsplit(":", 1)[0]:
-        return f"the record names layer {record.layer_arn}, but version {version} belongs to {arn.rsplit(':', 1)[0]}"
-    described = parse_layer_description(listed.description)
-    if described is None:
-        return f"version {version} was not published by this tool (description {listed.description!r})"
-    if described[0] != record.fingerprint:
-        return f"version {version} carries fingerprint {described[0][:12]}…, the record says {record.fingerprint[:12]}…"
-    actual = listed.code_sha256
-    if described[1] != record.code_sha256 or (actual is not None and actual != record.code_sha256):
-        return f"version {version} holds code {actual or described[1]}, the record says {record.code_sha256}"
-    return ""
-
-
-def _adoptable(page: _FirstPage, fingerprint: str) -> int | None:
-    """The newest listed version whose description carries this fingerprint (a deploy checks its code)."""
-    for item in sorted(page.listed, key=lambda i: i.version, reverse=True):
-        described = parse_layer_description(item.description)
-        if described is not None and described[0] == fingerprint:
-            return item.version
-    return None
 
 
 def _recorded_set(record: LayerRecord, inputs: LayerInputs) -> RuntimeSet | None:
@@ -314,26 +240,24 @@ class _Reads:
 
     layer_name: str
     record: Future[FetchedRecord]
-    page: Future[_FirstPage]
+    page: Future[FirstPage]
     #: Where the requests went, for the message when they get no answer.
     endpoint: str = ""
 
-    def results(self) -> tuple[FetchedRecord, _FirstPage]:
+    def results(self) -> tuple[FetchedRecord, FirstPage]:
         both: list[Future[Any]] = [self.record, self.page]
         deadline = aws_deadline_seconds()
         _, pending = wait(both, timeout=deadline)
         if pending:
             which = " and ".join(name for name, f in (("S3", self.record), ("Lambda", self.page)) if f in pending)
-            raise LayerError(
+            raise AwsError(
                 f"layer_name {self.layer_name!r}: no answer from {which} at {self.endpoint} within {deadline:.0f}s "
-                f"(an endpoint that accepts connections but never answers?); check the endpoint and the network, "
-                f"or set ALAB_AWS_DEADLINE_SECONDS to wait longer"
+                f"(an endpoint that accepts connections but never answers?)",
+                operation="s3:GetObject, lambda:ListLayerVersions",
+                fix="check the endpoint and the network, or set ALAB_AWS_DEADLINE_SECONDS to wait longer",
             )
-        fetched = self.record.result()
-        try:
-            return fetched, self.page.result()
-        except (ClientError, BotoCoreError) as e:
-            raise _lambda_error(e, self.layer_name) from None
+        # Each read maps its own AWS failures (``clients.aws_call``): what they raise is an AwsError.
+        return self.record.result(), self.page.result()
 
 
 def _start_reads(inputs: LayerInputs, s3_client: S3Client, lambda_client: LambdaClient, *, body: bool) -> _Reads:
@@ -366,53 +290,54 @@ def _plan(inputs: LayerInputs, s3_client: S3Client, lambda_client: LambdaClient)
 def _plan_once(inputs: LayerInputs, s3_client: S3Client, lambda_client: LambdaClient, *, body: bool) -> LayerPlan:
     fetched, listed = _start_reads(inputs, s3_client, lambda_client, body=body).results()
     check_record_owner(fetched, layer_name=inputs.layer_name, s3dir_lambda=inputs.s3_layout.s3dir_lambda)
-    return _decide(inputs, fetched, listed, lambda_client, functools.partial(fetch_record_body, s3_client=s3_client))
+    fetched, lambda_facts, local = _gather(inputs, fetched, listed, s3_client, lambda_client)
+    return decide(fetched, lambda_facts, local)
 
 
-@dataclasses.dataclass(frozen=True)
-class LambdaFacts:
-    """What Lambda says, as read for one plan: the newest versions, and the recorded one."""
-
-    listed: _FirstPage
-    #: The recorded version as Lambda has it; ``None`` when it is gone (or nothing is recorded).
-    recorded: _Listed | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class LocalFacts:
-    """What the local project says, as a plan needs it."""
-
-    layer_name: str
-    fingerprint: str
-    dependencies: Mapping[str, str]
-    python_version: str
-    architecture: str
-    s3uri_record: str
-    #: The recorded manifest's runtime set, read like the local one (``None``: unreadable or not needed).
-    recorded_dependencies: Mapping[str, str] | None = None
-    #: The record is of an older fingerprint format and its runtime set is the local one.
-    same_set_of_older_format: bool = False
+def _recorded_in_lambda(
+    record: LayerRecord, listed: FirstPage, lambda_client: LambdaClient, layer_name: str
+) -> ListedVersion | None:
+    """The recorded version as Lambda has it; fetched on its own (for its CodeSha256) when two listed versions
+    carry the recorded fingerprint: one of them copied the other's description (``decide.needs_code_check``)."""
+    recorded = _lambda_version(lambda_client, layer_name, record.layer_version, listed)
+    if recorded is None or recorded.code_sha256 is not None or not needs_code_check(record, listed):
+        return recorded
+    found = get_layer_version(lambda_client=lambda_client, layer_name=layer_name, version=record.layer_version)
+    if found is None:
+        return None
+    return dataclasses.replace(recorded, code_sha256=found.code_sha256)
 
 
-def _needs_recorded_set(record: LayerRecord | None, lambda_facts: LambdaFacts, fingerprint: str) -> bool:
-    """Only a changed or vanished version needs the recorded manifest read (a no-op plan reads nothing)."""
-    return record is not None and not (lambda_facts.recorded is not None and record.fingerprint == fingerprint)
+def _adoption(inputs: LayerInputs, listed: FirstPage, s3_client: S3Client) -> Adoption | None:
+    """The listed version with the local fingerprint a deploy would adopt (newest first), or refuse.
 
-
-#: Reads the manifest body of a record read without it (``RecordConflict`` if the object changed).
-ReadBody = Callable[[FetchedRecord], FetchedRecord]
+    A deploy adopts only code a run of ours recorded (``publish.is_our_version``); the plan asks S3 the
+    same (the version's manifest, then the publish intent), comparing with the CodeSha256 the version's
+    description carries. Read only on a changed plan, and only when such a version is listed.
+    """
+    candidates = versions_with_fingerprint(listed, inputs.fingerprint)
+    intended: list[str | None] = []  # read once, at the first candidate the versioned manifest does not vouch for
+    for version, described in candidates:
+        if recorded_code_sha256(s3_client, inputs, version) == described:
+            return Adoption(version=version, ours=True)
+        if not intended:
+            intended.append(intended_code_sha256(s3_client, inputs))
+        if intended[0] == described:
+            return Adoption(version=version, ours=True)
+    return Adoption(version=candidates[0][0], ours=False) if candidates else None
 
 
 def _gather(
-    inputs: LayerInputs, fetched: FetchedRecord, listed: _FirstPage, lambda_client: LambdaClient, read_body: ReadBody
+    inputs: LayerInputs, fetched: FetchedRecord, listed: FirstPage, s3_client: S3Client, lambda_client: LambdaClient
 ) -> tuple[FetchedRecord, LambdaFacts, LocalFacts]:
-    """The effects of a plan beyond its two reads: one more Lambda request when the listing is
-    truncated, and the recorded manifest's body read only when the decision needs it."""
+    """The effects of a plan beyond its two reads, each only when the decision needs it: one more Lambda
+    request when the listing is truncated or shows a copied description, the recorded manifest's body,
+    and whether a run of ours vouches for a listed version carrying the local fingerprint."""
     record = fetched.record
-    recorded = None
-    if record is not None:
-        recorded = _lambda_version(lambda_client, inputs.layer_name, record.layer_version, listed)
+    recorded = None if record is None else _recorded_in_lambda(record, listed, lambda_client, inputs.layer_name)
     lambda_facts = LambdaFacts(listed=listed, recorded=recorded)
+    if not is_unchanged_candidate(record, recorded, inputs.fingerprint):
+        lambda_facts = dataclasses.replace(lambda_facts, adoption=_adoption(inputs, listed, s3_client))
     local = LocalFacts(
         layer_name=inputs.layer_name,
         fingerprint=inputs.fingerprint,
@@ -421,8 +346,8 @@ def _gather(
         architecture=inputs.target.architecture,
         s3uri_record=inputs.s3path_last_manifest.uri,
     )
-    if record is not None and _needs_recorded_set(record, lambda_facts, inputs.fingerprint):
-        fetched = read_body(fetched)
+    if record is not None and needs_recorded_set(record, lambda_facts, inputs.fingerprint):
+        fetched = fetch_record_body(fetched, s3_client=s3_client)
         record = fetched.record
         assert record is not None, "reading the body keeps the record"
         old_set = _recorded_set(record, inputs)
@@ -432,101 +357,6 @@ def _gather(
             same_set_of_older_format=_is_same_set_of_older_format(record, inputs, old_set),
         )
     return fetched, lambda_facts, local
-
-
-def _decide(
-    inputs: LayerInputs, fetched: FetchedRecord, listed: _FirstPage, lambda_client: LambdaClient, read_body: ReadBody
-) -> LayerPlan:
-    fetched, lambda_facts, local = _gather(inputs, fetched, listed, lambda_client, read_body)
-    return decide(fetched, lambda_facts, local)
-
-
-def _without_current(common: dict[str, Any], local: LocalFacts, reason: str, record: LayerRecord | None) -> LayerPlan:
-    """A changed plan with no version to keep: nothing recorded, or a record Lambda contradicts."""
-    return LayerPlan(
-        changed=True,
-        reason=reason,
-        current_version=None,
-        current_layer_version_arn=None,
-        package_changes=diff_dependencies({}, local.dependencies),
-        recorded_fingerprint=record.fingerprint if record is not None else None,
-        record=record,
-        **common,
-    )
-
-
-def decide(fetched: FetchedRecord, lambda_facts: LambdaFacts, local: LocalFacts) -> LayerPlan:
-    """Would a deploy publish, and why: pure, from the record as read, Lambda's facts and the local ones."""
-    uri = local.s3uri_record
-    record = fetched.record
-    common: dict[str, Any] = dict(
-        layer_name=local.layer_name, fingerprint=local.fingerprint, s3uri_record=uri, record_etag=fetched.etag
-    )
-    adoptable = _adoptable(lambda_facts.listed, local.fingerprint)
-    adopts = f"a deploy adopts version {adoptable}, published earlier with this fingerprint"
-    if record is None:
-        why = fetched.problem or f"no earlier version is recorded at {uri}"
-        then = adopts if adoptable is not None else "a deploy publishes the first version"
-        return _without_current(common, local, f"{why}: {then}", None)
-    in_lambda = lambda_facts.recorded
-    exists = in_lambda is not None
-    mismatch = record_mismatch(record, in_lambda) if in_lambda is not None else ""
-    record = dataclasses.replace(record, version_exists=exists)
-    if mismatch:
-        then = adopts if adoptable is not None else "a deploy publishes a new version"
-        return _without_current(common, local, f"the record at {uri} does not match Lambda: {mismatch}; {then}", record)
-    common.update(
-        current_version=record.layer_version if exists else None,
-        current_layer_version_arn=record.layer_version_arn if exists else None,
-        recorded_fingerprint=record.fingerprint,
-        record=record,
-    )
-    if exists and record.fingerprint == local.fingerprint:
-        reason = f"the fingerprint recorded for version {record.layer_version} at {uri} matches the local manifest"
-        return LayerPlan(changed=False, reason=reason, package_changes=PackageChanges(), **common)
-    if exists and local.same_set_of_older_format:
-        reason = (
-            f"version {record.layer_version} recorded at {uri} was fingerprinted by an older format; "
-            f"its runtime set equals the local one"
-        )
-        return LayerPlan(changed=False, reason=reason, package_changes=PackageChanges(), **common)
-    old_deps = local.recorded_dependencies
-    changes = diff_dependencies(old_deps or {}, local.dependencies)
-    reason = _change_reason(record, exists, adoptable, adopts, old_deps, changes, local)
-    return LayerPlan(changed=True, reason=reason, package_changes=changes, **common)
-
-
-def _change_reason(
-    record: LayerRecord,
-    exists: bool,
-    adoptable: int | None,
-    adopts: str,
-    old_deps: Mapping[str, str] | None,
-    changes: PackageChanges,
-    local: LocalFacts,
-) -> str:
-    uri = local.s3uri_record
-    if not exists:
-        reason = f"version {record.layer_version} recorded at {uri} no longer exists in Lambda"
-        return reason + (f"; {adopts}" if adoptable is not None else "")
-    if old_deps is None:
-        return f"the fingerprint changed since version {record.layer_version}; the recorded manifest cannot be read"
-    if not changes.is_empty:
-        count = len(changes.lines())
-        return (
-            f"the runtime dependencies changed since version {record.layer_version} "
-            f"({count} package{'' if count == 1 else 's'})"
-        )
-    moved = [
-        f"{name} {old} -> {new}"
-        for name, old, new in (
-            ("python_version", record.python_version, local.python_version),
-            ("architecture", record.architecture, local.architecture),
-        )
-        if old != new
-    ]
-    detail = ", ".join(moved) or "the lock file, excluded packages or packaging options differ"
-    return f"the fingerprint changed since version {record.layer_version}, not the package versions: {detail}"
 
 
 def plan(

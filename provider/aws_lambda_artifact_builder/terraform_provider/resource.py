@@ -32,7 +32,7 @@ from tf.types import Unknown
 from tf.utils import Diagnostics
 
 from .. import api
-from ..errors import LayerInputError, redact
+from ..errors import LayerInputError, redact, user_error
 from ..progress import forward_stages
 from ..layer.inputs import check_spec
 from ..layer.targets import check_resource_bucket, placement_problems, resource_artifact_store
@@ -243,7 +243,7 @@ class LayerResource(Resource):
                 self._spec(values, None)[0], **self.provider.clients(values["region"], values["role_arn"])
             )
         except Exception as exc:  # every failure becomes a diagnostic on the plan, not a crash
-            ctx.diagnostics.add_error(f"Cannot plan layer {values['layer_name']}", _scrub(str(exc), None))
+            ctx.diagnostics.add_error(f"Cannot plan layer {values['layer_name']}", _scrub(str(user_error(exc)), None))
             return planned
         if current is not None and not layer_plan.changed and current.get("fingerprint") == layer_plan.fingerprint:
             return planned  # Terraform already carried every computed value over from the refreshed state
@@ -296,7 +296,7 @@ class LayerResource(Resource):
                 diags.add_error(f"Invalid {name}", _scrub(reason, credentials), path=[name])
             return prior
         except Exception as exc:  # a failed build or publish is reported to Terraform, with secrets removed
-            diags.add_error(f"Cannot deploy layer {values['layer_name']}", _scrub(str(exc), credentials))
+            diags.add_error(f"Cannot deploy layer {values['layer_name']}", _scrub(str(user_error(exc)), credentials))
             return prior
         finally:  # Terraform prints warnings after the apply; stderr reaches only its log (TF_LOG)
             for line in dict.fromkeys(warnings):
@@ -320,7 +320,9 @@ class LayerResource(Resource):
                 **self.provider.clients(values["region"], values["role_arn"]),
             )
         except Exception as exc:
-            ctx.diagnostics.add_error(f"Cannot read the record of layer {layer_name}", _scrub(str(exc), None))
+            ctx.diagnostics.add_error(
+                f"Cannot read the record of layer {layer_name}", _scrub(str(user_error(exc)), None)
+            )
             return current
         if record is None or not record.version_exists:
             return None
@@ -341,7 +343,9 @@ class LayerResource(Resource):
                 lambda_client=self.provider.clients(current.get("region"), current.get("role_arn"))["lambda_client"],
             )
         except Exception as exc:
-            ctx.diagnostics.add_error(f"Cannot delete versions of layer {layer_name}", _scrub(str(exc), None))
+            ctx.diagnostics.add_error(
+                f"Cannot delete versions of layer {layer_name}", _scrub(str(user_error(exc)), None)
+            )
             return current  # still in state, so a later destroy can retry
         return None
 
