@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from s3pathlib.api import S3Path
 
 from aws_lambda_artifact_builder.cli import CONFIG_KEYS, build_parser, config_keys, main
 from aws_lambda_artifact_builder.layer.inputs import check_spec, resolve_spec, spec_from_kwargs
 from aws_lambda_artifact_builder.layer.manifest import PackageChanges
+from aws_lambda_artifact_builder.layer.facts import VersionFacts
 from aws_lambda_artifact_builder.layer.publish import LayerDeployment
 from aws_lambda_artifact_builder.layer.workflow import LayerPlan
 from aws_lambda_artifact_builder.layer.package import SLIM_OPTIONS
@@ -91,8 +91,7 @@ class FakeCore:
         inputs = resolve_spec(spec, options)
         self.calls.append(("deploy", spec, options))
         arn = f"arn:aws:lambda:us-east-1:123456789012:layer:{inputs.layer_name}"
-        return LayerDeployment(
-            published=True,
+        facts = VersionFacts(
             layer_name=inputs.layer_name,
             layer_version=1,
             layer_version_arn=f"{arn}:1",
@@ -100,8 +99,9 @@ class FakeCore:
             fingerprint=inputs.fingerprint,
             code_sha256="c2hh",
             code_size=1,
-            s3path_manifest=S3Path("s3://bucket/demo/requirements-1.txt"),
+            s3uri_manifest="s3://bucket/demo/requirements-1.txt",
         )
+        return LayerDeployment.from_facts(facts, published=True)
 
     def given(self, call: str) -> list[Any]:
         """The dummy options of every spec the core was given for ``call``."""
