@@ -28,7 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .console import ConsoleOutput
 from .errors import BuildError, LayerError, aws_error, iam_action, redact
-from .progress import human_size
+from .progress import human_size, limit_size, parse_size
 from .layer.clients import make_clients
 from .errors import mask_url_credentials
 from .layer.foundation import Credentials
@@ -119,10 +119,30 @@ def read_config(path_pyproject_toml: Path) -> dict[str, Any]:
     if unknown:
         raise CliError(f"{where}: unknown keys {', '.join(unknown)}; known: {', '.join(CONFIG_KEYS)}")
     for key, value in config.items():
+        if key in SIZE_KEYS and isinstance(value, str):
+            config[key] = value = _config_size(where, key, value)
         expected = CONFIG_KEYS[key]
         if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
             raise CliError(f"{where}: {key} must be {_TYPE_WORDS[expected]}, not {value!r}")
     return dict(config)
+
+
+#: Options that are sizes in bytes: flags and keys also take ``250MB`` / ``250MiB`` (``progress.parse_size``).
+SIZE_KEYS = frozenset({"unzipped_size_limit"})
+
+
+def _config_size(where: str, key: str, value: str) -> int:
+    try:
+        return parse_size(value)
+    except ValueError as e:
+        raise CliError(f"{where}: {key} {e}") from None
+
+
+def _size_argument(value: str) -> int:
+    try:
+        return parse_size(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _guess_tool(path_pyproject_toml: Path) -> str:
@@ -244,10 +264,27 @@ def _common(settings: dict[str, Any], *, deploy: bool = False) -> dict[str, Any]
     return common
 
 
+def _check_deploy_options(settings: dict[str, Any]) -> None:
+    """The options only a deploy uses (``keep_last``, ``permissions``, ``build_in``, the size limit), checked
+    as a deploy checks them: a plan saying "no change" for a deploy that fails would mislead. The lock is
+    left to ``plan_layer`` (read once)."""
+    from .errors import LayerInputError
+    from .layer.inputs import CHECKED_INPUTS, check_layer_inputs
+
+    deploy = _common(settings, deploy=True)
+    kwargs = {k: v for k, v in deploy.items() if k in CHECKED_INPUTS}
+    kwargs.update(path_pyproject_toml="", packaging_options=deploy["packaging_options"])
+    problems, _ = check_layer_inputs(**kwargs)
+    deploy_only = [(name, reason) for name, reason in problems if name != "path_pyproject_toml"]
+    if deploy_only:
+        raise LayerInputError(deploy_only)
+
+
 def cmd_layer_plan(args: argparse.Namespace, out: Any, err: Any) -> int:
     from .layer.workflow import plan_layer
 
     settings = resolve_settings(args)
+    _check_deploy_options(settings)
     targets = plan_targets(args, settings)  # [store] several regions or accounts: one plan each
     if targets is not None:
         if args.json:
@@ -396,7 +433,7 @@ def _print_build_report(
     print(f"  target       {target.runtime} {target.architecture} ({kwargs['tool']}, {kwargs['build_in']})", file=out)
     print(
         f"  size         {human_size(info.zipped_size)} zipped, {human_size(info.unzipped_size)} unzipped "
-        f"({info.unzipped_size / limit:.0%} of the {human_size(limit)} limit), {info.file_count} files",
+        f"({info.unzipped_size / limit:.0%} of the {limit_size(limit)} limit), {info.file_count} files",
         file=out,
     )
     print(f"  sha256       {info.sha256}", file=out)
@@ -634,6 +671,8 @@ def _add_spec_argument(p: argparse.ArgumentParser, field: SpecField) -> None:
         kwargs.update(action="append", default=[], metavar=opt.metavar or "VALUE")
     elif opt.kind is bool:
         kwargs.update(action=argparse.BooleanOptionalAction, default=None)
+    elif field.name in SIZE_KEYS:
+        kwargs.update(type=_size_argument, metavar="SIZE")
     else:
         kwargs.update(type=opt.kind, choices=opt.choices, metavar=opt.metavar)
     p.add_argument(*opt.cli_flags(field.name), **kwargs)

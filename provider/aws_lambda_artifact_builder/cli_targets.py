@@ -14,9 +14,8 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import boto3
-
 from .errors import LayerError
+from .layer.clients import default_session
 from .layer.foundation import Credentials
 from .layer.publish import LayerDeployment
 from .layer.targets import (
@@ -71,9 +70,11 @@ def _targets(args: argparse.Namespace, settings: dict[str, Any]) -> list[DeployT
         return [DeployTarget.from_mapping(item, default_s3dir=s3dir) for item in configured]
     if not regions:
         region = settings.get("region") if isinstance(settings.get("region"), str) else None
-        region = region or boto3.session.Session().region_name
+        region = region or default_session().region_name
         if not region:
-            raise CliError(f"no AWS region: pass --region, set region in [tool.{CONFIG_TABLE}] or AWS_REGION")
+            raise CliError(
+                f"no AWS region set: set AWS_REGION or AWS_DEFAULT_REGION, pass --region, or set region in [tool.{CONFIG_TABLE}]"
+            )
         regions = [region]
     return expand_targets(regions, args.role_arn, s3dir)
 

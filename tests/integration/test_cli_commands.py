@@ -64,7 +64,7 @@ def test_build_needs_no_aws_and_clean_removes_only_the_build_folder(configured, 
     path_zip = project / "build" / "lambda" / "layer" / "layer.zip"
     assert f"Built {path_zip}" in built.stdout
     assert "python3.12 x86_64 (uv, local)" in built.stdout
-    assert " kB zipped, " in built.stdout and "% of the 262.1 MB limit" in built.stdout
+    assert " kB zipped, " in built.stdout and "% of the 250 MiB limit" in built.stdout
     assert f"sha256       {hashlib.sha256(path_zip.read_bytes()).hexdigest()}" in built.stdout
     assert "alab-demo-core" in built.stdout and "alab-demo-extra" in built.stdout
     assert (project / "build" / "lambda" / "layer" / "sbom.cdx.json").is_file()

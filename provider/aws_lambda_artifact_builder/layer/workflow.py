@@ -38,7 +38,7 @@ from s3pathlib.api import S3Path
 
 from ..constants import DEFAULT_PYTHON_VERSION, DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN, LayerBuildToolEnum
 from ..errors import LayerError
-from ..progress import Stage, human_size, printer_adapter
+from ..progress import Stage, human_size, plural, printer_adapter
 from ..typehint import T_PRINTER
 from .claim import DeployClaim
 from .clients import resolve_clients
@@ -463,7 +463,7 @@ def decide(fetched: FetchedRecord, lambda_facts: LambdaFacts, local: LocalFacts)
     if record is None:
         why = fetched.problem or f"no earlier version is recorded at {uri}"
         then = adopts if adoptable is not None else "a deploy publishes the first version"
-        return _without_current(common, local, f"{why}: {then}", None)
+        return _without_current(common, local, f"{why}; {then}", None)
     in_lambda = lambda_facts.recorded
     exists = in_lambda is not None
     mismatch = record_mismatch(record, in_lambda) if in_lambda is not None else ""
@@ -755,7 +755,9 @@ def build_and_package(
                 image=settings.image, container_runtime=settings.container_runtime, **common
             )
         settings.log(f"[build] done in {install.elapsed:.1f}s")
-        install.finish(f"{install.total} packages for {target.runtime} {target.architecture} ({settings.build_in})")
+        install.finish(
+            f"{plural(install.total, 'package')} for {target.runtime} {target.architecture} ({settings.build_in})"
+        )
     with Stage("package", unit="bytes") as package:
         info = create_layer_zip_file(
             path_pyproject_toml=path_pyproject_toml,
@@ -846,7 +848,7 @@ class AwsGateway:
             record_layer_version(
                 s3_client=self.s3_client, inputs=inputs, record=record, expected_etag=expected_etag, printer=self.log
             )
-            stage.finish(f"{inputs.s3path_last_manifest.basename} names version {record.layer_version}")
+            stage.finish(f"version {record.layer_version} recorded in S3 as the current one")
         return record.facts
 
     def clear_intent(self, inputs: LayerInputs) -> None:
