@@ -369,3 +369,75 @@ def test_size_limits_take_units_and_help_shows_mib(configured, credentials):
     assert built.returncode == 0 and "of the 100 MiB limit" in built.stdout, built.stderr
     wrong = alab("layer", "plan", "--project", project, "--unzipped-size-limit", "250 potatoes", env=_env(credentials))
     assert wrong.returncode == 1 and "write bytes (262144000) or a number and unit (250MB, 250MiB)" in wrong.stderr
+
+
+# ---------------------------------------------------------------------------- bars that move
+def _bulky_wheel(folder: Path, megabytes: int) -> Path:
+    """A wheel carrying ``megabytes`` of random bytes (incompressible, so zipping and sending take a while)."""
+    import base64
+    import hashlib
+    import zipfile
+
+    files = {
+        "bulky/__init__.py": b"",
+        "bulky/data.bin": os.urandom(megabytes << 20),
+        "bulky-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: bulky\nVersion: 1.0\n",
+        "bulky-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    digest = {p: base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b"=").decode() for p, d in files.items()}
+    record = [f"{p},sha256={digest[p]},{len(d)}" for p, d in files.items()] + ["bulky-1.0.dist-info/RECORD,,"]
+    files["bulky-1.0.dist-info/RECORD"] = ("\n".join(record) + "\n").encode()
+    path = folder / "bulky-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return path
+
+
+def _amounts(plain: str, stage: str) -> set[str]:
+    """Every ``done`` amount the terminal showed on the stage's bar before the stage was done."""
+    found = re.findall(rf"{stage} +━[━╸╺ ]*\S* *(\d+(?:\.\d)? [kM]?B)/(\d+(?:\.\d)? [kM]?B)", plain)
+    return {done for done, total in found if done != total}
+
+
+@pytest.fixture()
+def bulky_index(tmp_path: Path) -> Iterator[str]:
+    """A static PEP 503 index on loopback serving one wheel of 48 MB of random bytes; its /simple/ URL."""
+    import functools
+    import hashlib
+
+    root = tmp_path / "bulky-index"
+    (root / "simple" / "bulky").mkdir(parents=True)
+    wheel = _bulky_wheel(root, 48)
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    (root / "simple" / "index.html").write_text('<a href="bulky/">bulky</a>\n')
+    (root / "simple" / "bulky" / "index.html").write_text(
+        f'<a href="../../{wheel.name}#sha256={digest}">{wheel.name}</a>\n'
+    )
+    quiet = type("Quiet", (http.server.SimpleHTTPRequestHandler,), {"log_message": lambda *args: None})
+    handler = functools.partial(quiet, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/simple/"
+    finally:
+        server.shutdown()
+
+
+def test_on_a_terminal_the_package_and_upload_bars_move(tmp_path, bucket, bulky_index, private_index, dir_tool_cache):
+    app = tmp_path / "bulky-app"
+    app.mkdir()
+    (app / "pyproject.toml").write_text(
+        '[project]\nname = "bulky-app"\nversion = "0"\nrequires-python = ">=3.10"\ndependencies = ["bulky==1.0"]\n\n'
+        f'[[tool.uv.index]]\nname = "bulky"\nurl = "{bulky_index}"\ndefault = true\n\n'
+        f'[tool.aws_lambda_artifact_builder]\nlayer_name = "bulky-deps"\ns3dir_lambda = "s3://{bucket}/bulky/"\n'
+        f'index_url = "{bulky_index}"\nindex_username = "anyone"\n'  # a static index: any login does
+    )
+    lock("uv", app, private_index, dir_tool_cache)
+    env = {**os.environ, "ALAB_INDEX_PASSWORD": "unused"}
+    shown = _run_in_terminal([str(ALAB), "layer", "deploy", "--project", str(app)], env)
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown)
+    assert "Published: bulky-deps version 1" in plain, plain[-3000:]
+    assert re.search(r"✓ install +\d+\.\ds  1 package for ", plain), plain[-3000:]
+    for stage in ("package", "upload"):
+        assert len(_amounts(plain, stage)) >= 2, f"{stage}: {_amounts(plain, stage)}\n{plain[-3000:]}"
