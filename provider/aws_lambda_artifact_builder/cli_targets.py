@@ -177,8 +177,13 @@ def cmd_layer_push(args: argparse.Namespace, out: Any, err: Any) -> int:
     return 0
 
 
-def add_push_command(layer_commands: Any, add_layer_options: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_push_command(layer_commands: Any, add_layer_options: Callable[..., None]) -> None:
     """``alab layer push``: what ``alab layer build --push`` does (the build half of build/deploy split)."""
-    push = layer_commands.add_parser("push", help="build the layer into the artifact store unless it is there")
-    add_layer_options(push)
+    push = layer_commands.add_parser(
+        "push",
+        help="build the layer into the artifact store unless it is there",
+        description="Build and package the layer into the targets' artifact store (layer/artifacts/ of each "
+        "s3dir) unless that fingerprint is stored already, for a later `alab layer deploy --from-store`.",
+    )
+    add_layer_options(push, groups=("layer", "build", "index", "aws"))
     push.set_defaults(handler=cmd_layer_push)

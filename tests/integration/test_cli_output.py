@@ -441,3 +441,34 @@ def test_on_a_terminal_the_package_and_upload_bars_move(tmp_path, bucket, bulky_
     assert re.search(r"✓ install +\d+\.\ds  1 package for ", plain), plain[-3000:]
     for stage in ("package", "upload"):
         assert len(_amounts(plain, stage)) >= 2, f"{stage}: {_amounts(plain, stage)}\n{plain[-3000:]}"
+
+
+# ---------------------------------------------------------------------------- --help
+def _help(*command: str) -> str:
+    result = alab(*command, "--help")
+    assert result.returncode == 0, result.stderr
+    return " ".join(result.stdout.split())  # argparse wraps at the terminal's width
+
+
+def test_help_shows_each_command_the_flags_it_uses_with_a_description():
+    layer = _help("layer")
+    for action in ("plan", "deploy", "build", "push", "list", "diff", "sbom", "clean"):
+        assert re.search(rf"\b{action}\b", layer.split("positional arguments")[0]), f"{action} not described: {layer}"
+    for command in ("deploy", "list", "sbom", "clean", "push", "diff", "build", "plan"):
+        text = _help("layer", command)
+        description = text.split("options:")[0].split("] ")[-1]
+        assert len(description) > 40, f"{command} has no description: {text[:300]}"
+    for command in ("list", "diff", "sbom"):
+        text = _help("layer", command)
+        assert "--layer-name" in text and "--s3dir" in text and "--region" in text
+        for build_flag in ("--keep-last", "--index-url", "--drop-docs", "--build-in", "--unzipped-size-limit"):
+            assert build_flag not in text, f"{command} lists {build_flag}"
+    push = _help("layer", "push")
+    assert "--index-url" in push and "--build-in" in push and "--keep-last" not in push
+    deploy = _help("layer", "deploy")
+    assert "--keep-last N keep only this many of the newest versions this tool published (default: keep every" in deploy
+    assert "--credentials-file FILE JSON file with the private index's login" in deploy
+    for title in ("the layer and its record:", "how the layer is built and packaged:", "a private package index:"):
+        assert title in deploy
+    assert "--layer-name LAYER_NAME Lambda layer name " in deploy  # a proper noun keeps its capital, no full stop
+    assert "--tool {pip,poetry,uv} pip, poetry or uv" in deploy

@@ -177,7 +177,7 @@ class DeployOptions:
 
     keep_last: int | None = option(
         None,
-        help="Keep only this many of the newest versions this tool published.",
+        help="Keep only this many of the newest versions this tool published (default: keep every version).",
         kind=int,
         metavar="N",
         commands=DEPLOY_ONLY,
