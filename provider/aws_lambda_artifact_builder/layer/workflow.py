@@ -756,7 +756,7 @@ def build_and_package(
             )
         settings.log(f"[build] done in {install.elapsed:.1f}s")
         install.finish(
-            f"{plural(install.total, 'package')} for {target.runtime} {target.architecture} ({settings.build_in})"
+            f"{plural(install.total or 0, 'package')} for {target.runtime} {target.architecture} ({settings.build_in})"
         )
     with Stage("package", unit="bytes") as package:
         info = create_layer_zip_file(
