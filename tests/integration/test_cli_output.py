@@ -472,3 +472,12 @@ def test_help_shows_each_command_the_flags_it_uses_with_a_description():
         assert title in deploy
     assert "--layer-name LAYER_NAME Lambda layer name " in deploy  # a proper noun keeps its capital, no full stop
     assert "--tool {pip,poetry,uv} pip, poetry or uv" in deploy
+
+
+def test_a_bucket_name_s3_refuses_says_why(configured, credentials):
+    result = alab("layer", "plan", "--project", str(configured.parent), "--s3dir", "s3://b/x/", env=_env(credentials))
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: --s3dir 's3://b/x/': 'b' is not a valid bucket name (S3 bucket names are 3 to 63 lowercase "
+        "letters, digits, dots and hyphens, starting and ending with a letter or digit)"
+    ), result.stderr
