@@ -42,12 +42,12 @@ from .layer.manifest import (
 from .layer.package import LayerZipInfo, PackagingOptions, create_layer_zip_file
 from .layer.target import LayerTarget
 from .layer.clients import make_clients
-from .layer.inputs import local_fingerprint, validate_layer_inputs
+from .layer.inputs import check_spec, local_fingerprint, validate_layer_inputs
 from .layer.publish import LayerDeployment, delete_layer_versions, publish_layer_version
 from .layer.record import LayerRecord
-from .layer.spec import DeployOptions, LayerSpec
+from .layer.spec import DeployOptions, LayerSpec, make_spec
 from .layer.upload import upload_layer_zip_to_s3
-from .layer.workflow import LayerPlan, deploy_layer, plan_layer, read_layer_record
+from .layer.workflow import LayerPlan, deploy, deploy_layer, plan, plan_layer, read_layer_record
 
 # artifact store, many regions and accounts (layer/store.py, layer/targets.py)
 from .layer.store import ArtifactMissing, ArtifactStore, StoredArtifact
@@ -57,10 +57,14 @@ __all__ = [
     "LayerDeployment",
     "LayerPlan",
     "LayerRecord",
+    "check_spec",
     "delete_layer_versions",
+    "deploy",
     "deploy_layer",
     "local_fingerprint",
     "make_clients",
+    "make_spec",
+    "plan",
     "plan_layer",
     "publish_layer_version",
     "read_layer_record",

@@ -34,7 +34,7 @@ from .layer.clients import make_clients
 from .errors import mask_url_credentials
 from .layer.foundation import Credentials
 from .constants import DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN, DEFAULT_PYTHON_VERSION, LayerBuildToolEnum
-from .layer.spec import SPEC_CLASSES, SpecField, core_kwargs, spec_fields
+from .layer.spec import SPEC_CLASSES, LayerSpec, SpecField, core_kwargs, make_spec, spec_fields
 from .terraform_provider.install import add_terraform_commands
 from .cli_targets import (  # [store]
     add_push_command,
@@ -105,8 +105,8 @@ def _project_file(value: str | None) -> Path:
     return path.resolve()
 
 
-def read_config(path_pyproject_toml: Path) -> dict[str, Any]:
-    """``[tool.aws_lambda_artifact_builder]`` of a project, checked against ``CONFIG_KEYS``."""
+def read_config(path_pyproject_toml: Path, keys: dict[str, type] = CONFIG_KEYS) -> dict[str, Any]:
+    """``[tool.aws_lambda_artifact_builder]`` of a project, checked against ``keys`` (``config_keys()``)."""
     try:
         data = tomllib.loads(path_pyproject_toml.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as e:  # Recursion: nested thousands deep
@@ -116,13 +116,13 @@ def read_config(path_pyproject_toml: Path) -> dict[str, Any]:
     where = f"[tool.{CONFIG_TABLE}] in {path_pyproject_toml}"
     if not isinstance(config, dict):
         raise CliError(f"{where} must be a table")
-    unknown = sorted(set(config) - set(CONFIG_KEYS))
+    unknown = sorted(set(config) - set(keys))
     if unknown:
-        raise CliError(f"{where}: unknown keys {', '.join(unknown)}; known: {', '.join(CONFIG_KEYS)}")
+        raise CliError(f"{where}: unknown keys {', '.join(unknown)}; known: {', '.join(keys)}")
     for key, value in config.items():
         if key in SIZE_KEYS and isinstance(value, str):
             config[key] = value = _config_size(where, key, value)
-        expected = CONFIG_KEYS[key]
+        expected = keys[key]
         if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
             raise CliError(f"{where}: {key} must be {_TYPE_WORDS[expected]}, not {value!r}")
     return dict(config)
@@ -215,10 +215,11 @@ LAYER_REQUIRED: tuple[str, ...] = ("layer_name", "s3dir_lambda")
 def resolve_settings(args: argparse.Namespace, required: Iterable[str] = LAYER_REQUIRED) -> dict[str, Any]:
     """Flags over the project's configuration table over built-in defaults; ``required`` ones checked."""
     path = _project_file(args.project)
-    config = read_config(path)
+    keys = config_keys(spec_classes(args))
+    config = read_config(path, keys)
     settings: dict[str, Any] = dict(config)
     args._flags = getattr(args, "_flags", {})  # which settings came from flags, to name them so in errors
-    for key in CONFIG_KEYS:
+    for key in keys:
         value = getattr(args, key, None)
         if value is not None and value != []:
             settings[key] = value
@@ -258,34 +259,42 @@ def _clients(settings: dict[str, Any], args: argparse.Namespace) -> dict[str, An
     return {"s3_client": s3_client, "lambda_client": lambda_client}
 
 
+def spec_classes(args: argparse.Namespace) -> tuple[type, ...]:
+    """The spec the command line was generated from (``build_parser(classes)``)."""
+    classes: tuple[type, ...] = getattr(args, "_spec_classes", SPEC_CLASSES)
+    return classes
+
+
+def layer_spec(settings: dict[str, Any], args: argparse.Namespace) -> LayerSpec:
+    """The :class:`LayerSpec` the settings (flags over the configuration table) describe."""
+    return make_spec(settings, spec_classes(args))[0]
+
+
 def _common(settings: dict[str, Any], *, deploy: bool = False) -> dict[str, Any]:
-    """The layer's options as ``plan_layer`` (or ``deploy_layer``) takes them."""
-    common = core_kwargs(settings, deploy=deploy)
-    common["ignore_packages"] = settings.get("ignore_packages")
-    return common
+    """The layer's options as the shims ``plan_layer`` (or ``deploy_layer``) take them, for the many-target
+    commands of ``cli_targets`` (``targets.deploy_layer_to_targets`` takes them so)."""
+    return core_kwargs(settings, deploy=deploy)
 
 
-def _check_deploy_options(settings: dict[str, Any]) -> None:
+def _check_deploy_options(settings: dict[str, Any], args: argparse.Namespace) -> None:
     """The options only a deploy uses (``keep_last``, ``permissions``, ``build_in``, the size limit), checked
     as a deploy checks them: a plan saying "no change" for a deploy that fails would mislead. The lock is
-    left to ``plan_layer`` (read once)."""
+    left to the plan (read once): the spec is checked here without its path."""
     from .errors import LayerInputError
-    from .layer.inputs import CHECKED_INPUTS, check_layer_inputs
+    from .layer.inputs import check_spec
 
-    deploy = _common(settings, deploy=True)
-    kwargs = {k: v for k, v in deploy.items() if k in CHECKED_INPUTS}
-    kwargs.update(path_pyproject_toml="", packaging_options=deploy["packaging_options"])
-    problems, _ = check_layer_inputs(**kwargs)
+    spec, options = make_spec(settings, spec_classes(args))
+    problems, _ = check_spec(dataclasses.replace(spec, path_pyproject_toml=""), options)
     deploy_only = [(name, reason) for name, reason in problems if name != "path_pyproject_toml"]
     if deploy_only:
         raise LayerInputError(deploy_only)
 
 
 def cmd_layer_plan(args: argparse.Namespace, out: Any, err: Any) -> int:
-    from .layer.workflow import plan_layer
+    from .layer.workflow import plan as core_plan
 
     settings = resolve_settings(args)
-    _check_deploy_options(settings)
+    _check_deploy_options(settings, args)
     targets = plan_targets(args, settings)  # [store] several regions or accounts: one plan each
     if targets is not None:
         if args.json:
@@ -294,12 +303,12 @@ def cmd_layer_plan(args: argparse.Namespace, out: Any, err: Any) -> int:
             for label, plan in targets:
                 _print_plan(plan, out, where=f" in {label}")
         return 2 if args.detailed_exitcode and any(plan.changed for _, plan in targets) else 0
-    plan = plan_layer(**_common(settings), **_clients(settings, args))
+    layer_plan = core_plan(layer_spec(settings, args), **_clients(settings, args))
     if args.json:
-        print(json.dumps(plan.to_dict(), indent=2), file=out)
+        print(json.dumps(layer_plan.to_dict(), indent=2), file=out)
     else:
-        _print_plan(plan, out)
-    if args.detailed_exitcode and plan.changed:
+        _print_plan(layer_plan, out)
+    if args.detailed_exitcode and layer_plan.changed:
         return 2
     return 0
 
@@ -375,41 +384,41 @@ def cmd_layer_build(args: argparse.Namespace, out: Any, err: Any) -> int:
     settings = resolve_settings(args, required=())
     credentials = _credentials(settings)
     args._secret = credentials.password if credentials else None
-    kwargs = core_kwargs(settings, deploy=True)
-    target = LayerTarget(python_version=kwargs["python_version"], architecture=kwargs["architecture"])
+    spec = layer_spec(settings, args)
+    target = LayerTarget(python_version=spec.python_version, architecture=spec.architecture)
     path = settings["path_pyproject_toml"]
     fingerprint = local_fingerprint(
         path_pyproject_toml=path,
-        tool=kwargs["tool"],
+        tool=spec.tool,
         python_version=target.python_version,
         architecture=target.architecture,
-        ignore_packages=settings.get("ignore_packages"),
-        packaging_options=kwargs["packaging_options"],
+        ignore_packages=spec.ignore_packages,
+        packaging_options=spec.packaging_options,
     )
     with _build_folder_held(path, wait=True):
-        info = _build_and_zip(kwargs, path, target, credentials)
-        sbom = write_local_sbom(info, path_pyproject_toml=path, tool=kwargs["tool"], target=target)
-    _print_build_report(out, args.json, info, kwargs, target, fingerprint, sbom)
+        info = _build_and_zip(spec, path, target, credentials)
+        sbom = write_local_sbom(info, path_pyproject_toml=path, tool=spec.tool, target=target)
+    _print_build_report(out, args.json, info, spec, target, fingerprint, sbom)
     return 0
 
 
-def _build_and_zip(kwargs: dict[str, Any], path: Path, target: Any, credentials: Credentials | None) -> Any:
+def _build_and_zip(spec: LayerSpec, path: Path, target: Any, credentials: Credentials | None) -> Any:
     """A deploy's build (``workflow.build_and_package``) without AWS, after the same check of the lock."""
     from .constants import LayerBuildToolEnum
     from .layer.manifest import read_local_manifest
     from .layer.workflow import BuildSettings, build_and_package, check_build_possible_for
 
-    manifest = read_local_manifest(path, kwargs["tool"], target)
-    settings = BuildSettings(kwargs["build_in"], credentials, kwargs["image"], kwargs["container_runtime"])
+    manifest = read_local_manifest(path, spec.tool, target)
+    settings = BuildSettings(spec.build_in, credentials, spec.image, spec.container_runtime)
     check_build_possible_for(manifest, target, settings)
     return build_and_package(
-        manifest, LayerBuildToolEnum(kwargs["tool"]), target, path, settings,
-        ignore_packages=kwargs["ignore_packages"], packaging_options=kwargs["packaging_options"],
+        manifest, LayerBuildToolEnum(spec.tool), target, path, settings,
+        ignore_packages=spec.ignore_packages, packaging_options=spec.packaging_options,
     )  # fmt: skip
 
 
 def _print_build_report(
-    out: Any, as_json: bool, info: Any, kwargs: dict[str, Any], target: Any, fingerprint: str, sbom: Path
+    out: Any, as_json: bool, info: Any, spec: LayerSpec, target: Any, fingerprint: str, sbom: Path
 ) -> None:
     """What ``alab layer build`` made: sizes against Lambda's limit, digests, the largest distributions."""
     if as_json:
@@ -429,9 +438,9 @@ def _print_build_report(
         }
         print(json.dumps(result, indent=2), file=out)
         return
-    limit = kwargs["packaging_options"].unzipped_size_limit
+    limit = spec.packaging_options.unzipped_size_limit
     print(f"Built {info.path}", file=out)
-    print(f"  target       {target.runtime} {target.architecture} ({kwargs['tool']}, {kwargs['build_in']})", file=out)
+    print(f"  target       {target.runtime} {target.architecture} ({spec.tool}, {spec.build_in})", file=out)
     print(
         f"  size         {human_size(info.zipped_size)} zipped, {human_size(info.unzipped_size)} unzipped "
         f"({info.unzipped_size / limit:.0%} of the {limit_size(limit)} limit), {info.file_count} files",
@@ -784,6 +793,7 @@ def build_parser(classes: Iterable[type] = SPEC_CLASSES) -> argparse.ArgumentPar
     """The whole command line; the layer's flags come from the spec ``classes`` (``layer/spec.py``)."""
     classes = tuple(classes)
     parser = _Parser(prog="alab", description="Build and publish AWS Lambda dependency layers.")
+    parser.set_defaults(_spec_classes=classes)
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     add_output_options(parser)
     parser.add_argument("--version", action="version", version=f"alab {_package_version()}")
@@ -857,8 +867,9 @@ def _user_error(error: Exception) -> Exception:
     return error
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, classes: Iterable[type] = SPEC_CLASSES) -> int:
+    """Run ``alab``; ``classes`` is the spec its layer flags and calls come from (a test extends it)."""
+    parser = build_parser(classes)
     args = parser.parse_args(argv)
     args._secret = None
     args._flags = {}

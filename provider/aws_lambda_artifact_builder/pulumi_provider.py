@@ -1,8 +1,10 @@
 """Pulumi dynamic provider: a Lambda layer whose preview is decided by the fingerprint recorded in S3.
 
-A thin adapter over the core workflow (``layer/workflow.py``): ``check`` is the core's input
-validation, ``diff`` is ``plan_layer`` (one S3 request, never a build), ``create``/``update`` are
-``deploy_layer`` (which adopts a version already published with the same fingerprint) and
+A thin adapter over the core workflow (``layer/workflow.py``): the resource's arguments are generated
+from the spec (``layer/spec.py``), each method builds a ``LayerSpec``/``DeployOptions`` from the
+properties; ``check`` is the core's ``check_spec``, ``diff`` is the core's ``plan`` (one S3 request,
+never a build), ``create``/``update`` are its ``deploy`` (which adopts a version already published
+with the same fingerprint) and
 ``read``/``delete`` use the S3 record. The S3 record, not the Pulumi state, is the source of truth,
 so stacks and machines that share a bucket agree on what is published. The program reads the lock
 when the resource is declared: ``fingerprint`` and ``packages`` (the runtime pins) are inputs, so the
@@ -21,6 +23,7 @@ Index credentials travel only as a Pulumi secret input and are never returned as
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import sys
 import threading
 from collections.abc import Mapping
@@ -35,29 +38,42 @@ from .errors import LayerError
 from .progress import details_requested, forward_stages
 from .typehint import T_PRINTER
 from .layer.foundation import Credentials
-from .constants import DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN, DEFAULT_PYTHON_VERSION
-from .layer.inputs import CHECKED_INPUTS, local_fingerprint, validate_layer_inputs
+from .layer.inputs import check_spec, local_fingerprint
 from .layer.spec import (
     SPEC_CLASSES,
     DeployOptions,
-    core_kwargs,
+    LayerSpec,
+    SpecField,
+    make_spec,
     packaging_options_from,
     replacing_inputs,
     spec_fields,
-    type_problems,
 )
 from .layer.manifest import read_local_manifest
 from .layer.publish import LayerDeployment, delete_layer_versions, get_layer_version
 from .layer.target import LayerTarget
 from .layer.targets import check_resource_bucket, placement_problems, resource_artifact_store, resource_clients
-from .layer.workflow import deploy_layer, plan_layer, read_layer_record
+from .layer.workflow import deploy, plan, read_layer_record
 
-#: Changing one of these points the resource at another layer or record: a replacement.
+#: Changing one of these points the resource at another layer or record: a replacement (the provider
+#: reads them from its ``spec_classes``; these are the real spec's).
 REPLACE_ON: tuple[str, ...] = replacing_inputs()
-#: Inputs that change what an update does without changing the layer's bytes.
-SETTINGS_INPUTS: tuple[str, ...] = (*(f.name for f in spec_fields((DeployOptions,))), "delete_on_destroy")
-#: Inputs that are never copied to the outputs (the state keeps them only as encrypted inputs).
-SECRET_INPUTS: tuple[str, ...] = ("credentials",)
+
+
+def settings_inputs(classes: tuple[type, ...] = SPEC_CLASSES) -> tuple[str, ...]:
+    """Inputs that change what an update does without changing the layer's bytes: the deploy options
+    (secrets aside: the outputs Diff compares with never hold them)."""
+    options = tuple(c for c in classes if issubclass(c, DeployOptions))
+    return tuple(f.name for f in spec_fields(options) if f.option.resource and not f.option.secret)
+
+
+def secret_inputs(classes: tuple[type, ...] = SPEC_CLASSES) -> tuple[str, ...]:
+    """Inputs that are never copied to the outputs (the state keeps them only as encrypted inputs)."""
+    return tuple(f.name for f in spec_fields(classes) if f.option.secret)
+
+
+SETTINGS_INPUTS: tuple[str, ...] = settings_inputs()
+SECRET_INPUTS: tuple[str, ...] = secret_inputs()
 PROVIDER_KEY = "__provider"
 _CREDENTIAL_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Credentials))
 
@@ -109,79 +125,69 @@ def _credentials_dict(value: Any) -> dict[str, str] | None:
     raise LayerError(f"credentials must be a Credentials object or a dict, not {type(value).__name__}")
 
 
+def _credentials_value(raw: Any) -> Credentials | None:
+    """The ``credentials`` input (a dict crossing gRPC) as the core takes it; ``None`` when it is not a
+    complete login (Check names what is missing)."""
+    if isinstance(raw, Credentials):
+        return raw
+    if isinstance(raw, dict) and all(isinstance(raw.get(k), str) for k in _CREDENTIAL_FIELDS):
+        return Credentials(**{k: raw[k] for k in _CREDENTIAL_FIELDS})
+    return None
+
+
 @dataclasses.dataclass(frozen=True)
 class LayerProps:
-    """The resource's properties (inputs, or outputs that repeat them) as the core functions take them."""
+    """The resource's properties (inputs, or outputs that repeat them): every resource option of the spec
+    (``layer/spec.py``) as given, and the fingerprint the program read; :meth:`spec` is what the core takes."""
 
-    layer_name: str
-    path_pyproject_toml: str
-    s3dir_lambda: str
-    tool: str
-    build_in: str = DEFAULT_BUILD_IN
-    python_version: str = DEFAULT_PYTHON_VERSION
-    architecture: str = DEFAULT_ARCHITECTURE
-    ignore_packages: list[str] | None = None
-    keep_last: int | None = None
-    permissions: list[str] | None = None
-    delete_on_destroy: bool = False
+    values: dict[str, Any]
     fingerprint: str | None = None
-    credentials: Credentials | None = None
-    #: Every spec option (``layer/spec.py``) as given, numbers as the user wrote them.
-    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    classes: tuple[type, ...] = SPEC_CLASSES
 
     @classmethod
-    def from_props(cls, props: dict[str, Any]) -> LayerProps:
-        raw = props.get("credentials")
-        options = {
-            f.name: _as_int(props.get(f.name)) if f.option.kind is int else props.get(f.name)
-            for f in spec_fields()
-            if f.option.resource
-        }
-        return cls(
-            layer_name=props.get("layer_name"),  # type: ignore[arg-type]
-            path_pyproject_toml=props.get("path_pyproject_toml"),  # type: ignore[arg-type]
-            s3dir_lambda=props.get("s3dir_lambda"),  # type: ignore[arg-type]
-            tool=props.get("tool"),  # type: ignore[arg-type]
-            build_in=props.get("build_in", DEFAULT_BUILD_IN),
-            python_version=props.get("python_version", DEFAULT_PYTHON_VERSION),
-            architecture=props.get("architecture", DEFAULT_ARCHITECTURE),
-            ignore_packages=props.get("ignore_packages"),
-            keep_last=_as_int(props.get("keep_last")),
-            permissions=props.get("permissions"),
-            delete_on_destroy=bool(props.get("delete_on_destroy", False)),
-            fingerprint=props.get("fingerprint"),
-            credentials=Credentials(**{k: raw[k] for k in _CREDENTIAL_FIELDS}) if isinstance(raw, dict) else None,
-            options=options,
-        )
+    def from_props(cls, props: Mapping[str, Any], classes: tuple[type, ...] = SPEC_CLASSES) -> LayerProps:
+        values = {f.name: props.get(f.name) for f in spec_fields(classes) if f.option.resource}
+        values["credentials"] = _credentials_value(props.get("credentials"))
+        return cls(values=values, fingerprint=props.get("fingerprint"), classes=classes)
+
+    def spec(self) -> tuple[LayerSpec, DeployOptions]:
+        """The :class:`LayerSpec` and :class:`DeployOptions` of these properties."""
+        return make_spec(self.values, self.classes)
+
+    @property
+    def layer_name(self) -> str:
+        return str(self.values.get("layer_name"))
+
+    @property
+    def s3dir_lambda(self) -> str:
+        return str(self.values.get("s3dir_lambda"))
+
+    @property
+    def tool(self) -> str:
+        return str(self.values.get("tool"))
+
+    @property
+    def delete_on_destroy(self) -> bool:
+        return bool(self.values.get("delete_on_destroy"))
 
     @property
     def region(self) -> str | None:
         """The resource's own region (spec ``Placement``); ``None``: the stack's."""
-        return self.options.get("region") or None
+        return self.values.get("region") or None
 
     @property
     def role_arn(self) -> str | None:
         """The role of the account the resource publishes in (spec ``Placement``); ``None``: the stack's own."""
-        return self.options.get("role_arn") or None
+        return self.values.get("role_arn") or None
 
     @property
     def artifact_store(self) -> str | None:
-        return self.options.get("artifact_store") or None
-
-    def target_kwargs(self) -> dict[str, Any]:
-        """The arguments of ``plan_layer``."""
-        return core_kwargs(self.options, deploy=False)
-
-    def deploy_kwargs(self) -> dict[str, Any]:
-        """The layer's arguments of ``deploy_layer``."""
-        return core_kwargs(self.options, deploy=True)
+        return self.values.get("artifact_store") or None
 
 
 def _check_adapter_inputs(props: dict[str, Any]) -> list[tuple[str, str]]:
-    """What only the Pulumi resource has: ``delete_on_destroy`` and the credentials as a dict."""
+    """What only the Pulumi resource has: the credentials as a dict (the core checks the rest)."""
     failures = []
-    if not isinstance(props.get("delete_on_destroy", False), bool):
-        failures.append(("delete_on_destroy", "delete_on_destroy must be true or false"))
     raw = props.get("credentials")
     if raw is not None:
         missing = [k for k in _CREDENTIAL_FIELDS if not isinstance(raw, dict) or not isinstance(raw.get(k), str)]
@@ -216,53 +222,47 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
 
     # -------------------------------------------------------------- check
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> dynamic.CheckResult:
+        """The core's check of the spec (``inputs.check_spec``) plus the placement and the login's form."""
         failures = _check_adapter_inputs(news)
-        validated = [f.name for f in spec_fields(self.spec_classes) if f.option.resource]
+        validated = [f.name for f in spec_fields(self.spec_classes) if f.option.resource and not f.option.secret]
         known = not any(_is_unknown(news.get(k)) for k in validated)  # unknowns are checked at create/update
-        if known:
-            failures += type_problems(news, self.spec_classes, skip=CHECKED_INPUTS)
-            failures += placement_problems(news)
-        if known and not failures:
-            kwargs = LayerProps.from_props(news).deploy_kwargs()
-            failures += validate_layer_inputs(
-                **{k: v for k, v in kwargs.items() if k not in ("image", "container_runtime")}
-            )
         inputs = dict(news)
-        if known and not failures and inputs.get("fingerprint") is None:
-            # The program could not compute it at declaration; the inputs are valid now.
-            try:
-                inputs["fingerprint"] = local_fingerprint(**_fingerprint_kwargs(LayerProps.from_props(news)))
-            except LayerError as e:
-                failures.append(("path_pyproject_toml", str(e)))
+        if known:
+            failures += placement_problems(news)
+            problems, resolved = check_spec(*LayerProps.from_props(news, self.spec_classes).spec())
+            failures += problems
+            if resolved is not None and not failures and inputs.get("fingerprint") is None:
+                inputs["fingerprint"] = resolved.fingerprint  # the program could not compute it at declaration
         return dynamic.CheckResult(inputs, [dynamic.CheckFailure(p, r) for p, r in failures])
 
     # -------------------------------------------------------------- diff
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
-        replaces = [k for k in REPLACE_ON if olds.get(k) != news.get(k)]
+        replaces = [k for k in replacing_inputs(self.spec_classes) if olds.get(k) != news.get(k)]
         if any(_is_unknown(v) for v in news.values()):
             return dynamic.DiffResult(changes=True, replaces=replaces, delete_before_replace=False)
         if replaces:
             _log(f"replacing layer {olds.get('layer_name')!r}: {', '.join(replaces)} changed")
             return dynamic.DiffResult(changes=True, replaces=replaces, delete_before_replace=False)
-        layer = LayerProps.from_props(news)
-        plan = plan_layer(**layer.target_kwargs(), **self._clients(layer))
+        layer = LayerProps.from_props(news, self.spec_classes)
+        layer_plan = plan(layer.spec()[0], **self._clients(layer))
         reasons = []
-        if plan.changed:
-            reasons.append(plan.reason)
-        elif plan.current_layer_version_arn != olds.get("layer_version_arn"):
-            reasons.append(f"adopt {plan.current_layer_version_arn}, already published with this fingerprint")
-        if layer.fingerprint is not None and layer.fingerprint != plan.fingerprint:
+        if layer_plan.changed:
+            reasons.append(layer_plan.reason)
+        elif layer_plan.current_layer_version_arn != olds.get("layer_version_arn"):
+            reasons.append(f"adopt {layer_plan.current_layer_version_arn}, already published with this fingerprint")
+        if layer.fingerprint is not None and layer.fingerprint != layer_plan.fingerprint:
             reasons.append("the manifest changed after the program read it")
-        reasons += [f"{k} changed" for k in SETTINGS_INPUTS if _normal(olds.get(k)) != _normal(news.get(k))]
+        settings = settings_inputs(self.spec_classes)
+        reasons += [f"{k} changed" for k in settings if _normal(olds.get(k)) != _normal(news.get(k))]
         if reasons:
             _log(f"layer {layer.layer_name!r}: " + "; ".join(reasons))
-            for line in plan.package_changes.lines():
+            for line in layer_plan.package_changes.lines():
                 _log(f"  {line}")
         return dynamic.DiffResult(changes=bool(reasons), replaces=[], delete_before_replace=False)
 
     # -------------------------------------------------------------- create / update
     def _deploy(self, layer: LayerProps) -> LayerDeployment:
-        # deploy_layer serialises builds that share the project's build folder itself.
+        # deploy serialises builds that share the project's build folder itself.
         # The engine lists every stderr line under the stack: one line per stage and the warnings, as
         # `alab layer deploy` prints; ALAB_VERBOSE=1 adds the installer's commands and output, as `alab -v`.
         verbose = details_requested()
@@ -281,9 +281,8 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
                     verbose=verbose,
                 ) as store,
             ):
-                return deploy_layer(
-                    **layer.deploy_kwargs(),
-                    credentials=layer.credentials,
+                return deploy(
+                    *layer.spec(),
                     verbose=verbose,
                     printer=_log,
                     artifact_store=store,
@@ -296,13 +295,13 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
             raise
 
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
-        layer = LayerProps.from_props(props)
+        layer = LayerProps.from_props(props, self.spec_classes)
         deployment = self._deploy(layer)
         published = [deployment.layer_version] if deployment.published else []
         return dynamic.CreateResult(deployment.layer_arn, _outputs(props, deployment, published))
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
-        layer = LayerProps.from_props(news)
+        layer = LayerProps.from_props(news, self.spec_classes)
         deployment = self._deploy(layer)
         published = [int(v) for v in olds.get("published_versions") or [] if v not in deployment.deleted_versions]
         if deployment.published and deployment.layer_version not in published:
@@ -312,7 +311,7 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
 
     # -------------------------------------------------------------- read / delete
     def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
-        layer = LayerProps.from_props(props)
+        layer = LayerProps.from_props(props, self.spec_classes)
         clients = self._clients(layer)
         record = read_layer_record(s3dir_lambda=layer.s3dir_lambda, tool=layer.tool, manifest=False, **clients)
         version = _as_int(props.get("layer_version"))
@@ -336,7 +335,7 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
         return dynamic.ReadResult(id_, outs)
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        layer = LayerProps.from_props(props)
+        layer = LayerProps.from_props(props, self.spec_classes)
         published = [int(v) for v in props.get("published_versions") or []]
         if not layer.delete_on_destroy or not published:
             _log(f"retaining the versions of layer {layer.layer_name!r}: they are immutable and may be in use")
@@ -354,17 +353,6 @@ def _normal(value: Any) -> Any:
     if isinstance(value, list):
         return [_normal(v) for v in value]
     return value
-
-
-def _fingerprint_kwargs(layer: LayerProps) -> dict[str, Any]:
-    return {
-        "path_pyproject_toml": Path(layer.path_pyproject_toml),
-        "tool": layer.tool,
-        "python_version": layer.python_version,
-        "architecture": layer.architecture,
-        "ignore_packages": layer.ignore_packages,
-        "packaging_options": packaging_options_from(layer.options),
-    }
 
 
 def _outputs(props: dict[str, Any], deployment: LayerDeployment, published: list[int]) -> dict[str, Any]:
@@ -419,41 +407,81 @@ def _absolute(path: str) -> str:
 
 
 def _declared_lock(
-    path_pyproject_toml: pulumi.Input[str],
-    tool: pulumi.Input[str],
-    python_version: pulumi.Input[str],
-    architecture: pulumi.Input[str],
-    ignore_packages: pulumi.Input[list[str]] | None,
-    options: dict[str, pulumi.Input[Any]],
+    options: Mapping[str, pulumi.Input[Any]],
 ) -> tuple[pulumi.Output[str], pulumi.Output[str | None], pulumi.Output[dict[str, str] | None]]:
     """What the program reads from the lock at declaration: the absolute path, the fingerprint, the pins."""
-    path = pulumi.Output.from_input(path_pyproject_toml).apply(lambda p: _absolute(str(p)))
+    path = pulumi.Output.from_input(options["path_pyproject_toml"]).apply(lambda p: _absolute(str(p)))
+    tool, python_version, architecture = (options[n] for n in ("tool", "python_version", "architecture"))
     packaging_names = [f.name for f in spec_fields() if f.option.packaging and f.name in options]
     packaging = pulumi.Output.all(*(options[n] for n in packaging_names)).apply(
         lambda values: dict(zip(packaging_names, values))
     )
-    fingerprint = pulumi.Output.all(path, tool, python_version, architecture, ignore_packages, packaging).apply(
-        lambda args: _declared_fingerprint(*args)
-    )
+    fingerprint = pulumi.Output.all(
+        path, tool, python_version, architecture, options.get("ignore_packages"), packaging
+    ).apply(lambda args: _declared_fingerprint(*args))
     packages = pulumi.Output.all(path, tool, python_version, architecture).apply(lambda args: _declared_packages(*args))
     return path, fingerprint, packages
 
 
-def _check_resource_options(options: Mapping[str, Any]) -> None:
-    """The extra keywords of ``LambdaLayer`` must be options of the spec: a typo fails in the program."""
-    known = {f.name for f in spec_fields() if f.option.resource}
+def _resource_fields(classes: tuple[type, ...] = SPEC_CLASSES) -> list[SpecField]:
+    """The options of the resource: its keyword arguments and inputs."""
+    return [f for f in spec_fields(classes) if f.option.resource]
+
+
+def _check_resource_options(options: Mapping[str, Any], classes: tuple[type, ...] = SPEC_CLASSES) -> None:
+    """The keywords of ``LambdaLayer`` must be options of the spec and name every required one: a typo
+    fails in the program, as a Python call would."""
+    fields = _resource_fields(classes)
+    known = {f.name for f in fields}
     unknown = sorted(set(options) - known)
     if unknown:
         raise TypeError(
             f"LambdaLayer got unexpected arguments {', '.join(unknown)}; options: {', '.join(sorted(known))}"
         )
+    missing = [f.name for f in fields if not f.has_default and f.name not in options]
+    if missing:
+        raise TypeError(f"LambdaLayer missing required keyword arguments: {', '.join(missing)}")
 
 
-def _secret_credentials(credentials: pulumi.Input[Credentials | dict[str, str]] | None) -> pulumi.Output[Any] | None:
-    """The index login as a Pulumi secret, so that the state and the console show it encrypted."""
-    if credentials is None:
+def _secret(field: SpecField, value: pulumi.Input[Any]) -> pulumi.Output[Any] | None:
+    """A secret option (the index login) as a Pulumi secret, so that the state and the console show it encrypted."""
+    if value is None:
         return None
-    return pulumi.Output.secret(pulumi.Output.from_input(credentials).apply(_credentials_dict))
+    output = pulumi.Output.from_input(value)
+    return pulumi.Output.secret(output.apply(_credentials_dict) if field.option.kind is dict else output)
+
+
+def resource_props(options: Mapping[str, Any], classes: tuple[type, ...] = SPEC_CLASSES) -> dict[str, Any]:
+    """The inputs of a ``LambdaLayer``: every resource option of the spec (given, else its default), the
+    secrets made secret, the project's absolute path and what the program read from its lock."""
+    _check_resource_options(options, classes)
+    props: dict[str, Any] = {}
+    for f in _resource_fields(classes):
+        value = options.get(f.name, f.default)
+        props[f.name] = _secret(f, value) if f.option.secret else value
+    props["path_pyproject_toml"], props["fingerprint"], props["packages"] = _declared_lock(props)
+    return props
+
+
+def _resource_signature(classes: tuple[type, ...] = SPEC_CLASSES) -> inspect.Signature:
+    """``LambdaLayer.__init__``'s signature as ``help()`` and editors show it: one keyword per option."""
+    param = inspect.Parameter
+    params = [param("self", param.POSITIONAL_OR_KEYWORD), param("resource_name", param.POSITIONAL_OR_KEYWORD)]
+    for f in _resource_fields(classes):
+        default = f.default if f.has_default else param.empty
+        params.append(
+            param(f.name, param.KEYWORD_ONLY, default=default, annotation=f"pulumi.Input[{f.option.kind.__name__}]")
+        )
+    params.append(param("opts", param.KEYWORD_ONLY, default=None, annotation="pulumi.ResourceOptions | None"))
+    return inspect.Signature(params, return_annotation=None)
+
+
+def _resource_doc(classes: tuple[type, ...] = SPEC_CLASSES) -> str:
+    lines = ["Declare the layer; every keyword is an option of the spec (``layer/spec.py``):", ""]
+    for f in _resource_fields(classes):
+        what = "required" if not f.has_default else f"default {f.default!r}"
+        lines.append(f"- ``{f.name}`` ({what}{', secret' if f.option.secret else ''}): {f.option.help}")
+    return "\n".join(lines)
 
 
 class LambdaLayer(dynamic.Resource, module="aws_lambda_artifact_builder", name="LambdaLayer"):
@@ -474,47 +502,15 @@ class LambdaLayer(dynamic.Resource, module="aws_lambda_artifact_builder", name="
     #: Whether the last create or update published a new version (``False``: adopted or unchanged).
     published: pulumi.Output[bool]
 
+    #: The provider of its CRUD; its ``spec_classes`` are the resource's arguments (a test extends them).
+    provider_class: type[LambdaLayerProvider] = LambdaLayerProvider
+
     def __init__(
-        self,
-        resource_name: str,
-        *,
-        layer_name: pulumi.Input[str],
-        path_pyproject_toml: pulumi.Input[str],
-        s3dir_lambda: pulumi.Input[str],
-        tool: pulumi.Input[str],
-        build_in: pulumi.Input[str] = DEFAULT_BUILD_IN,
-        python_version: pulumi.Input[str] = DEFAULT_PYTHON_VERSION,
-        architecture: pulumi.Input[str] = DEFAULT_ARCHITECTURE,
-        credentials: pulumi.Input[Credentials | dict[str, str]] | None = None,
-        ignore_packages: pulumi.Input[list[str]] | None = None,
-        keep_last: pulumi.Input[int] | None = None,
-        permissions: pulumi.Input[list[str]] | None = None,
-        delete_on_destroy: pulumi.Input[bool] = False,
-        opts: pulumi.ResourceOptions | None = None,
-        **options: pulumi.Input[Any],
+        self, resource_name: str, *, opts: pulumi.ResourceOptions | None = None, **options: pulumi.Input[Any]
     ) -> None:
-        """The arguments named here are the common ones; every other option of the spec
-        (``layer/spec.py``: ``image``, ``container_runtime``, ``compile_bytecode``, ...) is a keyword too."""
-        _check_resource_options(options)
-        path, fingerprint, packages = _declared_lock(
-            path_pyproject_toml, tool, python_version, architecture, ignore_packages, options
-        )
+        provider = self.provider_class()
         props: dict[str, Any] = {
-            "layer_name": layer_name,
-            "path_pyproject_toml": path,
-            "s3dir_lambda": s3dir_lambda,
-            "tool": tool,
-            "build_in": build_in,
-            "python_version": python_version,
-            "architecture": architecture,
-            "credentials": _secret_credentials(credentials),
-            "ignore_packages": ignore_packages,
-            "keep_last": keep_last,
-            "permissions": permissions,
-            "delete_on_destroy": delete_on_destroy,
-            **options,
-            "fingerprint": fingerprint,
-            "packages": packages,
+            **resource_props(options, provider.spec_classes),
             # Outputs only: declared so that they become typed attributes of the resource.
             "layer_version": None,
             "layer_version_arn": None,
@@ -525,4 +521,7 @@ class LambdaLayer(dynamic.Resource, module="aws_lambda_artifact_builder", name="
             "published_versions": None,
             "published": None,
         }
-        super().__init__(LambdaLayerProvider(), resource_name, props, opts)
+        super().__init__(provider, resource_name, props, opts)
+
+    __init__.__signature__ = _resource_signature()  # type: ignore[attr-defined]
+    __init__.__doc__ = _resource_doc()

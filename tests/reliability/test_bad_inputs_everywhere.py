@@ -150,10 +150,14 @@ def record_foreign_layer(args: dict[str, Any], s3_client, lambda_client) -> None
 
 
 def test_the_table_covers_every_input_the_core_checks():
-    """Every option of the spec that ``check_layer_inputs`` checks has a bad case (the packaging
-    options and the container settings are checked in tests/unit/test_spec.py)."""
+    """Every option of the spec that the core checks with its own rule (``inputs.CHECKED_INPUTS``) has a
+    bad case, besides the packaging options (tests/unit/test_spec.py) and the secret login, which no
+    front end but the API takes as an object (tests/integration/test_bad_inputs.py)."""
     assert len({c.id for c in BAD_INPUTS}) == len(BAD_INPUTS) >= 19
-    assert {c.prop for c in BAD_INPUTS} == {f.name for f in spec_fields() if f.name in CHECKED_INPUTS}
+    checked = {f.name for f in spec_fields() if f.name in CHECKED_INPUTS}
+    assert {c.prop for c in BAD_INPUTS} == {
+        f.name for f in spec_fields() if f.name in checked and not (f.option.packaging or f.option.secret)
+    }
 
 
 # ---------------------------------------------------------------------------- API

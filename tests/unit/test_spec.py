@@ -7,23 +7,32 @@ spec without reaching a front end fails a test.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
+from typing import Any
 
 import pytest
+from s3pathlib.api import S3Path
 
-from aws_lambda_artifact_builder.cli import CONFIG_KEYS, build_parser, config_keys
+from aws_lambda_artifact_builder.cli import CONFIG_KEYS, build_parser, config_keys, main
+from aws_lambda_artifact_builder.layer.inputs import check_spec, resolve_spec, spec_from_kwargs
+from aws_lambda_artifact_builder.layer.manifest import PackageChanges
+from aws_lambda_artifact_builder.layer.publish import LayerDeployment
+from aws_lambda_artifact_builder.layer.workflow import LayerPlan
 from aws_lambda_artifact_builder.layer.package import SLIM_OPTIONS
 from aws_lambda_artifact_builder.layer.spec import (
     DEPLOY_ONLY,
     SPEC_CLASSES,
     DeployOptions,
     LayerSpec,
+    Placement,
     core_kwargs,
+    make_spec,
     option,
     spec_fields,
     type_problems,
 )
-from aws_lambda_artifact_builder.pulumi_provider import REPLACE_ON, LambdaLayerProvider
-from aws_lambda_artifact_builder.terraform_provider.resource import LAYER_SCHEMA, REPLACING_INPUTS, layer_schema
+from aws_lambda_artifact_builder.pulumi_provider import REPLACE_ON, LambdaLayerProvider, resource_props
+from aws_lambda_artifact_builder.terraform_provider.resource import LAYER_SCHEMA, REPLACING_INPUTS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,7 +43,7 @@ class ExtendedSpec(LayerSpec):
     dummy_mode: str | None = option(None, help="A deploy-only dummy.", choices=("fast", "slow"), commands=DEPLOY_ONLY)
 
 
-EXTENDED = (ExtendedSpec, DeployOptions)
+EXTENDED = (ExtendedSpec, DeployOptions, Placement)
 
 
 def _dests(parser, command: str) -> set[str]:
@@ -43,35 +52,175 @@ def _dests(parser, command: str) -> set[str]:
 
 
 # ------------------------------------------------------------------ a dummy field reaches every front end
-def test_a_dummy_field_becomes_a_cli_flag_and_a_config_key():
+@pytest.fixture()
+def project(tmp_path: Path) -> Path:
+    """A pip project the core's check can read (no index, no lock tool)."""
+    path = tmp_path / "pyproject.toml"
+    path.write_text("[project]\nname = 'demo'\nversion = '0'\ndependencies = ['attrs']\n")
+    (tmp_path / "requirements.txt").write_text("attrs==23.1.0\n")
+    return path
+
+
+#: The clients a front end hands the fake core: none, it makes no AWS call.
+NO_CLIENTS: dict[str, Any] = {"s3_client": None, "lambda_client": None}
+
+
+class FakeCore:
+    """The core's ``plan`` and ``deploy``: each runs the core's own check of what it is given (as the real
+    ones do, before any AWS call) and records it; no S3, no Lambda, no build."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, LayerSpec, DeployOptions | None]] = []
+
+    def plan(self, spec: LayerSpec, **clients: Any) -> LayerPlan:
+        inputs = resolve_spec(spec)
+        self.calls.append(("plan", spec, None))
+        return LayerPlan(
+            changed=True,
+            reason="no earlier version is recorded at s3://bucket/demo/: a deploy publishes version 1",
+            layer_name=inputs.layer_name,
+            fingerprint=inputs.fingerprint,
+            current_version=None,
+            current_layer_version_arn=None,
+            package_changes=PackageChanges(),
+            recorded_fingerprint=None,
+            s3uri_record="s3://bucket/demo/",
+        )
+
+    def deploy(self, spec: LayerSpec, options: DeployOptions | None = None, **effects: Any) -> LayerDeployment:
+        inputs = resolve_spec(spec, options)
+        self.calls.append(("deploy", spec, options))
+        arn = f"arn:aws:lambda:us-east-1:123456789012:layer:{inputs.layer_name}"
+        return LayerDeployment(
+            published=True,
+            layer_name=inputs.layer_name,
+            layer_version=1,
+            layer_version_arn=f"{arn}:1",
+            layer_arn=arn,
+            fingerprint=inputs.fingerprint,
+            code_sha256="c2hh",
+            code_size=1,
+            s3path_manifest=S3Path("s3://bucket/demo/requirements-1.txt"),
+        )
+
+    def given(self, call: str) -> list[Any]:
+        """The dummy options of every spec the core was given for ``call``."""
+        return [(spec.dummy_level, spec.dummy_mode) for name, spec, _ in self.calls if name == call]
+
+
+@pytest.fixture()
+def core(monkeypatch: pytest.MonkeyPatch) -> FakeCore:
+    """The fake core, wherever a front end takes the core's ``plan``/``deploy`` from."""
+    from aws_lambda_artifact_builder import api, pulumi_provider
+    from aws_lambda_artifact_builder.layer import workflow
+
+    fake = FakeCore()
+    for module in (workflow, api, pulumi_provider):
+        monkeypatch.setattr(module, "plan", fake.plan)
+        monkeypatch.setattr(module, "deploy", fake.deploy)
+    return fake
+
+
+def test_a_dummy_field_reaches_the_core_from_the_cli(project: Path, core: FakeCore, capsys, monkeypatch):
+    monkeypatch.setattr("aws_lambda_artifact_builder.cli._clients", lambda settings, args: NO_CLIENTS)
+    argv = ["layer", "plan", "--project", str(project), "--layer-name", "demo", "--s3dir", "s3://bucket/demo/"]
+    assert main([*argv, "--dummy-level", "7"], classes=EXTENDED) == 0, capsys.readouterr().err
+    project.write_text(project.read_text() + "[tool.aws_lambda_artifact_builder]\ndummy_level = 3\n")
+    assert main(argv, classes=EXTENDED) == 0, capsys.readouterr().err  # a configuration key as well
+    assert core.given("plan") == [(7, None), (3, None)]
+    assert main([*argv, "--dummy-level", "-1"], classes=EXTENDED) == 0  # the core's own type check passes it
+    assert core.given("plan")[-1] == (-1, None)
+    assert "CHANGE" in capsys.readouterr().out
+    # the flags: deploy-only fields are flags of deploy (plan takes and ignores them), choices enforced
     parser = build_parser(EXTENDED)
-    args = parser.parse_args(["layer", "plan", "--dummy-level", "7"])
-    assert args.dummy_level == 7
     args = parser.parse_args(["layer", "deploy", "--dummy-mode", "fast", "--dummy-level", "1"])
     assert (args.dummy_mode, args.dummy_level) == ("fast", 1)
-    assert "dummy_mode" in _dests(parser, "plan")  # plan takes every flag deploy takes, and ignores this one
-    assert "dummy_mode" not in core_kwargs({"dummy_mode": "fast"}, deploy=False, classes=EXTENDED)
+    assert "dummy_mode" in _dests(parser, "plan")
     with pytest.raises(SystemExit):
         parser.parse_args(["layer", "deploy", "--dummy-mode", "medium"])
-    assert config_keys(EXTENDED)["dummy_level"] is int
-    assert "dummy_level" not in CONFIG_KEYS  # the real spec is untouched
+    assert config_keys(EXTENDED)["dummy_level"] is int and "dummy_level" not in CONFIG_KEYS
 
 
-def test_a_dummy_field_becomes_a_terraform_attribute():
-    attributes = {a.name: a for a in layer_schema(EXTENDED).attributes}
-    assert attributes["dummy_level"].optional and attributes["dummy_level"].requires_replace
-    assert not attributes["dummy_mode"].requires_replace
-    assert "dummy_level" not in {a.name for a in LAYER_SCHEMA.attributes}
+def test_a_dummy_field_reaches_the_core_from_pulumi(project: Path, core: FakeCore, monkeypatch):
+    """The program's arguments, then Check, Diff and Create of the provider: each gives the core the dummy."""
 
-
-def test_a_dummy_field_is_checked_by_the_pulumi_check():
     class Provider(LambdaLayerProvider):
         spec_classes = EXTENDED
 
-    result = Provider().check({}, {"dummy_level": "high", "dummy_mode": "medium"})
-    reasons = {f.property: f.reason for f in result.failures}
-    assert reasons["dummy_level"] == "dummy_level must be an integer, not 'high'"
+    monkeypatch.setattr(Provider, "_clients", lambda self, layer: NO_CLIENTS)
+    with pytest.raises(TypeError, match="dummy_level"):
+        resource_props({"dummy_level": 1, "layer_name": "demo"})  # not an argument of the real resource
+    news = {**_good(project), "dummy_level": 7.0, "dummy_mode": "fast"}  # numbers cross gRPC as floats
+    provider = Provider()
+    checked = provider.check({}, news)
+    assert checked.failures == [] and checked.inputs["fingerprint"]
+    assert not core.calls  # Check is the core's check alone: no plan, no deploy
+    olds = provider.create(checked.inputs).outs
+    assert core.given("deploy") == [(7, "fast")]
+    assert olds["dummy_level"] == 7.0 and olds["published"] is True
+    assert provider.diff("id", olds, dict(checked.inputs)).replaces == []
+    assert core.given("plan") == [(7, "fast")]
+    changed = provider.diff("id", olds, {**checked.inputs, "dummy_level": 8})
+    assert changed.replaces == ["dummy_level"]  # a "replaces" field of the extended spec replaces
+    assert provider.diff("id", olds, {**checked.inputs, "dummy_mode": "slow"}).replaces == []
+    bad = {f.property: f.reason for f in provider.check({}, {**news, "dummy_level": "high"}).failures}
+    assert bad == {"dummy_level": "dummy_level must be an integer, not 'high'"}
+    reasons = {f.property: f.reason for f in provider.check({}, {**news, "dummy_mode": "medium"}).failures}
     assert "medium" in reasons["dummy_mode"] and "fast" in reasons["dummy_mode"]
+
+
+def test_a_dummy_field_reaches_the_core_from_terraform(project: Path, core: FakeCore):
+    """The schema, then validate, plan and apply of the resource: each gives the core the dummy."""
+    from tf.utils import Diagnostics
+
+    from aws_lambda_artifact_builder.terraform_provider.provider import AlabProvider
+    from aws_lambda_artifact_builder.terraform_provider.resource import LayerResource
+
+    class Resource(LayerResource):
+        spec_classes = EXTENDED
+
+    attributes = {a.name: a for a in Resource.get_schema().attributes}
+    assert attributes["dummy_level"].optional and attributes["dummy_level"].requires_replace
+    assert not attributes["dummy_mode"].requires_replace
+    assert "dummy_level" not in {a.name for a in LayerResource.get_schema().attributes}
+    provider = AlabProvider()
+    provider.clients = lambda region, role_arn: NO_CLIENTS  # type: ignore[method-assign]
+    resource = Resource(provider)
+    config = {a: None for a in attributes} | _good(project) | {"dummy_level": 7.0, "dummy_mode": "fast"}
+    diags = Diagnostics()
+    resource.validate(diags, "alab_layer", config)
+    assert not diags.has_errors(), diags.diagnostics
+    planned = resource.plan(_PlanContext(diags), None, config)
+    assert not diags.has_errors(), diags.diagnostics
+    state = resource._deploy(diags, planned, prior=None)
+    assert state is not None and state["layer_version"] == 1, diags.diagnostics
+    assert core.given("plan") == core.given("deploy") == [(7, "fast")]
+    resource.validate(diags, "alab_layer", {**config, "dummy_mode": "medium"})
+    assert [d.summary for d in diags.diagnostics if d.severity == "error"] == ["Invalid dummy_mode"]
+
+
+class _PlanContext:
+    def __init__(self, diagnostics: Any) -> None:
+        self.diagnostics = diagnostics
+
+
+def _good(project: Path) -> dict[str, Any]:
+    return {
+        "layer_name": "demo",
+        "path_pyproject_toml": str(project),
+        "s3dir_lambda": "s3://bucket/demo/",
+        "tool": "pip",
+    }
+
+
+def test_the_core_checks_a_field_it_was_never_told_of(project: Path):
+    """``check_spec`` loops over the spec's fields: a dummy field is type- and choice-checked by the core."""
+    spec, options = make_spec({**_good(project), "dummy_level": "high", "dummy_mode": "medium"}, EXTENDED)
+    assert isinstance(spec, ExtendedSpec)
+    problems = dict(check_spec(spec, options)[0])
+    assert set(problems) == {"dummy_level", "dummy_mode"}
+    spec, options = make_spec({**_good(project), "dummy_level": 2.0}, EXTENDED)
+    assert check_spec(spec, options)[0] == [] and spec.dummy_level == 2
 
 
 # ------------------------------------------------------------------ the real spec, front end by front end
@@ -123,8 +272,11 @@ def test_core_kwargs_gives_plan_and_deploy_their_arguments():
     }
     plan_kwargs = core_kwargs(values, deploy=False)
     deploy_kwargs = core_kwargs(values, deploy=True)
+    named = {n for n, p in inspect.signature(deploy_layer).parameters.items() if p.kind is p.KEYWORD_ONLY}
+    assert set(deploy_kwargs) <= named  # today every option has a keyword of its own
     assert set(plan_kwargs) <= set(inspect.signature(plan_layer).parameters)
-    assert set(deploy_kwargs) <= set(inspect.signature(deploy_layer).parameters)
+    spec, options, problems = spec_from_kwargs(**deploy_kwargs)  # what the shims build from them
+    assert (spec.compile_bytecode, options.keep_last, problems) == (True, 2, [])
     assert deploy_kwargs["packaging_options"].compile_bytecode is True
     assert deploy_kwargs["keep_last"] == 2 and "keep_last" not in plan_kwargs
     assert plan_kwargs["python_version"] == LayerSpec.__dataclass_fields__["python_version"].default
@@ -203,3 +355,61 @@ def test_placement_reaches_terraform_and_pulumi_but_not_the_cli_nor_the_core():
         .failures
     }
     assert {"region", "role_arn", "artifact_store"} <= failures
+
+
+def test_the_cores_own_checks_are_of_spec_options():
+    """Every check the core keys by name is an option of the spec (a renamed field cannot lose its check)."""
+    from aws_lambda_artifact_builder.layer.inputs import CHECKED_INPUTS
+
+    assert CHECKED_INPUTS <= {f.name for f in spec_fields()}
+    assert "path_pyproject_toml" in CHECKED_INPUTS and "image" not in CHECKED_INPUTS
+
+
+def test_secrets_and_resource_only_options_come_from_the_spec():
+    """``credentials`` (secret) and ``delete_on_destroy`` are spec options: Terraform and Pulumi take them
+    from there, the secret one write-only and never an output; ``container_runtime`` has its choices."""
+    from aws_lambda_artifact_builder.layer.build_container_plan import CONTAINER_RUNTIMES
+    from aws_lambda_artifact_builder.pulumi_provider import SECRET_INPUTS, SETTINGS_INPUTS
+    from aws_lambda_artifact_builder.terraform_provider.servicer import WriteOnlyAttribute
+
+    fields = {f.name: f for f in spec_fields()}
+    assert fields["credentials"].option.secret and not fields["delete_on_destroy"].option.core
+    attributes = {a.name: a for a in LAYER_SCHEMA.attributes}
+    assert isinstance(attributes["credentials"], WriteOnlyAttribute) and attributes["credentials"].sensitive
+    assert not isinstance(attributes["delete_on_destroy"], WriteOnlyAttribute)
+    assert SECRET_INPUTS == ("credentials",) and "credentials" not in SETTINGS_INPUTS
+    assert "delete_on_destroy" in SETTINGS_INPUTS
+    assert fields["container_runtime"].option.choices == CONTAINER_RUNTIMES
+    assert "credentials" not in repr(DeployOptions(credentials=None))
+    assert "credentials" not in CONFIG_KEYS and "delete_on_destroy" not in CONFIG_KEYS
+
+
+def test_the_pulumi_resource_signature_is_generated_from_the_spec():
+    """``LambdaLayer(name, *, layer_name=..., ..., opts=None)``: one documented keyword per resource option."""
+    import inspect
+
+    from aws_lambda_artifact_builder.pulumi_provider import LambdaLayer
+
+    params = inspect.signature(LambdaLayer.__init__).parameters
+    wanted = [f.name for f in spec_fields() if f.option.resource]
+    assert [p for p in params if p not in ("self", "resource_name", "opts")] == wanted
+    assert params["layer_name"].default is inspect.Parameter.empty
+    assert params["python_version"].default == LayerSpec.__dataclass_fields__["python_version"].default
+    doc = LambdaLayer.__init__.__doc__ or ""
+    assert all(f"``{name}``" in doc for name in wanted)
+    with pytest.raises(TypeError, match="missing required keyword arguments: s3dir_lambda, tool"):
+        resource_props({"layer_name": "x", "path_pyproject_toml": "p"})
+
+
+def test_the_shims_take_any_option_of_the_spec_by_name(project: Path):
+    """A field added to the spec reaches ``plan_layer``/``deploy_layer`` without a keyword of its own (the CLI's
+    many-target path passes its options on so); a name that is no option is still a TypeError."""
+    from aws_lambda_artifact_builder.api import LayerInputError, PackagingOptions, deploy_layer, plan_layer
+
+    with pytest.raises(LayerInputError) as raised:
+        plan_layer(**_good(project), container_runtime="rkt", drop_docs="yes", s3_client=None, lambda_client=None)
+    assert [name for name, _ in raised.value.problems] == ["container_runtime", "drop_docs"]
+    with pytest.raises(TypeError, match="dummy_level"):
+        deploy_layer(**_good(project), dummy_level=1)
+    spec, _, _ = spec_from_kwargs(PackagingOptions(drop_docs=True, drop_tests=True), drop_tests=False)
+    assert (spec.drop_docs, spec.drop_tests) == (True, False)  # an option given by name wins

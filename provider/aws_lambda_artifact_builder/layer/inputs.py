@@ -1,10 +1,12 @@
 """The inputs of a layer deploy, checked all at once before anything talks to AWS.
 
-Every front end (API, CLI, Pulumi ``check``, Terraform plan) reports bad inputs through
-``validate_layer_inputs``: one ``(property, message)`` pair per wrong input, each message
-naming the input, so a user fixes them all in one round. ``resolve_layer_inputs`` is the
-same check for the API: it raises one ``LayerError`` listing them, or returns the resolved
-values, including the local fingerprint.
+``check_spec(spec, options)`` checks a ``LayerSpec`` and ``DeployOptions`` (``layer/spec.py``) field by
+field: an option with a rule of its own in ``_CHECKS`` by that rule, every other one (a field added to
+the spec included) by its type and choices. It gives one ``(property, message)`` pair per wrong input,
+each message naming the input, so a user fixes them all in one round, and the resolved inputs (with
+the local fingerprint) when there is none; ``resolve_spec`` raises one ``LayerInputError`` instead.
+Every front end (CLI, Pulumi ``check``, Terraform validate, the core's ``plan``/``deploy``) uses it;
+``check_layer_inputs``/``validate_layer_inputs``/``resolve_layer_inputs`` are the seed's keyword shims.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from ..errors import LayerError, LayerInputError
 from .foundation import Credentials, LayerManifestManager, LayerPathLayout, LayerS3Layout, coerce_s3dir, coerce_tool
 from .manifest import LocalManifest, compute_fingerprint, normalize_manifest_text, read_local_manifest
 from .package import PackagingOptions
+from .spec import DeployOptions, LayerSpec, make_spec, option_values, type_problems
 from .target import LayerTarget
 
 #: Where a layer can be built.
@@ -159,22 +162,99 @@ def _check_compile_bytecode(value: Any) -> None:
         raise LayerError(f"compile_bytecode {value!r} must be true or false")
 
 
-#: The inputs ``check_layer_inputs`` checks itself, with messages more precise than a type check.
-CHECKED_INPUTS: frozenset[str] = frozenset(
-    {
-        "layer_name",
-        "path_pyproject_toml",
-        "s3dir_lambda",
-        "tool",
-        "python_version",
-        "architecture",
-        "ignore_packages",
-        "keep_last",
-        "permissions",
-        "build_in",
-        "credentials",
-    }
-)
+#: Checks more precise than the spec's type check, by option: each gives the value the core uses, or raises
+#: ``LayerError`` naming its input. Every other option of the spec gets its type and choices checked
+#: (``spec.type_problems``); ``path_pyproject_toml`` is read last, once the tool and target are known.
+_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "layer_name": validate_layer_name,
+    "s3dir_lambda": coerce_s3dir,
+    "tool": coerce_tool,
+    "python_version": lambda v: LayerTarget(python_version=v).python_version,
+    "architecture": lambda a: LayerTarget(architecture=a).architecture,
+    "ignore_packages": _check_ignore_packages,
+    "build_in": _check_build_in,
+    "compile_bytecode": _check_compile_bytecode,
+    "unzipped_size_limit": _check_size_limit,
+    "keep_last": _check_keep_last,
+    "permissions": parse_permissions,
+    "credentials": _check_credentials,
+}
+
+#: The inputs checked with a message more precise than the spec's type check.
+CHECKED_INPUTS: frozenset[str] = frozenset({*_CHECKS, "path_pyproject_toml"})
+
+
+def check_spec(
+    spec: LayerSpec, options: DeployOptions | None = None
+) -> tuple[list[tuple[str, str]], LayerInputs | None]:
+    """Every problem of a spec (and deploy options) as ``(input, message)``, in the spec's order, and the
+    resolved inputs when there is none. Each option of the spec's class is checked, a field a subclass
+    adds included: by its check in ``_CHECKS``, else by its type and choices. Reads local files only."""
+    errors: list[tuple[str, str]] = []
+    values: dict[str, Any] = {}
+    for obj in (spec,) if options is None else (spec, options):
+        for name, value in option_values(obj).items():
+            check = _CHECKS.get(name)
+            if check is not None:
+                _check_one(name, check, value, values, errors)
+            elif name != "path_pyproject_toml":
+                errors += type_problems({name: value}, (type(obj),))
+    path = spec.path_pyproject_toml
+    problem = _path_problem(path)
+    if problem:
+        errors.append(("path_pyproject_toml", problem))
+    elif "tool" in values and "python_version" in values and "architecture" in values:
+        target = LayerTarget(python_version=values["python_version"], architecture=values["architecture"])
+        _check_one(
+            "path_pyproject_toml", lambda p: read_local_manifest(Path(p), values["tool"], target), path, values, errors
+        )
+    if errors:
+        return errors, None
+    return [], _resolved(values, Path(path), spec.packaging_options)
+
+
+def _check_one(
+    prop: str, check: Callable[[Any], Any], value: Any, values: dict[str, Any], errors: list[tuple[str, str]]
+) -> None:
+    """``values[prop]`` from the check, or its problem appended to ``errors``."""
+    try:
+        values[prop] = check(value)
+    except LayerError as e:
+        errors.append((prop, str(e)))
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, OSError) as e:
+        # A reader's own exception on a hostile file is still a problem of this input, never a crash
+        # (Pulumi Check and Terraform validate report it on the property).
+        detail = " ".join(str(e).split()) or type(e).__name__
+        errors.append((prop, f"{prop} {str(value)!r} cannot be read: {detail}"))
+
+
+def resolve_spec(spec: LayerSpec, options: DeployOptions | None = None) -> LayerInputs:
+    """:func:`check_spec` for the core: one ``LayerInputError`` holding every problem."""
+    errors, inputs = check_spec(spec, options)
+    if inputs is None:
+        raise LayerInputError(errors)
+    return inputs
+
+
+def spec_from_kwargs(
+    packaging_options: Any = None, **values: Any
+) -> tuple[LayerSpec, DeployOptions, list[tuple[str, str]]]:
+    """The spec the seed's keyword arguments describe (``plan_layer``, ``deploy_layer``, ...), with the
+    problem of a ``packaging_options`` that is not a :class:`PackagingOptions` (its defaults are used)."""
+    problems = []
+    if packaging_options is not None and not isinstance(packaging_options, PackagingOptions):
+        problems.append(
+            ("packaging_options", f"packaging_options must be a PackagingOptions object or None, "
+             f"not {type(packaging_options).__name__}")
+        )  # fmt: skip
+    elif packaging_options is not None:  # a packaging option given by its own name wins
+        values = {**dataclasses.asdict(packaging_options), **values}
+    known = set(option_values(*make_spec({})))
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise TypeError(f"unexpected keyword arguments: {', '.join(unknown)}")
+    spec, options = make_spec(values)
+    return spec, options, problems
 
 
 def check_layer_inputs(
@@ -192,44 +272,18 @@ def check_layer_inputs(
     credentials: Any = None,
     packaging_options: PackagingOptions | None = None,
 ) -> tuple[list[tuple[str, str]], LayerInputs | None]:
-    """Every problem as ``(property, message)``, and the resolved inputs when there is none."""
-    errors: list[tuple[str, str]] = []
-    values: dict[str, Any] = {}
-
-    def check(prop: str, fn: Any, *args: Any) -> Any:
-        try:
-            values[prop] = fn(*args)
-        except LayerError as e:
-            errors.append((prop, str(e)))
-        except (ValueError, TypeError, KeyError, AttributeError, IndexError, OSError) as e:
-            # A reader's own exception on a hostile file is still a problem of this input, never a crash
-            # (Pulumi Check and Terraform validate report it on the property).
-            detail = " ".join(str(e).split()) or type(e).__name__
-            errors.append((prop, f"{prop} {str(args[0]) if args else ''!r} cannot be read: {detail}"))
-
-    check("layer_name", validate_layer_name, layer_name)
-    check("s3dir_lambda", coerce_s3dir, s3dir_lambda)
-    check("tool", coerce_tool, tool)
-    check("python_version", lambda v: LayerTarget(python_version=v).python_version, python_version)
-    check("architecture", lambda a: LayerTarget(architecture=a).architecture, architecture)
-    check("ignore_packages", _check_ignore_packages, ignore_packages)
-    check("keep_last", _check_keep_last, keep_last)
-    check("permissions", parse_permissions, permissions)
-    check("build_in", _check_build_in, build_in)
-    check("credentials", _check_credentials, credentials)
-    check("packaging_options", _check_packaging_options, packaging_options)
-    if isinstance(packaging_options, PackagingOptions):  # each option on the input the front ends show
-        check("unzipped_size_limit", _check_size_limit, packaging_options.unzipped_size_limit)
-        check("compile_bytecode", _check_compile_bytecode, packaging_options.compile_bytecode)
-    problem = _path_problem(path_pyproject_toml)
-    if problem:
-        errors.append(("path_pyproject_toml", problem))
-    elif "tool" in values and "python_version" in values and "architecture" in values:
-        target = LayerTarget(python_version=values["python_version"], architecture=values["architecture"])
-        check("path_pyproject_toml", read_local_manifest, Path(path_pyproject_toml), values["tool"], target)
-    if errors:
-        return errors, None
-    return [], _resolved(values, Path(path_pyproject_toml), packaging_options or PackagingOptions())
+    """Every problem as ``(property, message)``, and the resolved inputs when there is none
+    (the seed's keywords over :func:`check_spec`)."""
+    spec, options, problems = spec_from_kwargs(
+        packaging_options, layer_name=layer_name, path_pyproject_toml=path_pyproject_toml,
+        s3dir_lambda=s3dir_lambda, tool=tool, python_version=python_version, architecture=architecture,
+        ignore_packages=ignore_packages, keep_last=keep_last, permissions=permissions, build_in=build_in,
+        credentials=credentials,
+    )  # fmt: skip
+    errors, inputs = check_spec(spec, options)
+    if problems:
+        return errors + problems, None
+    return errors, inputs
 
 
 def _path_problem(path_pyproject_toml: Any) -> str:
@@ -291,10 +345,12 @@ def validate_layer_inputs(
 
 
 def resolve_layer_inputs(**kwargs: Any) -> LayerInputs:
-    """``check_layer_inputs`` for the API: one ``LayerInputError`` holding every problem."""
-    errors, inputs = check_layer_inputs(**kwargs)
-    if inputs is None:
-        raise LayerInputError(errors)
+    """The API's check: any option of the spec by name (``image`` too), ``packaging_options`` as an
+    object; one ``LayerInputError`` holding every problem."""
+    spec, options, problems = spec_from_kwargs(**kwargs)
+    errors, inputs = check_spec(spec, options)
+    if inputs is None or problems:
+        raise LayerInputError(errors + problems)
     return inputs
 
 

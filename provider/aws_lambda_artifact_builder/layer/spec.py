@@ -7,7 +7,9 @@ whether a change means another layer (a replacement), whether it is secret, and 
 From that metadata come the CLI flags and the ``[tool.aws_lambda_artifact_builder]`` keys
 (``cli.py``), the Terraform schema (``terraform_provider/resource.py``) and the Pulumi resource's
 arguments and ``Check`` (``pulumi_provider.py``): adding an option is adding one field here, plus
-its behaviour in the core.
+its behaviour in the core. Each front end turns its values into the two objects with :func:`make_spec`
+and hands them to the core (``workflow.plan(spec)``, ``workflow.deploy(spec, options)``), which checks
+every field (``inputs.check_spec``).
 
 This module imports nothing above ``layer/package.py``: the front ends import it, never the reverse.
 """
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from ..constants import (
     DEFAULT_ARCHITECTURE,
@@ -27,7 +29,11 @@ from ..constants import (
     BuildInEnum,
     LayerBuildToolEnum,
 )
+from .build_container_plan import CONTAINER_RUNTIMES
+from .foundation import Credentials
 from .package import PackagingOptions
+
+_T = TypeVar("_T")
 
 #: The metadata key under which each field's :class:`Option` is stored.
 OPTION = "alab_option"
@@ -42,12 +48,13 @@ class Option:
     """What every front end needs to know about one option."""
 
     help: str
-    #: ``str``, ``int``, ``bool`` or ``list`` (of strings): the value's type in every front end.
+    #: ``str``, ``int``, ``bool``, ``list`` (of strings) or ``dict`` (of strings: the index login): the value's
+    #: type in every front end.
     kind: type = str
     required: bool = False
     #: A change points at another layer or record: Terraform and Pulumi replace the resource.
     replaces: bool = False
-    #: Never shown in plans, outputs or logs.
+    #: Never shown in plans, outputs, state or logs: a Terraform write-only input, a Pulumi secret.
     secret: bool = False
     choices: tuple[str, ...] | None = None
     #: CLI flags (the first is shown in messages); empty: ``--`` plus the name with dashes.
@@ -63,8 +70,8 @@ class Option:
     resource: bool = True
     #: The value is a field of :class:`PackagingOptions`.
     packaging: bool = False
-    #: A keyword of ``plan_layer``/``deploy_layer`` (:func:`core_kwargs`); ``False``: the front end turns
-    #: it into what it passes instead (the clients of a region, an artifact store).
+    #: Read by the core (``workflow.plan``/``deploy``); ``False``: the front end turns it into what it
+    #: passes instead (the clients of a region, an artifact store) or acts on it itself (destroy).
     core: bool = True
 
     def cli_flags(self, name: str) -> tuple[str, ...]:
@@ -72,11 +79,12 @@ class Option:
 
 
 def option(default: Any = dataclasses.MISSING, **meta: Any) -> Any:
-    """A spec field: its default and its :class:`Option`."""
-    metadata = {OPTION: Option(**meta)}
+    """A spec field: its default and its :class:`Option` (a secret one is left out of the ``repr``)."""
+    opt = Option(**meta)
+    metadata = {OPTION: opt}
     if isinstance(default, list):
-        return dataclasses.field(default_factory=lambda: list(default), metadata=metadata)
-    return dataclasses.field(default=default, metadata=metadata)
+        return dataclasses.field(default_factory=lambda: list(default), metadata=metadata, repr=not opt.secret)
+    return dataclasses.field(default=default, metadata=metadata, repr=not opt.secret)
 
 
 def _values(enum: Iterable[Any]) -> tuple[str, ...]:
@@ -131,7 +139,10 @@ class LayerSpec:
     )
     image: str | None = option(None, help="Container image for build_in = container.", commands=DEPLOY_ONLY)
     container_runtime: str | None = option(
-        None, help="Container engine for build_in = container: docker or podman.", commands=DEPLOY_ONLY
+        None,
+        help=f"Container engine for build_in = container: {' or '.join(CONTAINER_RUNTIMES)}.",
+        choices=CONTAINER_RUNTIMES,
+        commands=DEPLOY_ONLY,
     )
     compile_bytecode: bool = option(
         False,
@@ -189,6 +200,24 @@ class DeployOptions:
         flags=("--permission",),
         metavar="WHO",
         commands=DEPLOY_ONLY,
+    )
+    #: The CLI builds it from its ``index_*`` settings and ``--credentials-file`` (the password never a flag).
+    credentials: Credentials | None = option(
+        None,
+        help="Private index login: index_name, index_url, username, password. Secret: never stored in a plan, "
+        "in state or in an output (Terraform: write-only; Pulumi: a secret).",
+        kind=dict,
+        secret=True,
+        commands=(),
+        config=False,
+    )
+    delete_on_destroy: bool = option(
+        False,
+        help="Delete the versions this resource published on destroy.",
+        kind=bool,
+        commands=(),
+        config=False,
+        core=False,
     )
 
 
@@ -283,17 +312,51 @@ def packaging_options_from(values: Mapping[str, Any]) -> PackagingOptions:
     return PackagingOptions(**given)
 
 
-def core_kwargs(values: Mapping[str, Any], *, deploy: bool, classes: Iterable[type] = SPEC_CLASSES) -> dict[str, Any]:
-    """The keyword arguments of ``plan_layer`` (``deploy=False``: the options of the ``plan`` command,
-    those that change the fingerprint) or ``deploy_layer`` from option values.
+def make_spec(values: Mapping[str, Any], classes: Iterable[type] = SPEC_CLASSES) -> tuple[LayerSpec, DeployOptions]:
+    """The :class:`LayerSpec` and :class:`DeployOptions` of option values (of the subclasses of them that
+    ``classes`` holds, e.g. a test's spec with one more field), as every front end hands them to the core.
 
-    Absent or ``None`` values take the field's default; packaging fields become ``packaging_options``.
+    An absent or ``None`` value takes the field's default (a required one stays ``None``: the core's
+    check names it); a whole float is the integer it was written as (numbers cross gRPC and msgpack as
+    floats). The values are not checked here: ``inputs.check_spec`` does, naming each input.
+    """
+    given = tuple(classes)
+    spec_cls = next((c for c in given if issubclass(c, LayerSpec)), LayerSpec)
+    options_cls = next((c for c in given if issubclass(c, DeployOptions)), DeployOptions)
+    return _instance(spec_cls, values), _instance(options_cls, values)
+
+
+def _instance(cls: type[_T], values: Mapping[str, Any]) -> _T:
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        value = values.get(f.name)
+        meta = f.metadata.get(OPTION)
+        if meta is not None and meta.kind is int and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if value is not None:
+            kwargs[f.name] = value
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            kwargs[f.name] = None
+    return cls(**kwargs)
+
+
+def option_values(*objects: Any) -> dict[str, Any]:
+    """``{name: value}`` of every option of spec objects (``LayerSpec``, ``DeployOptions``, ...)."""
+    return {f.name: getattr(obj, f.name) for obj in objects for f in dataclasses.fields(obj) if OPTION in f.metadata}
+
+
+def core_kwargs(values: Mapping[str, Any], *, deploy: bool, classes: Iterable[type] = SPEC_CLASSES) -> dict[str, Any]:
+    """The keyword arguments of the shims ``plan_layer`` (``deploy=False``: the options of the ``plan``
+    command) or ``deploy_layer``, for callers that still take them (``targets.deploy_layer_to_targets``).
+
+    Absent or ``None`` values take the field's default; packaging fields become ``packaging_options``;
+    secrets are left out (they are passed on their own, never in a plain dict of options).
     """
     kwargs: dict[str, Any] = {}
     for f in spec_fields(classes):
         if not deploy and "plan" not in f.option.commands:
             continue
-        if f.option.packaging or not f.option.core:
+        if f.option.packaging or not f.option.core or f.option.secret:
             continue
         value = values.get(f.name)
         kwargs[f.name] = f.default if value is None and f.has_default else value
@@ -328,6 +391,5 @@ def type_problems(
 
 
 def _kind_name(kind: type) -> str:
-    return {str: "a string", int: "an integer", bool: "true or false", list: "a list of strings"}.get(
-        kind, kind.__name__
-    )
+    words = {str: "a string", int: "an integer", bool: "true or false", list: "a list of strings", dict: "a map"}
+    return words.get(kind, kind.__name__)

@@ -271,9 +271,7 @@ def deploy_layer_to_targets(
     _check_targets(targets)
     resolved = [(t, resolve_s3dir(t, endpoint_url), target_clients(t, endpoint_url)) for t in targets]
     if len(resolved) > 1:  # a bad input fails once, not once per target
-        resolve_layer_inputs(
-            s3dir_lambda=resolved[0][1], **{k: v for k, v in layer.items() if k not in ("image", "container_runtime")}
-        )
+        resolve_layer_inputs(s3dir_lambda=resolved[0][1], **layer)
     home = store_target or store_target_of(targets)
     home_s3dir = resolve_s3dir(home, endpoint_url)
     home_s3 = next((c[0] for t, _, c in resolved if t == home), None) or target_clients(home, endpoint_url)[0]

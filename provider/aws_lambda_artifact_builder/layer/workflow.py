@@ -1,6 +1,6 @@
 """Plan and deploy: publish a layer version only when the fingerprint recorded in S3 changed.
 
-``plan_layer`` reads the ``last-`` record with one S3 GET while it asks Lambda, side by side,
+``plan`` reads the ``last-`` record with one S3 GET while it asks Lambda, side by side,
 whether the recorded version still exists; it never builds and never writes. That GET reads
 the record's facts, not its manifest body: the body is read (``If-Match`` the first ETag) only
 when the fingerprint moved and the package diff or the older-format check needs it. ``deploy_layer``
@@ -15,7 +15,10 @@ effects: ``AwsGateway`` (S3 and Lambda, through ``publish``/``record``/``claim``
 ``build_artifact`` (build and package on this machine or in a container), the default source of the
 packaged zip at the pipeline's ``obtain_artifact`` seam.
 
-Every front end (CLI, Pulumi, Terraform) calls these functions; none re-implements them.
+The core's entry points take the spec's values (``layer/spec.py``): ``plan(spec, s3_client=, lambda_client=)``
+and ``deploy(spec, options, s3_client=, lambda_client=, ...)``; every front end (CLI, Pulumi, Terraform)
+builds its ``LayerSpec``/``DeployOptions`` from the spec's metadata and calls them, none re-implements
+them. ``plan_layer``/``deploy_layer`` are the seed's keyword shims over them.
 """
 
 from __future__ import annotations
@@ -37,14 +40,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from s3pathlib.api import S3Path
 
 from ..constants import DEFAULT_PYTHON_VERSION, DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN, LayerBuildToolEnum
-from ..errors import LayerError
+from ..errors import LayerError, LayerInputError
 from ..progress import Stage, human_size, plural, printer_adapter
 from ..typehint import T_PRINTER
 from .claim import DeployClaim
 from .clients import resolve_clients
 from .evidence import describe_build, store_version_evidence
 from .foundation import Credentials, LayerS3Layout, coerce_s3dir, coerce_tool
-from .inputs import LayerInputs, LayerPermission, parse_permissions, resolve_layer_inputs
+from .inputs import LayerInputs, LayerPermission, check_spec, parse_permissions, resolve_spec, spec_from_kwargs
 from .manifest import (
     LocalManifest,
     PackageChanges,
@@ -76,6 +79,7 @@ from .publish import (
     sync_layer_version_permissions,
     write_publish_intent,
 )
+from .spec import DeployOptions, LayerSpec
 from .record import FetchedRecord, LayerRecord, RecordConflict, fetch_record, fetch_record_body
 from .store import ArtifactStore, StoredArtifact, obtain_from_store
 from .target import LayerTarget
@@ -525,6 +529,24 @@ def _change_reason(
     return f"the fingerprint changed since version {record.layer_version}, not the package versions: {detail}"
 
 
+def plan(
+    spec: LayerSpec,
+    *,
+    s3_client: S3Client | None = None,
+    lambda_client: LambdaClient | None = None,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+) -> LayerPlan:
+    """Would a deploy of ``spec`` publish? One S3 GET (alongside one Lambda listing); no build, no write.
+
+    The core's plan: every front end builds the :class:`LayerSpec` from the spec's metadata and calls it.
+    The spec is checked before any client is made (from ``region``/``endpoint_url`` when not given).
+    """
+    inputs = resolve_spec(spec)
+    s3_client, lambda_client = resolve_clients(s3_client, lambda_client, region, endpoint_url)
+    return _plan(inputs, s3_client, lambda_client)
+
+
 def plan_layer(
     *,
     layer_name: str,
@@ -539,15 +561,23 @@ def plan_layer(
     lambda_client: LambdaClient | None = None,
     region: str | None = None,
     endpoint_url: str | None = None,
+    **options: Any,
 ) -> LayerPlan:
-    """Would a deploy publish? One S3 GET (alongside one Lambda listing); no build, no write."""
-    inputs = resolve_layer_inputs(
-        layer_name=layer_name, path_pyproject_toml=path_pyproject_toml, s3dir_lambda=s3dir_lambda, tool=tool,
-        python_version=python_version, architecture=architecture, ignore_packages=ignore_packages,
-        packaging_options=packaging_options,
+    """:func:`plan` with the seed's keywords (and clients made from ``region``/``endpoint_url`` when absent);
+    ``options``: any other option of the spec by name, so that a field added to it needs no keyword here."""
+    spec, _, problems = spec_from_kwargs(
+        packaging_options, layer_name=layer_name, path_pyproject_toml=path_pyproject_toml, s3dir_lambda=s3dir_lambda,
+        tool=tool, python_version=python_version, architecture=architecture, ignore_packages=ignore_packages,
+        **options,
     )  # fmt: skip
-    s3_client, lambda_client = resolve_clients(s3_client, lambda_client, region, endpoint_url)
-    return _plan(inputs, s3_client, lambda_client)
+    _raise_problems(spec, problems)
+    return plan(spec, s3_client=s3_client, lambda_client=lambda_client, region=region, endpoint_url=endpoint_url)
+
+
+def _raise_problems(spec: LayerSpec, problems: list[tuple[str, str]], options: DeployOptions | None = None) -> None:
+    """A shim's own problem (a ``packaging_options`` of another type) with every problem of the spec."""
+    if problems:
+        raise LayerInputError(check_spec(spec, options)[0] + problems)
 
 
 def read_layer_record(
@@ -877,6 +907,55 @@ class AwsGateway:
         return delete_version_records(s3_client=self.s3_client, s3_layout=inputs.s3_layout, versions=versions)
 
 
+def deploy(
+    spec: LayerSpec,
+    options: DeployOptions | None = None,
+    *,
+    s3_client: S3Client | None = None,
+    lambda_client: LambdaClient | None = None,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    verbose: bool = True,
+    printer: T_PRINTER = print,
+    artifact_store: ArtifactStore | None = None,
+) -> LayerDeployment:
+    """Publish a new version of ``spec`` if and only if the fingerprint recorded in S3 differs; see the module
+    and ``pipeline`` (the stages, composed here with S3, Lambda and the builder).
+
+    The core's deploy: every front end builds the :class:`LayerSpec` and :class:`DeployOptions` from the
+    spec's metadata and calls it. The spec is checked before any client is made (from ``region``/``endpoint_url``
+    when not given).
+    """
+    options = DeployOptions() if options is None else options
+    inputs = resolve_spec(spec, options)
+    s3_client, lambda_client = resolve_clients(s3_client, lambda_client, region, endpoint_url)
+    build = BuildSettings(spec.build_in, options.credentials, spec.image, spec.container_runtime, verbose, printer)
+    staged: dict[str, StoredArtifact] = {}  # the store's artifact this deploy staged, by fingerprint
+    gateway = AwsGateway(s3_client, lambda_client, verbose=verbose, printer=printer)
+    effects = DeployEffects(
+        gateway=gateway,
+        # The artifact seam (pipeline.ObtainArtifact): an artifact store wraps or replaces this one callable.
+        obtain_artifact=functools.partial(build_artifact, settings=build),
+        log=gateway.log,
+        build_folder_lock=functools.partial(_build_folder_lock, log=gateway.log),
+        background=_in_background,
+        describe=functools.partial(
+            _describe, s3_client=s3_client, settings=build, staged=staged, store=artifact_store
+        ),
+        stage_artifact=None if artifact_store is None else functools.partial(
+            _stage_from_store, store=artifact_store, s3_client=s3_client, settings=build, staged=staged
+        ),
+    )  # fmt: skip
+    settings = Settings(keep_last=options.keep_last, permissions=parse_permissions(options.permissions))
+    # A deploy that never builds (--from-store) needs no check of what a build could do.
+    never_builds = artifact_store is not None and not artifact_store.may_build
+    before_claim = (lambda: None) if never_builds else functools.partial(check_build_possible, inputs, build)
+    outcome = run_deploy(inputs, settings, effects, before_claim=before_claim)
+    return LayerDeployment.from_facts(
+        outcome.facts, published=outcome.published, adopted=outcome.adopted, deleted_versions=outcome.deleted_versions
+    )
+
+
 def deploy_layer(
     *,
     layer_name: str,
@@ -900,38 +979,19 @@ def deploy_layer(
     verbose: bool = True,
     printer: T_PRINTER = print,
     artifact_store: ArtifactStore | None = None,
+    **more: Any,
 ) -> LayerDeployment:
-    """Publish a new layer version if and only if the fingerprint recorded in S3 differs; see the module
-    and ``pipeline`` (the stages, composed here with S3, Lambda and the builder)."""
-    inputs = resolve_layer_inputs(
-        layer_name=layer_name, path_pyproject_toml=path_pyproject_toml, s3dir_lambda=s3dir_lambda, tool=tool,
-        python_version=python_version, architecture=architecture, ignore_packages=ignore_packages,
-        keep_last=keep_last, permissions=permissions, build_in=build_in, credentials=credentials,
-        packaging_options=packaging_options,
+    """:func:`deploy` with the seed's keywords (and clients made from ``region``/``endpoint_url`` when absent);
+    ``more``: any other option of the spec by name, so that a field added to it needs no keyword here
+    (``targets.deploy_layer_to_targets`` passes the CLI's options on so)."""
+    spec, options, problems = spec_from_kwargs(
+        packaging_options, layer_name=layer_name, path_pyproject_toml=path_pyproject_toml, s3dir_lambda=s3dir_lambda,
+        tool=tool, python_version=python_version, architecture=architecture, ignore_packages=ignore_packages,
+        build_in=build_in, credentials=credentials, image=image, container_runtime=container_runtime,
+        keep_last=keep_last, permissions=permissions, **more,
     )  # fmt: skip
-    s3_client, lambda_client = resolve_clients(s3_client, lambda_client, region, endpoint_url)
-    build = BuildSettings(build_in, credentials, image, container_runtime, verbose, printer)
-    staged: dict[str, StoredArtifact] = {}  # the store's artifact this deploy staged, by fingerprint
-    gateway = AwsGateway(s3_client, lambda_client, verbose=verbose, printer=printer)
-    effects = DeployEffects(
-        gateway=gateway,
-        # The artifact seam (pipeline.ObtainArtifact): an artifact store wraps or replaces this one callable.
-        obtain_artifact=functools.partial(build_artifact, settings=build),
-        log=gateway.log,
-        build_folder_lock=functools.partial(_build_folder_lock, log=gateway.log),
-        background=_in_background,
-        describe=functools.partial(
-            _describe, s3_client=s3_client, settings=build, staged=staged, store=artifact_store
-        ),
-        stage_artifact=None if artifact_store is None else functools.partial(
-            _stage_from_store, store=artifact_store, s3_client=s3_client, settings=build, staged=staged
-        ),
+    _raise_problems(spec, problems, options)
+    return deploy(
+        spec, options, s3_client=s3_client, lambda_client=lambda_client, region=region, endpoint_url=endpoint_url,
+        verbose=verbose, printer=printer, artifact_store=artifact_store,
     )  # fmt: skip
-    settings = Settings(keep_last=keep_last, permissions=parse_permissions(permissions))
-    # A deploy that never builds (--from-store) needs no check of what a build could do.
-    never_builds = artifact_store is not None and not artifact_store.may_build
-    before_claim = (lambda: None) if never_builds else functools.partial(check_build_possible, inputs, build)
-    outcome = run_deploy(inputs, settings, effects, before_claim=before_claim)
-    return LayerDeployment.from_facts(
-        outcome.facts, published=outcome.published, adopted=outcome.adopted, deleted_versions=outcome.deleted_versions
-    )

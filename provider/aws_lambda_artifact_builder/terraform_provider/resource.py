@@ -1,13 +1,17 @@
 """The ``alab_layer`` resource: Terraform's lifecycle mapped onto the core plan/deploy API.
 
-Nothing here decides whether a layer version is needed: ``plan`` asks ``plan_layer`` (the fingerprint of
-the local lock file against the record in S3, no build), ``create``/``update`` call ``deploy_layer``,
+Nothing here decides whether a layer version is needed: the schema is generated from the spec
+(``layer/spec.py``), each call builds a ``LayerSpec``/``DeployOptions`` from the resource's values and
+``plan`` asks the core's ``plan`` (the fingerprint of the local lock file against the record in S3, no
+build), ``create``/``update`` call the core's ``deploy``,
 ``read`` calls ``read_layer_record`` and ``delete`` calls ``delete_layer_versions``. This module only
 translates between Terraform values and those calls.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
@@ -30,9 +34,9 @@ from tf.utils import Diagnostics
 from .. import api
 from ..errors import LayerInputError, redact
 from ..progress import forward_stages
-from ..layer.inputs import CHECKED_INPUTS
+from ..layer.inputs import check_spec
 from ..layer.targets import check_resource_bucket, placement_problems, resource_artifact_store
-from ..layer.spec import SPEC_CLASSES, SpecField, core_kwargs, replacing_inputs, spec_fields, type_problems
+from ..layer.spec import SPEC_CLASSES, DeployOptions, LayerSpec, SpecField, make_spec, replacing_inputs, spec_fields
 from .servicer import WriteOnlyAttribute
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -53,7 +57,7 @@ COMPUTED_ATTRIBUTES = (*VERSION_ATTRIBUTES, "layer_arn", "fingerprint", "publish
 #: Inputs that name a different layer or layer record: changing one means another Terraform object.
 REPLACING_INPUTS: tuple[str, ...] = replacing_inputs()
 
-CREDENTIAL_KEYS = ("index_name", "index_url", "username", "password")
+CREDENTIAL_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(api.Credentials))
 
 
 def is_unknown(value: Any) -> bool:
@@ -77,13 +81,16 @@ _TF_TYPES: dict[type, types.TfType] = {
     int: types.Number(),
     bool: types.Bool(),
     list: types.List(types.String()),
+    dict: types.Map(types.String()),
 }
 
 
 def _input(field: SpecField) -> schema.Attribute:
-    """The Terraform attribute of one spec option (``layer/spec.py``)."""
+    """The Terraform attribute of one spec option (``layer/spec.py``); a secret one is write-only:
+    Terraform passes it to apply and never stores it in a plan or in state."""
     opt = field.option
-    return schema.Attribute(
+    attribute = WriteOnlyAttribute if opt.secret else schema.Attribute
+    return attribute(
         field.name,
         _TF_TYPES[opt.kind],
         description=opt.help,
@@ -96,26 +103,6 @@ def _input(field: SpecField) -> schema.Attribute:
 
 def _output(name: str, type_: types.TfType, description: str) -> schema.Attribute:
     return schema.Attribute(name, type_, description=description, computed=True)
-
-
-#: Inputs only the resource has: how destroy treats the versions, and the write-only index login.
-def _resource_inputs() -> list[schema.Attribute]:
-    return [
-        WriteOnlyAttribute(
-            "credentials",
-            types.Map(types.String()),
-            description="Private index login: index_name, index_url, username, password. Write-only: "
-            "Terraform passes it to the build and never stores it in a plan or in state.",
-            optional=True,
-            sensitive=True,
-        ),
-        schema.Attribute(
-            "delete_on_destroy",
-            types.Bool(),
-            description="Delete the versions this resource published on destroy.",
-            optional=True,
-        ),
-    ]
 
 
 #: 2 added ``region`` and ``artifact_store`` (spec ``Placement``), 3 ``role_arn``: :meth:`LayerResource.upgrade`
@@ -132,7 +119,6 @@ def layer_schema(classes: tuple[type, ...] = SPEC_CLASSES) -> schema.Schema:
         "the fingerprint of the lock file differs from the one recorded in S3.",
         attributes=[
             *(_input(f) for f in spec_fields(classes) if f.option.resource),
-            *_resource_inputs(),
             _output("layer_version", types.Number(), "The layer version in use."),
             _output("layer_version_arn", types.String(), "ARN of that version, for aws_lambda_function.layers."),
             _output("layer_arn", types.String(), "ARN of the layer (without version)."),
@@ -148,14 +134,16 @@ def layer_schema(classes: tuple[type, ...] = SPEC_CLASSES) -> schema.Schema:
 
 
 LAYER_SCHEMA = layer_schema()
+_schemas = functools.lru_cache(maxsize=None)(layer_schema)
 
 
 def spec_values(state: State, classes: tuple[type, ...] = SPEC_CLASSES) -> dict[str, Any] | None:
-    """The spec options of a configuration, plan or state; None while any is still unknown (it depends
-    on another resource). Numbers come back from msgpack as they were written (``1.0`` is ``1``)."""
+    """The spec options of a configuration, plan or state, secrets aside (write-only: never in a plan or
+    state); None while any is still unknown (it depends on another resource). Numbers come back from
+    msgpack as they were written (``1.0`` is ``1``)."""
     values: dict[str, Any] = {}
     for field in spec_fields(classes):
-        if not field.option.resource:
+        if not field.option.resource or field.option.secret:
             continue
         value = state.get(field.name)
         if is_unknown(value):
@@ -204,6 +192,9 @@ def _publish_reason(plan: api.LayerPlan) -> str:
 class LayerResource(Resource):
     """``alab_layer``: one Lambda layer whose versions follow the lock file's fingerprint."""
 
+    #: The spec the schema is generated from and the core is given (``layer/spec.py``); a test extends it.
+    spec_classes: tuple[type, ...] = SPEC_CLASSES
+
     def __init__(self, provider: AlabProvider) -> None:
         self.provider = provider
 
@@ -213,19 +204,19 @@ class LayerResource(Resource):
 
     @classmethod
     def get_schema(cls) -> schema.Schema:
-        return LAYER_SCHEMA
+        return LAYER_SCHEMA if cls.spec_classes is SPEC_CLASSES else _schemas(cls.spec_classes)
+
+    def _spec(self, values: dict[str, Any], credentials: api.Credentials | None) -> tuple[LayerSpec, DeployOptions]:
+        """What the core takes: the spec of the configuration's values, with the write-only login."""
+        return make_spec({**values, "credentials": credentials}, self.spec_classes)
 
     def validate(self, diags: Diagnostics, type_name: str, config: dict[str, Any]) -> None:
+        """The core's check of the spec (``inputs.check_spec``) plus the placement and the login's form."""
         super().validate(diags, type_name, config)
-        values = spec_values(config)
+        values = spec_values(config, self.spec_classes)
         if values is None or diags.has_errors():
             return
-        problems = type_problems(values, skip=CHECKED_INPUTS) + placement_problems(values)
-        if not problems:
-            kwargs = core_kwargs(values, deploy=True)
-            problems = api.validate_layer_inputs(
-                **{k: v for k, v in kwargs.items() if k not in ("image", "container_runtime")}
-            )
+        problems = placement_problems(values) + check_spec(*self._spec(values, None))[0]
         for name, message in problems:
             diags.add_error(f"Invalid {name}", message, path=[name])
         credentials = config.get("credentials")
@@ -244,12 +235,12 @@ class LayerResource(Resource):
     def plan(self, ctx: PlanContext, current: State | None, planned: State) -> State:
         """Compare the local fingerprint with the S3 record; when they differ, say why and leave the
         version attributes unknown until apply."""
-        values = spec_values(planned)
+        values = spec_values(planned, self.spec_classes)
         if values is None:  # an input comes from a resource not applied yet: everything is decided at apply
             return {**planned, **{name: Unknown for name in COMPUTED_ATTRIBUTES}}
         try:
-            layer_plan = api.plan_layer(
-                **core_kwargs(values, deploy=False), **self.provider.clients(values["region"], values["role_arn"])
+            layer_plan = api.plan(
+                self._spec(values, None)[0], **self.provider.clients(values["region"], values["role_arn"])
             )
         except Exception as exc:  # every failure becomes a diagnostic on the plan, not a crash
             ctx.diagnostics.add_error(f"Cannot plan layer {values['layer_name']}", _scrub(str(exc), None))
@@ -278,7 +269,7 @@ class LayerResource(Resource):
         return self._deploy(ctx.diagnostics, planned, prior=current)
 
     def _deploy(self, diags: Diagnostics, planned: State, *, prior: State | None) -> State | None:
-        values = spec_values(planned)
+        values = spec_values(planned, self.spec_classes)
         assert values is not None, "Terraform applies only known values"
         credentials = _credentials(planned.get("credentials"))
         warnings: list[str] = []  # what the user should know although the apply went on
@@ -294,9 +285,8 @@ class LayerResource(Resource):
                     printer=_stderr_printer,
                 ) as store,
             ):
-                deployment = api.deploy_layer(
-                    **core_kwargs(values, deploy=True),
-                    credentials=credentials,
+                deployment = api.deploy(
+                    *self._spec(values, credentials),
                     printer=_stderr_printer,
                     artifact_store=store,
                     **clients,
@@ -319,7 +309,7 @@ class LayerResource(Resource):
     def read(self, ctx: ReadContext, current: State) -> State | None:
         """Refresh from the S3 record and Lambda; a record or version that is gone removes the object,
         so Terraform reports it as deleted outside of Terraform and plans to publish again."""
-        values = spec_values(current)
+        values = spec_values(current, self.spec_classes)
         assert values is not None, "state holds only known values"
         layer_name = values["layer_name"]
         try:
@@ -358,4 +348,4 @@ class LayerResource(Resource):
     def upgrade(self, ctx: UpgradeContext, version: int, old: State) -> State:
         """A state of an older schema lacks the attributes added since (Terraform refuses an object
         without them): they start unset, which is what the older provider did."""
-        return {a.name: old.get(a.name) for a in LAYER_SCHEMA.attributes}
+        return {a.name: old.get(a.name) for a in self.get_schema().attributes}
