@@ -6,11 +6,18 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: test demo bench install clean
 
-# pip shows each package as it goes (a cold cache takes a few minutes; a warm one under one).
+# pipefail: the install's own exit status, not grep's, decides (the filter below is a pipe).
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+
+# pip shows each package as it goes, one "Collecting"/"Downloading" line each (a cold cache takes a few
+# minutes; a warm one under one). Run again after pyproject.toml changed, it would also say "Requirement
+# already satisfied" of every package already there: those lines are left out. (`pip -q` would drop them,
+# but also every other line: pip shows no progress below INFO.)
 $(STAMP): pyproject.toml
 	@test -x $(PY) || { echo "==> creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
 	@echo "==> installing the package with its test, pulumi and terraform extras into $(VENV)"
-	$(PY) -m pip install --disable-pip-version-check -e '.[test,pulumi,terraform]'
+	$(PY) -m pip install --disable-pip-version-check -e '.[test,pulumi,terraform]' | grep --line-buffered -v '^Requirement already satisfied: '
 	@touch $(STAMP)
 	@echo "==> $(VENV) is ready"
 

@@ -4,17 +4,13 @@ Run from the repository root (Pulumi.yaml points here); tests/pulumi/test_pulumi
 this with the real `pulumi` CLI against a local AWS endpoint:
 
     pulumi config set bucket my-artifacts-bucket      # an existing bucket, shared by every stack
-    pulumi config set indexUrl https://pypi.example.com/simple/   # only for a private index,
-    pulumi config set indexUsername ci                             # whose password is a secret:
-    pulumi config set --secret indexPassword          # (reads the value from stdin)
     pulumi preview --diff                             # reads one S3 record, builds nothing
     pulumi up                                         # builds and publishes only when it changed
 
-The default app, examples/sample_app, is locked for pip in requirements.txt (the alab-demo-* packages
-of the tests' private index). Its variant for real PyPI, examples/sample_app_pypi, is locked by uv:
-`pulumi config set pathPyprojectToml examples/sample_app_pypi/pyproject.toml`, `pulumi config set tool
-uv`, `pulumi config set functionCodeDir examples/sample_app_pypi/sample_app_pypi` and `pulumi config set
-handler sample_app_pypi.handler.lambda_handler`.
+The default app, examples/sample_app_pypi, depends on requests and is locked by uv against PyPI. Your own
+project: `pulumi config set pathPyprojectToml …`, `tool`, `functionCodeDir` and `handler`. A private index:
+`pulumi config set indexUrl …`, `indexUsername …` and `pulumi config set --secret indexPassword` (read from
+stdin). The tests also deploy examples/sample_app (locked for pip, from the tests' private index) this way.
 
 `pulumi preview --diff` shows `~ packages: { alab-demo-core: "1.0.0" => "1.1.0" }` (the target's runtime
 pins, read from the lock by this program) and `fingerprint: "old" => "new"` when the locked dependencies
@@ -33,7 +29,7 @@ from aws_lambda_artifact_builder.api import Credentials
 from aws_lambda_artifact_builder.pulumi_provider import LambdaLayer
 
 DIR_HERE = Path(__file__).resolve().parent
-DIR_SAMPLE_APP = DIR_HERE.parent / "sample_app"
+DIR_SAMPLE_APP = DIR_HERE.parent / "sample_app_pypi"
 
 config = pulumi.Config()
 app_name = config.get("appName") or "sample-app"
@@ -41,7 +37,7 @@ bucket = config.require("bucket")
 python_version = config.get("pythonVersion") or "3.12"
 architecture = config.get("architecture") or "x86_64"
 path_pyproject_toml = config.get("pathPyprojectToml") or str(DIR_SAMPLE_APP / "pyproject.toml")
-dir_function_code = Path(config.get("functionCodeDir") or DIR_SAMPLE_APP / "sample_app")
+dir_function_code = Path(config.get("functionCodeDir") or DIR_SAMPLE_APP / "sample_app_pypi")
 
 credentials: pulumi.Output[Credentials] | None = None
 index_password = config.get_secret("indexPassword")
@@ -60,7 +56,7 @@ layer = LambdaLayer(
     layer_name=f"{app_name}-deps",
     path_pyproject_toml=path_pyproject_toml,
     s3dir_lambda=config.get("s3dirLambda") or f"s3://{bucket}/lambda/{app_name}/",
-    tool=config.get("tool") or "pip",
+    tool=config.get("tool") or "uv",
     build_in=config.get("buildIn") or "local",
     python_version=python_version,
     architecture=architecture,
@@ -95,7 +91,7 @@ if config.get_bool("function") is not False:
         role=role.arn,
         runtime=f"python{python_version}",
         architectures=[architecture],
-        handler=config.get("handler") or "sample_app.handler.lambda_handler",
+        handler=config.get("handler") or "sample_app_pypi.handler.lambda_handler",
         # The function ships only its own code; its dependencies come from the layer.
         code=pulumi.AssetArchive({dir_function_code.name: pulumi.FileArchive(str(dir_function_code))}),
         layers=[layer.layer_version_arn],

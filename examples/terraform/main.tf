@@ -13,8 +13,8 @@ terraform {
 locals {
   # A local endpoint (moto, LocalStack) has no real account or instance metadata.
   local_endpoint      = var.aws_endpoint_url != null
-  path_pyproject_toml = coalesce(var.path_pyproject_toml, "${path.module}/../sample_app/pyproject.toml")
-  # Build it with: python -m zipfile -c examples/terraform/build/function.zip examples/sample_app/sample_app
+  path_pyproject_toml = coalesce(var.path_pyproject_toml, "${path.module}/../sample_app_pypi/pyproject.toml")
+  # Build it with: python -m zipfile -c examples/terraform/build/function.zip examples/sample_app_pypi/sample_app_pypi
   function_zip = coalesce(var.function_zip, "${path.module}/build/function.zip")
 }
 

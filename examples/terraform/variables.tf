@@ -4,7 +4,7 @@ variable "bucket" {
 }
 
 variable "path_pyproject_toml" {
-  description = "The application's pyproject.toml, next to its lock file (default: examples/sample_app)."
+  description = "The application's pyproject.toml, next to its lock file (default: examples/sample_app_pypi, locked by uv against PyPI)."
   type        = string
   default     = null
 }
@@ -17,7 +17,7 @@ variable "function_zip" {
 
 variable "handler" {
   type    = string
-  default = "sample_app.handler.lambda_handler"
+  default = "sample_app_pypi.handler.lambda_handler"
 }
 
 variable "app_name" {
@@ -26,9 +26,9 @@ variable "app_name" {
 }
 
 variable "tool" {
-  description = "pip, poetry or uv (the default app, examples/sample_app, is locked for pip)."
+  description = "pip, poetry or uv (the default app, examples/sample_app_pypi, is locked by uv)."
   type        = string
-  default     = "pip"
+  default     = "uv"
 }
 
 variable "python_version" {

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime as dt
 import functools
 import importlib.metadata
@@ -22,13 +23,13 @@ import re
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .console import ConsoleOutput
 from .errors import EXIT_CODES_HELP, BuildError, LayerError, exit_code, redact, user_error
-from .progress import human_size
+from .progress import human_size, limit_size, parse_size
 from .layer.clients import make_clients
 from .errors import mask_url_credentials
 from .layer.foundation import Credentials
@@ -121,10 +122,30 @@ def read_config(path_pyproject_toml: Path, keys: dict[str, type] = CONFIG_KEYS) 
     if unknown:
         raise CliError(f"{where}: unknown keys {', '.join(unknown)}; known: {', '.join(keys)}")
     for key, value in config.items():
+        if key in SIZE_KEYS and isinstance(value, str):
+            config[key] = value = _config_size(where, key, value)
         expected = keys[key]
         if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
             raise CliError(f"{where}: {key} must be {_TYPE_WORDS[expected]}, not {value!r}")
     return dict(config)
+
+
+#: Options that are sizes in bytes: flags and keys also take ``250MB`` / ``250MiB`` (``progress.parse_size``).
+SIZE_KEYS = frozenset({"unzipped_size_limit"})
+
+
+def _config_size(where: str, key: str, value: str) -> int:
+    try:
+        return parse_size(value)
+    except ValueError as e:
+        raise CliError(f"{where}: {key} {e}") from None
+
+
+def _size_argument(value: str) -> int:
+    try:
+        return parse_size(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _guess_tool(path_pyproject_toml: Path) -> str:
@@ -257,10 +278,25 @@ def _common(settings: dict[str, Any], *, deploy: bool = False) -> dict[str, Any]
     return core_kwargs(settings, deploy=deploy)
 
 
+def _check_deploy_options(settings: dict[str, Any], args: argparse.Namespace) -> None:
+    """The options only a deploy uses (``keep_last``, ``permissions``, ``build_in``, the size limit), checked
+    as a deploy checks them: a plan saying "no change" for a deploy that fails would mislead. The lock is
+    left to the plan (read once): the spec is checked here without its path."""
+    from .errors import LayerInputError
+    from .layer.inputs import check_spec
+
+    spec, options = make_spec(settings, spec_classes(args))
+    problems, _ = check_spec(dataclasses.replace(spec, path_pyproject_toml=""), options)
+    deploy_only = [(name, reason) for name, reason in problems if name != "path_pyproject_toml"]
+    if deploy_only:
+        raise LayerInputError(deploy_only)
+
+
 def cmd_layer_plan(args: argparse.Namespace, out: Any, err: Any) -> int:
     from .layer.workflow import plan as core_plan
 
     settings = resolve_settings(args)
+    _check_deploy_options(settings, args)
     targets = plan_targets(args, settings)  # [store] several regions or accounts: one plan each
     if targets is not None:
         if args.json:
@@ -409,7 +445,7 @@ def _print_build_report(
     print(f"  target       {target.runtime} {target.architecture} ({spec.tool}, {spec.build_in})", file=out)
     print(
         f"  size         {human_size(info.zipped_size)} zipped, {human_size(info.unzipped_size)} unzipped "
-        f"({info.unzipped_size / limit:.0%} of the {human_size(limit)} limit), {info.file_count} files",
+        f"({info.unzipped_size / limit:.0%} of the {limit_size(limit)} limit), {info.file_count} files",
         file=out,
     )
     print(f"  sha256       {info.sha256}", file=out)
@@ -624,7 +660,7 @@ def add_layer_commands(layer_commands: Any, add_layer_options: Any) -> None:
         description="Build and package the layer exactly as a deploy would, into build/lambda/layer/layer.zip, "
         "with its SBOM beside it; no AWS request is made, so no credentials or region are needed.",
     )
-    add_layer_options(build)
+    add_layer_options(build, groups=BUILD_GROUPS)
     build.add_argument(
         "--push",
         action="store_true",
@@ -633,13 +669,18 @@ def add_layer_commands(layer_commands: Any, add_layer_options: Any) -> None:
     )
     build.set_defaults(handler=cmd_layer_build)
 
-    listing = layer_commands.add_parser("list", help="the published versions the S3 records hold")
+    listing = layer_commands.add_parser(
+        "list",
+        help="the published versions the S3 records hold",
+        description="The versions recorded in S3 for this layer, newest last: date, fingerprint, size, package "
+        "count, SBOM and ARN (--json for machines). Reads S3 and Lambda; builds nothing.",
+    )
     listing.add_argument(
         "--provenance",
         action="store_true",
         help="also show how each version was built: build place, builder, tool, from the artifact store",
     )
-    add_layer_options(listing)
+    add_layer_options(listing, groups=RECORD_GROUPS)
     listing.set_defaults(handler=cmd_layer_list)
 
     diff = layer_commands.add_parser(
@@ -650,16 +691,26 @@ def add_layer_commands(layer_commands: Any, add_layer_options: Any) -> None:
     )
     diff.add_argument("old", type=_version_argument, metavar="A", help="a recorded version number, or 'local'")
     diff.add_argument("new", type=_version_argument, metavar="B", help="a recorded version number, or 'local'")
-    add_layer_options(diff)
+    add_layer_options(diff, groups=RECORD_GROUPS)
     diff.set_defaults(handler=cmd_layer_diff)
 
-    sbom = layer_commands.add_parser("sbom", help="print the CycloneDX SBOM recorded with a version")
+    sbom = layer_commands.add_parser(
+        "sbom",
+        help="print the CycloneDX SBOM recorded with a version",
+        description="Print the CycloneDX 1.6 SBOM a deploy stored with a version (layer/NNNNNN/sbom.cdx.json), "
+        "or with --provenance how that version was built.",
+    )
     sbom.add_argument("version", type=_version_number, metavar="VERSION", help="a recorded version number")
     sbom.add_argument("--provenance", action="store_true", help="print the version's provenance record instead")
-    add_layer_options(sbom)
+    add_layer_options(sbom, groups=RECORD_GROUPS)
     sbom.set_defaults(handler=cmd_layer_sbom)
 
-    clean = layer_commands.add_parser("clean", help="remove the build folder (build/lambda/layer), nothing else")
+    clean = layer_commands.add_parser(
+        "clean",
+        help="remove the build folder (build/lambda/layer), nothing else",
+        description="Remove the build folder, build/lambda/layer (the installed packages and the zip); the lock-"
+        "reading cache and everything else stay. Refused while a deploy builds there.",
+    )
     clean.add_argument("--project", help="the project's pyproject.toml or its folder (default: the nearest one upward)")
     clean.set_defaults(handler=cmd_layer_clean)
 
@@ -680,26 +731,59 @@ class _Parser(argparse.ArgumentParser):
         self.exit(1, f"error: {self.prog}: {message}\n")
 
 
+#: Words that keep their capital at the start of a flag's help.
+_PROPER_WORDS = frozenset({"Lambda", "Python", "AWS", "S3", "IAM", "SBOM", "CycloneDX"})
+
+
+def _help_text(text: str) -> str:
+    """The spec's help (a sentence, for Terraform and Pulumi docs) in --help's style: lower case, no full stop."""
+    first = text.split(" ", 1)[0].rstrip(":,")
+    if first not in _PROPER_WORDS and first[1:].islower():
+        text = text[0].lower() + text[1:]
+    return text[:-1] if text.endswith(".") else text
+
+
 def _add_spec_argument(p: argparse.ArgumentParser, field: SpecField) -> None:
     """The flag of one spec option; its default is ``None`` so the configuration table shows through."""
     opt = field.option
-    kwargs: dict[str, Any] = {"dest": opt.dest or field.name, "help": opt.help}
+    kwargs: dict[str, Any] = {"dest": opt.dest or field.name, "help": _help_text(opt.help)}
     if opt.kind is list:
         kwargs.update(action="append", default=[], metavar=opt.metavar or "VALUE")
     elif opt.kind is bool:
         kwargs.update(action=argparse.BooleanOptionalAction, default=None)
+    elif field.name in SIZE_KEYS:
+        kwargs.update(type=_size_argument, metavar="SIZE")
     else:
         kwargs.update(type=opt.kind, choices=opt.choices, metavar=opt.metavar)
     p.add_argument(*opt.cli_flags(field.name), **kwargs)
 
 
-def _add_layer_options(p: argparse.ArgumentParser, classes: Iterable[type]) -> None:
-    """The same flags for every layer command: each option of the spec that has a CLI flag, the index login
-    and where AWS is. A command ignores those it has no use for (``plan`` builds nothing), so one
-    ``[tool.aws_lambda_artifact_builder]`` table and one set of flags serve every command."""
-    for field in spec_fields(classes):
-        if field.option.commands:
-            _add_spec_argument(p, field)
+#: The flag groups of the layer commands, in --help order; each command shows those it uses.
+ALL_GROUPS: tuple[str, ...] = ("layer", "build", "deploy", "index", "aws")
+#: What the commands that read the S3 records use (list, diff, sbom): where the layer and its record are.
+RECORD_GROUPS: tuple[str, ...] = ("layer", "aws")
+#: What a build uses (build, push): no retention or grants.
+BUILD_GROUPS: tuple[str, ...] = ("layer", "build", "index", "aws")
+_GROUP_TITLES = {
+    "layer": "the layer and its record",
+    "build": "how the layer is built and packaged",
+    "deploy": "what a deploy does with the versions",
+    "index": "a private package index",
+    "aws": "AWS",
+}
+
+
+def _group_of(field: SpecField) -> str:
+    from .layer.spec import DeployOptions
+
+    if field.name in {f.name for f in dataclasses.fields(DeployOptions)}:
+        return "deploy"
+    if field.option.packaging or "plan" not in field.option.commands or field.name == "ignore_packages":
+        return "build"
+    return "layer"
+
+
+def _add_index_options(p: Any) -> None:
     p.add_argument("--index-name", dest="index_name", help="name of the private index (default: private)")
     p.add_argument("--index-url", dest="index_url", help="private index URL, without login")
     p.add_argument("--index-username", dest="index_username", help="login name for --index-url")
@@ -709,11 +793,29 @@ def _add_layer_options(p: argparse.ArgumentParser, classes: Iterable[type]) -> N
         metavar="VAR",
         help=f"environment variable holding the index password (default: {DEFAULT_PASSWORD_ENV})",
     )
-    p.add_argument("--credentials-file", dest="credentials_file", help="Credentials JSON file (mode 0600)")
+    p.add_argument(
+        "--credentials-file",
+        dest="credentials_file",
+        metavar="FILE",
+        help="JSON file with the private index's login (index_name, index_url, username, password; mode 0600)",
+    )
+
+
+def _add_layer_options(p: argparse.ArgumentParser, classes: Iterable[type], groups: Sequence[str] = ALL_GROUPS) -> None:
+    """The flags of a layer command, in titled groups: the spec's options (one ``[tool.aws_lambda_artifact_builder]``
+    table serves every command), the index login and where AWS is. ``groups`` names those the command uses;
+    ``plan`` takes deploy's (it checks them as deploy would, though it builds nothing)."""
+    sections = {name: p.add_argument_group(_GROUP_TITLES[name]) for name in ALL_GROUPS if name in groups}
+    for field in spec_fields(classes):
+        group = sections.get(_group_of(field))
+        if field.option.commands and group is not None:
+            _add_spec_argument(cast(Any, group), field)
+    if "index" in sections:
+        _add_index_options(sections["index"])
     # [store] --region once per region and --role-arn once per account (layer/targets.py): deploy and push
     # publish to each; the other commands take one region of the caller's account.
-    add_target_arguments(p)
-    p.add_argument("--endpoint-url", help="AWS endpoint (default: boto3's, e.g. AWS_ENDPOINT_URL)")
+    add_target_arguments(cast(Any, sections["aws"]))
+    sections["aws"].add_argument("--endpoint-url", help="AWS endpoint (default: boto3's, e.g. AWS_ENDPOINT_URL)")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     add_output_options(p)
 
@@ -739,7 +841,13 @@ def build_parser(classes: Iterable[type] = SPEC_CLASSES) -> argparse.ArgumentPar
     add_output_options(parser)
     parser.add_argument("--version", action="version", version=f"alab {_package_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    layer = commands.add_parser("layer", help="plan or deploy a dependency layer")
+    layer = commands.add_parser(
+        "layer",
+        help="plan, build, deploy and inspect a dependency layer",
+        description="A Lambda dependency layer built from the project's lock: plan (would a deploy publish?), "
+        "deploy (publish only when the dependencies changed), build (no AWS), push (build into the artifact "
+        "store), list, diff and sbom (what the S3 records hold) and clean (the build folder).",
+    )
     layer_commands = layer.add_subparsers(dest="layer_command", required=True, metavar="ACTION")
 
     plan = layer_commands.add_parser(
@@ -756,7 +864,12 @@ def build_parser(classes: Iterable[type] = SPEC_CLASSES) -> argparse.ArgumentPar
     )
     plan.set_defaults(handler=cmd_layer_plan)
 
-    deploy = layer_commands.add_parser("deploy", help="publish a new version if the manifest changed")
+    deploy = layer_commands.add_parser(
+        "deploy",
+        help="publish a new version if the dependencies changed",
+        description="Build, package, upload and publish a new layer version when the runtime dependencies "
+        "changed since the version recorded in S3; otherwise do nothing (one S3 request).",
+    )
     _add_layer_options(deploy, classes)
     deploy.set_defaults(handler=cmd_layer_deploy)
     add_layer_commands(layer_commands, functools.partial(_add_layer_options, classes=classes))

@@ -18,10 +18,8 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import boto3
-
 from .errors import LayerError
-from .layer.clients import make_clients
+from .layer.clients import default_session, make_clients
 from .layer.foundation import Credentials, coerce_s3dir
 from .layer.publish import LayerDeployment
 from .layer.targets import (
@@ -78,9 +76,11 @@ def _targets(args: argparse.Namespace, settings: dict[str, Any]) -> list[DeployT
         return _configured_targets(settings)
     if not regions:
         region = settings.get("region") if isinstance(settings.get("region"), str) else None
-        region = region or boto3.session.Session().region_name
+        region = region or default_session().region_name
         if not region:
-            raise CliError(f"no AWS region: pass --region, set region in [tool.{CONFIG_TABLE}] or AWS_REGION")
+            raise CliError(
+                f"no AWS region set: set AWS_REGION or AWS_DEFAULT_REGION, pass --region, or set region in [tool.{CONFIG_TABLE}]"
+            )
         regions = [region]
     return expand_targets(regions, args.role_arn, s3dir)
 
@@ -125,7 +125,7 @@ def read_target(args: argparse.Namespace, settings: dict[str, Any]) -> DeployTar
     if not s3dir:
         raise CliError(f"s3dir_lambda is required: pass --s3dir or set s3dir_lambda in [tool.{CONFIG_TABLE}]")
     region = regions[0] if regions else settings.get("region") if isinstance(settings.get("region"), str) else None
-    region = region or boto3.session.Session().region_name
+    region = region or default_session().region_name
     if region:
         return DeployTarget(region=region, s3dir_lambda=str(s3dir), role_arn=role)
     if role or "{region}" in str(s3dir):
@@ -265,8 +265,13 @@ def cmd_layer_push(args: argparse.Namespace, out: Any, err: Any) -> int:
     return 0
 
 
-def add_push_command(layer_commands: Any, add_layer_options: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_push_command(layer_commands: Any, add_layer_options: Callable[..., None]) -> None:
     """``alab layer push``: what ``alab layer build --push`` does (the build half of build/deploy split)."""
-    push = layer_commands.add_parser("push", help="build the layer into the artifact store unless it is there")
-    add_layer_options(push)
+    push = layer_commands.add_parser(
+        "push",
+        help="build the layer into the artifact store unless it is there",
+        description="Build and package the layer into the targets' artifact store (layer/artifacts/ of each "
+        "s3dir) unless that fingerprint is stored already, for a later `alab layer deploy --from-store`.",
+    )
+    add_layer_options(push, groups=("layer", "build", "index", "aws"))
     push.set_defaults(handler=cmd_layer_push)

@@ -1,7 +1,7 @@
 """What ``alab`` shows on stderr while it works: a short story, one line per stage with its time.
 
-On a terminal the running stage has a ``rich`` progress bar (install: packages; package and upload:
-bytes); otherwise (CI logs, pipes) only the stage lines are written, plainly. Log records of the
+On a terminal the running stage has a ``rich`` spinner and elapsed time, with a bar of bytes done
+for package and upload (install shows its package count: uv names the packages only at the end); otherwise (CI logs, pipes) only the stage lines are written, plainly. Log records of the
 library show at ``WARNING`` and above, everything (installer commands and output, file copies)
 with ``-v``; ``--quiet`` leaves warnings and errors only. Python warnings (a ``python_version``
 newer than the known runtimes) are one ``warning:`` line, not a ``UserWarning`` with a source line.
@@ -32,18 +32,29 @@ from rich.progress import (
 from rich.text import Text
 
 from .errors import redact
-from .progress import LOGGER_NAME, STAGE_RECORD, ProgressEvent, human_size, observe
+from .progress import LOGGER_NAME, STAGE_RECORD, ProgressEvent, human_size, observe, plural
 
 
 class _AmountColumn(ProgressColumn):
-    """``12/42 packages`` or ``18.2 MB/58.2 MB``, from the task's unit."""
+    """``18.2 MB/58.2 MB`` for a stage counted in bytes; ``42 packages`` for the install.
+
+    The install has no bar: uv reports the packages it installed all at once at the end (and
+    downloads only the large wheels by name), so a count of packages done would sit at 0 and jump
+    to the total. The spinner and the elapsed time say it is working; the count says how much.
+    """
 
     def render(self, task: Task) -> Text:
-        if task.total is None:
-            return Text("")
         if task.fields.get("unit") == "bytes":
-            return Text(f"{human_size(task.completed)}/{human_size(task.total)}")
-        return Text(f"{int(task.completed)}/{int(task.total)} packages")
+            return Text("" if task.total is None else f"{human_size(task.completed)}/{human_size(task.total)}")
+        count = task.fields.get("count")
+        return Text("" if count is None else plural(int(count), "package"))
+
+
+class _BytesBarColumn(BarColumn):
+    """A bar only for stages counted in bytes (package, upload): those move as the bytes go."""
+
+    def render(self, task: Task) -> Any:
+        return super().render(task) if task.fields.get("unit") == "bytes" else Text("")
 
 
 class _Handler(logging.Handler):
@@ -74,6 +85,7 @@ class ConsoleOutput:
         self.live = self.console.is_terminal and not quiet
         self.progress: Progress | None = None
         self.tasks: dict[str, TaskID] = {}
+        self.done: dict[str, int] = {}  # what each running task has shown done
         self._stack = contextlib.ExitStack()
 
     def write(self, line: str, *, style: str = "") -> None:
@@ -100,7 +112,7 @@ class ConsoleOutput:
             self.progress = Progress(
                 SpinnerColumn(),
                 TextColumn("{task.description:<8}"),
-                BarColumn(),
+                _BytesBarColumn(),
                 _AmountColumn(),
                 TimeElapsedColumn(),
                 console=self.console,
@@ -123,10 +135,16 @@ class ConsoleOutput:
             return
         if self.progress is not None and event.state in ("started", "progress"):
             task = self.tasks.get(event.stage)
+            total = event.total if event.unit == "bytes" else None
             if task is None:
-                task = self.progress.add_task(event.stage, total=event.total, unit=event.unit)
+                task = self.progress.add_task(event.stage, total=total, unit=event.unit, count=event.total)
                 self.tasks[event.stage] = task
-            self.progress.update(task, completed=event.done, total=event.total, unit=event.unit)
+            if total is not None and event.done < self.done.get(event.stage, 0):
+                # Bytes counted again (botocore read the body to sign it, then rewound it to send it): a
+                # task once complete stays "finished" in rich (no spinner, frozen time) unless reset.
+                self.progress.reset(task, total=total)
+            self.progress.update(task, completed=event.done, total=total, unit=event.unit, count=event.total)
+            self.done[event.stage] = event.done
             return
         if event.state in ("done", "failed"):
             task = self.tasks.pop(event.stage, None)

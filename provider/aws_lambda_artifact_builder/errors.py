@@ -54,7 +54,7 @@ _NO_CREDENTIALS_FIX = (
     "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
     "or run `aws configure` / `aws sso login`"
 )
-_NO_REGION_FIX = "no AWS region set: set AWS_REGION (or AWS_DEFAULT_REGION), pass --region, or configure a profile"
+_NO_REGION_FIX = "no AWS region set: set AWS_REGION or AWS_DEFAULT_REGION, pass --region, or configure a profile"
 _EXPIRED_FIX = (
     "the AWS credentials have expired: refresh them (`aws sso login`, or new temporary credentials) and rerun"
 )
@@ -84,6 +84,10 @@ _S3_ACTIONS = {
 }
 
 
+#: The STS calls this package makes (another account's role, ``layer/targets.py``).
+_STS_ACTIONS = {"AssumeRole": "sts:AssumeRole", "GetCallerIdentity": "sts:GetCallerIdentity"}
+
+
 def error_code(error: BaseException) -> str:
     """AWS's error code of a botocore ``ClientError`` (``""`` for anything else)."""
     response = getattr(error, "response", None)
@@ -95,7 +99,7 @@ def iam_action(error: BaseException, default: str = "the AWS call") -> str:
     operation = getattr(error, "operation_name", None)
     if not operation:
         return default
-    return _S3_ACTIONS.get(operation, f"lambda:{operation}")
+    return _S3_ACTIONS.get(operation) or _STS_ACTIONS.get(operation) or f"lambda:{operation}"
 
 
 def aws_fix(error: BaseException, *, action: str, resource: str = "") -> str:
@@ -135,7 +139,8 @@ def aws_error(error: BaseException, *, operation: str, what: str, resource: str 
     """
     fix = aws_fix(error, action=operation, resource=resource)
     if fix:
-        return AwsError(what, operation=operation, fix=fix)
+        # No ``what`` (nothing to name, e.g. no region at all): the fix is the whole line.
+        return AwsError(what, operation=operation, fix=fix) if what else AwsError(fix, operation=operation)
     text = " ".join(str(error).split())
     return AwsError(f"{what}: {text}", operation=operation, fix=_network_fix(error))
 

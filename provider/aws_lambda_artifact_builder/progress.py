@@ -53,6 +53,45 @@ def human_size(size: float) -> str:
     return f"{size:.2f} GB"
 
 
+def limit_size(size: int) -> str:
+    """A size limit as AWS documents it: ``250 MiB`` (Lambda's "250 MB" is 262,144,000 bytes), else bytes."""
+    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor} {unit}"
+    return human_size(size)
+
+
+#: The units a size limit may be written in (``250MB`` and ``250MiB`` alike: Lambda's "MB" are MiB).
+_SIZE_UNITS = {
+    "": 1,
+    "B": 1,
+    "KB": 1 << 10,
+    "KIB": 1 << 10,
+    "MB": 1 << 20,
+    "MIB": 1 << 20,
+    "GB": 1 << 30,
+    "GIB": 1 << 30,
+}
+
+
+def parse_size(text: str | int) -> int:
+    """Bytes from ``262144000``, ``250MB``, ``250 MiB`` or ``0.25GiB``; ``ValueError`` naming the forms.
+
+    ``MB`` counts 2**20 bytes, as AWS does for Lambda's documented 250 MB limit (262,144,000 bytes).
+    """
+    if isinstance(text, int) and not isinstance(text, bool):
+        return text
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(text))
+    if match is None or match[2].upper() not in _SIZE_UNITS:
+        raise ValueError(f"{text!r} is not a size: write bytes (262144000) or a number and unit (250MB, 250MiB)")
+    return int(float(match[1]) * _SIZE_UNITS[match[2].upper()])
+
+
+def plural(count: int, word: str, many: str = "") -> str:
+    """``1 package``, ``2 packages``: a count and its noun, as a reader says it."""
+    return f"{count} {word if count == 1 else many or word + 's'}"
+
+
 def human_duration(seconds: float) -> str:
     return f"{seconds:.1f}s" if seconds < 60 else f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
 

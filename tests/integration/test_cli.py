@@ -214,7 +214,7 @@ def test_keep_last_deletes_old_versions_with_their_records_and_no_staging_zip_st
     second = alab("layer", "deploy", "--project", project, "--keep-last", "1", env=_env(credentials))
     assert second.returncode == 0, second.stderr
     assert "deleted   versions 1 (keep_last)" in second.stdout
-    assert "deleted versions 1 (keep last 1) and their 3 record(s) in S3" in second.stderr
+    assert "deleted versions 1 (keep last 1) and their 3 records in S3" in second.stderr
     assert layer_versions(lambda_client, "sample-deps") == [2]
     assert set(_records(s3_client, bucket)) == {
         *(f"apps/sample/layer/000002/{name}" for name in {"uv.lock", *evidence}),

@@ -2,7 +2,7 @@
 
 The commands are read from the README itself, so the README cannot drift from what works. Only the
 environment differs: the package is installed from this checkout into a fresh virtualenv (it is the
-same install line with the checkout's path for the name), the bucket is the test's, AWS is the moto
+same install line with the checkout's path for its documented placeholder), the bucket is the test's, AWS is the moto
 server, and the fixture project's dependencies come from the tests' private index (whose login is
 appended to the README's table, as a user of a private index would).
 """
@@ -20,7 +20,8 @@ import pytest
 from support.layers import layer_versions
 
 DIR_REPO = Path(__file__).resolve().parents[2]
-PACKAGE = "aws-lambda-artifact-builder"
+#: The README's placeholder for the user's checkout (the name on PyPI is another project's).
+CHECKOUT = "path/to/aws-lambda-artifact-builder"
 
 
 def quickstart_blocks() -> list[tuple[str, str]]:
@@ -40,7 +41,9 @@ def quickstart_commands() -> list[str]:
 
 def test_the_readme_names_install_config_plan_deploy_and_gitignore():
     commands = quickstart_commands()
-    assert commands[0].startswith(f"pip install {PACKAGE}")
+    assert commands[0] == f"pip install {CHECKOUT}"
+    section = (DIR_REPO / "README.md").read_text(encoding="utf-8").split("\n## Use it in your project\n", 1)[1]
+    assert "Not on PyPI under this name yet" in section.split("```", 1)[0]
     assert "alab layer plan" in commands and "alab layer deploy" in commands
     assert any(".gitignore" in c for c in commands)
     assert [lang for lang, _ in quickstart_blocks()].count("toml") == 1
@@ -48,10 +51,10 @@ def test_the_readme_names_install_config_plan_deploy_and_gitignore():
 
 @pytest.fixture(scope="module")
 def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A new virtualenv with the package installed by the README's install line (path for name)."""
+    """A new virtualenv with the package installed by the README's install line (the checkout for its placeholder)."""
     venv = tmp_path_factory.mktemp("quickstart") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    install = quickstart_commands()[0].replace(PACKAGE, str(DIR_REPO), 1)
+    install = quickstart_commands()[0].replace(CHECKOUT, str(DIR_REPO), 1)
     env = dict(os.environ, PATH=f"{venv / 'bin'}:/usr/bin:/bin", PIP_DISABLE_PIP_VERSION_CHECK="1")
     result = subprocess.run(["bash", "-c", install], env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -111,4 +114,4 @@ def test_a_poetry_lock_without_the_poetry_extra_names_the_install_command(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ") and "poetry.lock: poetry is not installed" in lines[0]
-    assert "pip install 'aws-lambda-artifact-builder[poetry]'" in lines[0]
+    assert "pip install 'poetry>=2.5' poetry-plugin-export" in lines[0]

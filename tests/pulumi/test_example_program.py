@@ -76,10 +76,10 @@ def test_example_wires_the_layer_into_the_function(
     assert function.inputs["layers"] == [VERSION_ARN]
     assert function.inputs["runtime"] == "python3.12"
     assert function.inputs["architectures"] == ["x86_64"]
-    assert function.inputs["handler"] == "sample_app.handler.lambda_handler"
+    assert function.inputs["handler"] == "sample_app_pypi.handler.lambda_handler"
     archive = function.inputs["code"]
-    assert isinstance(archive, pulumi.AssetArchive) and list(archive.assets) == ["sample_app"]
-    assert Path(archive.assets["sample_app"].path, "handler.py").is_file()
+    assert isinstance(archive, pulumi.AssetArchive) and list(archive.assets) == ["sample_app_pypi"]
+    assert Path(archive.assets["sample_app_pypi"].path, "handler.py").is_file()
 
     assert exports["layer_version"] == 7
     assert exports["layer_version_arn"] == VERSION_ARN

@@ -105,6 +105,7 @@ def stack_config(moto: MotoServer, bucket: str, dir_app: Path, credentials: Cred
         "alab:endpointUrl": moto.endpoint_url,
         "bucket": bucket,
         "pathPyprojectToml": str(dir_app / "pyproject.toml"),
+        "tool": "pip",  # the private-index variant of the example's app (the default is sample_app_pypi, uv)
         "function": "false",  # the layer alone: the pulumi-aws plugin cannot be fetched offline
         "indexUrl": credentials.index_url,
         "indexUsername": credentials.username,

@@ -18,7 +18,7 @@ DIR_EXAMPLE = DIR_REPO / "examples" / "terraform"
 DIR_LAYER_ONLY = Path(__file__).resolve().parent / "layer_only"
 DIR_REGIONS = Path(__file__).resolve().parent / "regions"
 DIR_ACCOUNTS = Path(__file__).resolve().parent / "accounts"
-DIR_SAMPLE_CODE = DIR_REPO / "examples" / "sample_app" / "sample_app"
+DIR_SAMPLE_CODE = DIR_REPO / "examples" / "sample_app_pypi" / "sample_app_pypi"
 #: Where hashicorp/aws 5.100 is mirrored on this project's machines.
 AWS_PROVIDER_MIRROR = Path(os.environ.get("ALAB_TERRAFORM_PLUGIN_MIRROR", "/opt/tf-plugins"))
 

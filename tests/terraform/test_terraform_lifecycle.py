@@ -270,7 +270,7 @@ def test_a_second_configuration_with_the_same_lock_adopts_the_version_instead_of
     second.run("init", "-input=false")
     plan = second.plan("adopt.tfplan")
     assert "alab_layer.deps will be created" in plan.stdout
-    assert attribute(plan.stdout, "publish_reason").startswith('"adopts version 1, already published')
+    assert attribute(plan.stdout, "publish_reason").startswith('"adopted version 1, already published')
     second.apply("adopt.tfplan")
     assert layer_versions(lambda_client) == [1]
     assert second.outputs()["layer_version"] == 1

@@ -1,10 +1,11 @@
 """The README's "Using with Terraform" commands, run as written on a copy of a fresh clone's examples.
 
-The commands come from the README itself. What differs, because this machine is offline and AWS is
-the moto server: `make install` is skipped (the virtualenv exists), `alab terraform install` also gets
-`--offline-mirror` (hashicorp/aws from the preinstalled mirror), the exported values are the test's
-bucket and private index, `TF_VAR_aws_endpoint_url` points at moto, and `terraform apply` is answered
-"yes" on stdin. HOME is a scratch folder, so `~/.terraform.d/alab.rc` is written there.
+The commands come from the README itself, and deploy its default app, examples/sample_app_pypi, whose
+dependencies come from PyPI. What differs, because this machine reaches no Terraform registry and AWS
+is the moto server: `make install` is skipped (the virtualenv exists), `alab terraform install` also
+gets `--offline-mirror` (hashicorp/aws from the preinstalled mirror), the exported bucket is the test's,
+`TF_VAR_aws_endpoint_url` points at moto, and `terraform apply` is answered "yes" on stdin. HOME is a
+scratch folder, so `~/.terraform.d/alab.rc` is written there.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from aws_lambda_artifact_builder.api import Credentials
 from support.servers import MotoServer
 from terraform_harness import AWS_PROVIDER_MIRROR, DIR_REPO
 
@@ -31,14 +31,9 @@ def readme_commands() -> list[str]:
     return [line.split("  #")[0].strip() for line in block.group(1).splitlines() if line.strip()]
 
 
-def as_run_here(commands: list[str], *, bucket: str, credentials: Credentials, endpoint_url: str) -> list[str]:
+def as_run_here(commands: list[str], *, bucket: str, endpoint_url: str) -> list[str]:
     """The README's commands with this machine's values; anything else is left exactly as written."""
-    values = {
-        "TF_VAR_bucket": bucket,
-        "TF_VAR_index_url": credentials.index_url,
-        "TF_VAR_index_username": credentials.username,
-        "TF_VAR_index_password": credentials.password,
-    }
+    values = {"TF_VAR_bucket": bucket}
     script = []
     for command in commands:
         if command == "make install":
@@ -57,10 +52,10 @@ def as_run_here(commands: list[str], *, bucket: str, credentials: Credentials, e
 
 
 def test_the_readme_commands_deploy_the_example_from_a_fresh_copy(
-    terraform_bin: str, aws: MotoServer, bucket: str, credentials: Credentials, lambda_client: Any, tmp_path: Path
+    terraform_bin: str, aws: MotoServer, bucket: str, lambda_client: Any, tmp_path: Path
 ) -> None:
     clone = tmp_path / "clone"
-    for name in ("terraform", "sample_app"):
+    for name in ("terraform", "sample_app_pypi"):
         shutil.copytree(
             DIR_REPO / "examples" / name,
             clone / "examples" / name,
@@ -71,9 +66,7 @@ def test_the_readme_commands_deploy_the_example_from_a_fresh_copy(
     home.mkdir()
     commands = readme_commands()
     assert any(c.startswith("mkdir -p examples/terraform/build") for c in commands)
-    script = "set -eu\n" + "\n".join(
-        as_run_here(commands, bucket=bucket, credentials=credentials, endpoint_url=aws.endpoint_url)
-    )
+    script = "set -eu\n" + "\n".join(as_run_here(commands, bucket=bucket, endpoint_url=aws.endpoint_url))
     env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
     env.update(HOME=str(home), CHECKPOINT_DISABLE="1", TF_IN_AUTOMATION="1")
     result = subprocess.run(
@@ -82,8 +75,12 @@ def test_the_readme_commands_deploy_the_example_from_a_fresh_copy(
     assert result.returncode == 0, f"{script}\n---\n{result.stdout[-6000:]}\n{result.stderr[-4000:]}"
     assert "Apply complete!" in result.stdout
     assert (home / ".terraform.d" / "alab.rc").is_file()
+    assert not any(c.startswith("export TF_VAR_index") for c in commands), "the default app needs no index"
     versions = lambda_client.list_layer_versions(LayerName="sample-app-deps")["LayerVersions"]
     assert [v["Version"] for v in versions] == [1]
+    function = lambda_client.get_function(FunctionName="sample-app")["Configuration"]
+    assert function["Handler"] == "sample_app_pypi.handler.lambda_handler"
+    assert [layer["Arn"] for layer in function["Layers"]] == [versions[0]["LayerVersionArn"]]
     outputs = subprocess.run(
         [terraform_bin, "output", "-raw", "publish_reason"],
         cwd=clone / "examples" / "terraform",

@@ -314,7 +314,7 @@ def test_packaging_options_are_checked_on_their_own_input_by_pulumi_and_the_api(
         "unzipped_size_limit": 0,
     }
     failures = {f.property: f.reason for f in LambdaLayerProvider().check({}, news).failures}
-    assert "unzipped_size_limit 0 must be an integer >= 1" == failures["unzipped_size_limit"]
+    assert "unzipped_size_limit 0 must be a size of at least 1 byte (e.g. 250MB)" == failures["unzipped_size_limit"]
     problems = dict(
         validate_layer_inputs(
             **{k: v for k, v in news.items() if k != "unzipped_size_limit"},

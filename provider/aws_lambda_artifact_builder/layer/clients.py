@@ -39,9 +39,21 @@ def _aws_environment_key() -> str:
     return hashlib.sha256(repr(items).encode("utf-8")).hexdigest()
 
 
+def default_session(region: str | None = None) -> boto3.session.Session:
+    """boto3's default session, in ``$AWS_REGION`` when boto3 finds no region of its own.
+
+    botocore reads ``AWS_DEFAULT_REGION`` and the profile but not ``AWS_REGION``, which the other AWS
+    SDKs, Lambda and CI runners set and users expect to work.
+    """
+    session = boto3.session.Session(region_name=region)
+    if session.region_name is None and os.environ.get("AWS_REGION"):
+        session = boto3.session.Session(region_name=os.environ["AWS_REGION"])
+    return session
+
+
 @functools.lru_cache(maxsize=16)
 def _cached_clients(region: str | None, endpoint_url: str | None, pid: int, env_key: str) -> tuple[Any, Any]:
-    session = boto3.session.Session(region_name=region)
+    session = default_session(region)
     config = Config(connect_timeout=10, read_timeout=60, retries={"mode": "standard", "max_attempts": 3})
     return (
         session.client("s3", endpoint_url=endpoint_url, config=config),
@@ -57,7 +69,7 @@ def make_clients(region: str | None = None, endpoint_url: str | None = None) -> 
     try:
         return _cached_clients(region, endpoint_url, os.getpid(), _aws_environment_key())
     except NoRegionError as e:
-        raise aws_error(e, operation="creating the S3 and Lambda clients", what="AWS") from None
+        raise aws_error(e, operation="creating the S3 and Lambda clients", what="") from None
 
 
 def resolve_clients(

@@ -220,7 +220,7 @@ def decide(fetched: RecordRead, lambda_facts: LambdaFacts, local: LocalFacts) ->
     if record is None:
         why = fetched.problem or f"no earlier version is recorded at {uri}"
         then = _what_then(adoption, "a deploy publishes the first version")
-        return _without_current(common, local, f"{why}: {then}", None)
+        return _without_current(common, local, f"{why}; {then}", None)
     in_lambda = lambda_facts.recorded
     exists = in_lambda is not None
     mismatch = record_mismatch(record, in_lambda) if in_lambda is not None else ""

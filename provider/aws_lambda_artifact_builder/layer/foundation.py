@@ -318,7 +318,10 @@ def coerce_s3dir(s3dir: S3Path | str) -> S3Path:
         raise LayerError(f"s3dir_lambda must be an S3Path or an 's3://' string, not {type(s3dir).__name__}")
     bucket = path.bucket or ""
     if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket):
-        raise LayerError(f"s3dir_lambda {path.uri!r} has no valid bucket name")
+        raise LayerError(
+            f"s3dir_lambda {path.uri!r}: {bucket!r} is not a valid bucket name (S3 bucket names are 3 to 63 "
+            "lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit)"
+        )
     if not path.is_dir():
         raise LayerError(f"s3dir_lambda {path.uri!r} is not a directory: end it with '/'")
     return path

@@ -154,7 +154,7 @@ def _check_packaging_options(options: Any) -> None:
 
 def _check_size_limit(limit: Any) -> None:
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise LayerError(f"unzipped_size_limit {limit!r} must be an integer >= 1")
+        raise LayerError(f"unzipped_size_limit {limit!r} must be a size of at least 1 byte (e.g. 250MB)")
 
 
 def _check_compile_bytecode(value: Any) -> None:

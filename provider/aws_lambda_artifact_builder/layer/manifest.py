@@ -622,7 +622,7 @@ def find_tool(name: str) -> str | None:
 #: The command that installs each tool next to this package (uv is a dependency, poetry an extra).
 TOOL_INSTALL_HINTS = {
     "uv": "pip install uv (it comes with aws-lambda-artifact-builder: reinstall the package)",
-    "poetry": "pip install 'aws-lambda-artifact-builder[poetry]'",
+    "poetry": "pip install 'poetry>=2.5' poetry-plugin-export (the package's [poetry] extra)",
     "pip": "python -m ensurepip",
 }
 
@@ -769,7 +769,7 @@ def _poetry_export(poetry: str, dir_project: Path, path_lock: Path, *, legacy_fa
         if "export" in said and ("does not exist" in said or "not defined" in said):
             raise ManifestError(
                 f"{path_lock}: poetry has no export command; install it with: "
-                f"pip install 'aws-lambda-artifact-builder[poetry]' (poetry-plugin-export next to poetry)"
+                "pip install poetry-plugin-export (next to poetry; the package's [poetry] extra brings both)"
             )
         if "changed significantly" in said or "poetry lock" in said:
             raise ManifestError(f"{path_lock} is stale: poetry says: {said}")

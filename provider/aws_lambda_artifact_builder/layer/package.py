@@ -31,7 +31,7 @@ from packaging.utils import canonicalize_name
 
 from ..constants import LAYER_UNZIPPED_SIZE_LIMIT
 from ..errors import LayerError
-from ..progress import advance_current, human_size, set_current_total
+from ..progress import advance_current, human_size, limit_size, set_current_total
 from ..typehint import T_PRINTER
 from .foundation import BaseLogger, LayerPathLayout
 from .manifest import normalize_excluded_packages
@@ -526,7 +526,7 @@ def create_layer_zip_file(
         largest = ", ".join(f"{n} ({_mb(s)})" for n, s in content.largest_distributions(5))
         raise LayerError(
             f"the layer would be {unzipped:,d} bytes ({_mb(unzipped)}) unzipped, over the limit of "
-            f"{options.unzipped_size_limit:,d} bytes ({_mb(options.unzipped_size_limit)}); largest: {largest}. "
+            f"{options.unzipped_size_limit:,d} bytes ({limit_size(options.unzipped_size_limit)}); largest: {largest}. "
             f"Exclude what the runtime already ships (ignore_packages) or split the dependencies into several layers"
         )
     set_current_total(unzipped, "bytes")

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any, ContextManager, Protocol, TypeVar
 
-from ..progress import Stage
+from ..progress import Stage, plural
 from ..typehint import T_PRINTER
 from .decide import LayerPlan
 from .facts import PublishedVersion, VersionFacts
@@ -219,16 +219,16 @@ def finish_stage(
     if settings.keep_last is not None:
         with Stage("retain") as stage:
             deleted = fx.gateway.apply_retention(facts, settings.keep_last)
-            stage.finish(f"the last {settings.keep_last} version(s); nothing to delete")
+            stage.finish(f"the last {plural(settings.keep_last, 'version')}; nothing to delete")
             if deleted:
                 records = fx.gateway.delete_version_records(inputs, deleted)
                 fx.log(
                     f"[retention] deleted versions {deleted} of {facts.layer_name} (keep_last={settings.keep_last}) "
-                    f"and their {len(records)} record(s) in S3"
+                    f"and their {plural(len(records), 'record')} in S3"
                 )
                 stage.finish(
                     f"deleted versions {', '.join(map(str, deleted))} (keep last {settings.keep_last}) and their "
-                    f"{len(records)} record(s) in S3"
+                    f"{plural(len(records), 'record')} in S3"
                 )
     return DeployOutcome(facts=facts, published=published, adopted=adopted, deleted_versions=tuple(deleted))
 

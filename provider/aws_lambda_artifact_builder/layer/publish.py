@@ -32,7 +32,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from s3pathlib.api import S3Path
 
 from ..constants import DEFAULT_ARCHITECTURE, DEFAULT_PYTHON_VERSION, LayerBuildToolEnum
-from ..errors import AwsError, LayerError, LayerInputError, aws_error
+from ..errors import AwsError, LayerError, LayerInputError, aws_error, aws_fix
 from ..progress import printer_adapter
 from ..typehint import T_PRINTER
 from .clients import (
@@ -360,6 +360,11 @@ def publish_staged_zip(
         )
     except (ClientError, BotoCoreError) as e:
         found = _published_despite(e, lambda_client, layer_name, fingerprint, code_sha256)
+        if found is None and aws_fix(e, action="lambda:PublishLayerVersion"):  # refused, expired: name the fix
+            action = "lambda:PublishLayerVersion"
+            raise aws_error(
+                e, operation=action, what=f"could not publish layer {layer_name}", resource=f"layer {layer_name}"
+            ) from None
         if found is None:
             raise _publish_error(e, layer_name, s3path_zip) from None
         printer(f"[publish] the publish call failed ({e}), but Lambda has version {found.version} with this code")

@@ -170,7 +170,8 @@ class LayerSpec:
     )
     unzipped_size_limit: int = option(
         LAYER_UNZIPPED_SIZE_LIMIT,
-        help=f"Refuse to package a layer larger than this many bytes unzipped (default {LAYER_UNZIPPED_SIZE_LIMIT}).",
+        help="Refuse to package a layer larger than this unzipped: bytes, or a number and unit (250MB, 250MiB: "
+        "MB as AWS counts them, 2**20 bytes; default 250 MiB, Lambda's limit).",
         kind=int,
         packaging=True,
         commands=DEPLOY_ONLY,
@@ -187,7 +188,7 @@ class DeployOptions:
 
     keep_last: int | None = option(
         None,
-        help="Keep only this many of the newest versions this tool published.",
+        help="Keep only this many of the newest versions this tool published (default: keep every version).",
         kind=int,
         metavar="N",
         commands=DEPLOY_ONLY,

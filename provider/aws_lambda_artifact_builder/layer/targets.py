@@ -34,10 +34,10 @@ from botocore.credentials import (
 )
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..errors import LayerError
+from ..errors import LayerError, aws_error
 from ..progress import printer_adapter
 from ..typehint import T_PRINTER
-from .clients import make_clients
+from .clients import default_session, make_clients
 from .foundation import coerce_s3dir
 from .publish import LayerDeployment
 from .store import ArtifactStore, obtain_from_store
@@ -107,12 +107,22 @@ class _AssumedRole(CredentialProvider):
 
     METHOD = CANONICAL_NAME = "alab-assume-role"
 
-    def __init__(self, fetcher: AssumeRoleCredentialFetcher) -> None:
+    def __init__(self, fetcher: AssumeRoleCredentialFetcher, role_arn: str) -> None:
         super().__init__()
         self._fetcher = fetcher
+        self._role_arn = role_arn
 
     def load(self) -> BotoCredentials:
-        return DeferredRefreshableCredentials(refresh_using=self._fetcher.fetch_credentials, method=self.METHOD)
+        return DeferredRefreshableCredentials(refresh_using=self._fetch, method=self.METHOD)
+
+    def _fetch(self) -> dict[str, Any]:
+        """The role's credentials; a refused ``AssumeRole`` names the role and ``sts:AssumeRole``, not the S3
+        or Lambda call that needed them (botocore assumes the role on a client's first request)."""
+        try:
+            return dict(self._fetcher.fetch_credentials())
+        except (ClientError, BotoCoreError) as e:
+            role = self._role_arn
+            raise aws_error(e, operation="sts:AssumeRole", what=f"could not assume {role}", resource=role) from None
 
 
 def _session(target: DeployTarget, role_arn: str, endpoint_url: str | None) -> boto3.session.Session:
@@ -128,7 +138,7 @@ def _session(target: DeployTarget, role_arn: str, endpoint_url: str | None) -> b
         cache={},  # in memory only: assumed credentials are never written anywhere
     )
     core = botocore.session.Session()
-    core.register_component("credential_provider", CredentialResolver([_AssumedRole(fetcher)]))
+    core.register_component("credential_provider", CredentialResolver([_AssumedRole(fetcher, role_arn)]))
     return boto3.session.Session(botocore_session=core, region_name=target.region)
 
 
@@ -377,7 +387,7 @@ def resource_clients(
     ``role_arn`` when it names one (:func:`target_clients`: assumed credentials in memory only, refreshed)."""
     if role_arn is None:
         return make_clients(region=region, endpoint_url=endpoint_url)
-    where = region or boto3.session.Session().region_name
+    where = region or default_session().region_name
     if not where:
         raise LayerError(f"{role_arn} is assumed in a region: set the resource's region or the provider's")
     return target_clients(DeployTarget(region=where, s3dir_lambda="", role_arn=role_arn), endpoint_url)

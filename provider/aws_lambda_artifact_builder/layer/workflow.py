@@ -42,7 +42,7 @@ from s3pathlib.api import S3Path
 
 from ..constants import DEFAULT_PYTHON_VERSION, DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN, LayerBuildToolEnum
 from ..errors import AwsError, LayerError, LayerInputError
-from ..progress import Stage, human_size, printer_adapter
+from ..progress import Stage, human_size, plural, printer_adapter
 from ..typehint import T_PRINTER
 from .claim import DeployClaim
 from .clients import aws_call, error_code, resolve_clients
@@ -615,7 +615,9 @@ def build_and_package(
                 image=settings.image, container_runtime=settings.container_runtime, **common
             )
         settings.log(f"[build] done in {install.elapsed:.1f}s")
-        install.finish(f"{install.total} packages for {target.runtime} {target.architecture} ({settings.build_in})")
+        install.finish(
+            f"{plural(install.total or 0, 'package')} for {target.runtime} {target.architecture} ({settings.build_in})"
+        )
     with Stage("package", unit="bytes") as package:
         info = create_layer_zip_file(
             path_pyproject_toml=path_pyproject_toml,
@@ -706,7 +708,7 @@ class AwsGateway:
             record_layer_version(
                 s3_client=self.s3_client, inputs=inputs, record=record, expected_etag=expected_etag, printer=self.log
             )
-            stage.finish(f"{inputs.s3path_last_manifest.basename} names version {record.layer_version}")
+            stage.finish(f"version {record.layer_version} recorded in S3 as the current one")
         return record.facts
 
     def clear_intent(self, inputs: LayerInputs) -> None:

@@ -85,7 +85,7 @@ def install_terraform_provider(
     """
     if importlib.util.find_spec("tf") is None:
         raise LayerError(
-            "the Terraform provider needs the `tf` package: pip install 'aws-lambda-artifact-builder[terraform]'"
+            "the Terraform provider needs the `tf` package: pip install 'tf>=1.2,<1.3' msgpack (the package's [terraform] extra)"
         )
     dir_mirror = (dir_mirror or default_mirror_dir()).resolve()
     dir_executable = dir_mirror / PROVIDER_SOURCE / __version__ / terraform_platform()

@@ -179,7 +179,7 @@ def _stderr_printer(message: str) -> None:
 def _publish_reason(plan: api.LayerPlan) -> str:
     """The plan's reason in words still true once applied (the state keeps it): a first version is
     not "nothing recorded yet" after the apply that recorded it."""
-    first = f"no earlier version is recorded at {plan.s3uri_record}: "
+    first = f"no earlier version is recorded at {plan.s3uri_record}; "
     if plan.record is None and plan.reason.startswith(first):
         what = plan.reason[len(first) :]
         adopted = what.removeprefix("a deploy adopts ")
@@ -256,7 +256,7 @@ class LayerResource(Resource):
             result["package_changes"] = layer_plan.package_changes.lines()
         else:
             result["publish_reason"] = (
-                f"adopts version {layer_plan.current_version}, already published with fingerprint "
+                f"adopted version {layer_plan.current_version}, already published with fingerprint "
                 f"{layer_plan.fingerprint}"
             )
             result["package_changes"] = []
