@@ -25,9 +25,9 @@ from aws_lambda_artifact_builder.layer.spec import (
     DeployOptions,
     LayerSpec,
     Placement,
-    core_kwargs,
     make_spec,
     option,
+    option_values,
     spec_fields,
     type_problems,
 )
@@ -257,31 +257,6 @@ def test_the_drift_of_the_issue_is_gone():
         assert name in deploy and name in CONFIG_KEYS and name in tf
 
 
-def test_core_kwargs_gives_plan_and_deploy_their_arguments():
-    import inspect
-
-    from aws_lambda_artifact_builder.layer.workflow import deploy_layer, plan_layer
-
-    values = {
-        "layer_name": "x",
-        "path_pyproject_toml": "p",
-        "s3dir_lambda": "s3://b/",
-        "tool": "uv",
-        "compile_bytecode": True,
-        "keep_last": 2,
-    }
-    plan_kwargs = core_kwargs(values, deploy=False)
-    deploy_kwargs = core_kwargs(values, deploy=True)
-    named = {n for n, p in inspect.signature(deploy_layer).parameters.items() if p.kind is p.KEYWORD_ONLY}
-    assert set(deploy_kwargs) <= named  # today every option has a keyword of its own
-    assert set(plan_kwargs) <= set(inspect.signature(plan_layer).parameters)
-    spec, options, problems = spec_from_kwargs(**deploy_kwargs)  # what the shims build from them
-    assert (spec.compile_bytecode, options.keep_last, problems) == (True, 2, [])
-    assert deploy_kwargs["packaging_options"].compile_bytecode is True
-    assert deploy_kwargs["keep_last"] == 2 and "keep_last" not in plan_kwargs
-    assert plan_kwargs["python_version"] == LayerSpec.__dataclass_fields__["python_version"].default
-
-
 @pytest.mark.parametrize(
     ("values", "bad"),
     [
@@ -347,7 +322,7 @@ def test_placement_reaches_terraform_and_pulumi_but_not_the_cli_nor_the_core():
         "role_arn": "arn:aws:iam::111111111111:role/d",
         "artifact_store": "s3://store/layers/",
     }
-    assert not {"region", "role_arn", "artifact_store"} & set(core_kwargs(values, deploy=True))
+    assert not {"region", "role_arn", "artifact_store"} & set(option_values(*make_spec(values)))
     failures = {
         f.property
         for f in LambdaLayerProvider()
