@@ -34,7 +34,7 @@ from .layer.clients import make_clients
 from .errors import mask_url_credentials
 from .layer.foundation import Credentials
 from .constants import DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN, DEFAULT_PYTHON_VERSION, LayerBuildToolEnum
-from .layer.spec import SPEC_CLASSES, LayerSpec, SpecField, core_kwargs, make_spec, spec_fields
+from .layer.spec import SPEC_CLASSES, LayerSpec, SpecField, make_spec, spec_fields
 from .terraform_provider.install import add_terraform_commands
 from .cli_targets import (  # [store]
     ReadPlace,
@@ -270,12 +270,6 @@ def spec_classes(args: argparse.Namespace) -> tuple[type, ...]:
 def layer_spec(settings: dict[str, Any], args: argparse.Namespace) -> LayerSpec:
     """The :class:`LayerSpec` the settings (flags over the configuration table) describe."""
     return make_spec(settings, spec_classes(args))[0]
-
-
-def _common(settings: dict[str, Any], *, deploy: bool = False) -> dict[str, Any]:
-    """The layer's options as the shims ``plan_layer`` (or ``deploy_layer``) take them, for the many-target
-    commands of ``cli_targets`` (``targets.deploy_layer_to_targets`` takes them so)."""
-    return core_kwargs(settings, deploy=deploy)
 
 
 def _check_deploy_options(settings: dict[str, Any], args: argparse.Namespace) -> None:

@@ -22,6 +22,7 @@ from .errors import LayerError
 from .layer.clients import default_session, make_clients
 from .layer.foundation import Credentials, coerce_s3dir
 from .layer.publish import LayerDeployment
+from .layer.spec import DeployOptions, LayerSpec, make_spec
 from .layer.targets import (
     DeployTarget,
     MultiDeployment,
@@ -148,32 +149,32 @@ def read_place(args: argparse.Namespace, settings: dict[str, Any]) -> ReadPlace:
 def plan_targets(args: argparse.Namespace, settings: dict[str, Any]) -> list[tuple[str, LayerPlan]] | None:
     """``(target label, plan)`` of every target when the command names several (``--region`` more than once,
     ``--role-arn``, or a ``targets`` list, as deploy takes them); ``None`` for one place, planned as before."""
-    from .cli import CliError, _common
-    from .layer.workflow import plan_layer
+    from .cli import CliError, layer_spec
+    from .layer import workflow
 
     if args.from_store:
         raise CliError("--from-store works with `alab layer deploy` only: a plan never builds")
     regions = [r for r in args.region if r]
     if len(regions) < 2 and not args.role_arn and (regions or not settings.get("targets")):
         return None
-    options = _common(settings)
-    options.pop("s3dir_lambda")
+    spec = layer_spec(settings, args)
     plans = []
     for target in _targets(args, settings):
         s3_client, lambda_client = target_clients(target, args.endpoint_url)
-        s3dir = resolve_s3dir(target, args.endpoint_url)
-        plans.append(
-            (target.label, plan_layer(**options, s3dir_lambda=s3dir, s3_client=s3_client, lambda_client=lambda_client))
-        )
+        here = dataclasses.replace(spec, s3dir_lambda=resolve_s3dir(target, args.endpoint_url))
+        plans.append((target.label, workflow.plan(here, s3_client=s3_client, lambda_client=lambda_client)))
     return plans
 
 
-def _layer_options(settings: dict[str, Any]) -> dict[str, Any]:
-    from .cli import _common
+def _spec_and_options(
+    args: argparse.Namespace, settings: dict[str, Any], credentials: Credentials | None
+) -> tuple[LayerSpec, DeployOptions]:
+    """The spec and options the settings describe (of the spec classes the command line was generated
+    from), with the index login the CLI builds from its own settings."""
+    from .cli import spec_classes
 
-    options = _common(settings, deploy=True)
-    options.pop("s3dir_lambda")
-    return options
+    spec, options = make_spec(settings, spec_classes(args))
+    return spec, dataclasses.replace(options, credentials=credentials)
 
 
 def store_target(
@@ -201,13 +202,14 @@ def deploy_to_targets(
 ) -> LayerDeployment | None:
     """Deploy to every target; one target's deployment is returned for the usual rendering, else printed here."""
     targets = _targets(args, settings)
+    spec, options = _spec_and_options(args, settings, credentials)
     result = deploy_layer_to_targets(
+        spec,
+        options,
         targets=targets,
         from_store=args.from_store,
         store_target=store_target(settings, targets, args.endpoint_url),
         endpoint_url=args.endpoint_url,
-        credentials=credentials,
-        **_layer_options(settings),
     )
     if len(result.outcomes) == 1:
         result.raise_for_failures()
@@ -247,15 +249,13 @@ def cmd_layer_push(args: argparse.Namespace, out: Any, err: Any) -> int:
     credentials = _credentials(settings)
     args._secret = credentials.password if credentials else None
     targets = _targets(args, settings)
-    options = _layer_options(settings)
-    for key in ("keep_last", "permissions"):
-        options.pop(key, None)
+    spec, options = _spec_and_options(args, settings, credentials)
     uri, code_sha256, built = push_layer_artifact(
+        spec,
+        options,
         targets=targets,
         store_target=store_target(settings, targets, args.endpoint_url),
         endpoint_url=args.endpoint_url,
-        credentials=credentials,
-        **options,
     )
     if args.json:
         print(json.dumps({"s3uri": uri, "code_sha256": code_sha256, "built": built}, indent=2), file=out)

@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from s3pathlib.api import S3Path
 
 from aws_lambda_artifact_builder.cli import CONFIG_KEYS, build_parser, config_keys, main
 from aws_lambda_artifact_builder.layer.inputs import check_spec, resolve_spec, spec_from_kwargs
 from aws_lambda_artifact_builder.layer.manifest import PackageChanges
 from aws_lambda_artifact_builder.layer.facts import VersionFacts
 from aws_lambda_artifact_builder.layer.publish import LayerDeployment
+from aws_lambda_artifact_builder.layer.store import StoredArtifact
 from aws_lambda_artifact_builder.layer.workflow import LayerPlan
 from aws_lambda_artifact_builder.layer.package import SLIM_OPTIONS
 from aws_lambda_artifact_builder.layer.spec import (
@@ -25,9 +27,9 @@ from aws_lambda_artifact_builder.layer.spec import (
     DeployOptions,
     LayerSpec,
     Placement,
-    core_kwargs,
     make_spec,
     option,
+    option_values,
     spec_fields,
     type_problems,
 )
@@ -103,6 +105,12 @@ class FakeCore:
         )
         return LayerDeployment.from_facts(facts, published=True)
 
+    def store_artifact(self, spec: LayerSpec, options: DeployOptions | None = None, **effects: Any) -> StoredArtifact:
+        inputs = resolve_spec(spec, options)
+        self.calls.append(("push", spec, options))
+        zip_path = S3Path(spec.s3dir_lambda).joinpath("artifacts", f"{inputs.fingerprint}.zip")
+        return StoredArtifact(inputs.fingerprint, "c2hh", 1, zip_path, '"etag"', Path("layer.zip"))
+
     def given(self, call: str) -> list[Any]:
         """The dummy options of every spec the core was given for ``call``."""
         return [(spec.dummy_level, spec.dummy_mode) for name, spec, _ in self.calls if name == call]
@@ -118,6 +126,7 @@ def core(monkeypatch: pytest.MonkeyPatch) -> FakeCore:
     for module in (workflow, api, pulumi_provider):
         monkeypatch.setattr(module, "plan", fake.plan)
         monkeypatch.setattr(module, "deploy", fake.deploy)
+    monkeypatch.setattr(workflow, "store_artifact", fake.store_artifact)
     return fake
 
 
@@ -139,6 +148,70 @@ def test_a_dummy_field_reaches_the_core_from_the_cli(project: Path, core: FakeCo
     with pytest.raises(SystemExit):
         parser.parse_args(["layer", "deploy", "--dummy-mode", "medium"])
     assert config_keys(EXTENDED)["dummy_level"] is int and "dummy_level" not in CONFIG_KEYS
+
+
+@pytest.fixture()
+def no_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The many-target routes without AWS: no clients, and a bucket whose region may not be asked."""
+    from aws_lambda_artifact_builder import cli_targets
+    from aws_lambda_artifact_builder.layer import targets
+
+    for module in (targets, cli_targets):
+        monkeypatch.setattr(module, "target_clients", lambda target, endpoint_url=None: (None, None))
+    monkeypatch.setattr(targets, "bucket_region", lambda s3_client, bucket: None)
+
+
+def test_a_dummy_field_reaches_the_core_from_the_cli_deploy_push_and_many_target_plan(
+    project: Path, core: FakeCore, no_aws: None, capsys
+):
+    """``alab layer deploy`` to one region and to two, ``alab layer push`` and ``plan`` of two regions: each
+    gives the core the dummy fields, in the spec of each target's own s3dir."""
+    argv = ["--project", str(project), "--layer-name", "demo", "--s3dir", "s3://bucket-{region}/demo/"]
+    dummies = ["--dummy-level", "7", "--dummy-mode", "fast", "--keep-last", "2"]
+    one, two = ["--region", "eu-west-1"], ["--region", "eu-west-1", "--region", "us-east-1"]
+    assert main(["layer", "deploy", *argv, *dummies, *one], classes=EXTENDED) == 0, capsys.readouterr().err
+    assert main(["layer", "deploy", *argv, *dummies, *two], classes=EXTENDED) == 0, capsys.readouterr().err
+    assert core.given("deploy") == [(7, "fast")] * 3
+    s3dirs = [spec.s3dir_lambda for name, spec, _ in core.calls if name == "deploy"]
+    assert s3dirs[0] == "s3://bucket-eu-west-1/demo/"
+    assert sorted(s3dirs[1:]) == ["s3://bucket-eu-west-1/demo/", "s3://bucket-us-east-1/demo/"]
+    assert {options.keep_last for name, _, options in core.calls if name == "deploy"} == {2}
+    assert "Published: us-east-1 demo version 1" in capsys.readouterr().out
+    project.write_text(project.read_text() + "[tool.aws_lambda_artifact_builder]\ndummy_level = 3\n")
+    assert main(["layer", "push", *argv, *one], classes=EXTENDED) == 0, capsys.readouterr().err
+    assert core.given("push") == [(3, None)]  # a configuration key as well
+    assert core.calls[-1][1].s3dir_lambda == "s3://bucket-eu-west-1/demo/"  # the store's target
+    assert "Already stored: s3://bucket-eu-west-1/demo/artifacts/" in capsys.readouterr().out  # no build here
+    assert main(["layer", "plan", *argv, *two, "--dummy-level", "5"], classes=EXTENDED) == 0
+    assert core.given("plan") == [(5, None), (5, None)]
+    assert "Layer demo in us-east-1: CHANGE" in capsys.readouterr().out
+
+
+def test_the_many_target_functions_keep_their_keyword_form(project: Path, core: FakeCore, no_aws: None):
+    """``deploy_layer_to_targets``/``push_layer_artifact`` are public (api.py, README) with the layer options
+    as keywords: that form still works, a bad ``packaging_options`` is named, and spec plus keywords is refused."""
+    from aws_lambda_artifact_builder.api import deploy_layer_to_targets, push_layer_artifact
+    from aws_lambda_artifact_builder.errors import LayerInputError
+    from aws_lambda_artifact_builder.layer.package import PackagingOptions
+    from aws_lambda_artifact_builder.layer.targets import DeployTarget
+
+    targets = [DeployTarget(region=r, s3dir_lambda="s3://b-{region}/x/") for r in ("eu-west-1", "us-east-1")]
+    layer = {k: v for k, v in _good(project).items() if k != "s3dir_lambda"}
+    packaging = PackagingOptions(compile_bytecode=True)
+    result = deploy_layer_to_targets(
+        targets=targets, printer=lambda _l: None, keep_last=4, packaging_options=packaging, **layer
+    )
+    result.raise_for_failures()
+    deployed = [(spec.compile_bytecode, options.keep_last) for name, spec, options in core.calls if name == "deploy"]
+    assert deployed == [(True, 4), (True, 4)]
+    uri, _, built = push_layer_artifact(targets=targets, printer=lambda _l: None, **layer)
+    assert uri.startswith("s3://b-eu-west-1/x/artifacts/") and built is False  # the fake core built nothing
+    with pytest.raises(LayerInputError) as bad:
+        deploy_layer_to_targets(targets=targets, packaging_options={"drop_tests": True}, **layer)
+    assert [name for name, _ in bad.value.problems] == ["packaging_options"]
+    spec, options = make_spec(_good(project))
+    with pytest.raises(TypeError, match="keep_last"):
+        deploy_layer_to_targets(spec, options, targets=targets, keep_last=1)
 
 
 def test_a_dummy_field_reaches_the_core_from_pulumi(project: Path, core: FakeCore, monkeypatch):
@@ -257,31 +330,6 @@ def test_the_drift_of_the_issue_is_gone():
         assert name in deploy and name in CONFIG_KEYS and name in tf
 
 
-def test_core_kwargs_gives_plan_and_deploy_their_arguments():
-    import inspect
-
-    from aws_lambda_artifact_builder.layer.workflow import deploy_layer, plan_layer
-
-    values = {
-        "layer_name": "x",
-        "path_pyproject_toml": "p",
-        "s3dir_lambda": "s3://b/",
-        "tool": "uv",
-        "compile_bytecode": True,
-        "keep_last": 2,
-    }
-    plan_kwargs = core_kwargs(values, deploy=False)
-    deploy_kwargs = core_kwargs(values, deploy=True)
-    named = {n for n, p in inspect.signature(deploy_layer).parameters.items() if p.kind is p.KEYWORD_ONLY}
-    assert set(deploy_kwargs) <= named  # today every option has a keyword of its own
-    assert set(plan_kwargs) <= set(inspect.signature(plan_layer).parameters)
-    spec, options, problems = spec_from_kwargs(**deploy_kwargs)  # what the shims build from them
-    assert (spec.compile_bytecode, options.keep_last, problems) == (True, 2, [])
-    assert deploy_kwargs["packaging_options"].compile_bytecode is True
-    assert deploy_kwargs["keep_last"] == 2 and "keep_last" not in plan_kwargs
-    assert plan_kwargs["python_version"] == LayerSpec.__dataclass_fields__["python_version"].default
-
-
 @pytest.mark.parametrize(
     ("values", "bad"),
     [
@@ -347,7 +395,7 @@ def test_placement_reaches_terraform_and_pulumi_but_not_the_cli_nor_the_core():
         "role_arn": "arn:aws:iam::111111111111:role/d",
         "artifact_store": "s3://store/layers/",
     }
-    assert not {"region", "role_arn", "artifact_store"} & set(core_kwargs(values, deploy=True))
+    assert not {"region", "role_arn", "artifact_store"} & set(option_values(*make_spec(values)))
     failures = {
         f.property
         for f in LambdaLayerProvider()

@@ -346,25 +346,6 @@ def option_values(*objects: Any) -> dict[str, Any]:
     return {f.name: getattr(obj, f.name) for obj in objects for f in dataclasses.fields(obj) if OPTION in f.metadata}
 
 
-def core_kwargs(values: Mapping[str, Any], *, deploy: bool, classes: Iterable[type] = SPEC_CLASSES) -> dict[str, Any]:
-    """The keyword arguments of the shims ``plan_layer`` (``deploy=False``: the options of the ``plan``
-    command) or ``deploy_layer``, for callers that still take them (``targets.deploy_layer_to_targets``).
-
-    Absent or ``None`` values take the field's default; packaging fields become ``packaging_options``;
-    secrets are left out (they are passed on their own, never in a plain dict of options).
-    """
-    kwargs: dict[str, Any] = {}
-    for f in spec_fields(classes):
-        if not deploy and "plan" not in f.option.commands:
-            continue
-        if f.option.packaging or not f.option.core or f.option.secret:
-            continue
-        value = values.get(f.name)
-        kwargs[f.name] = f.default if value is None and f.has_default else value
-    kwargs["packaging_options"] = packaging_options_from(values)
-    return kwargs
-
-
 def type_problems(
     values: Mapping[str, Any], classes: Iterable[type] = SPEC_CLASSES, *, skip: Iterable[str] = ()
 ) -> list[tuple[str, str]]:

@@ -18,7 +18,7 @@ import contextlib
 import dataclasses
 import functools
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -34,13 +34,15 @@ from botocore.credentials import (
 )
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..errors import LayerError, aws_error
+from ..errors import LayerError, LayerInputError, aws_error
 from ..progress import printer_adapter
 from ..typehint import T_PRINTER
 from .clients import default_session, make_clients
 from .foundation import coerce_s3dir
+from .inputs import resolve_spec
 from .publish import LayerDeployment
-from .store import ArtifactStore, obtain_from_store
+from .spec import DeployOptions, LayerSpec
+from .store import ArtifactStore
 
 if TYPE_CHECKING:  # pragma: no cover
     from mypy_boto3_lambda import LambdaClient
@@ -248,7 +250,27 @@ def _check_targets(targets: Sequence[DeployTarget]) -> None:
         raise LayerError(f"the same target is given twice: {', '.join(labels)}")
 
 
+def layer_spec_of(
+    spec: LayerSpec | None, options: DeployOptions | None, layer: Mapping[str, Any]
+) -> tuple[LayerSpec, DeployOptions]:
+    """The spec and options of a many-target call: given as values, or (the keyword form kept for the
+    API's callers) as ``deploy_layer``'s layer options by name, without ``s3dir_lambda`` and the clients."""
+    if spec is not None:
+        if layer:
+            raise TypeError(f"give the layer as a spec or as keywords, not both: {', '.join(sorted(layer))}")
+        return spec, DeployOptions() if options is None else options
+    from .inputs import check_spec, spec_from_kwargs
+
+    made, made_options, problems = spec_from_kwargs(**layer)
+    if problems:  # a packaging_options of another type, with every other problem (the s3dirs are the targets')
+        others = [p for p in check_spec(made, made_options)[0] if p[0] != "s3dir_lambda"]
+        raise LayerInputError(others + problems)
+    return made, made_options
+
+
 def deploy_layer_to_targets(
+    spec: LayerSpec | None = None,
+    options: DeployOptions | None = None,
     *,
     targets: Sequence[DeployTarget],
     from_store: bool = False,
@@ -258,20 +280,21 @@ def deploy_layer_to_targets(
     printer: T_PRINTER = print,
     **layer: Any,
 ) -> MultiDeployment:
-    """``deploy_layer`` to every target side by side, sharing one artifact store; see the module.
+    """The core's ``deploy`` of ``spec`` to every target side by side, sharing one artifact store; see the module.
 
-    ``layer`` holds ``deploy_layer``'s layer options (name, project, tool, …) without ``s3dir_lambda``
-    and the clients. ``from_store=True`` never builds: a fingerprint missing from the store fails.
+    ``spec.s3dir_lambda`` is replaced by each target's. The keyword form (``layer``: ``deploy_layer``'s
+    layer options by name, no ``spec``) is kept for the API's callers (:func:`layer_spec_of`).
+    ``from_store=True`` never builds: a fingerprint missing from the store fails.
     The store is ``store_target``'s s3dir, by default :func:`store_target_of` the targets.
     A failed target does not stop the others; see :meth:`MultiDeployment.raise_for_failures`.
     """
-    from .inputs import resolve_layer_inputs
-    from .workflow import deploy_layer
+    from . import workflow
 
+    spec, options = layer_spec_of(spec, options, layer)
     _check_targets(targets)
     resolved = [(t, resolve_s3dir(t, endpoint_url), target_clients(t, endpoint_url)) for t in targets]
     if len(resolved) > 1:  # a bad input fails once, not once per target
-        resolve_layer_inputs(s3dir_lambda=resolved[0][1], **layer)
+        resolve_spec(dataclasses.replace(spec, s3dir_lambda=resolved[0][1]), options)
     home = store_target or store_target_of(targets)
     home_s3dir = resolve_s3dir(home, endpoint_url)
     home_s3 = next((c[0] for t, _, c in resolved if t == home), None) or target_clients(home, endpoint_url)[0]
@@ -286,9 +309,9 @@ def deploy_layer_to_targets(
         log = _prefixed(printer, target.label, True) if len(resolved) > 1 else printer
         try:
             check_bucket_region(target, s3dir, clients[0])
-            deployment = deploy_layer(
-                **layer,
-                s3dir_lambda=s3dir,
+            deployment = workflow.deploy(
+                dataclasses.replace(spec, s3dir_lambda=s3dir),
+                options,
                 s3_client=clients[0],
                 lambda_client=clients[1],
                 artifact_store=store,
@@ -319,43 +342,34 @@ def _prefixed(printer: T_PRINTER, label: str, verbose: bool) -> T_PRINTER:
 
 
 def push_layer_artifact(
+    spec: LayerSpec | None = None,
+    options: DeployOptions | None = None,
     *,
     targets: Sequence[DeployTarget],
     store_target: DeployTarget | None = None,
     endpoint_url: str | None = None,
-    build_in: str = "local",
-    credentials: Any = None,
-    image: str | None = None,
-    container_runtime: str | None = None,
     verbose: bool = True,
     printer: T_PRINTER = print,
     **layer: Any,
 ) -> tuple[str, str, bool]:
-    """Build the layer into the store of ``targets`` unless it is there: ``(s3uri, CodeSha256, built)``.
+    """Build ``spec`` into the store of ``targets`` unless it is there: ``(s3uri, CodeSha256, built)``.
 
     The first half of the split "``alab layer push`` in one CI job, ``alab layer deploy --from-store`` in
     another" (give both the same targets, or the same ``store_target``: by default the store is
-    :func:`store_target_of` them); it never publishes. ``layer`` holds the layer options as
-    ``resolve_layer_inputs`` takes them.
+    :func:`store_target_of` them); it never publishes (the core's ``store_artifact``), so of ``options``
+    only the index login is used. The keyword form (``layer``, no ``spec``) is :func:`layer_spec_of`'s.
     """
-    target = store_target or store_target_of(targets)
-    from .inputs import resolve_layer_inputs
-    from .workflow import BuildSettings, _build_folder_lock, build_artifact, describe_for_store
+    from . import workflow
 
-    log = printer_adapter(verbose, printer, "store")
+    spec, options = layer_spec_of(spec, options, layer)
+    target = store_target or store_target_of(targets)
     s3dir = resolve_s3dir(target, endpoint_url)
-    inputs = resolve_layer_inputs(s3dir_lambda=s3dir, build_in=build_in, credentials=credentials, **layer)
+    login = type(options)(credentials=options.credentials)  # retention and grants are a deploy's, unchecked here
     s3_client, _ = target_clients(target, endpoint_url)
+    log = printer_adapter(verbose, printer, "store")
     with ArtifactStore(s3_client=s3_client, s3dir=s3dir, printer=log) as store:
-        settings = BuildSettings(build_in, credentials, image, container_runtime, verbose, printer)
-        build: Callable[[], Any] = functools.partial(build_artifact, inputs, settings)
-        artifact = obtain_from_store(
-            store,
-            inputs.fingerprint,
-            build=build,
-            build_lock=functools.partial(_build_folder_lock, inputs, log),
-            log=log,
-            describe=describe_for_store(inputs, settings),
+        artifact = workflow.store_artifact(
+            dataclasses.replace(spec, s3dir_lambda=s3dir), login, store=store, verbose=verbose, printer=printer
         )
         return str(artifact.s3path_zip.uri), artifact.code_sha256, store.builds > 0
 

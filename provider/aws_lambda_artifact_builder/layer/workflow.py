@@ -571,6 +571,30 @@ def _stage_from_store(
     return artifact.code_sha256
 
 
+def store_artifact(
+    spec: LayerSpec,
+    options: DeployOptions | None = None,
+    *,
+    store: ArtifactStore,
+    verbose: bool = True,
+    printer: T_PRINTER = print,
+) -> StoredArtifact:
+    """The core's push (``alab layer push``): ``spec``'s artifact in ``store``, built (once across runners)
+    and stored unless its fingerprint is there; never publishes. Only ``options.credentials`` is used."""
+    options = DeployOptions() if options is None else options
+    inputs = resolve_spec(spec, options)
+    settings = BuildSettings(spec.build_in, options.credentials, spec.image, spec.container_runtime, verbose, printer)
+    log = printer_adapter(verbose, printer, "store")
+    return obtain_from_store(
+        store,
+        inputs.fingerprint,
+        build=functools.partial(build_artifact, inputs, settings),
+        build_lock=functools.partial(_build_folder_lock, inputs, log),
+        log=log,
+        describe=describe_for_store(inputs, settings),
+    )
+
+
 def build_artifact(inputs: LayerInputs, settings: BuildSettings) -> LayerZipInfo:
     """The default :data:`~.pipeline.ObtainArtifact`: build the locked runtime set into ``python/`` and zip it."""
     return build_and_package(
@@ -812,8 +836,7 @@ def deploy_layer(
     **more: Any,
 ) -> LayerDeployment:
     """:func:`deploy` with the seed's keywords (and clients made from ``region``/``endpoint_url`` when absent);
-    ``more``: any other option of the spec by name, so that a field added to it needs no keyword here
-    (``targets.deploy_layer_to_targets`` passes the CLI's options on so)."""
+    ``more``: any other option of the spec by name, so that a field added to it needs no keyword here."""
     spec, options, problems = spec_from_kwargs(
         packaging_options, layer_name=layer_name, path_pyproject_toml=path_pyproject_toml, s3dir_lambda=s3dir_lambda,
         tool=tool, python_version=python_version, architecture=architecture, ignore_packages=ignore_packages,
