@@ -646,8 +646,8 @@ def cmd_layer_clean(args: argparse.Namespace, out: Any, err: Any) -> int:
     return 0
 
 
-def add_layer_commands(layer_commands: Any, add_layer_options: Any) -> None:
-    """``alab layer build|list|diff|sbom|clean``: the commands besides plan and deploy."""
+def _add_build_command(layer_commands: Any, add_layer_options: Any) -> None:
+    """``alab layer build [--push]``: the deploy's build and packaging, with no AWS unless pushed."""
     build = layer_commands.add_parser(
         "build",
         help="build and package the layer and report its size (no AWS)",
@@ -663,6 +663,10 @@ def add_layer_commands(layer_commands: Any, add_layer_options: Any) -> None:
     )
     build.set_defaults(handler=cmd_layer_build)
 
+
+def add_layer_commands(layer_commands: Any, add_layer_options: Any) -> None:
+    """``alab layer build|list|diff|sbom|clean``: the commands besides plan and deploy."""
+    _add_build_command(layer_commands, add_layer_options)
     listing = layer_commands.add_parser(
         "list",
         help="the published versions the S3 records hold",
