@@ -323,12 +323,19 @@ def test_terraform_plan_names_the_hostile_file_on_each_resource(
     terraform = shutil.which("terraform")
     assert terraform is not None
     before = s3_snapshot(s3_client, bucket), all_layer_versions(lambda_client)
-    result = Terraform(binary=terraform, workdir=workdir, env=env).run("plan", "-input=false", ok_codes=(1,))
-    blocks = re.split(r"^Error: ", result.stderr, flags=re.MULTILINE)[1:]
-    for n, case in enumerate(HOSTILE):
-        mine = [" ".join(b.split()) for b in blocks if re.search(rf"with alab_layer\.case_{n}\b", b)]
-        assert any(b.startswith("Invalid path_pyproject_toml") for b in mine), (case.id, mine, result.stderr)
-    assert "Traceback" not in result.stderr and "unexpected" not in result.stderr
+    tf = Terraform(binary=terraform, workdir=workdir, env=env)
+    # validate calls the provider's ValidateResourceConfig, where the inputs are checked; plan does too.
+    for argv in (("validate",), ("plan", "-input=false")):
+        result = tf.run(*argv, ok_codes=(1,))
+        blocks = re.split(r"^Error: ", result.stderr, flags=re.MULTILINE)[1:]
+        for n, case in enumerate(HOSTILE):
+            mine = [" ".join(b.split()) for b in blocks if re.search(rf"with alab_layer\.case_{n}\b", b)]
+            assert [b for b in mine if b.startswith("Invalid path_pyproject_toml") and case.file in b], (
+                argv[0],
+                case.id,
+                mine,
+            )
+        assert "Traceback" not in result.stderr and "unexpected" not in result.stderr
     assert (s3_snapshot(s3_client, bucket), all_layer_versions(lambda_client)) == before
 
 
@@ -357,5 +364,6 @@ def test_pulumi_check_names_the_hostile_file(
         props = [prop for prop, _ in failed.value.failures]
         assert props == ["path_pyproject_toml"], (case.id, failed.value.failures)
         assert str(path.parent) in failed.value.failures[0][1], (case.id, failed.value.failures)
+        assert_one_line_naming(case, failed.value.failures[0][1])
     assert {e.method for e in stack.server.transcript} == {"Configure", "Check"}
     assert (s3_snapshot(s3_client, bucket), all_layer_versions(lambda_client)) == before

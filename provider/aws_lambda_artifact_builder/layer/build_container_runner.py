@@ -329,7 +329,10 @@ def build_in_container(
                 _discard(kept)
         kept.lock.release()
     if code != 0:
-        raise LayerError(container_failure_message(returncode=code, tail=tail, run=kept.run, target=target))
+        message = container_failure_message(
+            returncode=code, tail=tail, run=kept.run, target=target, credentials=credentials
+        )
+        raise LayerError(message)
 
 
 def _acquire(run: ContainerRun, env: Mapping[str, str], logger: BaseLogger) -> KeptContainer:
