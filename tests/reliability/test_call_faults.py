@@ -158,7 +158,7 @@ def test_a_dropped_record_response_through_the_cli_then_a_rerun_leaves_one_versi
         assert got["LayerVersionArn"] == result["layer_version_arn"], result
 
 
-def test_a_deploy_against_an_endpoint_that_never_answers_ends_at_the_deadline(project_copy, monkeypatch):
+def test_a_deploy_against_an_endpoint_that_never_answers_ends_at_the_deadline(aws, project_copy, monkeypatch):
     """``ALAB_AWS_DEADLINE_SECONDS`` bounds a deploy as it bounds a plan, through the API and the CLI."""
     hole = Blackhole()
     path = project_copy("pip")
