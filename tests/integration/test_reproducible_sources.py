@@ -19,8 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from aws_lambda_artifact_builder.api import Credentials, build_layer_artifacts_in_local, create_layer_zip_file
+from aws_lambda_artifact_builder.api import (
+    Credentials,
+    build_layer_artifacts_in_container,
+    build_layer_artifacts_in_local,
+    create_layer_zip_file,
+)
+from support.ci import IN_CI
 from support.projects import isolated_env, tool_path
+from test_local_sources import _poetry_project, _uv_workspace
 
 
 def _file_simple_index(dir_wheels: Path, dest: Path) -> str:
@@ -54,12 +61,25 @@ def _uv_project_on_file_index(project_copy, tmp_path: Path, private_index) -> tu
     return path, dir_index
 
 
-def _build(path: Path, tool: str, credentials: Credentials | None, cache: Path, monkeypatch) -> bytes:
+def _build(
+    path: Path, tool: str, credentials: Credentials | None, cache: Path, monkeypatch, *, container: bool = False
+) -> bytes:
     monkeypatch.setenv("UV_CACHE_DIR", str(cache / "uv"))
     monkeypatch.setenv("PIP_CACHE_DIR", str(cache / "pip"))
-    build_layer_artifacts_in_local(
-        tool=tool, path_pyproject_toml=path, credentials=credentials, skip_prompt=True, verbose=False
-    )
+    if container:
+        build_layer_artifacts_in_container(
+            tool=tool,
+            path_pyproject_toml=path,
+            python_version=os.environ.get("ALAB_CONTAINER_TEST_PYTHON", "3.11"),
+            credentials=credentials,
+            image=os.environ["ALAB_CONTAINER_TEST_IMAGE"],
+            dir_cache=cache / "container",
+            verbose=False,
+        )
+    else:
+        build_layer_artifacts_in_local(
+            tool=tool, path_pyproject_toml=path, credentials=credentials, skip_prompt=True, verbose=False
+        )
     return create_layer_zip_file(path_pyproject_toml=path, verbose=False).path.read_bytes()
 
 
@@ -69,26 +89,52 @@ def _touch_all(folder: Path) -> None:
         os.utime(file, (later, later))
 
 
+def _local_source(make: Callable[..., Path]) -> Callable[..., tuple[Path, Path | None]]:
+    """A project whose lock names a local folder (built into a wheel by every build), with its tree's
+    file times changed between the two builds: the wheel built from it must not carry them."""
+
+    def made(project_copy, tmp_path: Path, private_index, dir_tool_cache) -> tuple[Path, Path | None]:
+        path = make(tmp_path, private_index, dir_tool_cache)
+        return path, None
+
+    return made
+
+
 SOURCES: dict[str, tuple[str, Callable[..., tuple[Path, Path | None]]]] = {
     "pip from the private index": ("pip", lambda project_copy, *_: (project_copy("pip"), None)),
     "poetry from the private index": ("poetry", lambda project_copy, *_: (project_copy("poetry"), None)),
     "uv from the private index": ("uv", lambda project_copy, *_: (project_copy("uv"), None)),
-    "uv from a file:// index": ("uv", _uv_project_on_file_index),
+    "uv from a file:// index": (
+        "uv",
+        lambda project_copy, tmp, index, _: _uv_project_on_file_index(project_copy, tmp, index),
+    ),
+    "uv workspace member (local folder)": ("uv", _local_source(_uv_workspace)),
+    "poetry path dependency": ("poetry", _local_source(_poetry_project)),
+    "uv in a build container": ("uv", lambda project_copy, *_: (project_copy("uv"), None)),
 }
+#: Sources whose tree gets new file times between the two builds (a fresh checkout on CI).
+LOCAL_TREES = {"uv workspace member (local folder)": "../../libs", "poetry path dependency": "../libs"}
 
 
 @pytest.mark.parametrize("source", list(SOURCES))
 def test_two_builds_of_one_lock_give_the_same_zip(
-    source, project_copy, tmp_path, private_index, credentials, monkeypatch
+    source, project_copy, tmp_path, private_index, credentials, dir_tool_cache, monkeypatch
 ):
+    container = "container" in source
+    if container and not os.environ.get("ALAB_CONTAINER_TEST_IMAGE"):
+        reason = "ALAB_CONTAINER_TEST_IMAGE names no image (scripts/setup-container-engine.sh prints it)"
+        pytest.fail(f"CI=true but {reason}") if IN_CI else pytest.skip(reason)
     tool, make = SOURCES[source]
-    path, dir_index = make(project_copy, tmp_path, private_index)
+    path, dir_index = make(project_copy, tmp_path, private_index, dir_tool_cache)
     creds = credentials if dir_index is None else None
-    first = _build(path, tool, creds, tmp_path / "cache-1", monkeypatch)
+    first = _build(path, tool, creds, tmp_path / "cache-1", monkeypatch, container=container)
     if dir_index is not None:
         _touch_all(dir_index)
-    second = _build(path, tool, creds, tmp_path / "cache-2", monkeypatch)
+    if source in LOCAL_TREES:
+        _touch_all((path.parent / LOCAL_TREES[source]).resolve())
+    second = _build(path, tool, creds, tmp_path / "cache-2", monkeypatch, container=container)
     assert hashlib.sha256(first).hexdigest() == hashlib.sha256(second).hexdigest(), source
     listed = zipfile.ZipFile(create_layer_zip_file(path_pyproject_toml=path, verbose=False).path).namelist()
     assert any(name.endswith("alab_demo_core/__init__.py") for name in listed)
+    assert source not in LOCAL_TREES or any(name.endswith("shared_lib/__init__.py") for name in listed), listed
     assert not any(re.search(r"\.dist-info/(uv_[^/]*\.json|INSTALLER|REQUESTED|direct_url\.json)$", n) for n in listed)

@@ -41,30 +41,122 @@ def _deps_string(text: str) -> bytes:
     return re.sub(r"dependencies = \[[^\]]*\]", 'dependencies = "alab-demo-core"', text, count=1).encode()
 
 
+def _sub(old: str, new: str) -> Callable[[str], bytes]:
+    """Replace the first ``old`` (which must be there: a case that edits nothing tests nothing)."""
+
+    def edit(text: str) -> bytes:
+        assert old in text, old
+        return text.replace(old, new, 1).encode()
+
+    return edit
+
+
+def _first_package(edit: Callable[[str], str]) -> Callable[[str], bytes]:
+    """Apply ``edit`` to the lock's first ``[[package]]`` block only."""
+
+    def apply(text: str) -> bytes:
+        head, sep, rest = text.partition("[[package]]")
+        block, sep2, tail = rest.partition("[[package]]")
+        changed = edit(block)
+        assert changed != block
+        return (head + sep + changed + sep2 + tail).encode()
+
+    return apply
+
+
+CORE = '"alab-demo-core==1.0.0"'
 HOSTILE = [
     Hostile("pyproject invalid utf-8", "pyproject.toml", lambda t: b"\xff\xfe" + t.encode()),
     Hostile("pyproject dependencies a string", "pyproject.toml", _deps_string),
-    Hostile(
-        "pyproject project a string",
-        "pyproject.toml",
-        lambda t: t.replace("[project]\n", 'project = "x"\n[tool.other]\n', 1).encode(),
-    ),
-    Hostile(
-        "pyproject bad marker",
-        "pyproject.toml",
-        lambda t: t.replace('"alab-demo-core==1.0.0"', '"alab-demo-core==1.0.0 ; python_version >>> 3"', 1).encode(),
-    ),
+    Hostile("pyproject project a string", "pyproject.toml", _sub("[project]\n", 'project = "x"\n[tool.other]\n')),
+    Hostile("pyproject bad marker", "pyproject.toml", _sub(CORE, '"alab-demo-core==1.0.0 ; python_version >>> 3"')),
+    Hostile("pyproject bad specifier", "pyproject.toml", _sub(CORE, '"alab-demo-core==^abc"')),
+    Hostile("pyproject missing name", "pyproject.toml", _sub('name = "sample-app"\n', "")),
+    Hostile("pyproject name a table", "pyproject.toml", _sub('name = "sample-app"', "name = { x = 1 }")),
+    Hostile("pyproject dependency a table", "pyproject.toml", _sub(CORE, "{ x = 1 }")),
     Hostile("uv.lock invalid utf-8", "uv.lock", lambda t: b"\xff" + t.encode()),
-    Hostile(
-        "uv.lock name a table",
-        "uv.lock",
-        lambda t: t.replace('name = "alab-demo-core"', "name = { x = 1 }", 1).encode(),
-    ),
+    Hostile("uv.lock name a table", "uv.lock", _sub('name = "alab-demo-core"', "name = { x = 1 }")),
     Hostile(
         "uv.lock package a string",
         "uv.lock",
         lambda t: re.sub(r"\[\[package\]\][\s\S]*", 'package = "x"\n', t).encode(),
     ),
+    Hostile(
+        "uv.lock missing name",
+        "uv.lock",
+        _first_package(lambda b: re.sub(r'^name = ".*"\n', "", b, count=1, flags=re.M)),
+    ),
+    Hostile(
+        "uv.lock missing version",
+        "uv.lock",
+        _first_package(lambda b: re.sub(r'^version = ".*"\n', "", b, count=1, flags=re.M)),
+    ),
+    Hostile("uv.lock unicode name", "uv.lock", lambda t: t.replace('"alab-demo-extra"', '"alab-démo-extra"').encode()),
+    Hostile(
+        "uv.lock version a table",
+        "uv.lock",
+        _first_package(lambda b: re.sub(r'^version = ".*"', "version = { x = 1 }", b, count=1, flags=re.M)),
+    ),
+    Hostile(
+        "uv.lock bad marker",
+        "uv.lock",
+        _sub("[[package]]", "[[package]]\nresolution-markers = [\"python_version <<< '3'\"]"),
+    ),
+    Hostile("uv.lock not toml", "uv.lock", lambda t: ("[[package]\n" + t).encode()),
+    Hostile("poetry pyproject ^abc", "pyproject.toml", _sub(CORE, '"alab-demo-core==^abc"'), tool="poetry"),
+    Hostile(
+        "poetry pyproject bad marker",
+        "pyproject.toml",
+        _sub(CORE, '"alab-demo-core; python_version <<< 3"'),
+        tool="poetry",
+    ),
+    Hostile(
+        "poetry tool.poetry ^abc",
+        "pyproject.toml",
+        _sub(
+            "[tool.poetry.group.dev.dependencies]",
+            '[tool.poetry.dependencies]\nalab-demo-core = "^abc"\n\n[tool.poetry.group.dev.dependencies]',
+        ),
+        tool="poetry",
+    ),
+    Hostile("poetry pyproject invalid utf-8", "pyproject.toml", lambda t: b"\xff\xfe" + t.encode(), tool="poetry"),
+    Hostile(
+        "poetry.lock version a table", "poetry.lock", _sub('version = "1.0.0"', "version = { x = 1 }"), tool="poetry"
+    ),
+    Hostile("poetry.lock not toml", "poetry.lock", lambda t: ("\ufffe[[package]\n" + t).encode(), tool="poetry"),
+    Hostile("poetry.lock invalid utf-8", "poetry.lock", lambda t: b"\xff" + t.encode(), tool="poetry"),
+    Hostile(
+        "poetry.lock missing name",
+        "poetry.lock",
+        _first_package(lambda b: re.sub(r'^name = ".*"\n', "", b, count=1, flags=re.M)),
+        tool="poetry",
+    ),
+    Hostile(
+        "poetry.lock missing version",
+        "poetry.lock",
+        _first_package(lambda b: re.sub(r'^version = ".*"\n', "", b, count=1, flags=re.M)),
+        tool="poetry",
+    ),
+    Hostile(
+        "poetry.lock unicode name",
+        "poetry.lock",
+        lambda t: t.replace('"alab-demo-extra"', '"alab-démo-extra"').encode(),
+        tool="poetry",
+    ),
+    Hostile(
+        "requirements bad specifier",
+        "requirements.txt",
+        _sub("alab-demo-core==1.0.0", "alab-demo-core==^abc"),
+        tool="pip",
+    ),
+    Hostile(
+        "requirements bad marker",
+        "requirements.txt",
+        _sub("alab-demo-core==1.0.0", "alab-demo-core==1.0.0 ; python_version >>> '3'"),
+        tool="pip",
+    ),
+    Hostile("requirements invalid utf-8", "requirements.txt", lambda t: b"\xff\xfe" + t.encode(), tool="pip"),
+    Hostile("requirements unicode name", "requirements.txt", _sub("alab-demo-extra", "alab-démo-extra"), tool="pip"),
     # Read by our own code (pip locks have no tool that parses pyproject.toml for us): tomllib recurses.
     Hostile(
         "pyproject arrays nested 3000 deep",
@@ -73,6 +165,15 @@ HOSTILE = [
         tool="pip",
     ),
 ]
+#: What an installer's or build backend's output looks like: never in the one line a user reads.
+NOISE = ("raise ", "Traceback", "usually indicate", "unexpected", "hint:", 'File "')
+
+
+def assert_one_line_naming(case: Hostile, message: str) -> None:
+    """The message is one line, names the file at fault, and carries no backend noise."""
+    assert "\n" not in message.strip(), (case.id, message)
+    assert case.file in message, (case.id, message)
+    assert not [n for n in NOISE if n in message], (case.id, message)
 
 
 @pytest.fixture()
@@ -96,6 +197,7 @@ def test_a_hostile_project_file_is_a_problem_of_the_input(case, hostile_project,
     args = dict(layer_name=LAYER, path_pyproject_toml=str(path), s3dir_lambda=f"s3://{bucket}/hostile/", tool=case.tool)
     problems = validate_layer_inputs(**args)  # never raises
     assert [prop for prop, _ in problems] == ["path_pyproject_toml"], problems
+    assert_one_line_naming(case, problems[0][1])
     before = s3_snapshot(s3_client, bucket), all_layer_versions(lambda_client)
     with pytest.raises(LayerInputError) as info:
         deploy_layer(**args, s3_client=s3_client, lambda_client=lambda_client, verbose=False)
@@ -119,6 +221,7 @@ def test_a_hostile_project_file_is_a_problem_of_the_input(case, hostile_project,
         # 3: a wrong input; 1: the CLI's own read of the configuration table refused the file first (usage).
         assert result.returncode in (1, 3) and len(lines) == 1 and lines[0].startswith("error: "), result.stderr
         assert "unexpected" not in lines[0] and "Traceback" not in result.stderr, lines[0]
+        assert_one_line_naming(case, lines[0])
     assert (s3_snapshot(s3_client, bucket), all_layer_versions(lambda_client)) == before
 
 
@@ -225,12 +328,19 @@ def test_terraform_plan_names_the_hostile_file_on_each_resource(
     terraform = shutil.which("terraform")
     assert terraform is not None
     before = s3_snapshot(s3_client, bucket), all_layer_versions(lambda_client)
-    result = Terraform(binary=terraform, workdir=workdir, env=env).run("plan", "-input=false", ok_codes=(1,))
-    blocks = re.split(r"^Error: ", result.stderr, flags=re.MULTILINE)[1:]
-    for n, case in enumerate(HOSTILE):
-        mine = [" ".join(b.split()) for b in blocks if re.search(rf"with alab_layer\.case_{n}\b", b)]
-        assert any(b.startswith("Invalid path_pyproject_toml") for b in mine), (case.id, mine, result.stderr)
-    assert "Traceback" not in result.stderr and "unexpected" not in result.stderr
+    tf = Terraform(binary=terraform, workdir=workdir, env=env)
+    # validate calls the provider's ValidateResourceConfig, where the inputs are checked; plan does too.
+    for argv in (("validate",), ("plan", "-input=false")):
+        result = tf.run(*argv, ok_codes=(1,))
+        blocks = re.split(r"^Error: ", result.stderr, flags=re.MULTILINE)[1:]
+        for n, case in enumerate(HOSTILE):
+            mine = [" ".join(b.split()) for b in blocks if re.search(rf"with alab_layer\.case_{n}\b", b)]
+            assert [b for b in mine if b.startswith("Invalid path_pyproject_toml") and case.file in b], (
+                argv[0],
+                case.id,
+                mine,
+            )
+        assert "Traceback" not in result.stderr and "unexpected" not in result.stderr
     assert (s3_snapshot(s3_client, bucket), all_layer_versions(lambda_client)) == before
 
 
@@ -259,5 +369,6 @@ def test_pulumi_check_names_the_hostile_file(
         props = [prop for prop, _ in failed.value.failures]
         assert props == ["path_pyproject_toml"], (case.id, failed.value.failures)
         assert str(path.parent) in failed.value.failures[0][1], (case.id, failed.value.failures)
+        assert_one_line_naming(case, failed.value.failures[0][1])
     assert {e.method for e in stack.server.transcript} == {"Configure", "Check"}
     assert (s3_snapshot(s3_client, bucket), all_layer_versions(lambda_client)) == before

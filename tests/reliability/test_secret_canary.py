@@ -14,6 +14,7 @@ folder and the home folder (caches included).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import os
 import platform
@@ -492,3 +493,114 @@ def test_terraform_lifecycle_and_failure_leak_nothing(
             for name, content in tf.artifacts().items():
                 exposure.scan(f"terraform {tf.workdir.name}/{name}", content)
     assert any("terraform-provider-alab" in c for c in exposure.cmdlines), "the watch saw our Terraform provider run"
+
+
+# ---------------------------------------------------------------------------- a login inside requirements.txt
+@dataclasses.dataclass(frozen=True)
+class SplitCanary(Canary):
+    """Also the password's tail after its last ``@``: a login split at the first ``@`` leaks that part."""
+
+    def forms(self) -> list[bytes]:
+        tail = self.password.rsplit("@", 1)[-1]
+        return [*super().forms(), tail.encode(), quote(tail, safe="").encode()]
+
+
+#: How a user writes the index login into requirements.txt: inline with a raw ``@`` in the password,
+#: or as variables pip expands from the environment.
+LOGIN_FORMS = ("raw @ in the password", "ALAB_ variables")
+
+
+def login_in_requirements(path: Path, index: PrivateIndex, form: str) -> dict[str, str]:
+    """Write the login into the project's requirements.txt; the environment the build needs for it."""
+    env = dict(os.environ)
+    if form == LOGIN_FORMS[0]:
+        secret = quote(index.password, safe="@")
+        assert "@" in secret
+        url = index.url.replace("://", f"://{index.username}:{secret}@")
+    else:
+        env.update(ALAB_CANARY_INDEX_USER=index.username, ALAB_CANARY_INDEX_TOKEN=quote(index.password, safe=""))
+        url = index.url.replace("://", "://${ALAB_CANARY_INDEX_USER}:${ALAB_CANARY_INDEX_TOKEN}@")
+    req = path.parent / "requirements.txt"
+    req.write_text(f"--index-url {url}\n" + req.read_text())
+    return env
+
+
+def forget_login(path: Path) -> None:
+    """The user's own requirements.txt holds the login they wrote: drop it before the folder is scanned
+    (a copy of it anywhere else, the build folder included, is a leak)."""
+    req = path.parent / "requirements.txt"
+    req.write_text("".join(line for line in req.read_text().splitlines(True) if not line.startswith("--index-url")))
+
+
+@pytest.mark.parametrize("form", LOGIN_FORMS)
+def test_a_login_inside_requirements_leaks_nowhere_locally_or_through_the_cli(
+    form, canary_index, canary_project, monkeypatch, bucket, s3_client, lambda_client
+):
+    canary = SplitCanary(username=canary_index.username, password=canary_index.password)
+    path, cli_path = canary_project("pip", "project-api"), canary_project("pip", "project-cli")
+    env = login_in_requirements(path, canary_index, form)
+    login_in_requirements(cli_path, canary_index, form)
+    for name in ("ALAB_CANARY_INDEX_USER", "ALAB_CANARY_INDEX_TOKEN"):
+        if name in env:
+            monkeypatch.setenv(name, env[name])
+    with exposed(
+        canary,
+        monkeypatch,
+        bucket=bucket,
+        s3_client=s3_client,
+        lambda_client=lambda_client,
+        projects=[path, cli_path],
+    ) as exposure:
+        lines: list[str] = []
+        deployment = deploy_layer(
+            layer_name="canary-req-api",
+            path_pyproject_toml=path,
+            s3dir_lambda=f"s3://{bucket}/req-login/api/",
+            tool="pip",
+            printer=lines.append,
+        )
+        assert deployment.published
+        exposure.scan("requirements login progress", "\n".join(lines))
+        exposure.scan("requirements login result", repr(deployment.to_dict()))
+        cli = ("layer", "deploy", "--project", str(cli_path), "--layer-name", "canary-req-cli", "--tool", "pip")
+        result = alab("-v", *cli, "--s3dir", f"s3://{bucket}/req-login/cli/", env=env)
+        assert result.returncode == 0 and "Published: canary-req-cli version 1" in result.stdout, result.stderr
+        exposure.scan("alab -v stdout", result.stdout)
+        exposure.scan("alab -v stderr", result.stderr)
+        forget_login(path)
+        forget_login(cli_path)
+    assert any(" -m pip install " in c for c in exposure.cmdlines), "the watch saw pip run"
+
+
+@pytest.mark.parametrize("form", LOGIN_FORMS)
+def test_a_login_inside_requirements_leaks_nowhere_in_a_container_build(
+    form, canary_index, canary_project, monkeypatch, bucket, s3_client, lambda_client
+):
+    engine, image = engines_with_image()
+    canary = SplitCanary(username=canary_index.username, password=canary_index.password)
+    path = canary_project("pip", "project-container")
+    env = login_in_requirements(path, canary_index, form)
+    for name in ("ALAB_CANARY_INDEX_USER", "ALAB_CANARY_INDEX_TOKEN"):
+        if name in env:
+            monkeypatch.setenv(name, env[name])
+    with exposed(
+        canary, monkeypatch, bucket=bucket, s3_client=s3_client, lambda_client=lambda_client, projects=[path]
+    ) as exposure:
+        lines: list[str] = []
+        deployment = deploy_layer(
+            layer_name="canary-req-container",
+            path_pyproject_toml=path,
+            s3dir_lambda=f"s3://{bucket}/req-login/container/",
+            tool="pip",
+            build_in="container",
+            image=image,
+            container_runtime=engine.runtime,
+            python_version=CONTAINER_PYTHON,
+            architecture=HOST_ARCH,
+            verbose=True,
+            printer=lines.append,
+        )
+        assert deployment.published
+        exposure.scan("container requirements login progress", "\n".join(lines))
+        forget_login(path)
+    assert any(c.startswith(f"{engine.executable} run ") for c in exposure.cmdlines), "the watch saw the engine run"

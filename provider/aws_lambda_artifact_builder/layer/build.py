@@ -46,6 +46,7 @@ from .install_plan import (
     LockedPin,
     _matches,
     check_local_build_possible,
+    copy_manifest,
     credentials_env,
     explain_install_failure,
     installer_for,
@@ -450,7 +451,7 @@ def _build_in_local(
     layout.clean(skip_prompt=skip_prompt)
     layout.mkdirs()
     layout.copy_pyproject_toml(printer=logger.debug)
-    layout.copy_file(manifest.path, layout.dir_repo / manifest.path.name, printer=logger.debug)
+    copy_manifest(manifest.path, layout.dir_repo, printer=logger.debug)
     pins = _pins_with_built_wheels(manifest, target, layout, logger=logger, credentials=credentials)
     is_pip = tool is LayerBuildToolEnum.pip
     options = requirement_index_options(manifest.content, base_dir=manifest.path.parent) if is_pip else ()

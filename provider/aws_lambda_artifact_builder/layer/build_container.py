@@ -47,7 +47,7 @@ from .build import (
     requirement_index_options,
     target_tags,
 )
-from .install_plan import requirement_index_logins
+from .install_plan import copy_manifest, requirement_index_logins, requirement_login_variables
 from .build_container_plan import (
     CONTAINER_PLATFORMS,
     PATH_SCRIPT_SOURCE,
@@ -212,6 +212,7 @@ class _Session:
             secrets.update(step.secret_env(self.credentials))
         if self.build.tool is LayerBuildToolEnum.pip:  # logins written inside requirements.txt, as locally
             secrets.update(requirement_index_logins(self.manifest.content))
+            secrets.update(requirement_login_variables(self.manifest.content, self.host_env))
         transport = {n: self.host_env[n] for n in (*PROXY_ENV_VARS, *PIP_TRANSPORT_ENV_VARS) if self.host_env.get(n)}
         container = build_in_container(
             self.run(build_id),
@@ -289,7 +290,7 @@ def _prepare_build_folder(session: _Session) -> None:
     layout.clean(skip_prompt=True)
     layout.mkdirs()
     layout.copy_pyproject_toml(printer=log)
-    layout.copy_file(session.manifest.path, layout.dir_repo / session.manifest.path.name, printer=log)
+    copy_manifest(session.manifest.path, layout.dir_repo, printer=log)
     layout.copy_build_script(PATH_SCRIPT_SOURCE, printer=log)
 
 

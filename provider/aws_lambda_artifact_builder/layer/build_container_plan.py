@@ -23,6 +23,7 @@ from ..constants import LayerBuildToolEnum
 from ..errors import LayerError
 from .build import KEEP_ENV, InstallStep, LockedPin, plan_install_steps
 from .foundation import Credentials, LayerPathLayout
+from .install_errors import index_failure
 from .target import LayerTarget
 
 #: AWS SAM's build images: Lambda's own OS and Python for each runtime and architecture.
@@ -345,10 +346,27 @@ _NO_SHELL_RE = re.compile(
 )
 
 
-def container_failure_message(*, returncode: int, tail: Sequence[str], run: ContainerRun, target: LayerTarget) -> str:
-    """One line naming the cause (the script's own error, a foreign CPU, an image without a shell), then the output."""
+def _installer_named(error: str) -> str:
+    """Which installer a failed step ran (its argv ends the script's error line)."""
+    return next((tool for tool in ("uv", "pip") if re.search(rf"\b{tool}\b", error)), "the installer")
+
+
+def container_failure_message(
+    *,
+    returncode: int,
+    tail: Sequence[str],
+    run: ContainerRun,
+    target: LayerTarget,
+    credentials: Credentials | None = None,
+) -> str:
+    """One line naming the cause (the index: login, down, missing version; the script's own error, a foreign
+    CPU, an image without a shell), then the output, except for an index failure: its output is in the
+    verbose log already, as for a local build (``install_errors``)."""
     errors = [line[len(SCRIPT_ERROR_PREFIX) :] for line in tail if line.startswith(SCRIPT_ERROR_PREFIX)]
     output = "\n".join(line for line in tail if not line.startswith(SCRIPT_ERROR_PREFIX))
+    cause = index_failure(output, [], tool=_installer_named(errors[-1] if errors else ""), credentials=credentials)
+    if cause:
+        return f"{cause} (the installer's output is in the verbose log)"
     if "exec format error" in output.lower():
         return (
             f"architecture {target.architecture} is not runnable on this {run.engine.architecture} "

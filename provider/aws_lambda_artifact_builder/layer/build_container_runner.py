@@ -337,7 +337,10 @@ def build_in_container(
                 _discard(kept)
         kept.lock.release()
     if code != 0:
-        raise BuildError(container_failure_message(returncode=code, tail=tail, run=kept.run, target=target))
+        message = container_failure_message(
+            returncode=code, tail=tail, run=kept.run, target=target, credentials=credentials
+        )
+        raise BuildError(message)
     return kept.run.name
 
 

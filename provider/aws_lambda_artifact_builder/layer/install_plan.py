@@ -43,7 +43,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import shutil
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -268,6 +269,45 @@ def requirement_index_options(manifest_content: bytes | str, *, base_dir: Path |
             line = f"{option} {(Path(base_dir) / value).absolute()}"
         out.append(line)
     return tuple(out)
+
+
+def requirements_without_logins(manifest_content: bytes | str) -> str:
+    """requirements.txt as the build keeps a copy of it: each login written inside an index option is
+    ``${ALAB_REQUIREMENTS_LOGIN_<n>}``, as in the pins file (the copy is not where the secret lives)."""
+    text = manifest_content.decode("utf-8-sig") if isinstance(manifest_content, bytes) else manifest_content
+    for line, masked in zip(_index_option_lines(text), requirement_index_options(text)):
+        text = text.replace(line, masked)
+    return text
+
+
+def copy_manifest(path: Path, dir_repo: Path, *, printer: Callable[[str], object]) -> None:
+    """The build's copy of the lock file; a requirements file's copy without the logins written inside it."""
+    printer(f"Copy {path} to {dir_repo / path.name}")
+    dir_repo.mkdir(parents=True, exist_ok=True)
+    content = path.read_bytes()
+    if path.suffix == ".lock" or requirements_without_logins(content) == content.decode("utf-8-sig", "replace"):
+        shutil.copy(path, dir_repo / path.name)
+    else:
+        (dir_repo / path.name).write_text(requirements_without_logins(content), encoding="utf-8")
+
+
+#: ``${NAME}`` in a URL's login, which pip expands from its environment.
+_LOGIN_VARIABLE = re.compile(r"\$\{([A-Z0-9_]+)\}")
+
+
+def requirement_login_variables(manifest_content: bytes | str, environ: Mapping[str, str]) -> dict[str, str]:
+    """The ``${NAME}`` variables in requirements.txt's index logins, with their values from ``environ``:
+    a container build's pip has only the environment it is sent. Only names meant for an index login
+    (``ALAB_*``, ``*_INDEX_*``) travel, never an AWS credential: the file alone must not be able to
+    send one to its index."""
+    found = {}
+    for line in _index_option_lines(manifest_content):
+        for m in _LOGIN.finditer(line):
+            for name in _LOGIN_VARIABLE.findall(m.group("login")):
+                meant = name.startswith("ALAB_") or "_INDEX_" in name
+                if meant and not name.startswith(("AWS_", "ALAB_AWS_")) and name in environ:
+                    found[name] = environ[name]
+    return found
 
 
 def requirement_index_logins(manifest_content: bytes | str) -> dict[str, str]:

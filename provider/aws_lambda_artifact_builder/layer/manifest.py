@@ -338,7 +338,9 @@ def _parse_lines(text: str, name: str) -> tuple[list[_Line], list[str]]:
         try:
             req = Requirement(spec)
         except InvalidRequirement as e:
-            raise ManifestError(f"{where}: cannot read requirement {mask_url_credentials(spec)!r}: {e}") from None
+            raise ManifestError(
+                f"{where}: cannot read requirement {mask_url_credentials(spec)!r}: {_first_line(e)}"
+            ) from None
         lines.append(_Line(number, line, req, None, hashes))
     return lines, options
 
@@ -664,9 +666,20 @@ def _run_tool(argv: Sequence[str], cwd: Path, env: Mapping[str, str] | None = No
         raise ManifestError(f"could not run {argv[0]}: {e.strerror or e}") from None
 
 
+def _first_line(error: Exception) -> str:
+    """packaging's own message, without the line it quotes and the caret under it."""
+    return (str(error).splitlines() or [type(error).__name__])[0].strip()
+
+
+#: A TOML reader's quote of the bad line (``4 | name = ...``) and its carets: drawing, not words.
+_QUOTED_LINE = re.compile(r"^(\d+\s*)?\|")
+
+
 def _tool_message(result: subprocess.CompletedProcess[str]) -> str:
     text = mask_url_credentials((result.stderr or "") + "\n" + (result.stdout or ""))
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith(("Using CPython", "Resolved "))]
+    skip = ("Using CPython", "Resolved ")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith(skip)]
+    lines = [ln for ln in lines if not _QUOTED_LINE.match(ln) and ln.strip("^ ")]
     return " ".join(lines[-4:])[:600]
 
 
@@ -703,6 +716,8 @@ def _uv_export(uv: str, dir_project: Path, path_lock: Path, *, check: bool, offl
             f"{path_lock}: uv checks the lock with a Python that requires-python allows ({spec or 'any'}) and finds "
             f"none on this machine (uv says: {said[:200]}); install one (`uv python install`) or set UV_PYTHON to one"
         )
+    if re.search(r"^error: Failed to parse:? `?pyproject\.toml", result.stderr or "", re.M):
+        raise ManifestError(f"{dir_project / 'pyproject.toml'}: uv cannot read it: {said}")
     raise ManifestError(f"{path_lock}: `uv export` refused the lock: {said}")
 
 
@@ -1101,10 +1116,34 @@ def _export_runtime_set(
     else:
         _check_python(_requires_python_poetry(lock_text, str(path_lock)), target, str(path_lock), "poetry's python")
     if real_lock:
+        _check_project_table(layout.dir_project_root / "pyproject.toml")
         export = _export(tool, exe, layout.dir_project_root, path_lock, check=True)
     else:
         export = _export_recorded(tool, exe, layout, path_lock, lock_text)
     return export_runtime_set(export, lock_text, target, tool=tool, dir_lock=path_lock.parent, name=str(path_lock))
+
+
+def _check_project_table(path: Path) -> None:
+    """The [project] table's runtime requirements read with ``packaging`` before uv or poetry sees them:
+    on a bad one uv falls back to building the project (the build backend's traceback, an index login)
+    and poetry blames its lock, while the fault is this file's."""
+    project = _read_toml_file(path).get("project", {})
+    if not isinstance(project, dict):
+        raise ManifestError(f"{path}: [project] must be a table")
+    for key in ("name", "version"):
+        if key in project and not isinstance(project[key], str):
+            raise ManifestError(f"{path}: [project] {key} must be a string")
+    groups = project.get("optional-dependencies", {})
+    if not isinstance(groups, dict):
+        raise ManifestError(f"{path}: [project] optional-dependencies must be a table of lists")
+    for where, declared in [("dependencies", project.get("dependencies", []))] + list(groups.items()):
+        if not isinstance(declared, list) or not all(isinstance(text, str) for text in declared):
+            raise ManifestError(f"{path}: [project] {where} must be a list of strings")
+        for text in declared:
+            try:
+                Requirement(text)
+            except InvalidRequirement as e:
+                raise ManifestError(f"{path}: cannot read requirement {text!r}: {_first_line(e)}") from None
 
 
 def _check_pins_satisfy(
@@ -1121,7 +1160,7 @@ def _check_pins_satisfy(
         try:
             req = Requirement(str(text))
         except InvalidRequirement as e:
-            raise ManifestError(f"pyproject.toml: cannot read requirement {text!r}: {e}") from None
+            raise ManifestError(f"pyproject.toml: cannot read requirement {text!r}: {_first_line(e)}") from None
         if req.marker is not None and not _marker_applies(str(req.marker), env, "pyproject.toml"):
             continue
         pinned = pins.get(canonicalize_name(req.name))
@@ -1185,7 +1224,8 @@ def _poetry_check(poetry: str, dir_project: Path, path_lock: Path) -> bool:
         return False
     if "poetry lock" in said or "changed significantly" in said:
         raise ManifestError(f"{path_lock} is stale: poetry says: {said}")
-    raise ManifestError(f"{path_lock}: `poetry check --lock` refused the project: {said}")
+    # poetry check validates pyproject.toml (a stale lock was named above): the fault is in that file.
+    raise ManifestError(f"{dir_project / 'pyproject.toml'}: `poetry check --lock` refused the project: {said}")
 
 
 def _export(tool: LayerBuildToolEnum, exe: str, dir_project: Path, path_lock: Path, *, check: bool) -> str:

@@ -169,10 +169,14 @@ def resolve_s3dir(target: DeployTarget, endpoint_url: str | None = None) -> str:
 
 
 def bucket_region(s3_client: S3Client, bucket: str) -> str | None:
-    """The region a bucket is in; ``None`` when we may not ask (the S3 calls that follow report it)."""
+    """The region a bucket is in; ``None`` when we may not ask, or S3 gives no answer within
+    ``ALAB_AWS_DEADLINE_SECONDS`` (the S3 calls that follow report it, within their own deadline)."""
+    from .workflow import _in_background, aws_deadline_seconds
+
+    asked = _in_background(lambda: s3_client.get_bucket_location(Bucket=bucket).get("LocationConstraint"))
     try:
-        location = s3_client.get_bucket_location(Bucket=bucket).get("LocationConstraint")
-    except (ClientError, BotoCoreError):
+        location = asked.result(timeout=aws_deadline_seconds())
+    except (ClientError, BotoCoreError, TimeoutError):
         return None
     return {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)
 
