@@ -275,13 +275,14 @@ def layer_spec(settings: dict[str, Any], args: argparse.Namespace) -> LayerSpec:
 def _check_deploy_options(settings: dict[str, Any], args: argparse.Namespace) -> None:
     """The options only a deploy uses (``keep_last``, ``permissions``, ``build_in``, the size limit), checked
     as a deploy checks them: a plan saying "no change" for a deploy that fails would mislead. The lock is
-    left to the plan (read once): the spec is checked here without its path."""
+    left to the plan (read once): the spec is checked here without its path. So is the s3dir, which may hold
+    ``{region}``/``{account}`` until each target's plan fills them in."""
     from .errors import LayerInputError
     from .layer.inputs import check_spec
 
     spec, options = make_spec(settings, spec_classes(args))
     problems, _ = check_spec(dataclasses.replace(spec, path_pyproject_toml=""), options)
-    deploy_only = [(name, reason) for name, reason in problems if name != "path_pyproject_toml"]
+    deploy_only = [(name, reason) for name, reason in problems if name not in ("path_pyproject_toml", "s3dir_lambda")]
     if deploy_only:
         raise LayerInputError(deploy_only)
 
