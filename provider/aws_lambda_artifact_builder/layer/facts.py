@@ -91,8 +91,46 @@ FIELDS_TO_META: dict[str, str] = {
 }
 
 
+class HasVersionFacts:
+    """The facts of a version read as the holder's own attributes (``record.layer_version_arn``)."""
+
+    facts: VersionFacts
+
+    @property
+    def layer_name(self) -> str:
+        return self.facts.layer_name
+
+    @property
+    def layer_version(self) -> int:
+        return self.facts.layer_version
+
+    @property
+    def layer_version_arn(self) -> str:
+        return self.facts.layer_version_arn
+
+    @property
+    def layer_arn(self) -> str:
+        return self.facts.layer_arn
+
+    @property
+    def fingerprint(self) -> str:
+        return self.facts.fingerprint
+
+    @property
+    def code_sha256(self) -> str:
+        return self.facts.code_sha256
+
+    @property
+    def code_size(self) -> int:
+        return self.facts.code_size
+
+    @property
+    def s3uri_manifest(self) -> str:
+        return self.facts.s3uri_manifest
+
+
 @dataclasses.dataclass(frozen=True)
-class LayerRecord:
+class LayerRecord(HasVersionFacts):
     """What S3 records about the layer version last deployed from one ``s3dir_lambda``: the version's
     facts and what it was built for. The facts read as the record's own attributes (``record.layer_version``)."""
 
@@ -130,38 +168,6 @@ class LayerRecord:
     ) -> LayerRecord:
         """A record from the facts given one by one (``layer_name=…, layer_version=…``), as S3 metadata holds them."""
         return cls(VersionFacts(**facts), tool, python_version, architecture, version_exists, manifest_content)
-
-    @property
-    def layer_name(self) -> str:
-        return self.facts.layer_name
-
-    @property
-    def layer_version(self) -> int:
-        return self.facts.layer_version
-
-    @property
-    def layer_version_arn(self) -> str:
-        return self.facts.layer_version_arn
-
-    @property
-    def layer_arn(self) -> str:
-        return self.facts.layer_arn
-
-    @property
-    def fingerprint(self) -> str:
-        return self.facts.fingerprint
-
-    @property
-    def code_sha256(self) -> str:
-        return self.facts.code_sha256
-
-    @property
-    def code_size(self) -> int:
-        return self.facts.code_size
-
-    @property
-    def s3uri_manifest(self) -> str:
-        return self.facts.s3uri_manifest
 
     def to_metadata(self) -> dict[str, str]:
         """S3 object metadata (ASCII strings) carrying every fact of the record."""

@@ -44,7 +44,7 @@ from .clients import (
     resolve_clients,
     without_automatic_retries,
 )
-from .facts import VersionFacts
+from .facts import HasVersionFacts, VersionFacts
 
 # Re-exported: they lived here before ``facts`` (pure) held them for ``decide`` and ``pipeline``.
 from .facts import DESCRIPTION_PREFIX as DESCRIPTION_PREFIX
@@ -81,7 +81,7 @@ def file_code_sha256(path: Path) -> tuple[str, int]:
 
 
 @dataclasses.dataclass(frozen=True)
-class LayerDeployment:
+class LayerDeployment(HasVersionFacts):
     """The layer version a deploy (or a stand-alone publish) ended on: its facts, and what the run did.
     The facts read as the deployment's own attributes (``deployment.layer_version_arn``)."""
 
@@ -98,38 +98,6 @@ class LayerDeployment:
         cls, facts: VersionFacts, *, published: bool, adopted: bool = False, deleted_versions: Iterable[int] = ()
     ) -> LayerDeployment:
         return cls(facts, published=published, adopted=adopted, deleted_versions=tuple(deleted_versions))
-
-    @property
-    def layer_name(self) -> str:
-        return self.facts.layer_name
-
-    @property
-    def layer_version(self) -> int:
-        return self.facts.layer_version
-
-    @property
-    def layer_version_arn(self) -> str:
-        return self.facts.layer_version_arn
-
-    @property
-    def layer_arn(self) -> str:
-        return self.facts.layer_arn
-
-    @property
-    def fingerprint(self) -> str:
-        return self.facts.fingerprint
-
-    @property
-    def code_sha256(self) -> str:
-        return self.facts.code_sha256
-
-    @property
-    def code_size(self) -> int:
-        return self.facts.code_size
-
-    @property
-    def s3uri_manifest(self) -> str:
-        return self.facts.s3uri_manifest
 
     @property
     def s3path_manifest(self) -> S3Path:
