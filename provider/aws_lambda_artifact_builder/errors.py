@@ -46,7 +46,7 @@ class AwsError(LayerError):
     def __init__(self, message: str, *, operation: str, fix: str = "") -> None:
         self.operation = operation
         self.fix = fix
-        super().__init__(f"{message}; {fix}" if fix else message)
+        super().__init__(f"{message}; {fix}" if message and fix else message or fix)
 
 
 #: How a botocore failure the user fixes by configuration reads, and what fixes it.
@@ -140,7 +140,7 @@ def aws_error(error: BaseException, *, operation: str, what: str, resource: str 
     fix = aws_fix(error, action=operation, resource=resource)
     if fix:
         # No ``what`` (nothing to name, e.g. no region at all): the fix is the whole line.
-        return AwsError(what, operation=operation, fix=fix) if what else AwsError(fix, operation=operation)
+        return AwsError(what, operation=operation, fix=fix)
     text = " ".join(str(error).split())
     return AwsError(f"{what}: {text}", operation=operation, fix=_network_fix(error))
 

@@ -87,7 +87,7 @@ CASES = [
     Case(
         "s3dir bad bucket name",
         _set(s3dir_lambda="s3://Bad_Bucket/x/"),
-        r"s3dir_lambda .* has no valid bucket name",
+        r"s3dir_lambda .* is not a valid bucket name \(S3 bucket names are",
         "s3dir_lambda",
     ),
     Case(
