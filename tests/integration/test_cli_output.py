@@ -275,7 +275,7 @@ def _deploy_error(project: Path, credentials, *flags: str, endpoint_url: str) ->
     result = alab(
         "layer", "deploy", "--project", str(project), *flags, env=_env(credentials, AWS_ENDPOINT_URL=endpoint_url)
     )
-    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.returncode == 6, result.stdout + result.stderr  # a failed AWS call (alab --help: exit codes)
     lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     return lines[0]
@@ -345,7 +345,7 @@ def test_plan_refuses_what_deploy_refuses(configured, credentials, flags, key, s
     seen = []
     for command in ("plan", "deploy"):
         result = alab("layer", command, "--project", str(configured.parent), *args, env=_env(credentials))
-        assert result.returncode == 1, f"{command}: {result.stdout}{result.stderr}"
+        assert result.returncode == 3, f"{command}: {result.stdout}{result.stderr}"  # a wrong input
         lines = result.stderr.splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and said in lines[0], f"{command}: {result.stderr}"
         seen.append(lines[0])
@@ -476,7 +476,7 @@ def test_help_shows_each_command_the_flags_it_uses_with_a_description():
 
 def test_a_bucket_name_s3_refuses_says_why(configured, credentials):
     result = alab("layer", "plan", "--project", str(configured.parent), "--s3dir", "s3://b/x/", env=_env(credentials))
-    assert result.returncode == 1
+    assert result.returncode == 3  # a wrong input
     assert result.stderr.strip() == (
         "error: --s3dir 's3://b/x/': 'b' is not a valid bucket name (S3 bucket names are 3 to 63 lowercase "
         "letters, digits, dots and hyphens, starting and ending with a letter or digit)"

@@ -398,6 +398,26 @@ def _file_info(name: str, executable: bool) -> zipfile.ZipInfo:
     return info
 
 
+#: A file larger than this goes into the zip in chunks of this size, so the package bar moves within it.
+ZIP_CHUNK = 1 << 20
+
+
+def _write_entry(zf: zipfile.ZipFile, name: str, entry: LayerEntry) -> None:
+    """One file into the zip, advancing the package stage's progress (bytes) as it goes. A large file is
+    streamed in chunks, with what ``writestr`` would set (size, level): the zip's bytes stay the same."""
+    info = _file_info(name, entry.executable)
+    if entry.source is None or entry.size <= ZIP_CHUNK:
+        zf.writestr(info, entry.read(), compresslevel=ZIP_COMPRESSLEVEL)
+        advance_current(entry.size)
+        return
+    info.file_size = entry.size  # as writestr sets it, so the ZIP64 decision is the same
+    setattr(info, "_compresslevel", ZIP_COMPRESSLEVEL)  # where writestr(compresslevel=) puts it
+    with entry.source.open("rb") as source, zf.open(info, "w") as dest:
+        for chunk in iter(lambda: source.read(ZIP_CHUNK), b""):
+            dest.write(chunk)
+            advance_current(len(chunk))
+
+
 def write_deterministic_zip(path: Path, entries: Iterable[LayerEntry], *, prefix: str = "python/") -> None:
     """Write ``entries`` below ``prefix`` in sorted order with fixed metadata; atomic replace of ``path``."""
     files = sorted(entries, key=lambda e: e.path)
@@ -413,8 +433,7 @@ def write_deterministic_zip(path: Path, entries: Iterable[LayerEntry], *, prefix
                 if entry is None:
                     zf.writestr(_dir_info(name), b"")
                 else:
-                    zf.writestr(_file_info(name, entry.executable), entry.read(), compresslevel=ZIP_COMPRESSLEVEL)
-                    advance_current(entry.size)  # the package stage's progress, in bytes
+                    _write_entry(zf, name, entry)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
