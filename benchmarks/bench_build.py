@@ -31,6 +31,15 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from aws_lambda_artifact_builder.api import (
+    Credentials,
+    LayerPathLayout,
+    LayerTarget,
+    build_layer_artifacts_in_local,
+    create_layer_zip_file,
+)
+from aws_lambda_artifact_builder.layer.install_plan import target_platforms, uv_python_platform
+from aws_lambda_artifact_builder.layer.manifest import _parse_toml
 from projects import (
     FIXTURE,
     REALISTIC,
@@ -42,16 +51,6 @@ from projects import (
     tool_path,
 )
 from ratios import Ratio, markdown_table, paired, size_ratio, time_ratio
-
-from aws_lambda_artifact_builder.api import (
-    Credentials,
-    LayerPathLayout,
-    LayerTarget,
-    build_layer_artifacts_in_local,
-    create_layer_zip_file,
-)
-from aws_lambda_artifact_builder.layer.install_plan import target_platforms, uv_python_platform
-from aws_lambda_artifact_builder.layer.manifest import _parse_toml
 
 CACHE_VARS = ("PIP_CACHE_DIR", "UV_CACHE_DIR", "POETRY_CACHE_DIR")
 

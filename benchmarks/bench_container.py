@@ -31,19 +31,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench_build import raw_installer
-from projects import REALISTIC, TOOLS, make_realistic_projects
-from ratios import Ratio, markdown_table, time_ratio
-
 from aws_lambda_artifact_builder.api import (
     LayerError,
+    LayerTarget,
     build_layer_artifacts_in_container,
     build_layer_artifacts_in_local,
-    LayerTarget,
     create_layer_zip_file,
 )
 from aws_lambda_artifact_builder.layer import build_container_runner
 from aws_lambda_artifact_builder.layer.build_container import detect_container_engine
+from bench_build import raw_installer
+from projects import REALISTIC, TOOLS, make_realistic_projects
+from ratios import Ratio, markdown_table, time_ratio
 
 
 def as_first_build_of_a_process(build: Callable[[], object]) -> Callable[[], object]:

@@ -47,18 +47,17 @@ DIR_REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(DIR_REPO / "tests"))
 
 import boto3  # noqa: E402
-
-from aws_lambda_artifact_builder.layer.inputs import local_fingerprint  # noqa: E402
 from aws_lambda_artifact_builder.api import (  # noqa: E402
     plan_layer,
     publish_layer_version,
     upload_layer_zip_to_s3,
 )
+from aws_lambda_artifact_builder.layer.inputs import local_fingerprint  # noqa: E402
+from ratios import Ratio, machine, markdown_table, seconds  # noqa: E402
 from support.layers import write_test_zip  # noqa: E402
 from support.projects import make_project  # noqa: E402
 from support.servers import MotoServer, PrivateIndex  # noqa: E402
 from support.wheels import build_all_fixture_wheels  # noqa: E402
-from ratios import Ratio, machine, markdown_table, seconds  # noqa: E402
 
 LAYERS = 20
 
@@ -119,7 +118,7 @@ def block_ratio(
     measure: str, ours: list[list[float]], unit: list[list[float]], goal: str, subject: str, scale: float = 1.0
 ) -> Ratio:
     """One ratio per block: median of the block's ``ours`` ÷ (``scale`` x median of its ``unit``)."""
-    samples = tuple(statistics.median(o) / (scale * statistics.median(u)) for o, u in zip(ours, unit))
+    samples = tuple(statistics.median(o) / (scale * statistics.median(u)) for o, u in zip(ours, unit, strict=True))
     flat_ours = statistics.median([x for block in ours for x in block])
     flat_unit = statistics.median([x for block in unit for x in block])
     detail = f"{seconds(flat_ours)} ÷ {f'{scale:g} × ' if scale != 1 else ''}{seconds(flat_unit)}"

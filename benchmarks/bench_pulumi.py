@@ -34,21 +34,20 @@ sys.path[:0] = [str(DIR_REPO / "tests"), str(DIR_REPO / "tests" / "pulumi")]
 
 import boto3  # noqa: E402
 import pulumi  # noqa: E402
-
 from aws_lambda_artifact_builder.api import Credentials  # noqa: E402
 from aws_lambda_artifact_builder.layer.clients import make_clients  # noqa: E402
 from aws_lambda_artifact_builder.layer.workflow import plan_layer  # noqa: E402
 from aws_lambda_artifact_builder.pulumi_provider import LambdaLayer  # noqa: E402
+from pulumi_cli import PulumiProject, find_pulumi  # noqa: E402
 from pulumi_engine_harness import DIFF_NONE, DynamicProviderServer, Stack, run_program  # noqa: E402
+from ratios import Ratio, machine, markdown_table, seconds  # noqa: E402
 from support.projects import make_project  # noqa: E402
 from support.servers import MotoServer, PrivateIndex  # noqa: E402
 from support.wheels import build_all_fixture_wheels  # noqa: E402
-from pulumi_cli import PulumiProject, find_pulumi  # noqa: E402
-from ratios import Ratio, machine, markdown_table, seconds  # noqa: E402
 
 
 def block_ratio(measure: str, ours: list[list[float]], unit: list[list[float]], goal: str = "") -> Ratio:
-    samples = tuple(statistics.median(o) / statistics.median(u) for o, u in zip(ours, unit))
+    samples = tuple(statistics.median(o) / statistics.median(u) for o, u in zip(ours, unit, strict=True))
     flat = [statistics.median([x for block in side for x in block]) for side in (ours, unit)]
     return Ratio(
         measure,
@@ -71,9 +70,8 @@ def measure(*, rounds: int = 7, samples: int = 15) -> list[Ratio]:
 
 def measure_cli(pulumi_bin: Path, *, rounds: int, samples: int) -> list[Ratio]:
     """`pulumi preview` no-ops of 0, 1 and 20 layers, interleaved, one ratio per round from the medians."""
-    from pulumi import automation as auto
-
     from noop_provider import Noop
+    from pulumi import automation as auto
 
     counts = (0, 1, 20, -1)  # -1: one trivial dynamic resource instead of the layers
     with tempfile.TemporaryDirectory(prefix="bench-pulumi-cli-") as tmp:
@@ -146,7 +144,9 @@ def measure_cli(pulumi_bin: Path, *, rounds: int, samples: int) -> list[Ratio]:
             moto.stop()
 
     def row(measure: str, ours: int, unit: int, goal: str) -> Ratio:
-        ratios = tuple(statistics.median(o) / statistics.median(u) for o, u in zip(blocks[ours], blocks[unit]))
+        ratios = tuple(
+            statistics.median(o) / statistics.median(u) for o, u in zip(blocks[ours], blocks[unit], strict=True)
+        )
         flat = [statistics.median([x for block in blocks[m] for x in block]) for m in (ours, unit)]
         return Ratio(
             measure,

@@ -25,12 +25,11 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from projects import clean_env, tool_path
-from ratios import Ratio, markdown_table, size, size_ratio
-
 from aws_lambda_artifact_builder.api import LayerTarget
 from aws_lambda_artifact_builder.layer.build import build_layer_artifacts_in_local
 from aws_lambda_artifact_builder.layer.package import SLIM_OPTIONS, PackagingOptions, create_layer_zip_file
+from projects import clean_env, tool_path
+from ratios import Ratio, markdown_table, size, size_ratio
 
 SUBJECT = "numpy, pandas, pydantic-core, cryptography (PyPI)"
 PINS = ["numpy==2.1.3", "pandas==2.2.3", "pydantic-core==2.23.4", "cryptography==43.0.3"]
@@ -138,7 +137,7 @@ def measure(*, python_version: str = "3.11", architecture: str = "x86_64") -> tu
         )
         plain = package_twice(path, PackagingOptions())
         variants = [(name, PackagingOptions(**{name: True})) for name in SLIM_OPTIONS]
-        variants.append(("all slim options", PackagingOptions(**{name: True for name in SLIM_OPTIONS})))
+        variants.append(("all slim options", PackagingOptions(**dict.fromkeys(SLIM_OPTIONS, True))))
         reproducible = [plain[3]]
         saved = []
         for label, options in variants:

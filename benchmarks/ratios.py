@@ -92,7 +92,7 @@ def paired(
 
 
 def time_ratio(measure: str, subject: str, ours: list[float], theirs: list[float], goal: str = "") -> Ratio:
-    samples = tuple(a / b for a, b in zip(ours, theirs))
+    samples = tuple(a / b for a, b in zip(ours, theirs, strict=True))
     detail = f"{seconds(statistics.median(ours))} ÷ {seconds(statistics.median(theirs))}"
     return Ratio(measure, subject, samples, goal, detail)
 

@@ -32,7 +32,6 @@ DIR_REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(DIR_REPO / "tests"))  # the loopback servers and wheel builder of the test suite
 
 import boto3  # noqa: E402
-
 from support.servers import MotoServer  # noqa: E402
 from support.wheels import build_all_fixture_wheels  # noqa: E402
 

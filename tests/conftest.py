@@ -9,7 +9,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-
 from aws_lambda_artifact_builder.api import Credentials
 from support.projects import make_project
 from support.servers import MotoServer, PrivateIndex

@@ -24,7 +24,6 @@ import json
 from pathlib import Path
 
 import pulumi
-
 from aws_lambda_artifact_builder.api import Credentials
 from aws_lambda_artifact_builder.pulumi_provider import LambdaLayer
 

@@ -25,7 +25,6 @@ buckets `<bucketPrefix>-<account>-<region>` of its account; the store stays the 
 from __future__ import annotations
 
 import pulumi
-
 from aws_lambda_artifact_builder.api import Credentials
 from aws_lambda_artifact_builder.pulumi_provider import LambdaLayer
 

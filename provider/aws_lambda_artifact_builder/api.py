@@ -24,6 +24,7 @@ from .layer.build_container import (
     build_layer_artifacts_using_poetry_in_container,
     build_layer_artifacts_using_uv_in_container,
 )
+from .layer.clients import make_clients
 from .layer.foundation import (
     BaseLogger,
     Credentials,
@@ -31,6 +32,7 @@ from .layer.foundation import (
     LayerPathLayout,
     LayerS3Layout,
 )
+from .layer.inputs import check_spec, local_fingerprint, validate_layer_inputs
 from .layer.manifest import (
     LocalManifest,
     PackageChanges,
@@ -40,18 +42,16 @@ from .layer.manifest import (
     runtime_dependencies,
 )
 from .layer.package import LayerZipInfo, PackagingOptions, create_layer_zip_file
-from .layer.target import LayerTarget
-from .layer.clients import make_clients
-from .layer.inputs import check_spec, local_fingerprint, validate_layer_inputs
 from .layer.publish import LayerDeployment, delete_layer_versions, publish_layer_version
 from .layer.record import LayerRecord
 from .layer.spec import DeployOptions, LayerSpec, make_spec
-from .layer.upload import upload_layer_zip_to_s3
-from .layer.workflow import LayerPlan, deploy, deploy_layer, plan, plan_layer, read_layer_record
 
 # artifact store, many regions and accounts (layer/store.py, layer/targets.py)
 from .layer.store import ArtifactMissing, ArtifactStore, StoredArtifact
+from .layer.target import LayerTarget
 from .layer.targets import DeployTarget, MultiDeployment, TargetOutcome, deploy_layer_to_targets, push_layer_artifact
+from .layer.upload import upload_layer_zip_to_s3
+from .layer.workflow import LayerPlan, deploy, deploy_layer, plan, plan_layer, read_layer_record
 
 __all__ = [
     "LayerDeployment",

@@ -21,21 +21,13 @@ import json
 import os
 import re
 import sys
+import tomllib
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .console import ConsoleOutput
-from .errors import EXIT_CODES_HELP, BuildError, LayerError, exit_code, redact, user_error
-from .progress import human_size, limit_size, parse_size
-from .layer.clients import make_clients
-from .errors import mask_url_credentials
-from .layer.foundation import Credentials
-from .constants import DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN, DEFAULT_PYTHON_VERSION, LayerBuildToolEnum
-from .layer.spec import SPEC_CLASSES, LayerSpec, SpecField, make_spec, spec_fields
-from .terraform_provider.install import add_terraform_commands
 from .cli_targets import (  # [store]
     ReadPlace,
     add_push_command,
@@ -45,11 +37,14 @@ from .cli_targets import (  # [store]
     plan_targets,
     read_place,
 )
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from .console import ConsoleOutput
+from .constants import DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN, DEFAULT_PYTHON_VERSION, LayerBuildToolEnum
+from .errors import EXIT_CODES_HELP, BuildError, LayerError, exit_code, mask_url_credentials, redact, user_error
+from .layer.clients import make_clients
+from .layer.foundation import Credentials
+from .layer.spec import SPEC_CLASSES, LayerSpec, SpecField, make_spec, spec_fields
+from .progress import human_size, limit_size, parse_size
+from .terraform_provider.install import add_terraform_commands
 
 CONFIG_TABLE = "aws_lambda_artifact_builder"
 DEFAULT_PASSWORD_ENV = "ALAB_INDEX_PASSWORD"
@@ -525,7 +520,7 @@ def cmd_layer_list(args: argparse.Namespace, out: Any, err: Any) -> int:
     extra = ("BUILT IN", "BUILDER", "TOOL", "FROM STORE") if args.provenance else ()
     table = [header + extra]
     for row in rows:
-        recorded = dt.datetime.fromisoformat(row["recorded_at"]).astimezone(dt.timezone.utc)
+        recorded = dt.datetime.fromisoformat(row["recorded_at"]).astimezone(dt.UTC)
         cells = (
             str(row["layer_version"]),
             recorded.strftime("%Y-%m-%d %H:%M:%S"),
@@ -543,7 +538,7 @@ def cmd_layer_list(args: argparse.Namespace, out: Any, err: Any) -> int:
         )
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     for r in table:
-        print("  " + "  ".join(cell.ljust(width) for cell, width in zip(r, widths)).rstrip(), file=out)
+        print("  " + "  ".join(cell.ljust(width) for cell, width in zip(r, widths, strict=False)).rstrip(), file=out)
     return 0
 
 

@@ -290,9 +290,9 @@ def count_installer_line(line: str) -> None:
     """Count one line of installer output toward the running ``install`` stage when it names one
     distribution (how far an install is, without the installer's help)."""
     stage = _current.get()
-    if stage is not None and stage.name == "install" and _INSTALLER_ITEM.match(line):
-        if stage.total is None or stage.done < stage.total:
-            stage.advance()
+    counts = stage is not None and stage.name == "install" and _INSTALLER_ITEM.match(line)
+    if counts and stage is not None and (stage.total is None or stage.done < stage.total):
+        stage.advance()
 
 
 def printer_adapter(verbose: bool, printer: T_PRINTER, stage: str, level: int = logging.INFO) -> T_PRINTER:

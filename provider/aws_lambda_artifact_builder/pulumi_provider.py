@@ -35,10 +35,10 @@ import pulumi.dynamic as dynamic
 from pulumi.output import Unknown
 
 from .errors import LayerError, user_error
-from .progress import details_requested, forward_stages
-from .typehint import T_PRINTER
 from .layer.foundation import Credentials
 from .layer.inputs import check_spec, local_fingerprint
+from .layer.manifest import read_local_manifest
+from .layer.publish import LayerDeployment, delete_layer_versions, get_layer_version
 from .layer.spec import (
     SPEC_CLASSES,
     DeployOptions,
@@ -49,11 +49,11 @@ from .layer.spec import (
     replacing_inputs,
     spec_fields,
 )
-from .layer.manifest import read_local_manifest
-from .layer.publish import LayerDeployment, delete_layer_versions, get_layer_version
 from .layer.target import LayerTarget
 from .layer.targets import check_resource_bucket, placement_problems, resource_artifact_store, resource_clients
 from .layer.workflow import deploy, plan, read_layer_record
+from .progress import details_requested, forward_stages
+from .typehint import T_PRINTER
 
 #: Changing one of these points the resource at another layer or record: a replacement (the provider
 #: reads them from its ``spec_classes``; these are the real spec's).
@@ -419,7 +419,7 @@ def _declared_lock(
     tool, python_version, architecture = (options[n] for n in ("tool", "python_version", "architecture"))
     packaging_names = [f.name for f in spec_fields() if f.option.packaging and f.name in options]
     packaging = pulumi.Output.all(*(options[n] for n in packaging_names)).apply(
-        lambda values: dict(zip(packaging_names, values))
+        lambda values: dict(zip(packaging_names, values, strict=True))
     )
     fingerprint = pulumi.Output.all(
         path, tool, python_version, architecture, options.get("ignore_packages"), packaging

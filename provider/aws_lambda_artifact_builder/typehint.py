@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 #: Anything that takes one message, like ``print`` or a logger's ``info``.
 T_PRINTER = Callable[[str], object]

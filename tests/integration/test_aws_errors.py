@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tf.utils import Diagnostics
-
 from aws_lambda_artifact_builder.api import AwsError, Credentials, deploy_layer, plan_layer
 from aws_lambda_artifact_builder.terraform_provider.provider import AlabProvider
 from aws_lambda_artifact_builder.terraform_provider.resource import LayerResource
+from tf.utils import Diagnostics
 
 NO_CREDENTIALS: dict[str, str | None] = {
     "AWS_ACCESS_KEY_ID": None,

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from aws_lambda_artifact_builder.api import (
     Credentials,
     LayerError,

@@ -10,10 +10,9 @@ import threading
 import time
 
 import pytest
-from s3pathlib.api import S3Path
-
 from aws_lambda_artifact_builder.api import LayerError
 from aws_lambda_artifact_builder.layer.claim import ClaimHolder, DeployClaim, _process_start
+from s3pathlib.api import S3Path
 
 
 @pytest.fixture()

@@ -9,9 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from support.layers import layer_versions, s3_snapshot
 from support.cli import alab, configure
+from support.layers import layer_versions, s3_snapshot
 from support.projects import lock, set_pin
 
 

@@ -13,9 +13,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
-from support.layers import s3_snapshot
 from support.cli import alab, configure
+from support.layers import s3_snapshot
 from support.projects import lock, set_pin
 
 

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from support.cli import ALAB, alab, configure
 from support.layers import layer_versions
 from support.projects import lock, set_pin

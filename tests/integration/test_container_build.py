@@ -22,7 +22,6 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-
 from aws_lambda_artifact_builder.api import (
     Credentials,
     LayerError,
@@ -482,7 +481,7 @@ def test_no_engine_binary(project_copy, tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_engine_not_answering(project_copy, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    if not subprocess.run(["which", "docker"], capture_output=True).returncode == 0:
+    if subprocess.run(["which", "docker"], capture_output=True).returncode != 0:
         need("the docker CLI is not installed")
     path_pyproject = project_copy("uv")
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")

@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-
 from aws_lambda_artifact_builder.api import LayerError, build_layer_artifacts_using_uv_in_container
 from aws_lambda_artifact_builder.layer.build_container import close_build_containers, detect_container_engine
 from aws_lambda_artifact_builder.layer.build_container_runner import _probe_engine_cached

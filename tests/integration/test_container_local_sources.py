@@ -16,7 +16,6 @@ import tomllib
 from pathlib import Path
 
 import pytest
-
 from aws_lambda_artifact_builder.api import LayerError, LayerPathLayout, build_layer_artifacts_using_uv_in_local
 from aws_lambda_artifact_builder.layer.build_container import (
     build_layer_artifacts_using_uv_in_container,

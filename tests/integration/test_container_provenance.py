@@ -13,7 +13,6 @@ import subprocess
 import sys
 
 import pytest
-
 from aws_lambda_artifact_builder.layer.build_container import detect_container_engine
 from aws_lambda_artifact_builder.layer.build_container_plan import DIR_CACHE_IN_CONTAINER
 from support.ci import IN_CI

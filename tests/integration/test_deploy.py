@@ -11,7 +11,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from aws_lambda_artifact_builder.api import (
     LayerError,
     LayerPathLayout,

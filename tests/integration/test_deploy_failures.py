@@ -6,7 +6,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from aws_lambda_artifact_builder.api import (
     LayerError,
     deploy_layer,

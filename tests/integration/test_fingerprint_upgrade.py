@@ -6,10 +6,9 @@ one, and when the two are equal nothing is published.
 
 from __future__ import annotations
 
-import pytest
-
 from pathlib import Path
 
+import pytest
 from aws_lambda_artifact_builder.api import deploy_layer, plan_layer
 from aws_lambda_artifact_builder.layer.foundation import LayerPathLayout
 from aws_lambda_artifact_builder.layer.manifest import legacy_fingerprint_v1

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from aws_lambda_artifact_builder.api import LayerTarget, ManifestError, read_local_manifest
 
 T = LayerTarget("3.12", "x86_64")

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from aws_lambda_artifact_builder.api import (
     Credentials,
     LayerError,
@@ -57,7 +56,7 @@ def _index_down(path: Path, credentials: Credentials) -> tuple[Credentials, str]
 
 
 class _Forbidding(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         self.send_response(403, "Forbidden")
         self.send_header("Content-Length", "0")
         self.end_headers()

@@ -10,7 +10,6 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-
 from aws_lambda_artifact_builder.api import (
     Credentials,
     LayerError,

@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from aws_lambda_artifact_builder.api import LayerTarget, read_local_manifest
 from aws_lambda_artifact_builder.layer.build import (
     build_layer_artifacts_using_poetry_in_local,

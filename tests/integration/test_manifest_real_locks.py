@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from aws_lambda_artifact_builder.api import LayerTarget, ManifestError, compute_fingerprint, read_local_manifest
 from support.projects import set_pin
 

@@ -6,12 +6,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from aws_lambda_artifact_builder.api import LayerError, LayerTarget, deploy_layer, read_local_manifest
 from support.ci import IN_CI
-from support.pythons import python_for_lock
 from support.layers import s3_snapshot
 from support.projects import lock
+from support.pythons import python_for_lock
 
 DIR_CORPUS = Path(__file__).resolve().parent.parent / "fixtures" / "realworld"
 

@@ -8,7 +8,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from aws_lambda_artifact_builder.api import build_layer_artifacts_in_local, create_layer_zip_file
 from support.ci import IN_CI
 from support.projects import isolated_env, tool_path

@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from support.layers import layer_versions
 
 DIR_REPO = Path(__file__).resolve().parents[2]

@@ -7,14 +7,13 @@ object a full read accepts or refuses must be accepted or refused the same way, 
 from __future__ import annotations
 
 import pytest
-from s3pathlib.api import S3Path
-
 from aws_lambda_artifact_builder.layer.record import (
     LayerRecord,
     RecordConflict,
     fetch_record,
     fetch_record_body,
 )
+from s3pathlib.api import S3Path
 
 KEY = "apps/reads/layer/last-uv.lock"
 LAYER_ARN = "arn:aws:lambda:us-east-1:123456789012:layer:reads"

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from aws_lambda_artifact_builder.api import (
     Credentials,
     build_layer_artifacts_in_container,

@@ -10,7 +10,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from aws_lambda_artifact_builder.api import LayerTarget, read_local_manifest
 from aws_lambda_artifact_builder.layer.inputs import local_fingerprint
 from support.projects import lock, set_pin

@@ -11,11 +11,10 @@ import dataclasses
 import threading
 
 import pytest
-from tf.utils import Diagnostics
-
 from aws_lambda_artifact_builder.layer import package
 from aws_lambda_artifact_builder.terraform_provider.provider import AlabProvider
 from aws_lambda_artifact_builder.terraform_provider.resource import LayerResource
+from tf.utils import Diagnostics
 
 
 def test_the_librarys_warnings_are_warning_diagnostics_of_their_own_resource_only(

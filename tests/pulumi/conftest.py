@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from pulumi_cli import SKIP_REASON, find_pulumi
 from pulumi_engine_harness import DynamicProviderServer, Registration, Stack, run_program
 from support.servers import MotoServer

@@ -42,7 +42,6 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 from pulumi.runtime.settings import get_root_resource
-
 from support.servers import free_port
 
 PROVIDER_KEY = "__provider"
@@ -85,7 +84,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.requests: list[Any] = []
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+    def RegisterResource(self, request: Any) -> Any:
         if request.type != "pulumi:pulumi:Stack":
             self.requests.append(request)
         return super().RegisterResource(request)
@@ -268,7 +267,7 @@ class DynamicProviderServer:
         dir_log.mkdir(parents=True, exist_ok=True)
         # 3.272's server never dials the engine: an address nobody listens on proves it.
         engine_address = f"127.0.0.1:{free_port()}"
-        stderr = open(dir_log / "provider.stderr.log", "ab")
+        stderr = open(dir_log / "provider.stderr.log", "ab")  # noqa: SIM115  (the server process holds it)
         proc = subprocess.Popen(
             [sys.executable, "-u", "-m", "pulumi.dynamic", engine_address],
             stdout=subprocess.PIPE,

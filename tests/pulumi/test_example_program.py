@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+from aws_lambda_artifact_builder.api import Credentials
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
-
-from aws_lambda_artifact_builder.api import Credentials
 from pulumi_engine_harness import run_program
 
 DIR_REPO = Path(__file__).resolve().parent.parent.parent

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from aws_lambda_artifact_builder.api import Credentials
 from pulumi_engine_harness import DynamicProviderServer, ProviderError, Registration, Stack
 from support.servers import MotoServer

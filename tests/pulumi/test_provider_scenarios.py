@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from aws_lambda_artifact_builder.api import Credentials, LayerPathLayout
 from pulumi_engine_harness import DIFF_NONE, DIFF_SOME, CheckFailed, ProviderError, Registration, Stack, urn_for_stack
-from support.projects import lock, set_pin
 from support.aws import MOTO_SESSION_TOKEN_PREFIX, as_role
+from support.projects import lock, set_pin
 from support.servers import PrivateIndex
 
 #: The install stage's line, as the provider forwards it (``progress.forward_stages``).
@@ -365,9 +364,8 @@ def test_unknown_inputs_in_a_preview_are_not_validated_or_planned(
 ) -> None:
     """A bucket created by the same program is unknown during its first preview."""
     import pulumi_aws as aws
-    from pulumi.runtime import rpc
-
     from aws_lambda_artifact_builder.pulumi_provider import LambdaLayer
+    from pulumi.runtime import rpc
     from pulumi_engine_harness import run_program, to_struct
 
     def program() -> None:
@@ -434,7 +432,6 @@ def test_one_layer_per_region_sharing_a_store_builds_once(
 
     import boto3
     import pulumi
-
     from pulumi_engine_harness import run_program, strip_secrets
 
     regions = ("us-east-1", "eu-west-1")
@@ -478,7 +475,7 @@ def test_one_layer_per_region_sharing_a_store_builds_once(
     assert len(INSTALL_LINE.findall(log)) == 1 and "(from the artifact store)" in log, log
     assert "[build] installing" not in log, log  # the installer's detail needs ALAB_VERBOSE=1
     outs = {r: stacks[r].state.plain_outputs for r in regions}
-    assert {r: o["published"] for r, o in outs.items()} == {r: True for r in regions}
+    assert {r: o["published"] for r, o in outs.items()} == dict.fromkeys(regions, True)
     assert outs[regions[0]]["code_sha256"] == outs[regions[1]]["code_sha256"]
     for region in regions:
         assert f":{region}:" in outs[region]["layer_version_arn"]
@@ -562,7 +559,7 @@ def test_a_layer_in_another_account_shares_the_store_and_builds_once(
     first = open_stack()
     stacks = (first, Stack(first.server, dict(first.config)))  # one provider process, as one `pulumi up`
     with ThreadPoolExecutor(max_workers=2) as pool:
-        steps = list(pool.map(lambda pair: pair[0].up(pair[1]), zip(stacks, (own, other))))
+        steps = list(pool.map(lambda pair: pair[0].up(pair[1]), zip(stacks, (own, other), strict=True)))
     assert [s.op for s in steps] == ["create", "create"]
     log = first.server.log_text()
     assert len(INSTALL_LINE.findall(log)) == 1, log
@@ -643,7 +640,6 @@ def test_the_regions_example_in_two_accounts_builds_once(
 
     import boto3
     import pulumi
-
     from pulumi_engine_harness import run_program
 
     regions, account = ("us-east-1", "eu-west-1"), OTHER_ROLE.split(":")[4]

@@ -9,11 +9,10 @@ from typing import Any
 from urllib.parse import quote
 
 import dill
-from pulumi.runtime import rpc
-from pulumi.runtime.proto import provider_pb2
-
 from aws_lambda_artifact_builder.api import Credentials
 from aws_lambda_artifact_builder.pulumi_provider import LambdaLayerProvider
+from pulumi.runtime import rpc
+from pulumi.runtime.proto import provider_pb2
 from pulumi_engine_harness import Registration, Stack, from_struct, to_struct
 
 

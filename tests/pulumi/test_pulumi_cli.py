@@ -24,7 +24,6 @@ from typing import Any
 
 import boto3
 import pytest
-
 from aws_lambda_artifact_builder.api import Credentials
 from pulumi_cli import DIR_REPO, PulumiProject
 from support.processes import ProcessWatch, files_containing, watch_processes

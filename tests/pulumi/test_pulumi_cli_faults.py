@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from aws_lambda_artifact_builder.api import Credentials
 from pulumi_cli import PulumiProject
 from support.projects import set_pin
@@ -161,10 +160,9 @@ def test_inputs_unknown_during_preview_are_checked_at_up(
     pulumi_bin: Path, tmp_path: Path, fault_moto: MotoServer, credentials: Credentials
 ) -> None:
     """The layer's name comes from a resource that does not exist yet: preview shows it unknown, up deploys."""
-    from pulumi import automation as auto
-
     from aws_lambda_artifact_builder.pulumi_provider import LambdaLayer
     from noop_provider import Noop
+    from pulumi import automation as auto
 
     dir_app = tmp_path / "sample_app"
     shutil.copytree(DIR_SAMPLE_APP, dir_app, ignore=shutil.ignore_patterns("build", "__pycache__"))

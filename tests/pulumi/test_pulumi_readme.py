@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from pulumi_cli import DIR_REPO, PulumiProject
 from support.servers import MotoServer
 from test_pulumi_cli import AWS_ENV, aws_clients, layer_versions

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-
 from aws_lambda_artifact_builder.api import Credentials
 from pulumi_cli import DIR_REPO, PulumiProject
 from support.servers import MotoServer

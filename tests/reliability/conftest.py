@@ -22,8 +22,8 @@ for _harness_dir in (DIR_TESTS / "pulumi", DIR_TESTS / "terraform"):
         sys.path.insert(0, str(_harness_dir))
 
 from pulumi_engine_harness import DynamicProviderServer, Registration, Stack, run_program  # noqa: E402
-from support.servers import MotoServer  # noqa: E402
 from reliability_helpers import need  # noqa: E402
+from support.servers import MotoServer  # noqa: E402
 from terraform_harness import AWS_PROVIDER_MIRROR, run_alab  # noqa: E402
 
 

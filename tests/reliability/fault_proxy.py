@@ -15,6 +15,7 @@ listening socket that accepts connections and never answers anything.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import http.client
 import re
@@ -106,10 +107,8 @@ class FaultProxy:
         upstream.close()
         if rule is not None and rule.fault == "drop":
             handler.close_connection = True
-            try:
+            with contextlib.suppress(OSError):
                 handler.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             return
         if rule is not None and rule.fault == "delay":
             time.sleep(rule.seconds)

@@ -16,7 +16,6 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-
 from aws_lambda_artifact_builder.layer.history import PROVENANCE_NAME, SBOM_NAME
 from aws_lambda_artifact_builder.layer.publish import parse_layer_description
 

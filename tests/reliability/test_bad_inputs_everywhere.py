@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from aws_lambda_artifact_builder.api import (
     LayerError,
     deploy_layer,

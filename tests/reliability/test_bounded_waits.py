@@ -15,13 +15,12 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from botocore.config import Config
-from s3pathlib.api import S3Path
-
 from aws_lambda_artifact_builder.api import LayerError, deploy_layer, plan_layer
 from aws_lambda_artifact_builder.layer.claim import ClaimHolder, DeployClaim
+from botocore.config import Config
 from fault_proxy import Blackhole, FaultProxy, Rule
 from reliability_helpers import alab, check_history
+from s3pathlib.api import S3Path
 
 LAYER = "waits-deps"
 PREFIX = "apps/waits/"

@@ -18,9 +18,8 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.config import Config
-
 from aws_lambda_artifact_builder.api import LayerError, deploy_layer
+from botocore.config import Config
 from fault_proxy import Blackhole, FaultProxy, Rule
 from reliability_helpers import alab, check_history
 

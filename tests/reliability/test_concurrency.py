@@ -59,7 +59,7 @@ class PulumiUp(threading.Thread):
     def run(self) -> None:
         try:
             self.stack.up(self.goal)
-        except BaseException as e:  # reported by the test's assertion
+        except BaseException as e:  # noqa: BLE001  reported by the test's assertion
             self.error = e
 
     def result(self) -> tuple[dict[str, Any], str]:
@@ -103,7 +103,7 @@ def test_eight_deploys_of_the_same_lock_through_every_front_end_publish_one_vers
         for _ in range(3)
     ]
     clis = [cli_deploy(path, s3dir, credentials) for _ in range(3)]
-    ups = [PulumiUp(stack, goal) for stack, goal in zip(stacks, goals)]
+    ups = [PulumiUp(stack, goal) for stack, goal in zip(stacks, goals, strict=True)]
     for up in ups:
         up.start()
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from aws_lambda_artifact_builder.api import deploy_layer, plan_layer
 from reliability_helpers import alab, check_history
 from support import deploy_child

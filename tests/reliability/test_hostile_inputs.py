@@ -20,7 +20,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from aws_lambda_artifact_builder.api import LayerInputError, deploy_layer, validate_layer_inputs
 from aws_lambda_artifact_builder.cli import CliError, check_password_env_name
 from reliability_helpers import alab

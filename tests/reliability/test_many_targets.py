@@ -17,15 +17,14 @@ from typing import Any
 
 import boto3
 import pytest
-from s3pathlib.api import S3Path
-
 from aws_lambda_artifact_builder.layer.foundation import LayerS3Layout
-from aws_lambda_artifact_builder.progress import ProgressEvent, observe
 from aws_lambda_artifact_builder.layer.store import ArtifactStore
 from aws_lambda_artifact_builder.layer.targets import DeployTarget, deploy_layer_to_targets, expand_targets
+from aws_lambda_artifact_builder.progress import ProgressEvent, observe
 from fault_proxy import FaultProxy, Rule
-from support.aws import as_role
 from reliability_helpers import alab_argv
+from s3pathlib.api import S3Path
+from support.aws import as_role
 
 LAYER = "multi-deps"
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
@@ -252,7 +251,7 @@ def test_eight_runners_three_regions_at_once_build_once_and_publish_three_versio
         )
         procs.append(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
     outputs = [p.communicate(timeout=600) for p in procs]
-    for p, (out, err) in zip(procs, outputs):
+    for p, (_, err) in zip(procs, outputs, strict=True):
         assert p.returncode == 0, err
     builds = sum(err.count(BUILD_LINE) for _, err in outputs)
     assert builds == 1, "\n=====\n".join(err for _, err in outputs)

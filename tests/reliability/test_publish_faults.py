@@ -11,9 +11,8 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from botocore.config import Config
-
 from aws_lambda_artifact_builder.api import deploy_layer, plan_layer
+from botocore.config import Config
 from fault_proxy import FaultProxy, Rule
 from reliability_helpers import check_history
 

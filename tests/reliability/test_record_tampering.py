@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
 from aws_lambda_artifact_builder.api import deploy_layer, local_fingerprint, plan_layer
 from aws_lambda_artifact_builder.layer.publish import layer_description, parse_layer_description
 from reliability_helpers import alab, check_history

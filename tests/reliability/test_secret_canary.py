@@ -30,10 +30,9 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from pulumi.runtime.proto import provider_pb2
-
 from aws_lambda_artifact_builder.api import Credentials, LayerError, LayerPathLayout, deploy_layer
 from aws_lambda_artifact_builder.layer.build_container import ContainerEngine, detect_container_engine
+from pulumi.runtime.proto import provider_pb2
 from pulumi_engine_harness import CheckFailed, ProviderError, Registration, Stack, from_struct, to_struct
 from reliability_helpers import Canary, Exposure, alab, need
 from support.processes import watch_processes
@@ -181,7 +180,7 @@ def test_local_deploys_with_every_tool_leak_nothing(
         lambda_client=lambda_client,
         projects=[*projects, failing],
     ) as exposure:
-        for tool, path in zip(TOOLS, projects):
+        for tool, path in zip(TOOLS, projects, strict=True):
             lines: list[str] = []
             deployment = deploy_layer(
                 layer_name=f"canary-{tool}",
@@ -238,7 +237,7 @@ def test_container_deploys_with_every_tool_leak_nothing(
         lambda_client=lambda_client,
         projects=[*projects, failing],
     ) as exposure:
-        for tool, path in zip(TOOLS, projects):
+        for tool, path in zip(TOOLS, projects, strict=True):
             lines: list[str] = []
             deployment = deploy_layer(
                 layer_name=f"canary-c-{tool}",

@@ -66,7 +66,7 @@ class MotoServer:
     @classmethod
     def start(cls, log_path: Path) -> MotoServer:
         port = free_port()
-        log = open(log_path, "wb")
+        log = open(log_path, "wb")  # noqa: SIM115  (the server process holds it)
         proc = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
             stdout=log,
@@ -117,7 +117,7 @@ class PrivateIndex:
         ht.set_password(username, password)
         ht.save()
         port = free_port()
-        log = open(dir_state / "pypiserver.log", "wb")
+        log = open(dir_state / "pypiserver.log", "wb")  # noqa: SIM115  (the server process holds it)
         proc = subprocess.Popen(
             [
                 sys.executable,

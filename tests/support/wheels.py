@@ -8,14 +8,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import sys
+import tomllib
 import zipfile
 from pathlib import Path
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 _DATE = (2020, 1, 1, 0, 0, 0)
 

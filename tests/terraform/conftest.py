@@ -12,7 +12,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from support.servers import MotoServer
 from terraform_harness import AWS_PROVIDER_MIRROR, DIR_EXAMPLE, DIR_LAYER_ONLY, Terraform, run_alab, working_dir
 

@@ -16,7 +16,6 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-
 from aws_lambda_artifact_builder.api import Credentials, plan_layer, read_layer_record
 from support.aws import MOTO_SESSION_TOKEN_PREFIX, as_role
 from support.projects import lock, set_pin

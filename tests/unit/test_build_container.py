@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from aws_lambda_artifact_builder.api import Credentials, LayerError, LayerPathLayout, LayerTarget
 from aws_lambda_artifact_builder.constants import LayerBuildToolEnum
 from aws_lambda_artifact_builder.layer.build import LockedPin

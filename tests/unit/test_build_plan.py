@@ -7,8 +7,6 @@ import os
 from pathlib import Path
 
 import pytest
-from packaging.tags import Tag
-
 from aws_lambda_artifact_builder.api import Credentials, LayerError, LayerTarget, ManifestError, plan_install_steps
 from aws_lambda_artifact_builder.layer.build import check_installed, pip_transport_env
 from aws_lambda_artifact_builder.layer.install_plan import (
@@ -22,6 +20,7 @@ from aws_lambda_artifact_builder.layer.install_plan import (
     target_tags,
     uv_python_platform,
 )
+from packaging.tags import Tag
 
 PASSWORD = "s3cr@t/pa%ss"
 CREDS = Credentials(

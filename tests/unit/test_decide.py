@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from s3pathlib.api import S3Path
-
 from aws_lambda_artifact_builder.layer.decide import (
     Adoption,
     FirstPage,
@@ -18,6 +16,7 @@ from aws_lambda_artifact_builder.layer.decide import (
 )
 from aws_lambda_artifact_builder.layer.facts import layer_description
 from aws_lambda_artifact_builder.layer.record import FetchedRecord, LayerRecord
+from s3pathlib.api import S3Path
 
 FP, OLD_FP = "f" * 64, "0" * 64
 SHA = "gWaFIn7gsN1tUxfqveZB+eRF+ipqgII5veA/gzLZoHs="

@@ -3,16 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from botocore.exceptions import (
-    ClientError,
-    EndpointConnectionError,
-    NoCredentialsError,
-    NoRegionError,
-    ReadTimeoutError,
-)
-from s3pathlib.api import S3Path
-from botocore.stub import Stubber
-
 from aws_lambda_artifact_builder.api import Credentials, LayerError
 from aws_lambda_artifact_builder.cli import _one_line, main
 from aws_lambda_artifact_builder.errors import (
@@ -28,11 +18,20 @@ from aws_lambda_artifact_builder.errors import (
     redact,
     user_error,
 )
-from aws_lambda_artifact_builder.layer.install_plan import mask_secrets
 from aws_lambda_artifact_builder.layer.clients import aws_call, make_clients
 from aws_lambda_artifact_builder.layer.inputs import LayerPermission, resolve_layer_inputs
+from aws_lambda_artifact_builder.layer.install_plan import mask_secrets
 from aws_lambda_artifact_builder.layer.publish import get_layer_version, sync_layer_version_permissions
 from aws_lambda_artifact_builder.terraform_provider.resource import _scrub
+from botocore.exceptions import (
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    ReadTimeoutError,
+)
+from botocore.stub import Stubber
+from s3pathlib.api import S3Path
 
 PASSWORD = "p@ss/word&1"  # URL-encoded: p%40ss%2Fword%261
 ENCODED = "p%40ss%2Fword%261"
@@ -190,21 +189,24 @@ def test_the_cli_reports_missing_credentials_as_one_line_naming_the_fix(monkeypa
     ids=["no credentials", "no region", "connection refused", "read timeout", "denied"],
 )
 def test_aws_call_maps_whatever_botocore_raises_to_one_line_aws_errors(error, words):
-    with pytest.raises(AwsError) as info:
-        with aws_call("lambda:PublishLayerVersion", "layer_name 'demo': could not publish"):
-            raise error
+    with (
+        pytest.raises(AwsError) as info,
+        aws_call("lambda:PublishLayerVersion", "layer_name 'demo': could not publish"),
+    ):
+        raise error
     assert words in str(info.value) and "\n" not in str(info.value)
     assert str(info.value).startswith("layer_name 'demo': could not publish")
-    with pytest.raises(AwsError) as on_s3:
-        with aws_call("s3:GetObject", "read the layer record", s3path=S3Path("s3://b/p/layer/last-uv.lock")):
-            raise error
+    with (
+        pytest.raises(AwsError) as on_s3,
+        aws_call("s3:GetObject", "read the layer record", s3path=S3Path("s3://b/p/layer/last-uv.lock")),
+    ):
+        raise error
     assert str(on_s3.value).startswith("s3dir_lambda") and "s3://b/p/layer/last-uv.lock" in str(on_s3.value)
 
 
 def test_aws_call_leaves_other_errors_alone():
-    with pytest.raises(KeyError):
-        with aws_call("s3:GetObject", "read", s3path=S3Path("s3://b/p/x")):
-            raise KeyError("x")
+    with pytest.raises(KeyError), aws_call("s3:GetObject", "read", s3path=S3Path("s3://b/p/x")):
+        raise KeyError("x")
 
 
 def test_user_error_is_the_front_ends_net_for_botocore():

@@ -7,9 +7,6 @@ import json
 import zipfile
 from pathlib import Path
 
-from cyclonedx.schema import SchemaVersion
-from cyclonedx.validation.json import JsonStrictValidator
-
 from aws_lambda_artifact_builder.constants import LayerBuildToolEnum
 from aws_lambda_artifact_builder.layer.evidence import (
     ZippedDistribution,
@@ -20,6 +17,8 @@ from aws_lambda_artifact_builder.layer.evidence import (
 )
 from aws_lambda_artifact_builder.layer.manifest import LocalManifest, RuntimePackage, RuntimeSet
 from aws_lambda_artifact_builder.layer.target import LayerTarget
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
 
 NUMPY_WHEELS = {
     "numpy-2.1.3-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl": "sha256:" + "a" * 64,
@@ -131,7 +130,6 @@ def test_the_provenance_names_the_container_images_digest():
     import os
 
     import pytest
-
     from aws_lambda_artifact_builder.layer.evidence import image_digest
 
     image = os.environ.get("ALAB_CONTAINER_TEST_IMAGE")

@@ -9,8 +9,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-from s3pathlib.api import S3Path
-
 from aws_lambda_artifact_builder.api import (
     BaseLogger,
     Credentials,
@@ -20,6 +18,7 @@ from aws_lambda_artifact_builder.api import (
     LayerPathLayout,
     LayerS3Layout,
 )
+from s3pathlib.api import S3Path
 
 PASSWORD = "p@ss:w/rd%"
 

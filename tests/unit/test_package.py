@@ -12,10 +12,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from aws_lambda_artifact_builder.api import LayerError, LayerPathLayout, PackagingOptions, create_layer_zip_file
 from aws_lambda_artifact_builder.layer.package import ZIP_DATE_TIME, read_distributions
-
 
 FANCY_INFO = "python/Fancy.Lib-3.0.dist-info"
 

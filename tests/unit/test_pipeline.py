@@ -14,8 +14,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from s3pathlib.api import S3Path
-
 from aws_lambda_artifact_builder.errors import LayerError
 from aws_lambda_artifact_builder.layer.facts import VersionFacts
 from aws_lambda_artifact_builder.layer.inputs import parse_permissions
@@ -24,6 +22,7 @@ from aws_lambda_artifact_builder.layer.pipeline import DeployEffects, Settings, 
 from aws_lambda_artifact_builder.layer.publish import PublishedVersion
 from aws_lambda_artifact_builder.layer.record import LayerRecord
 from aws_lambda_artifact_builder.layer.workflow import LayerPlan
+from s3pathlib.api import S3Path
 
 FP = "f" * 64
 LAYER_ARN = "arn:aws:lambda:us-east-1:123456789012:layer:demo"

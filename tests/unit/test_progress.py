@@ -7,7 +7,6 @@ import threading
 import time
 
 import pytest
-
 from aws_lambda_artifact_builder.layer.foundation import BaseLogger
 from aws_lambda_artifact_builder.layer.workflow import _in_background
 from aws_lambda_artifact_builder.progress import (

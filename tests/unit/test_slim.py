@@ -13,7 +13,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from aws_lambda_artifact_builder.errors import LayerError
 from aws_lambda_artifact_builder.layer.foundation import LayerPathLayout
 from aws_lambda_artifact_builder.layer.package import SLIM_OPTIONS, PackagingOptions, create_layer_zip_file
@@ -109,8 +108,8 @@ def test_stripped_objects_are_smaller_still_load_and_the_zip_is_reproducible(pro
     assert ctypes.CDLL(str(loaded)).answer() == 42
     shutil.rmtree(LayerPathLayout(path_pyproject_toml=project).dir_build_lambda_layer / "slim")  # no cached copy
     again, _ = _package(project, strip_debug_symbols=True)
-    every, _ = _package(project, **{name: True for name in SLIM_OPTIONS})
-    every_again, _ = _package(project, **{name: True for name in SLIM_OPTIONS})
+    every, _ = _package(project, **dict.fromkeys(SLIM_OPTIONS, True))
+    every_again, _ = _package(project, **dict.fromkeys(SLIM_OPTIONS, True))
     assert first == again and every == every_again
 
 

@@ -11,16 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from s3pathlib.api import S3Path
-
 from aws_lambda_artifact_builder.cli import CONFIG_KEYS, build_parser, config_keys, main
+from aws_lambda_artifact_builder.layer.facts import VersionFacts
 from aws_lambda_artifact_builder.layer.inputs import check_spec, resolve_spec, spec_from_kwargs
 from aws_lambda_artifact_builder.layer.manifest import PackageChanges
-from aws_lambda_artifact_builder.layer.facts import VersionFacts
-from aws_lambda_artifact_builder.layer.publish import LayerDeployment
-from aws_lambda_artifact_builder.layer.store import StoredArtifact
-from aws_lambda_artifact_builder.layer.workflow import LayerPlan
 from aws_lambda_artifact_builder.layer.package import SLIM_OPTIONS
+from aws_lambda_artifact_builder.layer.publish import LayerDeployment
 from aws_lambda_artifact_builder.layer.spec import (
     DEPLOY_ONLY,
     SPEC_CLASSES,
@@ -33,8 +29,11 @@ from aws_lambda_artifact_builder.layer.spec import (
     spec_fields,
     type_problems,
 )
+from aws_lambda_artifact_builder.layer.store import StoredArtifact
+from aws_lambda_artifact_builder.layer.workflow import LayerPlan
 from aws_lambda_artifact_builder.pulumi_provider import REPLACE_ON, LambdaLayerProvider, resource_props
 from aws_lambda_artifact_builder.terraform_provider.resource import LAYER_SCHEMA, REPLACING_INPUTS
+from s3pathlib.api import S3Path
 
 
 @dataclasses.dataclass(frozen=True)
@@ -244,10 +243,9 @@ def test_a_dummy_field_reaches_the_core_from_pulumi(project: Path, core: FakeCor
 
 def test_a_dummy_field_reaches_the_core_from_terraform(project: Path, core: FakeCore):
     """The schema, then validate, plan and apply of the resource: each gives the core the dummy."""
-    from tf.utils import Diagnostics
-
     from aws_lambda_artifact_builder.terraform_provider.provider import AlabProvider
     from aws_lambda_artifact_builder.terraform_provider.resource import LayerResource
+    from tf.utils import Diagnostics
 
     class Resource(LayerResource):
         spec_classes = EXTENDED
@@ -259,7 +257,7 @@ def test_a_dummy_field_reaches_the_core_from_terraform(project: Path, core: Fake
     provider = AlabProvider()
     provider.clients = lambda region, role_arn: NO_CLIENTS  # type: ignore[method-assign]
     resource = Resource(provider)
-    config = {a: None for a in attributes} | _good(project) | {"dummy_level": 7.0, "dummy_mode": "fast"}
+    config = dict.fromkeys(attributes) | _good(project) | {"dummy_level": 7.0, "dummy_mode": "fast"}
     diags = Diagnostics()
     resource.validate(diags, "alab_layer", config)
     assert not diags.has_errors(), diags.diagnostics
@@ -362,7 +360,7 @@ def test_packaging_options_are_checked_on_their_own_input_by_pulumi_and_the_api(
         "unzipped_size_limit": 0,
     }
     failures = {f.property: f.reason for f in LambdaLayerProvider().check({}, news).failures}
-    assert "unzipped_size_limit 0 must be a size of at least 1 byte (e.g. 250MB)" == failures["unzipped_size_limit"]
+    assert failures["unzipped_size_limit"] == "unzipped_size_limit 0 must be a size of at least 1 byte (e.g. 250MB)"
     problems = dict(
         validate_layer_inputs(
             **{k: v for k, v in news.items() if k != "unzipped_size_limit"},
@@ -409,7 +407,7 @@ def test_the_cores_own_checks_are_of_spec_options():
     """Every check the core keys by name is an option of the spec (a renamed field cannot lose its check)."""
     from aws_lambda_artifact_builder.layer.inputs import CHECKED_INPUTS
 
-    assert CHECKED_INPUTS <= {f.name for f in spec_fields()}
+    assert {f.name for f in spec_fields()} >= CHECKED_INPUTS
     assert "path_pyproject_toml" in CHECKED_INPUTS and "image" not in CHECKED_INPUTS
 
 

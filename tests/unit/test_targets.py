@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from aws_lambda_artifact_builder.errors import LayerError
 from aws_lambda_artifact_builder.layer.foundation import LayerS3Layout
 from aws_lambda_artifact_builder.layer.targets import (

@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 import pytest
-
 from aws_lambda_artifact_builder.api import LayerError, LayerRecord
 from aws_lambda_artifact_builder.cli import CliError, build_parser, read_config, resolve_settings
 from aws_lambda_artifact_builder.layer.inputs import parse_permission, parse_permissions, validate_layer_name

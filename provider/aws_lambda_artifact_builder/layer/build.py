@@ -72,6 +72,8 @@ from .target import LayerTarget
 
 #: Lines of installer output kept in an error message.
 ERROR_TAIL_LINES = 40
+# The logger of a call that passes none: lines go to the ``build`` logger only.
+QUIET = BaseLogger()
 
 #: This module's API, with the planner's names that build_container, api and workflow import from here.
 __all__ = [
@@ -111,7 +113,7 @@ def run_command(
     cwd: str | Path | None = None,
     description: str,
     credentials: Credentials | None = None,
-    logger: BaseLogger = BaseLogger(),
+    logger: BaseLogger = QUIET,
     explain: Callable[[str], str] | None = None,
 ) -> None:
     """Run one build command, streaming its masked output; failure is a ``LayerError`` with its tail.
@@ -221,7 +223,7 @@ def run_install_steps(
     steps: Sequence[InstallStep],
     *,
     credentials: Credentials | None = None,
-    logger: BaseLogger = BaseLogger(),
+    logger: BaseLogger = QUIET,
     explain: Callable[[str], str] | None = None,
     secret_env: Mapping[str, str] | None = None,
 ) -> None:

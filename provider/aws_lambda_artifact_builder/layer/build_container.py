@@ -42,12 +42,11 @@ from .build import (
     build_local_wheels,
     check_installed,
     local_sources,
-    pip_transport_env,
     pins_for_manifest,
+    pip_transport_env,
     requirement_index_options,
     target_tags,
 )
-from .install_plan import copy_manifest, requirement_index_logins, requirement_login_variables
 from .build_container_plan import (
     CONTAINER_PLATFORMS,
     PATH_SCRIPT_SOURCE,
@@ -74,6 +73,7 @@ from .build_container_runner import (
     list_build_containers,
 )
 from .foundation import BaseLogger, Credentials, LayerPathLayout, coerce_tool
+from .install_plan import copy_manifest, requirement_index_logins, requirement_login_variables
 from .manifest import LocalManifest, RuntimePackage, find_tool, missing_tool_message, read_local_manifest
 from .target import LayerTarget
 

@@ -177,14 +177,14 @@ def check_architecture_runnable(engine: ContainerEngine, target: LayerTarget) ->
     engine_is_local = sys.platform.startswith("linux") and not os.environ.get("DOCKER_HOST", "unix://").startswith(
         ("tcp://", "ssh://")
     )
-    if engine_is_local and engine.architecture == ENGINE_ARCHITECTURES.get(platform.machine().lower()):
-        if not _binfmt_handler_exists(target.machine):
-            raise BuildError(
-                f"architecture {target.architecture} is not runnable on this {engine.architecture} host: no "
-                f"binfmt_misc handler for {target.machine} is registered. Register QEMU emulation (for example "
-                f"`docker run --privileged --rm tonistiigi/binfmt --install {target.machine}`), "
-                f"use a {target.architecture} machine, or build locally when every dependency has a wheel"
-            )
+    native = engine_is_local and engine.architecture == ENGINE_ARCHITECTURES.get(platform.machine().lower())
+    if native and not _binfmt_handler_exists(target.machine):
+        raise BuildError(
+            f"architecture {target.architecture} is not runnable on this {engine.architecture} host: no "
+            f"binfmt_misc handler for {target.machine} is registered. Register QEMU emulation (for example "
+            f"`docker run --privileged --rm tonistiigi/binfmt --install {target.machine}`), "
+            f"use a {target.architecture} machine, or build locally when every dependency has a wheel"
+        )
 
 
 def remove_container(engine: ContainerEngine, name: str) -> None:

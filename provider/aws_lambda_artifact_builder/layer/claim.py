@@ -194,11 +194,11 @@ class DeployClaim:
             holder = ClaimHolder.from_bytes(response["Body"].read())
         date = response["ResponseMetadata"].get("HTTPHeaders", {}).get("date")
         try:
-            now = parsedate_to_datetime(date) if date else dt.datetime.now(dt.timezone.utc)
+            now = parsedate_to_datetime(date) if date else dt.datetime.now(dt.UTC)
         except (TypeError, ValueError):  # no Date header, or one that does not parse
-            now = dt.datetime.now(dt.timezone.utc)
+            now = dt.datetime.now(dt.UTC)
         if now.tzinfo is None:
-            now = now.replace(tzinfo=dt.timezone.utc)
+            now = now.replace(tzinfo=dt.UTC)
         age = (now - response["LastModified"]).total_seconds()
         return _Observed(holder=holder, etag=str(response["ETag"]), age_seconds=age)
 

@@ -41,8 +41,8 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.tags import parse_tag
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
 from ..constants import LayerBuildToolEnum
@@ -64,10 +64,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .inputs import LayerInputs
     from .package import LayerZipInfo
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+import tomllib
 
 PROVENANCE_FORMAT = "alab-provenance/1"
 _DIST = "aws-lambda-artifact-builder"
@@ -418,7 +415,7 @@ def build_provenance(
         },
         "zip_sha256": zip_sha256,
         "sbom": {"file": SBOM_NAME, "sha256": sbom_sha256},
-        "created_at": (now or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds"),
+        "created_at": (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
     }
 
 

@@ -312,7 +312,7 @@ def coerce_s3dir(s3dir: S3Path | str) -> S3Path:
             raise LayerError(f"s3dir_lambda {s3dir!r} is not an S3 URI like 's3://bucket/prefix/'")
         try:
             path = S3Path(s3dir)
-        except Exception as e:  # s3pathlib raises several types for malformed URIs
+        except Exception as e:  # noqa: BLE001  (s3pathlib raises several types for malformed URIs)
             raise LayerError(f"s3dir_lambda {s3dir!r} is not a valid S3 URI: {e}") from None
     else:
         raise LayerError(f"s3dir_lambda must be an S3Path or an 's3://' string, not {type(s3dir).__name__}")

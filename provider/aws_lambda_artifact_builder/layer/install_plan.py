@@ -275,7 +275,7 @@ def requirements_without_logins(manifest_content: bytes | str) -> str:
     """requirements.txt as the build keeps a copy of it: each login written inside an index option is
     ``${ALAB_REQUIREMENTS_LOGIN_<n>}``, as in the pins file (the copy is not where the secret lives)."""
     text = manifest_content.decode("utf-8-sig") if isinstance(manifest_content, bytes) else manifest_content
-    for line, masked in zip(_index_option_lines(text), requirement_index_options(text)):
+    for line, masked in zip(_index_option_lines(text), requirement_index_options(text), strict=False):
         text = text.replace(line, masked)
     return text
 

@@ -25,6 +25,7 @@ runtime set is cached under ``build/lambda/`` by the digest of everything it dep
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -35,6 +36,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -46,14 +48,8 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 from ..constants import DEFAULT_EXCLUDED_PACKAGES, LayerBuildToolEnum
-from ..errors import LayerError, ManifestError
-from ..errors import mask_url_credentials
+from ..errors import LayerError, ManifestError, mask_url_credentials
 from .foundation import LayerPathLayout, coerce_tool
 from .source_tree import source_tree_digest, tree_signature
 from .target import LayerTarget
@@ -351,7 +347,7 @@ def _applies(line: _Line, target: LayerTarget, name: str) -> bool:
         return True
     try:
         return req.marker.evaluate(dict(target.marker_environment()))
-    except Exception as e:  # packaging raises several types for markers it cannot compare
+    except Exception as e:  # noqa: BLE001  (packaging raises several types for markers it cannot compare)
         raise ManifestError(f"{name}:{line.number}: cannot evaluate the marker {str(req.marker)!r}: {e}") from None
 
 
@@ -1076,10 +1072,8 @@ def _read_runtime_set(
     if real_lock and signature is not None and _signature(files) == signature:
         entry: dict[str, Any] = {"files": signature, "key": key, "tool": tool_id, "trees": trees}
         entry.update(dependencies=runtime_set.dependencies, digest=runtime_set.digest)
-        try:
+        with contextlib.suppress(OSError):
             _write_atomic(stat_index, entry)
-        except OSError:
-            pass
     return _summary_of(runtime_set)
 
 

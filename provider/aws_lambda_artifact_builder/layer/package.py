@@ -411,7 +411,7 @@ def _write_entry(zf: zipfile.ZipFile, name: str, entry: LayerEntry) -> None:
         advance_current(entry.size)
         return
     info.file_size = entry.size  # as writestr sets it, so the ZIP64 decision is the same
-    setattr(info, "_compresslevel", ZIP_COMPRESSLEVEL)  # where writestr(compresslevel=) puts it
+    setattr(info, "_compresslevel", ZIP_COMPRESSLEVEL)  # noqa: B010  where writestr(compresslevel=) puts it; typeshed lacks it
     with entry.source.open("rb") as source, zf.open(info, "w") as dest:
         for chunk in iter(lambda: source.read(ZIP_CHUNK), b""):
             dest.write(chunk)

@@ -22,7 +22,8 @@ import contextlib
 import dataclasses
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from typing import Any, ContextManager, Protocol, TypeVar
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, TypeVar
 
 from ..progress import Stage, plural
 from ..typehint import T_PRINTER
@@ -109,9 +110,9 @@ class DeployEffects:
 
     gateway: LayerGateway
     obtain_artifact: ObtainArtifact
-    log: T_PRINTER = lambda _msg: None  # noqa: E731 - a silent default printer
+    log: T_PRINTER = lambda _msg: None
     #: Held from obtaining the artifact until it is uploaded (the build folder is per project).
-    build_folder_lock: Callable[[LayerInputs], ContextManager[None]] = _no_lock
+    build_folder_lock: Callable[[LayerInputs], AbstractContextManager[None]] = _no_lock
     background: Callable[[Callable[[], Any]], Future[Any]] = _now
     #: Describe a recorded version (its SBOM and provenance); ``built`` is false for an adopted one.
     describe: Callable[[LayerInputs, VersionFacts, bool], None] = lambda _inputs, _facts, _built: None

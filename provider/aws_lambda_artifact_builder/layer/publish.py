@@ -44,10 +44,10 @@ from .clients import (
     resolve_clients,
     without_automatic_retries,
 )
-from .facts import HasVersionFacts, VersionFacts
 
 # Re-exported: they lived here before ``facts`` (pure) held them for ``decide`` and ``pipeline``.
 from .facts import DESCRIPTION_PREFIX as DESCRIPTION_PREFIX
+from .facts import HasVersionFacts, VersionFacts
 from .facts import PublishedVersion as PublishedVersion
 from .facts import layer_description as layer_description
 from .facts import parse_layer_description as parse_layer_description
@@ -229,10 +229,8 @@ def clear_staged_zip(*, s3_client: S3Client, s3_layout: LayerS3Layout) -> None:
     """Once published and recorded, Lambda holds its own copy of the code: the staging zip (up to 250 MB
     of storage per layer) can go (best effort; the next publish overwrites it anyway)."""
     s3path = s3_layout.s3path_temp_layer_zip
-    try:
+    with contextlib.suppress(ClientError, BotoCoreError):
         s3_client.delete_object(Bucket=s3path.bucket, Key=s3path.key)
-    except (ClientError, BotoCoreError):
-        pass
 
 
 # ---------------------------------------------------------------------------- permissions
@@ -409,10 +407,8 @@ def write_publish_intent(*, s3_client: S3Client, inputs: LayerInputs, code_sha25
 def clear_publish_intent(*, s3_client: S3Client, inputs: LayerInputs) -> None:
     """Once recorded, the versioned manifest vouches for the version; the intent can go (best effort)."""
     s3path = _intent_s3path(inputs)
-    try:
+    with contextlib.suppress(ClientError, BotoCoreError):
         s3_client.delete_object(Bucket=s3path.bucket, Key=s3path.key)
-    except (ClientError, BotoCoreError):
-        pass
 
 
 def intended_code_sha256(s3_client: S3Client, inputs: LayerInputs) -> str | None:

@@ -109,7 +109,7 @@ def same_loaded_image(original: bytes, stripped: bytes) -> bool:
     before, after = _load_segments(original), _load_segments(stripped)
     if before is None or after is None or len(before) != len(after):
         return False
-    for (fa, oa, va, sa, ma, aa), (fb, ob, vb, sb, mb, ab) in zip(before, after):
+    for (fa, oa, va, sa, ma, aa), (fb, ob, vb, sb, mb, ab) in zip(before, after, strict=True):
         if (fa, va, sa, ma, aa) != (fb, vb, sb, mb, ab):
             return False
         if ab > 1 and ob % ab != vb % ab:

@@ -289,10 +289,7 @@ def spec_fields(classes: Iterable[type] = SPEC_CLASSES) -> list[SpecField]:
             meta = f.metadata.get(OPTION)
             if meta is None:
                 continue
-            if f.default_factory is not dataclasses.MISSING:
-                default = f.default_factory()
-            else:
-                default = f.default
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
             found.append(SpecField(name=f.name, default=default, option=meta))
     return found
 

@@ -29,8 +29,10 @@ from botocore.credentials import (
     AssumeRoleCredentialFetcher,
     CredentialProvider,
     CredentialResolver,
-    Credentials as BotoCredentials,
     DeferredRefreshableCredentials,
+)
+from botocore.credentials import (
+    Credentials as BotoCredentials,
 )
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -250,7 +252,7 @@ def _check_targets(targets: Sequence[DeployTarget]) -> None:
     if not targets:
         raise LayerError("no deploy target: give at least one region (--region) or a targets list")
     labels = [t.label for t in targets]
-    if len(set(zip(labels, [t.s3dir_lambda for t in targets]))) != len(targets):
+    if len(set(zip(labels, [t.s3dir_lambda for t in targets], strict=True))) != len(targets):
         raise LayerError(f"the same target is given twice: {', '.join(labels)}")
 
 
@@ -322,7 +324,7 @@ def deploy_layer_to_targets(
                 verbose=verbose,
                 printer=log,
             )
-        except Exception as e:  # noqa: BLE001 - one target's failure must not stop the others
+        except Exception as e:
             if len(resolved) == 1:
                 raise
             log(f"[target] failed: {e}")

@@ -40,13 +40,30 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 from s3pathlib.api import S3Path
 
-from ..constants import DEFAULT_PYTHON_VERSION, DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN, LayerBuildToolEnum
+from ..constants import DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN, DEFAULT_PYTHON_VERSION, LayerBuildToolEnum
 from ..errors import AwsError, LayerError, LayerInputError
 from ..progress import Stage, human_size, plural, printer_adapter
 from ..typehint import T_PRINTER
 from .claim import DeployClaim
 from .clients import aws_call, error_code, resolve_clients
+
+# The decision is pure (``decide``); the names it had here stay importable from here.
+from .decide import (
+    Adoption,
+    FirstPage,
+    ListedVersion,
+    is_unchanged_candidate,
+    needs_code_check,
+    needs_recorded_set,
+    versions_with_fingerprint,
+)
+from .decide import LambdaFacts as LambdaFacts
+from .decide import LayerPlan as LayerPlan
+from .decide import LocalFacts as LocalFacts
+from .decide import decide as decide
+from .decide import record_mismatch as record_mismatch
 from .evidence import describe_build, store_version_evidence
+from .facts import VersionFacts
 from .foundation import Credentials, LayerS3Layout, coerce_s3dir, coerce_tool
 from .inputs import LayerInputs, LayerPermission, check_spec, parse_permissions, resolve_spec, spec_from_kwargs
 from .manifest import (
@@ -57,16 +74,6 @@ from .manifest import (
     recorded_runtime_set,
 )
 from .package import LayerZipInfo, PackagingOptions, create_layer_zip_file
-from .facts import VersionFacts
-
-# The decision is pure (``decide``); the names it had here stay importable from here.
-from .decide import Adoption, FirstPage, ListedVersion, is_unchanged_candidate, needs_code_check
-from .decide import LambdaFacts as LambdaFacts
-from .decide import LayerPlan as LayerPlan
-from .decide import LocalFacts as LocalFacts
-from .decide import decide as decide
-from .decide import needs_recorded_set, versions_with_fingerprint
-from .decide import record_mismatch as record_mismatch
 from .pipeline import Claim, DeployEffects, Settings, run_deploy
 from .publish import (
     LayerDeployment,
@@ -83,13 +90,13 @@ from .publish import (
     is_our_version,
     make_record,
     publish_staged_zip,
-    recorded_code_sha256,
     record_layer_version,
+    recorded_code_sha256,
     sync_layer_version_permissions,
     write_publish_intent,
 )
-from .spec import DeployOptions, LayerSpec
 from .record import FetchedRecord, LayerRecord, RecordConflict, fetch_record, fetch_record_body
+from .spec import DeployOptions, LayerSpec
 from .store import ArtifactStore, StoredArtifact, obtain_from_store
 from .target import LayerTarget
 from .upload import upload_zip

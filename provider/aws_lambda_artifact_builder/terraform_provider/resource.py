@@ -33,10 +33,10 @@ from tf.utils import Diagnostics
 
 from .. import api
 from ..errors import LayerInputError, redact, user_error
-from ..progress import forward_stages
 from ..layer.inputs import check_spec
-from ..layer.targets import check_resource_bucket, placement_problems, resource_artifact_store
 from ..layer.spec import SPEC_CLASSES, DeployOptions, LayerSpec, SpecField, make_spec, replacing_inputs, spec_fields
+from ..layer.targets import check_resource_bucket, placement_problems, resource_artifact_store
+from ..progress import forward_stages
 from .servicer import WriteOnlyAttribute
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -237,17 +237,17 @@ class LayerResource(Resource):
         version attributes unknown until apply."""
         values = spec_values(planned, self.spec_classes)
         if values is None:  # an input comes from a resource not applied yet: everything is decided at apply
-            return {**planned, **{name: Unknown for name in COMPUTED_ATTRIBUTES}}
+            return {**planned, **dict.fromkeys(COMPUTED_ATTRIBUTES, Unknown)}
         try:
             layer_plan = api.plan(
                 self._spec(values, None)[0], **self.provider.clients(values["region"], values["role_arn"])
             )
-        except Exception as exc:  # every failure becomes a diagnostic on the plan, not a crash
+        except Exception as exc:  # noqa: BLE001  (every failure becomes a diagnostic on the plan, not a crash)
             ctx.diagnostics.add_error(f"Cannot plan layer {values['layer_name']}", _scrub(str(user_error(exc)), None))
             return planned
         if current is not None and not layer_plan.changed and current.get("fingerprint") == layer_plan.fingerprint:
             return planned  # Terraform already carried every computed value over from the refreshed state
-        result = {**planned, **{name: Unknown for name in VERSION_ATTRIBUTES}}
+        result = {**planned, **dict.fromkeys(VERSION_ATTRIBUTES, Unknown)}
         result["fingerprint"] = layer_plan.fingerprint
         if current is None:
             result["layer_arn"] = Unknown
@@ -295,7 +295,7 @@ class LayerResource(Resource):
             for name, reason in exc.problems:
                 diags.add_error(f"Invalid {name}", _scrub(reason, credentials), path=[name])
             return prior
-        except Exception as exc:  # a failed build or publish is reported to Terraform, with secrets removed
+        except Exception as exc:  # noqa: BLE001  (a failed build or publish is reported to Terraform, with secrets removed)
             diags.add_error(f"Cannot deploy layer {values['layer_name']}", _scrub(str(user_error(exc)), credentials))
             return prior
         finally:  # Terraform prints warnings after the apply; stderr reaches only its log (TF_LOG)
@@ -319,7 +319,7 @@ class LayerResource(Resource):
                 manifest=False,
                 **self.provider.clients(values["region"], values["role_arn"]),
             )
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  (every failure becomes a diagnostic)
             ctx.diagnostics.add_error(
                 f"Cannot read the record of layer {layer_name}", _scrub(str(user_error(exc)), None)
             )
@@ -342,7 +342,7 @@ class LayerResource(Resource):
                 versions=versions,
                 lambda_client=self.provider.clients(current.get("region"), current.get("role_arn"))["lambda_client"],
             )
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  (every failure becomes a diagnostic)
             ctx.diagnostics.add_error(
                 f"Cannot delete versions of layer {layer_name}", _scrub(str(user_error(exc)), None)
             )
