@@ -57,13 +57,8 @@ from packaging.version import InvalidVersion, Version
 from ..constants import LayerBuildToolEnum
 from ..errors import LayerError, ManifestError, mask_url_credentials, redact
 from .foundation import Credentials, coerce_tool
-from .manifest import (
-    INDEX_OPTIONS,
-    LocalManifest,
-    RuntimePackage,
-    _load_toml,
-    logical_lines,
-)
+from .manifest import LocalManifest
+from .runtime_set import INDEX_OPTIONS, RuntimePackage, _load_toml, logical_lines
 from .target import LayerTarget
 
 #: Where an installer looks when the lock names no index.
