@@ -45,22 +45,21 @@ from ..typehint import T_PRINTER
 from .foundation import BaseLogger, Credentials, LayerPathLayout, coerce_tool
 from .install_plan import (
     KEEP_ENV,
-    PYPI_SIMPLE_URL,
     InstallStep,
     LockedPin,
-    _matches,
     check_local_build_possible,
     copy_manifest,
-    credentials_env,
     explain_install_failure,
     installer_for,
     local_sources,
+    local_wheel_command,
     mask_secrets,
     pins_for_manifest,
     pins_without_target_wheel,
     plan_install_steps,
     requirement_index_logins,
     requirement_index_options,
+    sdist_wheel_command,
     target_tags,
 )
 from .manifest import (
@@ -292,14 +291,6 @@ def _resolve_tool(name: str, path_bin: Path | str | None) -> str:
     return found
 
 
-def _local_wheel_argv(build_from: str, dir_one: Path, *, uv: str | None) -> list[str]:
-    """The command that builds one local source into a wheel in ``dir_one``: ``uv build`` for a
-    folder when uv is there, else (and always for a git URL) ``pip wheel --no-deps``."""
-    if build_from.startswith("git+") or uv is None:
-        return [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-input", "-w", str(dir_one), build_from]
-    return [uv, "build", "--wheel", "--out-dir", str(dir_one), build_from]
-
-
 def build_local_wheels(
     sources: Sequence[RuntimePackage],
     target: LayerTarget,
@@ -323,10 +314,9 @@ def build_local_wheels(
                 f'pin it to a commit (rev = "<40-hex sha>") and re-lock'
             )
         dir_one = dir_out / package.name
-        argv = _local_wheel_argv(package.build_from, dir_one, uv=uv)
-        # The build backend may come from the project's index: the login goes in the environment.
-        env = {**os.environ, **(credentials_env(credentials) if credentials is not None else {})}
-        env.pop("PIP_INDEX_URL", None)
+        argv, env = local_wheel_command(
+            package.build_from, dir_one, uv=uv, python=sys.executable, environ=os.environ, credentials=credentials
+        )
         run_command(
             argv,
             env=env,
@@ -372,17 +362,11 @@ def build_sdist_wheels(
     for pin in pins:
         dir_one = dir_out / pin.name
         dir_one.mkdir(parents=True, exist_ok=True)
-        index = pin.index_url or PYPI_SIMPLE_URL
         requirements = dir_one.parent / f"{pin.name}.requirements.txt"
         requirements.write_text(pin.requirement_line(with_hashes=bool(pin.hashes)) + "\n", encoding="utf-8")
-        env = {**os.environ, "PIP_CONFIG_FILE": os.devnull, "PIP_INDEX_URL": index}
-        if _matches(index, credentials):
-            assert credentials is not None
-            env["PIP_INDEX_URL"] = credentials.pip_extra_index_url
-        argv = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-input", "--disable-pip-version-check"]
-        argv += ["--no-binary", pin.name, "-w", str(dir_one), "-r", str(requirements)]
-        if pin.hashes:
-            argv.append("--require-hashes")
+        argv, env = sdist_wheel_command(
+            pin, dir_one, requirements, python=sys.executable, environ=os.environ, credentials=credentials
+        )
         run_command(
             argv,
             env=env,
