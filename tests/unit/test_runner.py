@@ -260,3 +260,14 @@ def test_a_failed_install_is_a_build_error_with_the_masked_tail(tmp_path: Path):
         run_command(["pip", "download", "--pw=s3cr3t"], env={}, description="install", credentials=login, runner=runner)
     text = str(caught.value)
     assert "s3cr3t" not in text and "exit code 1" in text and "No matching distribution for six==9" in text
+
+
+def test_the_evidence_probes_ask_through_the_runner_and_a_silent_tool_says_nothing():
+    from aws_lambda_artifact_builder.layer.evidence import tool_version
+
+    answered = CommandResult((), 0, stdout="uv 0.13.9\nmore\n")
+    late = CommandResult((), -9, stdout="uv 0.13.9\n", timed_out=True)
+    runner = FakeRunner(replies=[answered, late])
+    assert tool_version(LayerBuildToolEnum.uv, runner=runner) == "uv 0.13.9"
+    assert tool_version(LayerBuildToolEnum.pip, runner=runner) is None
+    assert runner.argvs == [[find_tool("uv"), "--version"], [sys.executable, "-m", "pip", "--version"]]
