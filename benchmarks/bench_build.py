@@ -39,7 +39,7 @@ from aws_lambda_artifact_builder.api import (
     create_layer_zip_file,
 )
 from aws_lambda_artifact_builder.layer.install_plan import target_platforms, uv_python_platform
-from aws_lambda_artifact_builder.layer.manifest import _parse_toml
+from aws_lambda_artifact_builder.layer.runtime_set import _parse_toml
 from projects import (
     FIXTURE,
     REALISTIC,

@@ -155,7 +155,7 @@ def test_git_dependency_without_a_commit_is_refused_by_a_build(tmp_path):
     from aws_lambda_artifact_builder.api import LayerError
     from aws_lambda_artifact_builder.layer.build import build_local_wheels
     from aws_lambda_artifact_builder.layer.foundation import BaseLogger
-    from aws_lambda_artifact_builder.layer.manifest import RuntimePackage, _git_source
+    from aws_lambda_artifact_builder.layer.runtime_set import RuntimePackage, _git_source
 
     source, build_from = _git_source("git+https://tok@example.com/org/lib.git@main")
     assert source == "git+https://example.com/org/lib.git@main" and "tok@" in build_from

@@ -6,8 +6,8 @@ From the bottom (README "Layout" says the same):
    and progress events;
 1. pure core — ``layer/target``, ``layer/facts``: values (a target, the facts of a published version,
    the record); they import only layers 0-1 and no AWS library, no ``subprocess``;
-2. local work — ``layer/foundation``, ``manifest``, ``inputs``, ``spec``, ``package``, ``slim``,
-   ``source_tree``, ``install_plan``, ``build*``, ``install_errors``: read locks, check inputs, build and
+2. local work — ``layer/foundation``, ``manifest``, ``runtime_set``, ``lock_export``, ``runner``, ``inputs``,
+   ``spec``, ``package``, ``slim``, ``source_tree``, ``install_plan``, ``build*``, ``install_errors``: read locks, check inputs, build and
    zip on this machine; and, over those values, the plan's pure decision (``layer/decide``) and the
    deploy pipeline's stages over injected effects (``layer/pipeline``), which import no AWS library;
 3. AWS effects — ``layer/clients``, ``record``, ``claim``, ``upload``, ``publish``, ``history``,
@@ -39,6 +39,7 @@ LAYERS: dict[str, int] = {
     "layer": 1, "layer.target": 1, "layer.facts": 1,
     "layer.decide": 2, "layer.pipeline": 2, "layer.foundation": 2, "layer.manifest": 2, "layer.inputs": 2, "layer.spec": 2, "layer.package": 2,
     "layer.source_tree": 2, "layer.install_plan": 2, "layer.slim": 2,
+    "layer.runner": 2, "layer.runtime_set": 2, "layer.lock_export": 2,
     "layer.build": 2, "layer.build_container": 2, "layer.build_container_plan": 2,
     "layer.build_container_runner": 2, "layer.build_container_script": 2, "layer.install_errors": 2,
     "layer.clients": 3, "layer.record": 3, "layer.claim": 3, "layer.upload": 3, "layer.publish": 3,

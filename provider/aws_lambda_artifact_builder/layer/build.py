@@ -1,7 +1,12 @@
 """Build stage runner: install exactly a lock's runtime set, for a Lambda target, into ``python/`` on
 this host. What to install and how is planned by ``install_plan`` (pure); this module runs it.
 
-- ``run_command(argv, *, env, cwd, description, credentials, logger, explain)`` is the only place the
+Every process is started through the ``runner`` a caller gives (``runner.CommandRunner``; every function
+here that runs one takes ``runner=``, default ``runner.SUBPROCESS``), so a test with a fake runner sees
+the exact commands of a build without running any: ``read_local_manifest``'s export, pip's config
+probe, wheel builds and installs.
+
+- ``run_command(argv, *, env, cwd, description, credentials, logger, explain, runner)`` is the only place the
   build stage starts a process: output streamed masked, a failure is a ``BuildError`` with its tail.
 - ``run_install_steps(steps, *, credentials, logger, explain, secret_env)`` writes each step's files and
   runs its command with ``step.child_env(...)``; pip's transport settings (TLS, proxy, timeouts) come
@@ -24,7 +29,6 @@ import dataclasses
 import hashlib
 import os
 import re
-import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -41,22 +45,21 @@ from ..typehint import T_PRINTER
 from .foundation import BaseLogger, Credentials, LayerPathLayout, coerce_tool
 from .install_plan import (
     KEEP_ENV,
-    PYPI_SIMPLE_URL,
     InstallStep,
     LockedPin,
-    _matches,
     check_local_build_possible,
     copy_manifest,
-    credentials_env,
     explain_install_failure,
     installer_for,
     local_sources,
+    local_wheel_command,
     mask_secrets,
     pins_for_manifest,
     pins_without_target_wheel,
     plan_install_steps,
     requirement_index_logins,
     requirement_index_options,
+    sdist_wheel_command,
     target_tags,
 )
 from .manifest import (
@@ -68,6 +71,7 @@ from .manifest import (
     read_local_manifest,
 )
 from .package import read_distributions
+from .runner import SUBPROCESS, CommandRunner
 from .target import LayerTarget
 
 #: Lines of installer output kept in an error message.
@@ -115,43 +119,35 @@ def run_command(
     credentials: Credentials | None = None,
     logger: BaseLogger = QUIET,
     explain: Callable[[str], str] | None = None,
+    runner: CommandRunner = SUBPROCESS,
 ) -> None:
     """Run one build command, streaming its masked output; failure is a ``LayerError`` with its tail.
 
     ``explain`` turns the failing output into a hint for the user (appended when not empty).
 
-    The only place the build stage starts a process.
+    The only place the build stage starts a process (through ``runner``).
     """
     shown = " ".join(mask_secrets(a, credentials) for a in argv)
     logger.debug(f"--- {description}: {shown}")
     tail: list[str] = []
+
+    def take(raw: str) -> None:
+        line = mask_secrets(raw, credentials)
+        logger.debug(line)
+        count_installer_line(line)
+        tail.append(line)
+        del tail[:-ERROR_TAIL_LINES]
+
     try:
-        proc = subprocess.Popen(
-            list(argv),
-            env=dict(env) if env is not None else None,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-        )
+        result = runner.run(argv, env=env, cwd=cwd, on_line=take)
     except OSError as e:
         raise BuildError(f"{description} could not start {argv[0]!r}: {e.strerror or e}") from None
-    assert proc.stdout is not None
-    with proc:
-        for raw in proc.stdout:
-            line = mask_secrets(raw.rstrip("\n"), credentials)
-            logger.debug(line)
-            count_installer_line(line)
-            tail.append(line)
-            del tail[:-ERROR_TAIL_LINES]
-    if proc.returncode == 0:
+    if result.returncode == 0:
         return
     output = "\n".join(tail)
     hint = explain(output) if explain is not None else ""
     raise BuildError(
-        f"{description} failed with exit code {proc.returncode}\ncommand: {shown}\n{output}"
+        f"{description} failed with exit code {result.returncode}\ncommand: {shown}\n{output}"
         + (f"\n{hint}" if hint else "")
     )
 
@@ -177,35 +173,34 @@ _PIP_CONFIG_LOCATION_VARS = ("HOME", "XDG_CONFIG_HOME", "XDG_CONFIG_DIRS", "PIP_
 _pip_transport_cache: dict[tuple[str | None, ...], dict[str, str]] = {}
 
 
-def pip_transport_env(environ: Mapping[str, str]) -> dict[str, str]:
+def pip_transport_env(environ: Mapping[str, str], *, runner: CommandRunner = SUBPROCESS) -> dict[str, str]:
     """TLS, proxy, timeout and cache settings of the user's pip configuration, as ``PIP_*`` variables.
 
     pip finds and reads its own files (``pip config list``, run with ``environ``); index, find-links
     and every other setting that could change what is installed are ignored. ``{}`` when pip cannot tell.
     Asking pip costs a process start (~0.3 s), so the answer is kept per process for the same
-    config locations (a long-lived Pulumi or Terraform provider asks once).
+    config locations (a long-lived Pulumi or Terraform provider asks once); what another runner
+    answers is not kept.
     """
+    if runner is not SUBPROCESS:
+        return _ask_pip_transport_env(environ, runner)
     key = tuple(environ.get(name) for name in _PIP_CONFIG_LOCATION_VARS)
     if key not in _pip_transport_cache:
-        _pip_transport_cache[key] = _ask_pip_transport_env(environ)
+        _pip_transport_cache[key] = _ask_pip_transport_env(environ, runner)
     return dict(_pip_transport_cache[key])
 
 
-def _ask_pip_transport_env(environ: Mapping[str, str]) -> dict[str, str]:
+#: The command that asks pip for its configuration (``pip_transport_env``).
+PIP_CONFIG_LIST = ("-m", "pip", "config", "list", "--disable-pip-version-check")
+
+
+def _ask_pip_transport_env(environ: Mapping[str, str], runner: CommandRunner) -> dict[str, str]:
     try:
-        result = subprocess.run(
-            [sys.executable, "-m", "pip", "config", "list", "--disable-pip-version-check"],
-            env=dict(environ),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=60,
-        )
-    except (OSError, subprocess.TimeoutExpired):
+        result = runner.run([sys.executable, *PIP_CONFIG_LIST], env=environ, timeout=60)
+    except OSError:
         return {}
     env: dict[str, str] = {}
-    for line in result.stdout.splitlines() if result.returncode == 0 else ():
+    for line in result.stdout.splitlines() if result.ok else ():
         m = _PIP_CONFIG_LINE.match(line.strip())
         if m and m.group(2) in _PIP_TRANSPORT_KEYS:
             value = m.group(3)
@@ -226,10 +221,11 @@ def run_install_steps(
     logger: BaseLogger = QUIET,
     explain: Callable[[str], str] | None = None,
     secret_env: Mapping[str, str] | None = None,
+    runner: CommandRunner = SUBPROCESS,
 ) -> None:
     """Run a plan on this host: write each step's files, then its command with its environment
     (plus ``secret_env``: logins from requirements.txt, which no step, file or argv holds)."""
-    transport = pip_transport_env(os.environ) if any(_runs_pip(step) for step in steps) else {}
+    transport = pip_transport_env(os.environ, runner=runner) if any(_runs_pip(step) for step in steps) else {}
     base = {**transport, **os.environ, **(secret_env or {})}
     for step in steps:
         for path, text in step.files.items():
@@ -243,6 +239,7 @@ def run_install_steps(
             credentials=credentials,
             logger=logger,
             explain=explain,
+            runner=runner,
         )
 
 
@@ -294,14 +291,6 @@ def _resolve_tool(name: str, path_bin: Path | str | None) -> str:
     return found
 
 
-def _local_wheel_argv(build_from: str, dir_one: Path, *, uv: str | None) -> list[str]:
-    """The command that builds one local source into a wheel in ``dir_one``: ``uv build`` for a
-    folder when uv is there, else (and always for a git URL) ``pip wheel --no-deps``."""
-    if build_from.startswith("git+") or uv is None:
-        return [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-input", "-w", str(dir_one), build_from]
-    return [uv, "build", "--wheel", "--out-dir", str(dir_one), build_from]
-
-
 def build_local_wheels(
     sources: Sequence[RuntimePackage],
     target: LayerTarget,
@@ -309,6 +298,7 @@ def build_local_wheels(
     *,
     logger: BaseLogger,
     credentials: Credentials | None = None,
+    runner: CommandRunner = SUBPROCESS,
 ) -> list[LockedPin]:
     """Build each local source (folder or git commit) into a wheel for the target; a wheel with
     compiled code for this host is refused by name (it needs a container build)."""
@@ -324,16 +314,16 @@ def build_local_wheels(
                 f'pin it to a commit (rev = "<40-hex sha>") and re-lock'
             )
         dir_one = dir_out / package.name
-        argv = _local_wheel_argv(package.build_from, dir_one, uv=uv)
-        # The build backend may come from the project's index: the login goes in the environment.
-        env = {**os.environ, **(credentials_env(credentials) if credentials is not None else {})}
-        env.pop("PIP_INDEX_URL", None)
+        argv, env = local_wheel_command(
+            package.build_from, dir_one, uv=uv, python=sys.executable, environ=os.environ, credentials=credentials
+        )
         run_command(
             argv,
             env=env,
             description=f"build {package.name} {package.version} from {package.source}",
             credentials=credentials,
             logger=logger,
+            runner=runner,
         )
         wheels = sorted(dir_one.glob("*.whl"))
         if len(wheels) != 1:
@@ -363,6 +353,7 @@ def build_sdist_wheels(
     tool: LayerBuildToolEnum,
     logger: BaseLogger,
     credentials: Credentials | None = None,
+    runner: CommandRunner = SUBPROCESS,
 ) -> list[LockedPin]:
     """Build pins the lock offers only as an sdist into wheels (pip, hash-checked against the lock);
     a wheel with compiled code is refused by name: only a container build makes it for the target."""
@@ -371,23 +362,18 @@ def build_sdist_wheels(
     for pin in pins:
         dir_one = dir_out / pin.name
         dir_one.mkdir(parents=True, exist_ok=True)
-        index = pin.index_url or PYPI_SIMPLE_URL
         requirements = dir_one.parent / f"{pin.name}.requirements.txt"
         requirements.write_text(pin.requirement_line(with_hashes=bool(pin.hashes)) + "\n", encoding="utf-8")
-        env = {**os.environ, "PIP_CONFIG_FILE": os.devnull, "PIP_INDEX_URL": index}
-        if _matches(index, credentials):
-            assert credentials is not None
-            env["PIP_INDEX_URL"] = credentials.pip_extra_index_url
-        argv = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-input", "--disable-pip-version-check"]
-        argv += ["--no-binary", pin.name, "-w", str(dir_one), "-r", str(requirements)]
-        if pin.hashes:
-            argv.append("--require-hashes")
+        argv, env = sdist_wheel_command(
+            pin, dir_one, requirements, python=sys.executable, environ=os.environ, credentials=credentials
+        )
         run_command(
             argv,
             env=env,
             description=f"build {pin.name} {pin.version} from its sdist",
             credentials=credentials,
             logger=logger,
+            runner=runner,
         )
         wheels = sorted(dir_one.glob("*.whl"))
         if len(wheels) != 1 or not parse_wheel_filename(wheels[0].name)[3] & tags:
@@ -418,16 +404,21 @@ def _pins_with_built_wheels(
     *,
     logger: BaseLogger,
     credentials: Credentials | None,
+    runner: CommandRunner,
 ) -> list[LockedPin]:
     """The manifest's pins, with sdist-only pins and local sources replaced by wheels built here."""
     pins = pins_for_manifest(manifest)
     missing = pins_without_target_wheel(pins, target)
     if missing:
         dir_out = layout.dir_build_lambda_layer / "sdist-wheels"
-        built = build_sdist_wheels(missing, target, dir_out, tool=manifest.tool, logger=logger, credentials=credentials)
+        built = build_sdist_wheels(
+            missing, target, dir_out, tool=manifest.tool, logger=logger, credentials=credentials, runner=runner
+        )
         pins = [p for p in pins if p not in missing] + built
     dir_local = layout.dir_build_lambda_layer / "local-wheels"
-    pins += build_local_wheels(local_sources(manifest), target, dir_local, logger=logger, credentials=credentials)
+    pins += build_local_wheels(
+        local_sources(manifest), target, dir_local, logger=logger, credentials=credentials, runner=runner
+    )
     return sorted(pins, key=lambda p: p.name)
 
 
@@ -442,11 +433,12 @@ def _build_in_local(
     skip_prompt: bool,
     verbose: bool,
     printer: T_PRINTER,
+    runner: CommandRunner,
 ) -> None:
     logger = BaseLogger(verbose=verbose, printer=printer)
     target = LayerTarget(python_version=python_version, architecture=architecture)
     layout = LayerPathLayout(path_pyproject_toml=Path(path_pyproject_toml))
-    manifest = read_local_manifest(layout.path_pyproject_toml, tool, target)
+    manifest = read_local_manifest(layout.path_pyproject_toml, tool, target, runner=runner)
     check_local_build_possible(manifest, target)
     command = _installer_command(tool, target, path_bin)
     logger.log(f"Build a layer for {target.runtime} {target.architecture} from {manifest.path} with {tool.value}")
@@ -454,7 +446,7 @@ def _build_in_local(
     layout.mkdirs()
     layout.copy_pyproject_toml(printer=logger.debug)
     copy_manifest(manifest.path, layout.dir_repo, printer=logger.debug)
-    pins = _pins_with_built_wheels(manifest, target, layout, logger=logger, credentials=credentials)
+    pins = _pins_with_built_wheels(manifest, target, layout, logger=logger, credentials=credentials, runner=runner)
     is_pip = tool is LayerBuildToolEnum.pip
     options = requirement_index_options(manifest.content, base_dir=manifest.path.parent) if is_pip else ()
     steps = plan_install_steps(
@@ -474,6 +466,7 @@ def _build_in_local(
         logger=logger,
         explain=lambda output: explain_install_failure(output, pins, target, tool, credentials),
         secret_env=requirement_index_logins(manifest.content) if is_pip else {},
+        runner=runner,
     )
     check_installed(layout.dir_python, pins, target, manifest_name=str(manifest.path))
     logger.log(f"Installed {len(pins)} distributions into {layout.dir_python}")
@@ -489,6 +482,7 @@ def build_layer_artifacts_using_pip_in_local(
     skip_prompt: bool = False,
     verbose: bool = True,
     printer: T_PRINTER = print,
+    runner: CommandRunner = SUBPROCESS,
 ) -> None:
     """Install requirements.txt's pins for the target into ``python/`` (pip of this Python by default)."""
     _build_in_local(
@@ -501,6 +495,7 @@ def build_layer_artifacts_using_pip_in_local(
         skip_prompt=skip_prompt,
         verbose=verbose,
         printer=printer,
+        runner=runner,
     )
 
 
@@ -514,6 +509,7 @@ def build_layer_artifacts_using_poetry_in_local(
     skip_prompt: bool = False,
     verbose: bool = True,
     printer: T_PRINTER = print,
+    runner: CommandRunner = SUBPROCESS,
 ) -> None:
     """Install poetry.lock's main group for the target into ``python/``.
 
@@ -530,6 +526,7 @@ def build_layer_artifacts_using_poetry_in_local(
         skip_prompt=skip_prompt,
         verbose=verbose,
         printer=printer,
+        runner=runner,
     )
 
 
@@ -543,6 +540,7 @@ def build_layer_artifacts_using_uv_in_local(
     skip_prompt: bool = False,
     verbose: bool = True,
     printer: T_PRINTER = print,
+    runner: CommandRunner = SUBPROCESS,
 ) -> None:
     """Install uv.lock's runtime set (no dev groups, not the project) for the target into ``python/``."""
     _build_in_local(
@@ -555,6 +553,7 @@ def build_layer_artifacts_using_uv_in_local(
         skip_prompt=skip_prompt,
         verbose=verbose,
         printer=printer,
+        runner=runner,
     )
 
 
@@ -568,6 +567,7 @@ def build_layer_artifacts_in_local(
     skip_prompt: bool = False,
     verbose: bool = True,
     printer: T_PRINTER = print,
+    runner: CommandRunner = SUBPROCESS,
 ) -> None:
     """Build with ``tool`` on this host (the tool found next to this Python or on PATH)."""
     _build_in_local(
@@ -580,4 +580,5 @@ def build_layer_artifacts_in_local(
         skip_prompt=skip_prompt,
         verbose=verbose,
         printer=printer,
+        runner=runner,
     )

@@ -32,7 +32,6 @@ import hashlib
 import importlib.metadata
 import json
 import platform
-import subprocess
 import sys
 import uuid
 import zipfile
@@ -53,6 +52,7 @@ from .foundation import LayerS3Layout
 from .history import PROVENANCE_NAME, SBOM_NAME
 from .install_plan import INSTALL_REPORT_NAME
 from .manifest import LocalManifest, RuntimeSet, find_tool, read_local_manifest
+from .runner import SUBPROCESS, CommandRunner
 from .target import LayerTarget
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -302,7 +302,7 @@ def write_local_sbom(info: LayerZipInfo, *, path_pyproject_toml: Path, tool: str
     return path
 
 
-def tool_version(tool: LayerBuildToolEnum) -> str | None:
+def tool_version(tool: LayerBuildToolEnum, *, runner: CommandRunner = SUBPROCESS) -> str | None:
     """``uv 0.9.5`` or the like: the tool that read the lock on this host (``None`` if it does not answer)."""
     argv = [sys.executable, "-m", "pip", "--version"] if tool is LayerBuildToolEnum.pip else None
     if argv is None:
@@ -311,31 +311,28 @@ def tool_version(tool: LayerBuildToolEnum) -> str | None:
             return None
         argv = [exe, "--version"]
     try:
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
-    except (OSError, subprocess.TimeoutExpired):
+        result = runner.run(argv, timeout=60)
+    except OSError:
         return None
     text = result.stdout.strip().splitlines()
-    return text[0] if result.returncode == 0 and text else None
+    return text[0] if result.ok and text else None
 
 
-def image_digest(image: str, container_runtime: str | None) -> str | None:
+def image_digest(image: str, container_runtime: str | None, *, runner: CommandRunner = SUBPROCESS) -> str | None:
     """The image's repo digest (``name@sha256:…``), else its ID (``sha256:…``), as the container engine has
     it (docker's and podman's ``image inspect`` both know these two); ``None`` when it cannot say."""
     try:
         from .build_container import detect_container_engine
 
         engine = detect_container_engine(container_runtime)
-        result = subprocess.run(
+        result = runner.run(
             [engine.executable, "image", "inspect", "--format", "{{.Id}} {{range .RepoDigests}}{{.}} {{end}}", image],
-            capture_output=True,
-            text=True,
             timeout=60,
-            check=False,
         )
     except Exception:  # noqa: BLE001 - the digest is informative; no engine means no digest
         return None
     words = result.stdout.split()
-    if result.returncode != 0 or not words:
+    if not result.ok or not words:
         return None
     image_id = words[0] if words[0].startswith("sha256:") else f"sha256:{words[0]}"
     return words[1] if len(words) > 1 else image_id
@@ -352,7 +349,7 @@ def _container_facts(inputs: LayerInputs) -> dict[str, Any]:
     return facts if isinstance(facts, dict) else {}
 
 
-def strip_version(target: LayerTarget) -> str | None:
+def strip_version(target: LayerTarget, *, runner: CommandRunner = SUBPROCESS) -> str | None:
     """``GNU strip (GNU Binutils for Debian) 2.40`` or the like: the strip ``strip_debug_symbols`` runs
     (``slim.find_strip``); another release may write other bytes."""
     from .slim import find_strip
@@ -361,11 +358,11 @@ def strip_version(target: LayerTarget) -> str | None:
     if exe is None:
         return None
     try:
-        done = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60, check=False)
-    except (OSError, subprocess.TimeoutExpired):
+        done = runner.run([exe, "--version"], timeout=60)
+    except OSError:
         return None
     lines = done.stdout.strip().splitlines()
-    return lines[0] if done.returncode == 0 and lines else None
+    return lines[0] if done.ok and lines else None
 
 
 def build_provenance(

@@ -36,6 +36,9 @@ installs, from which index, with which hashes, and the exact commands that insta
 4. ``pins_without_target_wheel(pins, target)`` / ``check_local_build_possible`` are the early "no wheel
    for this target" checks (from the files the lock lists); ``explain_install_failure(output, pins,
    target, tool)`` turns an installer's failing output into a hint. Running a plan is ``build``'s job.
+5. ``local_wheel_command`` / ``sdist_wheel_command`` are the commands (argv, environment) that build a
+   local source or an sdist-only pin into a wheel on the host (``build.build_local_wheels`` and
+   ``build.build_sdist_wheels`` run them).
 """
 
 from __future__ import annotations
@@ -57,13 +60,8 @@ from packaging.version import InvalidVersion, Version
 from ..constants import LayerBuildToolEnum
 from ..errors import LayerError, ManifestError, mask_url_credentials, redact
 from .foundation import Credentials, coerce_tool
-from .manifest import (
-    INDEX_OPTIONS,
-    LocalManifest,
-    RuntimePackage,
-    _load_toml,
-    logical_lines,
-)
+from .manifest import LocalManifest
+from .runtime_set import INDEX_OPTIONS, RuntimePackage, _load_toml, logical_lines
 from .target import LayerTarget
 
 #: Where an installer looks when the lock names no index.
@@ -404,6 +402,51 @@ def no_wheel_message(names: Sequence[str], target: LayerTarget, tool: LayerBuild
         f"(build_layer_artifacts_using_{tool.value}_in_container), where it can be built from source, "
         f"or pin a version that publishes such a wheel"
     )
+
+
+# ---------------------------------------------------------------------------- wheels built on the host
+def local_wheel_command(
+    build_from: str,
+    dir_one: Path,
+    *,
+    uv: str | None,
+    python: str,
+    environ: Mapping[str, str],
+    credentials: Credentials | None,
+) -> tuple[list[str], dict[str, str]]:
+    """The command that builds one local source into a wheel in ``dir_one``: ``uv build`` for a
+    folder when uv is there, else (and always for a git URL) ``pip wheel --no-deps``. The build
+    backend may come from the project's index: the login goes in the environment."""
+    if build_from.startswith("git+") or uv is None:
+        argv = [python, "-m", "pip", "wheel", "--no-deps", "--no-input", "-w", str(dir_one), build_from]
+    else:
+        argv = [uv, "build", "--wheel", "--out-dir", str(dir_one), build_from]
+    env = {**environ, **(credentials_env(credentials) if credentials is not None else {})}
+    env.pop("PIP_INDEX_URL", None)
+    return argv, env
+
+
+def sdist_wheel_command(
+    pin: LockedPin,
+    dir_one: Path,
+    path_requirements: Path,
+    *,
+    python: str,
+    environ: Mapping[str, str],
+    credentials: Credentials | None,
+) -> tuple[list[str], dict[str, str]]:
+    """``pip wheel`` of one sdist-only pin from its index (with its login when it is the private one),
+    hash-checked against the lock through ``path_requirements`` (``pin.requirement_line``)."""
+    index = pin.index_url or PYPI_SIMPLE_URL
+    env = {**environ, "PIP_CONFIG_FILE": os.devnull, "PIP_INDEX_URL": index}
+    if _matches(index, credentials):
+        assert credentials is not None
+        env["PIP_INDEX_URL"] = credentials.pip_extra_index_url
+    argv = [python, "-m", "pip", "wheel", "--no-deps", "--no-input", "--disable-pip-version-check"]
+    argv += ["--no-binary", pin.name, "-w", str(dir_one), "-r", str(path_requirements)]
+    if pin.hashes:
+        argv.append("--require-hashes")
+    return argv, env
 
 
 # ---------------------------------------------------------------------------- the install plan

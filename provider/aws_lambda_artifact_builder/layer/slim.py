@@ -27,12 +27,12 @@ import os
 import platform
 import shutil
 import struct
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import LayerError
+from .runner import SUBPROCESS, CommandRunner
 
 if TYPE_CHECKING:  # pragma: no cover
     from .package import PackagingOptions
@@ -138,7 +138,7 @@ def _strip_hint(machine: str) -> str:
     return f"install {package} (apt-get install {package}) or llvm, or turn strip_debug_symbols off"
 
 
-def strip_debug(source: Path, dir_scratch: Path) -> tuple[Path, bool]:
+def strip_debug(source: Path, dir_scratch: Path, *, runner: CommandRunner = SUBPROCESS) -> tuple[Path, bool]:
     """(``source`` with its debug sections removed, as a file in ``dir_scratch``, or ``source`` itself;
     whether an ELF object was left unstripped because strip would change what the loader maps)."""
     machine = elf_machine(source)
@@ -158,9 +158,7 @@ def strip_debug(source: Path, dir_scratch: Path) -> tuple[Path, bool]:
         return source, True
     dir_scratch.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")
-    result = subprocess.run(
-        [tool, "--strip-debug", "-o", str(partial), str(source)], capture_output=True, text=True, check=False
-    )
+    result = runner.run([tool, "--strip-debug", "-o", str(partial), str(source)])
     if result.returncode != 0:
         partial.unlink(missing_ok=True)
         detail = (result.stderr or result.stdout).strip().splitlines()
@@ -178,7 +176,7 @@ def strip_debug(source: Path, dir_scratch: Path) -> tuple[Path, bool]:
 
 
 def slim_layer_files(
-    kept: Mapping[str, Path], options: PackagingOptions, *, dir_scratch: Path
+    kept: Mapping[str, Path], options: PackagingOptions, *, dir_scratch: Path, runner: CommandRunner = SUBPROCESS
 ) -> tuple[dict[str, Path], list[str]]:
     """The files to ship after the slim options (some dropped, shared objects replaced by stripped copies),
     and the ELF objects shipped unstripped because strip would change what the loader maps."""
@@ -189,7 +187,7 @@ def slim_layer_files(
         if is_dropped(rel, options, code_folders):
             continue
         if options.strip_debug_symbols and not rel.split("/")[0].endswith(".dist-info"):
-            path, refused = strip_debug(path, dir_scratch)
+            path, refused = strip_debug(path, dir_scratch, runner=runner)
             if refused:
                 unstripped.append(rel)
         slimmed[rel] = path
