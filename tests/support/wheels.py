@@ -29,6 +29,9 @@ def build_wheel(dir_package: Path, dir_out: Path) -> Path:
     files: dict[str, bytes] = {}
     for path in sorted((dir_package / "src").rglob("*.py")):
         files[path.relative_to(dir_package / "src").as_posix()] = path.read_bytes()
+    # [tool.fixture.files]: entries placed as written (``<dist>.data/scripts/x``, even ``../../etc/x``).
+    for arcname, text in meta.get("tool", {}).get("fixture", {}).get("files", {}).items():
+        files[arcname.replace("{dist}", dist).replace("{version}", version)] = text.encode()
     metadata = [
         "Metadata-Version: 2.1",
         f"Name: {name}",

@@ -476,6 +476,10 @@ def _build_in_local(
         secret_env=requirement_index_logins(manifest.content) if is_pip else {},
     )
     check_installed(layout.dir_python, pins, target, manifest_name=str(manifest.path))
+    # Files a wheel declares outside python/ (uv drops them silently): a warning, see wheel_record.
+    from .wheel_record import warn_escaping_entries
+
+    warn_escaping_entries(manifest.path, pins, target, tool=tool, credentials=credentials, logger=logger)
     logger.log(f"Installed {len(pins)} distributions into {layout.dir_python}")
 
 

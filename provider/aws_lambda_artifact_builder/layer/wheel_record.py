@@ -1,0 +1,237 @@
+"""Files a wheel declares outside the layer's ``python/`` tree: named on the install stage, not lost silently.
+
+What the installers do with such a wheel (measured with pip 26.3 and uv 0.13.9, ``install --target``):
+
+- **pip** refuses it: ``... has a file '.../lib/python/../../etc/odd.conf' trying to install outside the
+  target directory`` (and ``Unknown scheme key`` for a ``.data/<key>/`` entry that leaves its folder); the
+  build fails with that message, so nothing is left to warn about.
+- **uv** installs the rest and drops the file *and its RECORD line*, both in the installed tree and in
+  its cache's unpacked copy of the wheel; the package stage, which reads the installed RECORD, never
+  sees it. Only the wheel's own RECORD tells, so for a uv install this module reads it from the wheel
+  the lock names (``uv.lock``'s ``wheels``: a local file, a ``file://`` URL, or a few HTTP range
+  requests for the zip's central directory and RECORD; the login only for the credentials' host), or
+  from the wheel a build made (``LockedPin.path``).
+
+The rule, for every RECORD path and zip member name: it lands inside ``python/`` when it is relative
+(no leading ``/``, no drive, ``\\`` read as ``/``) and its normal form does not start with ``..``. A
+``<name>.data/<key>/<path>`` entry with a scheme key (``purelib``, ``platlib``, ``scripts``, ``data``,
+``headers``) is installed below that scheme's folder, which for a ``--target`` install both pip and uv
+put inside ``python/`` (``bin/``, the root, ``include/...``), so only its ``<path>`` must not leave it.
+An installed RECORD's ``../../bin/<script>`` (pip writes scripts relative to its temporary lib folder)
+never occurs in a wheel's own RECORD: there it is an escaping entry like any other.
+
+``csv`` reads RECORD (its format is CSV by the wheel spec), ``zipfile`` the wheel; nothing else is parsed.
+The check is advisory: a wheel that cannot be read is logged at ``DEBUG`` and skipped, never a failure.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import posixpath
+import re
+import tomllib
+import urllib.request
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import unquote, urlsplit
+
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+
+from ..constants import LayerBuildToolEnum
+from .foundation import BaseLogger, Credentials
+from .install_plan import LockedPin, installer_for, target_tags
+from .target import LayerTarget
+
+#: The ``.data/<key>/`` folders a wheel may use (the wheel spec's install scheme keys).
+DATA_SCHEME_KEYS = frozenset({"purelib", "platlib", "scripts", "data", "headers"})
+#: How many wheels are read at once (each read is a few small HTTP requests).
+PARALLEL_READS = 8
+#: The end of a wheel read first: its central directory and, for most wheels, RECORD (one request).
+TAIL_BYTES = 1 << 16
+#: Seconds an index may take to answer one request before the wheel is skipped.
+TIMEOUT = 30
+_RECORD_NAME = re.compile(r"[^/]+\.dist-info/RECORD")
+#: URL of a remote wheel -> its escaping paths: a long-lived provider reads each remote wheel once.
+_checked: dict[str, tuple[str, ...]] = {}
+
+
+def _leaves(path: str) -> bool:
+    """A relative path (``/`` separated) that leaves the folder it is relative to."""
+    path = path.replace("\\", "/")
+    if path.startswith("/") or re.match(r"[A-Za-z]:", path):
+        return True
+    normal = posixpath.normpath(path)
+    return normal == ".." or normal.startswith("../")
+
+
+def escapes(name: str) -> bool:
+    """Whether a wheel entry (RECORD path or zip member) would land outside the layer's ``python/`` tree."""
+    if not name:
+        return False
+    top, _, rest = name.replace("\\", "/").partition("/")
+    key, _, inner = rest.partition("/")
+    if top.endswith(".data") and key in DATA_SCHEME_KEYS and inner:
+        return _leaves(inner)
+    return _leaves(name)
+
+
+def escaping_paths(names: Iterable[str]) -> list[str]:
+    """The names that escape, each once, in the order given."""
+    return list(dict.fromkeys(n for n in names if escapes(n)))
+
+
+def wheel_escaping_paths(wheel: IO[bytes] | Path) -> list[str]:
+    """What a wheel declares outside the tree: its RECORD's paths (read with ``csv``) and its member names."""
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+        declared: list[str] = []
+        for record in (n for n in names if _RECORD_NAME.fullmatch(n)):
+            with zf.open(record) as raw:
+                rows = csv.reader(io.TextIOWrapper(raw, encoding="utf-8", newline=""))
+                declared += [row[0] for row in rows if row]
+    return escaping_paths([*declared, *names])
+
+
+# ---------------------------------------------------------------------------- reading a wheel where it is
+class _RangeReader(io.RawIOBase):
+    """A remote file read with HTTP range requests: ``zipfile`` needs only its end (the central
+    directory, and RECORD, usually the last member: already in ``tail``) and rarely one more range."""
+
+    def __init__(self, url: str, headers: Mapping[str, str], size: int, tail: bytes) -> None:
+        self.url, self.headers, self.size, self.tail, self.pos = url, dict(headers), size, tail, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self.pos = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence] + offset
+        return self.pos
+
+    def readinto(self, buffer: Any) -> int:
+        end = min(self.pos + len(buffer), self.size)
+        if end <= self.pos:
+            return 0
+        tail_start = self.size - len(self.tail)
+        if self.pos >= tail_start:
+            data = self.tail[self.pos - tail_start : end - tail_start]
+        else:
+            request = urllib.request.Request(self.url, headers={**self.headers, "Range": f"bytes={self.pos}-{end - 1}"})
+            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+                data = response.read() if response.status == 206 else b""
+        if len(data) != end - self.pos:
+            raise OSError(f"{self.url} did not answer a range request")
+        buffer[: len(data)] = data
+        self.pos = end
+        return len(data)
+
+
+def _auth_headers(url: str, credentials: Credentials | None) -> dict[str, str]:
+    """The login, for a URL on the credentials' index host only (as the installer sends it)."""
+    if credentials is None:
+        return {}
+    here, there = urlsplit(url), urlsplit(credentials.simple_index_url)
+    if (here.scheme, here.hostname, here.port) != (there.scheme, there.hostname, there.port):
+        return {}
+    token = base64.b64encode(f"{credentials.username}:{credentials.password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+@contextmanager
+def _open_wheel(location: str, credentials: Credentials | None) -> Iterator[IO[bytes] | Path]:
+    """A local path or ``file://`` URL as a path; an ``http(s)`` URL as a buffered range reader
+    (the whole body when the server ignores ranges)."""
+    parts = urlsplit(location)
+    if parts.scheme not in ("http", "https"):
+        yield Path(unquote(parts.path) if parts.scheme == "file" else location)
+        return
+    headers = _auth_headers(location, credentials)
+    probe = urllib.request.Request(location, headers={**headers, "Range": f"bytes=-{TAIL_BYTES}"})
+    with urllib.request.urlopen(probe, timeout=TIMEOUT) as response:
+        total = str(response.headers.get("Content-Range", "")).rpartition("/")[2]
+        body = response.read()
+    if response.status != 206 or not total.isdigit():
+        yield io.BytesIO(body)
+        return
+    with io.BufferedReader(_RangeReader(location, headers, int(total), body), buffer_size=1 << 16) as reader:
+        yield reader
+
+
+def _locked_wheels(path_lock: Path, pins: Sequence[LockedPin], target: LayerTarget) -> dict[str, list[str]]:
+    """``name version`` -> the locations ``uv.lock`` gives for each index pin's wheels the target can use."""
+    data = tomllib.loads(path_lock.read_text(encoding="utf-8"))
+    wanted = {(p.name, p.version) for p in pins if p.path is None}
+    tags = target_tags(target)
+    found: dict[str, list[str]] = {}
+    for entry in data.get("package", []):
+        key = (canonicalize_name(str(entry.get("name", ""))), str(entry.get("version", "")))
+        if key not in wanted:
+            continue
+        for wheel in entry.get("wheels", []):
+            where = str(wheel.get("url") or wheel.get("path") or "")
+            try:
+                wheel_tags = parse_wheel_filename(unquote(posixpath.basename(urlsplit(where).path)))[3]
+            except InvalidWheelFilename:
+                continue
+            if where and wheel_tags & tags:
+                local = "url" not in wheel and not Path(where).is_absolute()
+                found.setdefault(" ".join(key), []).append(str(path_lock.parent / where) if local else where)
+    return found
+
+
+def _check(location: str, credentials: Credentials | None, logger: BaseLogger) -> tuple[str, ...]:
+    """The escaping paths of one wheel; a local file is read each time (a build may remake it)."""
+    if location in _checked:
+        return _checked[location]
+    try:
+        with _open_wheel(location, credentials) as wheel:
+            paths = tuple(wheel_escaping_paths(wheel))
+    except (OSError, zipfile.BadZipFile, UnicodeDecodeError, csv.Error, ValueError) as e:
+        logger.debug(f"[install] could not read the RECORD of {posixpath.basename(location)}: {e}")
+        return ()
+    if urlsplit(location).scheme in ("http", "https"):
+        _checked[location] = paths
+    return paths
+
+
+def warn_escaping_entries(
+    path_lock: Path,
+    pins: Sequence[LockedPin],
+    target: LayerTarget,
+    *,
+    tool: LayerBuildToolEnum,
+    credentials: Credentials | None,
+    logger: BaseLogger,
+) -> dict[str, list[str]]:
+    """After a uv install: warn, per distribution, about the files its wheel declares outside ``python/``
+    (uv dropped them). Returns ``name version`` -> those paths. pip refuses such a wheel itself."""
+    if installer_for(tool, target) != "uv":
+        return {}
+    sources = {f"{p.name} {p.version}": [p.path] for p in pins if p.path is not None}
+    if tool is LayerBuildToolEnum.uv and path_lock.is_file():
+        sources.update(_locked_wheels(path_lock, pins, target))
+    jobs = [(dist, where) for dist, places in sorted(sources.items()) for where in places]
+    with ThreadPoolExecutor(max_workers=PARALLEL_READS) as pool:
+        results = list(pool.map(lambda job: _check(job[1], credentials, logger), jobs))
+    found: dict[str, list[str]] = {}
+    for (dist, _), escaping in zip(jobs, results, strict=True):
+        if escaping:
+            found[dist] = list(dict.fromkeys([*found.get(dist, []), *escaping]))
+    for dist, paths in found.items():
+        shown = ", ".join(paths[:3]) + (" …" if len(paths) > 3 else "")
+        logger.warning(
+            f"[install] warning: {dist} declares {len(paths)} file(s) outside the layer's python/ tree, which "
+            f"uv does not install, so the layer does not hold them: {shown}"
+        )
+    return found
