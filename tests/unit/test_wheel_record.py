@@ -3,15 +3,24 @@ and the install-stage warning read from the wheels ``uv.lock`` names (issue 14, 
 
 from __future__ import annotations
 
+import http.server
+import io
+import os
+import threading
 import zipfile
 from pathlib import Path
 
 import pytest
 from aws_lambda_artifact_builder.constants import LayerBuildToolEnum
-from aws_lambda_artifact_builder.layer.foundation import BaseLogger
+from aws_lambda_artifact_builder.layer.foundation import BaseLogger, Credentials
 from aws_lambda_artifact_builder.layer.install_plan import LockedPin
 from aws_lambda_artifact_builder.layer.target import LayerTarget
-from aws_lambda_artifact_builder.layer.wheel_record import escapes, warn_escaping_entries, wheel_escaping_paths
+from aws_lambda_artifact_builder.layer.wheel_record import (
+    _open_wheel,
+    escapes,
+    warn_escaping_entries,
+    wheel_escaping_paths,
+)
 from support.wheels import build_wheel
 
 DIR_ODD = Path(__file__).resolve().parent.parent / "fixtures" / "escaping" / "odd-escape-1.0"
@@ -97,3 +106,59 @@ def test_an_unreadable_wheel_is_skipped_not_a_failure(tmp_path: Path):
         logger=BaseLogger(printer=lambda _: None),
     )
     assert found == {}
+
+
+class _Wheels(http.server.BaseHTTPRequestHandler):
+    """Serves ``body`` with byte ranges (``ranges = False``: the whole body, as some servers do)."""
+
+    body = b""
+    ranges = True
+    seen: list[tuple[str | None, str | None]] = []
+
+    def do_GET(self) -> None:
+        self.seen.append((self.headers.get("Range"), self.headers.get("Authorization")))
+        data, status, extra = self.body, 200, {}
+        spec = self.headers.get("Range", "")
+        if self.ranges and spec.startswith("bytes="):
+            start, _, end = spec[6:].partition("-")
+            first = len(data) - int(end) if not start else int(start)
+            last = len(data) - 1 if not start or not end else int(end)
+            data, status = data[first : last + 1], 206
+            extra["Content-Range"] = f"bytes {first}-{last}/{len(self.body)}"
+        self.send_response(status)
+        for key, value in {**extra, "Content-Length": str(len(data))}.items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("ranges", [True, False])
+def test_a_remote_wheel_is_read_by_ranges_and_the_login_goes_to_its_index_host_only(ranges: bool):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:  # RECORD first, then 200 kB: its bytes are not in the tail
+        zf.writestr("big-1.0.dist-info/RECORD", "big/__init__.py,,\n../../etc/x,,\n")
+        zf.writestr("big/__init__.py", os.urandom(200_000))
+    _Wheels.body, _Wheels.ranges, _Wheels.seen = buffer.getvalue(), ranges, []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Wheels)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/packages/big-1.0-py3-none-any.whl"
+        ours = Credentials(
+            index_name="p", index_url=f"http://127.0.0.1:{server.server_port}/simple/", username="u", password="pw"
+        )
+        other = Credentials(index_name="p", index_url="http://127.0.0.1:1/simple/", username="u", password="pw")
+        with _open_wheel(url, ours) as wheel:
+            assert wheel_escaping_paths(wheel) == ["../../etc/x"]
+        with _open_wheel(url, other) as wheel:
+            assert wheel_escaping_paths(wheel) == ["../../etc/x"]
+    finally:
+        server.shutdown()
+    half = len(_Wheels.seen) // 2
+    assert all(auth is not None for _, auth in _Wheels.seen[:half]) and all(a is None for _, a in _Wheels.seen[half:])
+    if ranges:  # the tail, then RECORD's own bytes: never the 200 kB member
+        assert [r for r, _ in _Wheels.seen[:half]][0] == "bytes=-65536" and 2 <= half <= 3, _Wheels.seen
+    else:
+        assert half == 1
