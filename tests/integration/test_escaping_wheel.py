@@ -82,6 +82,7 @@ class _NoIndex:
 def _build(path: Path, tool: str, credentials: Credentials | None, tmp_path: Path, monkeypatch) -> list[str]:
     monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "cache" / "uv"))
     monkeypatch.setenv("PIP_CACHE_DIR", str(tmp_path / "cache" / "pip"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache" / "xdg"))  # the RECORD check's cache
     lines: list[str] = []
     build_layer_artifacts_in_local(
         tool=tool, path_pyproject_toml=path, credentials=credentials, skip_prompt=True, printer=lines.append

@@ -3,6 +3,7 @@ and the install-stage warning read from the wheels ``uv.lock`` names (issue 14, 
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import io
 import os
@@ -162,3 +163,34 @@ def test_a_remote_wheel_is_read_by_ranges_and_the_login_goes_to_its_index_host_o
         assert [r for r, _ in _Wheels.seen[:half]][0] == "bytes=-65536" and 2 <= half <= 3, _Wheels.seen
     else:
         assert half == 1
+
+
+def test_a_remote_wheel_is_read_once_per_sha256(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    wheel = build_wheel(DIR_ODD, tmp_path / "index")
+    _Wheels.body, _Wheels.ranges, _Wheels.seen = wheel.read_bytes(), True, []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Wheels)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/packages/{wheel.name}"
+        path_lock = tmp_path / "uv.lock"
+        path_lock.write_text(
+            '[[package]]\nname = "odd-escape"\nversion = "1.0"\nsource = { registry = "idx" }\n'
+            f'wheels = [{{ url = "{url}", hash = "sha256:{hashlib.sha256(wheel.read_bytes()).hexdigest()}" }}]\n'
+        )
+        pins = [LockedPin(name="odd-escape", version="1.0", index_url="idx")]
+        found = [
+            warn_escaping_entries(
+                path_lock,
+                pins,
+                LayerTarget(python_version="3.12", architecture="x86_64"),
+                tool=LayerBuildToolEnum.uv,
+                credentials=None,
+                logger=BaseLogger(printer=lambda _: None),
+            )
+            for _ in range(2)
+        ]
+    finally:
+        server.shutdown()
+    assert found[0] == found[1] == {"odd-escape 1.0": ["../../etc/odd.conf"]}
+    assert len(_Wheels.seen) == 1, _Wheels.seen

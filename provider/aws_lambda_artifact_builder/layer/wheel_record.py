@@ -10,7 +10,9 @@ What the installers do with such a wheel (measured with pip 26.3 and uv 0.13.9, 
   sees it. Only the wheel's own RECORD tells, so for a uv install this module reads it from the wheel
   the lock names (``uv.lock``'s ``wheels``: a local file, a ``file://`` URL, or a few HTTP range
   requests for the zip's central directory and RECORD; the login only for the credentials' host), or
-  from the wheel a build made (``LockedPin.path``).
+  from the wheel a build made (``LockedPin.path``). A remote wheel's answer is kept by the sha256 the lock
+  gives it (``cache_dir()``): measured from here against PyPI, 55-60 wheels cost 6-8 s on the first
+  build (1-3 requests each, 8 at a time) and nothing after.
 
 The rule, for every RECORD path and zip member name: it lands inside ``python/`` when it is relative
 (no leading ``/``, no drive, ``\\`` read as ``/``) and its normal form does not start with ``..``. A
@@ -28,9 +30,14 @@ from __future__ import annotations
 
 import base64
 import csv
+import dataclasses
+import http.client
 import io
+import json
+import os
 import posixpath
 import re
+import threading
 import tomllib
 import urllib.request
 import zipfile
@@ -57,8 +64,6 @@ TAIL_BYTES = 1 << 16
 #: Seconds an index may take to answer one request before the wheel is skipped.
 TIMEOUT = 30
 _RECORD_NAME = re.compile(r"[^/]+\.dist-info/RECORD")
-#: URL of a remote wheel -> its escaping paths: a long-lived provider reads each remote wheel once.
-_checked: dict[str, tuple[str, ...]] = {}
 
 
 def _leaves(path: str) -> bool:
@@ -168,12 +173,21 @@ def _open_wheel(location: str, credentials: Credentials | None) -> Iterator[IO[b
         yield reader
 
 
-def _locked_wheels(path_lock: Path, pins: Sequence[LockedPin], target: LayerTarget) -> dict[str, list[str]]:
-    """``name version`` -> the locations ``uv.lock`` gives for each index pin's wheels the target can use."""
+@dataclasses.dataclass(frozen=True)
+class _Wheel:
+    """One wheel to read: where it is, and the sha256 the lock gives for it (the cache key of a remote one)."""
+
+    dist: str
+    location: str
+    sha256: str | None = None
+
+
+def _locked_wheels(path_lock: Path, pins: Sequence[LockedPin], target: LayerTarget) -> list[_Wheel]:
+    """The wheels ``uv.lock`` lists for each index pin that the target can use."""
     data = tomllib.loads(path_lock.read_text(encoding="utf-8"))
     wanted = {(p.name, p.version) for p in pins if p.path is None}
     tags = target_tags(target)
-    found: dict[str, list[str]] = {}
+    found = []
     for entry in data.get("package", []):
         key = (canonicalize_name(str(entry.get("name", ""))), str(entry.get("version", "")))
         if key not in wanted:
@@ -186,22 +200,50 @@ def _locked_wheels(path_lock: Path, pins: Sequence[LockedPin], target: LayerTarg
                 continue
             if where and wheel_tags & tags:
                 local = "url" not in wheel and not Path(where).is_absolute()
-                found.setdefault(" ".join(key), []).append(str(path_lock.parent / where) if local else where)
+                digest = str(wheel.get("hash", "")).removeprefix("sha256:")
+                found.append(
+                    _Wheel(
+                        dist=" ".join(key),
+                        location=str(path_lock.parent / where) if local else where,
+                        sha256=digest if re.fullmatch(r"[0-9a-f]{64}", digest) else None,
+                    )
+                )
     return found
 
 
-def _check(location: str, credentials: Credentials | None, logger: BaseLogger) -> tuple[str, ...]:
-    """The escaping paths of one wheel; a local file is read each time (a build may remake it)."""
-    if location in _checked:
-        return _checked[location]
+def cache_dir() -> Path:
+    """Where the escaping paths of remote wheels are kept by sha256 (a wheel's content never changes)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "aws-lambda-artifact-builder" / "wheel-record"
+
+
+def _cached(wheel: _Wheel) -> Path | None:
+    remote = urlsplit(wheel.location).scheme in ("http", "https")
+    return cache_dir() / f"{wheel.sha256}.json" if remote and wheel.sha256 else None
+
+
+def _check(wheel: _Wheel, credentials: Credentials | None, logger: BaseLogger) -> list[str]:
+    """The escaping paths of one wheel: a remote one read once per sha256, a local file each time."""
+    cached = _cached(wheel)
     try:
-        with _open_wheel(location, credentials) as wheel:
-            paths = tuple(wheel_escaping_paths(wheel))
-    except (OSError, zipfile.BadZipFile, UnicodeDecodeError, csv.Error, ValueError) as e:
-        logger.debug(f"[install] could not read the RECORD of {posixpath.basename(location)}: {e}")
-        return ()
-    if urlsplit(location).scheme in ("http", "https"):
-        _checked[location] = paths
+        if cached is not None and cached.is_file():
+            return [str(p) for p in json.loads(cached.read_text(encoding="utf-8"))]
+    except (OSError, ValueError, TypeError):
+        pass
+    try:
+        with _open_wheel(wheel.location, credentials) as opened:
+            paths = wheel_escaping_paths(opened)
+    except (OSError, http.client.HTTPException, zipfile.BadZipFile, UnicodeDecodeError, csv.Error, ValueError) as e:
+        logger.debug(f"[install] could not read the RECORD of {posixpath.basename(wheel.location)}: {e}")
+        return []
+    if cached is not None:
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            partial = cached.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+            partial.write_text(json.dumps(paths), encoding="utf-8")
+            os.replace(partial, cached)
+        except OSError as e:
+            logger.debug(f"[install] could not cache the RECORD check of {posixpath.basename(wheel.location)}: {e}")
     return paths
 
 
@@ -218,16 +260,15 @@ def warn_escaping_entries(
     (uv dropped them). Returns ``name version`` -> those paths. pip refuses such a wheel itself."""
     if installer_for(tool, target) != "uv":
         return {}
-    sources = {f"{p.name} {p.version}": [p.path] for p in pins if p.path is not None}
+    wheels = [_Wheel(dist=f"{p.name} {p.version}", location=p.path) for p in pins if p.path is not None]
     if tool is LayerBuildToolEnum.uv and path_lock.is_file():
-        sources.update(_locked_wheels(path_lock, pins, target))
-    jobs = [(dist, where) for dist, places in sorted(sources.items()) for where in places]
+        wheels += _locked_wheels(path_lock, pins, target)
     with ThreadPoolExecutor(max_workers=PARALLEL_READS) as pool:
-        results = list(pool.map(lambda job: _check(job[1], credentials, logger), jobs))
+        results = list(pool.map(lambda wheel: _check(wheel, credentials, logger), wheels))
     found: dict[str, list[str]] = {}
-    for (dist, _), escaping in zip(jobs, results, strict=True):
+    for wheel, escaping in sorted(zip(wheels, results, strict=True), key=lambda pair: pair[0].dist):
         if escaping:
-            found[dist] = list(dict.fromkeys([*found.get(dist, []), *escaping]))
+            found[wheel.dist] = list(dict.fromkeys([*found.get(wheel.dist, []), *escaping]))
     for dist, paths in found.items():
         shown = ", ".join(paths[:3]) + (" …" if len(paths) > 3 else "")
         logger.warning(
