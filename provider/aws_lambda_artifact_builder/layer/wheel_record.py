@@ -23,7 +23,7 @@ An installed RECORD's ``../../bin/<script>`` (pip writes scripts relative to its
 never occurs in a wheel's own RECORD: there it is an escaping entry like any other.
 
 ``csv`` reads RECORD (its format is CSV by the wheel spec), ``zipfile`` the wheel; nothing else is parsed.
-The check is advisory: a wheel that cannot be read is logged at ``DEBUG`` and skipped, never a failure.
+The check is advisory: a wheel (or lock) that cannot be read is logged at ``DEBUG`` and skipped, never a failure.
 """
 
 from __future__ import annotations
@@ -184,15 +184,20 @@ class _Wheel:
 
 def _locked_wheels(path_lock: Path, pins: Sequence[LockedPin], target: LayerTarget) -> list[_Wheel]:
     """The wheels ``uv.lock`` lists for each index pin that the target can use."""
-    data = tomllib.loads(path_lock.read_text(encoding="utf-8"))
+    try:  # uv read it before the install; whatever it does not hold is not checked
+        packages = tomllib.loads(path_lock.read_text(encoding="utf-8")).get("package", [])
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return []
     wanted = {(p.name, p.version) for p in pins if p.path is None}
     tags = target_tags(target)
     found = []
-    for entry in data.get("package", []):
-        key = (canonicalize_name(str(entry.get("name", ""))), str(entry.get("version", "")))
-        if key not in wanted:
+    for entry in packages if isinstance(packages, list) else []:
+        if not isinstance(entry, dict):
             continue
-        for wheel in entry.get("wheels", []):
+        key = (canonicalize_name(str(entry.get("name", ""))), str(entry.get("version", "")))
+        if key not in wanted or not isinstance(entry.get("wheels"), list):
+            continue
+        for wheel in (w for w in entry["wheels"] if isinstance(w, dict)):
             where = str(wheel.get("url") or wheel.get("path") or "")
             try:
                 wheel_tags = parse_wheel_filename(unquote(posixpath.basename(urlsplit(where).path)))[3]
@@ -222,20 +227,21 @@ def _cached(wheel: _Wheel) -> Path | None:
     return cache_dir() / f"{wheel.sha256}.json" if remote and wheel.sha256 else None
 
 
-def _check(wheel: _Wheel, credentials: Credentials | None, logger: BaseLogger) -> list[str]:
-    """The escaping paths of one wheel: a remote one read once per sha256, a local file each time."""
+def _check(wheel: _Wheel, credentials: Credentials | None) -> tuple[list[str], str]:
+    """The escaping paths of one wheel (a remote one read once per sha256, a local file each time), and
+    why it could not be read or cached (``""``). Runs in a worker thread: it logs nothing itself."""
     cached = _cached(wheel)
     try:
         if cached is not None and cached.is_file():
-            return [str(p) for p in json.loads(cached.read_text(encoding="utf-8"))]
+            return [str(p) for p in json.loads(cached.read_text(encoding="utf-8"))], ""
     except (OSError, ValueError, TypeError):
         pass
+    name = posixpath.basename(wheel.location)
     try:
         with _open_wheel(wheel.location, credentials) as opened:
             paths = wheel_escaping_paths(opened)
     except (OSError, http.client.HTTPException, zipfile.BadZipFile, UnicodeDecodeError, csv.Error, ValueError) as e:
-        logger.debug(f"[install] could not read the RECORD of {posixpath.basename(wheel.location)}: {e}")
-        return []
+        return [], f"could not read the RECORD of {name}: {e}"
     if cached is not None:
         try:
             cached.parent.mkdir(parents=True, exist_ok=True)
@@ -243,8 +249,8 @@ def _check(wheel: _Wheel, credentials: Credentials | None, logger: BaseLogger) -
             partial.write_text(json.dumps(paths), encoding="utf-8")
             os.replace(partial, cached)
         except OSError as e:
-            logger.debug(f"[install] could not cache the RECORD check of {posixpath.basename(wheel.location)}: {e}")
-    return paths
+            return paths, f"could not keep the RECORD check of {name}: {e}"
+    return paths, ""
 
 
 def warn_escaping_entries(
@@ -264,9 +270,11 @@ def warn_escaping_entries(
     if tool is LayerBuildToolEnum.uv and path_lock.is_file():
         wheels += _locked_wheels(path_lock, pins, target)
     with ThreadPoolExecutor(max_workers=PARALLEL_READS) as pool:
-        results = list(pool.map(lambda wheel: _check(wheel, credentials, logger), wheels))
+        results = list(pool.map(lambda wheel: _check(wheel, credentials), wheels))
     found: dict[str, list[str]] = {}
-    for wheel, escaping in sorted(zip(wheels, results, strict=True), key=lambda pair: pair[0].dist):
+    for wheel, (escaping, problem) in sorted(zip(wheels, results, strict=True), key=lambda pair: pair[0].dist):
+        if problem:
+            logger.debug(f"[install] {problem}")
         if escaping:
             found[wheel.dist] = list(dict.fromkeys([*found.get(wheel.dist, []), *escaping]))
     for dist, paths in found.items():
