@@ -9,6 +9,8 @@
   ``python/`` and are not warned about.
 - pip (for pip and poetry locks) refuses the wheel: the build fails with pip's message naming the
   distribution and the path.
+- A wheel with ``.data`` entries only (``odd-data``: a header, a data file, a script) installs inside
+  ``python/`` with every installer, and no stage warns about it (pip's RECORD names them ``../../``).
 """
 
 from __future__ import annotations
@@ -30,14 +32,16 @@ from test_reproducible_sources import _file_simple_index
 
 ESCAPING = "../../etc/odd.conf"
 INDEX_USERNAME, INDEX_PASSWORD = "odd-user", "odd-Pa55@w/rd%"
-DIR_PACKAGE = Path(__file__).resolve().parent.parent / "fixtures" / "escaping" / "odd-escape-1.0"
+DIR_FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "escaping"
+DIR_PACKAGE = DIR_FIXTURES / "odd-escape-1.0"
 
 
 @pytest.fixture(scope="module")
 def odd_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateIndex]:
-    """A private index (login required) that serves only ``odd-escape 1.0``."""
+    """A private index (login required) that serves only ``odd-escape 1.0`` and ``odd-data 1.0``."""
     root = tmp_path_factory.mktemp("odd-index")
     build_wheel(DIR_PACKAGE, root / "packages")
+    build_wheel(DIR_FIXTURES / "odd-data-1.0", root / "packages")
     index = PrivateIndex.start(root / "packages", root / "state", INDEX_USERNAME, INDEX_PASSWORD)
     try:
         yield index
@@ -49,14 +53,14 @@ def _credentials(index: PrivateIndex) -> Credentials:
     return Credentials(index_name="private", index_url=index.url, username=index.username, password=index.password)
 
 
-def _odd_project(tool: str, dest: Path, index: PrivateIndex, dir_cache: Path) -> Path:
-    """The tool's fixture project depending on ``odd-escape==1.0`` only, locked against ``index``."""
+def _odd_project(tool: str, dest: Path, index: PrivateIndex, dir_cache: Path, pin: str = "odd-escape==1.0") -> Path:
+    """The tool's fixture project depending on ``pin`` only, locked against ``index``."""
     path = make_project(tool, dest, index, dir_cache, locked=False)
-    text = re.sub(r"dependencies = \[[^\]]*\]", 'dependencies = ["odd-escape==1.0"]', path.read_text(), count=1)
+    text = re.sub(r"dependencies = \[[^\]]*\]", f'dependencies = ["{pin}"]', path.read_text(), count=1)
     text = re.sub(r"\[dependency-groups\]\n[^\n]*\n", "", text)
     path.write_text(re.sub(r"\[tool\.poetry\.group\.dev\.dependencies\]\n[^\n]*\n", "", text))
     if tool == "pip":
-        (dest / "requirements.txt").write_text("odd-escape==1.0\n")
+        (dest / "requirements.txt").write_text(f"{pin}\n")
     lock(tool, dest, index, dir_cache)
     return path
 
@@ -128,3 +132,15 @@ def test_pip_refuses_a_wheel_entry_outside_the_tree_and_the_build_fails_naming_i
     message = str(raised.value)
     assert "odd-escape==1.0" in message and ESCAPING in message and "outside the target directory" in message
     assert INDEX_PASSWORD not in message
+
+
+@pytest.mark.parametrize("tool", ["uv", "pip", "poetry"])
+def test_data_headers_and_scripts_of_a_wheel_land_inside_python_without_a_warning(
+    tool, odd_index, tmp_path: Path, monkeypatch
+):
+    path = _odd_project(tool, tmp_path / "project", odd_index, tmp_path / "lock-cache", pin="odd-data==1.0")
+    lines = _build(path, tool, _credentials(odd_index), tmp_path, monkeypatch) + _package(path)
+    listed = zipfile.ZipFile(create_layer_zip_file(path_pyproject_toml=path, verbose=False).path).namelist()
+    assert "python/share/odd-data/readme.txt" in listed, listed
+    assert any(name.startswith("python/include/") and name.endswith("/odd_data.h") for name in listed), listed
+    assert not [line for line in lines if "warning" in line.lower()], lines

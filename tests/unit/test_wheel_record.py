@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from aws_lambda_artifact_builder.api import LayerPathLayout, create_layer_zip_file
 from aws_lambda_artifact_builder.constants import LayerBuildToolEnum
 from aws_lambda_artifact_builder.layer.foundation import BaseLogger, Credentials
 from aws_lambda_artifact_builder.layer.install_plan import LockedPin
@@ -23,6 +24,8 @@ from aws_lambda_artifact_builder.layer.wheel_record import (
     wheel_escaping_paths,
 )
 from support.wheels import build_wheel
+from test_package import _record_hash as _hash
+from test_package import install
 
 DIR_ODD = Path(__file__).resolve().parent.parent / "fixtures" / "escaping" / "odd-escape-1.0"
 
@@ -194,3 +197,20 @@ def test_a_remote_wheel_is_read_once_per_sha256(tmp_path: Path, monkeypatch):
         server.shutdown()
     assert found[0] == found[1] == {"odd-escape 1.0": ["../../etc/odd.conf"]}
     assert len(_Wheels.seen) == 1, _Wheels.seen
+
+
+def test_a_pip_data_file_is_held_only_with_the_records_hash(tmp_path: Path):
+    """pip's RECORD names a ``.data`` file ``../../<rest>`` and moves it to ``python/<rest>``: the package
+    stage counts it as held when that file has the RECORD's hash, and warns when it does not."""
+    path = tmp_path / "pyproject.toml"
+    path.write_text('[project]\nname = "x"\nversion = "1"\n')
+    py = LayerPathLayout(path_pyproject_toml=path).dir_python
+    install(py, "held-lib", "1.0", {"held/__init__.py": b""}, extra_record=[f"../../share/held.txt,{_hash(b'h')},1"])
+    install(py, "odd-lib", "1.0", {"odd/__init__.py": b""}, extra_record=[f"../../share/odd.txt,{_hash(b'o')},1"])
+    (py / "share").mkdir()
+    (py / "share" / "held.txt").write_bytes(b"h")
+    (py / "share" / "odd.txt").write_bytes(b"changed")
+    lines: list[str] = []
+    create_layer_zip_file(path_pyproject_toml=path, printer=lines.append)
+    warnings = [line for line in lines if "warning" in line]
+    assert len(warnings) == 1 and "odd-lib 1.0" in warnings[0] and "../../share/odd.txt" in warnings[0], lines
