@@ -1,13 +1,18 @@
-"""Build wheels from the tiny fixture packages with the standard library only.
+"""Build wheels (and sdists) from the tiny fixture packages with the standard library only.
 
 A real build backend would need the network; these wheels are complete (METADATA, WHEEL,
-entry points, RECORD with hashes) so pip, uv and poetry install them like any other.
+entry points, RECORD with hashes) so pip, uv and poetry install them like any other. An sdist
+(``build_sdist``) is the package's folder as a tar.gz with a ``PKG-INFO``: the installer builds it
+with the backend its ``[build-system]`` names, which the index must then serve.
 """
 
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
+import io
+import tarfile
 import tomllib
 import zipfile
 from pathlib import Path
@@ -29,6 +34,9 @@ def build_wheel(dir_package: Path, dir_out: Path) -> Path:
     files: dict[str, bytes] = {}
     for path in sorted((dir_package / "src").rglob("*.py")):
         files[path.relative_to(dir_package / "src").as_posix()] = path.read_bytes()
+    # [tool.fixture.files]: entries placed as written (``<dist>.data/scripts/x``, even ``../../etc/x``).
+    for arcname, text in meta.get("tool", {}).get("fixture", {}).get("files", {}).items():
+        files[arcname.replace("{dist}", dist).replace("{version}", version)] = text.encode()
     metadata = [
         "Metadata-Version: 2.1",
         f"Name: {name}",
@@ -60,6 +68,33 @@ def build_wheel(dir_package: Path, dir_out: Path) -> Path:
             zi.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(zi, data)
     return path_whl
+
+
+def build_sdist(dir_package: Path, dir_out: Path) -> Path:
+    """``<name>-<version>.tar.gz`` (PEP 625 name) of the package's pyproject.toml and ``src/``, with a
+    ``PKG-INFO`` (metadata 2.2, nothing dynamic) and fixed times, owners and modes: the same bytes each time."""
+    project = tomllib.loads((dir_package / "pyproject.toml").read_text())["project"]
+    base = f"{project['name'].replace('-', '_')}-{project['version']}"
+    info = [
+        "Metadata-Version: 2.2",
+        f"Name: {project['name']}",
+        f"Version: {project['version']}",
+        f"Summary: {project.get('description', '')}",
+        f"Requires-Python: {project.get('requires-python', '>=3')}",
+    ]
+    info += [f"Requires-Dist: {req}" for req in project.get("dependencies", [])]
+    files = {"PKG-INFO": ("\n".join(info) + "\n").encode()}
+    files["pyproject.toml"] = (dir_package / "pyproject.toml").read_bytes()
+    for path in sorted((dir_package / "src").rglob("*.py")):
+        files[path.relative_to(dir_package).as_posix()] = path.read_bytes()
+    dir_out.mkdir(parents=True, exist_ok=True)
+    path_sdist = dir_out / f"{base}.tar.gz"
+    with gzip.GzipFile(path_sdist, "wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
+        for name, data in sorted(files.items()):
+            member = tarfile.TarInfo(f"{base}/{name}")
+            member.size, member.mtime, member.mode = len(data), 1577836800, 0o644
+            tar.addfile(member, io.BytesIO(data))
+    return path_sdist
 
 
 def build_all_fixture_wheels(dir_packages: Path, dir_out: Path) -> list[Path]:

@@ -42,6 +42,7 @@ LAYERS: dict[str, int] = {
     "layer.runner": 2, "layer.runtime_set": 2, "layer.lock_export": 2,
     "layer.build": 2, "layer.build_container": 2, "layer.build_container_plan": 2,
     "layer.build_container_runner": 2, "layer.build_container_script": 2, "layer.install_errors": 2,
+    "layer.wheel_record": 2,
     "layer.clients": 3, "layer.record": 3, "layer.claim": 3, "layer.upload": 3, "layer.publish": 3,
     "layer.history": 3, "layer.evidence": 3, "layer.store": 3,
     "layer.workflow": 4, "layer.targets": 4,

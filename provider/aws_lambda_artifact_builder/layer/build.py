@@ -25,12 +25,14 @@ for the modules that imported them from ``build``.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import hashlib
 import os
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from packaging.markers import Marker
@@ -73,6 +75,7 @@ from .manifest import (
 from .package import read_distributions
 from .runner import SUBPROCESS, CommandRunner
 from .target import LayerTarget
+from .wheel_record import warn_escaping_entries
 
 #: Lines of installer output kept in an error message.
 ERROR_TAIL_LINES = 40
@@ -460,15 +463,30 @@ def _build_in_local(
         credentials=credentials,
         requirement_options=options,
     )
-    run_install_steps(
-        steps,
-        credentials=credentials,
-        logger=logger,
-        explain=lambda output: explain_install_failure(output, pins, target, tool, credentials),
-        secret_env=requirement_index_logins(manifest.content) if is_pip else {},
-        runner=runner,
-    )
-    check_installed(layout.dir_python, pins, target, manifest_name=str(manifest.path))
+    # Files a wheel declares outside python/ (uv drops them silently) are a warning, see wheel_record;
+    # the wheels' RECORDs are read while they install, so a cold build does not wait for the reads.
+    with ThreadPoolExecutor(1) as pool:
+        context = contextvars.copy_context()
+        escaping = pool.submit(
+            context.run,
+            warn_escaping_entries,
+            manifest.path,
+            pins,
+            target,
+            tool=tool,
+            credentials=credentials,
+            logger=logger,
+        )
+        run_install_steps(
+            steps,
+            credentials=credentials,
+            logger=logger,
+            explain=lambda output: explain_install_failure(output, pins, target, tool, credentials),
+            secret_env=requirement_index_logins(manifest.content) if is_pip else {},
+            runner=runner,
+        )
+        check_installed(layout.dir_python, pins, target, manifest_name=str(manifest.path))
+        escaping.result()
     logger.log(f"Installed {len(pins)} distributions into {layout.dir_python}")
 
 

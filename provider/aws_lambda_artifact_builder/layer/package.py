@@ -123,6 +123,22 @@ def _is_script_outside(path: str) -> bool:
     return len(parts) >= 2 and parts[-2] in ("bin", "Scripts")
 
 
+def _moved_in_by_pip(dir_python: Path, row: list[str]) -> bool:
+    """``../../<rest>`` that ``pip install --target`` put at ``python/<rest>``: pip writes a wheel's
+    ``.data`` scripts, data and headers relative to its temporary ``<home>/lib/python``, then moves
+    everything of ``<home>`` into the target (see ``wheel_record`` for the rule). Held when the file is
+    there with the RECORD's hash, so the layer holds it and no warning says otherwise."""
+    rest = _inside(row[0][len("../../") :]) if row[0].startswith("../../") else None
+    path = dir_python / rest if rest is not None else None
+    if path is None or not path.is_file():
+        return False
+    algorithm, _, expected = (row[1] if len(row) > 1 else "").partition("=")
+    if algorithm not in hashlib.algorithms_guaranteed or not expected:
+        return True
+    digest = base64.urlsafe_b64encode(hashlib.new(algorithm, path.read_bytes()).digest()).rstrip(b"=").decode()
+    return digest == expected
+
+
 def read_distributions(dir_python: Path) -> list[InstalledDistribution]:
     """Every distribution installed at the top of ``dir_python``, sorted by canonical name."""
     dists = []
@@ -143,7 +159,7 @@ def read_distributions(dir_python: Path) -> list[InstalledDistribution]:
                 inside = _inside(row[0]) if row else None
                 if inside is not None:
                     files.append(inside)
-                elif row and row[0] and not _is_script_outside(row[0]):
+                elif row and row[0] and not _is_script_outside(row[0]) and not _moved_in_by_pip(dir_python, row):
                     outside.append(row[0])
         dists.append(
             InstalledDistribution(
