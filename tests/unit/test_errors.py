@@ -337,3 +337,20 @@ def test_the_pulumi_provider_raises_a_claim_conflict_as_one_line(monkeypatch, tm
     assert info.value.fix.startswith("rerun once it is done")
     said = capsys.readouterr().err
     assert f"error: layer 'demo' was not deployed: {_conflict()}" in said, said
+
+
+def test_a_refused_upload_file_is_mapped_by_what_refused_it():
+    """boto3's ``upload_file`` wraps S3's refusal in ``S3UploadFailedError``: the fix still names the action."""
+    from boto3.exceptions import S3UploadFailedError
+
+    refusal = ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "PutObject")
+    with (
+        pytest.raises(AwsError) as info,
+        aws_call("s3:PutObject", "upload the layer zip", s3path=S3Path("s3://b/p/layer/layer.zip")),
+    ):
+        try:
+            raise refusal
+        except ClientError as e:
+            raise S3UploadFailedError(f"Failed to upload layer.zip to b/p/layer/layer.zip: {e}") from None
+    assert info.value.fix == "AWS denied s3:PutObject on bucket 'b': allow it for the AWS identity in use"
+    assert "s3://b/p/layer/layer.zip" in str(info.value) and "S3UploadFailedError" not in str(info.value)
