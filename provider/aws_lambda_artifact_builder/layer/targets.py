@@ -331,32 +331,53 @@ def deploy_layer_to_targets(
     home_s3dir = resolve_s3dir(home, endpoint_url)
     home_s3 = next((c[0] for t, _, c in resolved if t == home), None) or target_clients(home, endpoint_url)[0]
     store = ArtifactStore(s3_client=home_s3, s3dir=home_s3dir, may_build=not from_store)
-    several = len(resolved) > 1
-
-    def one(target: DeployTarget, s3dir: str, clients: tuple[S3Client, LambdaClient]) -> TargetOutcome:
-        from . import workflow
-
-        try:
-            check_bucket_region(target, s3dir, clients[0])
-            deployment = workflow.deploy(
-                dataclasses.replace(spec, s3dir_lambda=s3dir),
-                options,
-                s3_client=clients[0],
-                lambda_client=clients[1],
-                artifact_store=store,
-                verbose=verbose,
-                printer=_labelled(printer, target.label) if several else printer,
-            )
-        except Exception as e:
-            if not several:
-                raise
-            _log.info("[%s] [target] failed: %s", target.label, e)
-            return TargetOutcome(target=target, s3dir_lambda=s3dir, error=str(e), exit_code=exit_code(e))
-        return TargetOutcome(target=target, s3dir_lambda=s3dir, deployment=deployment)
-
+    one = functools.partial(
+        _deploy_one,
+        spec=spec,
+        options=options,
+        store=store,
+        several=len(resolved) > 1,
+        verbose=verbose,
+        printer=printer,
+    )
     with store, ThreadPoolExecutor(max_workers=min(len(resolved), 8), thread_name_prefix="alab-target") as pool:
         outcomes = tuple(pool.map(lambda r: one(*r), resolved))
     return MultiDeployment(outcomes=outcomes, builds=store.builds)
+
+
+def _deploy_one(
+    target: DeployTarget,
+    s3dir: str,
+    clients: tuple[S3Client, LambdaClient],
+    *,
+    spec: LayerSpec,
+    options: DeployOptions,
+    store: ArtifactStore,
+    several: bool,
+    verbose: bool,
+    printer: T_PRINTER,
+) -> TargetOutcome:
+    """One target's deploy; among ``several``, its failure is its outcome (with the CLI's exit code of its
+    error), so the other targets go on."""
+    from . import workflow
+
+    try:
+        check_bucket_region(target, s3dir, clients[0])
+        deployment = workflow.deploy(
+            dataclasses.replace(spec, s3dir_lambda=s3dir),
+            options,
+            s3_client=clients[0],
+            lambda_client=clients[1],
+            artifact_store=store,
+            verbose=verbose,
+            printer=_labelled(printer, target.label) if several else printer,
+        )
+    except Exception as e:
+        if not several:
+            raise
+        _log.info("[%s] [target] failed: %s", target.label, e)
+        return TargetOutcome(target=target, s3dir_lambda=s3dir, error=str(e), exit_code=exit_code(e))
+    return TargetOutcome(target=target, s3dir_lambda=s3dir, deployment=deployment)
 
 
 def _labelled(printer: T_PRINTER, label: str) -> T_PRINTER:
