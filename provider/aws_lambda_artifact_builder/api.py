@@ -8,7 +8,16 @@ from .constants import (
     ArchitectureEnum,
     LayerBuildToolEnum,
 )
-from .errors import AwsError, BuildError, LayerError, LayerInputError, ManifestError, redact
+from .errors import (
+    AwsError,
+    BuildError,
+    ConflictError,
+    LayerError,
+    LayerInputError,
+    ManifestError,
+    ManifestInputError,
+    redact,
+)
 from .layer.build import (
     InstallStep,
     LockedPin,
@@ -83,6 +92,7 @@ __all__ = [
     "LayerInputError",
     "AwsError",
     "BuildError",
+    "ConflictError",
     "LayerSpec",
     "DeployOptions",
     "redact",
@@ -94,6 +104,7 @@ __all__ = [
     "LockedPin",
     "LocalManifest",
     "ManifestError",
+    "ManifestInputError",
     "PackagingOptions",
     "PackageChanges",
     "build_layer_artifacts_in_container",

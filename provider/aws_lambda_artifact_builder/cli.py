@@ -326,7 +326,7 @@ def cmd_layer_deploy(args: argparse.Namespace, out: Any, err: Any) -> int:
     # [store] every deploy goes through the artifact store, to one or more targets (cli_targets.py)
     deployment = deploy_to_targets(args, settings, credentials, out, err)
     if deployment is None:
-        return 0 if not getattr(args, "_targets_failed", False) else 1
+        return int(getattr(args, "_targets_failed", 0))  # [store] the failed targets' exit code (0: none failed)
     if args.json:
         print(json.dumps(deployment.to_dict(), indent=2), file=out)
     else:

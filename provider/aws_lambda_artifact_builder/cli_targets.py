@@ -18,7 +18,7 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .errors import LayerError
+from .errors import LayerError, LayerInputError
 from .layer.clients import default_session, make_clients
 from .layer.foundation import Credentials, coerce_s3dir
 from .layer.publish import LayerDeployment
@@ -183,15 +183,13 @@ def store_target(
     """The store ``--artifact-store`` (or the ``artifact_store`` key) names, as a target of the caller's own
     account in its bucket's region; ``None``: the default, :func:`~.layer.targets.store_target_of` the targets.
     Stacks or jobs with different targets that name one store share its builds."""
-    from .cli import CliError
-
     named = settings.get("artifact_store")
     if not named:
         return None
     try:
         s3dir = str(coerce_s3dir(str(named)).uri)
     except LayerError as e:
-        raise CliError(str(e).replace("s3dir_lambda", "artifact_store", 1)) from None
+        raise LayerInputError([("artifact_store", str(e).replace("s3dir_lambda", "artifact_store", 1))]) from None
     probe, _ = make_clients(region=targets[0].region, endpoint_url=endpoint_url)
     region = bucket_region(probe, coerce_s3dir(s3dir).bucket) or targets[0].region
     return DeployTarget(region=region, s3dir_lambda=s3dir)
@@ -215,7 +213,7 @@ def deploy_to_targets(
         result.raise_for_failures()
         return result.outcomes[0].deployment
     _render(result, args.json, out)
-    args._targets_failed = bool(result.failed)
+    args._targets_failed = result.exit_code  # the failed targets' error class (all AWS failures: 6), else 1
     if result.failed:
         try:
             result.raise_for_failures()

@@ -4,9 +4,11 @@ One small hierarchy, all under :class:`LayerError` (a ``ValueError``, as the see
 
 - :class:`LayerInputError`: inputs that are wrong, as data (``problems``: ``(input, reason)`` pairs),
   so Pulumi reports ``CheckFailure``\\ s and Terraform diagnostics on the right property;
-- :class:`ManifestError`: a dependency manifest (lock file) that cannot be used;
+- :class:`ManifestError`: a dependency manifest (lock file) that cannot be used; when it is the only
+  problem of a spec, :class:`ManifestInputError` is both (its ``problems`` for Pulumi and Terraform);
 - :class:`BuildError`: an install, container or packaging step that failed;
-- :class:`AwsError`: an S3 or Lambda call that failed, with the operation and what to do.
+- :class:`AwsError`: an S3 or Lambda call that failed, with the operation and what to do;
+  :class:`ConflictError`: another deploy held a claim on the same S3 folder too long, or took it over.
 
 Each front end maps them once: the CLI to one line and an exit code per class (:data:`EXIT_CODES`),
 Pulumi to check failures or an error, Terraform to diagnostics; :func:`user_error` is their net for any
@@ -33,7 +35,26 @@ class LayerInputError(LayerError):
 
 
 class ManifestError(LayerError):
-    """A dependency manifest is missing, unpinned, or stale against ``pyproject.toml``."""
+    """A dependency manifest is missing, unpinned, or stale against ``pyproject.toml``; or a manifest
+    recorded in S3 is not a layer record any more (edited by hand)."""
+
+
+class ManifestProblem(tuple[str, str]):
+    """An ``(input, reason)`` problem that a :class:`ManifestError` caused (the lock is missing, stale, …):
+    a plain pair to every reader, told apart only by :func:`input_error`."""
+
+
+class ManifestInputError(LayerInputError, ManifestError):
+    """A spec whose only problems are its manifest's: the CLI's exit code of a :class:`ManifestError`, the
+    ``problems`` of a :class:`LayerInputError` (Pulumi and Terraform report them on ``path_pyproject_toml``)."""
+
+
+def input_error(problems: Iterable[tuple[str, str]]) -> LayerInputError:
+    """The error of a spec's ``problems``: a :class:`ManifestInputError` when each is a :class:`ManifestProblem`."""
+    problems = list(problems)
+    if problems and all(isinstance(p, ManifestProblem) for p in problems):
+        return ManifestInputError(problems)
+    return LayerInputError(problems)
 
 
 class BuildError(LayerError):
@@ -47,6 +68,12 @@ class AwsError(LayerError):
         self.operation = operation
         self.fix = fix
         super().__init__(f"{message}; {fix}" if message and fix else message or fix)
+
+
+class ConflictError(AwsError):
+    """Another deploy holds the claim on the same S3 folder (and did not finish in time), took it over from
+    this one, or stored an artifact this one cannot use: nothing is wrong with the inputs or the build, and
+    the same command run again later finishes. ``operation`` is the S3 action on the contested object."""
 
 
 #: How a botocore failure the user fixes by configuration reads, and what fixes it.
@@ -159,19 +186,22 @@ def user_error(error: BaseException) -> BaseException:
     return error
 
 
-#: The CLI's exit code per error class (README "Exit codes", ``alab --help``); 2 is plan's "changes"
-#: under ``--detailed-exitcode``, 1 any other error (a usage error, an unexpected one).
+#: The CLI's exit code per error class (``alab --help``), the first class that matches: a subclass
+#: before its base (a manifest problem of a spec is a manifest error, a conflict is not any AWS failure).
+#: 2 is plan's "changes" under ``--detailed-exitcode``, 1 any other error (a usage error, an unexpected one).
 EXIT_CODES: tuple[tuple[type[LayerError], int], ...] = (
-    (LayerInputError, 3),
     (ManifestError, 4),
+    (LayerInputError, 3),
     (BuildError, 5),
+    (ConflictError, 7),
     (AwsError, 6),
 )
 
 
 EXIT_CODES_HELP = (
     "exit codes: 0 done (plan: no change); 2 plan --detailed-exitcode: a deploy would publish; 1 a usage or "
-    "unexpected error; 3 a wrong input; 4 an unusable manifest or lock file; 5 a failed build; 6 a failed AWS call"
+    "unexpected error; 3 a wrong input; 4 an unusable manifest or lock file; 5 a failed build; 6 a failed AWS "
+    "call; 7 another deploy of the same layer held it too long or took it over (rerun later)"
 )
 
 

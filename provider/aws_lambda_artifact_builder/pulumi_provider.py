@@ -277,8 +277,6 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
                     layer.artifact_store,
                     region=layer.region or self.region,
                     endpoint_url=self.endpoint_url,
-                    printer=_log,
-                    verbose=verbose,
                 ) as store,
             ):
                 return deploy(

@@ -109,7 +109,7 @@ def test_a_poetry_lock_without_the_poetry_extra_names_the_install_command(
         text=True,
         timeout=300,
     )
-    assert result.returncode == 3  # a wrong input (the lock cannot be read without poetry)
+    assert result.returncode == 4  # an unusable lock file (it cannot be read without poetry)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ") and "poetry.lock: poetry is not installed" in lines[0]

@@ -8,6 +8,8 @@ server; a request that matches a rule gets that rule's fault instead of a normal
 - ``delay``: the request takes effect, the response is sent ``seconds`` later (past a client's
   read timeout when the test sets one shorter).
 - ``blackhole``: the request is never forwarded and never answered; the connection stays open.
+- ``deny``: the request is never forwarded; S3's ``403 AccessDenied`` answers it (what a caller whose
+  identity may not do that sees).
 
 Each rule applies ``times`` times, then the proxy forwards normally. ``Blackhole`` is a bare
 listening socket that accepts connections and never answers anything.
@@ -25,6 +27,10 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
+_ACCESS_DENIED = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n'
+    b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message><RequestId>0</RequestId></Error>"
+)
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te", "trailer", "upgrade"}
 
 
@@ -34,7 +40,7 @@ class Rule:
 
     method: str
     path: str
-    fault: str  # "drop" | "delay" | "blackhole"
+    fault: str  # "drop" | "delay" | "blackhole" | "deny"
     times: int = 1
     seconds: float = 0.0
     #: How many requests this rule has faulted so far.
@@ -99,6 +105,9 @@ class FaultProxy:
             self._release.wait()
             handler.close_connection = True
             return
+        if rule is not None and rule.fault == "deny":
+            self._deny(handler)
+            return
         upstream = http.client.HTTPConnection(self.upstream.hostname, self.upstream.port, timeout=120)
         headers = {k: v for k, v in handler.headers.items() if k.lower() not in _HOP_BY_HOP}
         upstream.request(handler.command, handler.path, body=body, headers=headers)
@@ -123,6 +132,15 @@ class FaultProxy:
                 handler.wfile.write(data)
         except OSError:
             handler.close_connection = True  # the client gave up (read timeout) meanwhile
+
+    @staticmethod
+    def _deny(handler: BaseHTTPRequestHandler) -> None:
+        data = _ACCESS_DENIED if handler.command != "HEAD" else b""
+        handler.send_response_only(403, "Forbidden")
+        handler.send_header("Content-Type", "application/xml")
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)
 
     def close(self) -> None:
         self._release.set()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -83,16 +84,9 @@ def test_a_plan_against_an_endpoint_that_never_answers_ends_with_a_clear_message
 
 
 def _claim(s3_client, bucket: str, **kwargs) -> DeployClaim:
-    lines: list[str] = []
-    claim = DeployClaim(
-        s3_client=s3_client,
-        s3path=S3Path(f"s3://{bucket}/{PREFIX}layer/deploy-claim.json"),
-        purpose="test",
-        printer=lines.append,
-        **kwargs,
+    return DeployClaim(
+        s3_client=s3_client, s3path=S3Path(f"s3://{bucket}/{PREFIX}layer/deploy-claim.json"), purpose="test", **kwargs
     )
-    claim.lines = lines  # type: ignore[attr-defined]
-    return claim
 
 
 def test_a_lost_claim_create_response_is_recognised_as_our_own_claim(aws, s3_client, bucket):
@@ -120,7 +114,8 @@ def test_a_lost_claim_create_response_is_recognised_as_our_own_claim(aws, s3_cli
 @pytest.mark.parametrize(
     "pid", ["1234", None, -5, True, 1.5, [1]], ids=["string", "null", "negative", "bool", "float", "list"]
 )
-def test_a_claim_with_a_malformed_pid_is_stale(pid, s3_client, bucket):
+def test_a_claim_with_a_malformed_pid_is_stale(pid, s3_client, bucket, caplog):
+    caplog.set_level(logging.INFO, logger="aws_lambda_artifact_builder.claim")
     me = dataclasses.asdict(ClaimHolder.current("someone else"))
     s3_client.put_object(
         Bucket=bucket,
@@ -130,7 +125,8 @@ def test_a_claim_with_a_malformed_pid_is_stale(pid, s3_client, bucket):
     claim = _claim(s3_client, bucket, wait_seconds=3)
     claim.acquire()
     claim.release()
-    assert any("took over" in line and "unreadable" in line for line in claim.lines), claim.lines
+    lines = [r.getMessage() for r in caplog.records if r.name == "aws_lambda_artifact_builder.claim"]
+    assert any("took over" in line and "unreadable" in line for line in lines), lines
 
 
 def _dead_pid() -> int:
@@ -139,7 +135,9 @@ def _dead_pid() -> int:
     return child.pid
 
 
-def test_an_unchanged_rerun_removes_a_dead_runs_claim(project_copy, credentials, s3_client, lambda_client, bucket):
+def test_an_unchanged_rerun_removes_a_dead_runs_claim(
+    project_copy, credentials, s3_client, lambda_client, bucket, caplog
+):
     path = project_copy("pip")
     target = dict(
         layer_name=LAYER,
@@ -151,9 +149,10 @@ def test_an_unchanged_rerun_removes_a_dead_runs_claim(project_copy, credentials,
     deploy_layer(path_pyproject_toml=path, credentials=credentials, verbose=False, **target)
     dead = dataclasses.replace(ClaimHolder.current("a crashed deploy"), pid=_dead_pid())
     s3_client.put_object(Bucket=bucket, Key=f"{PREFIX}layer/deploy-claim.json", Body=dead.to_bytes())
-    lines: list[str] = []
-    again = deploy_layer(path_pyproject_toml=path, credentials=credentials, printer=lines.append, **target)
+    caplog.set_level(logging.INFO, logger="aws_lambda_artifact_builder.claim")
+    again = deploy_layer(path_pyproject_toml=path, credentials=credentials, verbose=False, **target)
     assert not again.published and not again.adopted
+    lines = [r.getMessage() for r in caplog.records if r.name == "aws_lambda_artifact_builder.claim"]
     assert any(line.startswith("[claim] removed") for line in lines), lines
     history = check_history(
         s3_client=s3_client,

@@ -9,6 +9,7 @@ are separate ``alab`` processes with their own build folders. Builds are counted
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -17,6 +18,7 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_artifact_builder.errors import LayerError
 from aws_lambda_artifact_builder.layer.foundation import LayerS3Layout
 from aws_lambda_artifact_builder.layer.store import ArtifactStore
 from aws_lambda_artifact_builder.layer.targets import DeployTarget, deploy_layer_to_targets, expand_targets
@@ -30,6 +32,11 @@ LAYER = "multi-deps"
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
 ROLES = ("arn:aws:iam::111111111111:role/alab-deployer", "arn:aws:iam::222222222222:role/alab-deployer")
 BUILD_LINE = "[build] installing"  # said with -v (every run below passes it)
+
+
+def store_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """What the artifact store said on its logger (``store``) while the test ran."""
+    return [r.getMessage() for r in caplog.records if r.name == "aws_lambda_artifact_builder.store"]
 
 
 def assumed(role_arn: str | None, region: str, service: str, endpoint_url: str) -> Any:
@@ -175,8 +182,8 @@ def test_a_second_writer_of_a_fingerprint_is_harmless(aws, s3_client, tmp_path):
         zips.append(tmp_path / f"{i}.zip")
         zips[-1].write_bytes(content)
     with (
-        ArtifactStore(s3_client=s3_client, s3dir="s3://alab-writers/apps/", printer=lambda _l: None) as one,
-        ArtifactStore(s3_client=s3_client, s3dir="s3://alab-writers/apps/", printer=lambda _l: None) as two,
+        ArtifactStore(s3_client=s3_client, s3dir="s3://alab-writers/apps/") as one,
+        ArtifactStore(s3_client=s3_client, s3dir="s3://alab-writers/apps/") as two,
     ):
         first = one.put(fingerprint, zips[0])
         second = two.put(fingerprint, zips[1])  # lost the race: it uses what the first stored
@@ -192,10 +199,10 @@ def test_a_second_writer_of_a_fingerprint_is_harmless(aws, s3_client, tmp_path):
         Body=b"half",
         Metadata={"code-sha256": "x"},
     )
-    with ArtifactStore(s3_client=s3_client, s3dir="s3://alab-writers/apps/", printer=lambda _l: None) as three:
+    with ArtifactStore(s3_client=s3_client, s3dir="s3://alab-writers/apps/") as three:
         assert three.fetch(orphan) is None
         stored = three.put(orphan, zips[1])
-    with ArtifactStore(s3_client=s3_client, s3dir="s3://alab-writers/apps/", printer=lambda _l: None) as four:
+    with ArtifactStore(s3_client=s3_client, s3dir="s3://alab-writers/apps/") as four:
         found = four.fetch(orphan)
         assert found is not None and found.code_sha256 == stored.code_sha256
         assert found.path_local.read_bytes() == b"second build"
@@ -210,7 +217,7 @@ def test_storing_a_zip_reports_its_bytes_as_the_upload_stage(aws, s3_client, tmp
     events: list[ProgressEvent] = []
     with (
         observe(events.append),
-        ArtifactStore(s3_client=s3_client, s3dir="s3://alab-progress/apps/", printer=lambda _l: None) as store,
+        ArtifactStore(s3_client=s3_client, s3dir="s3://alab-progress/apps/") as store,
     ):
         stored = store.put("ef" * 32, path)
     upload = [e for e in events if e.stage == "upload"]
@@ -290,7 +297,8 @@ def test_one_region_failing_midway_then_rerun_finishes_only_that_region(aws, pro
         proxy.close()
     assert [o.target.region for o in first.failed] == [failing], "\n".join(lines)
     assert first.builds == 1
-    with pytest.raises(Exception, match="rerun to finish only the failed ones"):
+    assert first.exit_code == 6, first.failed  # a failed AWS call (the CLI ends with it: errors.EXIT_CODES)
+    with pytest.raises(LayerError, match="rerun to finish only the failed ones"):
         first.raise_for_failures()
     before = {region: versions(None, region, aws.endpoint_url) for region in REGIONS}
     assert [len(before[r]) for r in REGIONS] == [1, 1, 0]
@@ -307,7 +315,9 @@ def test_one_region_failing_midway_then_rerun_finishes_only_that_region(aws, pro
     assert len({v[0]["Content"]["CodeSha256"] for v in after.values()}) == 1
 
 
-def test_tampered_stored_artifact_is_refused_and_rebuilt_never_published(aws, project_copy, credentials, s3_client):
+def test_tampered_stored_artifact_is_refused_and_rebuilt_never_published(
+    aws, project_copy, credentials, s3_client, caplog
+):
     make_buckets(aws.endpoint_url, "alab-tamper")
     path = project_copy("pip")
     home = DeployTarget(region=REGIONS[2], s3dir_lambda="s3://alab-tamper-{region}/apps/")  # sorts first: the store
@@ -322,14 +332,14 @@ def test_tampered_stored_artifact_is_refused_and_rebuilt_never_published(aws, pr
         Bucket="alab-tamper-ap-southeast-2", Key=key, Body=b"PK\x05\x06" + b"\0" * 18, Metadata=original["Metadata"]
     )
 
-    lines: list[str] = []
+    caplog.set_level(logging.INFO, logger="aws_lambda_artifact_builder")
     second = deploy_layer_to_targets(
         targets=[home, DeployTarget(region=REGIONS[1], s3dir_lambda="s3://alab-tamper-{region}/apps/")],
-        printer=lines.append,
         **layer_args(path, credentials),
     )
     second.raise_for_failures()
-    assert any("[store] refused" in line for line in lines), "\n".join(lines)
+    refused = [r for r in caplog.records if r.getMessage().startswith("[store] refused")]
+    assert refused and all(r.levelno == logging.WARNING for r in refused), store_lines(caplog)
     assert second.builds == 1
     new = versions(None, REGIONS[1], aws.endpoint_url)
     assert len(new) == 1 and new[0]["Content"]["CodeSha256"] == deployed.code_sha256
@@ -368,7 +378,9 @@ def test_build_push_in_one_job_then_deploy_from_store_in_another_never_builds(aw
         env=env,
         timeout=300,
     )
-    assert missing.returncode == 1 and "not in the artifact store" in missing.stderr, missing.stderr
+    # Both targets miss the artifact: what only S3 could tell, so the CLI ends as for a failed AWS call.
+    assert missing.returncode == 6 and "not in the artifact store" in missing.stderr, missing.stderr
+    assert "run `alab layer push` for this lock first" in missing.stderr, missing.stderr
     assert BUILD_LINE not in missing.stderr
 
     push = subprocess.run(
@@ -435,28 +447,30 @@ def test_build_push_in_one_job_then_deploy_from_store_in_another_never_builds(aw
         assert provenance["build"] == {**built["build"], "artifact_store": pushed["s3uri"]}
 
 
-def test_a_stored_zip_replaced_after_its_check_is_not_copied_the_checked_bytes_are_uploaded(aws, s3_client, tmp_path):
+def test_a_stored_zip_replaced_after_its_check_is_not_copied_the_checked_bytes_are_uploaded(
+    aws, s3_client, tmp_path, caplog
+):
+    caplog.set_level(logging.INFO, logger="aws_lambda_artifact_builder")
     s3_client.create_bucket(Bucket="alab-stage")
     fingerprint = "ef" * 32
     path = tmp_path / "layer.zip"
     path.write_bytes(b"checked bytes")
-    lines: list[str] = []
-    with ArtifactStore(s3_client=s3_client, s3dir="s3://alab-stage/apps/", printer=lines.append) as store:
+    with ArtifactStore(s3_client=s3_client, s3dir="s3://alab-stage/apps/") as store:
         stored = store.put(fingerprint, path)
         first = LayerS3Layout(s3dir_lambda="s3://alab-stage/first/").s3path_temp_layer_zip
-        store.stage(stored, s3_client=s3_client, s3path=first, metadata={}, log=lines.append)
+        store.stage(stored, s3_client=s3_client, s3path=first, metadata={})
+        lines = store_lines(caplog)
         assert lines[-1].startswith("[store] copied"), lines  # server-side while the stored zip is the checked one
         # Replaced between the check and the copy: the copy names the checked ETag, so it must not go through.
         s3_client.put_object(Bucket="alab-stage", Key=stored.s3path_zip.key, Body=b"swapped")
         staging = LayerS3Layout(s3dir_lambda="s3://alab-stage/other/").s3path_temp_layer_zip
-        store.stage(
-            stored, s3_client=s3_client, s3path=staging, metadata={"fingerprint": fingerprint}, log=lines.append
-        )
+        store.stage(stored, s3_client=s3_client, s3path=staging, metadata={"fingerprint": fingerprint})
     assert s3_client.get_object(Bucket="alab-stage", Key=staging.key)["Body"].read() == b"checked bytes"
+    lines = store_lines(caplog)
     assert any("changed after it was checked; uploading the checked copy" in line for line in lines), lines
 
 
-def test_a_role_that_may_not_read_the_store_gets_the_checked_zip_uploaded(aws, s3_client, tmp_path):
+def test_a_role_that_may_not_read_the_store_gets_the_checked_zip_uploaded(aws, s3_client, tmp_path, caplog):
     """A Terraform or Pulumi resource with a ``role_arn`` keeps the store in the caller's account; when the
     role may not read it (AWS answers the copy AccessDenied, which moto does not enforce: a botocore hook
     answers for it), the role's bucket gets the checked local copy instead."""
@@ -476,14 +490,16 @@ def test_a_role_that_may_not_read_the_store_gets_the_checked_zip_uploaded(aws, s
     fingerprint = "ab" * 32
     path = tmp_path / "layer.zip"
     path.write_bytes(b"checked bytes")
-    lines: list[str] = []
-    with ArtifactStore(s3_client=s3_client, s3dir="s3://alab-own-store/store/", printer=lines.append) as store:
+    caplog.set_level(logging.INFO, logger="aws_lambda_artifact_builder")
+    with ArtifactStore(s3_client=s3_client, s3dir="s3://alab-own-store/store/") as store:
         stored = store.put(fingerprint, path)
         staging = LayerS3Layout(s3dir_lambda="s3://alab-role-bucket/apps/").s3path_temp_layer_zip
-        store.stage(stored, s3_client=role_s3, s3path=staging, metadata={"fingerprint": fingerprint}, log=lines.append)
+        store.stage(stored, s3_client=role_s3, s3path=staging, metadata={"fingerprint": fingerprint})
     assert denied == ["alab-own-store"]
     assert role_s3.get_object(Bucket="alab-role-bucket", Key=staging.key)["Body"].read() == b"checked bytes"
-    assert any("server-side copy to" in line and "AccessDenied" in line for line in lines), lines
+    lines = store_lines(caplog)
+    # The refusal, mapped as every AWS failure is (clients.aws_call): the action to allow, in one line.
+    assert any("server-side copy to" in line and "AWS denied s3:" in line for line in lines), lines
 
 
 # ---------------------------------------------------------------------------- reading one target, naming the store
@@ -665,7 +681,7 @@ def test_a_version_published_but_not_recorded_in_one_region_fails_in_one_line_an
         )
     finally:
         proxy.close()
-    assert first.returncode == 1, first.stderr
+    assert first.returncode == 6, first.stderr  # the failed target's class: a failed AWS call
     errors = [line for line in first.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and f"1 of 3 targets failed ({failing}: " in errors[0], first.stderr
     assert "rerun to finish only the failed ones" in errors[0]

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from aws_lambda_artifact_builder.api import Credentials, LayerError, LayerPathLayout, LayerTarget
+from aws_lambda_artifact_builder.api import BuildError, Credentials, LayerError, LayerPathLayout, LayerTarget
 from aws_lambda_artifact_builder.constants import LayerBuildToolEnum
 from aws_lambda_artifact_builder.layer.build import LockedPin
 from aws_lambda_artifact_builder.layer.build_container import check_wheel_tags, move_tree, remove_stale_staging
@@ -191,7 +191,7 @@ def test_wheel_tag_check_refuses_wheels_for_a_newer_glibc_than_lambdas(tmp_path:
     _dist(dir_python, "from_source", "cp311-cp311-linux_x86_64")
     check_wheel_tags(dir_python, X86_311)
     _dist(dir_python, "new_glibc", "cp311-cp311-manylinux_2_28_x86_64")
-    with pytest.raises(LayerError, match=r"new_glibc-1.0 \(cp311-cp311-manylinux_2_28_x86_64\)"):
+    with pytest.raises(BuildError, match=r"new_glibc-1.0 \(cp311-cp311-manylinux_2_28_x86_64\)"):
         check_wheel_tags(dir_python, X86_311)
     # A manylinux_2_28 wheel is fine for 3.12, whose runtime (Amazon Linux 2023) has glibc 2.34.
     dir_312 = tmp_path / "python312"
@@ -202,7 +202,7 @@ def test_wheel_tag_check_refuses_wheels_for_a_newer_glibc_than_lambdas(tmp_path:
 def test_wheel_tag_check_refuses_the_wrong_cpu(tmp_path: Path) -> None:
     dir_python = tmp_path / "python"
     _dist(dir_python, "arm_only", "cp311-cp311-manylinux_2_17_aarch64")
-    with pytest.raises(LayerError, match="arm_only"):
+    with pytest.raises(BuildError, match="arm_only"):
         check_wheel_tags(dir_python, X86_311)
 
 

@@ -7,7 +7,14 @@ import os
 from pathlib import Path
 
 import pytest
-from aws_lambda_artifact_builder.api import Credentials, LayerError, LayerTarget, ManifestError, plan_install_steps
+from aws_lambda_artifact_builder.api import (
+    BuildError,
+    Credentials,
+    LayerError,
+    LayerTarget,
+    ManifestError,
+    plan_install_steps,
+)
 from aws_lambda_artifact_builder.layer.build import check_installed, pip_transport_env
 from aws_lambda_artifact_builder.layer.install_plan import (
     KEEP_ENV,
@@ -271,7 +278,7 @@ def test_check_installed_names_what_is_unpinned_extra_or_missing(tmp_path: Path)
     pins = [LockedPin(name="web", version="1.0"), LockedPin(name="core", version="2.1")]
     check_installed(tmp_path, pins, ARM312, manifest_name="requirements.txt")
     _dist(tmp_path, "stray", "0.1", ["helper"])
-    with pytest.raises(LayerError) as e:
+    with pytest.raises(BuildError) as e:
         check_installed(
             tmp_path, [*pins, LockedPin(name="gone", version="1")], ARM312, manifest_name="requirements.txt"
         )

@@ -9,6 +9,7 @@ from aws_lambda_artifact_builder.errors import (
     EXIT_CODES_HELP,
     AwsError,
     BuildError,
+    ConflictError,
     LayerInputError,
     ManifestError,
     aws_error,
@@ -224,11 +225,132 @@ def test_each_error_class_has_its_own_exit_code_and_the_help_names_them():
             (ManifestError, ManifestError("stale")),
             (BuildError, BuildError("pip failed")),
             (AwsError, AwsError("denied", operation="s3:GetObject")),
+            (ConflictError, ConflictError("held", operation="s3:PutObject")),
             (LayerError, LayerError("other")),
             (OSError, OSError("disk")),
         ]
     }
-    assert codes == {LayerInputError: 3, ManifestError: 4, BuildError: 5, AwsError: 6, LayerError: 1, OSError: 1}
+    assert codes == {
+        LayerInputError: 3,
+        ManifestError: 4,
+        BuildError: 5,
+        AwsError: 6,
+        ConflictError: 7,
+        LayerError: 1,
+        OSError: 1,
+    }
     assert 2 not in codes.values()  # plan --detailed-exitcode's "a deploy would publish"
-    for code, words in [(3, "wrong input"), (4, "lock file"), (5, "failed build"), (6, "failed AWS call")]:
+    for code, words in [
+        (3, "wrong input"),
+        (4, "lock file"),
+        (5, "failed build"),
+        (6, "failed AWS call"),
+        (7, "another deploy"),
+    ]:
         assert f"{code} " in EXIT_CODES_HELP and words in EXIT_CODES_HELP
+
+
+# ---------------------------------------------------------------------------- a missing lock; a claim conflict
+@pytest.fixture()
+def lockless(tmp_path, monkeypatch):
+    """A uv project without its uv.lock, and an AWS environment that no command here reaches."""
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\nversion = "1"\ndependencies = ["six"]\n')
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
+    return tmp_path
+
+
+@pytest.mark.parametrize("command", ["plan", "deploy", "push"])
+def test_a_missing_lock_is_a_manifest_error_exit_4_through_the_cli(command, lockless, capsys):
+    argv = ["layer", command, "--project", str(lockless), "--layer-name", "demo", "--tool", "uv"]
+    argv += ["--s3dir", "s3://bucket-x/demo/", "--region", "us-east-1", "--endpoint-url", "http://127.0.0.1:9"]
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 4, err  # an unusable manifest or lock file (errors.EXIT_CODES), not a wrong input (3)
+    assert err == f"error: uv.lock not found at {lockless / 'uv.lock'}; run `uv lock`", err
+
+
+def test_a_missing_lock_keeps_its_input_for_pulumi_and_terraform_and_a_wrong_input_beside_it_is_exit_3(tmp_path):
+    from aws_lambda_artifact_builder.layer.inputs import resolve_layer_inputs
+
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\nversion = "1"\n')
+    layer = dict(path_pyproject_toml=tmp_path / "pyproject.toml", s3dir_lambda="s3://bucket-x/demo/", tool="poetry")
+    with pytest.raises(ManifestError) as only_the_lock:
+        resolve_layer_inputs(layer_name="demo", **layer)
+    assert isinstance(only_the_lock.value, LayerInputError) and exit_code(only_the_lock.value) == 4
+    assert [name for name, _ in only_the_lock.value.problems] == ["path_pyproject_toml"]
+    with pytest.raises(LayerInputError) as also_a_name:
+        resolve_layer_inputs(layer_name="bad name!", **layer)
+    assert not isinstance(also_a_name.value, ManifestError) and exit_code(also_a_name.value) == 3
+    assert [name for name, _ in also_a_name.value.problems] == ["layer_name", "path_pyproject_toml"]
+
+
+def _conflict():
+    return ConflictError(
+        "another deploy (pid 7 on ci-3, layer demo) has held s3://b/p/layer/deploy-claim.json for longer than 3600s",
+        operation="s3:PutObject",
+        fix="rerun once it is done (or, if it is stuck, once its claim expires)",
+    )
+
+
+def test_a_claim_conflict_is_an_aws_error_with_its_own_exit_code():
+    error = _conflict()
+    assert isinstance(error, AwsError) and exit_code(error) == 7 and user_error(error) is error
+    assert str(error).endswith("; rerun once it is done (or, if it is stuck, once its claim expires)")
+    assert "7 another deploy of the same layer" in EXIT_CODES_HELP
+
+
+def test_the_terraform_resource_reports_a_claim_conflict_as_one_diagnostic(monkeypatch, tmp_path):
+    from aws_lambda_artifact_builder.terraform_provider import resource as tf_resource
+    from aws_lambda_artifact_builder.terraform_provider.provider import AlabProvider
+    from tf.utils import Diagnostics
+
+    def conflicting_deploy(*_args, **_kwargs):
+        raise _conflict()
+
+    monkeypatch.setattr(tf_resource.api, "deploy", conflicting_deploy)
+    provider = AlabProvider()
+    provider.region, provider.endpoint_url = "us-east-1", "http://127.0.0.1:9"
+    monkeypatch.setattr(provider, "clients", lambda *_: {"s3_client": None, "lambda_client": None})
+    resource = tf_resource.LayerResource(provider)
+    planned = {f.name: f.default for f in tf_resource.spec_fields() if f.option.resource}
+    planned.update(layer_name="demo", path_pyproject_toml=str(tmp_path), s3dir_lambda="s3://b/p/", tool="uv")
+    diags = Diagnostics()
+    assert resource._deploy(diags, planned, prior=None) is None
+    (error,) = [d for d in diags.diagnostics if d.severity == "error"]
+    assert error.summary == "Cannot deploy layer demo" and error.detail == str(_conflict()), error
+
+
+def test_the_pulumi_provider_raises_a_claim_conflict_as_one_line(monkeypatch, tmp_path, capsys):
+    from aws_lambda_artifact_builder import pulumi_provider
+
+    def conflicting_deploy(*_args, **_kwargs):
+        raise _conflict()
+
+    monkeypatch.setattr(pulumi_provider, "deploy", conflicting_deploy)
+    provider = pulumi_provider.LambdaLayerProvider()
+    monkeypatch.setattr(provider, "_clients", lambda _layer: {"s3_client": None, "lambda_client": None})
+    props = {f.name: f.default for f in pulumi_provider.spec_fields() if f.option.resource}
+    props.update(layer_name="demo", path_pyproject_toml=str(tmp_path), s3dir_lambda="s3://b/p/", tool="uv")
+    with pytest.raises(ConflictError) as info:
+        provider._deploy(pulumi_provider.LayerProps.from_props(props))
+    assert info.value.fix.startswith("rerun once it is done")
+    said = capsys.readouterr().err
+    assert f"error: layer 'demo' was not deployed: {_conflict()}" in said, said
+
+
+def test_a_refused_upload_file_is_mapped_by_what_refused_it():
+    """boto3's ``upload_file`` wraps S3's refusal in ``S3UploadFailedError``: the fix still names the action."""
+    from boto3.exceptions import S3UploadFailedError
+
+    refusal = ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "PutObject")
+    with (
+        pytest.raises(AwsError) as info,
+        aws_call("s3:PutObject", "upload the layer zip", s3path=S3Path("s3://b/p/layer/layer.zip")),
+    ):
+        try:
+            raise refusal
+        except ClientError as e:
+            raise S3UploadFailedError(f"Failed to upload layer.zip to b/p/layer/layer.zip: {e}") from None
+    assert info.value.fix == "AWS denied s3:PutObject on bucket 'b': allow it for the AWS identity in use"
+    assert "s3://b/p/layer/layer.zip" in str(info.value) and "S3UploadFailedError" not in str(info.value)

@@ -14,6 +14,7 @@ from aws_lambda_artifact_builder.api import (
     Credentials,
     LayerBuildToolEnum,
     LayerError,
+    LayerInputError,
     LayerManifestManager,
     LayerPathLayout,
     LayerS3Layout,
@@ -158,8 +159,9 @@ def test_get_path_manifest(layout: LayerPathLayout, tmp_path: Path):
     assert layout.get_path_manifest(LayerBuildToolEnum.poetry) == tmp_path / "poetry.lock"
     assert layout.get_path_manifest(LayerBuildToolEnum.uv) == tmp_path / "uv.lock"
     assert layout.get_path_manifest("uv") == tmp_path / "uv.lock"
-    with pytest.raises(ValueError, match="conda"):
+    with pytest.raises(LayerInputError, match="conda") as raised:
         layout.get_path_manifest("conda")
+    assert [name for name, _ in raised.value.problems] == ["tool"]
 
 
 def test_mkdirs_and_copies_log_through_the_printer(layout: LayerPathLayout, tmp_path: Path):
@@ -281,7 +283,7 @@ def test_layer_manifest_manager(tmp_path: Path):
     assert mgr.path_manifest == tmp_path / "poetry.lock"
     assert mgr.get_versioned_manifest(7).uri == "s3://bkt/lambda/layer/000007/poetry.lock"
     assert mgr.s3path_last_manifest.uri == "s3://bkt/lambda/layer/last-poetry.lock"
-    with pytest.raises(LayerError, match="unknown layer build tool"):
+    with pytest.raises(LayerInputError, match="unknown layer build tool"):
         LayerManifestManager(
             path_pyproject_toml=tmp_path / "pyproject.toml",
             s3dir_lambda="s3://bkt/lambda/",

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from aws_lambda_artifact_builder.api import (
     LayerError,
+    LayerInputError,
     LayerTarget,
     ManifestError,
     compute_fingerprint,
@@ -257,9 +258,9 @@ def test_fingerprint_changes_with_what_changes_the_layer(different):
 
 
 def test_fingerprint_rejects_bad_inputs():
-    with pytest.raises(LayerError, match="unknown layer build tool"):
+    with pytest.raises(LayerInputError, match="unknown layer build tool"):
         compute_fingerprint(**{**BASE, "tool": "conda"})
-    with pytest.raises(LayerError, match="ignore_packages must be a list"):
+    with pytest.raises(ManifestError, match="ignore_packages must be a list"):
         compute_fingerprint(**BASE, ignore_packages="boto3")
 
 

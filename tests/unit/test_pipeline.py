@@ -14,7 +14,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from aws_lambda_artifact_builder.errors import LayerError
+from aws_lambda_artifact_builder.errors import BuildError, ConflictError
 from aws_lambda_artifact_builder.layer.facts import VersionFacts
 from aws_lambda_artifact_builder.layer.inputs import parse_permissions
 from aws_lambda_artifact_builder.layer.manifest import PackageChanges
@@ -74,7 +74,7 @@ class FakeClaim:
     def ensure_held(self) -> None:
         self.gateway.calls.append("ensure_held")
         if self.gateway.lose_claim_at == self.gateway.calls.count("ensure_held"):
-            raise LayerError("the claim was taken over")
+            raise ConflictError("the claim was taken over", operation="s3:PutObject")  # as DeployClaim does
 
 
 @dataclasses.dataclass
@@ -218,7 +218,7 @@ def test_an_unchanged_plan_that_fails_verification_publishes():
 
 def test_a_claim_lost_during_the_build_uploads_publishes_and_records_nothing():
     gateway = FakeGateway(plans=[_plan(changed=True)] * 2, lose_claim_at=1)
-    with pytest.raises(LayerError, match="taken over"):
+    with pytest.raises(ConflictError, match="taken over"):
         run_deploy(INPUTS, Settings(), _effects(gateway))
     assert gateway.calls[-3:] == ["ensure_held", "unlock", "release"]
     assert not {"upload", "publish", "clear_staged"} & set(gateway.calls)
@@ -229,9 +229,9 @@ def test_the_checks_before_the_claim_stop_the_deploy_before_any_claim():
     gateway = FakeGateway(plans=[_plan(changed=True)])
 
     def refuse() -> None:
-        raise LayerError("no wheel for the target")
+        raise BuildError("no wheel for the target")  # as check_build_possible does
 
-    with pytest.raises(LayerError, match="no wheel"):
+    with pytest.raises(BuildError, match="no wheel"):
         run_deploy(INPUTS, Settings(), _effects(gateway), before_claim=refuse)
     assert gateway.calls == ["plan"]
 

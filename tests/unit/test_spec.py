@@ -1,7 +1,8 @@
 """The options are declared once (``layer/spec.py``): every front end is generated from the spec.
 
 The tables here are the spec's own fields, never a list written in this file, so a field added to the
-spec without reaching a front end fails a test.
+spec without reaching a front end fails a test. The one exception says what the spec must declare: which
+inputs force a replacement (``REPLACED_WHEN_CHANGED``), written out with the reason for each.
 """
 
 from __future__ import annotations
@@ -314,10 +315,44 @@ def test_every_resource_option_is_a_terraform_input_with_its_metadata():
         assert attribute.description == f.option.help
 
 
-def test_replacing_inputs_are_the_same_everywhere_and_come_from_the_spec():
-    from_spec = tuple(f.name for f in spec_fields() if f.option.replaces)
-    assert REPLACE_ON == REPLACING_INPUTS == from_spec
-    assert {"layer_name", "s3dir_lambda"} <= set(from_spec)
+#: The inputs whose change needs a new resource, written out here with why (not read from the spec, so a
+#: wrong ``replaces=`` there fails): each names another Lambda layer, another record, or a version that Lambda
+#: cannot change once published. Every other input changes what the same layer's next version holds (an
+#: update that publishes) or how it is built or obtained.
+REPLACED_WHEN_CHANGED = {
+    "layer_name": "another Lambda layer: the old one's versions stay, the resource's ARN changes",
+    "s3dir_lambda": "another record: the fingerprint history that decides what is published lives there",
+    "python_version": "a published version's compatible runtimes cannot be changed",
+    "architecture": "a published version's compatible architectures cannot be changed",
+    "region": "a layer lives in one region's Lambda (and its zip in that region's bucket)",
+    "role_arn": "another account's Lambda",
+}
+
+
+def test_the_inputs_that_replace_a_layer_are_those_naming_another_layer_or_record():
+    assert set(REPLACE_ON) == set(REPLACED_WHEN_CHANGED) == set(REPLACING_INPUTS)
+    assert {a.name for a in LAYER_SCHEMA.attributes if a.requires_replace} == set(REPLACED_WHEN_CHANGED)
+    # What Pulumi does: a change of exactly that input is a replacement naming it (no AWS call is needed).
+    olds = {
+        "layer_name": "deps",
+        "s3dir_lambda": "s3://bucket/apps/",
+        "python_version": "3.12",
+        "architecture": "x86_64",
+        "region": "eu-west-1",
+        "role_arn": "arn:aws:iam::111111111111:role/deployer",
+    }
+    changed = {
+        "layer_name": "other-deps",
+        "s3dir_lambda": "s3://bucket/other/",
+        "python_version": "3.13",
+        "architecture": "arm64",
+        "region": "us-east-1",
+        "role_arn": "arn:aws:iam::222222222222:role/deployer",
+    }
+    provider = LambdaLayerProvider()
+    for name in REPLACED_WHEN_CHANGED:
+        result = provider.diff("id", olds, {**olds, name: changed[name]})
+        assert result.changes and result.replaces == [name], name
 
 
 def test_the_drift_of_the_issue_is_gone():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from aws_lambda_artifact_builder.errors import LayerError
+from aws_lambda_artifact_builder.errors import LayerError, LayerInputError
 from aws_lambda_artifact_builder.layer.foundation import LayerS3Layout
 from aws_lambda_artifact_builder.layer.targets import (
     DeployTarget,
@@ -31,22 +31,25 @@ def test_regions_times_roles_with_an_empty_role_as_the_callers_account():
 
 
 @pytest.mark.parametrize(
-    "kwargs, message",
+    "kwargs, name, message",
     [
-        (dict(region="mars-1", s3dir_lambda="s3://b/p/"), "is not an AWS region"),
+        (dict(region="mars-1", s3dir_lambda="s3://b/p/"), "region", "is not an AWS region"),
         (
             dict(region="us-east-1", s3dir_lambda="s3://b/p/", role_arn="arn:aws:iam::1:role/x"),
+            "role_arn",
             "is not an IAM role ARN",
         ),
         (
             dict(region="us-east-1", s3dir_lambda="s3://b/p/", role_arn="arn:aws:iam::111111111111:user/x"),
+            "role_arn",
             "is not an IAM role",
         ),
     ],
 )
-def test_a_bad_target_is_named(kwargs, message):
-    with pytest.raises(LayerError, match=message):
+def test_a_bad_target_is_an_input_error_on_its_input(kwargs, name, message):
+    with pytest.raises(LayerInputError, match=message) as raised:
         DeployTarget(**kwargs)
+    assert [input_ for input_, _ in raised.value.problems] == [name]
 
 
 @pytest.mark.parametrize(
@@ -64,9 +67,9 @@ def test_a_resources_bad_role_arn_is_named_as_a_target_s_is(role_arn):
     problems = dict(placement_problems({"region": "eu-west-1", "role_arn": role_arn}))
     assert list(problems) == ["role_arn"]
     assert problems["role_arn"] == f"role_arn {role_arn!r} is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)"
-    with pytest.raises(LayerError) as raised:
+    with pytest.raises(LayerInputError) as raised:
         DeployTarget(region="eu-west-1", s3dir_lambda="s3://b/p/", role_arn=role_arn)
-    assert str(raised.value) == f"target {problems['role_arn']}"
+    assert raised.value.problems == [("role_arn", f"target {problems['role_arn']}")]
 
 
 def test_a_resources_good_role_arn_and_unset_placement_pass():
@@ -78,15 +81,17 @@ def test_a_role_needs_a_region_to_be_assumed_in(monkeypatch):
     for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_CONFIG_FILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
-    with pytest.raises(LayerError, match=f"{ROLE_A} is assumed in a region: set the resource's region"):
+    with pytest.raises(LayerInputError, match=f"{ROLE_A} is assumed in a region: set the resource's region") as raised:
         resource_clients(None, ROLE_A, endpoint_url=None)
+    assert [name for name, _ in raised.value.problems] == ["region"]
 
 
 def test_placeholders_are_filled_per_target_and_the_result_checked():
     target = DeployTarget(region="eu-west-1", s3dir_lambda="s3://layers-{account}-{region}/app/", role_arn=ROLE_B)
     assert resolve_s3dir(target) == "s3://layers-222222222222-eu-west-1/app/"
-    with pytest.raises(LayerError, match="not a directory"):
+    with pytest.raises(LayerInputError, match="not a directory") as raised:
         resolve_s3dir(DeployTarget(region="eu-west-1", s3dir_lambda="s3://layers-{region}/app"))
+    assert [name for name, _ in raised.value.problems] == ["s3dir_lambda"]
 
 
 def test_the_store_is_the_same_target_whatever_the_order():
@@ -98,10 +103,11 @@ def test_the_store_is_the_same_target_whatever_the_order():
 def test_a_targets_table_item():
     item = DeployTarget.from_mapping({"region": "eu-west-1", "role_arn": ROLE_A}, default_s3dir="s3://b-{region}/p/")
     assert item == DeployTarget(region="eu-west-1", s3dir_lambda="s3://b-{region}/p/", role_arn=ROLE_A)
-    with pytest.raises(LayerError, match="unknown keys bucket"):
+    with pytest.raises(LayerInputError, match="unknown keys bucket") as unknown:
         DeployTarget.from_mapping({"region": "eu-west-1", "bucket": "x"}, default_s3dir="s3://b/p/")
-    with pytest.raises(LayerError, match="needs a region and an s3dir"):
+    with pytest.raises(LayerInputError, match="needs a region and an s3dir") as incomplete:
         DeployTarget.from_mapping({"region": "eu-west-1"}, default_s3dir=None)
+    assert [name for error in (unknown, incomplete) for name, _ in error.value.problems] == ["targets", "targets"]
 
 
 def test_store_keys_sit_below_the_layer_folder_by_fingerprint():

@@ -33,12 +33,11 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 from s3pathlib.api import S3Path
 
-from ..errors import LayerError
-from ..progress import printer_adapter
-from ..typehint import T_PRINTER
+from ..errors import AwsError, ConflictError
+from ..progress import get_logger
 from .clients import aws_call, is_missing_key, is_precondition_failure
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -48,6 +47,8 @@ if TYPE_CHECKING:  # pragma: no cover
 DEFAULT_LEASE_SECONDS = 60.0
 #: How long a deploy waits for another one to finish before giving up.
 DEFAULT_WAIT_SECONDS = 3600.0
+
+_log = get_logger("claim")
 
 
 def _read_text(path: str) -> str:
@@ -141,7 +142,11 @@ class _Observed:
 
 
 class DeployClaim:
-    """The exclusive right to build, publish and record into one ``s3dir_lambda``; a context manager."""
+    """The exclusive right to build, publish and record into one ``s3dir_lambda``; a context manager.
+
+    It says what it waits for and whom it takes over from on the ``claim`` logger; a claim another deploy
+    held too long or took over is a :class:`~..errors.ConflictError` (rerun later).
+    """
 
     def __init__(
         self,
@@ -151,13 +156,11 @@ class DeployClaim:
         purpose: str,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         wait_seconds: float = DEFAULT_WAIT_SECONDS,
-        printer: T_PRINTER = print,
     ) -> None:
         self.s3_client = s3_client
         self.s3path = s3path
         self.lease_seconds = lease_seconds
         self.wait_seconds = wait_seconds
-        self.printer = printer_adapter(True, printer, "claim")
         self.holder = ClaimHolder.current(purpose)
         self._etag: str | None = None
         self._renewed_at = 0.0
@@ -240,18 +243,19 @@ class DeployClaim:
             if stale:
                 if self._confirmed(self._put({"IfMatch": seen.etag})):
                     who = seen.holder.describe() if seen.holder else "an unknown holder"
-                    self.printer(f"[claim] took over {self.s3path.uri} from {who}: {stale}")
+                    _log.info("[claim] took over %s from %s: %s", self.s3path.uri, who, stale)
                     break
                 continue
             if time.monotonic() > deadline:
                 who = seen.holder.describe() if seen.holder else "an unknown holder"
-                raise LayerError(
-                    f"another deploy ({who}) has held {self.s3path.uri} for longer than "
-                    f"{self.wait_seconds:.0f}s; retry later"
+                raise ConflictError(
+                    f"another deploy ({who}) has held {self.s3path.uri} for longer than {self.wait_seconds:.0f}s",
+                    operation="s3:PutObject",
+                    fix="rerun once it is done (or, if it is stuck, once its claim expires)",
                 )
             if seen.holder and seen.holder.token != announced:
                 announced = seen.holder.token
-                self.printer(f"[claim] waiting for another deploy of this layer ({seen.holder.describe()})")
+                _log.info("[claim] waiting for another deploy of this layer (%s)", seen.holder.describe())
             time.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 1.5, 1.0)
         self._thread = threading.Thread(target=self._renew_loop, name="alab-claim-renewal", daemon=True)
@@ -261,7 +265,7 @@ class DeployClaim:
         while not self._stop.wait(self.lease_seconds / 3):
             try:
                 etag = self._put({"IfMatch": self._etag or ""})
-            except (LayerError, BotoCoreError):
+            except AwsError:
                 etag = ""  # a transient failure: try again at the next tick, the lease has slack
             if etag is None:
                 self._lost = "another deploy took it over"
@@ -276,7 +280,11 @@ class DeployClaim:
         if not self._lost and idle > self.lease_seconds:
             self._lost = f"it could not be renewed for {idle:.0f}s"
         if self._lost:
-            raise LayerError(f"lost the deploy claim on {self.s3path.uri}: {self._lost}; rerun the deploy")
+            raise ConflictError(
+                f"lost the deploy claim on {self.s3path.uri}: {self._lost}",
+                operation="s3:PutObject",
+                fix="rerun the deploy (it plans again, and publishes only if the other deploy did not)",
+            )
 
     def remove_if_stale(self) -> bool:
         """Delete a claim left by a dead or expired holder (an unchanged deploy cleans up after a crash)."""
@@ -293,7 +301,7 @@ class DeployClaim:
                     return False
                 raise
         who = seen.holder.describe() if seen.holder else "an unknown holder"
-        self.printer(f"[claim] removed {self.s3path.uri}, left by {who}")
+        _log.info("[claim] removed %s, left by %s", self.s3path.uri, who)
         return True
 
     def release(self) -> None:
@@ -303,10 +311,14 @@ class DeployClaim:
         if self._lost or self._etag is None:
             return
         try:
-            self.s3_client.delete_object(Bucket=self.s3path.bucket, Key=self.s3path.key, IfMatch=self._etag)
-        except (ClientError, BotoCoreError) as e:
-            if not (is_precondition_failure(e) or is_missing_key(e)):
-                self.printer(f"[claim] could not delete {self.s3path.uri} ({e}); it expires on its own")
+            with aws_call("s3:DeleteObject", "delete the deploy claim", s3path=self.s3path):
+                try:
+                    self.s3_client.delete_object(Bucket=self.s3path.bucket, Key=self.s3path.key, IfMatch=self._etag)
+                except ClientError as e:
+                    if not (is_precondition_failure(e) or is_missing_key(e)):
+                        raise
+        except AwsError as e:  # the work is done: a claim left behind only delays the next changed deploy
+            _log.info("[claim] %s; it expires on its own", e)
         self._etag = None
 
     def __enter__(self) -> DeployClaim:

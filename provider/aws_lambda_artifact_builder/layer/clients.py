@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
+from boto3.exceptions import S3UploadFailedError
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
@@ -154,6 +155,11 @@ def aws_call(operation: str, what: str, *, s3path: S3Path | None = None) -> Iter
     """
     try:
         yield
+    except S3UploadFailedError as e:  # boto3's upload_file wraps the refusal of a part in its own class
+        cause = e.__context__ if isinstance(e.__context__, (ClientError, BotoCoreError)) else e
+        if s3path is not None:
+            raise s3_error(cause, s3path, what) from None
+        raise aws_error(cause, operation=operation, what=what) from None
     except (ClientError, BotoCoreError) as e:
         if s3path is not None:
             raise s3_error(e, s3path, what) from None

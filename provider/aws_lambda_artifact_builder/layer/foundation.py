@@ -22,7 +22,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from s3pathlib.api import S3Path
 
 from ..constants import ZFILL, LayerBuildToolEnum
-from ..errors import LayerError, mask_url_credentials
+from ..errors import LayerError, LayerInputError, mask_url_credentials
 from ..progress import get_logger, printer_adapter
 from ..typehint import T_PRINTER
 
@@ -291,12 +291,12 @@ class LayerPathLayout:
 
 
 def coerce_tool(tool: Any) -> LayerBuildToolEnum:
-    """A :class:`LayerBuildToolEnum` from an enum member or its name; ``ValueError`` otherwise."""
+    """A :class:`LayerBuildToolEnum` from an enum member or its name; a ``LayerInputError`` on ``tool`` otherwise."""
     try:
         return LayerBuildToolEnum(tool)
     except ValueError:
         allowed = ", ".join(t.value for t in LayerBuildToolEnum)
-        raise LayerError(f"unknown layer build tool {tool!r}; use one of: {allowed}") from None
+        raise LayerInputError([("tool", f"unknown layer build tool {tool!r}; use one of: {allowed}")]) from None
 
 
 #: File name of the manifest of each tool, as stored in S3 too.

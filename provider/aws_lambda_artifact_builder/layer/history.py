@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 from s3pathlib.api import S3Path
 
-from ..errors import LayerError
+from ..errors import ManifestError
 from .clients import aws_call, is_missing_key
 from .foundation import LayerS3Layout
 from .record import LayerRecord, record_from_metadata
@@ -79,7 +79,10 @@ def _get(s3_client: S3Client, s3path: S3Path, what: str) -> tuple[bytes, dict[st
 def read_version_record(
     *, s3_client: S3Client, layout: LayerS3Layout, version: int, manifest_name: str
 ) -> LayerRecord | None:
-    """The record of one version, with its manifest text; ``None`` when S3 has none for it."""
+    """The record of one version, with its manifest text; ``None`` when S3 has none for it.
+
+    A manifest whose metadata is not a record (edited by hand, or written by something else) is a
+    :class:`~..errors.ManifestError`: the version's recorded manifest cannot be used."""
     s3path = layout.get_s3path_versioned_manifest(version, manifest_name)
     got = _get(s3_client, s3path, "the versioned manifest")
     if got is None:
@@ -88,7 +91,7 @@ def read_version_record(
     try:
         return record_from_metadata(metadata, body=body.decode("utf-8", errors="replace"), s3uri_manifest=s3path.uri)
     except ValueError as e:
-        raise LayerError(f"{s3path.uri} is not a layer record: {e}") from None
+        raise ManifestError(f"{s3path.uri} is not a layer record: {e}") from None
 
 
 def list_recorded_versions(*, s3_client: S3Client, layout: LayerS3Layout, manifest_name: str) -> list[RecordedVersion]:

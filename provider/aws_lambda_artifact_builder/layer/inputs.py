@@ -21,7 +21,7 @@ from typing import Any
 from s3pathlib.api import S3Path
 
 from ..constants import DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN, DEFAULT_PYTHON_VERSION, BuildInEnum, LayerBuildToolEnum
-from ..errors import LayerError, LayerInputError
+from ..errors import LayerError, ManifestError, ManifestProblem, input_error
 from .foundation import Credentials, LayerManifestManager, LayerPathLayout, LayerS3Layout, coerce_s3dir, coerce_tool
 from .manifest import LocalManifest, compute_fingerprint, normalize_manifest_text, read_local_manifest
 from .package import PackagingOptions
@@ -219,6 +219,8 @@ def _check_one(
     """``values[prop]`` from the check, or its problem appended to ``errors``."""
     try:
         values[prop] = check(value)
+    except ManifestError as e:  # the lock is missing, stale, unpinned: the CLI's exit code says so
+        errors.append(ManifestProblem((prop, str(e))))
     except LayerError as e:
         errors.append((prop, str(e)))
     except (ValueError, TypeError, KeyError, AttributeError, IndexError, OSError) as e:
@@ -232,7 +234,7 @@ def resolve_spec(spec: LayerSpec, options: DeployOptions | None = None) -> Layer
     """:func:`check_spec` for the core: one ``LayerInputError`` holding every problem."""
     errors, inputs = check_spec(spec, options)
     if inputs is None:
-        raise LayerInputError(errors)
+        raise input_error(errors)
     return inputs
 
 
@@ -350,7 +352,7 @@ def resolve_layer_inputs(**kwargs: Any) -> LayerInputs:
     spec, options, problems = spec_from_kwargs(**kwargs)
     errors, inputs = check_spec(spec, options)
     if inputs is None or problems:
-        raise LayerInputError(errors + problems)
+        raise input_error(errors + problems)
     return inputs
 
 

@@ -36,19 +36,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from boto3.s3.transfer import TransferConfig
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 from s3pathlib.api import S3Path
 
-from ..errors import LayerError
-from ..progress import Stage, human_size, warning_of
-from ..typehint import T_PRINTER
+from ..errors import AwsError, ConflictError
+from ..progress import Stage, get_logger, human_size
 from .claim import DeployClaim
-from .clients import is_missing_key, is_precondition_failure
+from .clients import aws_call, is_missing_key, is_precondition_failure
 from .foundation import LayerS3Layout, coerce_s3dir
 from .history import PROVENANCE_NAME, SBOM_NAME
 from .package import LayerZipInfo
 from .publish import file_code_sha256
-from .record import s3_error
 
 if TYPE_CHECKING:  # pragma: no cover
     from mypy_boto3_s3 import S3Client
@@ -60,9 +58,12 @@ _TRANSFER = TransferConfig(
     multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024, max_concurrency=4
 )
 
+_log = get_logger("store")
 
-class ArtifactMissing(LayerError):
-    """The store has no (good) artifact for the fingerprint and this deploy may not build it."""
+
+class ArtifactMissing(AwsError):
+    """The store has no (good) artifact for the fingerprint and this deploy may not build it (``--from-store``):
+    what only S3 could tell, fixed by pushing the artifact first."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,15 +109,14 @@ class ArtifactStore:
 
     One instance serves every target of a run (thread-safe): the artifact is checked once per
     process and copied to each target. ``may_build=False`` is ``alab layer deploy --from-store``.
+    What it finds, refuses and stores is said on the ``store`` logger; every S3 call's failure is an
+    :class:`~..errors.AwsError` (``clients.aws_call``).
     """
 
-    def __init__(
-        self, *, s3_client: S3Client, s3dir: S3Path | str, may_build: bool = True, printer: T_PRINTER = print
-    ) -> None:
+    def __init__(self, *, s3_client: S3Client, s3dir: S3Path | str, may_build: bool = True) -> None:
         self.s3_client = s3_client
         self.layout = LayerS3Layout(s3dir_lambda=coerce_s3dir(s3dir))
         self.may_build = may_build
-        self.printer = printer
         self._dir = tempfile.TemporaryDirectory(prefix="alab-store-")
         self._checked: dict[str, StoredArtifact] = {}
         self._lock = threading.Lock()
@@ -135,12 +135,13 @@ class ArtifactStore:
     # ------------------------------------------------------------------ reading
     def _read_info(self, fingerprint: str) -> dict[str, Any] | None:
         s3path = self.layout.get_s3path_artifact_info(fingerprint)
-        try:
-            body = self.s3_client.get_object(Bucket=s3path.bucket, Key=s3path.key)["Body"].read()
-        except ClientError as e:
-            if is_missing_key(e):
-                return None
-            raise s3_error(e, s3path, "read the stored artifact's description") from None
+        with aws_call("s3:GetObject", "read the stored artifact's description", s3path=s3path):
+            try:
+                body = self.s3_client.get_object(Bucket=s3path.bucket, Key=s3path.key)["Body"].read()
+            except ClientError as e:
+                if is_missing_key(e):
+                    return None
+                raise
         try:
             info = json.loads(body)
             if info["fingerprint"] == fingerprint and isinstance(info["code_sha256"], str) and int(info["size"]) >= 0:
@@ -162,25 +163,19 @@ class ArtifactStore:
                 return None
             s3path = self.layout.get_s3path_artifact_zip(fingerprint)
             path = Path(self._dir.name) / f"{fingerprint}.zip"
-            try:  # one GET: the bytes, their ETag and the metadata they were written with belong together
-                head = self.s3_client.get_object(Bucket=s3path.bucket, Key=s3path.key)
-                etag = str(head["ETag"])
-                with open(path, "wb") as f:
-                    shutil.copyfileobj(head["Body"], f, 1 << 20)
-            except ClientError as e:
-                if not is_missing_key(e):
-                    raise s3_error(e, s3path, "download the stored artifact") from None
-                self.printer(f"[store] refused {s3path.uri}: its description is there but the zip is not")
+            got = self._download(s3path, path)
+            if got is None:
+                _log.warning("[store] refused %s: its description is there but the zip is not", s3path.uri)
                 self._delete(fingerprint, etag=None)
                 return None
+            etag, metadata = got
             code_sha256, size = file_code_sha256(path)
-            claimed = {info["code_sha256"], head.get("Metadata", {}).get("code-sha256", "")}
-            if claimed != {code_sha256} or int(info["size"]) != size:
-                self.printer(
-                    f"[store] refused {s3path.uri}: its bytes have sha256 {code_sha256} ({size} bytes), its "
-                    f"description says {info['code_sha256'] or 'nothing readable'} ({info['size']} bytes); "
-                    f"it is deleted and never published"
-                )
+            if {info["code_sha256"], metadata.get("code-sha256", "")} != {code_sha256} or int(info["size"]) != size:
+                _log.warning(
+                    "[store] refused %s: its bytes have sha256 %s (%d bytes), its description says %s (%s bytes); "
+                    "it is deleted and never published",
+                    s3path.uri, code_sha256, size, info["code_sha256"] or "nothing readable", info["size"],
+                )  # fmt: skip
                 path.unlink()
                 self._delete(fingerprint, etag=etag)
                 return None
@@ -193,34 +188,49 @@ class ArtifactStore:
                 path_local=path,
             )
             self._checked[fingerprint] = found
-            self.printer(f"[store] found {s3path.uri} (CodeSha256 {code_sha256}, {size / 1e6:.1f} MB)")
+            _log.info("[store] found %s (CodeSha256 %s, %s)", s3path.uri, code_sha256, human_size(size))
             return found
+
+    def _download(self, s3path: S3Path, path: Path) -> tuple[str, dict[str, str]] | None:
+        """The zip at ``s3path`` into ``path``: its ETag and metadata, from the same GET as its bytes (they
+        belong together); ``None`` when there is no zip."""
+        with aws_call("s3:GetObject", "download the stored artifact", s3path=s3path):
+            try:
+                got = self.s3_client.get_object(Bucket=s3path.bucket, Key=s3path.key)
+            except ClientError as e:
+                if is_missing_key(e):
+                    return None
+                raise
+            with open(path, "wb") as f:
+                shutil.copyfileobj(got["Body"], f, 1 << 20)
+        return str(got["ETag"]), dict(got.get("Metadata", {}))
 
     def _delete(self, fingerprint: str, *, etag: str | None) -> None:
         """Remove a refused artifact (the zip only if it is still the one refused), so a good one can be stored."""
         zip_path = self.layout.get_s3path_artifact_zip(fingerprint)
         described = [self.layout.get_s3path_artifact_info(fingerprint)]
         described += [self.layout.get_s3dir_artifact(fingerprint).joinpath(name) for name in EVIDENCE_NAMES]
-        try:
-            if etag is not None:
-                self.s3_client.delete_object(Bucket=zip_path.bucket, Key=zip_path.key, IfMatch=etag)
-            for path in described:
-                self.s3_client.delete_object(Bucket=path.bucket, Key=path.key)
-        except ClientError as e:
-            if not (is_precondition_failure(e) or is_missing_key(e)):
-                raise s3_error(e, zip_path, "delete a refused stored artifact") from None
+        with aws_call("s3:DeleteObject", "delete a refused stored artifact", s3path=zip_path):
+            try:
+                if etag is not None:
+                    self.s3_client.delete_object(Bucket=zip_path.bucket, Key=zip_path.key, IfMatch=etag)
+                for path in described:
+                    self.s3_client.delete_object(Bucket=path.bucket, Key=path.key)
+            except ClientError as e:
+                if not (is_precondition_failure(e) or is_missing_key(e)):
+                    raise
 
     # ------------------------------------------------------------------ writing
     def _put_if_absent(self, s3path: S3Path, **kwargs: Any) -> str | None:
         """``PutObject`` with ``If-None-Match: *``: the new ETag, or ``None`` when the key exists."""
-        try:
-            return str(
-                self.s3_client.put_object(Bucket=s3path.bucket, Key=s3path.key, IfNoneMatch="*", **kwargs)["ETag"]
-            )
-        except ClientError as e:
-            if is_precondition_failure(e):
-                return None
-            raise s3_error(e, s3path, "write to the artifact store") from None
+        with aws_call("s3:PutObject", "write to the artifact store", s3path=s3path):
+            try:
+                put = self.s3_client.put_object(Bucket=s3path.bucket, Key=s3path.key, IfNoneMatch="*", **kwargs)
+            except ClientError as e:
+                if is_precondition_failure(e):
+                    return None
+                raise
+        return str(put["ETag"])
 
     def _put_zip(self, s3path: S3Path, path_zip: Path, fingerprint: str, code_sha256: str, stage: Stage) -> str | None:
         with open(path_zip, "rb") as f:
@@ -237,10 +247,13 @@ class ArtifactStore:
         An orphan is a zip without ``layer.json``: its writer died in between. Only the holder of the
         build claim calls this, so nobody else is writing it; it is replaced (``If-Match`` on its ETag).
         """
-        try:
-            theirs = self.s3_client.head_object(Bucket=s3path.bucket, Key=s3path.key)
-        except ClientError:
-            return False, None
+        with aws_call("s3:GetObject", "read the stored artifact", s3path=s3path):
+            try:
+                theirs = self.s3_client.head_object(Bucket=s3path.bucket, Key=s3path.key)
+            except ClientError as e:
+                if is_missing_key(e):  # deleted since our write failed (refused by another runner)
+                    return False, None
+                raise
         if theirs.get("Metadata", {}).get("code-sha256") == code_sha256:
             return True, None
         return False, (str(theirs["ETag"]) if self._read_info(fingerprint) is None else None)
@@ -255,9 +268,7 @@ class ArtifactStore:
             if etag is None:
                 same, orphan = self._other_zip(s3path, fingerprint, code_sha256)
                 if orphan is not None:
-                    self.printer(
-                        f"[store] replacing {s3path.uri}, left without its description by a writer that stopped"
-                    )
+                    _log.info("[store] replacing %s, left without its description by a writer that stopped", s3path.uri)
                     self._delete(fingerprint, etag=orphan)
                     etag = self._put_zip(s3path, path_zip, fingerprint, code_sha256, stage)
             by = "the artifact store" if etag is not None else "already stored by another runner"
@@ -273,8 +284,11 @@ class ArtifactStore:
         if etag is not None:
             local = Path(self._dir.name) / f"{fingerprint}.zip"
             shutil.copyfile(path_zip, local)
-            self.printer(
-                f"[upload] stored {s3path.uri} in the artifact store (CodeSha256 {code_sha256}, {size / 1e6:.1f} MB)"
+            _log.info(
+                "[upload] stored %s in the artifact store (CodeSha256 %s, %s)",
+                s3path.uri,
+                code_sha256,
+                human_size(size),
             )
             found = StoredArtifact(
                 fingerprint=fingerprint,
@@ -287,12 +301,13 @@ class ArtifactStore:
             with self._lock:
                 self._checked[fingerprint] = found
             return found
-        self.printer(f"[store] {s3path.uri} was stored by another runner meanwhile; using that one")
+        _log.info("[store] %s was stored by another runner meanwhile; using that one", s3path.uri)
         stored = self.fetch(fingerprint)
         if stored is None:
-            raise LayerError(
-                f"{s3path.uri} exists but cannot be used (written without its description, or refused): "
-                f"rerun the deploy"
+            raise ConflictError(
+                f"{s3path.uri} exists but cannot be used (written without its description, or refused)",
+                operation="s3:PutObject",
+                fix="rerun the deploy",
             )
         return stored
 
@@ -302,24 +317,44 @@ class ArtifactStore:
         folder = self.layout.get_s3dir_artifact(fingerprint)
         for name, text in texts.items():
             self._put_if_absent(folder.joinpath(name), Body=text.encode("utf-8"), ContentType="application/json")
-        self.printer(f"[store] wrote {', '.join(texts)} beside {folder.uri}layer.zip")
+        _log.info("[store] wrote %s beside %slayer.zip", ", ".join(texts), folder.uri)
 
     def read_provenance(self, fingerprint: str) -> dict[str, Any] | None:
         """The build provenance stored beside a fingerprint's zip; ``None`` when absent or unreadable."""
         s3path = self.layout.get_s3dir_artifact(fingerprint).joinpath(PROVENANCE_NAME)
         try:
-            data = json.loads(self.s3_client.get_object(Bucket=s3path.bucket, Key=s3path.key)["Body"].read())
-        except (ClientError, ValueError) as e:
-            self.printer(f"[store] no readable {s3path.uri} ({e}): the version's provenance is this deploy's")
+            with aws_call("s3:GetObject", "read the stored provenance", s3path=s3path):
+                data = json.loads(self.s3_client.get_object(Bucket=s3path.bucket, Key=s3path.key)["Body"].read())
+        except (AwsError, ValueError) as e:
+            _log.info("[store] no readable %s (%s): the version's provenance is this deploy's", s3path.uri, e)
             return None
         return data if isinstance(data, dict) else None
 
     # ------------------------------------------------------------------ staging
-    def stage(
-        self, artifact: StoredArtifact, *, s3_client: S3Client, s3path: S3Path, metadata: dict[str, str], log: T_PRINTER
-    ) -> None:
+    def stage(self, artifact: StoredArtifact, *, s3_client: S3Client, s3path: S3Path, metadata: dict[str, str]) -> None:
         """Put the checked artifact at a target's staging key: a server-side copy, else an upload."""
         try:
+            if self._copy(artifact, s3_client, s3path, metadata):
+                _log.info("[store] copied %s to %s", artifact.s3path_zip.uri, s3path.uri)
+                return
+            _log.info("[store] %s changed after it was checked; uploading the checked copy", artifact.s3path_zip.uri)
+        except AwsError as e:  # e.g. a target's role that may not read the store: the checked bytes go up instead
+            _log.info("[store] server-side copy to %s failed (%s); uploading the checked copy", s3path.uri, e)
+        with aws_call("s3:PutObject", "upload the layer zip", s3path=s3path):
+            s3_client.upload_file(
+                str(artifact.path_local),
+                s3path.bucket,
+                s3path.key,
+                ExtraArgs={"ContentType": "application/zip", "Metadata": metadata},
+                Config=_TRANSFER,
+            )
+
+    @staticmethod
+    def _copy(artifact: StoredArtifact, s3_client: S3Client, s3path: S3Path, metadata: dict[str, str]) -> bool:
+        """A server-side copy of the store's zip to ``s3path``, ``If-Match`` on the checked ETag: whether it
+        copied the checked bytes. The store's zip is one part, so a copy of the same bytes has the same ETag
+        (its MD5): checked here too, as not every S3 implementation honours ``CopySourceIfMatch``."""
+        with aws_call("s3:PutObject", f"copy {artifact.s3path_zip.uri} here", s3path=s3path):
             copied = s3_client.copy_object(
                 CopySource={"Bucket": artifact.s3path_zip.bucket, "Key": artifact.s3path_zip.key},
                 CopySourceIfMatch=artifact.etag,
@@ -329,26 +364,7 @@ class ArtifactStore:
                 Metadata=metadata,
                 MetadataDirective="REPLACE",
             )
-            # The store's zip is one part, so a copy of the same bytes has the same ETag (its MD5): checked
-            # here too, as not every S3 implementation honours CopySourceIfMatch.
-            if copied.get("CopyObjectResult", {}).get("ETag") == artifact.etag:
-                log(f"[store] copied {artifact.s3path_zip.uri} to {s3path.uri}")
-                return
-            log(f"[store] {artifact.s3path_zip.uri} changed after it was checked; uploading the checked copy")
-        except (ClientError, BotoCoreError) as e:
-            log(f"[store] server-side copy to {s3path.uri} failed ({e}); uploading the checked copy")
-        try:
-            s3_client.upload_file(
-                str(artifact.path_local),
-                s3path.bucket,
-                s3path.key,
-                ExtraArgs={"ContentType": "application/zip", "Metadata": metadata},
-                Config=_TRANSFER,
-            )
-        except ClientError as e:
-            raise s3_error(e, s3path, "upload the layer zip") from None
-        except BotoCoreError as e:
-            raise LayerError(f"{s3path.uri}: could not upload the layer zip: {e}") from None
+        return copied.get("CopyObjectResult", {}).get("ETag") == artifact.etag
 
 
 def obtain_from_store(
@@ -357,7 +373,6 @@ def obtain_from_store(
     *,
     build: Callable[[], LayerZipInfo],
     build_lock: Callable[[], contextlib.AbstractContextManager[None]],
-    log: T_PRINTER,
     describe: Callable[[Path], Mapping[str, str]] | None = None,
 ) -> StoredArtifact:
     """The stored artifact; built (once across runners, under the build claim) and stored when absent,
@@ -370,13 +385,14 @@ def obtain_from_store(
     if not store.may_build:
         raise ArtifactMissing(
             f"fingerprint {fingerprint[:12]}… is not in the artifact store ({where}) and this deploy does not "
-            f"build (--from-store): run `alab layer push` for this lock first, or deploy without --from-store"
+            f"build (--from-store)",
+            operation="s3:GetObject",
+            fix="run `alab layer push` for this lock first, or deploy without --from-store",
         )
     claim = DeployClaim(
         s3_client=store.s3_client,
         s3path=store.layout.get_s3path_build_claim(fingerprint),
         purpose=f"build of fingerprint {fingerprint[:12]}",
-        printer=log,
     )
     with claim:
         found = store.fetch(fingerprint)  # another runner may have built it while we waited
@@ -392,18 +408,18 @@ def obtain_from_store(
             claim.ensure_held()
             stored = store.put(fingerprint, info.path)
             if describe is not None:
-                _store_evidence(store, stored, describe, log)
+                _store_evidence(store, stored, describe)
             return stored
 
 
 def _store_evidence(
-    store: ArtifactStore, stored: StoredArtifact, describe: Callable[[Path], Mapping[str, str]], log: T_PRINTER
+    store: ArtifactStore, stored: StoredArtifact, describe: Callable[[Path], Mapping[str, str]]
 ) -> None:
     """Describe the stored bytes (ours, or an earlier writer's) beside them; a failure is only a warning."""
     try:
         store.put_evidence(stored.fingerprint, describe(stored.path_local))
     except Exception as e:  # noqa: BLE001 - the zip is stored; its description is informative
-        warning_of(log)(f"[store] warning: could not store the SBOM and provenance beside {stored.s3path_zip.uri}: {e}")
+        _log.warning("[store] warning: could not store the SBOM and provenance beside %s: %s", stored.s3path_zip.uri, e)
 
 
 def _reused(artifact: StoredArtifact, started: float) -> StoredArtifact:

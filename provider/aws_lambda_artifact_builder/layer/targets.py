@@ -10,6 +10,10 @@ every published copy has the same CodeSha256, and across runners it is built onc
 Targets deploy side by side, one thread each. Another account is reached through STS
 ``AssumeRole`` with the caller's credentials; the assumed credentials live in memory only and
 are refreshed by botocore when they near expiry (a long build must not outlive them).
+
+A wrong target is a :class:`~..errors.LayerInputError` naming the input (``region``, ``role_arn``,
+``targets``, ``s3dir_lambda``); every AWS call here (STS, the bucket's region) is mapped by
+``clients.aws_call``. What each target does is logged on the ``target`` logger.
 """
 
 from __future__ import annotations
@@ -34,12 +38,12 @@ from botocore.credentials import (
 from botocore.credentials import (
     Credentials as BotoCredentials,
 )
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from ..errors import LayerError, LayerInputError, aws_error
-from ..progress import printer_adapter
+from ..errors import AwsError, LayerError, LayerInputError, aws_error, exit_code
+from ..progress import get_logger
 from ..typehint import T_PRINTER
-from .clients import default_session, make_clients
+from .clients import aws_call, default_session, make_clients
 from .foundation import coerce_s3dir
 from .inputs import resolve_spec
 from .publish import LayerDeployment
@@ -53,6 +57,7 @@ if TYPE_CHECKING:  # pragma: no cover
 _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::(?P<account>\d{12}):role/[\w+=,.@/-]{1,512}")
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 _CONFIG = Config(connect_timeout=10, read_timeout=60, retries={"mode": "standard", "max_attempts": 3})
+_log = get_logger("target")
 
 
 def _not_a_role(role_arn: object) -> str:
@@ -70,9 +75,11 @@ class DeployTarget:
 
     def __post_init__(self) -> None:
         if not isinstance(self.region, str) or not _REGION.fullmatch(self.region):
-            raise LayerError(f"target region {self.region!r} is not an AWS region name like 'eu-west-1'")
+            raise LayerInputError(
+                [("region", f"target region {self.region!r} is not an AWS region name like 'eu-west-1'")]
+            )
         if self.role_arn is not None and not _ROLE_ARN.fullmatch(self.role_arn):
-            raise LayerError(f"target {_not_a_role(self.role_arn)}")
+            raise LayerInputError([("role_arn", f"target {_not_a_role(self.role_arn)}")])
 
     @property
     def account(self) -> str | None:
@@ -89,12 +96,12 @@ class DeployTarget:
         """A ``targets`` item of ``[tool.aws_lambda_artifact_builder]``: region, role_arn, s3dir."""
         unknown = sorted(set(raw) - {"region", "role_arn", "s3dir_lambda", "s3dir"})
         if unknown:
-            raise LayerError(
-                f"targets item {dict(raw)!r}: unknown keys {', '.join(unknown)} (known: region, role_arn, s3dir)"
-            )
+            why = f"targets item {dict(raw)!r}: unknown keys {', '.join(unknown)} (known: region, role_arn, s3dir)"
+            raise LayerInputError([("targets", why)])
         s3dir = raw.get("s3dir_lambda") or raw.get("s3dir") or default_s3dir
         if not isinstance(s3dir, str) or not isinstance(raw.get("region"), str):
-            raise LayerError(f"targets item {dict(raw)!r} needs a region and an s3dir (or a top-level s3dir_lambda)")
+            why = f"targets item {dict(raw)!r} needs a region and an s3dir (or a top-level s3dir_lambda)"
+            raise LayerInputError([("targets", why)])
         role = raw.get("role_arn") or None
         return cls(region=raw["region"], s3dir_lambda=s3dir, role_arn=role if isinstance(role, str) else None)
 
@@ -132,8 +139,9 @@ class _AssumedRole(CredentialProvider):
 def _session(target: DeployTarget, role_arn: str, endpoint_url: str | None) -> boto3.session.Session:
     base = boto3.session.Session(region_name=target.region)
     source = base.get_credentials()
-    if source is None:
-        raise LayerError(f"target {target.label}: no AWS credentials to assume role {target.role_arn} with")
+    if source is None:  # botocore's own failure, mapped as every other: the fix names the variables to set
+        what = f"target {target.label}: could not assume {role_arn}"
+        raise aws_error(NoCredentialsError(), operation="sts:AssumeRole", what=what)
     fetcher = AssumeRoleCredentialFetcher(
         client_creator=functools.partial(base.client, region_name=target.region, endpoint_url=endpoint_url),
         source_credentials=source,
@@ -158,8 +166,10 @@ def target_clients(target: DeployTarget, endpoint_url: str | None = None) -> tup
 
 
 def _caller_account(region: str, endpoint_url: str | None) -> str:
-    sts = boto3.session.Session(region_name=region).client("sts", endpoint_url=endpoint_url, config=_CONFIG)
-    return str(sts.get_caller_identity()["Account"])
+    what = f"{{account}} in the s3dir: could not ask STS which account the credentials in {region} are in"
+    with aws_call("sts:GetCallerIdentity", what):
+        sts = boto3.session.Session(region_name=region).client("sts", endpoint_url=endpoint_url, config=_CONFIG)
+        return str(sts.get_caller_identity()["Account"])
 
 
 def resolve_s3dir(target: DeployTarget, endpoint_url: str | None = None) -> str:
@@ -167,7 +177,10 @@ def resolve_s3dir(target: DeployTarget, endpoint_url: str | None = None) -> str:
     s3dir = target.s3dir_lambda.replace("{region}", target.region)
     if "{account}" in s3dir:
         s3dir = s3dir.replace("{account}", target.account or _caller_account(target.region, endpoint_url))
-    return str(coerce_s3dir(s3dir).uri)
+    try:
+        return str(coerce_s3dir(s3dir).uri)
+    except LayerError as e:
+        raise LayerInputError([("s3dir_lambda", str(e))]) from None
 
 
 def bucket_region(s3_client: S3Client, bucket: str) -> str | None:
@@ -175,10 +188,13 @@ def bucket_region(s3_client: S3Client, bucket: str) -> str | None:
     ``ALAB_AWS_DEADLINE_SECONDS`` (the S3 calls that follow report it, within their own deadline)."""
     from .workflow import _in_background, aws_deadline_seconds
 
-    asked = _in_background(lambda: s3_client.get_bucket_location(Bucket=bucket).get("LocationConstraint"))
+    def ask() -> str | None:
+        with aws_call("s3:GetBucketLocation", f"could not ask where bucket {bucket!r} is"):
+            return s3_client.get_bucket_location(Bucket=bucket).get("LocationConstraint")
+
     try:
-        location = asked.result(timeout=aws_deadline_seconds())
-    except (ClientError, BotoCoreError, TimeoutError):
+        location = _in_background(ask).result(timeout=aws_deadline_seconds())
+    except (AwsError, TimeoutError):
         return None
     return {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)
 
@@ -190,11 +206,12 @@ def check_bucket_region(target: DeployTarget, s3dir: str, s3_client: S3Client) -
     if region is None:
         return  # not allowed to ask: the deploy's own S3 calls report a missing or denied bucket
     if region != target.region:
-        raise LayerError(
+        why = (
             f"target {target.label}: bucket {bucket!r} of {s3dir} is in {region}, but Lambda in {target.region} "
             f"reads layer zips only from a bucket in its own region: give each region its own bucket "
             f"(e.g. s3dir 's3://my-layers-{{region}}/prefix/')"
         )
+        raise LayerInputError([("s3dir_lambda", why)])
 
 
 # ---------------------------------------------------------------------------- deploy
@@ -205,6 +222,8 @@ class TargetOutcome:
     deployment: LayerDeployment | None = None
     #: Why this target failed (``""`` when it succeeded).
     error: str = ""
+    #: The CLI's exit code of this target's error (``errors.exit_code``; 0 when it succeeded).
+    exit_code: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -228,6 +247,13 @@ class MultiDeployment:
     def failed(self) -> tuple[TargetOutcome, ...]:
         return tuple(o for o in self.outcomes if o.error)
 
+    @property
+    def exit_code(self) -> int:
+        """0 when every target succeeded; else the exit code the failed targets' errors share (all AWS
+        failures: 6), or 1 when they differ."""
+        codes = {o.exit_code for o in self.failed}
+        return 0 if not codes else codes.pop() if len(codes) == 1 else 1
+
     def raise_for_failures(self) -> None:
         if self.failed:
             ok = len(self.outcomes) - len(self.failed)
@@ -250,10 +276,10 @@ def store_target_of(targets: Sequence[DeployTarget]) -> DeployTarget:
 def _check_targets(targets: Sequence[DeployTarget]) -> None:
     """At least one target, and none twice (same label and s3dir): they would race on one record."""
     if not targets:
-        raise LayerError("no deploy target: give at least one region (--region) or a targets list")
+        raise LayerInputError([("targets", "no deploy target: give at least one region (--region) or a targets list")])
     labels = [t.label for t in targets]
     if len(set(zip(labels, [t.s3dir_lambda for t in targets], strict=True))) != len(targets):
-        raise LayerError(f"the same target is given twice: {', '.join(labels)}")
+        raise LayerInputError([("targets", f"the same target is given twice: {', '.join(labels)}")])
 
 
 def layer_spec_of(
@@ -293,9 +319,9 @@ def deploy_layer_to_targets(
     ``from_store=True`` never builds: a fingerprint missing from the store fails.
     The store is ``store_target``'s s3dir, by default :func:`store_target_of` the targets.
     A failed target does not stop the others; see :meth:`MultiDeployment.raise_for_failures`.
+    ``verbose``/``printer``: the public API's adapter, handed to each target's ``deploy`` (its lines named
+    by the target when there are several); nothing here takes them.
     """
-    from . import workflow
-
     spec, options = layer_spec_of(spec, options, layer)
     _check_targets(targets)
     resolved = [(t, resolve_s3dir(t, endpoint_url), target_clients(t, endpoint_url)) for t in targets]
@@ -304,47 +330,62 @@ def deploy_layer_to_targets(
     home = store_target or store_target_of(targets)
     home_s3dir = resolve_s3dir(home, endpoint_url)
     home_s3 = next((c[0] for t, _, c in resolved if t == home), None) or target_clients(home, endpoint_url)[0]
-    store = ArtifactStore(
-        s3_client=home_s3,
-        s3dir=home_s3dir,
-        may_build=not from_store,
-        printer=printer_adapter(verbose, printer, "store"),
+    store = ArtifactStore(s3_client=home_s3, s3dir=home_s3dir, may_build=not from_store)
+    one = functools.partial(
+        _deploy_one,
+        spec=spec,
+        options=options,
+        store=store,
+        several=len(resolved) > 1,
+        verbose=verbose,
+        printer=printer,
     )
-
-    def one(target: DeployTarget, s3dir: str, clients: tuple[S3Client, LambdaClient]) -> TargetOutcome:
-        log = _prefixed(printer, target.label, True) if len(resolved) > 1 else printer
-        try:
-            check_bucket_region(target, s3dir, clients[0])
-            deployment = workflow.deploy(
-                dataclasses.replace(spec, s3dir_lambda=s3dir),
-                options,
-                s3_client=clients[0],
-                lambda_client=clients[1],
-                artifact_store=store,
-                verbose=verbose,
-                printer=log,
-            )
-        except Exception as e:
-            if len(resolved) == 1:
-                raise
-            log(f"[target] failed: {e}")
-            return TargetOutcome(target=target, s3dir_lambda=s3dir, error=str(e))
-        return TargetOutcome(target=target, s3dir_lambda=s3dir, deployment=deployment)
-
     with store, ThreadPoolExecutor(max_workers=min(len(resolved), 8), thread_name_prefix="alab-target") as pool:
         outcomes = tuple(pool.map(lambda r: one(*r), resolved))
     return MultiDeployment(outcomes=outcomes, builds=store.builds)
 
 
-def _prefixed(printer: T_PRINTER, label: str, verbose: bool) -> T_PRINTER:
-    """Each line of one target's deploy named by the target, logged once (``progress.printer_adapter``)."""
-    base = printer_adapter(verbose, printer, "deploy")
+def _deploy_one(
+    target: DeployTarget,
+    s3dir: str,
+    clients: tuple[S3Client, LambdaClient],
+    *,
+    spec: LayerSpec,
+    options: DeployOptions,
+    store: ArtifactStore,
+    several: bool,
+    verbose: bool,
+    printer: T_PRINTER,
+) -> TargetOutcome:
+    """One target's deploy; among ``several``, its failure is its outcome (with the CLI's exit code of its
+    error), so the other targets go on."""
+    from . import workflow
 
-    def log(msg: str) -> None:
-        base(f"[{label}] {msg}")
+    try:
+        check_bucket_region(target, s3dir, clients[0])
+        deployment = workflow.deploy(
+            dataclasses.replace(spec, s3dir_lambda=s3dir),
+            options,
+            s3_client=clients[0],
+            lambda_client=clients[1],
+            artifact_store=store,
+            verbose=verbose,
+            printer=_labelled(printer, target.label) if several else printer,
+        )
+    except Exception as e:
+        if not several:
+            raise
+        _log.info("[%s] [target] failed: %s", target.label, e)
+        return TargetOutcome(target=target, s3dir_lambda=s3dir, error=str(e), exit_code=exit_code(e))
+    return TargetOutcome(target=target, s3dir_lambda=s3dir, deployment=deployment)
 
-    log._alab_adapter = True  # type: ignore[attr-defined]
-    return log
+
+def _labelled(printer: T_PRINTER, label: str) -> T_PRINTER:
+    """Each line a caller's printer gets from one target's deploy, named by the target (the builtin ``print``,
+    the seed's "log only" default, is kept as it is)."""
+    if printer is print:
+        return printer
+    return lambda msg: printer(f"[{label}] {msg}")
 
 
 def push_layer_artifact(
@@ -364,6 +405,7 @@ def push_layer_artifact(
     another" (give both the same targets, or the same ``store_target``: by default the store is
     :func:`store_target_of` them); it never publishes (the core's ``store_artifact``), so of ``options``
     only the index login is used. The keyword form (``layer``, no ``spec``) is :func:`layer_spec_of`'s.
+    ``verbose``/``printer``: the public API's adapter, handed to the core's ``store_artifact``.
     """
     from . import workflow
 
@@ -372,8 +414,7 @@ def push_layer_artifact(
     s3dir = resolve_s3dir(target, endpoint_url)
     login = type(options)(credentials=options.credentials)  # retention and grants are a deploy's, unchecked here
     s3_client, _ = target_clients(target, endpoint_url)
-    log = printer_adapter(verbose, printer, "store")
-    with ArtifactStore(s3_client=s3_client, s3dir=s3dir, printer=log) as store:
+    with ArtifactStore(s3_client=s3_client, s3dir=s3dir) as store:
         artifact = workflow.store_artifact(
             dataclasses.replace(spec, s3dir_lambda=s3dir), login, store=store, verbose=verbose, printer=printer
         )
@@ -409,7 +450,9 @@ def resource_clients(
         return make_clients(region=region, endpoint_url=endpoint_url)
     where = region or default_session().region_name
     if not where:
-        raise LayerError(f"{role_arn} is assumed in a region: set the resource's region or the provider's")
+        raise LayerInputError(
+            [("region", f"{role_arn} is assumed in a region: set the resource's region or the provider's")]
+        )
     return target_clients(DeployTarget(region=where, s3dir_lambda="", role_arn=role_arn), endpoint_url)
 
 
@@ -421,7 +464,7 @@ def check_resource_bucket(region: str | None, s3dir_lambda: str, s3_client: S3Cl
 
 @contextlib.contextmanager
 def resource_artifact_store(
-    s3dir: str | None, *, region: str | None, endpoint_url: str | None, printer: T_PRINTER, verbose: bool = True
+    s3dir: str | None, *, region: str | None, endpoint_url: str | None
 ) -> Iterator[ArtifactStore | None]:
     """The store a Terraform or Pulumi resource's deploy shares (``None``: none, the deploy builds).
 
@@ -437,5 +480,5 @@ def resource_artifact_store(
     probe, _ = make_clients(region=region, endpoint_url=endpoint_url)
     home = bucket_region(probe, coerce_s3dir(s3dir).bucket) or region
     s3_client, _ = make_clients(region=home, endpoint_url=endpoint_url)
-    with ArtifactStore(s3_client=s3_client, s3dir=s3dir, printer=printer_adapter(verbose, printer, "store")) as store:
+    with ArtifactStore(s3_client=s3_client, s3dir=s3dir) as store:
         yield store

@@ -567,14 +567,13 @@ def _stage_from_store(
         inputs.fingerprint,
         build=functools.partial(build_artifact, inputs, settings),
         build_lock=functools.partial(_build_folder_lock, inputs, settings.log),
-        log=settings.log,
         describe=describe_for_store(inputs, settings),
     )
     staged[inputs.fingerprint] = artifact
     claim.ensure_held()
     metadata = {"fingerprint": inputs.fingerprint}
     s3path = inputs.s3_layout.s3path_temp_layer_zip
-    store.stage(artifact, s3_client=s3_client, s3path=s3path, metadata=metadata, log=settings.log)
+    store.stage(artifact, s3_client=s3_client, s3path=s3path, metadata=metadata)
     return artifact.code_sha256
 
 
@@ -597,7 +596,6 @@ def store_artifact(
         inputs.fingerprint,
         build=functools.partial(build_artifact, inputs, settings),
         build_lock=functools.partial(_build_folder_lock, inputs, log),
-        log=log,
         describe=describe_for_store(inputs, settings),
     )
 
@@ -689,7 +687,6 @@ class AwsGateway:
             s3_client=self.s3_client,
             s3path=inputs.s3_layout.s3path_deploy_claim,
             purpose=f"layer {inputs.layer_name} fingerprint {inputs.fingerprint[:12]}",
-            printer=self.log,
         )
 
     def remove_stale_claim(self, inputs: LayerInputs) -> None:

@@ -282,7 +282,6 @@ class LayerResource(Resource):
                     values["artifact_store"],
                     region=values["region"] or self.provider.region,
                     endpoint_url=self.provider.endpoint_url,
-                    printer=_stderr_printer,
                 ) as store,
             ):
                 deployment = api.deploy(
