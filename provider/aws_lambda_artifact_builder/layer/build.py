@@ -463,8 +463,30 @@ def _build_in_local(
         credentials=credentials,
         requirement_options=options,
     )
-    # Files a wheel declares outside python/ (uv drops them silently) are a warning, see wheel_record;
-    # the wheels' RECORDs are read while they install, so a cold build does not wait for the reads.
+    _install_and_check(
+        steps, manifest, pins, target, tool, layout.dir_python, credentials=credentials, logger=logger, runner=runner
+    )
+    logger.log(f"Installed {len(pins)} distributions into {layout.dir_python}")
+
+
+def _install_and_check(
+    steps: Sequence[InstallStep],
+    manifest: LocalManifest,
+    pins: Sequence[LockedPin],
+    target: LayerTarget,
+    tool: LayerBuildToolEnum,
+    dir_python: Path,
+    *,
+    credentials: Credentials | None,
+    logger: BaseLogger,
+    runner: CommandRunner,
+) -> None:
+    """Run the install plan and check that it installed exactly the pins.
+
+    Files a wheel declares outside python/ (uv drops them silently) are a warning, see wheel_record;
+    the wheels' RECORDs are read while they install, so a cold build does not wait for the reads.
+    """
+    is_pip = tool is LayerBuildToolEnum.pip
     with ThreadPoolExecutor(1) as pool:
         context = contextvars.copy_context()
         escaping = pool.submit(
@@ -485,9 +507,8 @@ def _build_in_local(
             secret_env=requirement_index_logins(manifest.content) if is_pip else {},
             runner=runner,
         )
-        check_installed(layout.dir_python, pins, target, manifest_name=str(manifest.path))
+        check_installed(dir_python, pins, target, manifest_name=str(manifest.path))
         escaping.result()
-    logger.log(f"Installed {len(pins)} distributions into {layout.dir_python}")
 
 
 def build_layer_artifacts_using_pip_in_local(
