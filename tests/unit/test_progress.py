@@ -13,6 +13,7 @@ from aws_lambda_artifact_builder.progress import (
     ProgressEvent,
     Stage,
     count_installer_line,
+    forward_logs,
     forward_stages,
     get_logger,
     human_size,
@@ -49,6 +50,45 @@ def test_an_adapter_of_an_adapter_logs_a_line_once(caplog):
     printer_adapter(True, outer, "publish")("[publish] published")
     assert lines == ["[publish] published"]
     assert [r.name for r in caplog.records] == ["aws_lambda_artifact_builder.deploy"]
+
+
+def test_forward_logs_sends_every_line_of_its_block_to_the_printer_and_nothing_else():
+    """The seed's verbose/printer at its API: DEBUG and up of the block, not the stage lines (events),
+    nothing when not verbose or when the printer is the builtin print; the logger's level is restored."""
+    package = logging.getLogger("aws_lambda_artifact_builder")
+    level = package.level
+    lines: list[str] = []
+    with forward_logs(True, lines.append):
+        get_logger("build").debug("Copy a to b")
+        get_logger("publish").info("[publish] published")
+        with Stage("record") as stage:
+            stage.finish("version 3")
+        with forward_logs(True, lines.append):  # an inner adapter of the same printer: each line once
+            get_logger("store").warning("[store] warning: x")
+    with forward_logs(False, lines.append), forward_logs(True, print):
+        get_logger("build").warning("not forwarded")
+    get_logger("build").warning("outside any block")
+    assert lines == ["Copy a to b", "[publish] published", "[store] warning: x"]
+    assert package.level == level
+
+
+def test_a_printer_that_logs_is_not_fed_its_own_line_again():
+    lines: list[str] = []
+
+    def logging_printer(msg: str) -> None:
+        lines.append(msg)
+        get_logger("deploy").info("again: %s", msg)
+
+    with forward_logs(True, logging_printer):
+        get_logger("plan").info("one")
+    assert lines == ["one"]
+
+
+def test_a_seed_logger_inside_a_block_of_its_printer_forwards_once():
+    lines: list[str] = []
+    with forward_logs(True, lines.append):
+        BaseLogger(printer=lines.append).log("built")
+    assert lines == ["built"]
 
 
 def test_a_stage_reports_started_progress_done_and_failed_with_its_detail():
