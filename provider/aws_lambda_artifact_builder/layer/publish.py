@@ -33,7 +33,7 @@ from s3pathlib.api import S3Path
 
 from ..constants import DEFAULT_ARCHITECTURE, DEFAULT_PYTHON_VERSION, LayerBuildToolEnum
 from ..errors import AwsError, LayerError, LayerInputError, aws_error, aws_fix
-from ..progress import forward_logs, get_logger
+from ..progress import advance_current, forward_logs, get_logger
 from ..typehint import T_PRINTER
 from .clients import (
     aws_call,
@@ -490,25 +490,30 @@ def record_layer_version(
     """Write the versioned manifest, then move ``last-`` to it with a conditional write.
 
     A conflict means another run recorded in between: it is re-read, and ``last-`` is only
-    moved if it does not already name a newer version, so it always ends on the newest.
+    moved if it does not already name a newer version, so it always ends on the newest. Each of the
+    two writes advances the running ``record`` stage by one (what a test that kills a deploy between
+    them observes).
     """
     log = get_logger("record")
     s3path_versioned = S3Path(record.s3uri_manifest)
     text = inputs.manifest_text
     write_versioned_manifest(s3_client=s3_client, s3path=s3path_versioned, record=record, body=text)
     log.info("[record] wrote %s", s3path_versioned.uri)
+    advance_current()
     s3path_last = inputs.s3path_last_manifest
     etag = expected_etag
     for _ in range(10):
         try:
             write_last_record(s3_client=s3_client, s3path=s3path_last, record=record, body=text, expected_etag=etag)
             log.info("[record] %s now records version %s", s3path_last.uri, record.layer_version)
+            advance_current()
             return
         except RecordConflict:
             fetched = _fetch_own_record(s3_client, inputs)
             current = fetched.record
             if current is not None and current.layer_version > record.layer_version:
                 log.info("[record] %s already records the newer version %s", s3path_last.uri, current.layer_version)
+                advance_current()
                 return
             etag = fetched.etag
     raise AwsError(

@@ -717,7 +717,7 @@ class AwsGateway:
         )
 
     def record(self, inputs: LayerInputs, published: PublishedVersion, expected_etag: str | None) -> VersionFacts:
-        with Stage("record") as stage:
+        with Stage("record", total=2) as stage:  # the versioned manifest, then the last- record
             record = make_record(published=published, inputs=inputs)
             record_layer_version(s3_client=self.s3_client, inputs=inputs, record=record, expected_etag=expected_etag)
             stage.finish(f"version {record.layer_version} recorded in S3 as the current one")
