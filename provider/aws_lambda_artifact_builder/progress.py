@@ -416,7 +416,7 @@ def printer_adapter(verbose: bool, printer: T_PRINTER, stage: str, level: int = 
     def log(msg: str) -> None:
         if forward:
             printer(msg)
-        if not logs_already:
+        if not logs_already and not _in_sink.get():  # a line forwarded from a record is logged already
             logger.log(level, "%s", msg)
 
     log._alab_adapter = True  # type: ignore[attr-defined]
