@@ -136,14 +136,15 @@ class ConsoleOutput:
         if self.progress is not None and event.state in ("started", "progress"):
             task = self.tasks.get(event.stage)
             total = event.total if event.unit == "bytes" else None
+            count = event.total if event.stage == "install" else None  # packages; other stages count steps
             if task is None:
-                task = self.progress.add_task(event.stage, total=total, unit=event.unit, count=event.total)
+                task = self.progress.add_task(event.stage, total=total, unit=event.unit, count=count)
                 self.tasks[event.stage] = task
             if total is not None and event.done < self.done.get(event.stage, 0):
                 # Bytes counted again (botocore read the body to sign it, then rewound it to send it): a
                 # task once complete stays "finished" in rich (no spinner, frozen time) unless reset.
                 self.progress.reset(task, total=total)
-            self.progress.update(task, completed=event.done, total=total, unit=event.unit, count=event.total)
+            self.progress.update(task, completed=event.done, total=total, unit=event.unit, count=count)
             self.done[event.stage] = event.done
             return
         if event.state in ("done", "failed"):

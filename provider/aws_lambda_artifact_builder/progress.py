@@ -9,9 +9,13 @@
   failed, with items or bytes done of a total and the elapsed time) to every hook registered with
   :func:`observe`. The CLI draws them (bars on a terminal, one line per stage otherwise), Pulumi and
   Terraform forward them as log lines, tests collect them.
-- **Seed API**: ``verbose``/``printer`` keep working through :func:`printer_adapter`: every line goes
-  to the stage's logger, and also to ``printer`` when ``verbose`` and ``printer`` is not the builtin
+- **Seed API**: internal functions take no ``printer`` or ``verbose``: they log and send events. The
+  seed's public functions keep both as an adapter, :func:`forward_logs`: for the duration of the call,
+  every log line of the library goes to ``printer`` when ``verbose`` and ``printer`` is not the builtin
   ``print`` (the seed's default, which no longer writes to stdout).
+- **Redaction**: every record of the library's loggers passes :func:`errors.redact` with the secrets of
+  the running deploy (:func:`secrets`) before any handler sees it, and every sink of events here does
+  the same, so the CLI, Pulumi, Terraform and an application's own logging show the same masked text.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Literal
 
+from .errors import redact
 from .typehint import T_PRINTER
 
 LOGGER_NAME = "aws_lambda_artifact_builder"
@@ -39,9 +44,60 @@ State = Literal["started", "progress", "done", "failed"]
 Unit = Literal["items", "bytes"]
 
 
+#: The secrets of the running deploy or build (the index password): masked in every line of this context.
+_secrets: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("alab_secrets", default=())
+
+
+@contextlib.contextmanager
+def secrets(*values: str | None) -> Iterator[None]:
+    """Mask ``values`` (as written and URL-encoded) in every log line and event line of this block."""
+    token = _secrets.set(_secrets.get() + tuple(v for v in values if v))
+    try:
+        yield
+    finally:
+        _secrets.reset(token)
+
+
+_label: contextvars.ContextVar[str] = contextvars.ContextVar("alab_label", default="")
+
+
+@contextlib.contextmanager
+def labelled(label: str) -> Iterator[None]:
+    """Name every log line of this block ``[label] …``: one target's lines among several deployed at once."""
+    token = _label.set(label)
+    try:
+        yield
+    finally:
+        _label.reset(token)
+
+
+def redact_line(text: str) -> str:
+    """``errors.redact`` with the secrets of the running block: what every sink shows."""
+    return redact(text, _secrets.get())
+
+
+class _Redact(logging.Filter):
+    """On each of the library's loggers: the record's message redacted once, before any handler (and named
+    by the block's label, :func:`labelled`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        label = _label.get()
+        masked = redact_line(f"[{label}] {message}" if label and not message.startswith(f"[{label}] ") else message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+_REDACT = _Redact()
+
+
 def get_logger(stage: str) -> logging.Logger:
-    """The logger of one stage, e.g. ``aws_lambda_artifact_builder.install``."""
-    return logging.getLogger(f"{LOGGER_NAME}.{stage}")
+    """The logger of one stage, e.g. ``aws_lambda_artifact_builder.install`` (its records redacted)."""
+    logger = logging.getLogger(f"{LOGGER_NAME}.{stage}")
+    if _REDACT not in logger.filters:
+        logger.addFilter(_REDACT)
+    return logger
 
 
 def human_size(size: float) -> str:
@@ -217,20 +273,79 @@ class Stage:
             emit(self._event("failed"))
 
 
-#: Which ``forward_stages`` block the running code belongs to (copied into the plan's worker threads).
-_forwarder: contextvars.ContextVar[object | None] = contextvars.ContextVar("alab_forwarder", default=None)
+#: The sinks of log lines of the running block (:func:`forward_logs`, ``forward_stages``'s warnings), each
+#: with its lowest level. A context variable: a provider deploys several resources at once, each in its own
+#: thread with its own sinks, and the plan's worker threads run in a copy of their caller's context.
+_sinks: contextvars.ContextVar[tuple[tuple[int, T_PRINTER], ...]] = contextvars.ContextVar("alab_sinks", default=())
 
 
-class _ForwardWarnings(logging.Handler):
-    """The library's ``WARNING`` records of one ``forward_stages`` block, as lines."""
-
-    def __init__(self, printer: T_PRINTER, owner: object) -> None:
-        super().__init__(logging.WARNING)
-        self._printer, self._owner = printer, owner
+class _ToSinks(logging.Handler):
+    """On the package logger, always: each record (already redacted) to the sinks of the block that logged it."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        if _forwarder.get() is self._owner and not getattr(record, STAGE_RECORD, False):
-            self._printer(record.getMessage())
+        sinks = _sinks.get()
+        if not sinks or getattr(record, STAGE_RECORD, False) or _in_sink.get():  # a stage's line is its event
+            return
+        message = record.getMessage()
+        token = _in_sink.set(True)  # a sink that logs (a printer of the seed's) is not fed its own line again
+        try:
+            for level, sink in sinks:
+                if record.levelno >= level:
+                    sink(message)
+        finally:
+            _in_sink.reset(token)
+
+
+_in_sink: contextvars.ContextVar[bool] = contextvars.ContextVar("alab_in_sink", default=False)
+
+
+class _Lowered:
+    """The package logger at ``DEBUG`` while any block forwards every line, back to its level after the last.
+
+    Counted: blocks of several threads overlap and end in any order. A record is made only if the logger
+    is enabled for its level; an application's handlers also see the library's detail lines meanwhile,
+    as far as their own levels let them (a handler made by ``basicConfig(level=INFO)`` does not).
+    """
+
+    lock = threading.Lock()
+    count = 0
+    saved = logging.NOTSET
+
+
+@contextlib.contextmanager
+def _forward(sink: T_PRINTER, level: int) -> Iterator[None]:
+    if any(s == sink and lv <= level for lv, s in _sinks.get()):  # an outer block forwards to it already
+        yield
+        return
+    logger = logging.getLogger(LOGGER_NAME)
+    lower = level < logging.WARNING
+    if lower:
+        with _Lowered.lock:
+            if _Lowered.count == 0:
+                _Lowered.saved = logger.level
+            _Lowered.count += 1
+            logger.setLevel(min(level, logger.getEffectiveLevel()))
+    token = _sinks.set((*_sinks.get(), (level, sink)))
+    try:
+        yield
+    finally:
+        _sinks.reset(token)
+        if lower:
+            with _Lowered.lock:
+                _Lowered.count -= 1
+                if _Lowered.count == 0:
+                    logger.setLevel(_Lowered.saved)
+
+
+def forward_logs(verbose: bool, printer: T_PRINTER) -> contextlib.AbstractContextManager[None]:
+    """The seed's ``verbose``/``printer`` pair, for the duration of one call of the seed's API: every log
+    line of the library (``DEBUG`` and up, redacted; not the stage lines, which are events) goes to
+    ``printer`` when ``verbose`` and ``printer`` is not the builtin ``print`` (the seed's default, which
+    leaves the lines to ``logging`` alone). Only this block's work is forwarded, from any of its threads
+    that run in a copy of its context."""
+    if not verbose or printer is builtins.print:
+        return contextlib.nullcontext()
+    return _forward(printer, logging.DEBUG)
 
 
 @contextlib.contextmanager
@@ -244,18 +359,19 @@ def forward_stages(printer: T_PRINTER, prefix: str = "", *, warnings: T_PRINTER 
 
     def hook(event: ProgressEvent) -> None:
         if event.state == "done" and _forwarder.get() is owner:
-            printer(prefix + event.line())
+            printer(prefix + redact_line(event.line()))
 
-    handler = _ForwardWarnings(warnings, owner) if warnings is not None else None
-    if handler is not None:
-        logging.getLogger(LOGGER_NAME).addHandler(handler)
     try:
-        with observe(hook):
+        with observe(hook), _forward(warnings, logging.WARNING) if warnings is not None else contextlib.nullcontext():
             yield
     finally:
-        if handler is not None:
-            logging.getLogger(LOGGER_NAME).removeHandler(handler)
         _forwarder.reset(token)
+
+
+#: Which ``forward_stages`` block the running code belongs to (events reach every hook, from any thread).
+_forwarder: contextvars.ContextVar[object | None] = contextvars.ContextVar("alab_forwarder", default=None)
+logging.getLogger(LOGGER_NAME).addHandler(_ToSinks())
+logging.getLogger(LOGGER_NAME).addFilter(_REDACT)
 
 
 def details_requested() -> bool:
@@ -295,31 +411,6 @@ def count_installer_line(line: str) -> None:
         stage.advance()
 
 
-def printer_adapter(verbose: bool, printer: T_PRINTER, stage: str, level: int = logging.INFO) -> T_PRINTER:
-    """The seed's ``verbose``/``printer`` pair as one printer: each line to the stage's logger at
-    ``level``, and to ``printer`` when ``verbose`` and it is not the builtin ``print``.
-
-    An adapter given an adapter forwards to it without logging again, so a line is logged once.
-    """
-    logger = get_logger(stage)
-    forward = verbose and printer is not builtins.print
-    logs_already = forward and getattr(printer, "_alab_adapter", False)
-
-    def log(msg: str) -> None:
-        if forward:
-            printer(msg)
-        if not logs_already:
-            logger.log(level, "%s", msg)
-
-    log._alab_adapter = True  # type: ignore[attr-defined]
-    if level < logging.WARNING:
-        log._alab_warning = lambda msg: printer_adapter(  # type: ignore[attr-defined]
-            verbose, warning_of(printer), stage, logging.WARNING
-        )(msg)
-    return log
-
-
-def warning_of(printer: T_PRINTER) -> T_PRINTER:
-    """The ``WARNING`` twin of a printer from :func:`printer_adapter` (any other printer as it is): for
-    what the user should act on although the step went on, shown without ``-v``."""
-    return getattr(printer, "_alab_warning", printer)
+def forwarded_to(printer: T_PRINTER) -> bool:
+    """Whether a :func:`forward_logs` block of this context sends every line to ``printer`` already."""
+    return any(sink == printer for _level, sink in _sinks.get())

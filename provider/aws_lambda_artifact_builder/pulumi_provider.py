@@ -52,7 +52,7 @@ from .layer.spec import (
 from .layer.target import LayerTarget
 from .layer.targets import check_resource_bucket, placement_problems, resource_artifact_store, resource_clients
 from .layer.workflow import deploy, plan, read_layer_record
-from .progress import details_requested, forward_stages
+from .progress import details_requested, forward_logs, forward_stages, redact_line, secrets
 from .typehint import T_PRINTER
 
 #: Changing one of these points the resource at another layer or record: a replacement (the provider
@@ -83,7 +83,9 @@ _log_lock = threading.Lock()
 
 def _log(msg: str) -> None:
     """Provider progress goes to stderr, which the engine shows as diagnostics (stdout carries the port);
-    one write per line under a lock, as resources deployed at once would interleave their lines."""
+    one write per line under a lock, as resources deployed at once would interleave their lines. Each
+    line passes ``errors.redact`` with the running deploy's secrets (``progress.redact_line``)."""
+    msg = redact_line(msg)
     with _log_lock:
         sys.stderr.write(f"{msg}\n")
         sys.stderr.flush()
@@ -262,6 +264,11 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
 
     # -------------------------------------------------------------- create / update
     def _deploy(self, layer: LayerProps) -> LayerDeployment:
+        """The core's deploy, every line of it (and of its error) on stderr with the index password masked."""
+        with secrets(getattr(layer.values.get("credentials"), "password", None)):
+            return self._deploy_forwarded(layer)
+
+    def _deploy_forwarded(self, layer: LayerProps) -> LayerDeployment:
         # deploy serialises builds that share the project's build folder itself.
         # The engine lists every stderr line under the stack: one line per stage and the warnings, as
         # `alab layer deploy` prints; ALAB_VERBOSE=1 adds the installer's commands and output, as `alab -v`.
@@ -270,6 +277,7 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
             clients = self._clients(layer)
             check_resource_bucket(layer.region, layer.s3dir_lambda, clients["s3_client"])
             with (
+                forward_logs(verbose, _log),
                 forward_stages(
                     _log, prefix=f"[{layer.layer_name}] ", warnings=None if verbose else _prefixed(layer.layer_name)
                 ),
@@ -279,13 +287,7 @@ class LambdaLayerProvider(dynamic.ResourceProvider):
                     endpoint_url=self.endpoint_url,
                 ) as store,
             ):
-                return deploy(
-                    *layer.spec(),
-                    verbose=verbose,
-                    printer=_log,
-                    artifact_store=store,
-                    **clients,
-                )
+                return deploy(*layer.spec(), artifact_store=store, **clients)
         except Exception as e:
             mapped = user_error(e)  # a botocore failure the core did not map: one AwsError line too
             if not isinstance(mapped, LayerError):

@@ -35,9 +35,10 @@ def test_a_run_killed_after_publishing_is_finished_by_the_next_run_without_publi
     project_copy, spec, credentials, s3_client, lambda_client, bucket
 ):
     path = project_copy("pip")
-    child = deploy_child.start(dict(spec, path_pyproject_toml=str(path), die_after="[publish] published"))
+    child = deploy_child.start(dict(spec, path_pyproject_toml=str(path), die_at=["publish", "done"]))
     output, _ = child.communicate(timeout=120)
     assert child.returncode == -9, output
+    assert deploy_child.events_of(output)[-1] == {"stage": "publish", "state": "done", "done": 0}, output
     assert layer_versions(lambda_client, "sample-deps") == [1]
     keys = set(s3_snapshot(s3_client, bucket))
     assert "apps/sample/layer/last-requirements.txt" not in keys
@@ -82,7 +83,10 @@ def test_eight_concurrent_identical_deploys_publish_exactly_one_version(
     assert layer_versions(lambda_client, "sample-deps") == [1]
     assert {r["layer_version_arn"] for r in results} == {results[0]["layer_version_arn"]}
     assert sum(r["published"] for r in results) == 1
-    assert sum("[build]" in o for o in outputs) == 1
+    builds = [
+        [e for e in deploy_child.events_of(o) if e["stage"] == "install" and e["state"] == "done"] for o in outputs
+    ]
+    assert sum(map(len, builds)) == 1
     assert "apps/sample/layer/deploy-claim.json" not in s3_snapshot(s3_client, bucket)
 
 
@@ -159,16 +163,17 @@ def test_a_replaced_staging_object_is_detected_and_never_recorded(project_copy, 
 
 
 @pytest.mark.parametrize(
-    "die_after, published_before",
-    [("stage install done", False), ("stage upload done", False), ("[record] wrote", True)],
+    "die_at, published_before",
+    [(["install", "done"], False), (["upload", "done"], False), (["record", "progress", 1], True)],
 )
 def test_a_run_killed_at_another_step_is_finished_by_the_next_run(
-    die_after, published_before, project_copy, spec, credentials, s3_client, lambda_client, bucket
+    die_at, published_before, project_copy, spec, credentials, s3_client, lambda_client, bucket
 ):
     path = project_copy("pip")
-    child = deploy_child.start(dict(spec, path_pyproject_toml=str(path), die_after=die_after))
+    child = deploy_child.start(dict(spec, path_pyproject_toml=str(path), die_at=die_at))
     output, _ = child.communicate(timeout=120)
     assert child.returncode == -9, output
+    assert deploy_child.is_event(deploy_child.events_of(output)[-1], die_at), output
     assert layer_versions(lambda_client, "sample-deps") == ([1] if published_before else [])
 
     result = deploy_layer(

@@ -1,7 +1,8 @@
 """SIGKILL a deploy at every step boundary, then rerun: one new version for the change, nothing orphaned.
 
-The deploying child (tests/support/deploy_child.py) kills itself right after printing the progress line
-that ends a step, i.e. exactly at the boundary, with whatever it wrote so far left behind. A rerun must
+The deploying child (tests/support/deploy_child.py) kills itself right after the progress event that ends a
+step (a stage done, or one of the record stage's two writes), i.e. exactly at the boundary, with whatever it
+wrote so far left behind. A rerun must
 finish the change with exactly one new version, and a later change (deployed through the CLI) must not
 trip over anything the killed run left: its deploy claim, a staged zip, a versioned manifest.
 """
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 from aws_lambda_artifact_builder.api import deploy_layer, plan_layer
+from aws_lambda_artifact_builder.progress import observe
 from reliability_helpers import alab, check_history
 from support import deploy_child
 from support.projects import set_pin
@@ -26,8 +28,8 @@ LAYER = "fault-deps"
 @dataclasses.dataclass(frozen=True)
 class Boundary:
     name: str
-    #: The progress line (prefix) printed right after the step, or the stage's done event: the child dies there.
-    after_line: str
+    #: The progress event sent right after the step (``[stage, state]`` or ``[stage, state, done]``): the child dies there.
+    die_at: list[Any]
     #: Whether the new version exists in Lambda when the child dies.
     published: bool
     #: Whether the ``last-`` record already names it.
@@ -35,12 +37,12 @@ class Boundary:
 
 
 BOUNDARIES = [
-    Boundary("after build", "stage install done", published=False),
-    Boundary("after package", "stage package done", published=False),
-    Boundary("after upload", "stage upload done", published=False),
-    Boundary("after publish", "[publish] published", published=True),
-    Boundary("after the versioned manifest", "[record] wrote", published=True),
-    Boundary("after the last- record", "[record] s3://", published=True, recorded=True),
+    Boundary("after build", ["install", "done"], published=False),
+    Boundary("after package", ["package", "done"], published=False),
+    Boundary("after upload", ["upload", "done"], published=False),
+    Boundary("after publish", ["publish", "done"], published=True),
+    Boundary("after the versioned manifest", ["record", "progress", 1], published=True),
+    Boundary("after the last- record", ["record", "progress", 2], published=True, recorded=True),
 ]
 
 
@@ -78,11 +80,10 @@ def test_a_deploy_killed_at_a_step_boundary_is_finished_by_the_rerun_with_one_ne
 
     # The change: a new pin. The child dies at the boundary.
     set_pin(path, "alab-demo-core", "1.1.0")
-    child = deploy_child.start(dict(target, path_pyproject_toml=str(path), die_after=boundary.after_line))
+    child = deploy_child.start(dict(target, path_pyproject_toml=str(path), die_at=boundary.die_at))
     output, _ = child.communicate(timeout=180)
     assert child.returncode == -9, f"the child was to die {boundary.name}:\n{output}"
-    last_line = [line for line in output.splitlines() if line.strip()][-1]
-    assert last_line.startswith(boundary.after_line), output
+    assert deploy_child.is_event(deploy_child.events_of(output)[-1], boundary.die_at), output
     killed = check_history(settled=False, **history_args)
     assert sorted(killed.versions) == ([1, 2] if boundary.published else [1])
     assert killed.recorded == (2 if boundary.recorded else 1)
@@ -90,11 +91,13 @@ def test_a_deploy_killed_at_a_step_boundary_is_finished_by_the_rerun_with_one_ne
 
     # The rerun: exactly one new version for the change, whether it publishes, adopts or finds it recorded.
     lines: list[str] = []
-    rerun = deploy_layer(path_pyproject_toml=path, credentials=credentials, printer=lines.append, **api_args)
+    stages: list[str] = []
+    with observe(lambda e: stages.append(e.stage) if e.state == "done" else None):
+        rerun = deploy_layer(path_pyproject_toml=path, credentials=credentials, printer=lines.append, **api_args)
     assert rerun.layer_version == 2, lines
     assert rerun.published == (not boundary.published), lines
     assert rerun.adopted == (boundary.published and not boundary.recorded), lines
-    assert any(line.startswith("[build]") for line in lines) == (not boundary.published), lines
+    assert ("install" in stages) == (not boundary.published), stages
     if not boundary.recorded:  # a rerun that had work to do took the dead run's claim over at once
         assert any(line.startswith("[claim] took over") for line in lines), lines
     history = check_history(settled=not boundary.recorded, **history_args)

@@ -158,6 +158,9 @@ def test_one_lock_three_regions_two_accounts_six_versions_one_build(aws, project
     assert rerun["builds"] == 0 and len(rerun["targets"]) == 6
     assert not any(t["deployment"]["published"] for t in rerun["targets"])
     assert all(len(versions(r, g, aws.endpoint_url)) == 1 for r in ROLES for g in REGIONS)
+    labels = {f"{g}/{r.split(':')[4]}" for r in ROLES for g in REGIONS}
+    said = {label: [line for line in again.stderr.splitlines() if f"[{label}] " in line] for label in labels}
+    assert all(said.values()), again.stderr  # with -v, each target's own lines are named by the target
 
     # `alab layer plan` plans the same six targets: no change anywhere, then one whose version is gone.
     def plan() -> tuple[int, dict[str, bool]]:
@@ -167,7 +170,6 @@ def test_one_lock_three_regions_two_accounts_six_versions_one_build(aws, project
         assert done.returncode in (0, 2), done.stderr
         return done.returncode, {p["target"]: p["changed"] for p in json.loads(done.stdout)}
 
-    labels = {f"{g}/{r.split(':')[4]}" for r in ROLES for g in REGIONS}
     assert plan() == (0, dict.fromkeys(labels, False))
     assumed(ROLES[1], REGIONS[0], "lambda", aws.endpoint_url).delete_layer_version(LayerName=LAYER, VersionNumber=1)
     gone = f"{REGIONS[0]}/{ROLES[1].split(':')[4]}"
@@ -338,7 +340,7 @@ def test_tampered_stored_artifact_is_refused_and_rebuilt_never_published(
         **layer_args(path, credentials),
     )
     second.raise_for_failures()
-    refused = [r for r in caplog.records if r.getMessage().startswith("[store] refused")]
+    refused = [r for r in caplog.records if "[store] refused" in r.getMessage()]  # named by its target
     assert refused and all(r.levelno == logging.WARNING for r in refused), store_lines(caplog)
     assert second.builds == 1
     new = versions(None, REGIONS[1], aws.endpoint_url)

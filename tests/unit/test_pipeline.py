@@ -22,6 +22,7 @@ from aws_lambda_artifact_builder.layer.pipeline import DeployEffects, Settings, 
 from aws_lambda_artifact_builder.layer.publish import PublishedVersion
 from aws_lambda_artifact_builder.layer.record import LayerRecord
 from aws_lambda_artifact_builder.layer.workflow import LayerPlan
+from aws_lambda_artifact_builder.progress import forward_logs, observe
 from s3pathlib.api import S3Path
 
 FP = "f" * 64
@@ -252,8 +253,12 @@ def test_the_artifact_seam_uploads_and_publishes_whatever_the_source_returns():
     assert "write_intent A" in gateway.calls and outcome.facts.code_sha256 == SHA_RECORDED
 
 
-def test_progress_goes_to_the_injected_log():
+def test_progress_goes_to_the_stages_loggers_and_events():
+    """The stages take no printer: details go to each stage's logger, progress to ``Stage`` events."""
     lines: list[str] = []
+    events: list[str] = []
     gateway = FakeGateway(plans=[_plan(changed=True, version=None)] * 2, adoptable=_published(7, SHA_RECORDED))
-    run_deploy(INPUTS, Settings(), _effects(gateway, log=lines.append))
+    with forward_logs(True, lines.append), observe(lambda e: events.append(f"{e.stage} {e.state}")):
+        run_deploy(INPUTS, Settings(), _effects(gateway))
     assert lines == ["[plan] changed", "[publish] adopting version 7, published earlier with this fingerprint"]
+    assert events == ["plan started", "plan done", "publish started", "publish done"]

@@ -13,12 +13,12 @@ from aws_lambda_artifact_builder.progress import (
     ProgressEvent,
     Stage,
     count_installer_line,
+    forward_logs,
     forward_stages,
     get_logger,
     human_size,
+    labelled,
     observe,
-    printer_adapter,
-    warning_of,
 )
 
 
@@ -42,13 +42,43 @@ def test_a_given_printer_still_gets_every_line_unless_not_verbose(caplog):
     assert [r.getMessage() for r in caplog.records] == ["one", "two"]
 
 
-def test_an_adapter_of_an_adapter_logs_a_line_once(caplog):
-    caplog.set_level(logging.DEBUG, logger="aws_lambda_artifact_builder")
+def test_forward_logs_sends_every_line_of_its_block_to_the_printer_and_nothing_else():
+    """The seed's verbose/printer at its API: DEBUG and up of the block, not the stage lines (events),
+    nothing when not verbose or when the printer is the builtin print; the logger's level is restored."""
+    package = logging.getLogger("aws_lambda_artifact_builder")
+    level = package.level
     lines: list[str] = []
-    outer = printer_adapter(True, lines.append, "deploy")
-    printer_adapter(True, outer, "publish")("[publish] published")
-    assert lines == ["[publish] published"]
-    assert [r.name for r in caplog.records] == ["aws_lambda_artifact_builder.deploy"]
+    with forward_logs(True, lines.append):
+        get_logger("build").debug("Copy a to b")
+        get_logger("publish").info("[publish] published")
+        with Stage("record") as stage:
+            stage.finish("version 3")
+        with forward_logs(True, lines.append):  # an inner adapter of the same printer: each line once
+            get_logger("store").warning("[store] warning: x")
+    with forward_logs(False, lines.append), forward_logs(True, print):
+        get_logger("build").warning("not forwarded")
+    get_logger("build").warning("outside any block")
+    assert lines == ["Copy a to b", "[publish] published", "[store] warning: x"]
+    assert package.level == level
+
+
+def test_a_printer_that_logs_is_not_fed_its_own_line_again():
+    lines: list[str] = []
+
+    def logging_printer(msg: str) -> None:
+        lines.append(msg)
+        get_logger("deploy").info("again: %s", msg)
+
+    with forward_logs(True, logging_printer):
+        get_logger("plan").info("one")
+    assert lines == ["one"]
+
+
+def test_a_seed_logger_inside_a_block_of_its_printer_forwards_once():
+    lines: list[str] = []
+    with forward_logs(True, lines.append):
+        BaseLogger(printer=lines.append).log("built")
+    assert lines == ["built"]
 
 
 def test_a_stage_reports_started_progress_done_and_failed_with_its_detail():
@@ -109,9 +139,8 @@ def test_resources_deployed_at_once_forward_only_their_own_lines():
             both_in.wait()  # both blocks forward at the same time
             with Stage("install") as stage:
                 stage.finish(f"built {name}")
-            log = printer_adapter(False, print, "build")
-            log(f"detail of {name}")  # INFO: not forwarded
-            warning_of(log)(f"warning of {name}")
+            get_logger("build").info("detail of %s", name)  # INFO: not forwarded
+            get_logger("build").warning("warning of %s", name)
             # work handed to the plan's worker threads belongs to the block that handed it over
             _in_background(lambda: get_logger("store").warning("from a worker of %s", name)).result()
             both_in.wait()
@@ -126,19 +155,6 @@ def test_resources_deployed_at_once_forward_only_their_own_lines():
         assert [line.split()[0] for line in own] == ["from", "install", "warning"], lines
         assert all(name in line.rsplit(" ", 1)[1] for line in own), lines
     assert len(lines) == 6 and not any("detail" in line for line in lines)
-
-
-def test_a_warning_twin_logs_at_warning_and_forwards_like_its_printer(caplog):
-    got: list[str] = []
-    with caplog.at_level(logging.DEBUG, logger="aws_lambda_artifact_builder"):
-        warning_of(printer_adapter(True, got.append, "evidence"))("[evidence] warning: x")
-        warning_of(printer_adapter(False, got.append, "evidence"))("[evidence] warning: y")
-    assert got == ["[evidence] warning: x"]
-    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
-        (logging.WARNING, "[evidence] warning: x"),
-        (logging.WARNING, "[evidence] warning: y"),
-    ]
-    assert warning_of(got.append) == got.append  # any other printer is its own twin
 
 
 @pytest.mark.parametrize(
@@ -163,3 +179,17 @@ def test_a_failed_command_is_one_short_cli_line_pointing_at_v():
         _short_build_error("uv could not install the pins: refused", verbose=False)
         == "uv could not install the pins: refused"
     )
+
+
+def test_a_labelled_block_names_each_of_its_log_lines_once(caplog):
+    """Targets deployed side by side: each line says which target it is of (not the caller's other lines)."""
+    caplog.set_level(logging.INFO, logger="aws_lambda_artifact_builder")
+    with labelled("eu-west-1/111111111111"):
+        get_logger("publish").info("published version %d", 3)
+        get_logger("publish").info("[eu-west-1/111111111111] already named")
+    get_logger("publish").info("outside")
+    assert [r.getMessage() for r in caplog.records] == [
+        "[eu-west-1/111111111111] published version 3",
+        "[eu-west-1/111111111111] already named",
+        "outside",
+    ]

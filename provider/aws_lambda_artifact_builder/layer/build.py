@@ -42,7 +42,7 @@ from packaging.version import Version
 
 from ..constants import DEFAULT_ARCHITECTURE, DEFAULT_PYTHON_VERSION, LayerBuildToolEnum
 from ..errors import BuildError, LayerError, ManifestError
-from ..progress import count_installer_line
+from ..progress import count_installer_line, forward_logs
 from ..typehint import T_PRINTER
 from .foundation import BaseLogger, Credentials, LayerPathLayout, coerce_tool
 from .install_plan import (
@@ -434,11 +434,11 @@ def _build_in_local(
     credentials: Credentials | None,
     path_bin: Path | str | None,
     skip_prompt: bool,
-    verbose: bool,
-    printer: T_PRINTER,
     runner: CommandRunner,
 ) -> None:
-    logger = BaseLogger(verbose=verbose, printer=printer)
+    """The build of every ``build_layer_artifacts_*_in_local``; it logs on the ``build`` logger (their
+    ``verbose``/``printer`` forward it, ``progress.forward_logs``)."""
+    logger = BaseLogger(stage="build")
     target = LayerTarget(python_version=python_version, architecture=architecture)
     layout = LayerPathLayout(path_pyproject_toml=Path(path_pyproject_toml))
     manifest = read_local_manifest(layout.path_pyproject_toml, tool, target, runner=runner)
@@ -447,8 +447,8 @@ def _build_in_local(
     logger.log(f"Build a layer for {target.runtime} {target.architecture} from {manifest.path} with {tool.value}")
     layout.clean(skip_prompt=skip_prompt)
     layout.mkdirs()
-    layout.copy_pyproject_toml(printer=logger.debug)
-    copy_manifest(manifest.path, layout.dir_repo, printer=logger.debug)
+    layout.copy_pyproject_toml()
+    copy_manifest(manifest.path, layout.dir_repo)
     pins = _pins_with_built_wheels(manifest, target, layout, logger=logger, credentials=credentials, runner=runner)
     is_pip = tool is LayerBuildToolEnum.pip
     options = requirement_index_options(manifest.content, base_dir=manifest.path.parent) if is_pip else ()
@@ -524,18 +524,17 @@ def build_layer_artifacts_using_pip_in_local(
     runner: CommandRunner = SUBPROCESS,
 ) -> None:
     """Install requirements.txt's pins for the target into ``python/`` (pip of this Python by default)."""
-    _build_in_local(
-        tool=LayerBuildToolEnum.pip,
-        path_pyproject_toml=path_pyproject_toml,
-        python_version=python_version,
-        architecture=architecture,
-        credentials=credentials,
-        path_bin=path_bin_pip,
-        skip_prompt=skip_prompt,
-        verbose=verbose,
-        printer=printer,
-        runner=runner,
-    )
+    with forward_logs(verbose, printer):
+        _build_in_local(
+            tool=LayerBuildToolEnum.pip,
+            path_pyproject_toml=path_pyproject_toml,
+            python_version=python_version,
+            architecture=architecture,
+            credentials=credentials,
+            path_bin=path_bin_pip,
+            skip_prompt=skip_prompt,
+            runner=runner,
+        )
 
 
 def build_layer_artifacts_using_poetry_in_local(
@@ -555,18 +554,17 @@ def build_layer_artifacts_using_poetry_in_local(
     Poetry cannot install for another platform, so poetry checks the lock is fresh and pip installs
     its pins from the lock's sources with the lock's hashes.
     """
-    _build_in_local(
-        tool=LayerBuildToolEnum.poetry,
-        path_pyproject_toml=path_pyproject_toml,
-        python_version=python_version,
-        architecture=architecture,
-        credentials=credentials,
-        path_bin=path_bin_poetry,
-        skip_prompt=skip_prompt,
-        verbose=verbose,
-        printer=printer,
-        runner=runner,
-    )
+    with forward_logs(verbose, printer):
+        _build_in_local(
+            tool=LayerBuildToolEnum.poetry,
+            path_pyproject_toml=path_pyproject_toml,
+            python_version=python_version,
+            architecture=architecture,
+            credentials=credentials,
+            path_bin=path_bin_poetry,
+            skip_prompt=skip_prompt,
+            runner=runner,
+        )
 
 
 def build_layer_artifacts_using_uv_in_local(
@@ -582,18 +580,17 @@ def build_layer_artifacts_using_uv_in_local(
     runner: CommandRunner = SUBPROCESS,
 ) -> None:
     """Install uv.lock's runtime set (no dev groups, not the project) for the target into ``python/``."""
-    _build_in_local(
-        tool=LayerBuildToolEnum.uv,
-        path_pyproject_toml=path_pyproject_toml,
-        python_version=python_version,
-        architecture=architecture,
-        credentials=credentials,
-        path_bin=path_bin_uv,
-        skip_prompt=skip_prompt,
-        verbose=verbose,
-        printer=printer,
-        runner=runner,
-    )
+    with forward_logs(verbose, printer):
+        _build_in_local(
+            tool=LayerBuildToolEnum.uv,
+            path_pyproject_toml=path_pyproject_toml,
+            python_version=python_version,
+            architecture=architecture,
+            credentials=credentials,
+            path_bin=path_bin_uv,
+            skip_prompt=skip_prompt,
+            runner=runner,
+        )
 
 
 def build_layer_artifacts_in_local(
@@ -609,15 +606,14 @@ def build_layer_artifacts_in_local(
     runner: CommandRunner = SUBPROCESS,
 ) -> None:
     """Build with ``tool`` on this host (the tool found next to this Python or on PATH)."""
-    _build_in_local(
-        tool=coerce_tool(tool),
-        path_pyproject_toml=path_pyproject_toml,
-        python_version=python_version,
-        architecture=architecture,
-        credentials=credentials,
-        path_bin=None,
-        skip_prompt=skip_prompt,
-        verbose=verbose,
-        printer=printer,
-        runner=runner,
-    )
+    with forward_logs(verbose, printer):
+        _build_in_local(
+            tool=coerce_tool(tool),
+            path_pyproject_toml=path_pyproject_toml,
+            python_version=python_version,
+            architecture=architecture,
+            credentials=credentials,
+            path_bin=None,
+            skip_prompt=skip_prompt,
+            runner=runner,
+        )

@@ -35,6 +35,7 @@ from packaging.version import Version
 
 from ..constants import DEFAULT_ARCHITECTURE, DEFAULT_PYTHON_VERSION, LayerBuildToolEnum
 from ..errors import BuildError, LayerError, ManifestError
+from ..progress import forward_logs
 from ..typehint import T_PRINTER
 from .build import (
     InstallStep,
@@ -284,14 +285,14 @@ def _open_session(build: ContainerBuild, credentials: Credentials | None, logger
 
 def _prepare_build_folder(session: _Session) -> None:
     """A fresh ``build/lambda/layer`` with the project's manifests and the in-container script."""
-    layout, log = session.layout, session.logger.debug
+    layout = session.layout
     # Earlier versions wrote the index login here; never leave it on disk, never read it.
     layout.path_private_repository_credentials_in_local.unlink(missing_ok=True)
     layout.clean(skip_prompt=True)
     layout.mkdirs()
-    layout.copy_pyproject_toml(printer=log)
-    copy_manifest(session.manifest.path, layout.dir_repo, printer=log)
-    layout.copy_build_script(PATH_SCRIPT_SOURCE, printer=log)
+    layout.copy_pyproject_toml()  # each copy is a DEBUG line of the "build" logger
+    copy_manifest(session.manifest.path, layout.dir_repo)
+    layout.copy_build_script(PATH_SCRIPT_SOURCE)
 
 
 def _built_for_host_only(dir_wheel: Path, target: LayerTarget) -> bool:
@@ -450,7 +451,8 @@ def build_layer_artifacts_in_container(
         dir_cache=Path(dir_cache) if dir_cache is not None else None,
         network=network,
     )
-    build_container_layer(build, credentials=credentials, logger=BaseLogger(verbose=verbose, printer=printer))
+    with forward_logs(verbose, printer):  # the seed's verbose/printer: the build logs, this forwards
+        build_container_layer(build, credentials=credentials, logger=BaseLogger(stage="build"))
 
 
 def build_layer_artifacts_using_pip_in_container(

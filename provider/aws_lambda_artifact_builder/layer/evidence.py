@@ -45,8 +45,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from packaging.version import Version
 
 from ..constants import LayerBuildToolEnum
-from ..progress import warning_of
-from ..typehint import T_PRINTER
+from ..progress import get_logger
 from .clients import aws_call
 from .foundation import LayerS3Layout
 from .history import PROVENANCE_NAME, SBOM_NAME
@@ -486,7 +485,6 @@ def store_version_evidence(
     build_in: str,
     image: str | None,
     container_runtime: str | None,
-    printer: T_PRINTER,
     path_zip: Path | None = None,
     from_store: str | None = None,
     stored: Mapping[str, Any] | None = None,
@@ -501,15 +499,16 @@ def store_version_evidence(
     build of the project ran since) is not described. A failure is a warning: the version is
     published and recorded, and ``alab layer list`` shows what it lacks.
     """
+    log = get_logger("evidence")
     if not built:
-        printer(f"[evidence] version {record.layer_version} was adopted, not built: nothing new to describe")
+        log.info("[evidence] version %s was adopted, not built: nothing new to describe", record.layer_version)
         return []
     path_zip = path_zip or inputs.path_layout.path_build_lambda_layer_zip
     try:
         digest = file_sha256(path_zip)
         if base64.b64encode(digest.digest()).decode("ascii") != record.code_sha256:
-            warning_of(printer)(
-                f"[evidence] warning: {path_zip} is no longer the zip of version {record.layer_version}: no SBOM"
+            log.warning(
+                "[evidence] warning: %s is no longer the zip of version %s: no SBOM", path_zip, record.layer_version
             )
             return []
         sbom = sbom_for_zip(path_zip, inputs.manifest, inputs.target, zip_sha256=digest.hexdigest())
@@ -527,9 +526,9 @@ def store_version_evidence(
         texts = {SBOM_NAME: sbom, PROVENANCE_NAME: provenance}
         written = _put_json_files(s3_client, inputs.s3_layout, record.layer_version, texts)
     except Exception as e:  # noqa: BLE001 - see the docstring: the publish stands
-        warning_of(printer)(
-            f"[evidence] warning: could not store the SBOM and provenance of version {record.layer_version}: {e}"
+        log.warning(
+            "[evidence] warning: could not store the SBOM and provenance of version %s: %s", record.layer_version, e
         )
         return []
-    printer(f"[evidence] wrote {', '.join(written)}")
+    log.info("[evidence] wrote %s", ", ".join(written))
     return written

@@ -7,6 +7,7 @@ that a path or an S3 key is defined in exactly one place.
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import json
 import logging
@@ -23,7 +24,7 @@ from s3pathlib.api import S3Path
 
 from ..constants import ZFILL, LayerBuildToolEnum
 from ..errors import LayerError, LayerInputError, mask_url_credentials
-from ..progress import get_logger, printer_adapter
+from ..progress import forwarded_to, get_logger, redact_line
 from ..typehint import T_PRINTER
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -412,25 +413,30 @@ class LayerS3Layout:
 
 @dataclasses.dataclass(frozen=True)
 class BaseLogger:
-    """The seed's progress output, now an adapter onto ``logging`` (see ``progress.printer_adapter``):
-    every line goes to the ``stage``'s logger; ``printer`` also gets it when ``verbose`` and it is not
-    the builtin ``print`` (the default, which no longer writes to stdout)."""
+    """The seed's progress output, now an adapter onto ``logging``: every line goes to the ``stage``'s
+    logger; ``printer`` also gets it when ``verbose`` and it is not the builtin ``print`` (the default,
+    which no longer writes to stdout), unless a ``progress.forward_logs`` block sends it there already."""
 
     verbose: bool = True
     printer: T_PRINTER = print
     stage: str = "build"
 
+    def _emit(self, level: int, msg: str) -> None:
+        get_logger(self.stage).log(level, "%s", msg)
+        if self.verbose and self.printer is not builtins.print and not forwarded_to(self.printer):
+            self.printer(redact_line(msg))
+
     def log(self, msg: str) -> None:
         """What a step did (``INFO``)."""
-        printer_adapter(self.verbose, self.printer, self.stage)(msg)
+        self._emit(logging.INFO, msg)
 
     def debug(self, msg: str) -> None:
         """Detail shown only on request (``DEBUG``): commands, installer output, file copies."""
-        printer_adapter(self.verbose, self.printer, self.stage, logging.DEBUG)(msg)
+        self._emit(logging.DEBUG, msg)
 
     def warning(self, msg: str) -> None:
         """Something the user should act on although the step went on (``WARNING``)."""
-        printer_adapter(self.verbose, self.printer, self.stage, logging.WARNING)(msg)
+        self._emit(logging.WARNING, msg)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -47,7 +47,7 @@ import dataclasses
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -59,6 +59,7 @@ from packaging.version import InvalidVersion, Version
 
 from ..constants import LayerBuildToolEnum
 from ..errors import LayerError, ManifestError, mask_url_credentials, redact
+from ..progress import get_logger
 from .foundation import Credentials, coerce_tool
 from .manifest import LocalManifest
 from .runtime_set import INDEX_OPTIONS, RuntimePackage, _load_toml, logical_lines
@@ -278,9 +279,9 @@ def requirements_without_logins(manifest_content: bytes | str) -> str:
     return text
 
 
-def copy_manifest(path: Path, dir_repo: Path, *, printer: Callable[[str], object]) -> None:
+def copy_manifest(path: Path, dir_repo: Path) -> None:
     """The build's copy of the lock file; a requirements file's copy without the logins written inside it."""
-    printer(f"Copy {path} to {dir_repo / path.name}")
+    get_logger("build").debug("Copy %s to %s", path, dir_repo / path.name)
     dir_repo.mkdir(parents=True, exist_ok=True)
     content = path.read_bytes()
     if path.suffix == ".lock" or requirements_without_logins(content) == content.decode("utf-8-sig", "replace"):

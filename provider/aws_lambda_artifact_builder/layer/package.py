@@ -31,9 +31,9 @@ from packaging.utils import canonicalize_name
 
 from ..constants import LAYER_UNZIPPED_SIZE_LIMIT
 from ..errors import LayerError
-from ..progress import advance_current, human_size, limit_size, set_current_total
+from ..progress import advance_current, forward_logs, get_logger, human_size, limit_size, set_current_total
 from ..typehint import T_PRINTER
-from .foundation import BaseLogger, LayerPathLayout
+from .foundation import LayerPathLayout
 from .manifest import normalize_excluded_packages
 
 
@@ -541,9 +541,27 @@ def create_layer_zip_file(
 
     ``ignore_packages`` replaces ``DEFAULT_EXCLUDED_PACKAGES``. ``python_version`` (the target's) is
     needed only with ``options.compile_bytecode``. A layer over ``options.unzipped_size_limit`` is an
-    error raised before the zip is written, so nothing too large is ever uploaded.
+    error raised before the zip is written, so nothing too large is ever uploaded. The seed's API:
+    ``verbose``/``printer`` as ``progress.forward_logs`` takes them; the core calls :func:`package_layer`.
     """
-    logger = BaseLogger(verbose=verbose, printer=printer, stage="package")
+    with forward_logs(verbose, printer):
+        return package_layer(
+            path_pyproject_toml=path_pyproject_toml,
+            ignore_packages=ignore_packages,
+            options=options,
+            python_version=python_version,
+        )
+
+
+def package_layer(
+    *,
+    path_pyproject_toml: Path | str,
+    ignore_packages: Iterable[str] | None = None,
+    options: PackagingOptions = PackagingOptions(),
+    python_version: str | None = None,
+) -> LayerZipInfo:
+    """:func:`create_layer_zip_file`'s work; what it did goes to the ``package`` logger."""
+    logger = get_logger("package")
     layout = LayerPathLayout(path_pyproject_toml=Path(path_pyproject_toml))
     path_zip = layout.path_build_lambda_layer_zip
     path_zip.unlink(missing_ok=True)
@@ -581,7 +599,7 @@ def create_layer_zip_file(
         excluded=content.excluded,
     )
     for line in info.report_lines():
-        logger.log(line)
+        logger.info("%s", line)
     for line in _packaging_warnings(content, len(entries) + len(_directories(entries))):
-        logger.warning(line)
+        logger.warning("%s", line)
     return info

@@ -8,8 +8,10 @@ pattern of aws-lambda-builders' actions:
 - ``obtain_artifact`` (:data:`ObtainArtifact`): the packaged layer zip for the inputs, built and packaged
   here (``workflow.build_artifact``) or fetched from elsewhere (an artifact store) — the one seam where
   such a source plugs in;
-- ``build_folder_lock``, ``background`` and ``log``: how the project's build folder is shared, how the
-  stale-claim clean-up overlaps the check of an unchanged plan, where progress goes.
+- ``build_folder_lock`` and ``background``: how the project's build folder is shared, how the
+  stale-claim clean-up overlaps the check of an unchanged plan.
+
+Progress goes out as ``progress.Stage`` events, details to each stage's logger (``progress.get_logger``).
 
 ``workflow.deploy_layer`` composes the stages with the real effects; ``tests/unit/test_pipeline.py``
 runs them with fakes. This module imports no AWS library and runs no process; it sits with the local
@@ -25,8 +27,7 @@ from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, TypeVar
 
-from ..progress import Stage, plural
-from ..typehint import T_PRINTER
+from ..progress import Stage, get_logger, plural
 from .decide import LayerPlan
 from .facts import PublishedVersion, VersionFacts
 from .inputs import LayerInputs, LayerPermission
@@ -110,7 +111,6 @@ class DeployEffects:
 
     gateway: LayerGateway
     obtain_artifact: ObtainArtifact
-    log: T_PRINTER = lambda _msg: None
     #: Held from obtaining the artifact until it is uploaded (the build folder is per project).
     build_folder_lock: Callable[[LayerInputs], AbstractContextManager[None]] = _no_lock
     background: Callable[[Callable[[], Any]], Future[Any]] = _now
@@ -150,7 +150,7 @@ def plan_stage(inputs: LayerInputs, fx: DeployEffects) -> LayerPlan:
             stale = fx.background(lambda: fx.gateway.remove_stale_claim(inputs))
             plan = fx.gateway.verify(plan, inputs)
             stale.result()
-        fx.log(f"[plan] {plan.reason}")
+        get_logger("plan").info("[plan] %s", plan.reason)
         # The record's URI is long and shown by -v's [plan] line: the story keeps to the reason.
         reason = plan.reason.replace(f" at {plan.s3uri_record}", "")
         stage.finish(f"{'change' if plan.changed else 'no change'}: {reason}")
@@ -170,7 +170,9 @@ def publish_stage(inputs: LayerInputs, claim: Claim, fx: DeployEffects) -> tuple
     """The version to record and whether it was adopted: an earlier one of ours, or a new publish."""
     found = fx.gateway.find_adoptable(inputs)
     if found is not None:
-        fx.log(f"[publish] adopting version {found.version}, published earlier with this fingerprint")
+        get_logger("publish").info(
+            "[publish] adopting version %s, published earlier with this fingerprint", found.version
+        )
         with Stage("publish") as stage:
             stage.finish(f"adopted version {found.version}, published earlier with this fingerprint")
         return found, True
@@ -214,7 +216,7 @@ def finish_stage(
             added, removed = fx.gateway.sync_permissions(facts, settings.permissions)
             granted = f"version {facts.layer_version}: granted {added or 'none'}, revoked {removed or 'none'}"
             if added or removed:
-                fx.log(f"[permissions] {granted}")
+                get_logger("grants").info("[permissions] %s", granted)
             stage.finish(granted)
     deleted: list[int] = []
     if settings.keep_last is not None:
@@ -223,10 +225,10 @@ def finish_stage(
             stage.finish(f"the last {plural(settings.keep_last, 'version')}; nothing to delete")
             if deleted:
                 records = fx.gateway.delete_version_records(inputs, deleted)
-                fx.log(
-                    f"[retention] deleted versions {deleted} of {facts.layer_name} (keep_last={settings.keep_last}) "
-                    f"and their {plural(len(records), 'record')} in S3"
-                )
+                get_logger("retain").info(
+                    "[retention] deleted versions %s of %s (keep_last=%s) and their %s in S3",
+                    deleted, facts.layer_name, settings.keep_last, plural(len(records), "record"),
+                )  # fmt: skip
                 stage.finish(
                     f"deleted versions {', '.join(map(str, deleted))} (keep last {settings.keep_last}) and their "
                     f"{plural(len(records), 'record')} in S3"
@@ -251,7 +253,7 @@ def run_deploy(
     with claim:
         plan = fx.gateway.verify(fx.gateway.plan(inputs), inputs)  # a concurrent deploy may have finished
         if not plan.changed:
-            fx.log(f"[plan] another deploy recorded version {plan.current_version} meanwhile")
+            get_logger("plan").info("[plan] another deploy recorded version %s meanwhile", plan.current_version)
             return finish_stage(inputs, _recorded(plan), settings, fx, published=False, adopted=False)
         fx.gateway.check_other_records(inputs)
         published, adopted = publish_stage(inputs, claim, fx)

@@ -33,7 +33,7 @@ from s3pathlib.api import S3Path
 
 from ..constants import DEFAULT_ARCHITECTURE, DEFAULT_PYTHON_VERSION, LayerBuildToolEnum
 from ..errors import AwsError, LayerError, LayerInputError, aws_error, aws_fix
-from ..progress import printer_adapter
+from ..progress import advance_current, forward_logs, get_logger
 from ..typehint import T_PRINTER
 from .clients import (
     aws_call,
@@ -311,11 +311,16 @@ def publish_staged_zip(
     target: LayerTarget,
     fingerprint: str,
     code_sha256: str,
-    printer: T_PRINTER = print,
 ) -> PublishedVersion:
     """Publish the staged zip; a CodeSha256 other than the local zip's deletes the version and raises."""
-    printer = printer_adapter(True, printer, "publish")
-    printer(f"[publish] publishing layer {layer_name} for {target.runtime} {target.architecture} from {s3path_zip.uri}")
+    log = get_logger("publish")
+    log.info(
+        "[publish] publishing layer %s for %s %s from %s",
+        layer_name,
+        target.runtime,
+        target.architecture,
+        s3path_zip.uri,
+    )
     try:
         response = without_automatic_retries(lambda_client).publish_layer_version(
             LayerName=layer_name,
@@ -333,8 +338,8 @@ def publish_staged_zip(
             ) from None
         if found is None:
             raise _publish_error(e, layer_name, s3path_zip) from None
-        printer(f"[publish] the publish call failed ({e}), but Lambda has version {found.version} with this code")
-        printer(f"[publish] published {found.layer_version_arn}")
+        log.info("[publish] the publish call failed (%s), but Lambda has version %s with this code", e, found.version)
+        log.info("[publish] published %s", found.layer_version_arn)
         return found
     published = _published(layer_name, response)
     if published.code_sha256 != code_sha256:
@@ -347,7 +352,7 @@ def publish_staged_zip(
             operation="lambda:PublishLayerVersion",
             fix="rerun the deploy",
         )
-    printer(f"[publish] published {published.layer_version_arn}")
+    log.info("[publish] published %s", published.layer_version_arn)
     return published
 
 
@@ -481,30 +486,34 @@ def record_layer_version(
     inputs: LayerInputs,
     record: LayerRecord,
     expected_etag: str | None,
-    printer: T_PRINTER = print,
 ) -> None:
     """Write the versioned manifest, then move ``last-`` to it with a conditional write.
 
     A conflict means another run recorded in between: it is re-read, and ``last-`` is only
-    moved if it does not already name a newer version, so it always ends on the newest.
+    moved if it does not already name a newer version, so it always ends on the newest. Each of the
+    two writes advances the running ``record`` stage by one (what a test that kills a deploy between
+    them observes).
     """
-    printer = printer_adapter(True, printer, "record")
+    log = get_logger("record")
     s3path_versioned = S3Path(record.s3uri_manifest)
     text = inputs.manifest_text
     write_versioned_manifest(s3_client=s3_client, s3path=s3path_versioned, record=record, body=text)
-    printer(f"[record] wrote {s3path_versioned.uri}")
+    log.info("[record] wrote %s", s3path_versioned.uri)
+    advance_current()
     s3path_last = inputs.s3path_last_manifest
     etag = expected_etag
     for _ in range(10):
         try:
             write_last_record(s3_client=s3_client, s3path=s3path_last, record=record, body=text, expected_etag=etag)
-            printer(f"[record] {s3path_last.uri} now records version {record.layer_version}")
+            log.info("[record] %s now records version %s", s3path_last.uri, record.layer_version)
+            advance_current()
             return
         except RecordConflict:
             fetched = _fetch_own_record(s3_client, inputs)
             current = fetched.record
             if current is not None and current.layer_version > record.layer_version:
-                printer(f"[record] {s3path_last.uri} already records the newer version {current.layer_version}")
+                log.info("[record] %s already records the newer version %s", s3path_last.uri, current.layer_version)
+                advance_current()
                 return
             etag = fetched.etag
     raise AwsError(
@@ -589,9 +598,33 @@ def publish_layer_version(
     Publishes unconditionally and takes no claim: ``deploy_layer`` is the entry point that
     publishes only on a change and is safe under concurrency; this is its publishing step
     for callers who run build, package and upload themselves. The arguments must be those
-    the zip was built with: they make the fingerprint that is recorded.
+    the zip was built with: they make the fingerprint that is recorded. ``verbose``/``printer``: the
+    seed's, as ``progress.forward_logs`` takes them.
     """
-    log = printer_adapter(verbose, printer, "publish")
+    with forward_logs(verbose, printer):
+        return _publish_and_record(
+            layer_name=layer_name, path_pyproject_toml=path_pyproject_toml, s3dir_lambda=s3dir_lambda, tool=tool,
+            python_version=python_version, architecture=architecture, ignore_packages=ignore_packages,
+            packaging_options=packaging_options, s3_client=s3_client, lambda_client=lambda_client, region=region,
+            endpoint_url=endpoint_url,
+        )  # fmt: skip
+
+
+def _publish_and_record(
+    *,
+    layer_name: str,
+    path_pyproject_toml: Path | str,
+    s3dir_lambda: S3Path | str,
+    tool: str,
+    python_version: str,
+    architecture: str,
+    ignore_packages: Iterable[str] | None,
+    packaging_options: PackagingOptions | None,
+    s3_client: S3Client | None,
+    lambda_client: LambdaClient | None,
+    region: str | None,
+    endpoint_url: str | None,
+) -> LayerDeployment:
     inputs = resolve_layer_inputs(
         layer_name=layer_name,
         path_pyproject_toml=path_pyproject_toml,
@@ -616,10 +649,9 @@ def publish_layer_version(
         target=inputs.target,
         fingerprint=inputs.fingerprint,
         code_sha256=code_sha256,
-        printer=log,
     )
     record = make_record(published=published, inputs=inputs)
-    record_layer_version(s3_client=s3_client, inputs=inputs, record=record, expected_etag=fetched.etag, printer=log)
+    record_layer_version(s3_client=s3_client, inputs=inputs, record=record, expected_etag=fetched.etag)
     clear_publish_intent(s3_client=s3_client, inputs=inputs)
     return deployment_from_record(record, published=True)
 

@@ -19,6 +19,7 @@ A wrong target is a :class:`~..errors.LayerInputError` naming the input (``regio
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import functools
 import re
@@ -41,7 +42,7 @@ from botocore.credentials import (
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from ..errors import AwsError, LayerError, LayerInputError, aws_error, exit_code
-from ..progress import get_logger
+from ..progress import forward_logs, get_logger, labelled
 from ..typehint import T_PRINTER
 from .clients import aws_call, default_session, make_clients
 from .foundation import coerce_s3dir
@@ -319,8 +320,8 @@ def deploy_layer_to_targets(
     ``from_store=True`` never builds: a fingerprint missing from the store fails.
     The store is ``store_target``'s s3dir, by default :func:`store_target_of` the targets.
     A failed target does not stop the others; see :meth:`MultiDeployment.raise_for_failures`.
-    ``verbose``/``printer``: the public API's adapter, handed to each target's ``deploy`` (its lines named
-    by the target when there are several); nothing here takes them.
+    ``verbose``/``printer``: the public API's adapter (``progress.forward_logs``); among several targets,
+    each line is named by its target (``progress.labelled``).
     """
     spec, options = layer_spec_of(spec, options, layer)
     _check_targets(targets)
@@ -337,11 +338,13 @@ def deploy_layer_to_targets(
         options=options,
         store=store,
         several=len(resolved) > 1,
-        verbose=verbose,
-        printer=printer,
     )
-    with store, ThreadPoolExecutor(max_workers=min(len(resolved), 8), thread_name_prefix="alab-target") as pool:
-        outcomes = tuple(pool.map(lambda r: one(*r), resolved))
+    with (
+        forward_logs(verbose, printer),
+        store,
+        ThreadPoolExecutor(max_workers=min(len(resolved), 8), thread_name_prefix="alab-target") as pool,
+    ):  # each target in a copy of this context: its lines are forwarded, and named by its label
+        outcomes = tuple(pool.map(lambda r: contextvars.copy_context().run(one, *r), resolved))
     return MultiDeployment(outcomes=outcomes, builds=store.builds)
 
 
@@ -354,8 +357,6 @@ def _deploy_one(
     options: DeployOptions,
     store: ArtifactStore,
     several: bool,
-    verbose: bool,
-    printer: T_PRINTER,
 ) -> TargetOutcome:
     """One target's deploy; among ``several``, its failure is its outcome (with the CLI's exit code of its
     error), so the other targets go on."""
@@ -363,29 +364,21 @@ def _deploy_one(
 
     try:
         check_bucket_region(target, s3dir, clients[0])
-        deployment = workflow.deploy(
-            dataclasses.replace(spec, s3dir_lambda=s3dir),
-            options,
-            s3_client=clients[0],
-            lambda_client=clients[1],
-            artifact_store=store,
-            verbose=verbose,
-            printer=_labelled(printer, target.label) if several else printer,
-        )
+        label = labelled(target.label) if several else contextlib.nullcontext()
+        with label:
+            deployment = workflow.deploy(
+                dataclasses.replace(spec, s3dir_lambda=s3dir),
+                options,
+                s3_client=clients[0],
+                lambda_client=clients[1],
+                artifact_store=store,
+            )
     except Exception as e:
         if not several:
             raise
         _log.info("[%s] [target] failed: %s", target.label, e)
         return TargetOutcome(target=target, s3dir_lambda=s3dir, error=str(e), exit_code=exit_code(e))
     return TargetOutcome(target=target, s3dir_lambda=s3dir, deployment=deployment)
-
-
-def _labelled(printer: T_PRINTER, label: str) -> T_PRINTER:
-    """Each line a caller's printer gets from one target's deploy, named by the target (the builtin ``print``,
-    the seed's "log only" default, is kept as it is)."""
-    if printer is print:
-        return printer
-    return lambda msg: printer(f"[{label}] {msg}")
 
 
 def push_layer_artifact(
@@ -405,7 +398,7 @@ def push_layer_artifact(
     another" (give both the same targets, or the same ``store_target``: by default the store is
     :func:`store_target_of` them); it never publishes (the core's ``store_artifact``), so of ``options``
     only the index login is used. The keyword form (``layer``, no ``spec``) is :func:`layer_spec_of`'s.
-    ``verbose``/``printer``: the public API's adapter, handed to the core's ``store_artifact``.
+    ``verbose``/``printer``: the public API's adapter (``progress.forward_logs``).
     """
     from . import workflow
 
@@ -415,9 +408,8 @@ def push_layer_artifact(
     login = type(options)(credentials=options.credentials)  # retention and grants are a deploy's, unchecked here
     s3_client, _ = target_clients(target, endpoint_url)
     with ArtifactStore(s3_client=s3_client, s3dir=s3dir) as store:
-        artifact = workflow.store_artifact(
-            dataclasses.replace(spec, s3dir_lambda=s3dir), login, store=store, verbose=verbose, printer=printer
-        )
+        with forward_logs(verbose, printer):
+            artifact = workflow.store_artifact(dataclasses.replace(spec, s3dir_lambda=s3dir), login, store=store)
         return str(artifact.s3path_zip.uri), artifact.code_sha256, store.builds > 0
 
 

@@ -16,7 +16,7 @@ from boto3.s3.transfer import TransferConfig
 from s3pathlib.api import S3Path
 
 from ..errors import AwsError, LayerError
-from ..progress import Stage, human_size, printer_adapter
+from ..progress import Stage, forward_logs, get_logger, human_size
 from ..typehint import T_PRINTER
 from .clients import aws_call, make_clients
 from .foundation import LayerPathLayout, LayerS3Layout, coerce_s3dir
@@ -39,17 +39,12 @@ def upload_layer_zip_to_s3(
     verbose: bool = True,
     printer: T_PRINTER = print,
 ) -> S3Path:
-    """Upload the packaged layer zip to the staging key; returns that key's ``S3Path``."""
+    """Upload the packaged layer zip to the staging key; returns that key's ``S3Path``. The seed's API:
+    ``verbose``/``printer`` as ``progress.forward_logs`` takes them."""
     path_zip = LayerPathLayout(path_pyproject_toml=Path(path_pyproject_toml)).path_build_lambda_layer_zip
     s3path = LayerS3Layout(s3dir_lambda=coerce_s3dir(s3dir_lambda)).s3path_temp_layer_zip
-    upload_zip(
-        s3_client=s3_client or make_clients()[0],
-        path_zip=path_zip,
-        s3path=s3path,
-        metadata=metadata,
-        verbose=verbose,
-        printer=printer,
-    )
+    with forward_logs(verbose, printer):
+        upload_zip(s3_client=s3_client or make_clients()[0], path_zip=path_zip, s3path=s3path, metadata=metadata)
     return s3path
 
 
@@ -59,15 +54,12 @@ def upload_zip(
     path_zip: Path,
     s3path: S3Path,
     metadata: dict[str, str] | None = None,
-    verbose: bool = True,
-    printer: T_PRINTER = print,
 ) -> None:
     """Upload one zip (wherever the pipeline obtained it) to ``s3path`` in parts of 16 MB."""
-    log = printer_adapter(verbose, printer, "upload")
     if not path_zip.is_file():
         raise LayerError(f"no layer zip at {path_zip}: build and package the layer first")
     size = path_zip.stat().st_size
-    log(f"[upload] {path_zip} ({human_size(size)}) to {s3path.uri}")
+    get_logger("upload").info("[upload] %s (%s) to %s", path_zip, human_size(size), s3path.uri)
     with Stage("upload", total=size, unit="bytes") as stage:
         _upload(s3_client, path_zip, s3path, metadata, stage)
         stage.finish(f"{human_size(size)} to {s3path.uri}")

@@ -30,7 +30,6 @@ import dataclasses
 import fcntl
 import functools
 import os
-import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, wait
@@ -42,7 +41,7 @@ from s3pathlib.api import S3Path
 
 from ..constants import DEFAULT_ARCHITECTURE, DEFAULT_BUILD_IN, DEFAULT_PYTHON_VERSION, LayerBuildToolEnum
 from ..errors import AwsError, LayerError, LayerInputError
-from ..progress import Stage, human_size, plural, printer_adapter
+from ..progress import Stage, forward_logs, get_logger, human_size, plural, secrets
 from ..typehint import T_PRINTER
 from .claim import DeployClaim
 from .clients import aws_call, error_code, resolve_clients
@@ -73,7 +72,7 @@ from .manifest import (
     legacy_fingerprint_v1,
     recorded_runtime_set,
 )
-from .package import LayerZipInfo, PackagingOptions, create_layer_zip_file
+from .package import LayerZipInfo, PackagingOptions, package_layer
 from .pipeline import Claim, DeployEffects, Settings, run_deploy
 from .publish import (
     LayerDeployment,
@@ -112,45 +111,28 @@ _Listed = ListedVersion
 _FirstPage = FirstPage
 
 
-class _DaemonPool:
-    """Long-lived daemon worker threads, so that a plan's round trips overlap.
-
-    Starting threads per plan costs more than the overlap saves on a busy machine. The threads
-    are daemons (unlike ``ThreadPoolExecutor``'s): a plan that gave up on an endpoint that never
-    answers must not keep the process from exiting while a socket read hangs.
-    """
-
-    def __init__(self, workers: int) -> None:
-        self._jobs: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]]] = queue.SimpleQueue()
-        for i in range(workers):
-            threading.Thread(target=self._work, name=f"alab-plan-{i}", daemon=True).start()
-
-    def _work(self) -> None:
-        while True:
-            future, fn = self._jobs.get()
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(fn())
-            except BaseException as e:  # noqa: BLE001 - handed to the waiting caller
-                future.set_exception(e)
-
-    def submit(self, fn: Callable[[], _T]) -> Future[_T]:
-        future: Future[_T] = Future()
-        self._jobs.put((future, fn))
-        return future
-
-
-_pools: dict[int, _DaemonPool] = {}
-
-
 def _in_background(fn: Callable[[], _T]) -> Future[_T]:
-    """Run one call on a worker thread; the pool is per process, so a forked child gets its own."""
-    pool = _pools.get(os.getpid())
-    if pool is None:
-        pool = _pools[os.getpid()] = _DaemonPool(8)
-    context = contextvars.copy_context()  # its stage and its front end's forwarding go with it
-    return pool.submit(lambda: context.run(fn))
+    """Run one call on a thread of its own, in a copy of this context (its stage, its front end's forwarding).
+
+    A plan overlaps its two reads (S3's record, Lambda's listing) and waits for both at most
+    ``aws_deadline_seconds``: with S3 and Lambda 10 ms away the overlap makes a no-op plan cost 1.2 round
+    trips instead of 2 (``benchmarks/bench_plan.py``). A new thread costs a few tens of microseconds
+    against a round trip of milliseconds, so there is no pool to keep. Not ``ThreadPoolExecutor``: its
+    threads are joined when the interpreter exits, so a plan that gave up on an endpoint that accepts
+    connections but never answers would keep the process alive until botocore's own read timeouts (three
+    attempts of 60 s); this thread is a daemon and leaves with the process.
+    """
+    future: Future[_T] = Future()
+    context = contextvars.copy_context()
+
+    def run() -> None:
+        try:
+            future.set_result(context.run(fn))
+        except Exception as e:  # noqa: BLE001 - handed to the waiting caller through the future
+            future.set_exception(e)
+
+    threading.Thread(target=run, name="alab-read", daemon=True).start()
+    return future
 
 
 def aws_deadline_seconds() -> float:
@@ -472,7 +454,7 @@ def _verified(plan: LayerPlan, inputs: LayerInputs, lambda_client: LambdaClient)
 
 # ---------------------------------------------------------------------------- deploy
 @contextlib.contextmanager
-def _build_folder_lock(inputs: LayerInputs, log: T_PRINTER) -> Iterator[None]:
+def _build_folder_lock(inputs: LayerInputs) -> Iterator[None]:
     """Hold the project's build folder alone from the build until its zip is uploaded.
 
     The deploy claim is per ``s3dir_lambda``, but ``build/lambda/layer`` is per project, and each
@@ -486,7 +468,7 @@ def _build_folder_lock(inputs: LayerInputs, log: T_PRINTER) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            log(f"[build] waiting for another deploy that builds in {dir_build}")
+            get_logger("build").info("[build] waiting for another deploy that builds in %s", dir_build)
             fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
@@ -495,17 +477,12 @@ def _build_folder_lock(inputs: LayerInputs, log: T_PRINTER) -> Iterator[None]:
 
 @dataclasses.dataclass(frozen=True)
 class BuildSettings:
-    """How ``build_artifact`` builds: where, with which image and index login, how loudly."""
+    """How ``build_artifact`` builds: where, with which image and index login."""
 
     build_in: str = DEFAULT_BUILD_IN
     credentials: Credentials | None = None
     image: str | None = None
     container_runtime: str | None = None
-    verbose: bool = True
-    printer: T_PRINTER = print
-
-    def log(self, msg: str) -> None:
-        printer_adapter(self.verbose, self.printer, "build")(msg)
 
 
 def check_build_possible(inputs: LayerInputs, settings: BuildSettings) -> None:
@@ -537,7 +514,7 @@ def _describe(
     stored = store.read_provenance(inputs.fingerprint) if store is not None and artifact and built else None
     store_version_evidence(
         s3_client=s3_client, inputs=inputs, record=facts, built=built, build_in=settings.build_in,
-        image=settings.image, container_runtime=settings.container_runtime, printer=settings.log,
+        image=settings.image, container_runtime=settings.container_runtime,
         path_zip=artifact.path_local if artifact else None, from_store=artifact.s3path_zip.uri if artifact else None,
         stored=stored,
     )  # fmt: skip
@@ -566,7 +543,7 @@ def _stage_from_store(
         store,
         inputs.fingerprint,
         build=functools.partial(build_artifact, inputs, settings),
-        build_lock=functools.partial(_build_folder_lock, inputs, settings.log),
+        build_lock=functools.partial(_build_folder_lock, inputs),
         describe=describe_for_store(inputs, settings),
     )
     staged[inputs.fingerprint] = artifact
@@ -582,22 +559,21 @@ def store_artifact(
     options: DeployOptions | None = None,
     *,
     store: ArtifactStore,
-    verbose: bool = True,
-    printer: T_PRINTER = print,
 ) -> StoredArtifact:
     """The core's push (``alab layer push``): ``spec``'s artifact in ``store``, built (once across runners)
     and stored unless its fingerprint is there; never publishes. Only ``options.credentials`` is used."""
     options = DeployOptions() if options is None else options
     inputs = resolve_spec(spec, options)
-    settings = BuildSettings(spec.build_in, options.credentials, spec.image, spec.container_runtime, verbose, printer)
-    log = printer_adapter(verbose, printer, "store")
-    return obtain_from_store(
-        store,
-        inputs.fingerprint,
-        build=functools.partial(build_artifact, inputs, settings),
-        build_lock=functools.partial(_build_folder_lock, inputs, log),
-        describe=describe_for_store(inputs, settings),
-    )
+    settings = BuildSettings(spec.build_in, options.credentials, spec.image, spec.container_runtime)
+    password = options.credentials.password if options.credentials else None
+    with secrets(password):
+        return obtain_from_store(
+            store,
+            inputs.fingerprint,
+            build=functools.partial(build_artifact, inputs, settings),
+            build_lock=functools.partial(_build_folder_lock, inputs),
+            describe=describe_for_store(inputs, settings),
+        )
 
 
 def build_artifact(inputs: LayerInputs, settings: BuildSettings) -> LayerZipInfo:
@@ -622,15 +598,17 @@ def build_and_package(
     build and ``alab layer build`` (which has no S3 folder or layer name, so no ``LayerInputs``)."""
     from .install_plan import pins_for_manifest
 
-    settings.log(f"[build] installing {manifest.name} for {target.runtime} {target.architecture} ({settings.build_in})")
+    log = get_logger("build")
+    log.info(
+        "[build] installing %s for %s %s (%s)", manifest.name, target.runtime, target.architecture, settings.build_in
+    )
+    # The seed's build functions, without their verbose/printer: they log, and the caller forwards.
     common: dict[str, Any] = dict(
         tool=tool,
         path_pyproject_toml=path_pyproject_toml,
         python_version=target.python_version,
         architecture=target.architecture,
         credentials=settings.credentials,
-        verbose=settings.verbose,
-        printer=settings.printer,
     )
     with Stage("install", total=len(pins_for_manifest(manifest))) as install:
         if settings.build_in == "local":
@@ -643,22 +621,21 @@ def build_and_package(
             build_layer_artifacts_in_container(
                 image=settings.image, container_runtime=settings.container_runtime, **common
             )
-        settings.log(f"[build] done in {install.elapsed:.1f}s")
+        log.info("[build] done in %.1fs", install.elapsed)
         install.finish(
             f"{plural(install.total or 0, 'package')} for {target.runtime} {target.architecture} ({settings.build_in})"
         )
     with Stage("package", unit="bytes") as package:
-        info = create_layer_zip_file(
+        info = package_layer(
             path_pyproject_toml=path_pyproject_toml,
             ignore_packages=ignore_packages,
             options=packaging_options,
             python_version=target.python_version,
-            verbose=settings.verbose,
-            printer=settings.printer,
         )
-        settings.log(
-            f"[package] {info.path.name}: {human_size(info.zipped_size)} zipped, {human_size(info.unzipped_size)} unzipped"
-        )
+        get_logger("package").info(
+            "[package] %s: %s zipped, %s unzipped", info.path.name, human_size(info.zipped_size),
+            human_size(info.unzipped_size),
+        )  # fmt: skip
         package.finish(
             f"{info.path.name} {human_size(info.zipped_size)} ({human_size(info.unzipped_size)} unzipped, "
             f"{info.file_count:,d} files)"
@@ -669,12 +646,9 @@ def build_and_package(
 class AwsGateway:
     """The :class:`~.pipeline.LayerGateway` of S3 and Lambda: each method one step of ``publish``/``record``/``claim``."""
 
-    def __init__(self, s3_client: S3Client, lambda_client: LambdaClient, *, verbose: bool, printer: T_PRINTER) -> None:
+    def __init__(self, s3_client: S3Client, lambda_client: LambdaClient) -> None:
         self.s3_client = s3_client
         self.lambda_client = lambda_client
-        self.verbose = verbose
-        self.printer = printer
-        self.log: T_PRINTER = printer_adapter(verbose, printer, "deploy")
 
     def plan(self, inputs: LayerInputs) -> LayerPlan:
         return _plan(inputs, self.s3_client, self.lambda_client)
@@ -693,7 +667,9 @@ class AwsGateway:
         try:
             self.claim(inputs).remove_if_stale()
         except (LayerError, ClientError, BotoCoreError) as e:
-            self.log(f"[claim] could not remove a stale claim ({e}); it is taken over by the next changed deploy")
+            get_logger("claim").info(
+                "[claim] could not remove a stale claim (%s); it is taken over by the next changed deploy", e
+            )
 
     def check_other_records(self, inputs: LayerInputs) -> None:
         check_other_records(s3_client=self.s3_client, inputs=inputs)
@@ -712,8 +688,6 @@ class AwsGateway:
             path_zip=artifact.path,
             s3path=inputs.s3_layout.s3path_temp_layer_zip,
             metadata={"fingerprint": inputs.fingerprint},
-            verbose=self.verbose,
-            printer=self.printer,
         )
 
     def write_intent(self, inputs: LayerInputs, code_sha256: str) -> None:
@@ -727,15 +701,12 @@ class AwsGateway:
             target=inputs.target,
             fingerprint=inputs.fingerprint,
             code_sha256=code_sha256,
-            printer=self.log,
         )
 
     def record(self, inputs: LayerInputs, published: PublishedVersion, expected_etag: str | None) -> VersionFacts:
-        with Stage("record") as stage:
+        with Stage("record", total=2) as stage:  # the versioned manifest, then the last- record
             record = make_record(published=published, inputs=inputs)
-            record_layer_version(
-                s3_client=self.s3_client, inputs=inputs, record=record, expected_etag=expected_etag, printer=self.log
-            )
+            record_layer_version(s3_client=self.s3_client, inputs=inputs, record=record, expected_etag=expected_etag)
             stage.finish(f"version {record.layer_version} recorded in S3 as the current one")
         return record.facts
 
@@ -773,8 +744,6 @@ def deploy(
     lambda_client: LambdaClient | None = None,
     region: str | None = None,
     endpoint_url: str | None = None,
-    verbose: bool = True,
-    printer: T_PRINTER = print,
     artifact_store: ArtifactStore | None = None,
 ) -> LayerDeployment:
     """Publish a new version of ``spec`` if and only if the fingerprint recorded in S3 differs; see the module
@@ -782,20 +751,33 @@ def deploy(
 
     The core's deploy: every front end builds the :class:`LayerSpec` and :class:`DeployOptions` from the
     spec's metadata and calls it. The spec is checked before any client is made (from ``region``/``endpoint_url``
-    when not given).
+    when not given). It reports through ``Stage`` events and the stages' loggers (the index password masked
+    in every line, ``progress.secrets``); the seed's ``verbose``/``printer`` are its callers' (``forward_logs``).
     """
     options = DeployOptions() if options is None else options
     inputs = resolve_spec(spec, options)
     s3_client, lambda_client = resolve_clients(s3_client, lambda_client, region, endpoint_url)
-    build = BuildSettings(spec.build_in, options.credentials, spec.image, spec.container_runtime, verbose, printer)
+    password = options.credentials.password if options.credentials else None
+    with secrets(password):
+        return _deploy(inputs, spec, options, s3_client, lambda_client, artifact_store)
+
+
+def _deploy(
+    inputs: LayerInputs,
+    spec: LayerSpec,
+    options: DeployOptions,
+    s3_client: S3Client,
+    lambda_client: LambdaClient,
+    artifact_store: ArtifactStore | None,
+) -> LayerDeployment:
+    """:func:`deploy` once its spec is checked and its clients made: the pipeline with the real effects."""
+    build = BuildSettings(spec.build_in, options.credentials, spec.image, spec.container_runtime)
     staged: dict[str, StoredArtifact] = {}  # the store's artifact this deploy staged, by fingerprint
-    gateway = AwsGateway(s3_client, lambda_client, verbose=verbose, printer=printer)
     effects = DeployEffects(
-        gateway=gateway,
+        gateway=AwsGateway(s3_client, lambda_client),
         # The artifact seam (pipeline.ObtainArtifact): an artifact store wraps or replaces this one callable.
         obtain_artifact=functools.partial(build_artifact, settings=build),
-        log=gateway.log,
-        build_folder_lock=functools.partial(_build_folder_lock, log=gateway.log),
+        build_folder_lock=_build_folder_lock,
         background=_in_background,
         describe=functools.partial(
             _describe, s3_client=s3_client, settings=build, staged=staged, store=artifact_store
@@ -840,7 +822,8 @@ def deploy_layer(
     **more: Any,
 ) -> LayerDeployment:
     """:func:`deploy` with the seed's keywords (and clients made from ``region``/``endpoint_url`` when absent);
-    ``more``: any other option of the spec by name, so that a field added to it needs no keyword here."""
+    ``more``: any other option of the spec by name, so that a field added to it needs no keyword here.
+    ``verbose``/``printer``: the seed's, as ``progress.forward_logs`` takes them."""
     spec, options, problems = spec_from_kwargs(
         packaging_options, layer_name=layer_name, path_pyproject_toml=path_pyproject_toml, s3dir_lambda=s3dir_lambda,
         tool=tool, python_version=python_version, architecture=architecture, ignore_packages=ignore_packages,
@@ -848,7 +831,8 @@ def deploy_layer(
         keep_last=keep_last, permissions=permissions, **more,
     )  # fmt: skip
     _raise_problems(spec, problems, options)
-    return deploy(
-        spec, options, s3_client=s3_client, lambda_client=lambda_client, region=region, endpoint_url=endpoint_url,
-        verbose=verbose, printer=printer, artifact_store=artifact_store,
-    )  # fmt: skip
+    with forward_logs(verbose, printer):
+        return deploy(
+            spec, options, s3_client=s3_client, lambda_client=lambda_client, region=region, endpoint_url=endpoint_url,
+            artifact_store=artifact_store,
+        )  # fmt: skip

@@ -36,7 +36,7 @@ from ..errors import LayerInputError, redact, user_error
 from ..layer.inputs import check_spec
 from ..layer.spec import SPEC_CLASSES, DeployOptions, LayerSpec, SpecField, make_spec, replacing_inputs, spec_fields
 from ..layer.targets import check_resource_bucket, placement_problems, resource_artifact_store
-from ..progress import forward_stages
+from ..progress import forward_logs, forward_stages, secrets
 from .servicer import WriteOnlyAttribute
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -161,7 +161,8 @@ def _credentials(value: dict[str, str] | None) -> api.Credentials | None:
 
 
 def _scrub(message: str, credentials: api.Credentials | None) -> str:
-    """Error text as Terraform may show and log it: no login in URLs, never the password itself."""
+    """Error text as Terraform may show and log it: no login in URLs, never the password itself (``errors.redact``,
+    as every sink; the lines on stderr pass it in ``progress``: records and stage lines alike)."""
     return redact(message, [credentials.password] if credentials is not None else [])
 
 
@@ -277,6 +278,8 @@ class LayerResource(Resource):
             clients = self.provider.clients(values["region"], values["role_arn"])
             check_resource_bucket(values["region"], values["s3dir_lambda"], clients["s3_client"])
             with (
+                secrets(credentials.password if credentials is not None else None),
+                forward_logs(True, _stderr_printer),
                 forward_stages(_stderr_printer, prefix=f"[{values['layer_name']}] ", warnings=warnings.append),
                 resource_artifact_store(
                     values["artifact_store"],
@@ -284,12 +287,7 @@ class LayerResource(Resource):
                     endpoint_url=self.provider.endpoint_url,
                 ) as store,
             ):
-                deployment = api.deploy(
-                    *self._spec(values, credentials),
-                    printer=_stderr_printer,
-                    artifact_store=store,
-                    **clients,
-                )
+                deployment = api.deploy(*self._spec(values, credentials), artifact_store=store, **clients)
         except LayerInputError as exc:  # one diagnostic per wrong input, on its attribute
             for name, reason in exc.problems:
                 diags.add_error(f"Invalid {name}", _scrub(reason, credentials), path=[name])
