@@ -12,24 +12,34 @@ local build, see ``build_container.py``); this script only
 
 Secrets arrive as environment variables only; they are never written to a file or printed.
 
-Run as ``<script> --agent``, it stays in the container and runs one build per request read from
-its standard input (a JSON line: the plan's path, the secret and transport variables, an end
-token), answering with the build's output and a last line ``<token> exit <code>``. A kept
-container thus costs a build no engine call at all (``docker exec`` costs ~0.2 s, as much as a
-warm uv install). It exits when its input closes, which the host's exit or death causes.
+Run as ``<script> --serve <socket> --idle <seconds>``, it is the main process of a kept build
+container: it listens on a Unix socket in the mounted cache, which the host connects to directly
+(no engine call: ``docker exec`` costs ~0.2 s, as much as a warm uv install), and runs one build
+per connection (a JSON line: the plan's path, the secret and transport variables, an end token)
+in a child process of its own, answering with the build's output and a last line
+``<token> exit <code>``. The secrets live only in that child's environment. A connection closed
+before its exit line (the host was interrupted or killed) kills its build. The agent exits, and
+the engine removes the container (``--rm``), after ``--idle`` seconds without a build, when its
+socket file is removed or replaced, or (``--owned``) when the connection of the process that
+started it (its lease) closes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
 import os
 import platform
+import select
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +128,7 @@ def ensure_tools(plan: dict[str, Any], environ: dict[str, str]) -> dict[str, str
 
 
 def run(argv: list[str], *, env: dict[str, str], what: str, cwd: str | None = None) -> None:
-    # No input: in agent mode standard input carries the next requests.
+    # No input: nothing a build runs may wait on a terminal.
     result = subprocess.run(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL)
     if result.returncode != 0:
         raise BuildError(f"{what} failed with exit code {result.returncode}: {' '.join(argv)}")
@@ -183,30 +193,99 @@ def main(path_plan: str, environ: dict[str, str] | None = None) -> int:
     return 0
 
 
-def serve(request: dict[str, Any]) -> None:
-    """One build of the agent, ending with its exit line."""
-    environ = {**os.environ, **request["env"]}
+class Agent:
+    """The listening socket, its builds in flight and when it was last used."""
+
+    def __init__(self, path_socket: str, idle_seconds: float, owned: bool) -> None:
+        self.path_socket = path_socket
+        self.idle_seconds = idle_seconds
+        self.owned = owned
+        self.lock = threading.Lock()
+        self.active = 0
+        self.last_used = time.monotonic()
+        self.lease_ended = False
+        os.umask(0o077)  # the socket carries logins: the invoking user's only
+        Path(path_socket).parent.mkdir(parents=True, exist_ok=True)
+        Path(path_socket).unlink(missing_ok=True)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path_socket)
+        self.sock.listen(64)
+        self.sock.settimeout(1.0)
+        self.inode = os.stat(path_socket).st_ino
+
+    def should_exit(self) -> bool:
+        try:
+            replaced = os.stat(self.path_socket).st_ino != self.inode
+        except OSError:
+            replaced = True
+        with self.lock:
+            idle = self.active == 0 and time.monotonic() - self.last_used > self.idle_seconds
+        return replaced or idle or self.lease_ended
+
+    def serve(self) -> int:
+        while not self.should_exit():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            conn.settimeout(None)
+            threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
+        with contextlib.suppress(OSError):
+            if os.stat(self.path_socket).st_ino == self.inode:
+                os.unlink(self.path_socket)
+        return 0
+
+    def handle(self, conn: socket.socket) -> None:
+        with self.lock:
+            self.active += 1
+        try:
+            line = conn.makefile("rb").readline()
+            request = json.loads(line) if line.strip() else {}
+            if request.get("lease"):
+                conn.recv(1)  # the owner's connection: it closes when its process ends
+                self.lease_ended = self.owned
+            elif request:
+                build(conn, request)
+        except (OSError, ValueError):
+            pass  # the host went away; nothing to answer
+        finally:
+            conn.close()
+            with self.lock:
+                self.active -= 1
+                self.last_used = time.monotonic()
+
+
+def build(conn: socket.socket, request: dict[str, Any]) -> None:
+    """One build in a child process whose output goes to the host, then its exit line; a connection closed
+    early (the host interrupted or killed) kills the build and everything it started."""
+    env = {**os.environ, **request["env"]}
+    child = subprocess.Popen(
+        [sys.executable, "-u", os.path.abspath(__file__), request["plan"]],
+        env=env, stdin=subprocess.DEVNULL, stdout=conn.fileno(), stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    while child.poll() is None:
+        readable, _, _ = select.select([conn], [], [], 0.2)
+        if readable and not _receive(conn):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+            return
+    conn.sendall(f"{request['token']} exit {child.returncode}\n".encode())
+
+
+def _receive(conn: socket.socket) -> bytes:
+    """What the host sent after its request: nothing until it closes (b"") or resets the connection."""
     try:
-        code = main(request["plan"], environ)
-    except Exception as e:  # noqa: BLE001 - the host must get its exit line whatever happened
-        print(f"{ERROR_PREFIX}the build script failed: {type(e).__name__}: {e}", flush=True)
-        code = 1
-    sys.stderr.flush()
-    print(f"{request['token']} exit {code}", flush=True)
+        return conn.recv(1)
+    except OSError:
+        return b""
 
 
-def agent() -> int:
-    """Serve builds read from standard input until it closes (see the module docstring).
-
-    Each build runs in a thread while this one keeps reading, so that the input closing in the middle
-    of a build (the host was killed) ends the agent at once, and the container with its processes.
-    The host sends the next build only after the last one's exit line.
-    """
-    os.dup2(1, 2)  # one stream, so that an error line cannot overtake the exit line
-    for line in sys.stdin:
-        threading.Thread(target=serve, args=(json.loads(line),), daemon=True).start()
-    return 0
+def agent(argv: list[str]) -> int:
+    """``--serve SOCKET --idle SECONDS [--owned]`` (see the module docstring)."""
+    path_socket, idle = argv[argv.index("--serve") + 1], float(argv[argv.index("--idle") + 1])
+    return Agent(path_socket, idle, "--owned" in argv).serve()
 
 
 if __name__ == "__main__":
-    sys.exit(agent() if sys.argv[1] == "--agent" else main(sys.argv[1]))
+    sys.exit(agent(sys.argv) if "--serve" in sys.argv else main(sys.argv[1]))
