@@ -40,6 +40,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -162,11 +163,20 @@ def write_build_facts(path_plan: str, plan: dict[str, Any], tools: dict[str, str
     provenance's tool version; the host adds the ID of the image that ran)."""
     name = plan["tools"]["name"]
     argv = [tools["{tools_python}"], "-m", "pip"] if name == "pip" else [tools["{" + name + "}"]]
-    try:
-        done = subprocess.run([*argv, "--version"], env=tool_env(plan, environ), capture_output=True, text=True)
-        version = done.stdout.strip().splitlines()[0] if done.returncode == 0 and done.stdout.strip() else None
-    except OSError:
-        version = None
+    # The pinned tools never change in their venv: asked once, remembered there.
+    path_version = Path(tools["{tools_python}"]).parent.parent / ".tool-version"
+    version = path_version.read_text(encoding="utf-8") if path_version.exists() else None
+    if not version:
+        try:
+            done = subprocess.run([*argv, "--version"], env=tool_env(plan, environ), capture_output=True, text=True)
+            version = done.stdout.strip().splitlines()[0] if done.returncode == 0 and done.stdout.strip() else None
+        except OSError:
+            version = None
+        if version:
+            with contextlib.suppress(OSError):
+                path_tmp = path_version.with_name(f".tool-version.{os.getpid()}")
+                path_tmp.write_text(version, encoding="utf-8")
+                os.replace(path_tmp, path_version)
     facts = {"tool_version": version}
     log(f"installer in the container: {version}")
     Path(path_plan).with_name("container-build-facts.json").write_text(json.dumps(facts), encoding="utf-8")
@@ -256,21 +266,35 @@ class Agent:
 
 
 def build(conn: socket.socket, request: dict[str, Any]) -> None:
-    """One build in a child process whose output goes to the host, then its exit line; a connection closed
-    early (the host interrupted or killed) kills the build and everything it started."""
+    """One build in a child process (forked: no interpreter start) whose output goes to the host, then its exit
+    line; a connection closed early (the host interrupted or killed) kills the build and everything it started."""
     env = {**os.environ, **request["env"]}
-    child = subprocess.Popen(
-        [sys.executable, "-u", os.path.abspath(__file__), request["plan"]],
-        env=env, stdin=subprocess.DEVNULL, stdout=conn.fileno(), stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    while child.poll() is None:
-        readable, _, _ = select.select([conn], [], [], 0.2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads: the child only runs main()
+        pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.setsid()
+            for fd in (1, 2):
+                os.dup2(conn.fileno(), fd)
+            code = main(request["plan"], env)
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+                sys.stderr.flush()
+            os._exit(code)
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        readable, _, _ = select.select([conn], [], [], 0.05)
         if readable and not _receive(conn):
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(child.pid, signal.SIGKILL)
-            child.wait()
+                os.killpg(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
             return
-    conn.sendall(f"{request['token']} exit {child.returncode}\n".encode())
+    conn.sendall(f"{request['token']} exit {os.waitstatus_to_exitcode(status)}\n".encode())
 
 
 def _receive(conn: socket.socket) -> bytes:
