@@ -72,13 +72,14 @@ class FirstBuildOfAProcess:
 
 def interleaved(fns: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
     """Seconds of each (already warm) function per round, the rounds running them in turn (a function's
-    ``setup``, if any, untimed before it): interleaving spreads the machine's load drift over all of them alike."""
+    ``setup``, if any, and a sync of written files untimed before it): interleaving spreads the machine's load drift over all of them alike."""
     samples: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(rounds):
         for name, fn in fns.items():
             setup = getattr(fn, "setup", None)
             if setup is not None:
                 setup()
+            os.sync()  # the previous build's written layer is not flushed during this one
             start = time.perf_counter()
             fn()
             samples[name].append(time.perf_counter() - start)

@@ -24,9 +24,11 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 
 from packaging.tags import parse_tag
@@ -172,11 +174,16 @@ class _Session:
     manifest: LocalManifest
     engine: ContainerEngine
     image: str
-    image_id: str
+    #: The image's ID (:func:`ensure_image`), asked while the build folder is prepared: ~0.1 s of podman.
+    image_check: Future[str]
     dir_cache: Path
     host_env: dict[str, str]
     credentials: Credentials | None
     logger: BaseLogger
+
+    @property
+    def image_id(self) -> str:
+        return self.image_check.result()
 
     def run(self) -> ContainerRun:
         """The container that serves this build's requests: kept across builds and processes per its key."""
@@ -242,19 +249,33 @@ def record_container_image(path_facts: Path, image_id: str) -> None:
         path_facts.write_text(json.dumps({**facts, "image_id": image_id}), encoding="utf-8")
 
 
+def _in_background(fn: Callable[[], str]) -> Future[str]:
+    future: Future[str] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(fn())
+        except BaseException as e:  # noqa: BLE001 - re-raised by the caller of future.result()
+            future.set_exception(e)
+
+    threading.Thread(target=run, daemon=True).start()
+    return future
+
+
 def _open_session(build: ContainerBuild, credentials: Credentials | None, logger: BaseLogger) -> _Session:
-    """Read the lock and check the engine, image and CPU: everything that can fail before a file is written."""
+    """Read the lock and check the engine and CPU, everything that can fail before a file is written, and start
+    the image check (its result, or its failure, is awaited once the build folder is prepared)."""
     layout = LayerPathLayout(path_pyproject_toml=build.path_pyproject_toml)
     manifest = read_local_manifest(layout.path_pyproject_toml, build.tool, build.target)
     image = build.image or default_image(build.target)
     engine = detect_container_engine(build.container_runtime)
     check_architecture_runnable(engine, build.target)
-    image_id = ensure_image(engine, image, build.target, logger)
+    image_check = _in_background(lambda: ensure_image(engine, image, build.target, logger))
     dir_cache = build.dir_cache.absolute() if build.dir_cache is not None else default_cache_dir()
     dir_cache.mkdir(parents=True, exist_ok=True)
     # What the host's installers would use to reach an index: the environment over pip's config files.
     host_env = {**pip_transport_env(os.environ), **os.environ}
-    return _Session(build, layout, manifest, engine, image, image_id, dir_cache, host_env, credentials, logger)
+    return _Session(build, layout, manifest, engine, image, image_check, dir_cache, host_env, credentials, logger)
 
 
 def _prepare_build_folder(session: _Session) -> None:
@@ -385,6 +406,7 @@ def build_container_layer(build: ContainerBuild, *, credentials: Credentials | N
         f"{build.tool.value} in {session.image} ({session.engine.runtime})"
     )
     _prepare_build_folder(session)
+    session.image_check.result()  # the image is there (pulled if need be), or its error
     pins = sorted(pins_for_manifest(session.manifest) + _local_source_pins(session), key=lambda p: p.name)
     _install(session, pins)
     check_installed(session.layout.dir_python, pins, build.target, manifest_name=str(session.manifest.path))
