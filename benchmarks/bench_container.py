@@ -44,7 +44,7 @@ from aws_lambda_artifact_builder.layer import build_container_runner
 from aws_lambda_artifact_builder.layer.build_container import detect_container_engine
 from bench_build import raw_installer
 from projects import REALISTIC, TOOLS, make_realistic_projects
-from ratios import Ratio, markdown_table, time_ratio
+from ratios import Ratio, markdown_table, seconds, time_ratio
 
 
 class FirstBuildOfAProcess:
@@ -150,6 +150,12 @@ def measure(
             load_before = os.getloadavg()
             times = interleaved(builds, rounds)
             load_after = os.getloadavg()
+            if "raw uv" in times:  # the least disturbed rounds: a shared machine's load only adds to a time
+                fastest = min(times["raw uv"])
+                notes.append(
+                    f"{tool}, fastest round ÷ fastest raw uv ({seconds(fastest)}): "
+                    + "; ".join(f"{name} {min(t) / fastest:.2f}" for name, t in times.items() if name != "raw uv")
+                )
             notes.append(
                 f"{tool}: load averages (1, 5, 15 min) {', '.join(f'{x:.2f}' for x in load_before)} before the timed "
                 f"rounds, {', '.join(f'{x:.2f}' for x in load_after)} after ({os.cpu_count()} cores)"
