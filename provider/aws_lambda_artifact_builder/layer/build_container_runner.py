@@ -121,7 +121,7 @@ def _engine_stamp(key: tuple[str, ...]) -> str | None:
         stats = [p.stat() for p in paths]
     except OSError:
         return None
-    return json.dumps([list(key), [(s.st_dev, s.st_ino, s.st_mtime_ns) for s in stats]])
+    return json.dumps([list(key), os.geteuid(), [(s.st_dev, s.st_ino, s.st_mtime_ns) for s in stats]])
 
 
 def _probe_cache_path() -> Path:
@@ -293,7 +293,7 @@ def remove_container(engine: ContainerEngine, name: str) -> None:
 
 
 def list_build_containers(engine: ContainerEngine, dir_project_root: Path | None = None) -> list[str]:
-    """Names of the containers, running or not, that layer builds (of one project) started and did not remove."""
+    """Names of the build containers (of one project) that are kept, running or not yet removed by the engine."""
     label = CONTAINER_LABEL if dir_project_root is None else f"{CONTAINER_PROJECT_LABEL}={dir_project_root}"
     result = _run_quiet([engine.executable, "ps", "--all", "--filter", f"label={label}", "--format", "{{.Names}}"])
     if result.returncode != 0:
@@ -387,6 +387,7 @@ def _start(run: ContainerRun, env: Mapping[str, str], target: LayerTarget, logge
     paths = run.paths
     paths.socket.unlink(missing_ok=True)
     paths.log.unlink(missing_ok=True)
+    _remove_old_agent_files(paths.log.parent, time.time())
     argv = run.argv()
     logger.debug(f"--- build container {run.name}: {shlex.join(argv)}")
     started = _run_quiet(argv, env=env, timeout=600)
@@ -413,6 +414,17 @@ def _start(run: ContainerRun, env: Mapping[str, str], target: LayerTarget, logge
             lease.sendall(b'{"lease": true}\n')
             _leases[run.key] = lease
     return sock
+
+
+#: An agent's log and lock this old belong to a container long gone (an agent exits after IDLE_SECONDS).
+STALE_AGENT_FILE_SECONDS = 24 * 3600
+
+
+def _remove_old_agent_files(dir_agents: Path, now: float) -> None:
+    for path in [*dir_agents.glob("*.log"), *dir_agents.glob("*.lock")]:
+        with contextlib.suppress(OSError):
+            if now - path.stat().st_mtime > STALE_AGENT_FILE_SECONDS:
+                path.unlink()
 
 
 def _is_running(run: ContainerRun) -> bool:
