@@ -27,11 +27,13 @@ import argparse
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import ClassVar
 
 from aws_lambda_artifact_builder.api import (
     LayerError,
@@ -54,20 +56,32 @@ class FirstBuildOfAProcess:
     its idle exit, or ``ALAB_KEEP_BUILD_CONTAINER=0``), so the round starts one. The removal is the untimed
     ``setup``: no run pays it."""
 
-    def __init__(self, build: Callable[[], object], *, runtime: str, dir_project: Path, kept: bool) -> None:
-        self.build, self.runtime, self.dir_project, self.kept = build, runtime, dir_project, kept
+    #: The keys of the containers each runtime's builds used: docker and podman may be one engine underneath
+    #: (the docker CLI on podman's API), so removing by project would remove the other's container too.
+    keys: ClassVar[dict[str, set[str]]] = {}
+
+    def __init__(self, build: Callable[[], object], *, runtime: str, kept: bool) -> None:
+        self.build, self.runtime, self.kept = build, runtime, kept
 
     def setup(self) -> None:
         if not self.kept:
             engine = detect_container_engine(self.runtime)
-            for name in build_container_runner.list_build_containers(engine, self.dir_project):
-                build_container_runner.remove_container(engine, name)
+            for key in self.keys.get(self.runtime, set()):
+                label = f"label={build_container_runner.CONTAINER_LABEL}={key}"
+                found = subprocess.run(
+                    [engine.executable, "ps", "-q", "--filter", label], capture_output=True, text=True
+                )
+                for container in found.stdout.split():
+                    build_container_runner.remove_container(engine, container)
         build_container_runner._probed_engines.clear()
         build_container_runner._image_ids.clear()
         build_container_runner._used.clear()
 
     def __call__(self) -> object:
-        return self.build()
+        result = self.build()
+        used = {k for k, run in build_container_runner._used.items() if run.engine.runtime == self.runtime}
+        self.keys.setdefault(self.runtime, set()).update(used)
+        return result
 
 
 def interleaved(fns: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
@@ -140,7 +154,7 @@ def measure(
                 for runtime in engines:
                     for kept, suffix in ((True, "new process"), (False, "new process, no kept container")):
                         builds[f"{runtime}, {suffix}"] = FirstBuildOfAProcess(
-                            builds[runtime], runtime=runtime, dir_project=path.parent, kept=kept
+                            builds[runtime], runtime=runtime, kept=kept
                         )
             digests = {}  # the first build of each also warms its caches
             for name, build in builds.items():
