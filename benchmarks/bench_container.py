@@ -134,8 +134,11 @@ def measure(
         rows = []
         for tool in tools:
             path = projects[tool]
+            # The local build in a copy: removing its tree (pip's, bigger) would slow the container build after it.
+            path_local = work / f"{tool}-local" / path.name
+            shutil.copytree(path.parent, path_local.parent)
             builds: dict[str, Callable[[], object]] = {
-                "local": lambda tool=tool, path=path: build_layer_artifacts_in_local(
+                "local": lambda tool=tool, path=path_local: build_layer_artifacts_in_local(
                     tool=tool, path_pyproject_toml=path, skip_prompt=True, **common
                 )
             }
@@ -160,7 +163,8 @@ def measure(
             for name, build in builds.items():
                 build()
                 if name in ("local", *engines):  # it installs outside the project
-                    digests[name] = create_layer_zip_file(path_pyproject_toml=path, verbose=False).sha256
+                    where = path_local if name == "local" else path
+                    digests[name] = create_layer_zip_file(path_pyproject_toml=where, verbose=False).sha256
             load_before = os.getloadavg()
             times = interleaved(builds, rounds)
             load_after = os.getloadavg()
