@@ -215,7 +215,7 @@ def test_a_login_inside_requirements_reaches_pip_in_the_container_and_nothing_el
     assert not [line for line in logs if any(s in line for s in pieces)]
 
 
-def test_a_failed_build_removes_its_container_and_names_the_problem(
+def test_a_failed_build_names_the_problem_and_its_container_serves_the_next(
     engine: ContainerEngine, container_image: str, container_cache: Path, project_copy, credentials: Credentials
 ):
     path_pyproject = project_copy("pip")
@@ -235,7 +235,22 @@ def test_a_failed_build_removes_its_container_and_names_the_problem(
     message = str(raised.value)
     assert "alab-demo-core" in message and "9.9.9" in message and "\n" not in message.strip()  # install_errors
     assert credentials.password not in message and quote(credentials.password, safe="") not in message
-    assert list_build_containers(engine, path_pyproject.parent) == []
+    # A failed build leaves nothing behind in the kept container (its own staging, HOME and TMPDIR): it stays.
+    (kept,) = list_build_containers(engine, path_pyproject.parent)
+    set_pin(path_pyproject, "alab-demo-core", "1.0.0")
+    build_layer_artifacts_in_container(
+        tool="pip",
+        path_pyproject_toml=path_pyproject,
+        python_version=PYTHON,
+        architecture=ARCH,
+        credentials=credentials,
+        image=container_image,
+        container_runtime=engine.runtime,
+        dir_cache=container_cache,
+        verbose=False,
+    )
+    assert installed(path_pyproject) == RUNTIME_SET
+    assert list_build_containers(engine, path_pyproject.parent) == [kept]
 
 
 class HangingIndex:
@@ -257,13 +272,32 @@ class HangingIndex:
                 return
             self.held.append(conn)
 
+    def dropped(self, timeout: float) -> bool:
+        """Whether every client let go of its connection within ``timeout`` (its process was killed)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            open_ = []
+            for conn in self.held:
+                conn.setblocking(False)
+                try:
+                    if conn.recv(1 << 16):
+                        open_.append(conn)  # a request: still talking
+                except BlockingIOError:
+                    open_.append(conn)
+                except OSError:
+                    pass
+            if not open_:
+                return True
+            time.sleep(0.2)
+        return False
+
     def close(self) -> None:
         for conn in self.held:
             conn.close()
         self.sock.close()
 
 
-def test_ctrl_c_removes_the_running_container(
+def test_ctrl_c_stops_the_build_in_the_kept_container(
     engine: ContainerEngine, container_image: str, container_cache: Path, project_copy, tmp_path: Path
 ):
     path_pyproject = project_copy("pip")
@@ -284,7 +318,7 @@ def test_ctrl_c_removes_the_running_container(
         [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
-        started = []
+        started: list[str] = []
         deadline = time.monotonic() + 120
         while not started and time.monotonic() < deadline and child.poll() is None:
             started = list_build_containers(engine, path_pyproject.parent)
@@ -295,19 +329,21 @@ def test_ctrl_c_removes_the_running_container(
         assert index.held, "pip in the container never reached the index"
         os.kill(child.pid, signal.SIGINT)
         output, _ = child.communicate(timeout=120)
+        # pip in the container was killed with the build (it would wait minutes on the index), the container stays.
+        assert index.dropped(timeout=30), "pip in the container still waits on the index"
     finally:
         if child.poll() is None:
             child.kill()
         index.close()
     assert child.returncode != 0 and "KeyboardInterrupt" in output
-    assert list_build_containers(engine, path_pyproject.parent) == []
+    assert list_build_containers(engine, path_pyproject.parent) == started
 
 
-def test_a_process_killed_during_a_build_leaves_no_container(
+def test_a_process_killed_during_a_build_stops_its_build_in_the_container(
     engine: ContainerEngine, container_image: str, container_cache: Path, project_copy
 ):
-    """The agent's input closes with the process: it stops the running build (pip waiting on a hanging
-    index, which would wait minutes for its timeouts) and the engine removes the container."""
+    """The build's connection to the agent closes with the process: the agent kills the build (pip waiting
+    on a hanging index, which would wait minutes for its timeouts); the kept container stays."""
     path_pyproject = project_copy("pip")
     index = HangingIndex()
     script = textwrap.dedent(
@@ -328,39 +364,34 @@ def test_a_process_killed_during_a_build_leaves_no_container(
         while not index.held and time.monotonic() < deadline and child.poll() is None:
             time.sleep(0.1)
         assert index.held, "pip in the container never reached the index"
-        assert list_build_containers(engine, path_pyproject.parent)
+        started = list_build_containers(engine, path_pyproject.parent)
+        assert len(started) == 1
         child.kill()
         child.wait()
-        deadline = time.monotonic() + 45  # pip alone would wait 15 s per try, 6 tries
-        while list_build_containers(engine, path_pyproject.parent) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert list_build_containers(engine, path_pyproject.parent) == []
+        assert index.dropped(timeout=30), "pip in the container still waits on the index"  # alone: 15 s × 6 tries
+        assert list_build_containers(engine, path_pyproject.parent) == started
     finally:
         if child.poll() is None:
             child.kill()
         index.close()
 
 
-@pytest.mark.parametrize("end", ["exit", "SIGKILL"])
-def test_the_kept_container_ends_with_the_process(
-    end: str,
-    engine: ContainerEngine,
-    container_image: str,
-    container_cache: Path,
-    project_copy,
-    credentials: Credentials,
-):
-    """At a normal exit the process removes its container; killed, it leaves the agent's input closed,
-    so the agent exits and the engine removes the container (--rm)."""
-    path_pyproject = project_copy("uv")
+def _build_in_a_process(
+    path_pyproject: Path, engine: ContainerEngine, image: str, cache: Path, credentials: Credentials, *,
+    end: str = "exit", idle_seconds: int | None = None, keep: str | None = None,
+) -> None:  # fmt: skip
+    """One uv build in a new Python process, as a one-shot ``alab`` run; ``end="SIGKILL"`` kills it afterwards."""
     script = textwrap.dedent(
         f"""
         import os, signal
         from aws_lambda_artifact_builder.api import Credentials, build_layer_artifacts_in_container
+        from aws_lambda_artifact_builder.layer import build_container_runner
+        if {idle_seconds!r} is not None:
+            build_container_runner.IDLE_SECONDS = {idle_seconds!r}
         build_layer_artifacts_in_container(
             tool="uv", path_pyproject_toml={str(path_pyproject)!r}, python_version={PYTHON!r},
-            architecture={ARCH!r}, image={container_image!r}, container_runtime={engine.runtime!r},
-            dir_cache={str(container_cache)!r}, verbose=False,
+            architecture={ARCH!r}, image={image!r}, container_runtime={engine.runtime!r},
+            dir_cache={str(cache)!r}, verbose=False,
             credentials=Credentials(index_name={credentials.index_name!r}, index_url={credentials.index_url!r},
                                     username={credentials.username!r}, password={credentials.password!r}),
         )
@@ -369,12 +400,48 @@ def test_the_kept_container_ends_with_the_process(
             os.kill(os.getpid(), signal.SIGKILL)
         """
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    env = {**os.environ, **({"ALAB_KEEP_BUILD_CONTAINER": keep} if keep is not None else {})}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
     assert "built" in result.stdout, result.stderr
-    deadline = time.monotonic() + 60
+
+
+def _gone_within(engine: ContainerEngine, path_pyproject: Path, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
     while list_build_containers(engine, path_pyproject.parent) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert list_build_containers(engine, path_pyproject.parent) == []
+    return list_build_containers(engine, path_pyproject.parent) == []
+
+
+def test_the_next_process_reuses_the_kept_container_which_exits_when_idle(
+    engine: ContainerEngine, container_image: str, container_cache: Path, project_copy, credentials: Credentials
+):
+    """A one-shot run leaves its container for the next run of the same settings (no start), and a
+    container left without builds exits by itself (here after 20 s instead of 10 minutes)."""
+    path_pyproject = project_copy("uv")
+    args = (path_pyproject, engine, container_image, container_cache, credentials)
+    _build_in_a_process(*args, idle_seconds=20)
+    kept = list_build_containers(engine, path_pyproject.parent)
+    assert len(kept) == 1
+    _build_in_a_process(*args, end="SIGKILL")
+    assert list_build_containers(engine, path_pyproject.parent) == kept
+    assert installed(path_pyproject) == RUNTIME_SET
+    assert _gone_within(engine, path_pyproject, 60)
+
+
+@pytest.mark.parametrize("end", ["exit", "SIGKILL"])
+def test_with_keeping_turned_off_the_container_ends_with_the_process(
+    end: str,
+    engine: ContainerEngine,
+    container_image: str,
+    container_cache: Path,
+    project_copy,
+    credentials: Credentials,
+):
+    """ALAB_KEEP_BUILD_CONTAINER=0: the container is the process's own; its agent exits when the process's
+    lease connection closes, at a normal exit or killed, and the engine removes the container (--rm)."""
+    path_pyproject = project_copy("uv")
+    _build_in_a_process(path_pyproject, engine, container_image, container_cache, credentials, end=end, keep="0")
+    assert _gone_within(engine, path_pyproject, 60)
 
 
 def test_concurrent_builds_of_the_same_target_do_not_collide(

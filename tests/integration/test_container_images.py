@@ -93,13 +93,14 @@ def test_an_image_without_python_says_so(derived_images, project_copy, credentia
     assert f"the image {image} has neither python3 nor python on PATH" in first, raised.value
 
 
-def test_the_engine_probe_is_asked_once(monkeypatch):
+def test_the_engine_probe_is_asked_once_per_process_and_remembered_on_disk(monkeypatch, tmp_path):
     if shutil.which("podman") is None:
         _need("podman is not installed")
     calls: list[str] = []
     import aws_lambda_artifact_builder.layer.build_container_runner as bc
 
     real = bc._probe_engine
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(bc, "_probed_engines", {})
     monkeypatch.setattr(
         bc, "_probe_engine", lambda runtime, executable: calls.append(runtime) or real(runtime, executable)
@@ -108,3 +109,11 @@ def test_the_engine_probe_is_asked_once(monkeypatch):
     second = detect_container_engine("podman")
     assert first == second and calls == ["podman"]
     assert _probe_engine_cached("podman", shutil.which("podman")) == first and calls == ["podman"]
+    # A later process (nothing remembered in memory) reads the probe from the user's cache folder.
+    assert (tmp_path / "cache" / "aws-lambda-artifact-builder" / "engines.json").is_file()
+    monkeypatch.setattr(bc, "_probed_engines", {})
+    assert detect_container_engine("podman") == first and calls == ["podman"]
+    # A cache file that is not ours to read (damaged, or from another version) is asked around.
+    (tmp_path / "cache" / "aws-lambda-artifact-builder" / "engines.json").write_text('{"x": [1, 2]}')
+    monkeypatch.setattr(bc, "_probed_engines", {})
+    assert detect_container_engine("podman") == first and calls == ["podman", "podman"]

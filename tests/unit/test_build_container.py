@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +20,7 @@ from aws_lambda_artifact_builder.layer.build_container import check_wheel_tags, 
 from aws_lambda_artifact_builder.layer.build_container_plan import (
     DIR_PROJECT_IN_CONTAINER,
     PATH_CA_BUNDLE_IN_CONTAINER,
+    PATH_SCRIPT_SOURCE,
     ContainerEngine,
     ContainerRun,
     agent_request,
@@ -52,13 +59,15 @@ def make_run(tmp_path: Path, **overrides: object) -> ContainerRun:
         image="img:1",
         platform="linux/amd64",
         name="alab-layer-uv-py311-x86_64-abc",
-        build_id="b1",
+        key="k1",
+        image_id="sha256:0123",
         dir_project_root=tmp_path / "proj",
         dir_cache=tmp_path / "cache",
         path_ca_bundle=tmp_path / "ca.pem",
         user="1000:1000",
         network="host",
-        command=("python", "-u", "/var/task/build/lambda/script.py"),
+        script="/var/task/build/lambda/script.py",
+        python_version="3.11",
     )
     fields.update(overrides)
     return ContainerRun(**fields)  # type: ignore[arg-type]
@@ -75,14 +84,15 @@ def test_container_names_are_readable_and_unique_per_build() -> None:
     assert all(n.startswith("alab-layer-uv-py311-x86_64-") for n in names)
 
 
-def test_run_argv_attaches_the_agent_and_mounts_project_cache_and_ca(tmp_path: Path) -> None:
+def test_run_argv_detaches_the_agent_and_mounts_project_cache_and_ca(tmp_path: Path) -> None:
     argv = make_run(tmp_path).argv()
-    assert argv[:4] == ["/usr/bin/docker", "run", "--interactive", "--rm"]  # builds are requests on its input
+    assert argv[:4] == ["/usr/bin/docker", "run", "--detach", "--rm"]  # builds reach its agent's socket
     assert argv[argv.index("--platform") + 1] == "linux/amd64"
     labels = [argv[i + 1] for i, a in enumerate(argv) if a == "--label"]
     assert labels == [
-        "aws-lambda-artifact-builder.build=b1",
+        "aws-lambda-artifact-builder.build=k1",
         f"aws-lambda-artifact-builder.project={tmp_path / 'proj'}",
+        "aws-lambda-artifact-builder.image-id=sha256:0123",
     ]
     mounts = [argv[i + 1] for i, a in enumerate(argv) if a == "--mount"]
     assert f"type=bind,source={tmp_path / 'proj'},target={DIR_PROJECT_IN_CONTAINER}" in mounts
@@ -90,7 +100,17 @@ def test_run_argv_attaches_the_agent_and_mounts_project_cache_and_ca(tmp_path: P
     assert "--env" not in argv and "-e" not in argv  # the login and proxies travel in each build's request
     assert argv[argv.index("--user") + 1] == "1000:1000"
     assert argv[argv.index("--network") + 1] == "host"
-    assert argv[-4:] == ["img:1", "python", "-u", "/var/task/build/lambda/script.py"]
+    # The agent listens in the cache mount, logs there, and exits after its idle time.
+    assert argv[argv.index("img:1") + 1 :][-5:] == [
+        "/var/task/build/lambda/script.py", "--serve", "/var/cache/aws-lambda-artifact-builder/agents/k1.sock",
+        "--idle", "600",
+    ]  # fmt: skip
+    assert "exec >>/var/cache/aws-lambda-artifact-builder/agents/k1.log 2>&1" in argv[argv.index("img:1") + 3]
+    assert make_run(tmp_path, owned=True).argv()[-1] == "--owned"
+    paths = make_run(tmp_path).paths
+    assert (paths.socket, paths.log, paths.lock) == tuple(
+        tmp_path / "cache" / "agents" / f"k1.{e}" for e in ("sock", "log", "lock")
+    )
 
 
 def test_run_argv_without_ca_user_or_network(tmp_path: Path) -> None:
@@ -231,9 +251,10 @@ def test_only_stale_staging_folders_are_removed(tmp_path: Path) -> None:
 
 def test_containers_are_reused_for_the_same_settings_only(tmp_path: Path) -> None:
     run = make_run(tmp_path)
-    assert make_run(tmp_path, name="other", build_id="b2").reuse_key() == run.reuse_key()
+    assert make_run(tmp_path, name="other", key="k2", idle_seconds=5).reuse_key() == run.reuse_key()
     for field, value in [
         ("image", "img:2"),
+        ("image_id", "sha256:4567"),  # the same tag, pulled again
         ("dir_project_root", tmp_path / "p2"),
         ("dir_cache", tmp_path / "c2"),
         ("path_ca_bundle", None),
@@ -241,8 +262,32 @@ def test_containers_are_reused_for_the_same_settings_only(tmp_path: Path) -> Non
         ("network", None),
         ("platform", "linux/arm64"),
         ("engine", ROOTLESS),
+        ("script", "/var/task/other.py"),
+        ("python_version", "3.12"),
     ]:
         assert make_run(tmp_path, **{field: value}).reuse_key() != run.reuse_key(), field
+
+
+def test_the_key_adds_the_mounts_identity_the_script_version_and_the_owner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aws_lambda_artifact_builder.layer import build_container_runner as runner
+
+    for name in ("proj", "cache"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "ca.pem").write_text("x")
+    run = make_run(tmp_path, key="")
+    kept = runner.keyed_run(run, {})
+    assert kept.key and not kept.owned and runner.keyed_run(run, {"ALAB_KEEP_BUILD_CONTAINER": "1"}).key == kept.key
+    owned = runner.keyed_run(run, {"ALAB_KEEP_BUILD_CONTAINER": "0"})
+    assert owned.owned and owned.key != kept.key  # the process's own
+    (tmp_path / "proj").rename(tmp_path / "old")
+    (tmp_path / "proj").mkdir()  # the same path, another folder
+    assert runner.keyed_run(run, {}).key != kept.key
+    monkeypatch.setattr(runner, "_script_digest", lambda: "another version")
+    (tmp_path / "proj").rmdir()
+    (tmp_path / "old").rename(tmp_path / "proj")
+    assert runner.keyed_run(run, {}).key != kept.key
 
 
 def test_the_agent_request_holds_the_secret_values_and_its_exit_line_is_recognised() -> None:
@@ -258,7 +303,7 @@ def test_the_agent_request_holds_the_secret_values_and_its_exit_line_is_recognis
 
 def test_the_container_starts_the_agent_with_python3_else_python() -> None:
     command = interpreter_command(image="img:1", python_version="3.11", script="/var/task/s.py")
-    assert command[:2] == ("sh", "-c") and command[-2:] == ("/var/task/s.py", "--agent")
+    assert command[:2] == ("sh", "-c") and command[-2:] == ("/var/task/s.py", "--serve")
     assert "python3 python" in command[2] and "has neither python3 nor python" in command[2]
 
 
@@ -322,24 +367,61 @@ def test_an_interpreter_finders_exit_whose_output_the_engine_lost_is_still_named
     assert other.startswith("the build container alab-layer-uv-py311-x86_64-abc failed with exit code 1")
 
 
-def test_only_the_most_recently_used_idle_containers_are_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import subprocess
+def _agent(path_socket: Path, *args: str) -> subprocess.Popen[bytes]:
+    """The build script's agent, run on the host (it needs nothing from the container to serve)."""
+    agent = subprocess.Popen([sys.executable, str(PATH_SCRIPT_SOURCE), "--serve", str(path_socket), *args])
+    deadline = time.monotonic() + 30
+    while not path_socket.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return agent
 
-    from aws_lambda_artifact_builder.layer import build_container_runner as runner
 
-    removed: list[str] = []
-    monkeypatch.setattr(runner, "remove_container", lambda engine, name: removed.append(name))
-    monkeypatch.setattr(runner, "_kept", {})
-    kept = []
-    for i in range(4):
-        run = make_run(tmp_path, name=f"c{i}", image=f"img:{i}")
-        proc = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        kept.append(runner.KeptContainer(run=run, proc=proc, identity=(), last_used=float(i)))
-        runner._kept[run.reuse_key()] = kept[-1]
-    kept[0].lock.acquire()  # the oldest is building: it stays
-    runner._evict_idle(2)
-    assert removed == ["c1"] and [k.run.name for k in runner._kept.values()] == ["c0", "c2", "c3"]
-    kept[0].lock.release()
-    runner.close_build_containers()
-    assert sorted(removed) == ["c0", "c1", "c2", "c3"] and not runner._kept
-    assert all(k.proc.poll() is not None for k in kept)  # the attached clients ended
+def _ask(path_socket: Path, plan: str, token: str) -> list[str]:
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.connect(str(path_socket))
+        sock.sendall(agent_request(path_plan=plan, env={"SECRET": PASSWORD}, token=token).encode())
+        return sock.makefile("r").read().splitlines()
+
+
+def test_the_agent_serves_concurrent_builds_each_with_its_exit_line_then_exits_when_idle(tmp_path: Path) -> None:
+    path_socket = tmp_path / "agents" / "k.sock"
+    agent = _agent(path_socket, "--idle", "3")
+    try:
+        assert stat.S_IMODE(path_socket.stat().st_mode) & 0o077 == 0  # the user's only: requests carry logins
+        answers: dict[str, list[str]] = {}
+        threads = [
+            threading.Thread(target=lambda t=t: answers.setdefault(t, _ask(path_socket, f"/nowhere/{t}.json", t)))
+            for t in ("t1", "t2", "t3")
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for token, lines in answers.items():
+            assert lines[-1] == f"{token} exit 1", lines  # each build its own child and exit line
+            assert any(f"/nowhere/{token}.json" in line and "not visible" in line for line in lines), lines
+        assert agent.wait(timeout=30) == 0  # idle for 3 s
+        assert not path_socket.exists()
+    finally:
+        agent.kill()
+
+
+def test_the_agent_exits_when_its_socket_is_removed_or_its_owner_ends(tmp_path: Path) -> None:
+    path_socket = tmp_path / "s.sock"
+    agent = _agent(path_socket, "--idle", "600")
+    try:
+        path_socket.unlink()  # the cache folder was cleaned: nothing can reach it any more
+        assert agent.wait(timeout=30) == 0
+    finally:
+        agent.kill()
+    agent = _agent(path_socket, "--idle", "600", "--owned")
+    try:
+        lease = socket.socket(socket.AF_UNIX)
+        lease.connect(str(path_socket))
+        lease.sendall(b'{"lease": true}\n')
+        time.sleep(1.5)
+        assert agent.poll() is None  # its owner lives
+        lease.close()  # the owner's process ended
+        assert agent.wait(timeout=30) == 0
+    finally:
+        agent.kill()

@@ -4,7 +4,7 @@ When a dependency has no wheel for the target, or a team wants Lambda's own buil
 the install runs in an image with the target's Python and architecture. Only the install
 happens there: the commands come from the same pure planner as the local build
 (``build_container_plan``, over :func:`.install_plan.plan_install_steps`), they run in a build container
-kept for the process (``build_container_runner``), and packaging happens on the host with the
+kept across builds and processes (``build_container_runner``), and packaging happens on the host with the
 same zipper, so one lock gives the same ``layer.zip`` from either builder.
 
 Local sources (workspace members, path and git dependencies) become wheels first: pure-Python
@@ -24,9 +24,11 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 
 from packaging.tags import parse_tag
@@ -59,7 +61,6 @@ from .build_container_plan import (
     container_user,
     default_image,
     find_ca_bundle,
-    interpreter_command,
     make_container_name,
     plan_container_steps,
     plan_wheel_steps,
@@ -71,6 +72,7 @@ from .build_container_runner import (
     close_build_containers,
     detect_container_engine,
     ensure_image,
+    keyed_run,
     list_build_containers,
 )
 from .foundation import BaseLogger, Credentials, LayerPathLayout, coerce_tool
@@ -173,31 +175,35 @@ class _Session:
     manifest: LocalManifest
     engine: ContainerEngine
     image: str
+    #: The image's ID (:func:`ensure_image`), asked while the build folder is prepared: ~0.1 s of podman.
+    image_check: Future[str]
     dir_cache: Path
     host_env: dict[str, str]
     credentials: Credentials | None
     logger: BaseLogger
 
-    def run(self, build_id: str) -> ContainerRun:
-        """The container this build is served by (kept per settings: ``build_id`` names only a new one)."""
+    @property
+    def image_id(self) -> str:
+        return self.image_check.result()
+
+    def run(self) -> ContainerRun:
+        """The container that serves this build's requests: kept across builds and processes per its key."""
         path_ca_bundle = find_ca_bundle(self.host_env)
-        return ContainerRun(
+        run = ContainerRun(
             engine=self.engine,
             image=self.image,
+            image_id=self.image_id,
             platform=CONTAINER_PLATFORMS[self.build.target.architecture],
             name=make_container_name(self.build.tool, self.build.target),
-            build_id=build_id,
             dir_project_root=self.layout.dir_project_root,
             dir_cache=self.dir_cache,
             path_ca_bundle=path_ca_bundle,
             user=container_user(self.engine, os.geteuid(), os.getegid()),
             network=self.build.network,
-            command=interpreter_command(
-                image=self.image,
-                python_version=self.build.target.python_version,
-                script=self.layout.path_build_lambda_layer_in_container_script_in_container,
-            ),
+            script=self.layout.path_build_lambda_layer_in_container_script_in_container,
+            python_version=self.build.target.python_version,
         )
+        return keyed_run(run, os.environ)
 
     def request(self, steps: Sequence[InstallStep], *, build_id: str, dir_build: str) -> None:
         """Run ``steps`` in the container, with the build's own folder ``dir_build`` (container path)."""
@@ -215,8 +221,8 @@ class _Session:
             secrets.update(requirement_index_logins(self.manifest.content))
             secrets.update(requirement_login_variables(self.manifest.content, self.host_env))
         transport = {n: self.host_env[n] for n in (*PROXY_ENV_VARS, *PIP_TRANSPORT_ENV_VARS) if self.host_env.get(n)}
-        container = build_in_container(
-            self.run(build_id),
+        build_in_container(
+            self.run(),
             path_plan=self.layout.get_path_in_container(path_plan),
             env=self.host_env,
             request_env={**transport, **secrets},
@@ -225,62 +231,52 @@ class _Session:
             logger=self.logger,
         )
         path_facts = self.layout.dir_build_lambda_layer / CONTAINER_FACTS_NAME
-        record_container_image(self.engine.executable, path_facts, container)
+        record_container_image(path_facts, self.image_id)
 
 
 #: What the build script reported from inside the build container (``build_container_script.py``), beside the zip.
 CONTAINER_FACTS_NAME = "container-build-facts.json"
 
 
-#: The image ID of each build container asked so far, by its (unique) name: a kept container's next build
-#: asks the engine nothing (a container's image never changes).
-_CONTAINER_IMAGE_IDS: dict[str, str] = {}
-
-
-def _container_image_id(executable: str, container: str) -> str | None:
-    if container not in _CONTAINER_IMAGE_IDS:
-        try:
-            done = subprocess.run(
-                [executable, "container", "inspect", "--format", "{{.Image}}", container],
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        image_id = done.stdout.strip()
-        if done.returncode != 0 or not image_id:
-            return None
-        _CONTAINER_IMAGE_IDS[container] = image_id if image_id.startswith("sha256:") else f"sha256:{image_id}"
-    return _CONTAINER_IMAGE_IDS[container]
-
-
-def record_container_image(executable: str, path_facts: Path, container: str) -> None:
-    """Add the ID of the image the build ``container`` ran to the build script's facts: the image a name
-    pointed at when the provenance is written may be another one by then."""
+def record_container_image(path_facts: Path, image_id: str) -> None:
+    """Add the ID of the image the build container runs (part of its key) to the build script's facts: the
+    image a name pointed at when the provenance is written may be another one by then."""
     try:
         facts = json.loads(path_facts.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return  # informative only
-    image_id = _container_image_id(executable, container)
     if isinstance(facts, dict) and image_id:
+        image_id = image_id if image_id.startswith("sha256:") else f"sha256:{image_id}"
         path_facts.write_text(json.dumps({**facts, "image_id": image_id}), encoding="utf-8")
 
 
+def _in_background(fn: Callable[[], str]) -> Future[str]:
+    future: Future[str] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(fn())
+        except BaseException as e:  # noqa: BLE001 - re-raised by the caller of future.result()
+            future.set_exception(e)
+
+    threading.Thread(target=run, daemon=True).start()
+    return future
+
+
 def _open_session(build: ContainerBuild, credentials: Credentials | None, logger: BaseLogger) -> _Session:
-    """Read the lock and check the engine, image and CPU: everything that can fail before a file is written."""
+    """Read the lock and check the engine and CPU, everything that can fail before a file is written, and start
+    the image check (its result, or its failure, is awaited once the build folder is prepared)."""
     layout = LayerPathLayout(path_pyproject_toml=build.path_pyproject_toml)
     manifest = read_local_manifest(layout.path_pyproject_toml, build.tool, build.target)
     image = build.image or default_image(build.target)
     engine = detect_container_engine(build.container_runtime)
     check_architecture_runnable(engine, build.target)
-    ensure_image(engine, image, build.target, logger)
+    image_check = _in_background(lambda: ensure_image(engine, image, build.target, logger))
     dir_cache = build.dir_cache.absolute() if build.dir_cache is not None else default_cache_dir()
     dir_cache.mkdir(parents=True, exist_ok=True)
     # What the host's installers would use to reach an index: the environment over pip's config files.
     host_env = {**pip_transport_env(os.environ), **os.environ}
-    return _Session(build, layout, manifest, engine, image, dir_cache, host_env, credentials, logger)
+    return _Session(build, layout, manifest, engine, image, image_check, dir_cache, host_env, credentials, logger)
 
 
 def _prepare_build_folder(session: _Session) -> None:
@@ -411,6 +407,7 @@ def build_container_layer(build: ContainerBuild, *, credentials: Credentials | N
         f"{build.tool.value} in {session.image} ({session.engine.runtime})"
     )
     _prepare_build_folder(session)
+    session.image_check.result()  # the image is there (pulled if need be), or its error
     pins = sorted(pins_for_manifest(session.manifest) + _local_source_pins(session), key=lambda p: p.name)
     _install(session, pins)
     check_installed(session.layout.dir_python, pins, build.target, manifest_name=str(session.manifest.path))
@@ -439,8 +436,9 @@ def build_layer_artifacts_in_container(
     pinned build tool and download caches between builds. ``network="host"`` lets the container
     reach what the host reaches (an index or proxy on loopback); ``None`` uses the engine's default.
     The previous build in ``build/lambda/layer`` is removed without asking: this is a batch build.
-    The build container is kept for the next build with the same settings until the process ends
-    (or :func:`close_build_containers`).
+    The build container is kept for the next build with the same settings, in this process or a later
+    one, until it has been idle for ten minutes (``ALAB_KEEP_BUILD_CONTAINER=0``: until the process
+    ends) or :func:`close_build_containers`.
     """
     build = ContainerBuild(
         tool=coerce_tool(tool),

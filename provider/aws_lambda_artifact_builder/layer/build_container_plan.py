@@ -10,6 +10,7 @@ The effects (probing the engine, keeping containers, running) are in ``build_con
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -66,9 +67,11 @@ PIP_TRANSPORT_ENV_VARS: tuple[str, ...] = (
     "PIP_TRUSTED_HOST",
 )
 
-#: Labels on every build container, so that leftovers can be found: the session id and the project root.
+#: Labels on every build container, so that kept ones can be found: its key (:func:`agent_key`), the
+#: project root and the image ID.
 CONTAINER_LABEL = "aws-lambda-artifact-builder.build"
 CONTAINER_PROJECT_LABEL = "aws-lambda-artifact-builder.project"
+CONTAINER_IMAGE_LABEL = "aws-lambda-artifact-builder.image-id"
 
 PATH_SCRIPT_SOURCE = Path(__file__).with_name("build_container_script.py")
 
@@ -101,7 +104,7 @@ def ca_bundle_env() -> dict[str, str]:
 
 
 def make_container_name(tool: LayerBuildToolEnum, target: LayerTarget) -> str:
-    """Readable and unique, so concurrent builds of the same target never collide."""
+    """Readable and unique, so containers started at the same time never collide."""
     return f"alab-layer-{tool.value}-py{target.python_version.replace('.', '')}-{target.architecture}-{uuid.uuid4().hex[:12]}"
 
 
@@ -118,19 +121,48 @@ class ContainerEngine:
 
 
 @dataclasses.dataclass(frozen=True)
+class AgentPaths:
+    """Where a kept build container's agent listens and logs, on the host and in the container (the cache mount)."""
+
+    socket: Path
+    log: Path
+    lock: Path
+    socket_in_container: str
+    log_in_container: str
+
+
+def agent_paths(dir_cache: Path, key: str) -> AgentPaths:
+    """The agent files of the container ``key`` (see :func:`agent_key`), below ``<cache>/agents``."""
+    dir_agents = dir_cache / "agents"
+    in_container = f"{DIR_CACHE_IN_CONTAINER}/agents/{key}"
+    return AgentPaths(
+        socket=dir_agents / f"{key}.sock",
+        log=dir_agents / f"{key}.log",
+        lock=dir_agents / f"{key}.lock",
+        socket_in_container=f"{in_container}.sock",
+        log_in_container=f"{in_container}.log",
+    )
+
+
+def agent_key(parts: Sequence[object]) -> str:
+    """A short stable name for everything a kept container must share with a build to serve it."""
+    return hashlib.sha256(repr(tuple(parts)).encode()).hexdigest()[:20]
+
+
+@dataclasses.dataclass(frozen=True)
 class ContainerRun:
     """Everything ``docker run``/``podman run`` of a kept build container gets; never a secret.
 
-    The container runs the build script's agent, attached (``-i``): builds are requests on its
-    input (see :func:`agent_request`), so the login and proxy settings travel there, not in argv
-    nor in the engine client's environment.
+    The container's main process is the build script's agent, listening on a Unix socket in the
+    cache mount (see ``build_container_script``): builds are requests sent there (see
+    :func:`agent_request`), so the login and proxy settings travel in them, not in argv nor in the
+    engine client's environment.
     """
 
     engine: ContainerEngine
     image: str
     platform: str
     name: str
-    build_id: str
     dir_project_root: Path
     dir_cache: Path
     path_ca_bundle: Path | None
@@ -138,30 +170,62 @@ class ContainerRun:
     user: str | None
     #: ``--network``; ``host`` lets the container see what the host sees (indexes or proxies on loopback).
     network: str | None
-    command: tuple[str, ...]
+    #: The build script's path in the container and the target's Python (for the interpreter finder's error).
+    script: str
+    python_version: str
+    #: :func:`agent_key` of the container's settings; names its agent's socket (see :func:`agent_paths`).
+    key: str = ""
+    #: The image ID the name pointed at (a label; part of the key).
+    image_id: str = ""
+    #: The agent exits after this long without a build.
+    idle_seconds: int = 600
+    #: Owned by one process: the agent exits when that process's lease connection closes.
+    owned: bool = False
 
     def reuse_key(self) -> tuple[object, ...]:
-        """What a kept container must share with a build to serve it: all but its name and id."""
+        """What a kept container must share with a build to serve it: all but its name, key and lifetime."""
         return (
             self.engine,
             self.image,
+            self.image_id,
             self.platform,
             self.dir_project_root,
             self.dir_cache,
             self.path_ca_bundle,
             self.user,
             self.network,
-            self.command,
+            self.script,
+            self.python_version,
+        )
+
+    @property
+    def paths(self) -> AgentPaths:
+        return agent_paths(self.dir_cache, self.key)
+
+    def command(self) -> tuple[str, ...]:
+        return interpreter_command(
+            image=self.image,
+            python_version=self.python_version,
+            script=self.script,
+            agent_args=(
+                "--serve",
+                self.paths.socket_in_container,
+                "--idle",
+                str(self.idle_seconds),
+                *(["--owned"] if self.owned else []),
+            ),  # fmt: skip
+            log=self.paths.log_in_container,
         )
 
     def argv(self) -> list[str]:
         for path in (self.dir_project_root, self.dir_cache, self.path_ca_bundle):
             if path is not None and "," in str(path):
                 raise LayerError(f"cannot mount {path} into the build container: the path contains a comma")
-        # --rm: the agent exits when its input closes (the host's exit), and the container goes with it.
-        argv = [self.engine.executable, "run", "--interactive", "--rm", "--name", self.name,
-                "--label", f"{CONTAINER_LABEL}={self.build_id}",
+        # --rm: the engine removes the container when its agent exits (idle, or its owner's end).
+        argv = [self.engine.executable, "run", "--detach", "--rm", "--name", self.name,
+                "--label", f"{CONTAINER_LABEL}={self.key}",
                 "--label", f"{CONTAINER_PROJECT_LABEL}={self.dir_project_root}",
+                "--label", f"{CONTAINER_IMAGE_LABEL}={self.image_id}",
                 "--platform", self.platform,
                 "--mount", f"type=bind,source={self.dir_project_root},target={DIR_PROJECT_IN_CONTAINER}",
                 "--mount", f"type=bind,source={self.dir_cache},target={DIR_CACHE_IN_CONTAINER}",
@@ -174,7 +238,7 @@ class ContainerRun:
             argv += ["--network", self.network]
         # An image's entrypoint (Lambda base images have one) would swallow our command.
         argv += ["--entrypoint", ""]
-        return argv + [self.image, *self.command]
+        return argv + [self.image, *self.command()]
 
 
 def container_user(engine: ContainerEngine, uid: int, gid: int) -> str | None:
@@ -184,21 +248,27 @@ def container_user(engine: ContainerEngine, uid: int, gid: int) -> str | None:
     return f"{uid}:{gid}"
 
 
-def interpreter_command(*, image: str, python_version: str, script: str) -> tuple[str, ...]:
+def interpreter_command(
+    *, image: str, python_version: str, script: str, agent_args: Sequence[str] = ("--serve",), log: str | None = None
+) -> tuple[str, ...]:
     """Start the build script's agent with the image's ``python3``, else its ``python``; say so when it has neither.
 
     Many Debian-based images have only ``python3``, Lambda's build images both. The script itself
     then checks the version for each build (see ``build_container_script.check_interpreter``).
+    A detached container's output goes to ``log`` (in the cache mount), where the host reads why
+    an agent did not start: the engine forgets a removed container's output.
     """
     missing = (
         f"{SCRIPT_ERROR_PREFIX}the image {image} has neither python3 nor python on PATH: "
         f"name an image with Python {python_version}"
     )
+    redirect = f"exec >>{shlex.quote(log)} 2>&1; " if log else ""
     finder = (
+        f"{redirect}"
         'for py in python3 python; do if command -v "$py" >/dev/null 2>&1; then exec "$py" -u "$@"; fi; done; '
         f"echo {shlex.quote(missing)}; exit 127"
     )
-    return ("sh", "-c", finder, "sh", script, "--agent")
+    return ("sh", "-c", finder, "sh", script, *agent_args)
 
 
 def agent_request(*, path_plan: str, env: Mapping[str, str], token: str) -> str:

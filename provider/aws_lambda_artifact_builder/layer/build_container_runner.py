@@ -1,33 +1,42 @@
 """Container build, the effects: the engine (probe, image, removal) and the kept build containers.
 
-A build container is kept per (engine, image, platform, mounts, user, network) for the life of
-the process and serves one build after another: its main process is the build script's agent
-(``build_container_script.py --agent``), attached to the engine client's standard input and
-output. A build is one request line there; starting a container (~0.5 s) or ``exec`` (~0.2 s)
-would each cost more than a warm uv install. Each build runs in its own staging folder with its
-own HOME and TMPDIR (see ``build_container_plan.container_env``), so a kept container carries no
-state from one build to the next but the mounted download caches a fresh container sees too.
+A build container is kept per (engine, image ID, platform, mounts, user, network, build script)
+across processes: its main process is the build script's agent (``build_container_script.py
+--serve``), listening on a Unix socket in the mounted cache folder, named by the settings' key
+(:func:`.build_container_plan.agent_key`). A build connects to that socket (a one-shot ``alab``
+run or CI job too) and sends its request: no container start (~0.5 s), no ``exec`` (~0.2 s), which
+would each cost more than a warm uv install; the first build of a process asks the engine only
+for the image's ID (and, when not cached on disk, for the engine's architecture). Each build runs
+in a child process of the agent with its own staging folder, HOME and TMPDIR (see
+``build_container_plan.container_env``), so concurrent builds do not meet and a kept container
+carries no state from one build to the next but the mounted download caches a fresh one sees too.
 
-A kept container is removed at the process's exit (``atexit``), when a build in it fails or is
-interrupted (Ctrl-C), and by itself when the process dies (its input closes, the agent exits,
-``--rm``).
+The agent exits, and the engine removes the container (``--rm``), after :data:`IDLE_SECONDS`
+without a build. With ``ALAB_KEEP_BUILD_CONTAINER=0`` a container is its process's own (its pid
+is part of the key) and the agent exits as soon as that process ends, killed or not (it holds a
+lease connection). A build whose process is interrupted or killed is killed in the container
+(its connection closes); the container stays for the next.
 """
 
 from __future__ import annotations
 
-import atexit
+import contextlib
 import dataclasses
+import fcntl
+import hashlib
+import json
 import os
 import platform
 import shlex
+import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import IO, Any
 
 from ..errors import BuildError, LayerInputError
 from ..progress import count_installer_line
@@ -38,8 +47,11 @@ from .build_container_plan import (
     CONTAINER_PROJECT_LABEL,
     CONTAINER_RUNTIMES,
     ENGINE_ARCHITECTURES,
+    PATH_SCRIPT_SOURCE,
+    SCRIPT_ERROR_PREFIX,
     ContainerEngine,
     ContainerRun,
+    agent_key,
     agent_request,
     container_failure_message,
     parse_exit_line,
@@ -48,9 +60,13 @@ from .foundation import BaseLogger, Credentials
 from .target import LayerTarget
 
 
-def _run_quiet(argv: Sequence[str], *, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+def _run_quiet(
+    argv: Sequence[str], *, timeout: float = 60.0, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            list(argv), capture_output=True, text=True, timeout=timeout, env=None if env is None else dict(env)
+        )
     except subprocess.TimeoutExpired:
         return subprocess.CompletedProcess(list(argv), 124, "", f"no answer within {timeout:.0f}s")
 
@@ -78,10 +94,12 @@ def _probe_engine(runtime: str, executable: str) -> ContainerEngine | str:
     )
 
 
-#: How long an engine that answered is trusted without asking again (``docker info`` costs ~0.1 s).
+#: How long an engine that answered is trusted without asking again (``docker info`` costs ~0.25 s): in
+#: the process, and on disk for later processes while the CLI binary and the engine's socket are unchanged.
 ENGINE_PROBE_TTL_SECONDS = 300.0
+ENGINE_PROBE_DISK_TTL_SECONDS = 24 * 3600.0
 _probed_engines: dict[tuple[str, ...], tuple[float, ContainerEngine]] = {}
-_images_present: set[tuple[str, ...]] = set()
+_image_ids: dict[tuple[str, ...], str] = {}
 
 
 def engine_key(runtime: str, executable: str) -> tuple[str, ...]:
@@ -90,16 +108,85 @@ def engine_key(runtime: str, executable: str) -> tuple[str, ...]:
     return (runtime, executable, *hosts)
 
 
+def _engine_stamp(key: tuple[str, ...]) -> str | None:
+    """The CLI binary's and the engine socket's identity: an upgrade or a restarted engine is asked again.
+    None (not cached on disk) for an engine reached over the network, which can change unseen."""
+    paths = [Path(key[1])]
+    for host in key[2:]:
+        if host.startswith("unix://"):
+            paths.append(Path(host[len("unix://") :]))
+        elif host:
+            return None
+    try:
+        stats = [p.stat() for p in paths]
+    except OSError:
+        return None
+    return json.dumps([list(key), os.geteuid(), [(s.st_dev, s.st_ino, s.st_mtime_ns) for s in stats]])
+
+
+def _probe_cache_path() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "aws-lambda-artifact-builder" / "engines.json"
+
+
+def _read_probe_cache() -> dict[str, tuple[float, dict[str, Any]]]:
+    """The probes on disk that are well formed and young enough: (when, the engine's fields) by stamp."""
+    try:
+        cached = json.loads(_probe_cache_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    entries = {}
+    for stamp, entry in cached.items() if isinstance(cached, dict) else ():
+        when = entry.get("time") if isinstance(entry, dict) else None
+        fields = entry.get("engine") if isinstance(entry, dict) else None
+        if isinstance(when, float) and isinstance(fields, dict) and time.time() - when < ENGINE_PROBE_DISK_TTL_SECONDS:
+            entries[stamp] = (when, fields)
+    return entries
+
+
+def _probe_from_disk(stamp: str) -> ContainerEngine | None:
+    entry = _read_probe_cache().get(stamp)
+    try:
+        return ContainerEngine(**entry[1]) if entry is not None else None
+    except TypeError:
+        return None
+
+
+def _probe_to_disk(stamp: str, engine: ContainerEngine) -> None:
+    """Best effort: a cache that cannot be written only costs the next process a probe."""
+    path = _probe_cache_path()
+    cached = {k: {"time": when, "engine": fields} for k, (when, fields) in _read_probe_cache().items()}
+    cached[stamp] = {"time": time.time(), "engine": dataclasses.asdict(engine)}
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(cached), encoding="utf-8")
+        os.replace(tmp, path)
+
+
 def _probe_engine_cached(runtime: str, executable: str) -> ContainerEngine | str:
-    """``_probe_engine``, remembered per process for a few minutes when the engine answered."""
+    """``_probe_engine``, remembered when the engine answered: per process for a few minutes, on disk for a day."""
     key = engine_key(runtime, executable)
     cached = _probed_engines.get(key)
     if cached is not None and time.monotonic() - cached[0] < ENGINE_PROBE_TTL_SECONDS:
         return cached[1]
-    probed = _probe_engine(runtime, executable)
-    if isinstance(probed, ContainerEngine):
-        _probed_engines[key] = (time.monotonic(), probed)
+    stamp = _engine_stamp(key)
+    probed = _probe_from_disk(stamp) if stamp is not None else None
+    if probed is None:
+        probed_now = _probe_engine(runtime, executable)
+        if isinstance(probed_now, str):
+            return probed_now
+        probed = probed_now
+        if stamp is not None:
+            _probe_to_disk(stamp, probed)
+    _probed_engines[key] = (time.monotonic(), probed)
     return probed
+
+
+def forget_engine_probes() -> None:
+    """Forget every probe, in the process and on disk (a stale one made an image check fail)."""
+    _probed_engines.clear()
+    _probe_cache_path().unlink(missing_ok=True)
 
 
 def detect_container_engine(container_runtime: str | None = None) -> ContainerEngine:
@@ -133,29 +220,41 @@ def detect_container_engine(container_runtime: str | None = None) -> ContainerEn
     )
 
 
-def ensure_image(engine: ContainerEngine, image: str, target: LayerTarget, log: BaseLogger) -> None:
-    """The image for the target's architecture is present, pulling it when not (remembered per process)."""
+def ensure_image(engine: ContainerEngine, image: str, target: LayerTarget, log: BaseLogger) -> str:
+    """The ID of the image for the target's architecture, pulling it when absent (remembered per process).
+
+    When the engine does not answer (a probe cached on disk outlived it), say so as a fresh probe would.
+    """
     key = (*engine_key(engine.runtime, engine.executable), image, target.architecture)
-    if key in _images_present:
-        return
-    inspect = _run_quiet([engine.executable, "image", "inspect", "--format", "{{.Architecture}}", image])
+    if key in _image_ids:
+        return _image_ids[key]
+    argv = [engine.executable, "image", "inspect", "--format", "{{.Id}} {{.Architecture}}", image]
+    inspect = _run_quiet(argv)
     if inspect.returncode == 0:
-        have = ENGINE_ARCHITECTURES.get(inspect.stdout.strip().lower(), inspect.stdout.strip())
+        image_id, _, arch = inspect.stdout.strip().partition(" ")
+        have = ENGINE_ARCHITECTURES.get(arch.lower(), arch)
         if have == target.architecture:
-            _images_present.add(key)
-            return
+            _image_ids[key] = image_id
+            return image_id
         log.log(f"Image {image} is here for {have}; pulling its {target.architecture} variant")
     else:
+        probed = _probe_engine(engine.runtime, engine.executable)
+        if isinstance(probed, str):
+            forget_engine_probes()
+            raise BuildError(f"no container engine to build the layer in: {probed}")
         log.log(f"Pulling image {image} for {CONTAINER_PLATFORMS[target.architecture]}")
     pull = _run_quiet(
         [engine.executable, "pull", "--platform", CONTAINER_PLATFORMS[target.architecture], image], timeout=1800
     )
-    if pull.returncode != 0:
-        detail = (pull.stderr or pull.stdout).strip().splitlines()
+    inspect = _run_quiet(argv) if pull.returncode == 0 else pull
+    if inspect.returncode != 0:
+        detail = (pull.stderr or pull.stdout or inspect.stderr).strip().splitlines()
         raise BuildError(
             f"the build image {image} is not available for {target.architecture} and could not be pulled "
             f"with {engine.runtime}: {detail[-1] if detail else 'no output'}"
         )
+    _image_ids[key] = inspect.stdout.strip().partition(" ")[0]
+    return _image_ids[key]
 
 
 def _binfmt_handler_exists(machine: str) -> bool:
@@ -194,7 +293,7 @@ def remove_container(engine: ContainerEngine, name: str) -> None:
 
 
 def list_build_containers(engine: ContainerEngine, dir_project_root: Path | None = None) -> list[str]:
-    """Names of the containers, running or not, that layer builds (of one project) started and did not remove."""
+    """Names of the build containers (of one project) that are kept, running or not yet removed by the engine."""
     label = CONTAINER_LABEL if dir_project_root is None else f"{CONTAINER_PROJECT_LABEL}={dir_project_root}"
     result = _run_quiet([engine.executable, "ps", "--all", "--filter", f"label={label}", "--format", "{{.Names}}"])
     if result.returncode != 0:
@@ -204,97 +303,141 @@ def list_build_containers(engine: ContainerEngine, dir_project_root: Path | None
 
 # --- kept build containers ------------------------------------------------------------------------------
 
+#: How long a kept build container waits for the next build before its agent exits and the engine removes it.
+IDLE_SECONDS = 600
+#: ``0`` (or ``no``/``false``/``off``): each process starts its own container, which ends with the process.
+KEEP_ENV_VAR = "ALAB_KEEP_BUILD_CONTAINER"
+#: How long a started container may take until its agent listens (the image is already present).
+START_TIMEOUT_SECONDS = 120.0
 
-@dataclasses.dataclass
-class KeptContainer:
-    """A running build container and the engine client attached to its agent."""
-
-    run: ContainerRun
-    proc: subprocess.Popen[str]
-    #: The mounted folders' identity when started: a folder deleted and made again is another mount.
-    identity: tuple[object, ...]
-    #: One build at a time: the agent serves its input in order.
-    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
-    pid: int = dataclasses.field(default_factory=os.getpid)
-    last_used: float = dataclasses.field(default_factory=time.monotonic)
+#: This process's containers by key (those it started, or whose agent it reached) and its lease connections.
+_used: dict[str, ContainerRun] = {}
+_leases: dict[str, socket.socket] = {}
 
 
-#: Containers kept at most (each an idle Python, ~10 MB): a program building many projects keeps the
-#: most recently used ones and removes the others.
-MAX_KEPT_CONTAINERS = 4
-_kept: dict[tuple[object, ...], KeptContainer] = {}
-_kept_lock = threading.Lock()
+def keep_across_processes(environ: Mapping[str, str]) -> bool:
+    return environ.get(KEEP_ENV_VAR, "1").strip().lower() not in ("0", "no", "false", "off")
+
+
+def _script_digest() -> str:
+    return hashlib.sha256(PATH_SCRIPT_SOURCE.read_bytes()).hexdigest()
 
 
 def _identity(run: ContainerRun) -> tuple[object, ...]:
+    """The mounted folders' identity: a folder deleted and made again is another mount."""
     stats = [os.stat(run.dir_project_root), os.stat(run.dir_cache)]
     ca = os.stat(run.path_ca_bundle) if run.path_ca_bundle is not None else None
     return (*((s.st_dev, s.st_ino) for s in stats), ca and (ca.st_dev, ca.st_ino, ca.st_mtime_ns))
 
 
-def _start(run: ContainerRun, env: Mapping[str, str], logger: BaseLogger) -> KeptContainer:
+def keyed_run(run: ContainerRun, environ: Mapping[str, str]) -> ContainerRun:
+    """``run`` with its key: its settings, its mounts' identity, the build script's version, the user's
+    uid (the socket is the user's), and the process's pid when containers are not kept across processes."""
+    owned = not keep_across_processes(environ)
+    parts = (*run.reuse_key(), _identity(run), _script_digest(), os.geteuid(), os.getpid() if owned else None)
+    return dataclasses.replace(run, key=agent_key(parts), idle_seconds=IDLE_SECONDS, owned=owned)
+
+
+def _connect(path: Path) -> socket.socket | None:
+    """A connection to the agent listening at ``path``, or None when none does (a stale socket file too).
+    A path longer than a socket address may be is reached through its folder's descriptor."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    fd = None
+    try:
+        address = str(path)
+        if len(os.fsencode(address)) > 100:
+            fd = os.open(path.parent, os.O_PATH)
+            address = f"/proc/self/fd/{fd}/{path.name}"
+        sock.connect(address)
+    except OSError:
+        sock.close()
+        return None
+    finally:
+        if fd is not None:
+            os.close(fd)
+    return sock
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """One starter per key across processes (and threads: each opens its own file description)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _open_agent(run: ContainerRun, env: Mapping[str, str], target: LayerTarget, logger: BaseLogger) -> socket.socket:
+    """A connection to the agent of the container for ``run``'s key, started when none listens."""
+    sock = _connect(run.paths.socket)
+    if sock is None:
+        with _file_lock(run.paths.lock):
+            sock = _connect(run.paths.socket)
+            if sock is None:
+                sock = _start(run, env, target, logger)
+                _used[run.key] = run
+                return sock
+    logger.debug(f"--- build container {run.key}: kept from an earlier build")
+    _used.setdefault(run.key, run)
+    return sock
+
+
+def _start(run: ContainerRun, env: Mapping[str, str], target: LayerTarget, logger: BaseLogger) -> socket.socket:
+    """Start the container detached and wait until its agent listens; in owned mode, hold its lease."""
+    paths = run.paths
+    paths.socket.unlink(missing_ok=True)
+    paths.log.unlink(missing_ok=True)
+    _remove_old_agent_files(paths.log.parent, time.time())
     argv = run.argv()
     logger.debug(f"--- build container {run.name}: {shlex.join(argv)}")
-    # Its own session: a Ctrl-C in the terminal reaches the host, which removes the container itself.
-    proc = subprocess.Popen(
-        argv, env=dict(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, errors="replace", start_new_session=True,
-    )  # fmt: skip
-    return KeptContainer(run=run, proc=proc, identity=_identity(run))
+    started = _run_quiet(argv, env=env, timeout=600)
+    if started.returncode != 0:
+        tail = (started.stderr + started.stdout).strip().splitlines()[-ERROR_TAIL_LINES:]
+        raise BuildError(container_failure_message(returncode=started.returncode, tail=tail, run=run, target=target))
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    next_check = time.monotonic() + 1.0
+    while (sock := _connect(paths.socket)) is None:
+        log = paths.log.read_text(errors="replace") if paths.log.exists() else ""
+        failed = SCRIPT_ERROR_PREFIX in log or "Traceback" in log
+        if not failed and time.monotonic() > next_check:
+            failed = not _is_running(run)
+            next_check = time.monotonic() + 1.0
+        if failed or time.monotonic() > deadline:
+            remove_container(run.engine, run.name)
+            code = 127 if "neither python3 nor python" in log else 1
+            tail = log.strip().splitlines()[-ERROR_TAIL_LINES:] or [f"its agent did not listen at {paths.socket}"]
+            raise BuildError(container_failure_message(returncode=code, tail=tail, run=run, target=target))
+        time.sleep(0.02)
+    if run.owned:
+        lease = _connect(paths.socket)
+        if lease is not None:
+            lease.sendall(b'{"lease": true}\n')
+            _leases[run.key] = lease
+    return sock
 
 
-def kept_container(run: ContainerRun, env: Mapping[str, str], logger: BaseLogger) -> KeptContainer:
-    """The process's container for ``run``'s settings, started (as ``run``) when there is none alive."""
-    key = run.reuse_key()
-    with _kept_lock:
-        kept = _kept.get(key)
-        if kept is not None and (kept.proc.poll() is not None or kept.identity != _identity(run)):
-            _discard(kept)
-            kept = None
-        if kept is None:
-            _evict_idle(MAX_KEPT_CONTAINERS - 1)
-            kept = _kept[key] = _start(run, env, logger)
-        else:
-            logger.debug(f"--- build container {kept.run.name}: kept from an earlier build")
-        kept.last_used = time.monotonic()
-        return kept
+#: An agent's log and lock this old belong to a container long gone (an agent exits after IDLE_SECONDS).
+STALE_AGENT_FILE_SECONDS = 24 * 3600
 
 
-def _evict_idle(keep: int) -> None:
-    """Remove the least recently used idle containers until at most ``keep`` remain (busy ones stay)."""
-    for kept in sorted(_kept.values(), key=lambda k: k.last_used)[: max(0, len(_kept) - keep)]:
-        if kept.lock.acquire(blocking=False):
-            try:
-                _discard(kept)
-            finally:
-                kept.lock.release()
+def _remove_old_agent_files(dir_agents: Path, now: float) -> None:
+    for path in [*dir_agents.glob("*.log"), *dir_agents.glob("*.lock")]:
+        with contextlib.suppress(OSError):
+            if now - path.stat().st_mtime > STALE_AGENT_FILE_SECONDS:
+                path.unlink()
 
 
-def _discard(kept: KeptContainer) -> None:
-    """Remove the container (which ends the attached client) and forget it (not a newer one in its place)."""
-    if _kept.get(kept.run.reuse_key()) is kept:
-        del _kept[kept.run.reuse_key()]
-    remove_container(kept.run.engine, kept.run.name)
-    for stream in (kept.proc.stdin, kept.proc.stdout):
-        if stream is not None:
-            stream.close()
-    try:
-        kept.proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        kept.proc.kill()
-        kept.proc.wait()
+def _is_running(run: ContainerRun) -> bool:
+    state = _run_quiet([run.engine.executable, "container", "inspect", "--format", "{{.State.Running}}", run.name])
+    return state.returncode == 0 and state.stdout.strip() == "true"
 
 
-def _exchange(kept: KeptContainer, request: str, token: str, credentials: Credentials | None,
+def _exchange(stream: IO[str], request: str, token: str, credentials: Credentials | None,
               logger: BaseLogger, tail: deque[str]) -> int:  # fmt: skip
-    """Send one build and stream its masked output until its exit line (or the container's end)."""
-    assert kept.proc.stdin is not None and kept.proc.stdout is not None
-    try:
-        kept.proc.stdin.write(request)
-        kept.proc.stdin.flush()
-    except BrokenPipeError:
-        pass  # the container is gone; its output says why
-    for raw in kept.proc.stdout:
+    """Send one build and stream its masked output until its exit line (or the connection's end)."""
+    stream.write(request)
+    stream.flush()
+    for raw in stream:
         line = raw.rstrip("\n")
         end = parse_exit_line(line, token)
         if end is not None:
@@ -306,7 +449,7 @@ def _exchange(kept: KeptContainer, request: str, token: str, credentials: Creden
             tail.append(line)
         if end is not None:
             return end[1]
-    return kept.proc.wait() or 1
+    return 1
 
 
 def build_in_container(
@@ -318,49 +461,33 @@ def build_in_container(
     credentials: Credentials | None,
     target: LayerTarget,
     logger: BaseLogger,
-) -> str:
-    """Run one planned build in the kept container for ``run``'s settings (``env``: the engine client's
-    environment; ``request_env``: the secret and transport values, sent with the request only). A failed
-    or interrupted build removes the container, so the next build starts from a fresh one. Returns the
-    name of the container that ran it (the provenance names its image)."""
-    kept = _acquire(run, env, logger)
+) -> None:
+    """Run one planned build in the kept container for ``run``'s key (``env``: the engine client's
+    environment; ``request_env``: the secret and transport values, sent with the request only).
+    An interrupted build (Ctrl-C, an exception) closes its connection, which kills it in the container."""
+    sock = _open_agent(run, env, target, logger)
     token = uuid.uuid4().hex
     tail: deque[str] = deque(maxlen=ERROR_TAIL_LINES)
-    code = 1
-    try:
-        logger.debug(f"--- build in {kept.run.name}: {path_plan}")
-        request = agent_request(path_plan=path_plan, env=request_env, token=token)
-        code = _exchange(kept, request, token, credentials, logger, tail)
-    finally:
-        if code != 0:
-            with _kept_lock:
-                _discard(kept)
-        kept.lock.release()
+    logger.debug(f"--- build in {run.key}: {path_plan}")
+    request = agent_request(path_plan=path_plan, env=request_env, token=token)
+    with sock, sock.makefile("rw", encoding="utf-8", errors="replace", newline="\n") as stream:
+        try:
+            code = _exchange(stream, request, token, credentials, logger, tail)
+        except BrokenPipeError:
+            code = 1  # the agent is gone; its container's removal says why, if anything
     if code != 0:
-        message = container_failure_message(
-            returncode=code, tail=tail, run=kept.run, target=target, credentials=credentials
-        )
+        message = container_failure_message(returncode=code, tail=tail, run=run, target=target, credentials=credentials)
         raise BuildError(message)
-    return kept.run.name
-
-
-def _acquire(run: ContainerRun, env: Mapping[str, str], logger: BaseLogger) -> KeptContainer:
-    """The kept container for ``run``, locked for one build (another one if it was removed meanwhile)."""
-    while True:
-        kept = kept_container(run, env, logger)
-        kept.lock.acquire()
-        if _kept.get(run.reuse_key()) is kept:
-            return kept
-        kept.lock.release()
 
 
 def close_build_containers() -> None:
-    """Remove every container this process keeps (at exit; callable any time, e.g. between test cases)."""
-    with _kept_lock:
-        for kept in list(_kept.values()):
-            if kept.pid == os.getpid():
-                _discard(kept)
-        _kept.clear()
-
-
-atexit.register(close_build_containers)
+    """Remove every build container this process started or used (a later build starts a fresh one)."""
+    for key, run in list(_used.items()):
+        lease = _leases.pop(key, None)
+        if lease is not None:
+            lease.close()
+        found = _run_quiet([run.engine.executable, "ps", "--quiet", "--filter", f"label={CONTAINER_LABEL}={key}"])
+        for container in found.stdout.split():
+            remove_container(run.engine, container)
+        run.paths.socket.unlink(missing_ok=True)
+        del _used[key]

@@ -12,24 +12,35 @@ local build, see ``build_container.py``); this script only
 
 Secrets arrive as environment variables only; they are never written to a file or printed.
 
-Run as ``<script> --agent``, it stays in the container and runs one build per request read from
-its standard input (a JSON line: the plan's path, the secret and transport variables, an end
-token), answering with the build's output and a last line ``<token> exit <code>``. A kept
-container thus costs a build no engine call at all (``docker exec`` costs ~0.2 s, as much as a
-warm uv install). It exits when its input closes, which the host's exit or death causes.
+Run as ``<script> --serve <socket> --idle <seconds>``, it is the main process of a kept build
+container: it listens on a Unix socket in the mounted cache, which the host connects to directly
+(no engine call: ``docker exec`` costs ~0.2 s, as much as a warm uv install), and runs one build
+per connection (a JSON line: the plan's path, the secret and transport variables, an end token)
+in a child process of its own, answering with the build's output and a last line
+``<token> exit <code>``. The secrets live only in that child's environment. A connection closed
+before its exit line (the host was interrupted or killed) kills its build. The agent exits, and
+the engine removes the container (``--rm``), after ``--idle`` seconds without a build, when its
+socket file is removed or replaced, or (``--owned``) when the connection of the process that
+started it (its lease) closes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
 import os
 import platform
+import select
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +129,7 @@ def ensure_tools(plan: dict[str, Any], environ: dict[str, str]) -> dict[str, str
 
 
 def run(argv: list[str], *, env: dict[str, str], what: str, cwd: str | None = None) -> None:
-    # No input: in agent mode standard input carries the next requests.
+    # No input: nothing a build runs may wait on a terminal.
     result = subprocess.run(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL)
     if result.returncode != 0:
         raise BuildError(f"{what} failed with exit code {result.returncode}: {' '.join(argv)}")
@@ -152,11 +163,20 @@ def write_build_facts(path_plan: str, plan: dict[str, Any], tools: dict[str, str
     provenance's tool version; the host adds the ID of the image that ran)."""
     name = plan["tools"]["name"]
     argv = [tools["{tools_python}"], "-m", "pip"] if name == "pip" else [tools["{" + name + "}"]]
-    try:
-        done = subprocess.run([*argv, "--version"], env=tool_env(plan, environ), capture_output=True, text=True)
-        version = done.stdout.strip().splitlines()[0] if done.returncode == 0 and done.stdout.strip() else None
-    except OSError:
-        version = None
+    # The pinned tools never change in their venv: asked once, remembered there.
+    path_version = Path(tools["{tools_python}"]).parent.parent / ".tool-version"
+    version = path_version.read_text(encoding="utf-8") if path_version.exists() else None
+    if not version:
+        try:
+            done = subprocess.run([*argv, "--version"], env=tool_env(plan, environ), capture_output=True, text=True)
+            version = done.stdout.strip().splitlines()[0] if done.returncode == 0 and done.stdout.strip() else None
+        except OSError:
+            version = None
+        if version:
+            with contextlib.suppress(OSError):
+                path_tmp = path_version.with_name(f".tool-version.{os.getpid()}")
+                path_tmp.write_text(version, encoding="utf-8")
+                os.replace(path_tmp, path_version)
     facts = {"tool_version": version}
     log(f"installer in the container: {version}")
     Path(path_plan).with_name("container-build-facts.json").write_text(json.dumps(facts), encoding="utf-8")
@@ -183,30 +203,113 @@ def main(path_plan: str, environ: dict[str, str] | None = None) -> int:
     return 0
 
 
-def serve(request: dict[str, Any]) -> None:
-    """One build of the agent, ending with its exit line."""
-    environ = {**os.environ, **request["env"]}
-    try:
-        code = main(request["plan"], environ)
-    except Exception as e:  # noqa: BLE001 - the host must get its exit line whatever happened
-        print(f"{ERROR_PREFIX}the build script failed: {type(e).__name__}: {e}", flush=True)
+class Agent:
+    """The listening socket, its builds in flight and when it was last used."""
+
+    def __init__(self, path_socket: str, idle_seconds: float, owned: bool) -> None:
+        self.path_socket = path_socket
+        self.idle_seconds = idle_seconds
+        self.owned = owned
+        self.lock = threading.Lock()
+        self.active = 0
+        self.last_used = time.monotonic()
+        self.lease_ended = False
+        os.umask(0o077)  # the socket carries logins: the invoking user's only
+        Path(path_socket).parent.mkdir(parents=True, exist_ok=True)
+        Path(path_socket).unlink(missing_ok=True)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path_socket)
+        self.sock.listen(64)
+        self.sock.settimeout(1.0)
+        self.inode = os.stat(path_socket).st_ino
+
+    def should_exit(self) -> bool:
+        try:
+            replaced = os.stat(self.path_socket).st_ino != self.inode
+        except OSError:
+            replaced = True
+        with self.lock:
+            idle = self.active == 0 and time.monotonic() - self.last_used > self.idle_seconds
+        return replaced or idle or self.lease_ended
+
+    def serve(self) -> int:
+        while not self.should_exit():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            conn.settimeout(None)
+            threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
+        with contextlib.suppress(OSError):
+            if os.stat(self.path_socket).st_ino == self.inode:
+                os.unlink(self.path_socket)
+        return 0
+
+    def handle(self, conn: socket.socket) -> None:
+        with self.lock:
+            self.active += 1
+        try:
+            line = conn.makefile("rb").readline()
+            request = json.loads(line) if line.strip() else {}
+            if request.get("lease"):
+                conn.recv(1)  # the owner's connection: it closes when its process ends
+                self.lease_ended = self.owned
+            elif request:
+                build(conn, request)
+        except (OSError, ValueError):
+            pass  # the host went away; nothing to answer
+        finally:
+            conn.close()
+            with self.lock:
+                self.active -= 1
+                self.last_used = time.monotonic()
+
+
+def build(conn: socket.socket, request: dict[str, Any]) -> None:
+    """One build in a child process (forked: no interpreter start) whose output goes to the host, then its exit
+    line; a connection closed early (the host interrupted or killed) kills the build and everything it started."""
+    env = {**os.environ, **request["env"]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads: the child only runs main()
+        pid = os.fork()
+    if pid == 0:
         code = 1
-    sys.stderr.flush()
-    print(f"{request['token']} exit {code}", flush=True)
+        try:
+            os.setsid()
+            for fd in (1, 2):
+                os.dup2(conn.fileno(), fd)
+            code = main(request["plan"], env)
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+                sys.stderr.flush()
+            os._exit(code)
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        readable, _, _ = select.select([conn], [], [], 0.05)
+        if readable and not _receive(conn):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return
+    conn.sendall(f"{request['token']} exit {os.waitstatus_to_exitcode(status)}\n".encode())
 
 
-def agent() -> int:
-    """Serve builds read from standard input until it closes (see the module docstring).
+def _receive(conn: socket.socket) -> bytes:
+    """What the host sent after its request: nothing until it closes (b"") or resets the connection."""
+    try:
+        return conn.recv(1)
+    except OSError:
+        return b""
 
-    Each build runs in a thread while this one keeps reading, so that the input closing in the middle
-    of a build (the host was killed) ends the agent at once, and the container with its processes.
-    The host sends the next build only after the last one's exit line.
-    """
-    os.dup2(1, 2)  # one stream, so that an error line cannot overtake the exit line
-    for line in sys.stdin:
-        threading.Thread(target=serve, args=(json.loads(line),), daemon=True).start()
-    return 0
+
+def agent(argv: list[str]) -> int:
+    """``--serve SOCKET --idle SECONDS [--owned]`` (see the module docstring)."""
+    path_socket, idle = argv[argv.index("--serve") + 1], float(argv[argv.index("--idle") + 1])
+    return Agent(path_socket, idle, "--owned" in argv).serve()
 
 
 if __name__ == "__main__":
-    sys.exit(agent() if sys.argv[1] == "--agent" else main(sys.argv[1]))
+    sys.exit(agent(sys.argv) if "--serve" in sys.argv else main(sys.argv[1]))
