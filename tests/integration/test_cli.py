@@ -91,7 +91,7 @@ def test_flags_override_the_configuration(configured, credentials, bucket, lambd
     [
         (["--python-version", "3.9"], "--python-version 3.9 is not a Lambda Python runtime", 3),
         (["--architecture", "sparc"], "invalid choice: 'sparc'", 1),  # a usage error (argparse)
-        (["--s3dir", "my-bucket/prefix"], "--s3dir 'my-bucket/prefix' is not an S3 URI", 1),  # the CLI's own check
+        (["--s3dir", "my-bucket/prefix"], "--s3dir 'my-bucket/prefix' is not an S3 URI", 3),  # a wrong input
         (["--layer-name", "bad name"], "--layer-name 'bad name' is not a Lambda layer name", 3),
         (
             ["--keep-last", "0"],
@@ -99,7 +99,7 @@ def test_flags_override_the_configuration(configured, credentials, bucket, lambd
             3,
         ),
         (["--permission", "everyone"], "--permission entry 'everyone'", 3),
-        (["--tool", "poetry"], "poetry.lock not found", 3),
+        (["--tool", "poetry"], "poetry.lock not found", 4),  # the lock is the only problem: a manifest error
         (["--s3dir", "s3://alab-no-such-bucket/x/"], "bucket 'alab-no-such-bucket', which does not exist", 6),
     ],
 )
