@@ -34,6 +34,7 @@ from aws_lambda_artifact_builder.api import (
     build_layer_artifacts_using_uv_in_container,
     create_layer_zip_file,
 )
+from aws_lambda_artifact_builder.layer import build_container_runner
 from aws_lambda_artifact_builder.layer.build_container import (
     ContainerEngine,
     close_build_containers,
@@ -195,6 +196,46 @@ def test_container_build_gives_the_local_builds_zip_and_keeps_the_login_secret(
     assert not files_containing(path_pyproject.parent, [s.encode() for s in secrets])
     assert not files_containing(container_cache, [s.encode() for s in secrets])
     assert dict(os.environ) == environ_before
+
+
+def test_a_host_refused_by_the_agents_socket_relays_at_once(
+    engine: ContainerEngine,
+    container_image: str,
+    container_cache: Path,
+    project_copy,
+    credentials: Credentials,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """Where a socket in a bind mount cannot be connected from the host although the platform looks local
+    (the switch says direct), the agent's "listening" line and a refused connection switch to the relay within
+    seconds, for the container just started and for one an earlier process left."""
+    use_connection(monkeypatch, "direct")
+    monkeypatch.setattr(build_container_runner, "_connect", lambda path: None)  # every connection refused
+    monkeypatch.setattr(build_container_runner, "_relay_forced", False)
+    path_pyproject = project_copy("uv")
+    build = functools.partial(
+        build_layer_artifacts_using_uv_in_container,
+        path_pyproject_toml=path_pyproject,
+        python_version=PYTHON,
+        architecture=ARCH,
+        credentials=credentials,
+        image=container_image,
+        container_runtime=engine.runtime,
+        dir_cache=container_cache,
+        verbose=False,
+    )
+    close_build_containers()
+    started = time.monotonic()
+    with watch_processes(monkeypatch) as watch:
+        build()
+    assert time.monotonic() - started < 20, "no wait for a connection that cannot come"
+    assert [s.argv[1] for s in watch.spawned if s.argv[1:2] in (["run"], ["exec"])] == ["run", "exec"]
+    assert installed(path_pyproject) == RUNTIME_SET
+    monkeypatch.setattr(build_container_runner, "_relay_forced", False)  # as a later process
+    with watch_processes(monkeypatch) as watch_kept:
+        build()
+    assert [s.argv[1] for s in watch_kept.spawned if s.argv[1:2] in (["run"], ["exec"])] == ["exec"]
+    assert len(list_build_containers(engine, path_pyproject.parent)) == 1
 
 
 def test_a_login_inside_requirements_reaches_pip_in_the_container_and_nothing_else(
