@@ -21,7 +21,7 @@ Where the host cannot connect to a socket in a bind mount (Docker Desktop's VM o
 remote ``DOCKER_HOST``), builds go through a relay instead, chosen up front (:func:`use_relay`; forced
 with ``ALAB_BUILD_CONTAINER_RELAY=1``): ``<engine> exec -i <container> <python> <script> --relay <socket>``
 copies the same protocol between its stdin/stdout and the agent's socket inside the container
-(~0.2 s per build more). A direct connection refused by an agent that says it listens switches to it too.
+(~0.25 s more per build: 0.35 s instead of 0.12 s for a warm uv build). A direct connection refused by an agent that says it listens switches to it too.
 """
 
 from __future__ import annotations
