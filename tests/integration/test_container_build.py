@@ -360,9 +360,17 @@ class HangingIndex:
         self.sock.close()
 
 
+@pytest.mark.parametrize("connection", ["direct", "relay"])
 def test_ctrl_c_stops_the_build_in_the_kept_container(
-    engine: ContainerEngine, container_image: str, container_cache: Path, project_copy, tmp_path: Path
+    connection: str,
+    engine: ContainerEngine,
+    container_image: str,
+    container_cache: Path,
+    project_copy,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ):
+    use_connection(monkeypatch, connection)  # the child inherits it
     path_pyproject = project_copy("pip")
     index = HangingIndex()
     script = textwrap.dedent(
@@ -402,11 +410,19 @@ def test_ctrl_c_stops_the_build_in_the_kept_container(
     assert list_build_containers(engine, path_pyproject.parent) == started
 
 
+@pytest.mark.parametrize("connection", ["direct", "relay"])
 def test_a_process_killed_during_a_build_stops_its_build_in_the_container(
-    engine: ContainerEngine, container_image: str, container_cache: Path, project_copy
+    connection: str,
+    engine: ContainerEngine,
+    container_image: str,
+    container_cache: Path,
+    project_copy,
+    monkeypatch: pytest.MonkeyPatch,
 ):
-    """The build's connection to the agent closes with the process: the agent kills the build (pip waiting
-    on a hanging index, which would wait minutes for its timeouts); the kept container stays."""
+    """The build's connection to the agent closes with the process (relaying: its ``exec``'s stdin ends): the
+    agent kills the build (pip waiting on a hanging index, which would wait minutes for its timeouts); the kept
+    container stays."""
+    use_connection(monkeypatch, connection)  # the child inherits it
     path_pyproject = project_copy("pip")
     index = HangingIndex()
     script = textwrap.dedent(
