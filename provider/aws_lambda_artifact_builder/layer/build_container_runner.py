@@ -547,14 +547,19 @@ def _start(run: ContainerRun, env: Mapping[str, str], target: LayerTarget, logge
         time.sleep(0.02)
     _name_file(run).write_text(run.name, encoding="utf-8")
     if run.owned:
-        lease = _relay(run, env, run.name) if channel.proc is not None else None
-        if channel.proc is None and (sock := _connect(paths.socket)) is not None:
-            lease = _Channel(sock=sock)
-        if lease is not None:
-            lease.writer.write('{"lease": true}\n')
-            lease.writer.flush()
-            _leases[run.key] = lease
+        _hold_lease(run, env, relayed=channel.proc is not None)
     return channel
+
+
+def _hold_lease(run: ContainerRun, env: Mapping[str, str], *, relayed: bool) -> None:
+    """Owned mode: a connection that closes when this process ends (relaying: its ``exec``'s stdin ends)."""
+    lease = _relay(run, env, run.name) if relayed else None
+    if not relayed and (sock := _connect(run.paths.socket)) is not None:
+        lease = _Channel(sock=sock)
+    if lease is not None:
+        lease.writer.write('{"lease": true}\n')
+        lease.writer.flush()
+        _leases[run.key] = lease
 
 
 #: An agent's log and lock this old belong to a container long gone (an agent exits after IDLE_SECONDS).
