@@ -34,6 +34,7 @@ from aws_lambda_artifact_builder.api import (
     build_layer_artifacts_using_uv_in_container,
     create_layer_zip_file,
 )
+from aws_lambda_artifact_builder.layer import build_container_runner
 from aws_lambda_artifact_builder.layer.build_container import (
     ContainerEngine,
     close_build_containers,
@@ -54,6 +55,13 @@ BUILDERS = {
     "uv": build_layer_artifacts_using_uv_in_container,
 }
 RUNTIME_SET = {"alab-demo-core": "1.0.0", "alab-demo-extra": "1.0.0"}
+#: How the host reaches the build container's agent: its socket in the bind mount, or ``<engine> exec`` (the relay
+#: of Docker Desktop and remote engines, forced here with ALAB_BUILD_CONTAINER_RELAY=1).
+CONNECTIONS = {"direct": "0", "relay": "1"}
+
+
+def use_connection(monkeypatch: pytest.MonkeyPatch, connection: str) -> None:
+    monkeypatch.setenv("ALAB_BUILD_CONTAINER_RELAY", CONNECTIONS[connection])
 
 
 def need(reason: str) -> None:
@@ -117,9 +125,11 @@ def local_zip_sha256(path_pyproject: Path, credentials: Credentials, tool: str) 
     return create_layer_zip_file(path_pyproject_toml=path_pyproject, verbose=False).sha256
 
 
-@pytest.mark.parametrize("tool", ["pip", "poetry", "uv"])
+@pytest.mark.parametrize(("tool", "connection"), [("pip", "direct"), ("poetry", "direct"), ("uv", "direct"),
+                                                   ("uv", "relay")])  # fmt: skip
 def test_container_build_gives_the_local_builds_zip_and_keeps_the_login_secret(
     tool: str,
+    connection: str,
     engine: ContainerEngine,
     container_image: str,
     container_cache: Path,
@@ -127,6 +137,7 @@ def test_container_build_gives_the_local_builds_zip_and_keeps_the_login_secret(
     credentials: Credentials,
     monkeypatch: pytest.MonkeyPatch,
 ):
+    use_connection(monkeypatch, connection)
     path_pyproject = project_copy(tool)
     layout = LayerPathLayout(path_pyproject_toml=path_pyproject)
     local_sha256 = local_zip_sha256(path_pyproject, credentials, tool)
@@ -159,8 +170,9 @@ def test_container_build_gives_the_local_builds_zip_and_keeps_the_login_secret(
     assert installed(path_pyproject) == RUNTIME_SET
     assert not list(layout.dir_python.glob("alab_demo_devtool*"))
     assert {p.stat().st_uid for p in layout.dir_python.rglob("*")} == {os.geteuid()}
-    # No container started or entered (an engine probe older than its TTL may be repeated).
-    assert not [s.argv for s in watch_kept.spawned if s.argv[0] == engine.executable and s.argv[1] != "info"]
+    # No container started, nor entered but by the relay (an engine probe older than its TTL may be repeated).
+    entered = [s.argv[1] for s in watch_kept.spawned if s.argv[0] == engine.executable and s.argv[1] != "info"]
+    assert entered == (["exec"] if connection == "relay" else [])
     running = list_build_containers(engine, path_pyproject.parent)
     assert len(running) == 1
     close_build_containers()
@@ -169,8 +181,11 @@ def test_container_build_gives_the_local_builds_zip_and_keeps_the_login_secret(
     secrets = [credentials.password, quote(credentials.password, safe="")]
     runs = [s for s in watch.spawned if s.argv[1:2] == ["run"]]
     assert len(runs) == 1 and runs[0].argv[0] == engine.executable and running[0] in runs[0].argv
+    execs = [s for s in watch.spawned + watch_kept.spawned if s.argv[1:2] == ["exec"]]
+    assert len(execs) == (2 if connection == "relay" else 0)
     # The login travels in the build's request only: neither argv nor the engine client's environment has it.
-    assert not any(secret in v for secret in secrets for v in (runs[0].env or {}).values())
+    for record in runs + execs:
+        assert not any(secret in v for secret in secrets for v in (record.env or {}).values())
     for record in watch.spawned + watch_kept.spawned:
         assert not any(secret in arg for secret in secrets for arg in record.argv), record.argv
     # /proc shows the processes inside the container too (same kernel): none has the login.
@@ -181,6 +196,46 @@ def test_container_build_gives_the_local_builds_zip_and_keeps_the_login_secret(
     assert not files_containing(path_pyproject.parent, [s.encode() for s in secrets])
     assert not files_containing(container_cache, [s.encode() for s in secrets])
     assert dict(os.environ) == environ_before
+
+
+def test_a_host_refused_by_the_agents_socket_relays_at_once(
+    engine: ContainerEngine,
+    container_image: str,
+    container_cache: Path,
+    project_copy,
+    credentials: Credentials,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """Where a socket in a bind mount cannot be connected from the host although the platform looks local
+    (the switch says direct), the agent's "listening" line and a refused connection switch to the relay within
+    seconds, for the container just started and for one an earlier process left."""
+    use_connection(monkeypatch, "direct")
+    monkeypatch.setattr(build_container_runner, "_connect", lambda path: None)  # every connection refused
+    monkeypatch.setattr(build_container_runner, "_relay_forced", False)
+    path_pyproject = project_copy("uv")
+    build = functools.partial(
+        build_layer_artifacts_using_uv_in_container,
+        path_pyproject_toml=path_pyproject,
+        python_version=PYTHON,
+        architecture=ARCH,
+        credentials=credentials,
+        image=container_image,
+        container_runtime=engine.runtime,
+        dir_cache=container_cache,
+        verbose=False,
+    )
+    close_build_containers()
+    started = time.monotonic()
+    with watch_processes(monkeypatch) as watch:
+        build()
+    assert time.monotonic() - started < 20, "no wait for a connection that cannot come"
+    assert [s.argv[1] for s in watch.spawned if s.argv[1:2] in (["run"], ["exec"])] == ["run", "exec"]
+    assert installed(path_pyproject) == RUNTIME_SET
+    monkeypatch.setattr(build_container_runner, "_relay_forced", False)  # as a later process
+    with watch_processes(monkeypatch) as watch_kept:
+        build()
+    assert [s.argv[1] for s in watch_kept.spawned if s.argv[1:2] in (["run"], ["exec"])] == ["exec"]
+    assert len(list_build_containers(engine, path_pyproject.parent)) == 1
 
 
 def test_a_login_inside_requirements_reaches_pip_in_the_container_and_nothing_else(
@@ -215,9 +270,17 @@ def test_a_login_inside_requirements_reaches_pip_in_the_container_and_nothing_el
     assert not [line for line in logs if any(s in line for s in pieces)]
 
 
+@pytest.mark.parametrize("connection", ["direct", "relay"])
 def test_a_failed_build_names_the_problem_and_its_container_serves_the_next(
-    engine: ContainerEngine, container_image: str, container_cache: Path, project_copy, credentials: Credentials
+    connection: str,
+    engine: ContainerEngine,
+    container_image: str,
+    container_cache: Path,
+    project_copy,
+    credentials: Credentials,
+    monkeypatch: pytest.MonkeyPatch,
 ):
+    use_connection(monkeypatch, connection)
     path_pyproject = project_copy("pip")
     set_pin(path_pyproject, "alab-demo-core", "9.9.9")  # not on the index
     with pytest.raises(LayerError) as raised:
@@ -297,9 +360,17 @@ class HangingIndex:
         self.sock.close()
 
 
+@pytest.mark.parametrize("connection", ["direct", "relay"])
 def test_ctrl_c_stops_the_build_in_the_kept_container(
-    engine: ContainerEngine, container_image: str, container_cache: Path, project_copy, tmp_path: Path
+    connection: str,
+    engine: ContainerEngine,
+    container_image: str,
+    container_cache: Path,
+    project_copy,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ):
+    use_connection(monkeypatch, connection)  # the child inherits it
     path_pyproject = project_copy("pip")
     index = HangingIndex()
     script = textwrap.dedent(
@@ -339,11 +410,19 @@ def test_ctrl_c_stops_the_build_in_the_kept_container(
     assert list_build_containers(engine, path_pyproject.parent) == started
 
 
+@pytest.mark.parametrize("connection", ["direct", "relay"])
 def test_a_process_killed_during_a_build_stops_its_build_in_the_container(
-    engine: ContainerEngine, container_image: str, container_cache: Path, project_copy
+    connection: str,
+    engine: ContainerEngine,
+    container_image: str,
+    container_cache: Path,
+    project_copy,
+    monkeypatch: pytest.MonkeyPatch,
 ):
-    """The build's connection to the agent closes with the process: the agent kills the build (pip waiting
-    on a hanging index, which would wait minutes for its timeouts); the kept container stays."""
+    """The build's connection to the agent closes with the process (relaying: its ``exec``'s stdin ends): the
+    agent kills the build (pip waiting on a hanging index, which would wait minutes for its timeouts); the kept
+    container stays."""
+    use_connection(monkeypatch, connection)  # the child inherits it
     path_pyproject = project_copy("pip")
     index = HangingIndex()
     script = textwrap.dedent(
@@ -428,17 +507,22 @@ def test_the_next_process_reuses_the_kept_container_which_exits_when_idle(
     assert _gone_within(engine, path_pyproject, 60)
 
 
-@pytest.mark.parametrize("end", ["exit", "SIGKILL"])
+@pytest.mark.parametrize(("end", "connection"), [("exit", "direct"), ("SIGKILL", "direct"), ("exit", "relay"),
+                                                  ("SIGKILL", "relay")])  # fmt: skip
 def test_with_keeping_turned_off_the_container_ends_with_the_process(
     end: str,
+    connection: str,
     engine: ContainerEngine,
     container_image: str,
     container_cache: Path,
     project_copy,
     credentials: Credentials,
+    monkeypatch: pytest.MonkeyPatch,
 ):
     """ALAB_KEEP_BUILD_CONTAINER=0: the container is the process's own; its agent exits when the process's
-    lease connection closes, at a normal exit or killed, and the engine removes the container (--rm)."""
+    lease connection closes (relaying: the end of its ``exec``'s stdin), at a normal exit or killed, and the
+    engine removes the container (--rm)."""
+    use_connection(monkeypatch, connection)
     path_pyproject = project_copy("uv")
     _build_in_a_process(path_pyproject, engine, container_image, container_cache, credentials, end=end, keep="0")
     assert _gone_within(engine, path_pyproject, 60)

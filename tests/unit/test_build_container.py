@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from aws_lambda_artifact_builder.api import BuildError, Credentials, LayerError, LayerPathLayout, LayerTarget
 from aws_lambda_artifact_builder.constants import LayerBuildToolEnum
+from aws_lambda_artifact_builder.layer import build_container_runner, build_container_script
 from aws_lambda_artifact_builder.layer.build import LockedPin
 from aws_lambda_artifact_builder.layer.build_container import check_wheel_tags, move_tree, remove_stale_staging
 from aws_lambda_artifact_builder.layer.build_container_plan import (
@@ -423,5 +424,52 @@ def test_the_agent_exits_when_its_socket_is_removed_or_its_owner_ends(tmp_path: 
         assert agent.poll() is None  # its owner lives
         lease.close()  # the owner's process ended
         assert agent.wait(timeout=30) == 0
+    finally:
+        agent.kill()
+
+
+@pytest.mark.parametrize(
+    ("platform", "environ", "relay"),
+    [
+        ("linux", {}, False),
+        ("linux", {"DOCKER_HOST": "unix:///run/user/1000/podman/podman.sock"}, False),
+        ("linux", {"DOCKER_HOST": "tcp://10.0.0.5:2376"}, True),
+        ("linux", {"DOCKER_HOST": "ssh://builder@host"}, True),
+        ("darwin", {}, True),  # Docker Desktop: the engine runs in a VM
+        ("win32", {}, True),
+        ("linux", {"ALAB_BUILD_CONTAINER_RELAY": "1"}, True),
+        ("darwin", {"ALAB_BUILD_CONTAINER_RELAY": "0"}, False),
+    ],
+)
+def test_the_relay_is_chosen_where_the_engine_is_not_this_linux_host_or_when_asked(
+    platform: str, environ: dict[str, str], relay: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "platform", platform)
+    assert build_container_runner.use_relay(environ) is relay
+
+
+def test_the_relay_speaks_the_agents_protocol_over_its_stdin_and_stdout(tmp_path: Path) -> None:
+    """What ``<engine> exec -i ... --relay`` runs: its first line, then the agent's answer to the request it copies."""
+    assert build_container_runner.RELAY_READY == build_container_script.RELAY_READY
+    assert build_container_runner.AGENT_LISTENING == build_container_script.AGENT_LISTENING
+    path_socket = tmp_path / "agents" / "k.sock"
+    relay = [sys.executable, str(PATH_SCRIPT_SOURCE), "--relay", str(path_socket)]
+    absent = subprocess.run(relay, capture_output=True, text=True, timeout=30)
+    assert (absent.returncode, absent.stdout) == (3, f"{build_container_script.RELAY_NO_AGENT}\n")
+    agent = _agent(path_socket, "--idle", "600")
+    try:
+        request = agent_request(path_plan="/nowhere/r.json", env={"SECRET": PASSWORD}, token="t1")
+        proc = subprocess.Popen([*relay, "--wait", "5"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(request)
+        proc.stdin.flush()  # and kept open: its end would end the connection, and kill the build
+        lines: list[str] = []
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            if line.startswith("t1 exit"):
+                break
+        proc.stdin.close()
+        assert proc.wait(timeout=30) == 0 and lines[0] == build_container_runner.RELAY_READY, lines
+        assert lines[-1] == "t1 exit 1" and any("not visible" in line for line in lines), lines
     finally:
         agent.kill()

@@ -22,6 +22,12 @@ before its exit line (the host was interrupted or killed) kills its build. The a
 the engine removes the container (``--rm``), after ``--idle`` seconds without a build, when its
 socket file is removed or replaced, or (``--owned``) when the connection of the process that
 started it (its lease) closes.
+
+Run as ``<script> --relay <socket> [--wait <seconds>]`` (``<engine> exec -i``), it is the host's connection where the
+host cannot connect to a socket in a bind mount (Docker Desktop's VM, a remote engine): it connects to the agent
+(waiting up to ``--wait`` seconds for it to listen), writes :data:`RELAY_READY` (else :data:`RELAY_NO_AGENT`) as its
+first line, then copies bytes between its stdin/stdout and the socket; its stdin's end ends the connection's sending
+side, as a closed connection would.
 """
 
 from __future__ import annotations
@@ -49,6 +55,13 @@ ERROR_PREFIX = "aws-lambda-artifact-builder error: "
 
 #: ``platform.machine()`` spellings of each Lambda architecture.
 MACHINES = {"x86_64": ("x86_64", "amd64"), "arm64": ("aarch64", "arm64")}
+
+
+#: The relay's first line: connected to the agent, what follows is the agent's; or no agent listens.
+RELAY_READY = "alab-relay ready"
+RELAY_NO_AGENT = "alab-relay no agent"
+#: The agent's first log line: its socket listens (a host that cannot connect to it then uses the relay).
+AGENT_LISTENING = "alab-agent listening"
 
 
 class BuildError(Exception):
@@ -222,6 +235,7 @@ class Agent:
         self.sock.listen(64)
         self.sock.settimeout(1.0)
         self.inode = os.stat(path_socket).st_ino
+        print(f"{AGENT_LISTENING} {path_socket}", flush=True)
 
     def should_exit(self) -> bool:
         try:
@@ -311,5 +325,47 @@ def agent(argv: list[str]) -> int:
     return Agent(path_socket, idle, "--owned" in argv).serve()
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data) :]
+
+
+def relay(argv: list[str]) -> int:
+    """``--relay SOCKET [--wait SECONDS]`` (see the module docstring)."""
+    path_socket = argv[argv.index("--relay") + 1]
+    deadline = time.monotonic() + (float(argv[argv.index("--wait") + 1]) if "--wait" in argv else 0.0)
+    fd_in, fd_out = sys.stdin.fileno(), sys.stdout.fileno()
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(path_socket)
+            break
+        except OSError:
+            sock.close()
+            if time.monotonic() >= deadline:
+                _write_all(fd_out, f"{RELAY_NO_AGENT}\n".encode())
+                return 3
+            time.sleep(0.02)
+    _write_all(fd_out, f"{RELAY_READY}\n".encode())
+    sending = True
+    with sock:
+        while True:
+            readable, _, _ = select.select([sock, fd_in] if sending else [sock], [], [])
+            if sock in readable:
+                data = sock.recv(65536)
+                if not data:
+                    return 0
+                _write_all(fd_out, data)
+            if sending and fd_in in readable:
+                data = os.read(fd_in, 65536)
+                if data:
+                    sock.sendall(data)
+                else:
+                    sock.shutdown(socket.SHUT_WR)  # the host closed: the agent sees the connection's end
+                    sending = False
+
+
 if __name__ == "__main__":
-    sys.exit(agent(sys.argv) if "--serve" in sys.argv else main(sys.argv[1]))
+    if "--serve" in sys.argv:
+        sys.exit(agent(sys.argv))
+    sys.exit(relay(sys.argv) if "--relay" in sys.argv else main(sys.argv[1]))
