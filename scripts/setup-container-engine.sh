@@ -67,6 +67,18 @@ podman run --rm --network host "$IMAGE" python -c 'import sys, venv, pip; assert
 
 # 4. The podman API socket for the docker CLI. Reuse a service that already answers.
 answers() { DOCKER_HOST="unix://$SOCKET" docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+# A service can answer yet no longer start containers (its `run` leaves them "Created"): check one start.
+starts() {
+    local name="alab-engine-check-$$" ok=1
+    DOCKER_HOST="unix://$SOCKET" timeout 20 docker run --detach --rm --name "$name" "$IMAGE" sleep 2 >/dev/null 2>&1 && ok=0
+    podman rm --force --time 0 "$name" >/dev/null 2>&1 || true
+    return $ok
+}
+if answers && ! starts; then
+    log "podman system service on $SOCKET answers but starts no container: restarting it"
+    pkill -f "podman system service --time=0 unix://$SOCKET" || true
+    sleep 1
+fi
 if ! answers; then
     $SUDO mkdir -p "$SOCKET_DIR"
     rm -f "$SOCKET"
