@@ -217,8 +217,9 @@ def test_a_hostile_project_file_is_a_problem_of_the_input(case, hostile_project,
             case.tool,
         )
         lines = [line for line in result.stderr.splitlines() if line.strip()]
-        # 3: a wrong input; 1: the CLI's own read of the configuration table refused the file first (usage).
-        assert result.returncode in (1, 3) and len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+        # 4: the project file is the only problem (a manifest problem); 1: the CLI's own read of the
+        # configuration table refused the file first (usage).
+        assert result.returncode in (1, 4) and len(lines) == 1 and lines[0].startswith("error: "), result.stderr
         assert "unexpected" not in lines[0] and "Traceback" not in result.stderr, lines[0]
         assert_one_line_naming(case, lines[0])
     assert (s3_snapshot(s3_client, bucket), all_layer_versions(lambda_client)) == before
