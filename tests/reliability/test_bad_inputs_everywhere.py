@@ -190,8 +190,10 @@ def test_cli(case: Bad, prepared, bucket, s3_client, lambda_client):
     args = prepared(case)
     before = s3_snapshot(s3_client, bucket), all_layer_versions(lambda_client)
     result = alab("layer", "deploy", *cli_args(args))
-    # alab --help's exit codes: 3 a wrong input, 6 what only AWS can tell (a missing bucket), 1 the CLI's own table.
-    assert result.returncode in (1, 3, 6), result.stderr
+    # alab --help's exit codes: 3 a wrong input, 4 a lock that is the only problem, 6 what only AWS can tell
+    # (a missing bucket), 1 the CLI's own table.
+    assert result.returncode in (1, 3, 4, 6), result.stderr
+    assert (result.returncode == 4) == ("lock" in case.id), result.stderr
     assert result.returncode == 6 if case.id == "s3dir missing bucket" else result.returncode != 6, result.stderr
     assert result.stdout == ""
     lines = [line for line in result.stderr.splitlines() if line.strip()]
